@@ -1,0 +1,119 @@
+/* Option resolution happens once, on rank 0; every rank then receives the same resolved set (as BSON over MPI), so
+ * a password is asked for once and a bad config file is reported once. */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/exitcodes.h"
+#include "log/log.h"
+
+static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
+{
+    static const struct { nem_opt_id_t flag, scripts; } stages[] = {
+        {NEM_OPT_DATA_CLEAN, NEM_OPT_DATA_CLEANER},
+        {NEM_OPT_DL_LEARN, NEM_OPT_DL_LEARNER},
+        {NEM_OPT_I_PREDICT, NEM_OPT_I_PREDICTOR},
+    };
+    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
+        const nem_value_t *v = &cfg->values[stages[s].scripts];
+        if (!nem_cfg_bool(cfg, stages[s].flag))
+            continue;
+        for (size_t i = 0; i < v->n; i++) {
+            struct stat st;
+            if (stat(v->v[i], &st) != 0 || !S_ISREG(st.st_mode)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' does not exist or is not a file",
+                               v->where, nem_options[stages[s].scripts].name, v->v[i]);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static bool needs_password(const nem_config_t *cfg)
+{
+    return nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME) || nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE);
+}
+
+/* Rank 0's half: returns an exit status, or -1 to go on. */
+static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
+{
+    bson_error_t err = {0};
+    if (!nem_config_resolve(cfg, argc, argv, &err)) {
+        fprintf(stderr, "nemesyst: error: %s\n", err.message);
+        return NEM_EXIT_USAGE;
+    }
+    if (cfg->help) {
+        nem_options_print_help(stdout, "nemesyst");
+        return NEM_EXIT_OK;
+    }
+    if (cfg->version) {
+        printf("nemesyst %s\n", PACKAGE_VERSION);
+        return NEM_EXIT_OK;
+    }
+    if (nem_cfg_bool(cfg, NEM_OPT_UPDATE)) {
+        fprintf(stderr, "nemesyst: error: %s: --update is not supported: nemesyst is an installed program; update it "
+                        "with your package manager or by reinstalling from source\n",
+                cfg->values[NEM_OPT_UPDATE].where);
+        return NEM_EXIT_USAGE;
+    }
+    if (nem_cfg_bool(cfg, NEM_OPT_PRINT_CONFIG)) {
+        nem_config_print(cfg, stdout);
+        return NEM_EXIT_OK;
+    }
+    if (!check_scripts(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+        fprintf(stderr, "nemesyst: error: %s\n", err.message);
+        return NEM_EXIT_USAGE;
+    }
+    return -1;
+}
+
+int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_config_t **out)
+{
+    nem_config_t *cfg = nem_config_new();
+    int status = -1;
+    bson_t doc;
+    uint32_t len = 0;
+
+    if (world->rank == 0)
+        status = resolve_on_root(argc, argv, cfg);
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (status >= 0) {
+        nem_config_destroy(cfg);
+        return status;
+    }
+    if (world->rank == 0) {
+        nem_config_to_bson(cfg, true, &doc);
+        len = doc.len;
+    }
+    MPI_Bcast(&len, 1, MPI_UINT32_T, 0, MPI_COMM_WORLD);
+    uint8_t *buf = bson_malloc(len);
+    if (world->rank == 0)
+        memcpy(buf, bson_get_data(&doc), len);
+    MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (world->rank == 0) {
+        bson_destroy(&doc);
+    } else {
+        bson_t recv;
+        bson_error_t err;
+        if (!bson_init_static(&recv, buf, len) || !nem_config_from_bson(cfg, &recv, &err)) {
+            NEM_ERROR("could not decode the configuration broadcast by rank 0");
+            MPI_Abort(MPI_COMM_WORLD, NEM_EXIT_FAILURE);
+        }
+    }
+    bson_zero_free(buf, len);
+    nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
+    const char *logfile = nem_cfg_str(cfg, NEM_OPT_LOG_FILE, 0);
+    if (logfile) {
+        bson_error_t err;
+        char *path = world->rank ? bson_strdup_printf("%s.%d", logfile, world->rank) : bson_strdup(logfile);
+        if (!nem_log_open_file(path, &err))
+            NEM_WARN("%s", err.message);
+        bson_free(path);
+    }
+    *out = cfg;
+    return -1;
+}

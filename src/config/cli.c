@@ -1,0 +1,146 @@
+/* The command line, parsed with getopt_long from the option table. List options take one or more values
+ * ("--data-collection a b"), as argparse's nargs='+' does; getopt's "-" mode hands us those extra values in
+ * order. */
+#include "config-private.h"
+
+#include <getopt.h>
+#include <string.h>
+
+enum { CODE_POSITIONAL = 1, CODE_BASE = 256, CODE_HELP = 'h', CODE_VERSION = 'V' };
+
+static bool unknown_option(const char *arg, bson_error_t *err)
+{
+    const char *s = nem_option_suggest(arg);
+    char name[128];
+    bson_strncpy(name, arg, sizeof name);
+    char *eq = strchr(name, '=');
+    if (eq)
+        *eq = '\0';
+    if (s)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "unknown or ambiguous option '%s' (did you mean --%s?)",
+                       name, s);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "unknown option '%s' (see --help)", name);
+    return false;
+}
+
+/* Overwrites a secret in argv so it does not stay visible in the process list. */
+static void scrub(char *s)
+{
+    if (s)
+        memset(s, 'x', strlen(s));
+}
+
+bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error_t *err)
+{
+    struct option longopts[NEM_OPT__COUNT + 3];
+    char optstring[3 + 3 * NEM_OPT__COUNT + 4] = "-:hV";
+    size_t os = strlen(optstring);
+    int current = -1;          /* option that takes the following positional values */
+    bool current_optional = false;
+
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        bool optional = o->type == NEM_T_BOOL || i == NEM_OPT_DB_PASSWORD;
+        longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, CODE_BASE + i};
+        if (o->short_name) {
+            optstring[os++] = o->short_name;
+            if (o->type != NEM_T_BOOL)
+                optstring[os++] = ':';
+        }
+    }
+    optstring[os] = '\0';
+    longopts[NEM_OPT__COUNT] = (struct option){"help", no_argument, NULL, CODE_HELP};
+    longopts[NEM_OPT__COUNT + 1] = (struct option){"version", no_argument, NULL, CODE_VERSION};
+    longopts[NEM_OPT__COUNT + 2] = (struct option){0};
+
+    opterr = 0;
+    optind = 0; /* GNU: 0 reinitialises, so tests may parse many times */
+    for (;;) {
+        int prev = optind ? optind : 1;
+        int c = getopt_long(argc, argv, optstring, longopts, NULL);
+        if (c == -1)
+            break;
+        if (c == CODE_HELP) {
+            layer->help = true;
+            continue;
+        }
+        if (c == CODE_VERSION) {
+            layer->version = true;
+            continue;
+        }
+        if (c == '?') {
+            const char *arg = prev < argc ? argv[prev] : "?";
+            if (optopt && optopt < CODE_BASE && arg[0] == '-' && arg[1] != '-')
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "unknown option '-%c' (see --help)", optopt);
+            else if (optopt >= CODE_BASE)
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "option --%s takes no value ('%s')",
+                               nem_options[optopt - CODE_BASE].name, arg);
+            else
+                return unknown_option(arg, err);
+            return false;
+        }
+        if (c == ':') {
+            const char *name = optopt >= CODE_BASE ? nem_options[optopt - CODE_BASE].name : NULL;
+            if (name)
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "option --%s needs a value", name);
+            else
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "option -%c needs a value", optopt);
+            return false;
+        }
+        if (c == CODE_POSITIONAL) {
+            if (current < 0) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                               "unexpected argument '%s' (values follow the option they belong to)", optarg);
+                return false;
+            }
+            nem_value_t *v = &layer->values[current];
+            if (current_optional) {
+                nem_value_set(v, &optarg, 1, NEM_SRC_CLI, "cli");
+                current = -1;
+            } else {
+                nem_value_append(v, optarg);
+            }
+            if (current == -1 || nem_options[current].flags & NEM_F_SECRET)
+                scrub(optarg);
+            if (current_optional)
+                current_optional = false;
+            continue;
+        }
+        int id = -1;
+        if (c >= CODE_BASE) {
+            id = c - CODE_BASE;
+        } else {
+            for (int i = 0; i < NEM_OPT__COUNT; i++)
+                if (nem_options[i].short_name == c)
+                    id = i;
+        }
+        if (id < 0)
+            return unknown_option(argv[prev], err);
+        const nem_option_t *o = &nem_options[id];
+        current = -1;
+        current_optional = false;
+        if (o->type == NEM_T_BOOL) {
+            if (!nem_config_set_text(layer, (nem_opt_id_t)id, optarg ? optarg : "true", NEM_SRC_CLI, "cli", err))
+                return false;
+        } else if (id == NEM_OPT_DB_PASSWORD && !optarg) {
+            /* "--db-password" alone prompts; a following plain word is taken as the password (2.0.6 form). */
+            char *t = "true";
+            nem_value_set(&layer->values[id], &t, 1, NEM_SRC_CLI, "cli");
+            current = id;
+            current_optional = true;
+        } else {
+            nem_value_set(&layer->values[id], &optarg, 1, NEM_SRC_CLI, "cli");
+            if (o->flags & NEM_F_SECRET)
+                scrub(optarg);
+            if (o->flags & NEM_F_LIST)
+                current = id;
+        }
+    }
+    if (optind < argc) {
+        /* Only "--" leaves arguments behind in "-" mode. */
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "unexpected argument '%s'", argv[optind]);
+        return false;
+    }
+    return true;
+}

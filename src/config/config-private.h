@@ -1,0 +1,10 @@
+/* Helpers shared by the config sources (cli.c, conffile.c) and config.c. */
+#ifndef NEM_CONFIG_PRIVATE_H
+#define NEM_CONFIG_PRIVATE_H
+
+#include "config.h"
+
+void nem_value_set(nem_value_t *v, char **items, size_t n, nem_source_t src, const char *where);
+void nem_value_append(nem_value_t *v, const char *item);
+
+#endif

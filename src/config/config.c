@@ -1,0 +1,545 @@
+/* Resolved configuration: layers, precedence, accessors, printing and BSON round trip. */
+#include "config-private.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void value_clear(nem_value_t *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        bson_free(v->v[i]);
+    bson_free(v->v);
+    bson_free(v->where);
+    memset(v, 0, sizeof *v);
+}
+
+static void value_copy(nem_value_t *dst, const nem_value_t *src)
+{
+    value_clear(dst);
+    dst->v = bson_malloc0((src->n + 1) * sizeof(char *));
+    for (size_t i = 0; i < src->n; i++)
+        dst->v[i] = bson_strdup(src->v[i]);
+    dst->n = src->n;
+    dst->src = src->src;
+    dst->where = bson_strdup(src->where);
+}
+
+
+void nem_value_set(nem_value_t *v, char **items, size_t n, nem_source_t src, const char *where)
+{
+    value_clear(v);
+    v->v = bson_malloc0((n + 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        v->v[i] = bson_strdup(items[i]);
+    v->n = n;
+    v->src = src;
+    v->where = bson_strdup(where);
+}
+
+
+void nem_value_append(nem_value_t *v, const char *item)
+{
+    v->v = bson_realloc(v->v, (v->n + 2) * sizeof(char *));
+    v->v[v->n++] = bson_strdup(item);
+    v->v[v->n] = NULL;
+}
+
+nem_config_t *nem_config_new(void)
+{
+    return bson_malloc0(sizeof(nem_config_t));
+}
+
+void nem_config_destroy(nem_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (int i = 0; i < NEM_OPT__COUNT; i++)
+        value_clear(&cfg->values[i]);
+    for (size_t i = 0; i < cfg->n_files; i++)
+        bson_free(cfg->files[i]);
+    bson_free(cfg->files);
+    if (cfg->password) {
+        bson_zero_free(cfg->password, strlen(cfg->password));
+    }
+    bson_free(cfg);
+}
+
+bool nem_parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "1", "on"};
+    static const char *const no[] = {"false", "no", "0", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return *out = true, true;
+        if (strcasecmp(text, no[i]) == 0)
+            return *out = false, true;
+    }
+    return false;
+}
+
+bool nem_parse_int(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static char *strip(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    if (n >= 2 && (s[0] == '"' || s[0] == '\'') && s[n - 1] == s[0]) {
+        s[n - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+/* Splits list text: "[a, b]" by commas, otherwise by whitespace. JSON options keep text that is whole JSON. */
+static size_t split_list(const nem_option_t *o, const char *text, char ***out)
+{
+    char *copy = bson_strdup(text), *s = strip(copy);
+    size_t n = 0, cap = 4;
+    char **items = bson_malloc0(cap * sizeof(char *));
+    bson_t probe;
+    bson_error_t ignored;
+    bool whole_json = false;
+
+    if (o->type == NEM_T_JSON && (*s == '{' || *s == '[')) {
+        whole_json = bson_init_from_json(&probe, s, -1, &ignored);
+        if (whole_json)
+            bson_destroy(&probe);
+    }
+    if (whole_json || !(o->flags & NEM_F_LIST)) {
+        items[n++] = bson_strdup(s);
+    } else {
+        bool bracket = s[0] == '[' && s[strlen(s) - 1] == ']';
+        char *p = s;
+        if (bracket) {
+            s[strlen(s) - 1] = '\0';
+            p = s + 1;
+        }
+        char *save = NULL;
+        for (char *tok = strtok_r(p, bracket ? "," : " \t", &save); tok; tok = strtok_r(NULL, bracket ? "," : " \t", &save)) {
+            char *t = strip(tok);
+            if (!*t)
+                continue;
+            if (n + 1 >= cap)
+                items = bson_realloc(items, (cap *= 2) * sizeof(char *));
+            items[n++] = bson_strdup(t);
+        }
+    }
+    items[n] = NULL;
+    bson_free(copy);
+    *out = items;
+    return n;
+}
+
+static void free_items(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        bson_free(items[i]);
+    bson_free(items);
+}
+
+bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text, nem_source_t src,
+                         const char *where, bson_error_t *err)
+{
+    const nem_option_t *o = &nem_options[id];
+    char **items;
+    size_t n;
+
+    if (o->type == NEM_T_BOOL) {
+        bool b;
+        if (!nem_parse_bool(text, &b)) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                           "%s: option --%s expects true/false/yes/no/1/0, got '%s'", where, o->name, text);
+            return false;
+        }
+        char *v = (char *)(b ? "true" : "false");
+        nem_value_set(&layer->values[id], &v, 1, src, where);
+        return true;
+    }
+    n = split_list(o, text, &items);
+    if (n == 0 && !(id == NEM_OPT_DB_PASSWORD)) {
+        free_items(items, n);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s needs a value", where, o->name);
+        return false;
+    }
+    nem_value_set(&layer->values[id], items, n, src, where);
+    free_items(items, n);
+    return true;
+}
+
+bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        for (size_t k = 0; k < v->n; k++) {
+            int64_t iv;
+            bool bv;
+            if (o->type == NEM_T_INT && !nem_parse_int(v->v[k], &iv)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s expects an integer, got '%s'", v->where, o->name, v->v[k]);
+                return false;
+            }
+            if (o->type == NEM_T_BOOL && !nem_parse_bool(v->v[k], &bv)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s expects true/false, got '%s'", v->where, o->name, v->v[k]);
+                return false;
+            }
+        }
+    }
+    int64_t port = nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
+    if (port < 1 || port > 65535) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --db-port must be 1-65535, got %" PRId64,
+                       cfg->values[NEM_OPT_DB_PORT].where, port);
+        return false;
+    }
+    static const struct { nem_opt_id_t id; int64_t min; } minimums[] = {
+        {NEM_OPT_PROCESS_POOL, 1}, {NEM_OPT_DL_BATCH_SIZE, 1}, {NEM_OPT_DL_EPOCHS, 0},
+        {NEM_OPT_DB_BATCH_SIZE, 1}, {NEM_OPT_SCRIPT_TIMEOUT, 0}, {NEM_OPT_DB_START_TIMEOUT, 1},
+        {NEM_OPT_DB_STOP_TIMEOUT, 1}, {NEM_OPT_DB_CURSOR_TIMEOUT, 1}, {NEM_OPT_DL_SEQUENCE_LENGTH, 0},
+    };
+    for (size_t m = 0; m < sizeof minimums / sizeof minimums[0]; m++) {
+        const nem_value_t *v = &cfg->values[minimums[m].id];
+        for (size_t k = 0; k < v->n; k++) {
+            int64_t iv = 0;
+            nem_parse_int(v->v[k], &iv);
+            if (iv < minimums[m].min) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be >= %" PRId64
+                               ", got %" PRId64, v->where, nem_options[minimums[m].id].name, minimums[m].min, iv);
+                return false;
+            }
+        }
+    }
+    static const struct { nem_opt_id_t id; const char *allowed[6]; } enums[] = {
+        {NEM_OPT_LOG_LEVEL, {"error", "warn", "info", "debug"}},
+        {NEM_OPT_DB_ENGINE, {"auto", "mongod", "ferretdb"}},
+        {NEM_OPT_DB_REPLICA_READ_PREFERENCE,
+         {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}},
+    };
+    for (size_t e = 0; e < sizeof enums / sizeof enums[0]; e++) {
+        const char *val = nem_cfg_str(cfg, enums[e].id, 0);
+        bool ok = false;
+        char allowed[160] = "";
+        for (size_t a = 0; a < 6 && enums[e].allowed[a]; a++) {
+            ok |= strcmp(val, enums[e].allowed[a]) == 0;
+            bson_strncpy(allowed + strlen(allowed), a ? ", " : "", sizeof allowed - strlen(allowed));
+            bson_strncpy(allowed + strlen(allowed), enums[e].allowed[a], sizeof allowed - strlen(allowed));
+        }
+        if (!ok) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
+                           cfg->values[enums[e].id].where, nem_options[enums[e].id].name, allowed, val);
+            return false;
+        }
+    }
+    for (size_t k = 0; k < nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE) + nem_cfg_count(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE); k++) {
+        size_t nd = nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE);
+        nem_opt_id_t id = k < nd ? NEM_OPT_DL_DATA_PIPELINE : NEM_OPT_DL_INPUT_MODEL_PIPELINE;
+        bson_t doc;
+        if (!nem_cfg_json(cfg, id, k < nd ? k : k - nd, &doc, err))
+            return false;
+        bson_destroy(&doc);
+    }
+    return true;
+}
+
+/* Default config files: /etc first, then ./nemesyst.d, so ./nemesyst.d wins over /etc and -c files win over
+ * both (the seed lists ./nemesyst.d as the higher priority). NEMESYST_SYSCONFDIR overrides /etc for tests. */
+static void default_config_files(char ***out, size_t *n)
+{
+    const char *sysconf = getenv("NEMESYST_SYSCONFDIR");
+    char pattern[PATH_MAX];
+    const char *patterns[2];
+    snprintf(pattern, sizeof pattern, "%s/nemesyst/nemesyst.d/*.conf", sysconf ? sysconf : "/etc");
+    patterns[0] = pattern;
+    patterns[1] = "./nemesyst.d/*.conf";
+    for (int p = 0; p < 2; p++) {
+        glob_t g;
+        if (glob(patterns[p], 0, NULL, &g) == 0) {
+            for (size_t i = 0; i < g.gl_pathc; i++) {
+                *out = bson_realloc(*out, (*n + 1) * sizeof(char *));
+                (*out)[(*n)++] = bson_strdup(g.gl_pathv[i]);
+            }
+        }
+        globfree(&g);
+    }
+}
+
+static void merge(nem_config_t *dst, const nem_config_t *layer)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++)
+        if (layer->values[i].src != NEM_SRC_UNSET)
+            value_copy(&dst->values[i], &layer->values[i]);
+}
+
+static bool apply_defaults(nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++)
+        if (nem_options[i].defval &&
+            !nem_config_set_text(cfg, (nem_opt_id_t)i, nem_options[i].defval, NEM_SRC_DEFAULT, "default", err))
+            return false;
+    return true;
+}
+
+bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *err)
+{
+    nem_config_t *cli = nem_config_new(), *env = nem_config_new(), *files = nem_config_new();
+    char **paths = NULL;
+    size_t npaths = 0;
+    bool ok = false;
+
+    if (!apply_defaults(cfg, err) || !nem_config_parse_cli(cli, argc, argv, err))
+        goto done;
+    cfg->help = cli->help;
+    cfg->version = cli->version;
+    if (cfg->help || cfg->version) {
+        ok = true;
+        goto done;
+    }
+    if (!nem_config_parse_env(env, environ, err))
+        goto done;
+
+    default_config_files(&paths, &npaths);
+    /* -c files: from the command line, else from N_CONFIG. */
+    const nem_value_t *extra = cli->values[NEM_OPT_CONFIG].n ? &cli->values[NEM_OPT_CONFIG]
+                                                             : &env->values[NEM_OPT_CONFIG];
+    for (size_t i = 0; i < extra->n; i++) {
+        paths = bson_realloc(paths, (npaths + 1) * sizeof(char *));
+        paths[npaths++] = bson_strdup(extra->v[i]);
+    }
+    for (size_t i = 0; i < npaths; i++)
+        if (!nem_config_parse_file(files, paths[i], err))
+            goto done;
+    cfg->files = files->files;
+    cfg->n_files = files->n_files;
+    files->files = NULL;
+    files->n_files = 0;
+
+    merge(cfg, files);
+    merge(cfg, env);
+    merge(cfg, cli);
+    ok = nem_config_validate(cfg, err);
+done:
+    for (size_t i = 0; i < npaths; i++)
+        bson_free(paths[i]);
+    bson_free(paths);
+    nem_config_destroy(cli);
+    nem_config_destroy(env);
+    nem_config_destroy(files);
+    return ok;
+}
+
+size_t nem_cfg_count(const nem_config_t *cfg, nem_opt_id_t id)
+{
+    return cfg->values[id].n;
+}
+
+bool nem_cfg_is_set(const nem_config_t *cfg, nem_opt_id_t id)
+{
+    return cfg->values[id].n > 0;
+}
+
+const char *nem_cfg_str(const nem_config_t *cfg, nem_opt_id_t id, size_t idx)
+{
+    const nem_value_t *v = &cfg->values[id];
+    if (v->n == 0)
+        return NULL;
+    return v->v[idx < v->n ? idx : v->n - 1];
+}
+
+int64_t nem_cfg_int(const nem_config_t *cfg, nem_opt_id_t id, size_t idx)
+{
+    int64_t out = 0;
+    const char *s = nem_cfg_str(cfg, id, idx);
+    if (s)
+        nem_parse_int(s, &out);
+    return out;
+}
+
+bool nem_cfg_bool(const nem_config_t *cfg, nem_opt_id_t id)
+{
+    bool out = false;
+    const char *s = nem_cfg_str(cfg, id, 0);
+    if (s)
+        nem_parse_bool(s, &out);
+    return out;
+}
+
+char *nem_cfg_path(const nem_config_t *cfg, nem_opt_id_t id, size_t idx)
+{
+    const char *s = nem_cfg_str(cfg, id, idx);
+    const char *home = getenv("HOME");
+    if (!s)
+        return NULL;
+    if (s[0] == '~' && (s[1] == '/' || s[1] == '\0'))
+        return bson_strdup_printf("%s%s", home ? home : "", s + 1);
+    return bson_strdup(s);
+}
+
+bool nem_cfg_json(const nem_config_t *cfg, nem_opt_id_t id, size_t idx, bson_t *out, bson_error_t *err)
+{
+    const char *s = nem_cfg_str(cfg, id, idx);
+    const nem_value_t *v = &cfg->values[id];
+    bson_error_t jerr;
+    if (!s) {
+        bson_init(out);
+        return true;
+    }
+    const char *p = s;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '{' || *p == '[') {
+        if (bson_init_from_json(out, p, -1, &jerr))
+            return true;
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s holds invalid JSON: %s",
+                       v->where, nem_options[id].name, jerr.message);
+        return false;
+    }
+    bson_json_reader_t *reader = bson_json_reader_new_from_file(s, &jerr);
+    if (!reader) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                       "%s: option --%s: '%s' is neither inline JSON nor a readable file (%s)", v->where,
+                       nem_options[id].name, s, strerror(errno));
+        return false;
+    }
+    bson_init(out);
+    int r = bson_json_reader_read(reader, out, &jerr);
+    bson_json_reader_destroy(reader);
+    if (r != 1) {
+        bson_destroy(out);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: file '%s' holds no valid JSON%s%s",
+                       v->where, nem_options[id].name, s, r < 0 ? ": " : "", r < 0 ? jerr.message : "");
+        return false;
+    }
+    return true;
+}
+
+void nem_config_print(const nem_config_t *cfg, FILE *out)
+{
+    for (size_t i = 0; i < cfg->n_files; i++)
+        fprintf(out, "# config file: %s\n", cfg->files[i]);
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        fprintf(out, "%-38s ", o->name);
+        if (v->n == 0) {
+            fprintf(out, "(unset)");
+        } else if (o->flags & NEM_F_SECRET) {
+            bool b;
+            fprintf(out, "%s", nem_parse_bool(v->v[0], &b) ? v->v[0] : "********");
+        } else if (o->flags & NEM_F_LIST) {
+            fputc('[', out);
+            for (size_t k = 0; k < v->n; k++)
+                fprintf(out, "%s%s", k ? ", " : "", v->v[k]);
+            fputc(']', out);
+        } else {
+            fprintf(out, "%s", v->v[0]);
+        }
+        fprintf(out, "  # %s\n", v->n ? v->where : "default");
+    }
+}
+
+static void append_typed(bson_t *doc, const char *key, const nem_option_t *o, const char *text)
+{
+    int64_t iv;
+    bool bv;
+    if (o->type == NEM_T_INT && nem_parse_int(text, &iv))
+        BSON_APPEND_INT64(doc, key, iv);
+    else if (o->type == NEM_T_BOOL && nem_parse_bool(text, &bv))
+        BSON_APPEND_BOOL(doc, key, bv);
+    else
+        BSON_APPEND_UTF8(doc, key, text);
+}
+
+void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out)
+{
+    bson_init(out);
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        if (v->n == 0 || ((o->flags & NEM_F_SECRET) && !with_secrets))
+            continue;
+        if (o->flags & NEM_F_LIST) {
+            bson_t arr;
+            char key[16];
+            const char *k;
+            BSON_APPEND_ARRAY_BEGIN(out, o->name, &arr);
+            for (size_t j = 0; j < v->n; j++) {
+                bson_uint32_to_string((uint32_t)j, &k, key, sizeof key);
+                append_typed(&arr, k, o, v->v[j]);
+            }
+            bson_append_array_end(out, &arr);
+        } else {
+            append_typed(out, o->name, o, v->v[0]);
+        }
+    }
+    if (with_secrets && cfg->password)
+        BSON_APPEND_UTF8(out, "_password", cfg->password);
+}
+
+static char *iter_text(const bson_iter_t *it)
+{
+    switch (bson_iter_type(it)) {
+    case BSON_TYPE_UTF8: return bson_strdup(bson_iter_utf8(it, NULL));
+    case BSON_TYPE_INT64: return bson_strdup_printf("%" PRId64, bson_iter_int64(it));
+    case BSON_TYPE_INT32: return bson_strdup_printf("%d", bson_iter_int32(it));
+    case BSON_TYPE_BOOL: return bson_strdup(bson_iter_bool(it) ? "true" : "false");
+    default: return NULL;
+    }
+}
+
+bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *err)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc))
+        return false;
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        if (strcmp(key, "_password") == 0) {
+            cfg->password = bson_strdup(bson_iter_utf8(&it, NULL));
+            continue;
+        }
+        int id = nem_option_find(key);
+        if (id < 0) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "broadcast configuration has unknown key '%s'", key);
+            return false;
+        }
+        nem_value_t *v = &cfg->values[id];
+        value_clear(v);
+        v->src = NEM_SRC_CLI;
+        v->where = bson_strdup("rank 0");
+        v->v = bson_malloc0(sizeof(char *));
+        if (BSON_ITER_HOLDS_ARRAY(&it)) {
+            bson_iter_t sub;
+            bson_iter_recurse(&it, &sub);
+            while (bson_iter_next(&sub)) {
+                char *t = iter_text(&sub);
+                nem_value_append(v, t ? t : "");
+                bson_free(t);
+            }
+        } else {
+            char *t = iter_text(&it);
+            nem_value_append(v, t ? t : "");
+            bson_free(t);
+        }
+    }
+    return true;
+}

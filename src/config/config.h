@@ -1,0 +1,83 @@
+/* The resolved configuration: every option's values and where they came from.
+ * Precedence: command line > environment (N_*) > config files > defaults (ConfigArgParse's rules). */
+#ifndef NEM_CONFIG_H
+#define NEM_CONFIG_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "options.h"
+
+typedef enum { NEM_SRC_UNSET, NEM_SRC_DEFAULT, NEM_SRC_FILE, NEM_SRC_ENV, NEM_SRC_CLI } nem_source_t;
+
+typedef struct {
+    char **v;           /* values as text; NULL-terminated, n of them */
+    size_t n;
+    nem_source_t src;
+    char *where;        /* "cli", "env N_DB_PORT", "FILE:LINE" or "default" */
+} nem_value_t;
+
+typedef struct nem_config {
+    nem_value_t values[NEM_OPT__COUNT];
+    char **files;       /* config files read, in order */
+    size_t n_files;
+    char *password;     /* resolved secret for --db-password; never printed */
+    bool help, version;
+} nem_config_t;
+
+/* Error codes in the NEM_ERROR_CONFIG domain. */
+#define NEM_ERROR_CONFIG 1001
+enum { NEM_CONFIG_EUSAGE = 1, NEM_CONFIG_EFILE = 2, NEM_CONFIG_EVALUE = 3 };
+
+nem_config_t *nem_config_new(void);
+void nem_config_destroy(nem_config_t *cfg);
+
+/* Resolves argv, the environment (environ) and config files into cfg. Returns false with a one-line message in
+ * err (naming the option, value, FILE:LINE or path) on any bad input; nothing else is touched. --db-password
+ * values on the command line are overwritten in argv so they leave the process list. */
+bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *err);
+
+/* Layers, exposed for tests and for the resolver. */
+bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error_t *err);
+bool nem_config_parse_env(nem_config_t *layer, char **envp, bson_error_t *err);
+/* Parses one config file into layer (later lines and later files win). include_cb is called for `config` keys. */
+bool nem_config_parse_file(nem_config_t *layer, const char *path, bson_error_t *err);
+bool nem_config_parse_text(nem_config_t *layer, const char *text, const char *name, bson_error_t *err);
+
+/* Sets option id from text as a file or environment would give it (lists split, booleans parsed). */
+bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text, nem_source_t src,
+                         const char *where, bson_error_t *err);
+
+/* Checks every value against its option's type. */
+bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err);
+
+/* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
+ * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */
+bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err);
+
+/* Accessors. Lists index with repeat-last semantics; an index past a short list gets its last value. */
+size_t nem_cfg_count(const nem_config_t *cfg, nem_opt_id_t id);
+const char *nem_cfg_str(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);
+int64_t nem_cfg_int(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);
+bool nem_cfg_bool(const nem_config_t *cfg, nem_opt_id_t id);
+bool nem_cfg_is_set(const nem_config_t *cfg, nem_opt_id_t id);
+/* A JSON option as BSON: inline JSON, or the path of a file holding it. An array becomes {"0":..,"1":..}. */
+bool nem_cfg_json(const nem_config_t *cfg, nem_opt_id_t id, size_t idx, bson_t *out, bson_error_t *err);
+/* Expands a leading ~ in a path option into $HOME; caller frees. */
+char *nem_cfg_path(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);
+
+/* Parses text as a boolean (true/false/yes/no/1/0/on/off, any case). */
+bool nem_parse_bool(const char *text, bool *out);
+bool nem_parse_int(const char *text, int64_t *out);
+
+/* Prints the resolved configuration, secrets masked, with each value's source. */
+void nem_config_print(const nem_config_t *cfg, FILE *out);
+
+/* The resolved options as a BSON document {"db-port": 65535, "data-collection": ["a"], ...}; secrets are left
+ * out unless with_secrets (MPI broadcast only; never stored). Includes "_password" when with_secrets. */
+void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out);
+bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *err);
+
+#endif

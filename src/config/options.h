@@ -1,0 +1,64 @@
+/* The option table: one row per option, shared by the command line, the environment, config files, --help and
+ * --print-config. Rows live in options.def. */
+#ifndef NEM_OPTIONS_H
+#define NEM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { NEM_T_BOOL, NEM_T_INT, NEM_T_STR, NEM_T_JSON } nem_type_t;
+
+enum {
+    NEM_F_LIST = 1u << 0,   /* one or more values; per-script lists repeat their last value */
+    NEM_F_SECRET = 1u << 1, /* never printed, logged or stored */
+    NEM_F_SCRIPT = 1u << 2, /* stage script paths: must exist when their stage runs */
+    NEM_F_NEW = 1u << 3,    /* not in Nemesyst 2.0.6 */
+};
+
+typedef enum {
+    NEM_G_NEMESYST,
+    NEM_G_DATA,
+    NEM_G_DL,
+    NEM_G_INFER,
+    NEM_G_REPLICA,
+    NEM_G_TLS,
+    NEM_G_DB,
+    NEM_G__COUNT
+} nem_group_t;
+
+typedef enum {
+#define NEM_OPTION(id, ...) NEM_OPT_##id,
+#include "options.def"
+#undef NEM_OPTION
+    NEM_OPT__COUNT
+} nem_opt_id_t;
+
+typedef struct {
+    const char *name;       /* long name without dashes: "db-port" */
+    char short_name;        /* 0 when none */
+    nem_type_t type;
+    unsigned flags;
+    const char *defval;     /* as config-file text; list defaults are space-separated; NULL = unset */
+    nem_group_t group;
+    const char *metavar;
+    const char *help;
+} nem_option_t;
+
+extern const nem_option_t nem_options[NEM_OPT__COUNT];
+
+const char *nem_group_title(nem_group_t group);
+
+/* Finds an option by its long name; "--db-port" and "db-port" both match. Returns -1 when unknown. */
+int nem_option_find(const char *name);
+
+/* Writes the option's environment variable name (N_ + upper snake case: N_DB_PORT) into buf. */
+void nem_option_env_name(nem_opt_id_t id, char *buf, size_t len);
+
+/* Suggests the long option closest to name (edit distance), or NULL when nothing is close. */
+const char *nem_option_suggest(const char *name);
+
+/* Writes --help, generated from the table and grouped by the seed's categories. */
+void nem_options_print_help(FILE *out, const char *prog);
+
+#endif

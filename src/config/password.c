@@ -1,0 +1,100 @@
+/* The database password: from --db-password (command line, N_DB_PASSWORD or a config file), a password file, or a
+ * no-echo prompt on the terminal. Resolved once on rank 0 and broadcast; never printed or stored. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+static bool read_password_file(const char *path, char **out, bson_error_t *err)
+{
+    struct stat st;
+    char buf[1024];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read --db-password-file '%s': %s", path,
+                       strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                       "--db-password-file '%s' is accessible by group or others (mode %03o): chmod 600 it", path,
+                       (unsigned)(st.st_mode & 0777));
+        close(fd);
+        return false;
+    }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read --db-password-file '%s': %s", path,
+                       strerror(errno));
+        return false;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (!buf[0]) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "--db-password-file '%s' is empty", path);
+        return false;
+    }
+    *out = bson_strdup(buf);
+    memset(buf, 0, sizeof buf);
+    return true;
+}
+
+static bool prompt_password(char **out, bson_error_t *err)
+{
+    struct termios old, quiet;
+    char buf[1024];
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0 || !isatty(fd)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "--db-password asks for a prompt but there is no terminal: use --db-password-file or N_DB_PASSWORD");
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    FILE *tty = fdopen(fd, "r+");
+    fputs("nemesyst: database password: ", tty);
+    fflush(tty);
+    tcgetattr(fd, &old);
+    quiet = old;
+    quiet.c_lflag &= (tcflag_t)~ECHO;
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+    char *r = fgets(buf, sizeof buf, tty);
+    tcsetattr(fd, TCSAFLUSH, &old);
+    fputc('\n', tty);
+    fclose(tty);
+    if (!r) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "no password was entered");
+        return false;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    *out = bson_strdup(buf);
+    memset(buf, 0, sizeof buf);
+    return true;
+}
+
+bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err)
+{
+    const char *val = nem_cfg_str(cfg, NEM_OPT_DB_PASSWORD, 0);
+    const char *file = nem_cfg_str(cfg, NEM_OPT_DB_PASSWORD_FILE, 0);
+    bool b = false, is_bool = val && nem_parse_bool(val, &b);
+
+    if (cfg->password)
+        return true;
+    if (val && !is_bool && *val) {
+        cfg->password = bson_strdup(val);
+        return true;
+    }
+    if (file)
+        return read_password_file(file, &cfg->password, err);
+    if (is_bool && b)
+        return prompt_password(&cfg->password, err);
+    return true;
+}

@@ -1,0 +1,33 @@
+/* nemesyst: distributed deep learning with MongoDB as the data and model store. */
+#include <mongoc/mongoc.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "log/log.h"
+
+int main(int argc, char **argv)
+{
+    nem_world_t world = {0};
+    nem_config_t *cfg = NULL;
+    int status;
+
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+    if (gethostname(world.host, sizeof world.host - 1) != 0)
+        world.host[0] = '?';
+    nem_log_init(world.rank, world.host);
+    mongoc_init();
+    nem_log_capture_mongoc();
+
+    status = nem_app_configure(&world, argc, argv, &cfg);
+    if (status < 0)
+        status = nem_app_run(&world, cfg);
+
+    nem_config_destroy(cfg);
+    mongoc_cleanup();
+    nem_log_close();
+    MPI_Finalize();
+    return status;
+}

@@ -1,0 +1,47 @@
+#!/bin/bash
+# The nemesyst binary's command line: help, version, print-config, and bad input -> exit 2, one line.
+. "${top_builddir:-.}/tests/env.sh" 2>/dev/null || . ./tests/env.sh
+set -u
+cd "$(mktemp -d)" || exit 99
+trap 'rm -rf "$PWD"' EXIT
+
+"$NEMESYST" --help > help.txt || fail "--help exited non-zero"
+for opt in update prevent-update config process-pool data data-clean data-cleaner data-cleaner-entry-point \
+    data-collection dl-batch-size dl-epochs dl-learn dl-learner dl-learner-entry-point dl-data-collection \
+    dl-data-pipeline dl-input-model-collection dl-input-model-pipeline dl-output-model-collection \
+    dl-sequence-length i-predictor i-predictor-entry-point i-output-prediction-collection i-predict \
+    db-replica-set-name db-replica-read-preference db-replica-max-staleness db-tls db-tls-ca-file \
+    db-tls-certificate-key-file db-tls-certificate-key-file-password db-tls-crl-file db-login db-start db-stop \
+    db-init db-user-name db-password db-intervention db-authentication db-authentication-database db-user-role \
+    db-ip db-bind-ip db-port db-name db-collection-name db-config-path db-path db-log-path db-log-name \
+    db-cursor-timeout db-batch-size db-pipeline; do
+    grep -q -- "--$opt\b" help.txt || fail "--help does not list --$opt"
+done
+grep -q "MongoDb TLS options:" help.txt || fail "--help is not grouped by the seed's categories"
+
+"$NEMESYST" --version | grep -Eq '^nemesyst [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
+
+# Every bad input: exit 2 and exactly one line naming the problem.
+expect_fail 2 "did you mean --db-port" "$NEMESYST" --db-prot 5
+expect_fail 2 "option --db-port needs a value" "$NEMESYST" --db-port
+expect_fail 2 "expects an integer, got 'x'" "$NEMESYST" --db-port x
+expect_fail 2 "cannot read config file 'nope.conf'" "$NEMESYST" -c nope.conf
+printf 'db-name = ok\nnot-an-option = 3\n' > bad.conf
+expect_fail 2 "bad.conf:2: unknown option 'not-an-option'" "$NEMESYST" -c bad.conf
+expect_fail 2 "script '/no/such/cleaner.py' does not exist" "$NEMESYST" --data-clean --data-cleaner /no/such/cleaner.py
+expect_fail 2 "--update is not supported" "$NEMESYST" -U
+n=$("$NEMESYST" --db-port x 2>&1 | wc -l)
+[ "$n" -eq 1 ] || fail "bad input printed $n lines, want 1"
+
+# print-config: values with their sources, secrets masked.
+printf -- '--db-name=fromfile   # comment\ndb-password = hunter2\n' > good.conf
+N_DB_PORT=1234 "$NEMESYST" -c good.conf --db-ip cliip --print-config > pc.txt || fail "--print-config failed"
+grep -Eq '^db-name +fromfile +# .*good.conf:1$' pc.txt || fail "db-name source not FILE:LINE: $(grep db-name pc.txt)"
+grep -Eq '^db-port +1234 +# env N_DB_PORT$' pc.txt || fail "db-port source not env"
+grep -Eq '^db-ip +cliip +# cli$' pc.txt || fail "db-ip source not cli"
+grep -Eq '^db-user-role +readWrite +# default$' pc.txt || fail "default source"
+grep -q hunter2 pc.txt && fail "--print-config shows the password"
+
+# The same through mpirun: one message, same exit status on every rank.
+expect_fail 2 "did you mean --db-port" nem_mpirun -n 2 "$NEMESYST" --db-prot 5
+echo "cli: ok"

@@ -1,0 +1,10 @@
+# Unit suites (Check)
+check_PROGRAMS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_config_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_config
+
+# Command-line behaviour of the nemesyst binary
+dist_check_SCRIPTS += tests/cli/cli.sh
+TESTS += tests/cli/cli.sh
