@@ -1,0 +1,78 @@
+/* The store layer: everything Nemesyst asks of MongoDB, on libmongoc. Errors follow libbson's convention: return
+ * false (or NULL) and fill a bson_error_t whose message is one line naming what failed and the server's code. */
+#ifndef NEM_STORE_H
+#define NEM_STORE_H
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+#define NEM_ERROR_STORE 1003
+
+typedef struct nem_store nem_store_t;
+
+/* Connection settings: built from a resolved configuration or by hand (tests, benchmarks). Strings are borrowed. */
+typedef struct {
+    const char *host;              /* --db-ip */
+    int port;                      /* --db-port */
+    const char *db_name;           /* --db-name */
+    const char *user;              /* --db-user-name; NULL = no authentication */
+    const char *password;          /* resolved secret */
+    const char *auth_mechanism;    /* --db-authentication */
+    const char *auth_db;           /* --db-authentication-database, else db_name */
+    const char *replica_set;       /* --db-replica-set-name */
+    const char *read_preference;   /* --db-replica-read-preference */
+    int64_t max_staleness;         /* --db-replica-max-staleness, -1 = none */
+    bool tls;                      /* --db-tls */
+    const char *tls_ca_file, *tls_cert_key_file, *tls_cert_key_password, *tls_crl_file;
+    int connect_timeout_ms;        /* server selection deadline; 0 = default (10000) */
+    const char *app_name;
+} nem_store_opts_t;
+
+void nem_store_opts_from_config(nem_store_opts_t *opts, const nem_config_t *cfg);
+
+/* Connects (lazily, as libmongoc does) and checks the settings: missing TLS files, a bad read preference etc.
+ * fail here. */
+nem_store_t *nem_store_new(const nem_store_opts_t *opts, bson_error_t *err);
+void nem_store_destroy(nem_store_t *store);
+/* Round trip to the server: names host:port and the timeout when it cannot be reached, the server's code when it
+ * refuses (e.g. authentication failed). */
+bool nem_store_ping(nem_store_t *store, bson_error_t *err);
+mongoc_client_t *nem_store_client(nem_store_t *store);
+mongoc_database_t *nem_store_database(nem_store_t *store);   /* borrowed, for db_name */
+const char *nem_store_db_name(const nem_store_t *store);
+/* A URI without the password, for logs and run records. */
+const char *nem_store_public_uri(const nem_store_t *store);
+
+/* Bulk writer: unordered, acknowledged inserts, flushed whenever max_docs documents or max_bytes bytes are
+ * pending (0 = defaults: 1000 docs, 8 MiB). */
+typedef struct nem_bulk nem_bulk_t;
+nem_bulk_t *nem_bulk_new(nem_store_t *store, const char *collection, size_t max_docs, size_t max_bytes);
+bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err);
+bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err);
+uint64_t nem_bulk_inserted(const nem_bulk_t *bulk);
+void nem_bulk_destroy(nem_bulk_t *bulk); /* does not flush */
+
+/* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. */
+typedef struct nem_batches nem_batches_t;
+nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
+                               size_t batch_size, bson_error_t *err);
+/* Sets *docs/*n to the next batch (valid until the next call). Returns false at the end (err->code == 0) or on
+ * error (err->code != 0). */
+bool nem_batches_next(nem_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *err);
+void nem_batches_destroy(nem_batches_t *b);
+
+/* GridFS (bucket API), streamed in chunks; metadata may be NULL. id_out receives the file's _id (ObjectId). */
+bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *filename, const char *path,
+                            const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
+bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
+                              size_t len, const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
+bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
+                                 bson_error_t *err);
+bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
+                                   size_t *len, bson_error_t *err);
+
+#endif
