@@ -1,0 +1,83 @@
+/* Runners: a stage script runs in a child process and produces a stream of items that the host writes.
+ * Three kinds share this one interface (a vtable per kind, chosen by nem_script_kind):
+ *   NEM_SCRIPT_PLUGIN  *.so  run by the nemesyst-plugin-host helper, which dlopens it and calls the entry point
+ *   NEM_SCRIPT_PYTHON  *.py  run by python/nemesyst_adapter.py (original-style `def main(**kwargs)` generators)
+ *   NEM_SCRIPT_EXEC    anything else that is executable: extended-JSON lines (or BSON) on stdout
+ * A crash, a non-zero exit, a timeout or bad output fails that script only. */
+#ifndef NEM_RUNNER_H
+#define NEM_RUNNER_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NEM_ERROR_RUNNER 1005
+enum {
+    NEM_RUNNER_ESPAWN = 1,   /* could not start */
+    NEM_RUNNER_EOUTPUT = 2,  /* malformed output (message names the line or byte offset) */
+    NEM_RUNNER_ETOOBIG = 3,  /* a document over 16 MiB */
+    NEM_RUNNER_EEXIT = 4,    /* non-zero exit status */
+    NEM_RUNNER_ESIGNAL = 5,  /* killed by a signal (crash) */
+    NEM_RUNNER_ETIMEOUT = 6, /* ran past its timeout and was killed */
+};
+
+typedef enum { NEM_SCRIPT_PLUGIN, NEM_SCRIPT_PYTHON, NEM_SCRIPT_EXEC } nem_script_kind_t;
+nem_script_kind_t nem_script_kind(const char *path);
+const char *nem_script_kind_name(nem_script_kind_t kind);
+
+typedef enum {
+    NEM_ITEM_DOC,      /* doc: a document for the stage's collection */
+    NEM_ITEM_MODEL,    /* doc: metadata; path: file holding the model bytes */
+    NEM_ITEM_CONSUMED, /* doc: {collection, pipeline, count, digest} of data a learner read (for lineage) */
+} nem_item_kind_t;
+
+typedef struct {
+    nem_item_kind_t kind;
+    bson_t doc;
+    char *path;         /* NEM_ITEM_MODEL only */
+    bool path_is_temp;  /* the host deletes it after upload */
+    uint64_t where;     /* line number (JSON lines) or byte offset (BSON) of the item in the script's output */
+} nem_item_t;
+
+/* What the child needs. Strings are borrowed for the call to nem_runner_start. */
+typedef struct {
+    const char *path;          /* the script */
+    const char *entry_point;   /* --*-entry-point[i] */
+    const char *stage;         /* "clean", "learn" or "predict" */
+    size_t position;           /* index in its stage's script list: args["process"] */
+    const char *run_id;
+    const char *workdir;       /* private directory for this script's temporary files */
+    const bson_t *args;        /* resolved options, secrets removed (nem_config_to_bson(cfg, false)) */
+    const char *db_uri;        /* connection URI without the password */
+    const char *db_name;
+    const char *password;      /* handed over a pipe (NEMESYST_PASSWORD_FD), never argv or environment */
+    const char *input_model;   /* path of the parent model file for retraining, or NULL */
+    const char *input_model_id;/* its GridFS _id as extended JSON, or NULL */
+    int timeout_s;             /* 0 = none */
+    int rank;
+} nem_script_spec_t;
+
+typedef struct nem_runner nem_runner_t;
+
+nem_runner_t *nem_runner_start(const nem_script_spec_t *spec, bson_error_t *err);
+/* Descriptors to poll for input (items and log output); up to 3. */
+size_t nem_runner_fds(const nem_runner_t *r, int *fds);
+/* Reads what is available without blocking and parses complete items, handing each to cb (which takes
+ * ownership of the item's contents on true; returning false stops the script with cb's error). Returns false
+ * when the script must be failed (bad output, document too big, callback refused) with err set. Sets *eof when
+ * the item channel is closed. Lines written to the log channel(s) go to the log prefixed with script and rank. */
+typedef bool (*nem_item_cb)(void *ud, nem_item_t *item, bson_error_t *err);
+bool nem_runner_pump(nem_runner_t *r, nem_item_cb cb, void *ud, bool *eof, bson_error_t *err);
+/* Seconds left before the timeout (-1 = none): callers use it as their poll deadline. */
+int nem_runner_ms_left(const nem_runner_t *r);
+/* Kills the child's process group (SIGTERM, then SIGKILL) and reaps it. */
+void nem_runner_kill(nem_runner_t *r);
+/* Waits for the child and gives its verdict: true for exit 0; false with err naming script, position and why
+ * (exit status, signal, timeout). Kills it first when it ran past its timeout. */
+bool nem_runner_finish(nem_runner_t *r, bson_error_t *err);
+pid_t nem_runner_pid(const nem_runner_t *r);
+void nem_runner_destroy(nem_runner_t *r);
+void nem_item_clear(nem_item_t *item);
+
+#endif
