@@ -1,0 +1,1 @@
+# src/plugin/local.mk

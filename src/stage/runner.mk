@@ -1,0 +1,1 @@
+# src/stage/runner.mk
