@@ -1,0 +1,33 @@
+#!/bin/bash
+# One-step set-up on a fresh Debian machine: system packages, the FerretDB server, and an optimised build of
+# Nemesyst in _build/. Safe to run again: every step is skipped when already done.
+#   bash build-aux/setup.sh [configure options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
+          openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libhdf5-dev check zlib1g-dev
+          python3 python3-pymongo python3-gridfs python3-bson-ext openssl valgrind procps iproute2)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The embedded server (needs Go >= 1.24 on PATH; cached after the first build).
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH=$PATH:/usr/local/go/bin; fi
+build-aux/build-ferretdb.sh
+
+[ -x configure ] || autoreconf -fi
+mkdir -p _build
+cd _build
+if [ ! -f Makefile ] || [ ../configure -nt config.status ] || [ $# -gt 0 ]; then
+    ../configure "$@"
+fi
+make -j"$(nproc)"
+echo "setup: built $(pwd)/nemesyst"
