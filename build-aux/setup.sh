@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
-          openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libhdf5-dev check zlib1g-dev
+          openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev libhdf5-dev check zlib1g-dev
           python3 python3-pymongo python3-gridfs python3-bson-ext openssl valgrind procps iproute2)
 missing=()
 for p in "${packages[@]}"; do
