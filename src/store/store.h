@@ -11,6 +11,22 @@
 #include "config/config.h"
 
 #define NEM_ERROR_STORE 1003
+/* Error codes in the NEM_ERROR_STORE domain; the server's own code, when there is one, is quoted in the message. */
+enum {
+    NEM_STORE_EOPTION = 1,  /* a bad connection setting (names the option and value) */
+    NEM_STORE_ECONNECT = 2, /* the server cannot be reached within the deadline */
+    NEM_STORE_EAUTH = 3,    /* the server refused the credentials */
+    NEM_STORE_ESERVER = 4,  /* the server refused a command */
+    NEM_STORE_EIO = 5,      /* a local file could not be read or written */
+    NEM_STORE_ENOTFOUND = 6,/* no such GridFS file */
+    NEM_STORE_ECORRUPT = 7, /* a GridFS file whose chunks do not match its length */
+    NEM_STORE_EDRIVER = 8,  /* any other libmongoc failure */
+};
+
+/* Bulk defaults (nem_bulk_new with 0) and the GridFS chunk size (the GridFS specification's default). */
+#define NEM_BULK_DEFAULT_DOCS 1000
+#define NEM_BULK_DEFAULT_BYTES ((size_t)8 << 20)
+#define NEM_GRIDFS_CHUNK_BYTES (255 * 1024)
 
 typedef struct nem_store nem_store_t;
 
@@ -46,6 +62,8 @@ mongoc_database_t *nem_store_database(nem_store_t *store);   /* borrowed, for db
 const char *nem_store_db_name(const nem_store_t *store);
 /* A URI without the password, for logs and run records. */
 const char *nem_store_public_uri(const nem_store_t *store);
+/* "host:port" as given, for messages. */
+const char *nem_store_host_port(const nem_store_t *store);
 
 /* Bulk writer: unordered, acknowledged inserts, flushed whenever max_docs documents or max_bytes bytes are
  * pending (0 = defaults: 1000 docs, 8 MiB). */
@@ -60,12 +78,16 @@ void nem_bulk_destroy(nem_bulk_t *bulk); /* does not flush */
 typedef struct nem_batches nem_batches_t;
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
                                size_t batch_size, bson_error_t *err);
-/* Sets *docs/*n to the next batch (valid until the next call). Returns false at the end (err->code == 0) or on
+/* Sets *docs and *n to the next batch (valid until the next call). Returns false at the end (err->code == 0) or on
  * error (err->code != 0). */
 bool nem_batches_next(nem_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *err);
 void nem_batches_destroy(nem_batches_t *b);
 
-/* GridFS (bucket API), streamed in chunks; metadata may be NULL. id_out receives the file's _id (ObjectId). */
+/* GridFS (bucket API), streamed in chunks; metadata may be NULL. id_out receives the file's _id (ObjectId; release
+ * it with bson_value_destroy). Downloads read <bucket>.chunks with a cursor batch size bounded by bytes, so a large
+ * file never asks the server for a reply over 16 MiB whatever the server's own limits; a missing, short or extra
+ * chunk is an error (NEM_STORE_ECORRUPT), a missing file NEM_STORE_ENOTFOUND. download_to_file removes the partial
+ * file on failure; download_to_buffer returns a bson_malloc'd buffer (bson_free it). */
 bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *filename, const char *path,
                             const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
 bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,

@@ -1,0 +1,34 @@
+/* Provenance: the run record, the _nemesyst field on every stored document, and model lineage metadata. */
+#ifndef NEM_PROVENANCE_H
+#define NEM_PROVENANCE_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+
+#include "stage/stage.h"
+#include "store/store.h"
+
+#define NEM_RUNS_COLLECTION "nemesyst_runs"
+#define NEM_PROVENANCE_FIELD "_nemesyst"
+#define NEM_ERROR_PROVENANCE 1006
+
+/* sha256 of a file as 64 hex characters. */
+bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err);
+
+/* Copies doc into out with the provenance field {run, stage, script, position[, model]} set (replacing one the
+ * script may have written). model may be NULL. */
+void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
+                          const char *script, const bson_value_t *model, bson_t *out);
+/* The filter matching every document a script wrote in a run. */
+void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out);
+
+/* Run records, in the NEM_RUNS_COLLECTION collection of --db-name. Rank 0 only. */
+/* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
+ * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. */
+bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t *hosts, int ranks,
+                      const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
+bool nem_runrec_script(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
+                       const bson_t *entry, bson_error_t *err);
+bool nem_runrec_end(nem_store_t *store, const char *run_id, bool ok, const char *error, bson_error_t *err);
+
+#endif

@@ -1,0 +1,324 @@
+/* Stages over MPI, in lockstep rounds. Rank 0 deals each stage's scripts in rounds of (workers x --process-pool);
+ * a round ends when every script in it has reported; a barrier of all ranks ends each stage; rounds never cross a
+ * stage boundary. MPI carries only control: round plans (BSON, broadcast) and results (BSON, point to point).
+ * With one rank, rank 0 runs the scripts itself. */
+#include <mpi.h>
+#include <string.h>
+#include <time.h>
+
+#include "app/exitcodes.h"
+#include "app/signals.h"
+#include "log/log.h"
+#include "provenance/provenance.h"
+#include "stage/stage.h"
+#include "stage/summary.h"
+#include "stage/worker.h"
+
+enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12 };
+#define PROGRESS_MS 5000
+
+/* Broadcasts a BSON document from rank 0; on other ranks doc is initialised from what arrived. */
+static void bcast_bson(const nem_world_t *world, bson_t *doc)
+{
+    uint32_t len = world->rank == 0 ? doc->len : 0;
+    MPI_Bcast(&len, 1, MPI_UINT32_T, 0, MPI_COMM_WORLD);
+    uint8_t *buf = bson_malloc(len);
+    if (world->rank == 0)
+        memcpy(buf, bson_get_data(doc), len);
+    MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (world->rank != 0) {
+        bson_t tmp;
+        if (!bson_init_static(&tmp, buf, len))
+            MPI_Abort(MPI_COMM_WORLD, NEM_EXIT_FAILURE);
+        bson_copy_to(&tmp, doc);
+    }
+    bson_free(buf);
+}
+
+static bool any_stage(const nem_config_t *cfg)
+{
+    for (int s = 0; s < NEM_STAGE__COUNT; s++)
+        if (nem_cfg_bool(cfg, nem_stage_info((nem_stage_t)s)->flag))
+            return true;
+    return false;
+}
+
+typedef struct {
+    const nem_world_t *world;
+    nem_config_t *cfg;
+    nem_store_t *store;
+    char run_id[64];
+    bson_t previous;     /* resume: per-script entries of the run being resumed */
+    nem_summary_t *summary;
+} coord_t;
+
+/* Rank 0: records a result in the run record and the summary. */
+static void record_result(const nem_task_result_t *r, void *ud)
+{
+    coord_t *c = ud;
+    bson_t entry;
+    bson_error_t err;
+    nem_task_result_to_bson(r, nem_cfg_str(c->cfg, nem_stage_info(r->stage)->scripts, r->position), &entry);
+    if (!nem_runrec_script(c->store, c->run_id, r->stage, r->position, &entry, &err))
+        NEM_ERROR("run record %s: %s", c->run_id, err.message);
+    bson_destroy(&entry);
+    nem_summary_add(c->summary, r);
+    nem_summary_progress(c->summary, PROGRESS_MS);
+}
+
+/* Workers: sends a result to rank 0 as soon as a script ends. */
+static void send_result(const nem_task_result_t *r, void *ud)
+{
+    (void)ud;
+    bson_t doc;
+    nem_task_result_to_bson(r, NULL, &doc);
+    MPI_Send(bson_get_data(&doc), (int)doc.len, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+    bson_destroy(&doc);
+}
+
+static bool already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos)
+{
+    char key[64];
+    bson_iter_t it, sub;
+    nem_script_key(stage, pos, key, sizeof key);
+    if (!bson_iter_init_find(&it, &c->previous, key) || !BSON_ITER_HOLDS_DOCUMENT(&it))
+        return false;
+    bson_iter_recurse(&it, &sub);
+    return bson_iter_find(&sub, "status") && BSON_ITER_HOLDS_UTF8(&sub) &&
+           strcmp(bson_iter_utf8(&sub, NULL), "succeeded") == 0;
+}
+
+/* Rank 0, more than one rank: waits for every worker's end-of-round message, recording results as they come and
+ * reporting progress meanwhile, without spinning a core. */
+static void collect_round(coord_t *c)
+{
+    int workers = c->world->size - 1, finished = 0;
+    while (finished < workers) {
+        int flag = 0;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+        if (!flag) {
+            struct timespec ts = {0, 2 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            nem_summary_progress(c->summary, PROGRESS_MS);
+            continue;
+        }
+        int len;
+        MPI_Get_count(&st, MPI_BYTE, &len);
+        uint8_t *buf = bson_malloc(len > 0 ? (size_t)len : 1);
+        MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (st.MPI_TAG == TAG_ROUND_DONE) {
+            finished++;
+        } else {
+            bson_t doc;
+            nem_task_result_t r;
+            if (bson_init_static(&doc, buf, (size_t)len) && nem_task_result_from_bson(&r, &doc))
+                record_result(&r, c);
+        }
+        bson_free(buf);
+    }
+}
+
+/* Every rank: runs the tasks the round plan gives this rank. */
+static void run_my_tasks(coord_t *c, const bson_t *round, const nem_worker_ctx_t *wctx)
+{
+    bson_iter_t it, tasks;
+    nem_stage_t stage = NEM_STAGE_CLEAN;
+    size_t mine[1024], n = 0;
+    if (bson_iter_init_find(&it, round, "stage"))
+        nem_stage_from_name(bson_iter_utf8(&it, NULL), &stage);
+    if (bson_iter_init_find(&it, round, "tasks") && bson_iter_recurse(&it, &tasks))
+        while (bson_iter_next(&tasks)) {
+            bson_iter_t t;
+            int64_t pos = -1, rank = -1;
+            bson_iter_recurse(&tasks, &t);
+            while (bson_iter_next(&t)) {
+                if (!strcmp(bson_iter_key(&t), "position"))
+                    pos = bson_iter_as_int64(&t);
+                else if (!strcmp(bson_iter_key(&t), "rank"))
+                    rank = bson_iter_as_int64(&t);
+            }
+            if (rank == c->world->rank && n < sizeof mine / sizeof mine[0])
+                mine[n++] = (size_t)pos;
+        }
+    if (c->world->size == 1) {
+        nem_worker_run(wctx, stage, mine, n, record_result, c);
+        return;
+    }
+    if (n)
+        nem_worker_run(wctx, stage, mine, n, send_result, c);
+    MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_ROUND_DONE, MPI_COMM_WORLD);
+}
+
+/* Rank 0: the round plans of one stage, broadcast one after the other. */
+static void coordinate_stage(coord_t *c, nem_stage_t stage, const nem_worker_ctx_t *wctx)
+{
+    const nem_stage_info_t *info = nem_stage_info(stage);
+    size_t nscripts = nem_cfg_count(c->cfg, info->scripts);
+    int workers = c->world->size > 1 ? c->world->size - 1 : 1;
+    size_t per_round = (size_t)workers * (size_t)nem_cfg_int(c->cfg, NEM_OPT_PROCESS_POOL, 0);
+    size_t *todo = bson_malloc0((nscripts + 1) * sizeof *todo), ntodo = 0;
+
+    for (size_t p = 0; p < nscripts; p++)
+        if (!already_succeeded(c, stage, p))
+            todo[ntodo++] = p;
+    NEM_INFO("stage %s: %zu script(s) in rounds of %zu (%d worker rank(s) x process pool %" PRId64 ")", info->name,
+             ntodo, per_round, workers, nem_cfg_int(c->cfg, NEM_OPT_PROCESS_POOL, 0));
+    for (size_t start = 0; start < ntodo && !nem_signal_pending(); start += per_round) {
+        bson_t round = BSON_INITIALIZER, arr;
+        char key[16];
+        const char *k;
+        BSON_APPEND_UTF8(&round, "stage", info->name);
+        BSON_APPEND_ARRAY_BEGIN(&round, "tasks", &arr);
+        for (size_t j = 0; j < per_round && start + j < ntodo; j++) {
+            bson_t t;
+            bson_uint32_to_string((uint32_t)j, &k, key, sizeof key);
+            BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &t);
+            BSON_APPEND_INT64(&t, "position", (int64_t)todo[start + j]);
+            BSON_APPEND_INT32(&t, "rank", c->world->size > 1 ? 1 + (int)(j % (size_t)workers) : 0);
+            bson_append_document_end(&arr, &t);
+        }
+        bson_append_array_end(&round, &arr);
+        bcast_bson(c->world, &round);
+        run_my_tasks(c, &round, wctx);
+        if (c->world->size > 1)
+            collect_round(c);
+        bson_destroy(&round);
+    }
+    bson_free(todo);
+}
+
+/* Rank 0: store, run record. Returns an exit status or -1 to go on. */
+static int open_run(coord_t *c)
+{
+    bson_error_t err = {0};
+    nem_store_opts_t so;
+    char *hosts = NULL;
+    bson_t harr = BSON_INITIALIZER;
+
+    if (c->world->rank == 0)
+        hosts = bson_malloc0((size_t)c->world->size * 64);
+    MPI_Gather(c->world->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (c->world->rank != 0)
+        return -1;
+    for (int r = 0; r < c->world->size; r++) {
+        char key[16];
+        const char *k;
+        bson_uint32_to_string((uint32_t)r, &k, key, sizeof key);
+        hosts[r * 64 + 63] = '\0';
+        BSON_APPEND_UTF8(&harr, k, hosts + r * 64);
+    }
+    bson_free(hosts);
+    nem_store_opts_from_config(&so, c->cfg);
+    int status = -1;
+    if (!(c->store = nem_store_new(&so, &err)) || !nem_store_ping(c->store, &err)) {
+        NEM_ERROR("%s", err.message);
+        status = NEM_EXIT_SERVER;
+    } else if (!nem_runrec_begin(c->store, c->cfg, &harr, c->world->size, nem_cfg_str(c->cfg, NEM_OPT_RESUME, 0),
+                                 c->run_id, &c->previous, &err)) {
+        NEM_ERROR("run record: %s", err.message);
+        status = err.domain == NEM_ERROR_PROVENANCE ? NEM_EXIT_USAGE : NEM_EXIT_SERVER;
+    } else {
+        NEM_INFO("run %s%s", c->run_id, nem_cfg_is_set(c->cfg, NEM_OPT_RESUME) ? " (resumed)" : "");
+    }
+    bson_destroy(&harr);
+    return status;
+}
+
+static int close_run(coord_t *c)
+{
+    bson_error_t err;
+    size_t failed = nem_summary_failed(c->summary);
+    char why[128];
+    int sig = nem_signal_pending();
+    if (sig)
+        snprintf(why, sizeof why, "interrupted by signal %d", sig);
+    else
+        snprintf(why, sizeof why, "%zu script(s) failed", failed);
+    bool ok = !failed && !sig;
+    if (!nem_runrec_end(c->store, c->run_id, ok, ok ? NULL : why, &err))
+        NEM_ERROR("run record %s: %s", c->run_id, err.message);
+    nem_summary_print(c->summary, stdout);
+    fflush(stdout);
+    const char *json = nem_cfg_str(c->cfg, NEM_OPT_SUMMARY_JSON, 0);
+    if (json && !nem_summary_write_json(c->summary, json, &err)) {
+        NEM_ERROR("%s", err.message);
+        return NEM_EXIT_FAILURE;
+    }
+    if (sig)
+        return sig == 2 ? NEM_EXIT_SIGINT : NEM_EXIT_SIGTERM;
+    return failed ? NEM_EXIT_SCRIPTS : NEM_EXIT_OK;
+}
+
+int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
+{
+    coord_t c = {.world = world, .cfg = cfg};
+    bson_t hello = BSON_INITIALIZER;
+    int status;
+
+    if (!any_stage(cfg))
+        return NEM_EXIT_OK;
+    bson_init(&c.previous);
+    status = open_run(&c);
+    if (world->rank == 0) {
+        BSON_APPEND_INT32(&hello, "status", status);
+        BSON_APPEND_UTF8(&hello, "run", c.run_id);
+    }
+    bcast_bson(world, &hello);
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, &hello, "status"))
+        status = bson_iter_int32(&it);
+    if (bson_iter_init_find(&it, &hello, "run"))
+        bson_strncpy(c.run_id, bson_iter_utf8(&it, NULL), sizeof c.run_id);
+    bson_destroy(&hello);
+    if (status >= 0)
+        goto done;
+
+    if (world->rank != 0) {
+        bson_error_t err;
+        nem_store_opts_t so;
+        nem_store_opts_from_config(&so, cfg);
+        if (!(c.store = nem_store_new(&so, &err)))
+            NEM_ERROR("%s", err.message); /* each script then fails with the same message */
+    }
+    nem_worker_ctx_t wctx = {world, cfg, c.store, c.run_id, nem_cfg_is_set(cfg, NEM_OPT_RESUME)};
+    size_t total = 0;
+    for (int s = 0; s < NEM_STAGE__COUNT; s++)
+        if (nem_cfg_bool(cfg, nem_stage_info((nem_stage_t)s)->flag))
+            total += nem_cfg_count(cfg, nem_stage_info((nem_stage_t)s)->scripts);
+    if (world->rank == 0)
+        c.summary = nem_summary_new(cfg, c.run_id, total);
+
+    for (int s = 0; s < NEM_STAGE__COUNT; s++) {
+        if (!nem_cfg_bool(cfg, nem_stage_info((nem_stage_t)s)->flag))
+            continue;
+        if (world->rank == 0) {
+            coordinate_stage(&c, (nem_stage_t)s, &wctx);
+            bson_t end = BSON_INITIALIZER;
+            BSON_APPEND_BOOL(&end, "end", true);
+            bcast_bson(world, &end);
+            bson_destroy(&end);
+        } else {
+            for (;;) {
+                bson_t round = BSON_INITIALIZER;
+                bcast_bson(world, &round);
+                bool end = bson_has_field(&round, "end");
+                if (!end)
+                    run_my_tasks(&c, &round, &wctx);
+                bson_destroy(&round);
+                if (end)
+                    break;
+            }
+        }
+        /* The documented stage barrier: nothing of the next stage starts before this one ended everywhere. */
+        MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (world->rank == 0)
+        status = close_run(&c);
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+done:
+    nem_summary_destroy(c.summary);
+    nem_store_destroy(c.store);
+    bson_destroy(&c.previous);
+    return status;
+}

@@ -1,0 +1,120 @@
+/* Summary table, JSON summary and progress lines. */
+#include "stage/summary.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log.h"
+
+struct nem_summary {
+    const nem_config_t *cfg;
+    char run_id[64];
+    nem_task_result_t *results;
+    size_t n, cap, total, failed;
+    uint64_t documents;
+    int64_t started_ms, last_progress_ms;
+};
+
+nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts)
+{
+    nem_summary_t *s = bson_malloc0(sizeof *s);
+    s->cfg = cfg;
+    bson_strncpy(s->run_id, run_id, sizeof s->run_id);
+    s->total = total_scripts;
+    s->started_ms = s->last_progress_ms = nem_now_ms();
+    return s;
+}
+
+void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r)
+{
+    if (s->n == s->cap)
+        s->results = bson_realloc(s->results, (s->cap = s->cap * 2 + 8) * sizeof *s->results);
+    s->results[s->n++] = *r;
+    s->documents += r->documents;
+    s->failed += !r->ok;
+}
+
+void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
+{
+    int64_t now = nem_now_ms();
+    if (now - s->last_progress_ms < interval_ms)
+        return;
+    s->last_progress_ms = now;
+    double secs = (now - s->started_ms) / 1000.0;
+    NEM_INFO("progress: %zu/%zu scripts done (%zu failed), %" PRIu64 " documents, %.1f documents/s", s->n, s->total,
+             s->failed, s->documents, secs > 0 ? s->documents / secs : 0.0);
+}
+
+size_t nem_summary_failed(const nem_summary_t *s)
+{
+    return s->failed;
+}
+
+static const char *script_of(const nem_summary_t *s, const nem_task_result_t *r)
+{
+    const char *p = nem_cfg_str(s->cfg, nem_stage_info(r->stage)->scripts, r->position);
+    return p ? p : "?";
+}
+
+void nem_summary_print(const nem_summary_t *s, FILE *out)
+{
+    fprintf(out, "\nrun %s: %zu script(s), %zu failed\n", s->run_id, s->n, s->failed);
+    fprintf(out, "%-8s %4s %-36s %5s %-9s %10s %6s %9s  %s\n", "stage", "pos", "script", "rank", "status",
+            "documents", "models", "seconds", "error");
+    for (size_t i = 0; i < s->n; i++) {
+        const nem_task_result_t *r = &s->results[i];
+        const char *path = script_of(s, r);
+        size_t len = strlen(path);
+        fprintf(out, "%-8s %4zu %-36s %5d %-9s %10" PRIu64 " %6" PRIu64 " %9.3f  %s\n",
+                nem_stage_info(r->stage)->name, r->position, len > 36 ? path + len - 36 : path, r->rank,
+                r->ok ? "ok" : "FAILED", r->documents, r->models, (r->ended_ms - r->started_ms) / 1000.0,
+                r->ok ? "" : r->error);
+    }
+}
+
+bool nem_summary_write_json(const nem_summary_t *s, const char *path, bson_error_t *err)
+{
+    bson_t doc = BSON_INITIALIZER, arr;
+    char key[16];
+    const char *k;
+    BSON_APPEND_UTF8(&doc, "run", s->run_id);
+    BSON_APPEND_UTF8(&doc, "status", s->failed ? "failed" : "succeeded");
+    BSON_APPEND_INT64(&doc, "scripts_total", (int64_t)s->n);
+    BSON_APPEND_INT64(&doc, "scripts_failed", (int64_t)s->failed);
+    BSON_APPEND_INT64(&doc, "documents", (int64_t)s->documents);
+    BSON_APPEND_ARRAY_BEGIN(&doc, "scripts", &arr);
+    for (size_t i = 0; i < s->n; i++) {
+        bson_t entry;
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        nem_task_result_to_bson(&s->results[i], script_of(s, &s->results[i]), &entry);
+        BSON_APPEND_DOCUMENT(&arr, k, &entry);
+        bson_destroy(&entry);
+    }
+    bson_append_array_end(&doc, &arr);
+    char *json = bson_as_relaxed_extended_json(&doc, NULL);
+    bson_destroy(&doc);
+    /* Write to a temporary name and rename, so a reader never sees half a file. */
+    char *tmp = bson_strdup_printf("%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fputs(json, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    if (!ok) {
+        bson_set_error(err, 1007, 1, "cannot write --summary-json '%s': %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    bson_free(tmp);
+    bson_free(json);
+    return ok;
+}
+
+void nem_summary_destroy(nem_summary_t *s)
+{
+    if (!s)
+        return;
+    bson_free(s->results);
+    bson_free(s);
+}

@@ -1,0 +1,20 @@
+/* The end-of-run summary: a table per script for people, JSON for machines, and periodic progress. */
+#ifndef NEM_SUMMARY_H
+#define NEM_SUMMARY_H
+
+#include <stdio.h>
+
+#include "stage/stage.h"
+
+typedef struct nem_summary nem_summary_t;
+
+nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts);
+void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r);
+/* Logs progress when at least interval_ms passed since the last report. */
+void nem_summary_progress(nem_summary_t *s, int64_t interval_ms);
+size_t nem_summary_failed(const nem_summary_t *s);
+void nem_summary_print(const nem_summary_t *s, FILE *out);
+bool nem_summary_write_json(const nem_summary_t *s, const char *path, bson_error_t *err);
+void nem_summary_destroy(nem_summary_t *s);
+
+#endif

@@ -1,0 +1,272 @@
+/* Runs one round's scripts concurrently in child processes: one poll() loop over all their pipes, each script's
+ * items written as they arrive. A script that fails is rolled back; the others go on. */
+#include "stage/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/signals.h"
+#include "log/log.h"
+#include "stage/runner.h"
+#include "stage/writer.h"
+
+typedef struct {
+    size_t position;
+    nem_runner_t *runner;
+    nem_writer_t *writer;
+    char workdir[256];
+    bool done;
+    bool failed;
+    nem_task_result_t result;
+    bson_value_t parent;
+    bool has_parent;
+    char *parent_path;
+    char *parent_json;
+} task_t;
+
+static void fail_task(task_t *t, const bson_error_t *err)
+{
+    t->failed = true;
+    if (!t->result.error[0])
+        bson_strncpy(t->result.error, err->message, sizeof t->result.error);
+}
+
+/* Retraining: the newest model picked by --dl-input-model-pipeline from --dl-input-model-collection. */
+static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *err)
+{
+    const nem_config_t *cfg = ctx->cfg;
+    if (cfg->values[NEM_OPT_DL_INPUT_MODEL_PIPELINE].src == NEM_SRC_DEFAULT ||
+        !nem_cfg_is_set(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE))
+        return true;
+    const char *bucket = nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, t->position);
+    bson_t pipeline, full = BSON_INITIALIZER, stage;
+    if (!nem_pipeline_option(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE, t->position, &pipeline, err))
+        return false;
+    bson_concat(&full, &pipeline);
+    char key[16];
+    const char *k;
+    bson_uint32_to_string(bson_count_keys(&pipeline), &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT_BEGIN(&full, k, &stage);
+    BSON_APPEND_INT32(&stage, "$limit", 1);
+    bson_append_document_end(&full, &stage);
+    bson_destroy(&pipeline);
+    char files[256];
+    snprintf(files, sizeof files, "%s.files", bucket);
+    nem_batches_t *b = nem_batches_new(ctx->store, files, &full, 1, err);
+    bson_destroy(&full);
+    if (!b)
+        return false;
+    const bson_t *const *docs;
+    size_t n = 0;
+    bool found = false;
+    if (nem_batches_next(b, &docs, &n, err) && n > 0) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, docs[0], "_id")) {
+            bson_value_copy(bson_iter_value(&it), &t->parent);
+            t->has_parent = found = true;
+        }
+    }
+    nem_batches_destroy(b);
+    if (!found) {
+        if (!err->code)
+            bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN,
+                           "learn[%zu]: --dl-input-model-pipeline matched no model in '%s'", t->position, bucket);
+        return false;
+    }
+    t->parent_path = bson_strdup_printf("%s/input-model", t->workdir);
+    if (!nem_gridfs_download_to_file(ctx->store, bucket, &t->parent, t->parent_path, err))
+        return false;
+    bson_t tmp = BSON_INITIALIZER;
+    BSON_APPEND_VALUE(&tmp, "id", &t->parent);
+    t->parent_json = bson_as_canonical_extended_json(&tmp, NULL);
+    bson_destroy(&tmp);
+    return true;
+}
+
+static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t, bson_error_t *err)
+{
+    const nem_config_t *cfg = ctx->cfg;
+    const nem_stage_info_t *info = nem_stage_info(stage);
+    const char *script = nem_cfg_str(cfg, info->scripts, t->position);
+    const char *tmp = getenv("TMPDIR");
+    bson_t args;
+
+    snprintf(t->workdir, sizeof t->workdir, "%s/nemesyst-%s-%s-%zu-XXXXXX", tmp ? tmp : "/tmp", ctx->run_id,
+             info->name, t->position);
+    if (!mkdtemp(t->workdir)) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s[%zu] %s: cannot create a work directory: %s",
+                       info->name, t->position, script, strerror(errno));
+        t->workdir[0] = '\0';
+        return false;
+    }
+    if (ctx->resume && !nem_writer_purge(ctx->store, cfg, ctx->run_id, stage, t->position, err))
+        return false;
+    if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, t, err))
+        return false;
+    nem_writer_opts_t wo = {ctx->store, cfg, ctx->run_id, stage, t->position, script, ctx->world->rank,
+                            ctx->world->host, t->has_parent ? &t->parent : NULL,
+                            nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, t->position)};
+    if (!(t->writer = nem_writer_new(&wo, err)))
+        return false;
+    nem_config_to_bson(cfg, false, &args);
+    nem_script_spec_t spec = {
+        .path = script,
+        .entry_point = nem_cfg_str(cfg, info->entry, t->position),
+        .stage = info->name,
+        .position = t->position,
+        .run_id = ctx->run_id,
+        .workdir = t->workdir,
+        .args = &args,
+        .db_uri = nem_store_public_uri(ctx->store),
+        .db_name = nem_store_db_name(ctx->store),
+        .password = cfg->password,
+        .input_model = t->parent_path,
+        .input_model_id = t->parent_json,
+        .timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0),
+        .rank = ctx->world->rank,
+    };
+    t->runner = nem_runner_start(&spec, err);
+    bson_destroy(&args);
+    if (t->runner)
+        NEM_INFO("%s[%zu] %s started (%s, pid %d)", info->name, t->position, script,
+                 nem_script_kind_name(nem_script_kind(script)), (int)nem_runner_pid(t->runner));
+    return t->runner != NULL;
+}
+
+static void end_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
+{
+    bson_error_t err = {0};
+    const nem_stage_info_t *info = nem_stage_info(stage);
+    if (t->runner) {
+        if (t->failed)
+            nem_runner_kill(t->runner);
+        if (!nem_runner_finish(t->runner, &err) && !t->failed)
+            fail_task(t, &err);
+    }
+    if (!t->failed && t->writer && !nem_writer_flush(t->writer, &err))
+        fail_task(t, &err);
+    if (t->writer) {
+        t->result.documents = nem_writer_documents(t->writer);
+        t->result.models = nem_writer_models(t->writer);
+    }
+    if (t->failed && t->writer) {
+        /* Flush first so every document the script got out is known, then remove them all. */
+        bson_error_t e2;
+        nem_writer_flush(t->writer, &e2);
+        if (nem_cfg_bool(ctx->cfg, NEM_OPT_KEEP_PARTIAL))
+            NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", info->name, t->position,
+                     t->result.documents);
+        else if (!nem_writer_rollback(t->writer, &e2))
+            NEM_ERROR("%s[%zu]: rollback failed: %s", info->name, t->position, e2.message);
+        else
+            t->result.documents = 0, t->result.models = 0;
+    }
+    t->result.ok = !t->failed;
+    t->result.ended_ms = nem_now_ms();
+    t->done = true;
+    if (t->failed)
+        NEM_ERROR("%s", t->result.error);
+    else
+        NEM_INFO("%s[%zu] done: %" PRIu64 " documents, %" PRIu64 " models in %.3f s", info->name, t->position,
+                 t->result.documents, t->result.models, (t->result.ended_ms - t->result.started_ms) / 1000.0);
+}
+
+static void task_cleanup(task_t *t)
+{
+    nem_runner_destroy(t->runner);
+    nem_writer_destroy(t->writer);
+    if (t->has_parent)
+        bson_value_destroy(&t->parent);
+    if (t->parent_path)
+        unlink(t->parent_path);
+    bson_free(t->parent_path);
+    bson_free(t->parent_json);
+    if (t->workdir[0])
+        rmdir(t->workdir); /* the runner removes its own files; a leftover keeps the dir for inspection */
+}
+
+/* One pass of poll() over every live script; returns false when interrupted by a signal. */
+static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n, nem_result_cb done,
+                       void *ud)
+{
+    struct pollfd pfds[64 * 3];
+    size_t owner[64 * 3], nfds = 0;
+    int timeout = 1000;
+    for (size_t i = 0; i < n; i++) {
+        int fds[3];
+        if (tasks[i].done)
+            continue;
+        size_t k = nem_runner_fds(tasks[i].runner, fds);
+        for (size_t j = 0; j < k && nfds < sizeof pfds / sizeof pfds[0]; j++) {
+            pfds[nfds] = (struct pollfd){.fd = fds[j], .events = POLLIN};
+            owner[nfds++] = i;
+        }
+        int left = nem_runner_ms_left(tasks[i].runner);
+        if (left >= 0 && left < timeout)
+            timeout = left;
+    }
+    int r = poll(pfds, nfds, timeout);
+    if (r < 0 && errno != EINTR)
+        NEM_ERROR("poll: %s", strerror(errno));
+    for (size_t i = 0; i < n; i++) {
+        task_t *t = &tasks[i];
+        bool ready = false, eof = false;
+        bson_error_t err = {0};
+        if (t->done)
+            continue;
+        for (size_t j = 0; j < nfds; j++)
+            ready |= owner[j] == i && pfds[j].revents;
+        if (ready && !nem_runner_pump(t->runner, nem_writer_item, t->writer, &eof, &err))
+            fail_task(t, &err);
+        if (!t->failed && nem_runner_ms_left(t->runner) == 0)
+            eof = true; /* finish() reports the timeout */
+        if (nem_signal_pending() && !t->failed) {
+            bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL, "%s[%zu]: interrupted by signal %d",
+                           nem_stage_info(stage)->name, t->position, nem_signal_pending());
+            fail_task(t, &err);
+        }
+        if (eof || t->failed) {
+            end_task(ctx, stage, t);
+            done(&t->result, ud);
+        }
+    }
+}
+
+void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t *positions, size_t n,
+                    nem_result_cb done, void *ud)
+{
+    task_t *tasks = bson_malloc0(n * sizeof *tasks);
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        task_t *t = &tasks[i];
+        bson_error_t err = {0};
+        t->position = positions[i];
+        t->result.stage = stage;
+        t->result.position = positions[i];
+        t->result.rank = ctx->world->rank;
+        bson_strncpy(t->result.host, ctx->world->host, sizeof t->result.host);
+        t->result.started_ms = nem_now_ms();
+        if (!start_task(ctx, stage, t, &err)) {
+            fail_task(t, &err);
+            end_task(ctx, stage, t);
+            done(&t->result, ud);
+        } else {
+            live++;
+        }
+    }
+    for (;;) {
+        size_t remaining = 0;
+        for (size_t i = 0; i < n; i++)
+            remaining += !tasks[i].done;
+        if (!remaining)
+            break;
+        pump_ready(ctx, stage, tasks, n, done, ud);
+    }
+    for (size_t i = 0; i < n; i++)
+        task_cleanup(&tasks[i]);
+    bson_free(tasks);
+    (void)live;
+}
