@@ -42,6 +42,12 @@ grep -Eq '^db-ip +cliip +# cli$' pc.txt || fail "db-ip source not cli"
 grep -Eq '^db-user-role +readWrite +# default$' pc.txt || fail "default source"
 grep -q hunter2 pc.txt && fail "--print-config shows the password"
 
+# The seed's mnist.conf (paths pointing at this project's scripts) parses, with FILE:LINE sources.
+"$NEMESYST" -c "$top_srcdir/examples/configs/nemesyst/mnist.conf" --print-config > m.txt || fail "mnist.conf"
+grep -Eq '^db-port +65530 +# .*mnist.conf:14$' m.txt || fail "mnist.conf db-port: $(grep db-port m.txt)"
+grep -Eq '^data-cleaner +\[examples/cleaners/fashion_mnist_cleaner.py\] +# .*mnist.conf:22$' m.txt || fail "mnist.conf cleaner"
+grep -Eq '^dl-epochs +\[12\] +# .*mnist.conf:28$' m.txt || fail "mnist.conf epochs"
+
 # The same through mpirun: one message, same exit status on every rank.
 expect_fail 2 "did you mean --db-port" nem_mpirun -n 2 "$NEMESYST" --db-prot 5
 echo "cli: ok"
