@@ -1,0 +1,27 @@
+/* Internals shared by the store layer's files: the store struct and error helpers. */
+#ifndef NEM_STORE_PRIVATE_H
+#define NEM_STORE_PRIVATE_H
+
+#include "store/store.h"
+
+struct nem_store {
+    mongoc_client_t *client;
+    mongoc_database_t *db;
+    char *db_name;
+    char *host_port;      /* "host:port", for messages */
+    char *public_uri;     /* never holds a secret */
+    char *auth_desc;      /* "user 'u' on database 'd' (mechanism)", NULL without authentication */
+    int timeout_ms;       /* server selection deadline */
+};
+
+/* Sets a one-line NEM_ERROR_STORE error. */
+void nem_store_seterr(bson_error_t *err, uint32_t code, const char *fmt, ...) BSON_GNUC_PRINTF(3, 4);
+
+/* Sets err to "<what>: <driver message> (server code N)" from a libmongoc error, choosing the store code from its
+ * domain. The server code is quoted only when the error came from the server. */
+void nem_store_wrap(bson_error_t *err, const bson_error_t *driver, const char *what);
+
+/* True when a libmongoc error came from the server (its code is a server code). */
+bool nem_store_is_server_error(const bson_error_t *driver);
+
+#endif
