@@ -436,8 +436,13 @@ bool nem_store_ping(nem_store_t *store, bson_error_t *err)
         return true;
     switch (store_code(&derr)) {
     case NEM_STORE_ECONNECT:
-        bson_snprintf(what, sizeof what, "cannot reach MongoDB at %s within %d ms", store->host_port,
-                      store->timeout_ms);
+        /* A refused certificate is a settings problem, not an unreachable host: say which settings. */
+        if (strstr(derr.message, "TLS handshake failed"))
+            bson_snprintf(what, sizeof what, "TLS connection to MongoDB at %s failed (check --db-tls-ca-file, "
+                          "--db-tls-certificate-key-file, --db-tls-crl-file)", store->host_port);
+        else
+            bson_snprintf(what, sizeof what, "cannot reach MongoDB at %s within %d ms", store->host_port,
+                          store->timeout_ms);
         break;
     case NEM_STORE_EAUTH:
         bson_snprintf(what, sizeof what, "authentication failed for %s at %s",
