@@ -298,17 +298,24 @@ fail:
     return NULL;
 }
 
-/* Appends "&key=value" (or "?key=value" first), percent-encoding the value. */
-static void query_add(bson_string_t *s, bool *first, const char *key, const char *value)
+/* Appends value percent-encoded (RFC 3986 unreserved characters, and '/' where allowed, stay as they are). */
+static void append_escaped(bson_string_t *s, const char *value, bool keep_slash)
 {
-    bson_string_append_printf(s, "%s%s=", *first ? "?" : "&", key);
-    *first = false;
     for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p) || (keep_slash && *p == '/'))
             bson_string_append_c(s, (char)*p);
         else
             bson_string_append_printf(s, "%%%02X", *p);
     }
+}
+
+/* Appends "&key=value" (or "?key=value" first). */
+static void query_add(bson_string_t *s, bool *first, const char *key, const char *value)
+{
+    bson_string_append_printf(s, "%s%s=", *first ? "?" : "&", key);
+    *first = false;
+    append_escaped(s, value, true);
 }
 
 /* The public URI is composed here rather than taken from libmongoc, whose mongoc_uri_get_string() returns the
@@ -319,9 +326,12 @@ static char *public_uri(const nem_store_opts_t *o, const tls_paths_t *t, int tim
     char *hp = host_port(o);
     bool first = true;
     char num[32];
-    if (has(o->user))
-        bson_string_append_printf(s, "%s@", o->user);
-    bson_string_append_printf(s, "%s/%s", hp, o->db_name);
+    if (has(o->user)) {
+        append_escaped(s, o->user, false);
+        bson_string_append_c(s, '@');
+    }
+    bson_string_append_printf(s, "%s/", hp);
+    append_escaped(s, o->db_name, false);
     if (wants_auth(o)) {
         query_add(s, &first, "authSource", is_x509(o) ? "$external" : auth_db_of(o));
         if (has(o->auth_mechanism))

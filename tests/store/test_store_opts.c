@@ -142,15 +142,19 @@ START_TEST(public_uri_has_every_setting_but_no_secret)
 }
 END_TEST
 
-START_TEST(ipv6_host_is_bracketed)
+START_TEST(ipv6_host_is_bracketed_and_user_escaped)
 {
     nem_store_opts_t o = base_opts();
     bson_error_t err;
     nem_store_t *s;
     o.host = "::1";
+    o.user = "sam@lab";
     s = nem_store_new(&o, &err);
     ck_assert_msg(s != NULL, "%s", err.message);
     ck_assert_str_eq(nem_store_host_port(s), "[::1]:27017");
+    /* The user name is escaped so the URI stays parseable. */
+    ck_assert_str_eq(nem_store_public_uri(s), "mongodb://sam%40lab@[::1]:27017/nemtest?authSource=nemtest"
+                                              "&serverSelectionTimeoutMS=10000");
     nem_store_destroy(s);
 }
 END_TEST
@@ -238,7 +242,7 @@ static Suite *suite(void)
     tcase_add_test(tc, every_connection_option_is_mapped);
     tcase_add_test(tc, defaults_mean_no_auth_no_tls);
     tcase_add_test(tc, public_uri_has_every_setting_but_no_secret);
-    tcase_add_test(tc, ipv6_host_is_bracketed);
+    tcase_add_test(tc, ipv6_host_is_bracketed_and_user_escaped);
     tcase_add_test(tc, bad_read_preference);
     tcase_add_test(tc, max_staleness_with_primary);
     tcase_add_test(tc, max_staleness_too_small);
