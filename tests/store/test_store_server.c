@@ -361,6 +361,29 @@ START_TEST(gridfs_file_round_trip_with_metadata)
 }
 END_TEST
 
+/* 80 MiB of 255 KiB chunks: with FerretDB's count-only batching, libmongoc's own download stream would get a
+ * 57 MB getMore reply and refuse it (over 48 MB); ours batches the chunks cursor by bytes. */
+START_TEST(gridfs_large_file_past_the_reply_limit)
+{
+    const size_t len = (size_t)80 << 20;
+    uint8_t *data = make_data(len);
+    char *src = bson_strdup_printf("%s/big.bin", tmpdir), *dst = bson_strdup_printf("%s/big.out", tmpdir);
+    unsigned char h1[32], h2[32];
+    bson_value_t id;
+    bson_error_t err;
+
+    write_file(src, data, len);
+    bson_free(data);
+    ck_assert_msg(nem_gridfs_upload_file(store, "big", "big.bin", src, NULL, &id, &err), "%s", err.message);
+    ck_assert_msg(nem_gridfs_download_to_file(store, "big", &id, dst, &err), "%s", err.message);
+    sha256_file(src, h1);
+    sha256_file(dst, h2);
+    ck_assert_mem_eq(h1, h2, 32);
+    bson_free(src);
+    bson_free(dst);
+}
+END_TEST
+
 START_TEST(gridfs_buffer_round_trip_and_empty_file)
 {
     const size_t len = 3 * NEM_GRIDFS_CHUNK_BYTES; /* an exact number of chunks */
@@ -442,6 +465,7 @@ static Suite *suite(void)
 
     tcase_add_checked_fixture(gf, gridfs_setup, gridfs_teardown);
     tcase_add_test(gf, gridfs_file_round_trip_with_metadata);
+    tcase_add_test(gf, gridfs_large_file_past_the_reply_limit);
     tcase_add_test(gf, gridfs_buffer_round_trip_and_empty_file);
     tcase_add_test(gf, gridfs_missing_and_corrupt_files);
     tcase_set_timeout(gf, 300);
