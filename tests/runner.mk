@@ -1,1 +1,16 @@
-# tests/runner.mk
+# tests/runner.mk: runners and the three kinds of stage script (executables, Python through the adapter, C
+# plugins through nemesyst-plugin-host), against a private FerretDB.
+check_PROGRAMS += tests/runner/test_runner
+tests_runner_test_runner_SOURCES = tests/runner/test_runner.c
+tests_runner_test_runner_CFLAGS = $(TEST_CFLAGS)
+tests_runner_test_runner_LDADD = $(TEST_LIBS) -lcrypto
+
+# A plugin built like a user's would be: against libnemesyst only.
+check_LTLIBRARIES += tests/runner/plugin_fixture.la
+tests_runner_plugin_fixture_la_SOURCES = tests/runner/plugin_fixture.c
+tests_runner_plugin_fixture_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
+tests_runner_plugin_fixture_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
+
+dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
+TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
+EXTRA_DIST += tests/runner/fixtures

@@ -3,7 +3,32 @@
  *   NEM_SCRIPT_PLUGIN  *.so  run by the nemesyst-plugin-host helper, which dlopens it and calls the entry point
  *   NEM_SCRIPT_PYTHON  *.py  run by python/nemesyst_adapter.py (original-style `def main(**kwargs)` generators)
  *   NEM_SCRIPT_EXEC    anything else that is executable: extended-JSON lines (or BSON) on stdout
- * A crash, a non-zero exit, a timeout or bad output fails that script only. */
+ * A crash, a non-zero exit, a timeout or bad output fails that script only.
+ *
+ * The child's side of the contract (all kinds; the adapter and the plugin host implement it for .py and .so):
+ *   stdin   /dev/null
+ *   items   EXEC: stdout. Extended JSON, one document per line (blank lines ignored), unless the very first line
+ *           is exactly `#nemesyst:bson`: then the rest of stdout is a stream of BSON documents (`#nemesyst:json`
+ *           names the default). PYTHON/PLUGIN: a BSON stream on fd NEMESYST_ITEM_FD (3); their stdout is a log.
+ *           Every document is at most 16 MiB (NEM_RUNNER_MAX_DOC). A document whose only key is a marker is not
+ *           stored but announces something:
+ *             {"$nemesyst_model": {"path": "FILE", "metadata": {...}, "temp": BOOL}}
+ *                 a model file to upload to GridFS with that metadata; temp: the host deletes FILE afterwards
+ *             {"$nemesyst_consumed": {"collection": "C", "pipeline": [...], "count": N, "digest": "SHA256-HEX",
+ *                                     "complete": BOOL}}
+ *                 data a learner read: count and sha256 over each document's BSON bytes, in cursor order
+ *           Any other key starting with "$nemesyst" is malformed output.
+ *   log     stderr (and stdout for PYTHON/PLUGIN): each line goes to the log prefixed with script, position and
+ *           rank; a leading "<3>" (error), "<4>" (warn), "<6>" (info) or "<7>" (debug), sd-daemon style, sets the
+ *           level (default info).
+ *   verdict the exit status (0 = success).
+ *   env     NEMESYST_STAGE, NEMESYST_POSITION, NEMESYST_RANK, NEMESYST_RUN_ID, NEMESYST_SCRIPT,
+ *           NEMESYST_ENTRY_POINT, NEMESYST_DB_URI (no password), NEMESYST_DB_NAME, NEMESYST_ARGS_FILE (the resolved
+ *           options as extended JSON, secrets removed), NEMESYST_WORKDIR, NEMESYST_TIMEOUT (seconds, 0 = none),
+ *           NEMESYST_INPUT_MODEL and NEMESYST_INPUT_MODEL_ID (retraining only), NEMESYST_ITEM_FD (PYTHON/PLUGIN),
+ *           NEMESYST_PASSWORD_FD (only when there is a password: read it to EOF from that inherited pipe; it is
+ *           never in argv or the environment, and secret N_* variables are removed from the child's environment).
+ *   group   the child leads its own process group: a kill or a timeout takes its whole tree. */
 #ifndef NEM_RUNNER_H
 #define NEM_RUNNER_H
 
@@ -21,6 +46,11 @@ enum {
     NEM_RUNNER_ESIGNAL = 5,  /* killed by a signal (crash) */
     NEM_RUNNER_ETIMEOUT = 6, /* ran past its timeout and was killed */
 };
+
+#define NEM_RUNNER_MAX_DOC (16 * 1024 * 1024)
+#define NEM_RUNNER_MARKER_MODEL "$nemesyst_model"
+#define NEM_RUNNER_MARKER_CONSUMED "$nemesyst_consumed"
+#define NEM_RUNNER_ITEM_FD 3
 
 typedef enum { NEM_SCRIPT_PLUGIN, NEM_SCRIPT_PYTHON, NEM_SCRIPT_EXEC } nem_script_kind_t;
 nem_script_kind_t nem_script_kind(const char *path);
@@ -61,22 +91,32 @@ typedef struct {
 typedef struct nem_runner nem_runner_t;
 
 nem_runner_t *nem_runner_start(const nem_script_spec_t *spec, bson_error_t *err);
-/* Descriptors to poll for input (items and log output); up to 3. */
+/* Descriptors still open, to poll for input (items and log output); up to 3, fewer as channels close.
+ *
+ * Driving runners (the worker): start several; loop { poll(POLLIN) the union of their nem_runner_fds with a
+ * timeout of the smallest nem_runner_ms_left; call nem_runner_pump on each runner with a ready fd (or on all:
+ * pump never blocks) and on each whose ms_left is 0; when pump returns false or sets *eof, or ms_left is 0, call
+ * nem_runner_finish (it kills the script when pump failed or the timeout passed) and nem_runner_destroy }. */
 size_t nem_runner_fds(const nem_runner_t *r, int *fds);
 /* Reads what is available without blocking and parses complete items, handing each to cb (which takes
  * ownership of the item's contents on true; returning false stops the script with cb's error). Returns false
- * when the script must be failed (bad output, document too big, callback refused) with err set. Sets *eof when
- * the item channel is closed. Lines written to the log channel(s) go to the log prefixed with script and rank. */
+ * when the script must be failed (bad output, document too big, callback refused) with err set; the script's
+ * process group is then killed at once and nem_runner_finish repeats that error. Sets *eof when every channel
+ * (items and logs) is closed. Reads at most a few MiB per call so one chatty script cannot starve the others.
+ * Lines written to the log channel(s) go to the log prefixed with script and rank. */
 typedef bool (*nem_item_cb)(void *ud, nem_item_t *item, bson_error_t *err);
 bool nem_runner_pump(nem_runner_t *r, nem_item_cb cb, void *ud, bool *eof, bson_error_t *err);
-/* Seconds left before the timeout (-1 = none): callers use it as their poll deadline. */
+/* Milliseconds left before the timeout (-1 = none, 0 = expired): callers use it as their poll deadline. */
 int nem_runner_ms_left(const nem_runner_t *r);
-/* Kills the child's process group (SIGTERM, then SIGKILL) and reaps it. */
+/* Kills the child's process group (SIGTERM, then SIGKILL after a 2 s grace) and reaps it. */
 void nem_runner_kill(nem_runner_t *r);
 /* Waits for the child and gives its verdict: true for exit 0; false with err naming script, position and why
- * (exit status, signal, timeout). Kills it first when it ran past its timeout. */
+ * (exit status with the last line it wrote on stderr, signal name, timeout, or pump's error). Waits no longer than
+ * the timeout: kills it when it runs past it. Whatever the verdict, leftovers of its process group are killed. */
 bool nem_runner_finish(nem_runner_t *r, bson_error_t *err);
 pid_t nem_runner_pid(const nem_runner_t *r);
+/* True once the child process has exited (reaps it without blocking); its pipes may still hold output. */
+bool nem_runner_exited(nem_runner_t *r);
 void nem_runner_destroy(nem_runner_t *r);
 void nem_item_clear(nem_item_t *item);
 

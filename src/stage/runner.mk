@@ -1,1 +1,17 @@
-# src/stage/runner.mk
+# src/stage/runner.mk: the runners (child processes for stage scripts) and the plugin host helper.
+libnemesyst_core_la_SOURCES += src/stage/runner.h src/stage/runner-private.h src/stage/runner.c \
+	src/stage/runner-spawn.c src/stage/runner-io.c src/stage/runner-items.c src/stage/runner-log.c \
+	src/stage/runner-kinds.c
+
+# Build-tree paths (for make check before install) live in their own convenience library: per-target flags here
+# keep them out of every other object of the core.
+noinst_LTLIBRARIES += libnemesyst_runner_paths.la
+libnemesyst_runner_paths_la_SOURCES = src/stage/runner-paths.c
+libnemesyst_runner_paths_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEM_ABS_TOP_BUILDDIR='"$(abs_top_builddir)"' \
+	-DNEM_ABS_TOP_SRCDIR='"$(abs_top_srcdir)"'
+libnemesyst_core_la_LIBADD += libnemesyst_runner_paths.la
+
+# Runs a C plugin: dlopens it and calls its entry point with a context from libnemesyst.
+pkglibexec_PROGRAMS += nemesyst-plugin-host
+nemesyst_plugin_host_SOURCES = src/stage/plugin-host.c
+nemesyst_plugin_host_LDADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)

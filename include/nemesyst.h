@@ -1,0 +1,147 @@
+/* Nemesyst plugin API: write a stage script (cleaner, learner, predictor) in C as a shared object.
+ *
+ * Build:   cc -shared -fPIC -o my_learner.so my_learner.c $(pkg-config --cflags --libs nemesyst)
+ * Run:     nemesyst --dl-learn --dl-learner ./my_learner.so --dl-learner-entry-point train
+ *
+ * The plugin runs in a child process (nemesyst-plugin-host), so a crash or a hang fails that script only. The host
+ * calls the entry point named by --data-cleaner-entry-point / --dl-learner-entry-point / --i-predictor-entry-point
+ * for this script. Its type is nemesyst_entry_fn; the default name "main" is looked up as the symbol
+ * `nemesyst_main` (C reserves `main`), any other name as itself:
+ *
+ *     bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
+ *     {
+ *         bson_t *doc = BCON_NEW("x", BCON_INT32(1));
+ *         bool ok = nemesyst_emit(ctx, doc, error);
+ *         bson_destroy(doc);
+ *         return ok;
+ *     }
+ *
+ * Returning true means success; returning false fails the script and error->message goes to the log. Items
+ * (documents, models) are streamed to the host, which does all writing to MongoDB with provenance.
+ * Errors follow libbson's convention: functions return false (or NULL) and fill the bson_error_t (domain
+ * NEMESYST_ERROR_DOMAIN, or libmongoc's domains for server errors); error may be NULL.
+ * A context is used from the thread that called the entry point. */
+#ifndef NEMESYST_H
+#define NEMESYST_H
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NEMESYST_API_VERSION 1
+#define NEMESYST_ERROR_DOMAIN 1100
+enum {
+    NEMESYST_EARG = 1,     /* bad argument */
+    NEMESYST_EIO = 2,      /* reading or writing a file or the host pipe failed */
+    NEMESYST_ETOOBIG = 3,  /* a document over 16 MiB */
+    NEMESYST_ENOOPT = 4,   /* the option is not set, or has another type */
+    NEMESYST_ENOMODEL = 5, /* no input model (not retraining) or no such stored model */
+    NEMESYST_EDB = 6,      /* cannot connect to the database */
+};
+
+typedef struct nemesyst_ctx nemesyst_ctx_t;
+typedef bool (*nemesyst_entry_fn)(nemesyst_ctx_t *ctx, bson_error_t *error);
+
+/* --- who am I --- */
+
+/* The stage this script runs in: "clean", "learn" or "predict". */
+const char *nemesyst_stage(const nemesyst_ctx_t *ctx);
+/* This script's index in its stage's list (the original's args["process"]); the per-script option getters use
+ * it. */
+size_t nemesyst_position(const nemesyst_ctx_t *ctx);
+/* The run's id: stored with every item by the host; useful in model metadata or file names. */
+const char *nemesyst_run_id(const nemesyst_ctx_t *ctx);
+/* A private directory for this script's temporary files; removed by the host after the run. */
+const char *nemesyst_workdir(const nemesyst_ctx_t *ctx);
+
+/* --- items --- */
+
+/* Sends a copy of doc to the host, which inserts it into the stage's collection (cleaners: --data-collection,
+ * predictors: --i-output-prediction-collection) with a provenance field. The caller keeps doc. Fails with
+ * NEMESYST_ETOOBIG over 16 MiB, NEMESYST_EARG when a top-level key starts with '$', NEMESYST_EIO when the host is
+ * gone. */
+bool nemesyst_emit(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error);
+
+/* Sends a model of len bytes with its metadata (may be NULL) to the host, which stores it in GridFS
+ * (--dl-output-model-collection) with lineage added to the metadata (run, script, options, the data this script
+ * consumed). The bytes are written to a file in the workdir first, so they need not fit the pipe. */
+bool nemesyst_emit_model(nemesyst_ctx_t *ctx, const bson_t *metadata, const uint8_t *data, size_t len,
+                         bson_error_t *error);
+
+/* Like nemesyst_emit_model, from an existing file (large models, HDF5 files). When remove_after is true the host
+ * deletes the file once it is stored; the file must stay in place until the script has ended. */
+bool nemesyst_emit_model_file(nemesyst_ctx_t *ctx, const bson_t *metadata, const char *path, bool remove_after,
+                              bson_error_t *error);
+
+/* --- options --- */
+
+/* The resolved options of the run, secrets removed: {"dl-batch-size": [32], "db-name": "nemesyst", ...} with
+ * per-script options as arrays. Borrowed; valid for the context's lifetime. */
+const bson_t *nemesyst_options(const nemesyst_ctx_t *ctx);
+
+/* Getters for one option for this script: name as on the command line without dashes ("dl-batch-size"; '_' may
+ * stand for '-'); a list option is indexed by nemesyst_position with repeat-last semantics (a script past the end
+ * of a short list gets its last value). Return false with NEMESYST_ENOOPT when unset or of another type. *out
+ * of nemesyst_opt_str is borrowed from the context. */
+bool nemesyst_opt_str(const nemesyst_ctx_t *ctx, const char *name, const char **out, bson_error_t *error);
+bool nemesyst_opt_int(const nemesyst_ctx_t *ctx, const char *name, int64_t *out, bson_error_t *error);
+bool nemesyst_opt_bool(const nemesyst_ctx_t *ctx, const char *name, bool *out, bson_error_t *error);
+/* A JSON option (a pipeline), inline JSON or the path of a file holding it, parsed into out (initialised by the
+ * call, also on failure; destroy it). A JSON array becomes the document {"0": ..., "1": ...}, which is what
+ * nemesyst_batches_new and libmongoc take as a pipeline. */
+bool nemesyst_opt_json(const nemesyst_ctx_t *ctx, const char *name, bson_t *out, bson_error_t *error);
+
+/* --- data --- */
+
+/* The database of the run (--db-name), connected on first use with the run's credentials. Borrowed: do not
+ * destroy it. For anything beyond nemesyst_batches_*, e.g. queries of your own; what you write through it
+ * directly bypasses provenance and rollback. */
+mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error);
+
+typedef struct nemesyst_batches nemesyst_batches_t;
+
+/* Runs the aggregation pipeline (an array-like document {"0": {...}, ...}, or NULL for all documents) on
+ * collection with a cursor of batch_size documents per round trip, and hands them out batch_size at a time.
+ * The documents read are counted and hashed (sha256 over each document's BSON bytes, in order); when the cursor
+ * is exhausted (or the batches are destroyed early, marked incomplete) the host is told, and a model this script
+ * emits afterwards records that as the data it was trained on. */
+nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline,
+                                         size_t batch_size, bson_error_t *error);
+/* Sets *docs to the next batch of *n (1..batch_size) documents, valid until the next call. Never hands out an
+ * empty batch: returns false at the end with error->code == 0, or on a server error with error->code != 0. */
+bool nemesyst_batches_next(nemesyst_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *error);
+/* Documents handed out so far, and the hex sha256 over them (65 bytes with the NUL). */
+uint64_t nemesyst_batches_count(const nemesyst_batches_t *b);
+void nemesyst_batches_digest(const nemesyst_batches_t *b, char hex[65]);
+void nemesyst_batches_destroy(nemesyst_batches_t *b);
+
+/* --- models --- */
+
+/* Reads the stored model with GridFS id from bucket (e.g. the predictor's --dl-output-model-collection) into a new
+ * buffer of *len bytes; free it with bson_free. NEMESYST_ENOMODEL when there is no such file. */
+bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, uint8_t **data,
+                          size_t *len, bson_error_t *error);
+/* The model picked by --dl-input-model-collection/--dl-input-model-pipeline for retraining, read into a new
+ * buffer (free with bson_free). NEMESYST_ENOMODEL when this run does not retrain. */
+bool nemesyst_input_model(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, bson_error_t *error);
+/* The input model's file path, or NULL when not retraining (for libraries that want a path, e.g. HDF5). */
+const char *nemesyst_input_model_path(const nemesyst_ctx_t *ctx);
+
+/* --- log --- */
+
+typedef enum { NEMESYST_LOG_ERROR = 3, NEMESYST_LOG_WARN = 4, NEMESYST_LOG_INFO = 6, NEMESYST_LOG_DEBUG = 7 }
+    nemesyst_log_level_t;
+/* Writes one line to the host's log at level, prefixed by the host with the script, its position and rank. */
+void nemesyst_log(nemesyst_ctx_t *ctx, nemesyst_log_level_t level, const char *fmt, ...) BSON_GNUC_PRINTF(3, 4);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

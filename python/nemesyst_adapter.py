@@ -1,0 +1,348 @@
+#!/usr/bin/python3
+"""Runs one original-style Nemesyst Python stage script for the C host.
+
+Usage (by the runner, src/stage/runner.h): python3 nemesyst_adapter.py SCRIPT.py
+
+The script is loaded by path under a module name unique to that path (two scripts called cleaner.py in different
+folders stay distinct), its directory first on sys.path so its own helper modules are found, and its entry point
+(NEMESYST_ENTRY_POINT, default main) is called as main(args=args, db=db), as Nemesyst 2.0.6 did:
+
+  args  the resolved options as the original's dict: option names with '_' (args["dl_epochs"][args["process"]]),
+        per-script options as lists, plus "process" (this script's position), "stage", "run_id", "rank",
+        "workdir", "input_model" (path of the model to retrain, or None) and "input_model_id".
+  db    a Mongo object with the original's API on pymongo: connect, dump, getCursor, getBatches (never an empty
+        last batch), getFiles / GetFiles (batches of dicts with a "gridout").
+
+What the entry point yields (or returns) goes back to the host as BSON on the pipe NEMESYST_ITEM_FD, not stdout
+(print() output is logged): a dict is a document; a (metadata, data) tuple is a model, written to a file in
+NEMESYST_WORKDIR and announced with {"$nemesyst_model": {"path", "metadata", "temp": true}}; None is skipped.
+Documents read through getCursor/getBatches are counted and hashed (sha256 over each document's BSON bytes, in
+order); each cursor read to its end is reported once as {"$nemesyst_consumed": {...}} so the host can record in a
+model's metadata the data it was trained on. An exception fails the script: traceback in the log, exit status 1.
+"""
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import traceback
+
+import bson
+import gridfs
+import pymongo
+from bson import json_util
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+
+MARKER_MODEL = "$nemesyst_model"
+MARKER_CONSUMED = "$nemesyst_consumed"
+
+
+def _log(level, text):
+    """One or more lines to the host log at an sd-daemon level (3 error, 4 warn, 6 info, 7 debug)."""
+    for line in str(text).splitlines() or [""]:
+        sys.stderr.write("<%d>%s\n" % (level, line))
+    sys.stderr.flush()
+
+
+class ItemWriter(object):
+    """BSON items to the host over the inherited pipe."""
+
+    def __init__(self, fd, workdir):
+        self._out = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._workdir = workdir or tempfile.gettempdir()
+        self._reported = set()
+
+    def document(self, doc):
+        self._out.write(bson.BSON.encode(doc))
+
+    def model(self, metadata, data):
+        fd, path = tempfile.mkstemp(prefix="model-", dir=self._workdir)
+        with os.fdopen(fd, "wb") as f:
+            _write_model_data(f, data)
+        self.document({MARKER_MODEL: {"path": path, "metadata": dict(metadata or {}), "temp": True}})
+
+    def consumed(self, collection, pipeline, count, digest, complete):
+        key = (collection, digest, complete)
+        if key in self._reported:  # several epochs over the same data: one record
+            return
+        self._reported.add(key)
+        self.document({MARKER_CONSUMED: {"collection": collection, "pipeline": list(pipeline or []),
+                                         "count": bson.int64.Int64(count), "digest": digest,
+                                         "complete": complete}})
+
+    def item(self, item):
+        if item is None:
+            return
+        if isinstance(item, dict):
+            self.document(item)
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], dict):
+            self.model(item[0], item[1])
+        else:
+            raise TypeError("a stage script yields dicts (documents), (metadata, data) tuples (models) or None, "
+                            "not %s" % type(item).__name__)
+
+    def close(self):
+        self._out.close()
+
+
+def _write_model_data(f, data):
+    """GridFS put() in the original took bytes, str or a file-like object: so do we."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        f.write(data)
+    elif isinstance(data, str):
+        f.write(data.encode("utf-8"))
+    elif hasattr(data, "read"):
+        while True:
+            chunk = data.read(1 << 20)
+            if not chunk:
+                break
+            f.write(chunk if isinstance(chunk, bytes) else chunk.encode("utf-8"))
+    else:
+        raise TypeError("model data must be bytes, str or a file-like object, not %s" % type(data).__name__)
+
+
+class TrackedCursor(object):
+    """An aggregation cursor that hands out plain dicts while hashing each document's raw BSON bytes."""
+
+    def __init__(self, cursor, collection, pipeline, on_end):
+        self._cursor = cursor
+        self._collection = collection
+        self._pipeline = pipeline
+        self._on_end = on_end
+        self._sha = hashlib.sha256()
+        self._count = 0
+        self._ended = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            raw = next(self._cursor)
+        except StopIteration:
+            self._end(True)
+            raise
+        self._sha.update(raw.raw)
+        self._count += 1
+        return bson.BSON(raw.raw).decode()
+
+    next = __next__
+
+    def _end(self, complete):
+        if not self._ended:
+            self._ended = True
+            self._on_end(self._collection, self._pipeline, self._count, self._sha.hexdigest(), complete)
+
+    @property
+    def count(self):
+        return self._count
+
+    def digest(self):
+        return self._sha.hexdigest()
+
+    def close(self):
+        self._cursor.close()
+
+    def __getattr__(self, name):  # alive, batch_size, ... of the pymongo cursor
+        return getattr(self._cursor, name)
+
+
+class Mongo(object):
+    """The original Nemesyst Mongo handler's script-facing API on pymongo.
+
+    Server management (init, start, stop, login) belongs to the nemesyst host: here those calls only log."""
+
+    def __init__(self, args=None, logger=None):
+        self.args = dict(args or {})
+        self._log = logger if logger is not None else print
+        self._client = None
+        self._db = None
+        self._cursors = []
+        self.on_consumed = None
+
+    # the original's dict-like magic on its settings
+    def __getitem__(self, key):
+        return self.args[key]
+
+    def __setitem__(self, key, value):
+        self.args[key] = value
+
+    def __delitem__(self, key):
+        del self.args[key]
+
+    def __len__(self):
+        return len(self.args)
+
+    def debug(self):
+        self._log("Mongo state:", {k: v for k, v in self.args.items() if "password" not in k})
+
+    def init(self, *a, **kw):
+        self._log("Mongo.init: the database is managed by nemesyst (--db-init); nothing done")
+
+    start = stop = login = init
+
+    def connect(self, db_name=None, **overrides):
+        """Connects (once) with the run's URI and the password from the host's pipe; returns the database."""
+        if self._db is not None and db_name in (None, self._db.name):
+            return self._db
+        uri = overrides.get("db_uri") or os.environ.get("NEMESYST_DB_URI") or "mongodb://127.0.0.1:27017/"
+        name = db_name or os.environ.get("NEMESYST_DB_NAME") or self.args.get("db_name") or "nemesyst"
+        if self._client is None:
+            kwargs = {"appname": "nemesyst-python"}
+            password = _read_password()
+            if password:
+                kwargs["password"] = password
+            self._client = pymongo.MongoClient(uri, **kwargs)
+        self._db = self._client[name]
+        return self._db
+
+    def _database(self, db):
+        return db if db is not None else self.connect()
+
+    def dump(self, db_collection_name, data, db=None):
+        """Writes directly, as the original did (no provenance, no rollback): prefer yielding items."""
+        database = self._database(db)
+        if isinstance(data, tuple):
+            fs = gridfs.GridFS(database, collection=db_collection_name)
+            fs.put(data[1], metadata=data[0])
+        else:
+            database[db_collection_name].insert_one(data)
+
+    def getCursor(self, db=None, db_pipeline=None, db_collection_name=None):
+        database = self._database(db)
+        name = db_collection_name or self.args.get("db_collection_name")
+        pipeline = list(db_pipeline) if db_pipeline is not None else [{"$match": {}}]
+        raw = database.get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
+        kwargs = {}
+        batch = self.args.get("db_batch_size")
+        if isinstance(batch, int) and batch > 0:
+            kwargs["batchSize"] = batch
+        cursor = TrackedCursor(raw.aggregate(pipeline, **kwargs), name, pipeline, self._consumed)
+        self._cursors.append(cursor)
+        return cursor
+
+    def _consumed(self, collection, pipeline, count, digest, complete):
+        if self.on_consumed is not None:
+            self.on_consumed(collection, pipeline, count, digest, complete)
+
+    def getBatches(self, db_batch_size=None, db_data_cursor=None):
+        """Yields lists of at most db_batch_size documents; the last one holds the remainder and is never empty
+        (the original's bug: its last batch always failed)."""
+        size = int(db_batch_size or self.args.get("db_batch_size") or 1)
+        batch = []
+        for doc in db_data_cursor:
+            batch.append(doc)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def getFiles(self, db_batch_size=None, db_data_cursor=None, db_collection_name=None, db=None):
+        """Batches of GridFS files picked by a cursor over BUCKET.files: each entry is the cursor's document with
+        "gridout" added (a GridOut: .read(), .metadata)."""
+        database = self._database(db)
+        bucket = db_collection_name or self.args.get("db_collection_name") or "fs"
+        fs = gridfs.GridFS(database, collection=bucket)
+        for batch in self.getBatches(db_batch_size=db_batch_size, db_data_cursor=db_data_cursor):
+            for doc in batch:
+                doc["gridout"] = fs.get(doc["_id"])
+            yield batch
+
+    GetFiles = getFiles
+
+    def finish(self):
+        """Cursors never read to their end are reported as incomplete."""
+        for cursor in self._cursors:
+            cursor._end(False)
+
+
+def _read_password():
+    fd = os.environ.get("NEMESYST_PASSWORD_FD")
+    if not fd:
+        return None
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(int(fd), 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(int(fd))
+    except OSError:
+        return None
+    return b"".join(chunks).decode("utf-8")
+
+
+def build_args():
+    """The original's args dict from the host's resolved options (extended JSON, '-' names)."""
+    args = {}
+    path = os.environ.get("NEMESYST_ARGS_FILE")
+    if path:
+        with open(path) as f:
+            for key, value in json_util.loads(f.read()).items():
+                args[key.replace("-", "_")] = value
+    args["process"] = int(os.environ.get("NEMESYST_POSITION", "0"))
+    args["stage"] = os.environ.get("NEMESYST_STAGE")
+    args["run_id"] = os.environ.get("NEMESYST_RUN_ID")
+    args["rank"] = int(os.environ.get("NEMESYST_RANK", "0"))
+    args["workdir"] = os.environ.get("NEMESYST_WORKDIR")
+    args["input_model"] = os.environ.get("NEMESYST_INPUT_MODEL")
+    args["input_model_id"] = os.environ.get("NEMESYST_INPUT_MODEL_ID")
+    return args
+
+
+def load_script(path):
+    """Imports path under a name derived from its absolute path, so same-named scripts never collide."""
+    path = os.path.abspath(path)
+    name = "nemesyst_script_" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
+    sys.path.insert(0, os.path.dirname(path))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise ImportError("cannot load %s" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(script):
+    writer = ItemWriter(int(os.environ["NEMESYST_ITEM_FD"]), os.environ.get("NEMESYST_WORKDIR"))
+    module = load_script(script)
+    entry_name = os.environ.get("NEMESYST_ENTRY_POINT") or "main"
+    entry = getattr(module, entry_name, None)
+    if not callable(entry):
+        raise AttributeError("%s has no entry point %s()" % (script, entry_name))
+    args = build_args()
+    db = Mongo(args)
+    db.on_consumed = writer.consumed
+    result = entry(args=args, db=db)
+    if isinstance(result, (dict, tuple)) or result is None:
+        writer.item(result)
+    else:
+        for item in result:
+            writer.item(item)
+    db.finish()
+    writer.close()
+
+
+def main(argv):
+    if len(argv) != 2:
+        sys.stderr.write("usage: %s SCRIPT.py (run by nemesyst)\n" % argv[0])
+        return 2
+    # print() progress is logged line by line, as it happens
+    sys.stdout.reconfigure(line_buffering=True)
+    try:
+        run(argv[1])
+    except BaseException:  # SystemExit and KeyboardInterrupt from a script fail it too
+        _log(3, traceback.format_exc().rstrip())
+        sys.stdout.flush()
+        return 1
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,201 @@
+/* Batches of an aggregation pipeline for learners and predictors: an explicit cursor batchSize (one round trip per
+ * batch, bounded memory), never an empty last batch, and a running count + sha256 of what was handed out so that
+ * a model's metadata can name exactly the data it was trained on. */
+#include "plugin/plugin-private.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+#define MARKER_CONSUMED "$nemesyst_consumed"
+
+struct nemesyst_batches {
+    nemesyst_ctx_t *ctx;
+    char *collection;
+    bson_t pipeline;          /* array form, for the consumed record */
+    mongoc_collection_t *coll;
+    mongoc_cursor_t *cursor;
+    size_t batch_size;
+    bson_t **docs;            /* the current batch: copies, since the cursor reuses its document */
+    size_t n;
+    EVP_MD_CTX *sha;
+    uint64_t count;
+    bool exhausted, reported;
+};
+
+/* A pipeline is either array-like {"0": stage, ...} or {"pipeline": [...]}, as libmongoc accepts both. */
+static void pipeline_array(const bson_t *pipeline, bson_t *out)
+{
+    bson_iter_t it;
+    const uint8_t *data;
+    uint32_t len;
+    bson_t view;
+    if (pipeline && bson_iter_init_find(&it, pipeline, "pipeline") && BSON_ITER_HOLDS_ARRAY(&it)) {
+        bson_iter_array(&it, &len, &data);
+        if (bson_init_static(&view, data, len)) {
+            bson_copy_to(&view, out);
+            return;
+        }
+    }
+    if (pipeline)
+        bson_copy_to(pipeline, out);
+    else
+        bson_init(out);
+}
+
+static void track(nemesyst_ctx_t *ctx, nemesyst_batches_t *b)
+{
+    if (ctx->n_live == ctx->cap_live) {
+        ctx->cap_live = ctx->cap_live ? ctx->cap_live * 2 : 4;
+        ctx->live = bson_realloc(ctx->live, ctx->cap_live * sizeof *ctx->live);
+    }
+    ctx->live[ctx->n_live++] = b;
+}
+
+void nemesyst__forget_batches(nemesyst_ctx_t *ctx, nemesyst_batches_t *b)
+{
+    for (size_t i = 0; i < ctx->n_live; i++) {
+        if (ctx->live[i] == b) {
+            ctx->live[i] = ctx->live[--ctx->n_live];
+            return;
+        }
+    }
+}
+
+nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline,
+                                         size_t batch_size, bson_error_t *error)
+{
+    mongoc_database_t *db = nemesyst_database(ctx, error);
+    if (!db)
+        return NULL;
+    if (!collection || batch_size == 0 || batch_size > INT32_MAX) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "batches need a collection and a batch size");
+        return NULL;
+    }
+    nemesyst_batches_t *b = bson_malloc0(sizeof *b);
+    b->ctx = ctx;
+    b->collection = bson_strdup(collection);
+    b->batch_size = batch_size;
+    b->docs = bson_malloc0(batch_size * sizeof *b->docs);
+    pipeline_array(pipeline, &b->pipeline);
+    b->sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL);
+    bson_t *opts = BCON_NEW("batchSize", BCON_INT32((int32_t)batch_size));
+    b->coll = mongoc_database_get_collection(db, collection);
+    b->cursor = mongoc_collection_aggregate(b->coll, MONGOC_QUERY_NONE, &b->pipeline, opts, NULL);
+    bson_destroy(opts);
+    track(ctx, b);
+    return b;
+}
+
+static void drop_batch(nemesyst_batches_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        bson_destroy(b->docs[i]);
+    b->n = 0;
+}
+
+void nemesyst_batches_digest(const nemesyst_batches_t *b, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    /* a copy, so the running digest can still grow */
+    EVP_MD_CTX_copy_ex(copy, b->sha);
+    EVP_DigestFinal_ex(copy, md, &len);
+    EVP_MD_CTX_free(copy);
+    for (unsigned int i = 0; i < len && i < 32; i++)
+        bson_snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    hex[64] = '\0';
+}
+
+uint64_t nemesyst_batches_count(const nemesyst_batches_t *b)
+{
+    return b->count;
+}
+
+void nemesyst__report_batches(nemesyst_batches_t *b)
+{
+    char hex[65];
+    bson_error_t ignored;
+    if (b->reported)
+        return;
+    b->reported = true;
+    nemesyst_batches_digest(b, hex);
+    nemesyst__report_consumed(b->ctx, b->collection, &b->pipeline, b->count, hex, b->exhausted, &ignored);
+}
+
+bool nemesyst_batches_next(nemesyst_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *error)
+{
+    const bson_t *doc;
+    drop_batch(b);
+    while (b->n < b->batch_size && !b->exhausted && mongoc_cursor_next(b->cursor, &doc)) {
+        EVP_DigestUpdate(b->sha, bson_get_data(doc), doc->len);
+        b->docs[b->n++] = bson_copy(doc);
+        b->count++;
+    }
+    if (b->n < b->batch_size && !b->exhausted) {
+        if (mongoc_cursor_error(b->cursor, error)) {
+            drop_batch(b);
+            return false;
+        }
+        b->exhausted = true;
+    }
+    if (b->n == 0) {
+        /* the end: report only when the data was read completely without errors */
+        nemesyst__report_batches(b);
+        if (error)
+            memset(error, 0, sizeof *error);
+        return false;
+    }
+    *docs = (const bson_t *const *)b->docs;
+    *n = b->n;
+    return true;
+}
+
+void nemesyst_batches_destroy(nemesyst_batches_t *b)
+{
+    if (!b)
+        return;
+    nemesyst__report_batches(b);
+    nemesyst__forget_batches(b->ctx, b);
+    drop_batch(b);
+    bson_free(b->docs);
+    mongoc_cursor_destroy(b->cursor);
+    mongoc_collection_destroy(b->coll);
+    EVP_MD_CTX_free(b->sha);
+    bson_destroy(&b->pipeline);
+    bson_free(b->collection);
+    bson_free(b);
+}
+
+static bool already_reported(nemesyst_ctx_t *ctx, const char *key)
+{
+    for (size_t i = 0; i < ctx->n_reported; i++)
+        if (strcmp(ctx->reported[i], key) == 0)
+            return true;
+    ctx->reported = bson_realloc(ctx->reported, (ctx->n_reported + 1) * sizeof *ctx->reported);
+    ctx->reported[ctx->n_reported++] = bson_strdup(key);
+    return false;
+}
+
+/* Several epochs over the same data give the same record: it is sent once. */
+bool nemesyst__report_consumed(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline, uint64_t count,
+                               const char *digest, bool complete, bson_error_t *error)
+{
+    char *key = bson_strdup_printf("%s\x1f%s\x1f%d", collection, digest, (int)complete);
+    bool seen = already_reported(ctx, key);
+    bson_free(key);
+    if (seen)
+        return true;
+    bson_t marker = BSON_INITIALIZER, inner;
+    BSON_APPEND_DOCUMENT_BEGIN(&marker, MARKER_CONSUMED, &inner);
+    BSON_APPEND_UTF8(&inner, "collection", collection);
+    BSON_APPEND_ARRAY(&inner, "pipeline", pipeline);
+    BSON_APPEND_INT64(&inner, "count", (int64_t)count);
+    BSON_APPEND_UTF8(&inner, "digest", digest);
+    BSON_APPEND_BOOL(&inner, "complete", complete);
+    bson_append_document_end(&marker, &inner);
+    bool ok = nemesyst__write_item(ctx, &marker, error);
+    bson_destroy(&marker);
+    return ok;
+}

@@ -1,0 +1,257 @@
+/* The plugin context: built from the NEMESYST_* environment of the child, it carries the connection details, the
+ * resolved options and the pipe items go back to the host on. */
+#include "plugin/plugin-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *env_dup(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? bson_strdup(v) : NULL;
+}
+
+static int env_fd(const char *name)
+{
+    const char *v = getenv(name);
+    char *end;
+    long fd = v ? strtol(v, &end, 10) : -1;
+    return v && *v && *end == '\0' && fd >= 0 && fd < 65536 ? (int)fd : -1;
+}
+
+bool nemesyst__read_file(const char *path, uint8_t **data, size_t *len, bson_error_t *error)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 16, n = 0, got;
+    uint8_t *buf = NULL;
+    if (!f)
+        goto fail;
+    buf = bson_malloc(cap);
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = bson_realloc(buf, cap *= 2);
+    }
+    if (ferror(f))
+        goto fail;
+    fclose(f);
+    *data = buf;
+    *len = n;
+    return true;
+fail:
+    bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "cannot read '%s': %s", path, strerror(errno));
+    if (f)
+        fclose(f);
+    bson_free(buf);
+    return false;
+}
+
+/* The password arrives on an inherited pipe, never in argv or the environment; read it whole, then close it. */
+static bool read_password(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    int fd = env_fd("NEMESYST_PASSWORD_FD");
+    char buf[4097];
+    size_t n = 0;
+    ssize_t got;
+    if (fd < 0)
+        return true;
+    while (n < sizeof buf - 1 && ((got = read(fd, buf + n, sizeof buf - 1 - n)) > 0 || (got < 0 && errno == EINTR)))
+        if (got > 0)
+            n += (size_t)got;
+    close(fd);
+    buf[n] = '\0';
+    ctx->password = bson_strdup(buf);
+    memset(buf, 0, sizeof buf);
+    return true;
+}
+
+static bool load_options(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    const char *path = getenv("NEMESYST_ARGS_FILE");
+    uint8_t *json;
+    size_t len;
+    bool ok;
+    if (!path || !*path) {
+        bson_init(&ctx->options);
+        return true;
+    }
+    if (!nemesyst__read_file(path, &json, &len, error)) {
+        bson_init(&ctx->options);
+        return false;
+    }
+    ok = bson_init_from_json(&ctx->options, (const char *)json, (ssize_t)len, error);
+    if (!ok)
+        bson_init(&ctx->options);
+    bson_free(json);
+    return ok;
+}
+
+nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error)
+{
+    nemesyst_ctx_t *ctx = bson_malloc0(sizeof *ctx);
+    const char *pos = getenv("NEMESYST_POSITION");
+    ctx->stage = env_dup("NEMESYST_STAGE");
+    ctx->run_id = env_dup("NEMESYST_RUN_ID");
+    ctx->workdir = env_dup("NEMESYST_WORKDIR");
+    ctx->db_uri = env_dup("NEMESYST_DB_URI");
+    ctx->db_name = env_dup("NEMESYST_DB_NAME");
+    ctx->input_model = env_dup("NEMESYST_INPUT_MODEL");
+    ctx->input_model_id = env_dup("NEMESYST_INPUT_MODEL_ID");
+    ctx->entry_point = env_dup("NEMESYST_ENTRY_POINT");
+    ctx->position = pos ? (size_t)strtoul(pos, NULL, 10) : 0;
+    ctx->item_fd = env_fd("NEMESYST_ITEM_FD");
+    if (!load_options(ctx, error) || !read_password(ctx, error))
+        goto fail;
+    if (ctx->item_fd < 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "NEMESYST_ITEM_FD is not set: plugins run under nemesyst, not on their own");
+        goto fail;
+    }
+    return ctx;
+fail:
+    nemesyst__ctx_destroy(ctx);
+    return NULL;
+}
+
+void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx)
+{
+    if (!ctx)
+        return;
+    while (ctx->n_live > 0)
+        nemesyst_batches_destroy(ctx->live[ctx->n_live - 1]);
+    bson_free(ctx->live);
+    if (ctx->password) {
+        memset(ctx->password, 0, strlen(ctx->password));
+        bson_free(ctx->password);
+    }
+    for (size_t i = 0; i < ctx->n_reported; i++)
+        bson_free(ctx->reported[i]);
+    bson_free(ctx->reported);
+    mongoc_database_destroy(ctx->db);
+    mongoc_client_destroy(ctx->client);
+    char *strs[] = {ctx->stage, ctx->run_id, ctx->workdir, ctx->db_uri, ctx->db_name, ctx->input_model,
+                    ctx->input_model_id, ctx->entry_point};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        bson_free(strs[i]);
+    bson_destroy(&ctx->options);
+    bson_free(ctx);
+}
+
+bool nemesyst__ctx_finish(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    for (size_t i = 0; i < ctx->n_live; i++)
+        nemesyst__report_batches(ctx->live[i]);
+    return nemesyst__flush(ctx, error);
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t n, bson_error_t *error)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "cannot send items to the host: %s",
+                           strerror(errno));
+            return false;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+bool nemesyst__flush(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    bool ok = write_all(ctx->item_fd, ctx->out, ctx->out_len, error);
+    ctx->out_len = 0;
+    return ok;
+}
+
+bool nemesyst__write_item(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error)
+{
+    if (ctx->out_len + doc->len > sizeof ctx->out && !nemesyst__flush(ctx, error))
+        return false;
+    if (doc->len > sizeof ctx->out)
+        return write_all(ctx->item_fd, bson_get_data(doc), doc->len, error);
+    memcpy(ctx->out + ctx->out_len, bson_get_data(doc), doc->len);
+    ctx->out_len += doc->len;
+    return true;
+}
+
+const char *nemesyst_stage(const nemesyst_ctx_t *ctx)
+{
+    return ctx->stage;
+}
+
+size_t nemesyst_position(const nemesyst_ctx_t *ctx)
+{
+    return ctx->position;
+}
+
+const char *nemesyst_run_id(const nemesyst_ctx_t *ctx)
+{
+    return ctx->run_id;
+}
+
+const char *nemesyst_workdir(const nemesyst_ctx_t *ctx)
+{
+    return ctx->workdir;
+}
+
+const bson_t *nemesyst_options(const nemesyst_ctx_t *ctx)
+{
+    return &ctx->options;
+}
+
+const char *nemesyst_input_model_path(const nemesyst_ctx_t *ctx)
+{
+    return ctx->input_model;
+}
+
+mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    mongoc_uri_t *uri;
+    if (ctx->db)
+        return ctx->db;
+    if (!ctx->db_uri || !ctx->db_name) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EDB, "no database: NEMESYST_DB_URI/NAME not set");
+        return NULL;
+    }
+    uri = mongoc_uri_new_with_error(ctx->db_uri, error);
+    if (!uri)
+        return NULL;
+    if (ctx->password)
+        mongoc_uri_set_password(uri, ctx->password);
+    mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_APPNAME, "nemesyst-plugin");
+    ctx->client = mongoc_client_new_from_uri_with_error(uri, error);
+    mongoc_uri_destroy(uri);
+    if (!ctx->client)
+        return NULL;
+    mongoc_client_set_error_api(ctx->client, MONGOC_ERROR_API_VERSION_2);
+    ctx->db = mongoc_client_get_database(ctx->client, ctx->db_name);
+    return ctx->db;
+}
+
+/* The host reads this process's stderr line by line; "<N>" sets the level of each line (sd-daemon style). */
+void nemesyst_log(nemesyst_ctx_t *ctx, nemesyst_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = bson_strdupv_printf(fmt, ap);
+    va_end(ap);
+    bson_string_t *out = bson_string_new(NULL);
+    for (char *line = msg, *nl; line; line = nl && nl[1] ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        bson_string_append_printf(out, "<%d>%.*s\n", (int)level, nl ? (int)(nl - line) : (int)strlen(line), line);
+    }
+    bson_error_t ignored;
+    write_all(STDERR_FILENO, (const uint8_t *)out->str, out->len, &ignored);
+    bson_string_free(out, true);
+    bson_free(msg);
+}

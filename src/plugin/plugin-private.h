@@ -1,0 +1,44 @@
+/* libnemesyst internals: the context a plugin receives, and the calls nemesyst-plugin-host makes around the
+ * entry point. The nemesyst__ functions are exported for the host helper only, not part of the public API. */
+#ifndef NEMESYST_PLUGIN_PRIVATE_H
+#define NEMESYST_PLUGIN_PRIVATE_H
+
+#include "nemesyst.h"
+
+#define NEMESYST_MAX_DOC (16 * 1024 * 1024)
+#define NEMESYST_OUTBUF (64 * 1024)
+
+struct nemesyst_ctx {
+    char *stage, *run_id, *workdir, *db_uri, *db_name, *input_model, *input_model_id, *entry_point;
+    size_t position;
+    bson_t options;
+    char *password;               /* read from NEMESYST_PASSWORD_FD; wiped on destroy */
+    int item_fd;
+    uint8_t out[NEMESYST_OUTBUF]; /* items are batched into few writes; flushed when full and at the end */
+    size_t out_len;
+    mongoc_client_t *client;
+    mongoc_database_t *db;
+    nemesyst_batches_t **live;    /* open batch iterators: reported as incomplete if never finished */
+    size_t n_live, cap_live;
+    char **reported;              /* consumed records sent (collection + digest): epochs over the same data once */
+    size_t n_reported;
+};
+
+/* Builds the context from the NEMESYST_* environment the host set. */
+nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error);
+/* Reports unfinished batches and flushes the items to the host. */
+bool nemesyst__ctx_finish(nemesyst_ctx_t *ctx, bson_error_t *error);
+void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx);
+
+/* Queues one BSON document for the host (items, markers). */
+bool nemesyst__write_item(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error);
+bool nemesyst__flush(nemesyst_ctx_t *ctx, bson_error_t *error);
+/* Tells the host what a batch iterator consumed, once per (collection, digest, completeness). */
+bool nemesyst__report_consumed(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline, uint64_t count,
+                               const char *digest, bool complete, bson_error_t *error);
+void nemesyst__forget_batches(nemesyst_ctx_t *ctx, nemesyst_batches_t *b);
+void nemesyst__report_batches(nemesyst_batches_t *b); /* batches.c: reports an unfinished iterator */
+
+bool nemesyst__read_file(const char *path, uint8_t **data, size_t *len, bson_error_t *error);
+
+#endif

@@ -1,0 +1,69 @@
+/* nemesyst-plugin-host PLUGIN.so: runs one C stage script. Started by the runner with the NEMESYST_* environment,
+ * items pipe and password pipe (see src/stage/runner.h); it dlopens the plugin, calls its entry point with a
+ * context (include/nemesyst.h) and turns the result into an exit status: 0 success, 1 failure (reason on stderr),
+ * 2 usage. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin/plugin-private.h"
+
+/* C reserves `main`, so the default entry point name maps to nemesyst_main. */
+static const char *entry_symbol(void)
+{
+    const char *name = getenv("NEMESYST_ENTRY_POINT");
+    if (!name || !*name || strcmp(name, "main") == 0)
+        return "nemesyst_main";
+    return name;
+}
+
+static nemesyst_entry_fn load_entry(const char *path, bson_error_t *error)
+{
+    const char *sym = entry_symbol();
+    nemesyst_entry_fn fn;
+    /* RTLD_LOCAL: two plugins never share symbols; RTLD_NOW: a missing symbol fails here, not mid-run */
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "cannot load plugin: %s", dlerror());
+        return NULL;
+    }
+    *(void **)&fn = dlsym(handle, sym);
+    if (!fn)
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin '%s' has no entry point '%s'", path, sym);
+    return fn;
+}
+
+static int fail(const char *path, const bson_error_t *error)
+{
+    fprintf(stderr, "<3>%s: %s\n", path, error->message[0] ? error->message : "entry point returned false");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    bson_error_t error = {0};
+    nemesyst_ctx_t *ctx = NULL;
+    int rc = 1;
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s PLUGIN.so (run by nemesyst)\n", argv[0]);
+        return 2;
+    }
+    mongoc_init();
+    nemesyst_entry_fn entry = load_entry(argv[1], &error);
+    if (!entry || !(ctx = nemesyst__ctx_from_env(&error))) {
+        rc = fail(argv[1], &error);
+        goto out;
+    }
+    bool ok = entry(ctx, &error);
+    bson_error_t ferr;
+    if (!nemesyst__ctx_finish(ctx, &ferr) && ok) {
+        ok = false;
+        error = ferr;
+    }
+    rc = ok ? 0 : fail(argv[1], &error);
+out:
+    nemesyst__ctx_destroy(ctx);
+    mongoc_cleanup();
+    return rc;
+}

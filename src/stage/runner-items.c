@@ -1,0 +1,262 @@
+/* The item stream: extended-JSON lines or BSON documents, parsed incrementally as the bytes arrive (a pump may
+ * deliver half a line or half a document; the rest waits in the buffer). Marker documents become model and
+ * consumed-data items. Every error names the line (JSON) or the byte offset (BSON) of the offending item. */
+#include "stage/runner-private.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAGIC_BSON "#nemesyst:bson\n"
+#define MAGIC_JSON "#nemesyst:json\n"
+#define MAGIC_LEN (sizeof MAGIC_BSON - 1)
+/* Extended JSON of a 16 MiB document can be several times larger (base64, escapes); past this a line is refused
+ * without parsing it. */
+#define MAX_JSON_LINE ((size_t)4 * NEM_RUNNER_MAX_DOC)
+
+static const char *where_unit(const nem_items_chan_t *ch)
+{
+    return ch->fmt == NEM_FMT_BSON ? "byte" : "line";
+}
+
+static bool item_error(nem_runner_t *r, uint64_t where, bson_error_t *err, int code, const char *what)
+{
+    return nem_runner_error(r, err, code, "%s %llu: %s", where_unit(&r->items), (unsigned long long)where, what);
+}
+
+static bool marker_model(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t sub;
+    const uint8_t *data;
+    uint32_t len;
+    struct stat st;
+    const char *path = NULL;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &sub))
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, NEM_RUNNER_MARKER_MODEL " must be a document");
+    while (bson_iter_next(&sub)) {
+        const char *key = bson_iter_key(&sub);
+        if (strcmp(key, "path") == 0 && BSON_ITER_HOLDS_UTF8(&sub)) {
+            path = bson_iter_utf8(&sub, NULL);
+        } else if (strcmp(key, "metadata") == 0 && BSON_ITER_HOLDS_DOCUMENT(&sub)) {
+            bson_t meta;
+            bson_iter_document(&sub, &len, &data);
+            if (bson_init_static(&meta, data, len)) {
+                bson_destroy(&item->doc);
+                bson_copy_to(&meta, &item->doc);
+            }
+        } else if (strcmp(key, "temp") == 0 && BSON_ITER_HOLDS_BOOL(&sub)) {
+            item->path_is_temp = bson_iter_bool(&sub);
+        } else {
+            char msg[200];
+            bson_snprintf(msg, sizeof msg, NEM_RUNNER_MARKER_MODEL " has an unexpected field '%s' (want path, "
+                          "metadata, temp)", key);
+            return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, msg);
+        }
+    }
+    if (!path)
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, NEM_RUNNER_MARKER_MODEL " needs a \"path\"");
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        char msg[400];
+        bson_snprintf(msg, sizeof msg, "model file '%s' is not a readable file", path);
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, msg);
+    }
+    item->kind = NEM_ITEM_MODEL;
+    item->path = bson_strdup(path);
+    return true;
+}
+
+static bool marker_consumed(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    const uint8_t *data;
+    uint32_t len;
+    bson_t view;
+    bson_iter_t f;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it))
+        goto bad;
+    bson_iter_document(it, &len, &data);
+    if (!bson_init_static(&view, data, len))
+        goto bad;
+    if (!bson_iter_init_find(&f, &view, "collection") || !BSON_ITER_HOLDS_UTF8(&f) ||
+        !bson_iter_init_find(&f, &view, "count") || !BSON_ITER_HOLDS_NUMBER(&f))
+        goto bad;
+    item->kind = NEM_ITEM_CONSUMED;
+    bson_destroy(&item->doc);
+    bson_copy_to(&view, &item->doc);
+    return true;
+bad:
+    return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT,
+                      NEM_RUNNER_MARKER_CONSUMED " must be a document with \"collection\" and \"count\"");
+}
+
+/* A document whose only key is a marker announces a model or consumed data; anything else is stored. */
+static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t it;
+    item->kind = NEM_ITEM_DOC;
+    if (!bson_iter_init(&it, doc) || !bson_iter_next(&it) || strncmp(bson_iter_key(&it), "$nemesyst", 9) != 0) {
+        bson_destroy(&item->doc);
+        bson_steal(&item->doc, doc);
+        return true;
+    }
+    const char *key = bson_iter_key(&it);
+    bool ok;
+    if (bson_count_keys(doc) != 1)
+        ok = item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, "a marker document must have exactly one key");
+    else if (strcmp(key, NEM_RUNNER_MARKER_MODEL) == 0)
+        ok = marker_model(r, &it, item, err);
+    else if (strcmp(key, NEM_RUNNER_MARKER_CONSUMED) == 0)
+        ok = marker_consumed(r, &it, item, err);
+    else {
+        char msg[200];
+        bson_snprintf(msg, sizeof msg, "unknown marker '%s'", key);
+        ok = item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, msg);
+    }
+    bson_destroy(doc);
+    return ok;
+}
+
+/* Takes ownership of doc. */
+static bool deliver(nem_runner_t *r, bson_t *doc, uint64_t where, nem_item_cb cb, void *ud, bson_error_t *err)
+{
+    nem_item_t item = {.where = where};
+    bson_init(&item.doc); /* every path below may clear it */
+    if (doc->len > NEM_RUNNER_MAX_DOC) {
+        char msg[200];
+        bson_snprintf(msg, sizeof msg, "document of %u bytes is over the 16 MiB limit", doc->len);
+        bson_destroy(doc);
+        return item_error(r, where, err, NEM_RUNNER_ETOOBIG, msg);
+    }
+    if (!classify(r, doc, &item, err))
+        goto fail;
+    if (!cb(ud, &item, err))
+        goto fail;
+    return true;
+fail:
+    nem_item_clear(&item);
+    return false;
+}
+
+/* One line of JSON: exactly one object, so `{..}{..}` and `[..]` (which libbson would accept) are errors. */
+static bool json_line(nem_runner_t *r, const char *p, size_t n, nem_item_cb cb, void *ud, bson_error_t *err)
+{
+    uint64_t line = r->items.line;
+    while (n > 0 && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++, n--;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return true;
+    if (*p != '{')
+        return item_error(r, line, err, NEM_RUNNER_EOUTPUT, "expected a JSON object");
+    if (n > MAX_JSON_LINE)
+        return item_error(r, line, err, NEM_RUNNER_ETOOBIG, "line is over the 64 MiB limit");
+    bson_json_reader_t *reader = bson_json_data_reader_new(false, 0);
+    bson_t doc = BSON_INITIALIZER, extra = BSON_INITIALIZER;
+    bson_error_t jerr = {0};
+    bson_json_data_reader_ingest(reader, (const uint8_t *)p, n);
+    int rc = bson_json_reader_read(reader, &doc, &jerr);
+    int more = rc == 1 ? bson_json_reader_read(reader, &extra, &jerr) : 0;
+    bson_json_reader_destroy(reader);
+    bson_destroy(&extra);
+    if (rc == 1 && more == 0)
+        return deliver(r, &doc, line, cb, ud, err);
+    bson_destroy(&doc);
+    char msg[300];
+    bson_snprintf(msg, sizeof msg, "malformed JSON: %s",
+                  rc == 1 && more == 1 ? "more than one document on the line" : jerr.message);
+    return item_error(r, line, err, NEM_RUNNER_EOUTPUT, msg);
+}
+
+static bool parse_json(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bson_error_t *err)
+{
+    nem_items_chan_t *ch = &r->items;
+    for (;;) {
+        const char *p = ch->in.data + ch->in.start;
+        size_t avail = ch->in.len - ch->in.start;
+        /* scanned: never search the same bytes twice while a long line trickles in */
+        const char *nl = avail > ch->scanned ? memchr(p + ch->scanned, '\n', avail - ch->scanned) : NULL;
+        if (!nl) {
+            ch->scanned = avail;
+            if (avail > MAX_JSON_LINE)
+                return item_error(r, ch->line + 1, err, NEM_RUNNER_ETOOBIG, "line is over the 64 MiB limit");
+            if (!at_eof || avail == 0)
+                return true;
+            nl = p + avail; /* a last line without its newline */
+        }
+        size_t n = (size_t)(nl - p);
+        ch->line++;
+        ch->scanned = 0;
+        if (!json_line(r, p, n, cb, ud, err))
+            return false;
+        size_t used = n < avail ? n + 1 : n;
+        ch->offset += used;
+        nem_rbuf_consume(&ch->in, used);
+    }
+}
+
+static bool parse_bson(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bson_error_t *err)
+{
+    nem_items_chan_t *ch = &r->items;
+    for (;;) {
+        const uint8_t *p = (const uint8_t *)ch->in.data + ch->in.start;
+        size_t avail = ch->in.len - ch->in.start;
+        char msg[200];
+        if (avail < 4)
+            goto partial;
+        uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        if (len < 5) {
+            bson_snprintf(msg, sizeof msg, "malformed BSON: document length %u", len);
+            return item_error(r, ch->offset, err, NEM_RUNNER_EOUTPUT, msg);
+        }
+        if (len > NEM_RUNNER_MAX_DOC) {
+            bson_snprintf(msg, sizeof msg, "document of %u bytes is over the 16 MiB limit", len);
+            return item_error(r, ch->offset, err, NEM_RUNNER_ETOOBIG, msg);
+        }
+        if (avail < len) {
+            nem_rbuf_reserve(&ch->in, len - avail);
+            goto partial;
+        }
+        bson_t view, doc;
+        size_t bad_at = 0;
+        if (!bson_init_static(&view, p, len) || !bson_validate(&view, BSON_VALIDATE_NONE, &bad_at)) {
+            bson_snprintf(msg, sizeof msg, "malformed BSON (document at byte %llu)",
+                          (unsigned long long)ch->offset);
+            return item_error(r, ch->offset + bad_at, err, NEM_RUNNER_EOUTPUT, msg);
+        }
+        bson_copy_to(&view, &doc);
+        if (!deliver(r, &doc, ch->offset, cb, ud, err))
+            return false;
+        ch->offset += len;
+        nem_rbuf_consume(&ch->in, len);
+    }
+partial:
+    if (at_eof && ch->in.len > ch->in.start)
+        return item_error(r, ch->offset, err, NEM_RUNNER_EOUTPUT, "truncated BSON document at end of output");
+    return true;
+}
+
+/* EXEC output is JSON unless its first line is exactly the BSON magic line. */
+static bool detect_format(nem_items_chan_t *ch, bool at_eof)
+{
+    size_t avail = ch->in.len - ch->in.start;
+    const char *p = ch->in.data + ch->in.start;
+    size_t cmp = avail < MAGIC_LEN ? avail : MAGIC_LEN;
+    bool bson_prefix = memcmp(p, MAGIC_BSON, cmp) == 0, json_prefix = memcmp(p, MAGIC_JSON, cmp) == 0;
+    if ((bson_prefix || json_prefix) && avail < MAGIC_LEN && !at_eof)
+        return false; /* undecided: wait for more */
+    ch->fmt = NEM_FMT_JSON;
+    if (avail >= MAGIC_LEN && (bson_prefix || json_prefix)) {
+        ch->fmt = bson_prefix ? NEM_FMT_BSON : NEM_FMT_JSON;
+        ch->line = 1;
+        ch->offset = MAGIC_LEN;
+        nem_rbuf_consume(&ch->in, MAGIC_LEN);
+    }
+    return true;
+}
+
+bool nem_items_parse(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bson_error_t *err)
+{
+    nem_items_chan_t *ch = &r->items;
+    if (ch->fmt == NEM_FMT_DETECT && !detect_format(ch, at_eof))
+        return true;
+    return ch->fmt == NEM_FMT_BSON ? parse_bson(r, at_eof, cb, ud, err) : parse_json(r, at_eof, cb, ud, err);
+}

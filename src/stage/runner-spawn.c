@@ -1,0 +1,323 @@
+/* Starting a stage script: argv, environment, args file, pipes, then fork + exec.
+ * The parent is an MPI process, so everything is prepared before fork and the child only does async-signal-safe
+ * work (dup2, setpgid, sigaction, close, execve, _exit) before exec: no malloc, no MPI, no stdio. */
+#define _GNU_SOURCE /* pipe2, dup3: close-on-exec from the start, no window for a concurrent fork */
+#include "stage/runner-private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config/options.h"
+
+extern char **environ;
+
+#define CHILD_PASSWORD_FD 4
+#define CHILD_EXECERR_FD 5
+#define HIGH_FD 10 /* child-side pipe ends live above the fixed numbers they are moved to */
+
+void nem_strv_push(nem_strv_t *sv, const char *s)
+{
+    if (sv->n + 2 > sv->cap) {
+        sv->cap = sv->cap ? sv->cap * 2 : 16;
+        sv->v = bson_realloc(sv->v, sv->cap * sizeof *sv->v);
+    }
+    sv->v[sv->n++] = bson_strdup(s);
+    sv->v[sv->n] = NULL;
+}
+
+void nem_strv_pushf(nem_strv_t *sv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = bson_strdupv_printf(fmt, ap);
+    va_end(ap);
+    nem_strv_push(sv, s);
+    bson_free(s);
+}
+
+void nem_strv_free(nem_strv_t *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        bson_free(sv->v[i]);
+    bson_free(sv->v);
+    memset(sv, 0, sizeof *sv);
+}
+
+/* Secret options may come from N_* variables (N_DB_PASSWORD for batch jobs): the child must not inherit them,
+ * nor stale NEMESYST_* values from an outer run. */
+static bool env_is_withheld(const char *entry)
+{
+    if (strncmp(entry, "NEMESYST_", 9) == 0)
+        return true;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        char name[128];
+        if (!(nem_options[i].flags & NEM_F_SECRET))
+            continue;
+        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
+        size_t n = strlen(name);
+        if (strncmp(entry, name, n) == 0 && entry[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+static void env_set(nem_strv_t *env, const char *name, const char *value)
+{
+    if (value)
+        nem_strv_pushf(env, "%s=%s", name, value);
+}
+
+static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *spec, const char *args_file,
+                      nem_strv_t *env)
+{
+    for (char **e = environ; e && *e; e++)
+        if (!env_is_withheld(*e))
+            nem_strv_push(env, *e);
+    env_set(env, "NEMESYST_STAGE", spec->stage);
+    nem_strv_pushf(env, "NEMESYST_POSITION=%zu", spec->position);
+    nem_strv_pushf(env, "NEMESYST_RANK=%d", spec->rank);
+    env_set(env, "NEMESYST_RUN_ID", spec->run_id);
+    env_set(env, "NEMESYST_SCRIPT", spec->path);
+    env_set(env, "NEMESYST_ENTRY_POINT", spec->entry_point ? spec->entry_point : "main");
+    env_set(env, "NEMESYST_DB_URI", spec->db_uri);
+    env_set(env, "NEMESYST_DB_NAME", spec->db_name);
+    env_set(env, "NEMESYST_ARGS_FILE", args_file);
+    env_set(env, "NEMESYST_WORKDIR", spec->workdir);
+    nem_strv_pushf(env, "NEMESYST_TIMEOUT=%d", spec->timeout_s);
+    env_set(env, "NEMESYST_INPUT_MODEL", spec->input_model);
+    env_set(env, "NEMESYST_INPUT_MODEL_ID", spec->input_model_id);
+    if (!kind->items_on_stdout)
+        nem_strv_pushf(env, "NEMESYST_ITEM_FD=%d", NEM_RUNNER_ITEM_FD);
+    if (spec->password && *spec->password)
+        nem_strv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
+}
+
+/* The resolved options as extended JSON in the workdir: a file, not the environment, because the options can be
+ * large (pipelines) and environments are size-limited and visible in /proc. */
+static char *write_args_file(const nem_script_spec_t *spec, bson_error_t *err)
+{
+    char *path = bson_strdup_printf("%s/args.json", spec->workdir);
+    bson_t empty = BSON_INITIALIZER;
+    size_t len;
+    char *json = bson_as_relaxed_extended_json(spec->args ? spec->args : &empty, &len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && json && write(fd, json, len) == (ssize_t)len;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (!ok) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot write '%s': %s", path, strerror(errno));
+        bson_free(path);
+        path = NULL;
+    }
+    bson_free(json);
+    bson_destroy(&empty);
+    return path;
+}
+
+/* Pipe pair {read, write}, both close-on-exec; the end that stays in the parent is non-blocking. The child's end
+ * is moved above HIGH_FD so dup2 onto 0..5 in the child can never clobber another pipe end. */
+static bool make_pipe(int p[2], bool parent_reads, bson_error_t *err)
+{
+    int raw[2];
+    if (pipe2(raw, O_CLOEXEC) != 0)
+        goto fail;
+    int child = parent_reads ? 1 : 0;
+    int high = fcntl(raw[child], F_DUPFD_CLOEXEC, HIGH_FD);
+    if (high < 0) {
+        close(raw[0]);
+        close(raw[1]);
+        goto fail;
+    }
+    close(raw[child]);
+    raw[child] = high;
+    if (parent_reads)
+        fcntl(raw[0], F_SETFL, fcntl(raw[0], F_GETFL) | O_NONBLOCK);
+    p[0] = raw[0];
+    p[1] = raw[1];
+    return true;
+fail:
+    bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot create a pipe: %s", strerror(errno));
+    return false;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Everything the child needs, prepared before fork. */
+typedef struct {
+    int devnull;
+    int out[2], err[2], items[2], pw[2], execerr[2];
+    nem_strv_t argv, env;
+    long max_fd;
+} spawn_plan_t;
+
+static void plan_close(spawn_plan_t *p)
+{
+    int *fds[] = {&p->devnull, &p->out[0], &p->out[1], &p->err[0], &p->err[1], &p->items[0], &p->items[1],
+                  &p->pw[0], &p->pw[1], &p->execerr[0], &p->execerr[1]};
+    for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
+        close_fd(fds[i]);
+    nem_strv_free(&p->argv);
+    nem_strv_free(&p->env);
+}
+
+/* The password goes into a pipe the child inherits; it is small, so it fits the pipe buffer and the write
+ * cannot block. */
+static bool plan_password(spawn_plan_t *p, const char *password, bson_error_t *err)
+{
+    if (!password || !*password)
+        return true;
+    size_t n = strlen(password);
+    if (n > 4096) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "password too long to hand over (%zu bytes)", n);
+        return false;
+    }
+    if (!make_pipe(p->pw, false, err))
+        return false;
+    if (write(p->pw[1], password, n) != (ssize_t)n) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot hand over the password: %s",
+                       strerror(errno));
+        return false;
+    }
+    close_fd(&p->pw[1]);
+    return true;
+}
+
+static bool plan_pipes(spawn_plan_t *p, const nem_runner_kind_t *kind, bson_error_t *err)
+{
+    int raw = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    p->devnull = raw < 0 ? -1 : fcntl(raw, F_DUPFD_CLOEXEC, HIGH_FD);
+    if (raw >= 0)
+        close(raw);
+    if (p->devnull < 0) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot open /dev/null: %s", strerror(errno));
+        return false;
+    }
+    if (!make_pipe(p->out, true, err) || !make_pipe(p->err, true, err) || !make_pipe(p->execerr, true, err))
+        return false;
+    if (!kind->items_on_stdout && !make_pipe(p->items, true, err))
+        return false;
+    /* exec errors are read with a blocking read: EOF (exec succeeded) or errno */
+    fcntl(p->execerr[0], F_SETFL, fcntl(p->execerr[0], F_GETFL) & ~O_NONBLOCK);
+    p->max_fd = sysconf(_SC_OPEN_MAX);
+    if (p->max_fd < 0 || p->max_fd > 65536)
+        p->max_fd = 65536;
+    return true;
+}
+
+/* dup2 clears close-on-exec on the copy, which is what makes these fds survive exec. */
+static int child_move(int from, int to)
+{
+    if (from < 0)
+        return 0;
+    return dup2(from, to) < 0 ? -1 : 0;
+}
+
+static void child_close_rest(long max_fd)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, CHILD_EXECERR_FD + 1, ~0U, 0) == 0)
+        return;
+#endif
+    for (long fd = CHILD_EXECERR_FD + 1; fd < max_fd; fd++)
+        close((int)fd);
+}
+
+static void child_reset_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL); /* fails harmlessly for SIGKILL, SIGSTOP and RT signals in use */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static _Noreturn void child_exec(const spawn_plan_t *p)
+{
+    int e;
+    setpgid(0, 0);
+    child_reset_signals();
+    if (dup3(p->execerr[1], CHILD_EXECERR_FD, O_CLOEXEC) < 0 && p->execerr[1] != CHILD_EXECERR_FD)
+        _exit(127);
+    if (child_move(p->devnull, 0) || child_move(p->out[1], 1) || child_move(p->err[1], 2) ||
+        child_move(p->items[1], NEM_RUNNER_ITEM_FD) || child_move(p->pw[0], CHILD_PASSWORD_FD))
+        goto fail;
+    child_close_rest(p->max_fd);
+    execve(p->argv.v[0], p->argv.v, p->env.v);
+fail:
+    e = errno;
+    if (write(CHILD_EXECERR_FD, &e, sizeof e) < 0) {
+        /* nothing left to report it with */
+    }
+    _exit(127);
+}
+
+/* Reads the child's exec verdict: EOF means exec succeeded (the pipe closed on exec). */
+static bool await_exec(pid_t pid, int fd, const char *what, bson_error_t *err)
+{
+    int e = 0;
+    ssize_t n;
+    do
+        n = read(fd, &e, sizeof e);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return true;
+    waitpid(pid, NULL, 0);
+    bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot execute '%s': %s", what, strerror(e));
+    return false;
+}
+
+bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *spec, pid_t *pid,
+                      nem_child_fds_t *fds, bson_error_t *err)
+{
+    spawn_plan_t p = {.devnull = -1, .out = {-1, -1}, .err = {-1, -1}, .items = {-1, -1}, .pw = {-1, -1},
+                      .execerr = {-1, -1}};
+    char *args_file = NULL;
+    bool ok = false;
+    if (!spec->workdir) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "no working directory for '%s'", spec->path);
+        goto out;
+    }
+    if (!kind->argv(spec, &p.argv, err) || !(args_file = write_args_file(spec, err)))
+        goto out;
+    build_env(kind, spec, args_file, &p.env);
+    if (!plan_pipes(&p, kind, err) || !plan_password(&p, spec->password, err))
+        goto out;
+    *pid = fork();
+    if (*pid < 0) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot fork: %s", strerror(errno));
+        goto out;
+    }
+    if (*pid == 0)
+        child_exec(&p);
+    setpgid(*pid, *pid); /* also in the parent, so a kill right after start already reaches the group */
+    close_fd(&p.execerr[1]);
+    if (!await_exec(*pid, p.execerr[0], p.argv.v[0], err))
+        goto out;
+    fds->items = kind->items_on_stdout ? p.out[0] : p.items[0];
+    fds->out = kind->items_on_stdout ? -1 : p.out[0];
+    fds->err = p.err[0];
+    p.out[0] = p.items[0] = p.err[0] = -1; /* handed over */
+    ok = true;
+out:
+    plan_close(&p);
+    bson_free(args_file);
+    return ok;
+}

@@ -1,0 +1,17 @@
+#!/bin/bash
+# `pkg-config --cflags --libs nemesyst` is all a plugin needs: build one with the generated nemesyst.pc (a copy
+# pointed at the build tree instead of the install prefix) and check the entry point it exports.
+. "${top_builddir:-.}/tests/env.sh" 2>/dev/null || . ./tests/env.sh
+set -u
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+sed -e "s|^includedir=.*|includedir=$top_srcdir/include|" -e "s|^libdir=.*|libdir=$top_builddir/.libs|" \
+    "$top_builddir/nemesyst.pc" > "$tmp/nemesyst.pc" || fail "no nemesyst.pc"
+flags=$(PKG_CONFIG_PATH="$tmp${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" pkg-config --cflags --libs nemesyst) \
+    || fail "pkg-config nemesyst failed"
+cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/plugin.so" "$top_srcdir/tests/runner/plugin_fixture.c" $flags \
+    || fail "a plugin does not build with: $flags"
+nm -D --defined-only "$tmp/plugin.so" | grep -qw nemesyst_main || fail "nemesyst_main not exported"
+LD_LIBRARY_PATH="$top_builddir/.libs" ldd "$tmp/plugin.so" | grep -q 'libnemesyst.so.0 => .*\.libs/' \
+    || fail "plugin does not resolve libnemesyst"
+echo "plugin-pkgconfig: ok"
