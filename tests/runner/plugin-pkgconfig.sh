@@ -12,6 +12,10 @@ flags=$(PKG_CONFIG_PATH="$tmp${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" pkg-config -
 cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/plugin.so" "$top_srcdir/tests/runner/plugin_fixture.c" $flags \
     || fail "a plugin does not build with: $flags"
 nm -D --defined-only "$tmp/plugin.so" | grep -qw nemesyst_main || fail "nemesyst_main not exported"
+# the example plugins build the same way
+for src in "$top_srcdir"/examples/plugins/*.c; do
+    cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/example.so" "$src" $flags || fail "example $src does not build"
+done
 LD_LIBRARY_PATH="$top_builddir/.libs" ldd "$tmp/plugin.so" | grep -q 'libnemesyst.so.0 => .*\.libs/' \
     || fail "plugin does not resolve libnemesyst"
 echo "plugin-pkgconfig: ok"
