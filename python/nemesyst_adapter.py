@@ -72,6 +72,11 @@ class ItemWriter(object):
                                          "count": bson.int64.Int64(count), "digest": digest,
                                          "complete": complete}})
 
+    def model_used(self, bucket, file_id):
+        """A predictor loaded a model: the host makes its later predictions reference it."""
+        self.document({MARKER_CONSUMED: {"collection": bucket + ".files", "count": bson.int64.Int64(1),
+                                         "model": {"bucket": bucket, "id": file_id}}})
+
     def item(self, item):
         if item is None:
             return
@@ -161,6 +166,7 @@ class Mongo(object):
         self._db = None
         self._cursors = []
         self.on_consumed = None
+        self.on_model_used = None
 
     # the original's dict-like magic on its settings
     def __getitem__(self, key):
@@ -249,6 +255,8 @@ class Mongo(object):
         for batch in self.getBatches(db_batch_size=db_batch_size, db_data_cursor=db_data_cursor):
             for doc in batch:
                 doc["gridout"] = fs.get(doc["_id"])
+                if self.on_model_used is not None:
+                    self.on_model_used(bucket, doc["_id"])
             yield batch
 
     GetFiles = getFiles
@@ -318,6 +326,7 @@ def run(script):
     args = build_args()
     db = Mongo(args)
     db.on_consumed = writer.consumed
+    db.on_model_used = writer.model_used
     result = entry(args=args, db=db)
     if isinstance(result, (dict, tuple)) or result is None:
         writer.item(result)

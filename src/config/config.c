@@ -491,8 +491,43 @@ void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out)
             append_typed(out, o->name, o, v->v[0]);
         }
     }
-    if (with_secrets && cfg->password)
-        BSON_APPEND_UTF8(out, "_password", cfg->password);
+    if (with_secrets) {
+        /* The broadcast form also carries where each value came from, so every rank can tell a default. */
+        bson_t where;
+        BSON_APPEND_DOCUMENT_BEGIN(out, "_where", &where);
+        for (int i = 0; i < NEM_OPT__COUNT; i++)
+            if (cfg->values[i].n)
+                BSON_APPEND_UTF8(&where, nem_options[i].name, cfg->values[i].where);
+        bson_append_document_end(out, &where);
+        if (cfg->password)
+            BSON_APPEND_UTF8(out, "_password", cfg->password);
+    }
+}
+
+static nem_source_t source_of(const char *where)
+{
+    if (strcmp(where, "default") == 0)
+        return NEM_SRC_DEFAULT;
+    if (strcmp(where, "cli") == 0)
+        return NEM_SRC_CLI;
+    if (strncmp(where, "env ", 4) == 0)
+        return NEM_SRC_ENV;
+    return NEM_SRC_FILE;
+}
+
+static void apply_where(nem_config_t *cfg, const bson_iter_t *it)
+{
+    bson_iter_t sub;
+    bson_iter_recurse(it, &sub);
+    while (bson_iter_next(&sub)) {
+        int id = nem_option_find(bson_iter_key(&sub));
+        if (id < 0 || !BSON_ITER_HOLDS_UTF8(&sub))
+            continue;
+        const char *w = bson_iter_utf8(&sub, NULL);
+        bson_free(cfg->values[id].where);
+        cfg->values[id].where = bson_strdup(w);
+        cfg->values[id].src = source_of(w);
+    }
 }
 
 static char *iter_text(const bson_iter_t *it)
@@ -508,13 +543,19 @@ static char *iter_text(const bson_iter_t *it)
 
 bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *err)
 {
-    bson_iter_t it;
+    bson_iter_t it, where_it;
+    bool has_where = false;
     if (!bson_iter_init(&it, doc))
         return false;
     while (bson_iter_next(&it)) {
         const char *key = bson_iter_key(&it);
         if (strcmp(key, "_password") == 0) {
             cfg->password = bson_strdup(bson_iter_utf8(&it, NULL));
+            continue;
+        }
+        if (strcmp(key, "_where") == 0) {
+            where_it = it;
+            has_where = true;
             continue;
         }
         int id = nem_option_find(key);
@@ -541,5 +582,7 @@ bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *er
             bson_free(t);
         }
     }
+    if (has_where)
+        apply_where(cfg, &where_it);
     return true;
 }

@@ -112,6 +112,9 @@ static void mongoc_handler(mongoc_log_level_t level, const char *domain, const c
                                                               : NEM_LOG_DEBUG;
     if (level == MONGOC_LOG_LEVEL_TRACE)
         return;
+    /* Servers without sessions (FerretDB) refuse endSessions at every disconnect: harmless, not worth a warning. */
+    if (strstr(message, "endSessions"))
+        ours = NEM_LOG_DEBUG;
     nem_log(ours, "%s: %s", domain, message);
 }
 

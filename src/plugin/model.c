@@ -23,6 +23,25 @@ static bool read_stream(mongoc_stream_t *s, uint8_t **data, size_t *len, bson_er
     return true;
 }
 
+/* Tells the host which model this script loaded: its later predictions reference it. */
+static bool report_model_used(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, bson_error_t *error)
+{
+    bson_t marker = BSON_INITIALIZER, rec, model;
+    char files[512];
+    snprintf(files, sizeof files, "%s.files", bucket);
+    BSON_APPEND_DOCUMENT_BEGIN(&marker, "$nemesyst_consumed", &rec);
+    BSON_APPEND_UTF8(&rec, "collection", files);
+    BSON_APPEND_INT64(&rec, "count", 1);
+    BSON_APPEND_DOCUMENT_BEGIN(&rec, "model", &model);
+    BSON_APPEND_UTF8(&model, "bucket", bucket);
+    BSON_APPEND_VALUE(&model, "id", id);
+    bson_append_document_end(&rec, &model);
+    bson_append_document_end(&marker, &rec);
+    bool ok = nemesyst__write_item(ctx, &marker, error);
+    bson_destroy(&marker);
+    return ok;
+}
+
 bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, uint8_t **data,
                           size_t *len, bson_error_t *error)
 {
@@ -51,6 +70,8 @@ bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_va
         goto out;
     }
     ok = read_stream(s, data, len, error);
+    if (ok)
+        ok = report_model_used(ctx, bucket, id, error);
 out:
     mongoc_stream_destroy(s);
     mongoc_gridfs_bucket_destroy(gb);

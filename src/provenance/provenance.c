@@ -125,7 +125,7 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
             BSON_APPEND_UTF8(&filter, "_id", resume_id);
             BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
             BSON_APPEND_UTF8(&set, "status", "running");
-            BSON_APPEND_DATE_TIME(&set, "resumed", nem_now_ms());
+            BSON_APPEND_DATE_TIME(&set, "resumed", nem_wall_ms());
             BSON_APPEND_DOCUMENT(&set, "resume_options", &options);
             bson_append_document_end(&update, &set);
             ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
@@ -135,7 +135,7 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
         make_run_id(run_id_out);
         BSON_APPEND_UTF8(&doc, "_id", run_id_out);
         BSON_APPEND_UTF8(&doc, "status", "running");
-        BSON_APPEND_DATE_TIME(&doc, "started", nem_now_ms());
+        BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);
@@ -177,7 +177,7 @@ bool nem_runrec_end(nem_store_t *store, const char *run_id, bool ok_run, const c
     BSON_APPEND_UTF8(&filter, "_id", run_id);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_UTF8(&set, "status", ok_run ? "succeeded" : "failed");
-    BSON_APPEND_DATE_TIME(&set, "ended", nem_now_ms());
+    BSON_APPEND_DATE_TIME(&set, "ended", nem_wall_ms());
     if (error)
         BSON_APPEND_UTF8(&set, "error", error);
     else

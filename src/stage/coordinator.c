@@ -145,6 +145,8 @@ static void run_my_tasks(coord_t *c, const bson_t *round, const nem_worker_ctx_t
         nem_worker_run(wctx, stage, mine, n, record_result, c);
         return;
     }
+    if (c->world->rank == 0)
+        return; /* the coordinator collects; it runs scripts only when alone */
     if (n)
         nem_worker_run(wctx, stage, mine, n, send_result, c);
     MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_ROUND_DONE, MPI_COMM_WORLD);

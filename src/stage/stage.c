@@ -33,7 +33,7 @@ void nem_script_key(nem_stage_t stage, size_t position, char *buf, size_t len)
     snprintf(buf, len, "%s-%zu", stages[stage].name, position);
 }
 
-int64_t nem_now_ms(void)
+int64_t nem_wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);

@@ -22,7 +22,7 @@ nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size
     s->cfg = cfg;
     bson_strncpy(s->run_id, run_id, sizeof s->run_id);
     s->total = total_scripts;
-    s->started_ms = s->last_progress_ms = nem_now_ms();
+    s->started_ms = s->last_progress_ms = nem_wall_ms();
     return s;
 }
 
@@ -37,7 +37,7 @@ void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r)
 
 void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
 {
-    int64_t now = nem_now_ms();
+    int64_t now = nem_wall_ms();
     if (now - s->last_progress_ms < interval_ms)
         return;
     s->last_progress_ms = now;

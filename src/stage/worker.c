@@ -12,6 +12,7 @@
 #include "log/log.h"
 #include "stage/runner.h"
 #include "stage/writer.h"
+#include "util/fs.h"
 
 typedef struct {
     size_t position;
@@ -165,7 +166,7 @@ static void end_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
             t->result.documents = 0, t->result.models = 0;
     }
     t->result.ok = !t->failed;
-    t->result.ended_ms = nem_now_ms();
+    t->result.ended_ms = nem_wall_ms();
     t->done = true;
     if (t->failed)
         NEM_ERROR("%s", t->result.error);
@@ -184,8 +185,8 @@ static void task_cleanup(task_t *t)
         unlink(t->parent_path);
     bson_free(t->parent_path);
     bson_free(t->parent_json);
-    if (t->workdir[0])
-        rmdir(t->workdir); /* the runner removes its own files; a leftover keeps the dir for inspection */
+    if (t->workdir[0] && !nem_rmtree(t->workdir))
+        NEM_WARN("could not remove work directory %s", t->workdir);
 }
 
 /* One pass of poll() over every live script; returns false when interrupted by a signal. */
@@ -248,7 +249,7 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
         t->result.position = positions[i];
         t->result.rank = ctx->world->rank;
         bson_strncpy(t->result.host, ctx->world->host, sizeof t->result.host);
-        t->result.started_ms = nem_now_ms();
+        t->result.started_ms = nem_wall_ms();
         if (!start_task(ctx, stage, t, &err)) {
             fail_task(t, &err);
             end_task(ctx, stage, t);

@@ -89,7 +89,7 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     }
     BSON_APPEND_UTF8(&prov, "host", w->o.host);
     BSON_APPEND_INT32(&prov, "rank", w->o.rank);
-    BSON_APPEND_DATE_TIME(&prov, "stored", nem_now_ms());
+    BSON_APPEND_DATE_TIME(&prov, "stored", nem_wall_ms());
     bson_append_document_end(out, &prov);
 }
 

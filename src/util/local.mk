@@ -1,0 +1,1 @@
+libnemesyst_core_la_SOURCES += src/util/fs.h src/util/fs.c
