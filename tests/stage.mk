@@ -1,1 +1,14 @@
-# tests/stage.mk
+# tests/stage.mk: integration tests of the stages (clean, learn, predict) over real mpirun against a private
+# FerretDB, values read back from the database. Each .sh runs under tests/fixtures/with-ferretdb.sh.
+
+# The C plugin kind of stage script, built like a user's plugin: against libnemesyst only.
+check_LTLIBRARIES += tests/stage/libstageplugin.la
+tests_stage_libstageplugin_la_SOURCES = tests/stage/stageplugin.c
+tests_stage_libstageplugin_la_CFLAGS = $(AM_CFLAGS)
+tests_stage_libstageplugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
+tests_stage_libstageplugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
+
+STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/stage/stage-kinds-n4.sh
+TESTS += $(STAGE_TESTS)
+dist_check_SCRIPTS += $(STAGE_TESTS)
+EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures

@@ -48,6 +48,33 @@ void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t sta
     bson_append_document_end(out, &p);
 }
 
+char *nem_provenance_pipeline_json(const bson_t *pipeline)
+{
+    bson_string_t *out = bson_string_new("[");
+    bson_iter_t it;
+    bool first = true;
+    if (bson_iter_init(&it, pipeline))
+        while (bson_iter_next(&it)) {
+            bson_t wrap = BSON_INITIALIZER;
+            static const char pre[] = "{ \"v\" : ", post[] = " }";
+            /* Each element through a one-key wrapper, so any BSON type gets its canonical form. */
+            bson_append_value(&wrap, "v", 1, bson_iter_value(&it));
+            char *json = bson_as_canonical_extended_json(&wrap, NULL);
+            bson_destroy(&wrap);
+            size_t len = json ? strlen(json) : 0;
+            if (len >= sizeof pre + sizeof post - 2 && strncmp(json, pre, sizeof pre - 1) == 0) {
+                if (!first)
+                    bson_string_append(out, ", ");
+                first = false;
+                bson_string_append_printf(out, "%.*s", (int)(len - (sizeof pre - 1) - (sizeof post - 1)),
+                                          json + sizeof pre - 1);
+            }
+            bson_free(json);
+        }
+    bson_string_append(out, "]");
+    return bson_string_free(out, false);
+}
+
 void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out)
 {
     bson_init(out);

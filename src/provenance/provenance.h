@@ -19,6 +19,10 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err);
  * script may have written). model may be NULL. */
 void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
                           const char *script, const bson_value_t *model, bson_t *out);
+/* A pipeline (a BSON array of stages) as a canonical extended-JSON string ("[{...}, {...}]"), for metadata: stored
+ * documents may not hold keys starting with '$' (FerretDB and MongoDB before 5.0 refuse them), and every pipeline
+ * has such keys. Read it back with bson.json_util.loads (Python) or bson_new_from_json. Free with bson_free. */
+char *nem_provenance_pipeline_json(const bson_t *pipeline);
 /* The filter matching every document a script wrote in a run. */
 void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out);
 

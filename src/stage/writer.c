@@ -74,7 +74,10 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     bson_destroy(&options);
     BSON_APPEND_UTF8(&prov, "data_collection", nem_cfg_str(w->o.cfg, NEM_OPT_DL_DATA_COLLECTION, w->o.position));
     if (nem_pipeline_option(w->o.cfg, NEM_OPT_DL_DATA_PIPELINE, w->o.position, &pipeline, &ignored)) {
-        BSON_APPEND_ARRAY(&prov, "data_pipeline", &pipeline);
+        /* As JSON text: a stored document may not hold the pipeline's '$' keys. */
+        char *json = nem_provenance_pipeline_json(&pipeline);
+        BSON_APPEND_UTF8(&prov, "data_pipeline", json);
+        bson_free(json);
         bson_destroy(&pipeline);
     }
     BSON_APPEND_ARRAY(&prov, "consumed", &w->consumed);
@@ -131,8 +134,23 @@ static void note_consumed(nem_writer_t *w, nem_item_t *item)
         }
         return;
     }
+    /* The pipeline as JSON text, as data_pipeline: a stored document may not hold its '$' keys. */
+    bson_t rec;
     bson_uint32_to_string(w->n_consumed++, &k, key, sizeof key);
-    BSON_APPEND_DOCUMENT(&w->consumed, k, &item->doc);
+    BSON_APPEND_DOCUMENT_BEGIN(&w->consumed, k, &rec);
+    bson_copy_to_excluding_noinit(&item->doc, &rec, "pipeline", NULL);
+    if (bson_iter_init_find(&it, &item->doc, "pipeline") && BSON_ITER_HOLDS_ARRAY(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t arr;
+        bson_iter_array(&it, &len, &data);
+        if (bson_init_static(&arr, data, len)) {
+            char *json = nem_provenance_pipeline_json(&arr);
+            BSON_APPEND_UTF8(&rec, "pipeline", json);
+            bson_free(json);
+        }
+    }
+    bson_append_document_end(&w->consumed, &rec);
 }
 
 bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
@@ -144,7 +162,9 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     case NEM_ITEM_MODEL: ok = write_model(w, item, err); break;
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
     }
-    nem_item_clear(item);
+    /* The callback owns the item only when it accepts it: on false the runner clears it (runner.h). */
+    if (ok)
+        nem_item_clear(item);
     return ok;
 }
 
