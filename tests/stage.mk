@@ -10,7 +10,9 @@ tests_stage_libstageplugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS
 
 STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/stage/stage-kinds-n4.sh \
 	tests/stage/stage-concurrency.sh tests/stage/stage-order.sh \
-	tests/stage/stage-failures.sh
+	tests/stage/stage-failures.sh \
+	tests/stage/stage-resume.sh \
+	tests/stage/stage-lineage.sh
 TESTS += $(STAGE_TESTS)
 dist_check_SCRIPTS += $(STAGE_TESTS)
 EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures
