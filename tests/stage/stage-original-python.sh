@@ -1,0 +1,44 @@
+#!/bin/bash
+# Original-style Python scripts, written as the seed's examples are (mnist_cleaner.py, mnist_learner.py with
+# db.getCursor/db.getBatches yielding (metadata, pickle bytes), mnist_predictor.py with db.getCursor on
+# "<bucket>.files" and db.GetFiles), run unchanged by plain `nemesyst` (no mpirun: one rank runs everything) from a
+# config file in the seed's format (mnist.conf's keys); the pickled model comes back from GridFS.
+. ./tests/env.sh
+. "$top_srcdir/tests/stage/lib.sh"
+cat >"$T/mnist.conf" <<EOF
+# seed format: --key=value, key = value, key: value, bare booleans
+--data-clean
+data-cleaner = $FIX/original/mnist_cleaner.py
+data-collection: mnist
+dl-learn
+--dl-learner=$FIX/original/mnist_learner.py
+--dl-batch-size=3
+--dl-epochs=2
+--dl-output-model-collection=models
+i-predict = true
+--i-predictor=$FIX/original/mnist_predictor.py
+--i-output-prediction-collection=predictions
+EOF
+stage_run 0 original --config "$T/mnist.conf"
+expect_rc 0
+grep -q "mnist_cleaner.py #0 (rank 0): importing mnist dataset to mongodb" "$ERR" || fail "the cleaner's print() not logged"
+check original <<'PY'
+import pickle, gridfs
+eq(run["ranks"], 1, "ranks")
+eq([script(k)["status"] for k in ("clean-0", "learn-0", "predict-0")], ["succeeded"] * 3, "scripts")
+eq(count("mnist", {"dataset": "mnist", "img_count": 11}), 11, "cleaned examples")
+eq(sorted(d["img_num"] for d in docs("mnist")), list(range(11)), "img_num values")
+ms = models("models")
+eq(len(ms), 1, "models")
+meta = ms[0]["metadata"]
+eq((meta["model"], meta["seen"]), ("mnist_example", 16), "model metadata (8 training examples x 2 epochs)")
+eq((meta["args"]["process"], meta["args"]["dl_epochs"]), (0, [2]), "the args dict the learner saw")
+ok("db_password" not in meta["args"], "no password in the learner's args")
+model = pickle.loads(gridfs.GridFS(db, collection="models").get(ms[0]["_id"]).read())
+# labels i % 3 over img_num 0..7: 0,1,2,0,1,2,0,1 -> counts 0:3 1:3 2:2, twice
+eq(model["counts"], {"0": 6, "1": 6, "2": 4}, "the pickled model")
+preds = docs("predictions", sort=[("img_num", 1)])
+eq([(p["img_num"], p["prediction"], p["truth"]) for p in preds],
+   [(8, model["majority"], 2), (9, model["majority"], 0), (10, model["majority"], 1)], "predictions")
+eq({p["_nemesyst"]["model"] for p in preds}, {ms[0]["_id"]}, "predictions reference the model")
+PY
