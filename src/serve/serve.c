@@ -1,0 +1,254 @@
+/* The serving lifecycle on rank 0 and its MPI handshake: init, start, then (after the stages) login and stop. */
+#include <errno.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/exitcodes.h"
+#include "app/signals.h"
+#include "log/log.h"
+#include "serve/login.h"
+#include "serve/serve.h"
+#include "serve/server.h"
+#include "serve/spec.h"
+
+struct nem_serve {
+    nem_server_spec_t spec;
+    const nem_engine_t *engine;
+    nem_server_t server;   /* the server this run started; pid 0 when none */
+};
+
+static int failure_status(const bson_error_t *err)
+{
+    return err->domain == NEM_SERVE_ESIGNAL ? 128 + (int)err->code : NEM_EXIT_SERVER;
+}
+
+/* mkdir -p; whatever it creates gets 0700 (the database and its log hold the users' data). */
+static bool make_private_dir(const char *path, bson_error_t *err)
+{
+    char *p = bson_strdup(path);
+    bool ok = true;
+
+    for (char *s = p + 1; ok; s++) {
+        bool end = *s == '\0';
+        if (*s != '/' && !end)
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+            bson_set_error(err, 1, errno, "cannot create directory %s (for %s): %s", p, path, strerror(errno));
+            ok = false;
+        }
+        if (end)
+            break;
+        *s = '/';
+    }
+    bson_free(p);
+    return ok;
+}
+
+static bool writable_dir(const char *path, const char *opt, bson_error_t *err)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        bson_set_error(err, 1, ENOENT, "%s %s is not a directory (run --db-init first)", opt, path);
+        return false;
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        bson_set_error(err, 1, errno, "%s %s cannot be written: %s", opt, path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* --db-intervention: the seed paused init so the user could work on the unauthenticated server by hand. */
+static void intervention(const nem_serve_t *s)
+{
+    char line[256];
+
+    if (!isatty(STDIN_FILENO)) {
+        NEM_WARN("--db-intervention needs a terminal on stdin; going on without a pause");
+        return;
+    }
+    NEM_INFO("--db-intervention: the init server is up on 127.0.0.1:%d; do your manual work, then press Enter",
+             s->spec.port);
+    if (!fgets(line, sizeof line, stdin))
+        NEM_WARN("--db-intervention: stdin closed; going on");
+}
+
+static bool init_server(nem_serve_t *s, nem_server_t *srv, bool pause, bson_error_t *err)
+{
+    if (!nem_server_launch(srv, true, err) || !nem_server_wait_ready(srv, err) || !s->engine->init_user(&s->spec, err))
+        return false;
+    NEM_INFO("--db-init: user '%s' ready on database '%s'", s->spec.user, s->spec.auth_db);
+    if (pause)
+        intervention(s);
+    return nem_server_stop(srv, err);
+}
+
+static bool do_init(nem_serve_t *s, bool pause, bson_error_t *err)
+{
+    nem_server_t srv = {.engine = s->engine, .spec = &s->spec, .phase = NEM_PHASE_INIT};
+    char *connect_ip = s->spec.connect_ip;
+    bson_error_t ignored;
+    bool ok;
+
+    if (!s->spec.user || !s->spec.password) {
+        bson_set_error(err, 1, 1, "--db-init creates a user: it needs --db-user-name and a password "
+                       "(--db-password, --db-password-file or N_DB_PASSWORD)");
+        return false;
+    }
+    if (!make_private_dir(s->spec.db_path, err) || !make_private_dir(s->spec.log_dir, err))
+        return false;
+    s->spec.connect_ip = "127.0.0.1";   /* the init server listens on loopback only */
+    ok = init_server(s, &srv, pause, err);
+    if (!ok && srv.pid)
+        nem_server_stop(&srv, &ignored);
+    s->spec.connect_ip = connect_ip;
+    return ok;
+}
+
+static bool check_login(const nem_serve_t *s, bson_error_t *err)
+{
+    bson_error_t why;
+
+    if (!s->spec.user || nem_serve_ping(&s->spec, true, 10000, &why))
+        return true;
+    bson_set_error(err, why.domain, why.code, "the server started but user '%s' cannot log in to database '%s' on "
+                   "%s:%d (authentication failed: wrong password or no such user?): %s", s->spec.user,
+                   s->spec.auth_db, s->spec.connect_ip, s->spec.port, why.message);
+    return false;
+}
+
+static bool do_start(nem_serve_t *s, bool stop_later, bson_error_t *err)
+{
+    nem_server_t *srv = &s->server;
+    bson_error_t ignored;
+
+    *srv = (nem_server_t){.engine = s->engine, .spec = &s->spec, .phase = NEM_PHASE_START};
+    if (!writable_dir(s->spec.db_path, "--db-path", err) || !make_private_dir(s->spec.log_dir, err))
+        return false;
+    if (nem_server_launch(srv, stop_later, err) && nem_server_wait_ready(srv, err) && check_login(s, err)) {
+        /* Without --db-stop the server is meant to outlive this run: no more cleanup on signals or exit. */
+        if (!stop_later)
+            nem_cleanup_server_pid(0);
+        return true;
+    }
+    if (srv->pid)
+        nem_server_stop(srv, &ignored);
+    return false;
+}
+
+static bool do_stop(nem_serve_t *s, bson_error_t *err)
+{
+    nem_server_t srv = {.engine = s->engine ? s->engine : &nem_engine_ferretdb, .spec = &s->spec};
+    bool running;
+
+    if (s->server.pid)
+        return nem_server_stop(&s->server, err);
+    if (!nem_server_attach(&srv, &running, err))
+        return false;
+    if (!running) {
+        NEM_WARN("--db-stop: no server is running on db path %s", s->spec.db_path);
+        return true;
+    }
+    return nem_server_stop(&srv, err);
+}
+
+/* Rank 0: -1 when serving is done (or nothing was asked), else an exit status. */
+static int root_begin(const nem_config_t *cfg, nem_serve_t *s)
+{
+    bool init = nem_cfg_bool(cfg, NEM_OPT_DB_INIT), start = nem_cfg_bool(cfg, NEM_OPT_DB_START);
+    bool stop = nem_cfg_bool(cfg, NEM_OPT_DB_STOP);
+    bson_error_t err = {0};
+
+    if (!init && !start && !stop && !nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN))
+        return -1;
+    if (!nem_serve_spec_from_cfg(cfg, &s->spec, &err))
+        goto fail;
+    if ((init || start) && !nem_engine_choose(nem_cfg_str(cfg, NEM_OPT_DB_ENGINE, 0), &s->engine, &s->spec.program, &err))
+        goto fail;
+    if (init && !do_init(s, nem_cfg_bool(cfg, NEM_OPT_DB_INTERVENTION), &err))
+        goto fail;
+    if (start && !do_start(s, stop, &err))
+        goto fail;
+    return -1;
+fail:
+    NEM_ERROR("%s%s: %s", init ? "--db-init" : "", start ? (init ? "/--db-start" : "--db-start") : "", err.message);
+    return failure_status(&err);
+}
+
+static bool should_redirect(const nem_world_t *world, const nem_config_t *cfg, const char *host0, int served)
+{
+    return served && world->rank != 0 && strcmp(world->host, host0) != 0 &&
+           nem_serve_is_loopback(nem_cfg_str(cfg, NEM_OPT_DB_IP, 0));
+}
+
+int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **out)
+{
+    nem_serve_t *s = bson_malloc0(sizeof *s);
+    int msg[2] = {-1, 0};   /* status, server started by rank 0 */
+    char host0[sizeof world->host];
+
+    nem_signals_install();
+    if (world->rank == 0) {
+        msg[0] = root_begin(cfg, s);
+        msg[1] = s->server.pid > 0 || (msg[0] == -1 && nem_cfg_bool(cfg, NEM_OPT_DB_START));
+    }
+    memcpy(host0, world->host, sizeof host0);
+    MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(host0, (int)sizeof host0, MPI_CHAR, 0, MPI_COMM_WORLD);
+    host0[sizeof host0 - 1] = '\0';
+    if (msg[0] != -1) {
+        nem_serve_spec_clear(&s->spec);
+        bson_free(s);
+        *out = NULL;
+        return msg[0];
+    }
+    if (should_redirect(world, cfg, host0, msg[1])) {
+        bson_error_t err;
+        if (!nem_config_set_text(cfg, NEM_OPT_DB_IP, host0, NEM_SRC_DEFAULT, "rank 0's host (its server)", &err))
+            NEM_WARN("cannot point --db-ip at rank 0's host %s: %s", host0, err.message);
+        else
+            NEM_DEBUG("--db-ip is loopback but the server is rank 0's on %s: connecting there", host0);
+    }
+    *out = s;
+    return -1;
+}
+
+static int root_end(const nem_config_t *cfg, nem_serve_t *s)
+{
+    bson_error_t err = {0};
+    int status = 0;
+
+    if (nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN) && !nem_signal_pending() && !nem_serve_login(cfg, &s->spec, &err)) {
+        NEM_ERROR("%s", err.message);
+        status = NEM_EXIT_SERVER;
+    }
+    if (nem_cfg_bool(cfg, NEM_OPT_DB_STOP)) {
+        if (!do_stop(s, &err)) {
+            NEM_ERROR("--db-stop: %s", err.message);
+            status = NEM_EXIT_SERVER;
+        }
+    } else if (s->server.pid) {
+        NEM_INFO("%s keeps running (pid %d, pid file %s/" NEM_PIDFILE_NAME "): stop it with --db-stop",
+                 s->engine->name, (int)s->server.pid, s->spec.db_path);
+    }
+    return status;
+}
+
+int nem_serve_end(const nem_world_t *world, nem_config_t *cfg, nem_serve_t *s, int status_so_far)
+{
+    int status = 0;
+
+    if (world->rank == 0 && s)
+        status = root_end(cfg, s);
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (s) {
+        nem_serve_spec_clear(&s->spec);
+        bson_free(s);
+    }
+    return status_so_far ? status_so_far : status;
+}

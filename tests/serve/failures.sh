@@ -1,0 +1,43 @@
+#!/bin/bash
+# Serving failures, each with one clear error and no process left behind: a busy port, a db path that cannot be
+# written, a missing db path, a password file readable by others, a server that dies at once, one that never
+# answers.
+. ./tests/env.sh
+. "$top_srcdir/tests/serve/lib.sh"
+
+serve --db-init 2>"$T/err" || { cat "$T/err" >&2; fail "init"; }
+
+# The fixture's FerretDB holds NEM_TEST_PORT: refuse it, name it, start nothing.
+before=$(pgrep -c -f -- "--sqlite-url=file:$DB/" || true)
+expect_fail 3 "port $NEM_TEST_PORT on 127.0.0.1 is already in use" serve --db-start --db-port "$NEM_TEST_PORT"
+[ "$(pgrep -c -f -- "--sqlite-url=file:$DB/" || true)" = "$before" ] || fail "a server was left after the busy port"
+[ ! -e "$DB/nemesyst.pid" ] || ! alive "$(server_pid)" || fail "orphan after the busy port"
+# ... and every rank ends with that status.
+rc=0; nem_mpirun -n 2 "$SERVE_TOOL" --db-engine ferretdb --db-path "$DB" --db-log-path "$DB/log" \
+    --db-port "$NEM_TEST_PORT" --db-start 2>"$T/err" || rc=$?
+[ "$rc" = 3 ] || fail "mpirun -n 2 with a busy port: exit $rc"
+[ "$(grep -c 'already in use' "$T/err")" = 1 ] || fail "expected one error line from rank 0: $(cat "$T/err")"
+
+# A db path under a regular file cannot be created (root ignores modes, so use a file).
+touch "$T/file"
+expect_fail 3 "cannot create directory $T/file" serve --db-init --db-path "$T/file/db"
+expect_fail 3 "is not a directory \\(run --db-init first\\)" serve --db-start --db-path "$T/none"
+
+# The config layer refuses a password file others can read.
+chmod 644 "$T/pw"
+expect_fail 2 "group or others|permissions|readable" serve --db-start
+chmod 600 "$T/pw"
+
+# A server that dies at once: its own words come back in the error.
+printf '#!/bin/sh\necho "fake ferretdb: cannot open the database: boom" >&2\nexit 1\n' > "$T/dies" && chmod +x "$T/dies"
+NEMESYST_FERRETDB="$T/dies" expect_fail 3 "exited with status 1 before it answered ping" serve --db-start
+NEMESYST_FERRETDB="$T/dies" expect_fail 3 "^    \| fake ferretdb: cannot open the database: boom$" serve --db-start
+
+# A server that never answers: the deadline, the address, and nothing left running.
+printf '#!/bin/sh\necho "fake ferretdb: stuck" >&2\nexec sleep 60\n' > "$T/stuck" && chmod +x "$T/stuck"
+start=$SECONDS
+NEMESYST_FERRETDB="$T/stuck" expect_fail 3 "did not answer ping on 127.0.0.1:$PORT within --db-start-timeout 1 s" \
+    serve --db-start --db-start-timeout 1
+[ $((SECONDS - start)) -lt 10 ] || fail "the deadline was not honoured"
+[ ! -e "$DB/nemesyst.pid" ] || ! alive "$(server_pid)" || fail "stuck server left running"
+exit 0

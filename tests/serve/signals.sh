@@ -1,0 +1,40 @@
+#!/bin/bash
+# Signals never leave a server behind: SIGTERM while --db-start waits for readiness, SIGINT or SIGTERM while a
+# run that owns the server (--db-stop given) is busy, and SIGKILL of that run (PR_SET_PDEATHSIG).
+. ./tests/env.sh
+. "$top_srcdir/tests/serve/lib.sh"
+
+serve --db-init 2>"$T/err" || { cat "$T/err" >&2; fail "init"; }
+
+# A slow server: SIGTERM arrives during the start (after the pid file exists, before ping answers).
+printf '#!/bin/bash\nsleep 3 3>&-\nexec "%s" "$@"\n' "$FERRETDB_BIN" > "$T/slow" && chmod +x "$T/slow"
+NEMESYST_FERRETDB="$T/slow" "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start 2>"$T/err" & tool=$!
+wait_for_file "$DB/nemesyst.pid" || fail "no pid file"
+pid=$(server_pid)
+kill -TERM "$tool"
+rc=0; wait "$tool" || rc=$?
+[ "$rc" = 143 ] || fail "SIGTERM during start: exit $rc ($(cat "$T/err"))"
+sleep 0.2
+! alive "$pid" || fail "server $pid left after SIGTERM during --db-start"
+sleep 3.5   # past the wrapper's sleep: nothing may exec ferretdb later
+! pgrep -f -- "--sqlite-url=file:$DB/" >/dev/null || fail "a ferretdb for $DB appeared after the interrupted start"
+
+for sig in TERM INT; do
+    NEM_SERVE_TOOL_HOLD=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
+    for _ in $(seq 1 200); do grep -q "ready on" "$T/err" && break; sleep 0.05; done
+    pid=$(server_pid); alive "$pid" || fail "no server to interrupt"
+    kill -"$sig" "$tool"
+    rc=0; wait "$tool" || rc=$?
+    [ "$rc" -ge 128 ] || fail "SIG$sig: exit $rc"
+    ! alive "$pid" || fail "server $pid left after SIG$sig to its owner"
+    [ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after SIG$sig"
+done
+
+# The owner killed outright: the kernel's parent-death signal stops the server.
+NEM_SERVE_TOOL_HOLD=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
+for _ in $(seq 1 200); do grep -q "ready on" "$T/err" && break; sleep 0.05; done
+pid=$(server_pid); alive "$pid" || fail "no server to orphan"
+kill -KILL "$tool"; wait "$tool" 2>/dev/null
+for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
+! alive "$pid" || fail "server $pid outlived its owner's SIGKILL"
+exit 0

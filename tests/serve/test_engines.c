@@ -1,0 +1,255 @@
+/* What each engine would run, checked exactly: mongod cannot run on the development machines, so its command
+ * lines, its createUser and its shutdown are pinned down here. Also: secrets stay off every argv. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serve/engine.h"
+#include "serve/login.h"
+#include "serve/server.h"
+
+static char *bind_two[] = {"127.0.0.1", "10.1.2.3", NULL};
+static char *bind_one[] = {"localhost", NULL};
+
+static nem_server_spec_t spec_full(void)
+{
+    nem_server_spec_t s = {
+        .program = "/opt/mongo/bin/mongod", .db_path = "/data/db", .log_dir = "/data/db/log",
+        .log_file = "/data/db/log/mongo_log", .config_path = "/etc/mongod.yaml", .bind_ip = bind_two,
+        .n_bind_ip = 2, .connect_ip = "127.0.0.1", .port = 65535, .cursor_timeout = 600000, .replset = "rs0",
+        .user = "alice", .password = "s3cr\"et", .auth_db = "nemesyst", .role = "readWrite",
+        .auth_mechanism = "SCRAM-SHA-1", .start_timeout_ms = 60000, .stop_timeout_ms = 30000,
+    };
+    return s;
+}
+
+static void assert_argv(const nem_strv_t *got, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    for (size_t i = 0; i < n && i < got->n; i++)
+        ck_assert_msg(strcmp(got->v[i], want[i]) == 0, "argv[%zu]: got '%s', want '%s'", i, got->v[i], want[i]);
+    ck_assert_uint_eq(got->n, n);
+    ck_assert_ptr_null(got->v[n]);
+}
+
+static void assert_no_secret(const nem_strv_t *argv, const char *secret)
+{
+    for (size_t i = 0; i < argv->n; i++)
+        ck_assert_msg(!strstr(argv->v[i], secret), "secret in argv[%zu] '%s'", i, argv->v[i]);
+}
+
+START_TEST(mongod_init_is_loopback_only_without_auth)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--bind_ip", "127.0.0.1", "--port", "65535", "--dbpath", "/data/db",
+                          "--logpath", "/data/db/log/mongo_log", "--logappend", "--config", "/etc/mongod.yaml", NULL};
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_INIT, &argv, &err));
+    assert_argv(&argv, want);
+    assert_no_secret(&argv, "s3cr");
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(mongod_start_has_auth_bind_list_cursor_timeout_replset_and_config)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--auth", "--bind_ip", "127.0.0.1,10.1.2.3", "--port", "65535",
+                          "--dbpath", "/data/db", "--logpath", "/data/db/log/mongo_log", "--logappend",
+                          "--setParameter", "cursorTimeoutMillis=600000", "--replSet", "rs0",
+                          "--config", "/etc/mongod.yaml", NULL};
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    assert_no_secret(&argv, "s3cr");
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(mongod_start_without_optional_settings)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--auth", "--bind_ip", "localhost", "--port", "27017",
+                          "--dbpath", "/data/db", "--logpath", "/data/db/log/mongo_log", "--logappend",
+                          "--setParameter", "cursorTimeoutMillis=1000", NULL};
+    s.bind_ip = bind_one;
+    s.n_bind_ip = 1;
+    s.port = 27017;
+    s.cursor_timeout = 1000;
+    s.replset = NULL;
+    s.config_path = NULL;
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(mongod_init_creates_the_user_with_its_role_over_the_wire)
+{
+    nem_server_spec_t s = spec_full();
+    bson_t cmd = BSON_INITIALIZER;
+    nem_strv_t env = {0};
+    char *json;
+
+    nem_mongod_create_user_command(&s, &cmd);
+    json = bson_as_relaxed_extended_json(&cmd, NULL);
+    ck_assert_str_eq(json, "{ \"createUser\" : \"alice\", \"pwd\" : \"s3cr\\\"et\", \"roles\" : "
+                           "[ { \"role\" : \"readWrite\", \"db\" : \"nemesyst\" } ] }");
+    nem_engine_mongod.build_env(&s, NEM_PHASE_INIT, &env);
+    ck_assert_uint_eq(env.n, 0);
+    bson_free(json);
+    bson_destroy(&cmd);
+}
+END_TEST
+
+START_TEST(mongod_stops_with_the_admin_shutdown_command)
+{
+    nem_server_spec_t s = spec_full();
+    bson_t cmd = BSON_INITIALIZER;
+    char *json;
+
+    nem_engine_mongod.stop_command(&s, &cmd);
+    json = bson_as_relaxed_extended_json(&cmd, NULL);
+    ck_assert_str_eq(json, "{ \"shutdown\" : 1 }");
+    bson_free(json);
+    bson_destroy(&cmd);
+}
+END_TEST
+
+START_TEST(ferretdb_init_takes_the_password_from_its_environment_only)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0}, env = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--handler=sqlite", "--sqlite-url=file:/data/db/",
+                          "--state-dir=/data/db", "--listen-addr=127.0.0.1:65535", "--debug-addr=-",
+                          "--telemetry=disable", "--test-enable-new-auth", "--setup-database=nemesyst",
+                          "--setup-username=alice", NULL};
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_INIT, &argv, &err));
+    assert_argv(&argv, want);
+    assert_no_secret(&argv, "s3cr");
+    nem_engine_ferretdb.build_env(&s, NEM_PHASE_INIT, &env);
+    ck_assert_uint_eq(env.n, 1);
+    ck_assert_str_eq(env.v[0], "FERRETDB_SETUP_PASSWORD=s3cr\"et");
+    nem_strv_free(&argv);
+    nem_strv_free(&env);
+}
+END_TEST
+
+START_TEST(ferretdb_start_has_auth_and_one_listen_address)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0}, env = {0};
+    bson_error_t err;
+    bson_t cmd = BSON_INITIALIZER;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--handler=sqlite", "--sqlite-url=file:/data/db/",
+                          "--state-dir=/data/db", "--listen-addr=127.0.0.1:27017", "--debug-addr=-",
+                          "--telemetry=disable", "--test-enable-new-auth", "--repl-set-name=rs0", NULL};
+    s.bind_ip = bind_one;
+    s.n_bind_ip = 1;
+    s.port = 27017;
+    s.config_path = NULL;
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    nem_engine_ferretdb.build_env(&s, NEM_PHASE_START, &env);
+    ck_assert_uint_eq(env.n, 0);
+    nem_engine_ferretdb.stop_command(&s, &cmd);
+    ck_assert(bson_empty(&cmd));   /* no shutdown command: SIGTERM */
+    nem_strv_free(&argv);
+    bson_destroy(&cmd);
+}
+END_TEST
+
+START_TEST(ferretdb_listens_everywhere_when_given_several_bind_ips)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    ck_assert_str_eq(argv.v[4], "--listen-addr=0.0.0.0:65535");
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(login_puts_the_password_in_the_script_not_on_argv)
+{
+    nem_server_spec_t s = spec_full();
+    nem_strv_t argv = {0};
+    const char *want[] = {"/usr/bin/mongosh", "--nodb", "--shell", "/tmp/x/login.js", NULL};
+    nem_login_argv("/usr/bin/mongosh", "/tmp/x/login.js", &argv);
+    assert_argv(&argv, want);
+    (void)s;
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(engine_auto_falls_back_to_ferretdb_without_mongod)
+{
+    const nem_engine_t *e = NULL;
+    char *program = NULL;
+    bson_error_t err;
+
+    setenv("PATH", "/nonexistent", 1);
+    setenv("NEMESYST_FERRETDB", "/bin/true", 1);
+    ck_assert(nem_engine_choose("auto", &e, &program, &err));
+    ck_assert_ptr_eq(e, &nem_engine_ferretdb);
+    ck_assert_str_eq(program, "/usr/bin/true");
+    bson_free(program);
+    ck_assert(!nem_engine_choose("mongod", &e, &program, &err));
+    ck_assert(strstr(err.message, "mongod is neither on PATH"));
+    ck_assert(!nem_engine_choose("postgres", &e, &program, &err));
+    ck_assert(strstr(err.message, "not known"));
+}
+END_TEST
+
+START_TEST(log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked)
+{
+    char path[] = "/tmp/nem-tail.XXXXXX";
+    int fd = mkstemp(path);
+    const char *old = "old line\n", *text = "one\ntwo hunter2 x\nthree\n";
+    char *tail;
+
+    ck_assert(write(fd, old, strlen(old)) > 0 && write(fd, text, strlen(text)) > 0);
+    close(fd);
+    tail = nem_serve_log_tail(path, (int64_t)strlen(old), 2, "hunter2");
+    ck_assert_str_eq(tail, "\n    | two ******* x\n    | three");
+    bson_free(tail);
+    unlink(path);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("serve-engines");
+    TCase *tc = tcase_create("engines");
+    tcase_add_test(tc, mongod_init_is_loopback_only_without_auth);
+    tcase_add_test(tc, mongod_start_has_auth_bind_list_cursor_timeout_replset_and_config);
+    tcase_add_test(tc, mongod_start_without_optional_settings);
+    tcase_add_test(tc, mongod_init_creates_the_user_with_its_role_over_the_wire);
+    tcase_add_test(tc, mongod_stops_with_the_admin_shutdown_command);
+    tcase_add_test(tc, ferretdb_init_takes_the_password_from_its_environment_only);
+    tcase_add_test(tc, ferretdb_start_has_auth_and_one_listen_address);
+    tcase_add_test(tc, ferretdb_listens_everywhere_when_given_several_bind_ips);
+    tcase_add_test(tc, login_puts_the_password_in_the_script_not_on_argv);
+    tcase_add_test(tc, engine_auto_falls_back_to_ferretdb_without_mongod);
+    tcase_add_test(tc, log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
