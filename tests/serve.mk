@@ -9,6 +9,8 @@ tests_serve_serve_tool_CFLAGS = $(TEST_CFLAGS)
 tests_serve_serve_tool_LDADD = $(TEST_LIBS)
 TESTS += tests/serve/test_engines
 
-dist_check_SCRIPTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh
+dist_check_SCRIPTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh \
+	tests/serve/binary.sh
 EXTRA_DIST += tests/serve/lib.sh
-TESTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh
+TESTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh \
+	tests/serve/binary.sh
