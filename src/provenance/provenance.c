@@ -103,7 +103,8 @@ static void make_run_id(char out[64])
     snprintf(out, 64, "%s-%s", stamp, hex + 16);
 }
 
-static bool load_previous(mongoc_collection_t *coll, const char *resume_id, bson_t *previous, bson_error_t *err)
+static bool load_previous(mongoc_collection_t *coll, const char *db_name, const char *resume_id, bson_t *previous,
+                          bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
     const bson_t *doc;
@@ -128,8 +129,8 @@ static bool load_previous(mongoc_collection_t *coll, const char *resume_id, bson
     mongoc_cursor_destroy(c);
     bson_destroy(&filter);
     if (ok && !found) {
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 2, "--resume: no run '%s' in %s.%s", resume_id,
-                       "<db>", NEM_RUNS_COLLECTION);
+        bson_set_error(err, NEM_ERROR_PROVENANCE, 2, "--resume: no run '%s' in %s.%s", resume_id, db_name,
+                       NEM_RUNS_COLLECTION);
         return false;
     }
     return ok;
@@ -146,7 +147,7 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
     nem_config_to_bson(cfg, false, &options);
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
-        ok = load_previous(coll, resume_id, previous, err);
+        ok = load_previous(coll, nem_store_db_name(store), resume_id, previous, err);
         if (ok) {
             bson_t filter = BSON_INITIALIZER;
             BSON_APPEND_UTF8(&filter, "_id", resume_id);

@@ -124,10 +124,16 @@ static void run_my_tasks(coord_t *c, const bson_t *round, const nem_worker_ctx_t
 {
     bson_iter_t it, tasks;
     nem_stage_t stage = NEM_STAGE_CLEAN;
-    size_t mine[1024], n = 0;
+    size_t *mine = NULL, n = 0;
     if (bson_iter_init_find(&it, round, "stage"))
         nem_stage_from_name(bson_iter_utf8(&it, NULL), &stage);
-    if (bson_iter_init_find(&it, round, "tasks") && bson_iter_recurse(&it, &tasks))
+    if (bson_iter_init_find(&it, round, "tasks") && bson_iter_recurse(&it, &tasks)) {
+        /* As many as the round holds: a large --process-pool must not drop any. */
+        bson_iter_t count = tasks;
+        size_t ntasks = 0;
+        while (bson_iter_next(&count))
+            ntasks++;
+        mine = bson_malloc0((ntasks + 1) * sizeof *mine);
         while (bson_iter_next(&tasks)) {
             bson_iter_t t;
             int64_t pos = -1, rank = -1;
@@ -138,18 +144,18 @@ static void run_my_tasks(coord_t *c, const bson_t *round, const nem_worker_ctx_t
                 else if (!strcmp(bson_iter_key(&t), "rank"))
                     rank = bson_iter_as_int64(&t);
             }
-            if (rank == c->world->rank && n < sizeof mine / sizeof mine[0])
+            if (rank == c->world->rank)
                 mine[n++] = (size_t)pos;
         }
+    }
     if (c->world->size == 1) {
         nem_worker_run(wctx, stage, mine, n, record_result, c);
-        return;
+    } else if (c->world->rank != 0) { /* the coordinator collects; it runs scripts only when alone */
+        if (n)
+            nem_worker_run(wctx, stage, mine, n, send_result, c);
+        MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_ROUND_DONE, MPI_COMM_WORLD);
     }
-    if (c->world->rank == 0)
-        return; /* the coordinator collects; it runs scripts only when alone */
-    if (n)
-        nem_worker_run(wctx, stage, mine, n, send_result, c);
-    MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_ROUND_DONE, MPI_COMM_WORLD);
+    bson_free(mine);
 }
 
 /* Rank 0: the round plans of one stage, broadcast one after the other. */

@@ -193,15 +193,16 @@ static void task_cleanup(task_t *t)
 static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n, nem_result_cb done,
                        void *ud)
 {
-    struct pollfd pfds[64 * 3];
-    size_t owner[64 * 3], nfds = 0;
+    /* Up to 3 descriptors per script, however large --process-pool is. */
+    struct pollfd *pfds = bson_malloc0((n * 3 + 1) * sizeof *pfds);
+    size_t *owner = bson_malloc0((n * 3 + 1) * sizeof *owner), nfds = 0;
     int timeout = 1000;
     for (size_t i = 0; i < n; i++) {
         int fds[3];
         if (tasks[i].done)
             continue;
         size_t k = nem_runner_fds(tasks[i].runner, fds);
-        for (size_t j = 0; j < k && nfds < sizeof pfds / sizeof pfds[0]; j++) {
+        for (size_t j = 0; j < k && j < 3; j++) {
             pfds[nfds] = (struct pollfd){.fd = fds[j], .events = POLLIN};
             owner[nfds++] = i;
         }
@@ -234,6 +235,8 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
             done(&t->result, ud);
         }
     }
+    bson_free(pfds);
+    bson_free(owner);
 }
 
 void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t *positions, size_t n,

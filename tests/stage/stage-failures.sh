@@ -49,3 +49,20 @@ s = json.load(open(summary))
 eq((s["status"], s["scripts_total"], s["scripts_failed"]), ("failed", 8, 6), "summary json")
 PY
 done
+
+# A failed learner's models (files and chunks) and a failed predictor's predictions are rolled back too; the
+# successful learner's model and predictor's predictions stay; a later stage still runs after a failure.
+stage_run 2 fail_stages --process-pool 2 \
+    --dl-learn --dl-learner "$FIX/learn_fail.sh" "$PLUGIN" --dl-learner-entry-point main learn \
+    --dl-data-collection none --dl-output-model-collection doomed kept \
+    --i-predict --i-predictor "$FIX/predict_fail.sh" "$PLUGIN" --i-predictor-entry-point main predict \
+    --dl-output-model-collection doomed kept --i-output-prediction-collection p_doomed p_kept
+expect_rc 4
+check fail_stages <<'PY'
+eq([script(k)["status"] for k in ("learn-0", "learn-1", "predict-0", "predict-1")],
+   ["failed", "succeeded", "failed", "succeeded"], "scripts")
+ok("status 1: diverged" in script("learn-0")["error"], "learn-0's error: %r" % script("learn-0")["error"])
+eq((count("doomed.files"), count("doomed.chunks")), (0, 0), "the failed learner's model files and chunks")
+eq(count("kept.files"), 1, "the other learner's model")
+eq((count("p_doomed"), count("p_kept")), (0, 3), "predictions of the failed and the successful predictor")
+PY

@@ -48,3 +48,11 @@ eq(count("c", {"_nemesyst.run": RUN}), 6, "documents of the run")
 eq(db.nemesyst_runs.count_documents({}), 1, "run records (resume reuses the run)")
 PY
 done
+
+# Resuming a run that does not exist is a usage error naming the database, and starts nothing.
+stage_run 1 resume_none --data-clean --data-cleaner "$FIX/clean.sh" --data-collection c --resume 20990101T000000Z-nope
+expect_rc 2
+grep -q "no run '20990101T000000Z-nope' in resume_none.nemesyst_runs" "$ERR" || fail "unclear error for an unknown run"
+check resume_none <<'PY'
+eq(count("c"), 0, "documents after a refused resume")
+PY
