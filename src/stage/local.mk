@@ -1,1 +1,3 @@
-# src/stage
+libnemesyst_core_la_SOURCES += src/stage/stage.h src/stage/stage.c src/stage/writer.h src/stage/writer.c \
+	src/stage/worker.h src/stage/worker.c src/stage/summary.h src/stage/summary.c src/stage/coordinator.c \
+	src/provenance/provenance.h src/provenance/provenance.c
