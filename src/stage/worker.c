@@ -160,9 +160,12 @@ static void end_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
         if (nem_cfg_bool(ctx->cfg, NEM_OPT_KEEP_PARTIAL))
             NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", info->name, t->position,
                      t->result.documents);
-        else if (!nem_writer_rollback(t->writer, &e2))
+        else if (!nem_writer_rollback(t->writer, &e2)) {
+            /* The run record must say that this script's documents are still there. */
+            size_t len = strlen(t->result.error);
             NEM_ERROR("%s[%zu]: rollback failed: %s", info->name, t->position, e2.message);
-        else
+            bson_snprintf(t->result.error + len, sizeof t->result.error - len, "; rollback failed: %s", e2.message);
+        } else
             t->result.documents = 0, t->result.models = 0;
     }
     t->result.ok = !t->failed;
@@ -226,8 +229,9 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         if (!t->failed && nem_runner_ms_left(t->runner) == 0)
             eof = true; /* finish() reports the timeout */
         if (nem_signal_pending() && !t->failed) {
-            bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL, "%s[%zu]: interrupted by signal %d",
-                           nem_stage_info(stage)->name, t->position, nem_signal_pending());
+            bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL,
+                           "%s script #%zu '%s': interrupted by signal %d", nem_stage_info(stage)->name, t->position,
+                           nem_cfg_str(ctx->cfg, nem_stage_info(stage)->scripts, t->position), nem_signal_pending());
             fail_task(t, &err);
         }
         if (eof || t->failed) {
