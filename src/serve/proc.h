@@ -7,15 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* A growable NULL-terminated vector of owned strings (argv, environment entries). */
-typedef struct {
-    char **v;
-    size_t n, cap;
-} nem_strv_t;
-
-void nem_strv_push(nem_strv_t *sv, const char *s);
-void nem_strv_pushf(nem_strv_t *sv, const char *fmt, ...) BSON_GNUC_PRINTF(2, 3);
-void nem_strv_free(nem_strv_t *sv);
+#include "util/strv.h"
 
 #define NEM_FD_INHERIT (-2) /* for in_fd/out_fd: keep nemesyst's own (an interactive shell) */
 

@@ -38,31 +38,31 @@ char *nem_runner_helper_path(const char *env_name, const char *build_path, const
     return bson_strdup(installed_path);
 }
 
-static bool exec_argv(const nem_script_spec_t *spec, nem_rstrv_t *argv, bson_error_t *err)
+static bool exec_argv(const nem_script_spec_t *spec, nem_strv_t *argv, bson_error_t *err)
 {
-    nem_rstrv_push(argv, spec->path);
+    nem_strv_push(argv, spec->path);
     return true;
 }
 
-static bool python_argv(const nem_script_spec_t *spec, nem_rstrv_t *argv, bson_error_t *err)
+static bool python_argv(const nem_script_spec_t *spec, nem_strv_t *argv, bson_error_t *err)
 {
     char *build = bson_strdup_printf("%s/python/" PYTHON_ADAPTER, nem_runner_source_top());
     char *adapter = nem_runner_helper_path("NEMESYST_PYTHON_ADAPTER", build, NEM_PKGDATADIR "/" PYTHON_ADAPTER);
     const char *python = getenv("NEMESYST_PYTHON3");
-    nem_rstrv_push(argv, python && *python ? python : NEM_PYTHON3);
-    nem_rstrv_push(argv, adapter);
-    nem_rstrv_push(argv, spec->path);
+    nem_strv_push(argv, python && *python ? python : NEM_PYTHON3);
+    nem_strv_push(argv, adapter);
+    nem_strv_push(argv, spec->path);
     bson_free(adapter);
     bson_free(build);
     return true;
 }
 
-static bool plugin_argv(const nem_script_spec_t *spec, nem_rstrv_t *argv, bson_error_t *err)
+static bool plugin_argv(const nem_script_spec_t *spec, nem_strv_t *argv, bson_error_t *err)
 {
     char *build = bson_strdup_printf("%s/" PLUGIN_HOST, nem_runner_build_top());
     char *host = nem_runner_helper_path("NEMESYST_PLUGIN_HOST", build, NEM_PKGLIBEXECDIR "/" PLUGIN_HOST);
-    nem_rstrv_push(argv, host);
-    nem_rstrv_push(argv, spec->path);
+    nem_strv_push(argv, host);
+    nem_strv_push(argv, spec->path);
     bson_free(host);
     bson_free(build);
     return true;

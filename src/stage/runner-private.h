@@ -28,17 +28,13 @@ typedef struct {
     bool is_stderr;
 } nem_log_chan_t;
 
-/* A NULL-terminated, owned string vector (argv, envp). */
-typedef struct {
-    char **v;
-    size_t n, cap;
-} nem_rstrv_t;
+#include "util/strv.h"
 
 typedef struct nem_runner_kind {
     const char *name;
     bool items_on_stdout;   /* EXEC: stdout carries items; the others use NEMESYST_ITEM_FD and log their stdout */
     nem_item_fmt_t fmt;     /* the item stream's format, or DETECT for the #nemesyst:bson first line */
-    bool (*argv)(const nem_script_spec_t *spec, nem_rstrv_t *argv, bson_error_t *err);
+    bool (*argv)(const nem_script_spec_t *spec, nem_strv_t *argv, bson_error_t *err);
 } nem_runner_kind_t;
 
 extern const nem_runner_kind_t nem_runner_kind_exec, nem_runner_kind_python, nem_runner_kind_plugin;
@@ -69,9 +65,6 @@ typedef struct {
 /* runner-spawn.c */
 bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *spec, pid_t *pid,
                       nem_child_fds_t *fds, bson_error_t *err);
-void nem_rstrv_push(nem_rstrv_t *sv, const char *s);
-void nem_rstrv_pushf(nem_rstrv_t *sv, const char *fmt, ...) BSON_GNUC_PRINTF(2, 3);
-void nem_rstrv_free(nem_rstrv_t *sv);
 
 /* runner-io.c: reads what is there without blocking, at most budget bytes; *closed on EOF. False on a read
  * error other than EAGAIN. */

@@ -25,34 +25,6 @@ extern char **environ;
 #define CHILD_EXECERR_FD 5
 #define HIGH_FD 10 /* child-side pipe ends live above the fixed numbers they are moved to */
 
-void nem_rstrv_push(nem_rstrv_t *sv, const char *s)
-{
-    if (sv->n + 2 > sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 16;
-        sv->v = bson_realloc(sv->v, sv->cap * sizeof *sv->v);
-    }
-    sv->v[sv->n++] = bson_strdup(s);
-    sv->v[sv->n] = NULL;
-}
-
-void nem_rstrv_pushf(nem_rstrv_t *sv, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = bson_strdupv_printf(fmt, ap);
-    va_end(ap);
-    nem_rstrv_push(sv, s);
-    bson_free(s);
-}
-
-void nem_rstrv_free(nem_rstrv_t *sv)
-{
-    for (size_t i = 0; i < sv->n; i++)
-        bson_free(sv->v[i]);
-    bson_free(sv->v);
-    memset(sv, 0, sizeof *sv);
-}
-
 /* Secret options may come from N_* variables (N_DB_PASSWORD for batch jobs): the child must not inherit them,
  * nor stale NEMESYST_* values from an outer run. */
 static bool env_is_withheld(const char *entry)
@@ -71,21 +43,21 @@ static bool env_is_withheld(const char *entry)
     return false;
 }
 
-static void env_set(nem_rstrv_t *env, const char *name, const char *value)
+static void env_set(nem_strv_t *env, const char *name, const char *value)
 {
     if (value)
-        nem_rstrv_pushf(env, "%s=%s", name, value);
+        nem_strv_pushf(env, "%s=%s", name, value);
 }
 
 static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *spec, const char *args_file,
-                      nem_rstrv_t *env)
+                      nem_strv_t *env)
 {
     for (char **e = environ; e && *e; e++)
         if (!env_is_withheld(*e))
-            nem_rstrv_push(env, *e);
+            nem_strv_push(env, *e);
     env_set(env, "NEMESYST_STAGE", spec->stage);
-    nem_rstrv_pushf(env, "NEMESYST_POSITION=%zu", spec->position);
-    nem_rstrv_pushf(env, "NEMESYST_RANK=%d", spec->rank);
+    nem_strv_pushf(env, "NEMESYST_POSITION=%zu", spec->position);
+    nem_strv_pushf(env, "NEMESYST_RANK=%d", spec->rank);
     env_set(env, "NEMESYST_RUN_ID", spec->run_id);
     env_set(env, "NEMESYST_SCRIPT", spec->path);
     env_set(env, "NEMESYST_ENTRY_POINT", spec->entry_point ? spec->entry_point : "main");
@@ -93,13 +65,13 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
     env_set(env, "NEMESYST_DB_NAME", spec->db_name);
     env_set(env, "NEMESYST_ARGS_FILE", args_file);
     env_set(env, "NEMESYST_WORKDIR", spec->workdir);
-    nem_rstrv_pushf(env, "NEMESYST_TIMEOUT=%d", spec->timeout_s);
+    nem_strv_pushf(env, "NEMESYST_TIMEOUT=%d", spec->timeout_s);
     env_set(env, "NEMESYST_INPUT_MODEL", spec->input_model);
     env_set(env, "NEMESYST_INPUT_MODEL_ID", spec->input_model_id);
     if (!kind->items_on_stdout)
-        nem_rstrv_pushf(env, "NEMESYST_ITEM_FD=%d", NEM_RUNNER_ITEM_FD);
+        nem_strv_pushf(env, "NEMESYST_ITEM_FD=%d", NEM_RUNNER_ITEM_FD);
     if (spec->password && *spec->password)
-        nem_rstrv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
+        nem_strv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
 }
 
 /* The resolved options as extended JSON in the workdir: a file, not the environment, because the options can be
@@ -161,7 +133,7 @@ static void close_fd(int *fd)
 typedef struct {
     int devnull;
     int out[2], err[2], items[2], pw[2], execerr[2];
-    nem_rstrv_t argv, env;
+    nem_strv_t argv, env;
     long max_fd;
 } spawn_plan_t;
 
@@ -171,8 +143,8 @@ static void plan_close(spawn_plan_t *p)
                   &p->pw[0], &p->pw[1], &p->execerr[0], &p->execerr[1]};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         close_fd(fds[i]);
-    nem_rstrv_free(&p->argv);
-    nem_rstrv_free(&p->env);
+    nem_strv_free(&p->argv);
+    nem_strv_free(&p->env);
 }
 
 /* The password goes into a pipe the child inherits; it is small, so it fits the pipe buffer and the write

@@ -12,9 +12,11 @@ flags=$(PKG_CONFIG_PATH="$tmp${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" pkg-config -
 cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/plugin.so" "$top_srcdir/tests/runner/plugin_fixture.c" $flags \
     || fail "a plugin does not build with: $flags"
 nm -D --defined-only "$tmp/plugin.so" | grep -qw nemesyst_main || fail "nemesyst_main not exported"
-# the example plugins build the same way
+# the example plugins build the same way (those using HDF5 add its flags, as their authors would)
 for src in "$top_srcdir"/examples/plugins/*.c; do
-    cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/example.so" "$src" $flags || fail "example $src does not build"
+    extra=
+    grep -q 'fashion_mnist_model.h\|<hdf5.h>' "$src" && extra="$(pkg-config --cflags --libs hdf5-serial) -lz"
+    cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/example.so" "$src" $flags $extra || fail "example $src does not build"
 done
 LD_LIBRARY_PATH="$top_builddir/.libs" ldd "$tmp/plugin.so" | grep -q 'libnemesyst.so.0 => .*\.libs/' \
     || fail "plugin does not resolve libnemesyst"

@@ -726,8 +726,12 @@ START_TEST(python_predictor_reads_the_newest_model_with_getfiles)
     spec.stage = "predict";
     run_spec(&spec, &res);
     ck_assert_msg(res.ok, "%s", res.err.message);
-    ck_assert_uint_ge(res.n, 1);
-    ITEM(p, &res, 0);
+    ck_assert_uint_ge(res.n, 2);
+    /* Loading the model is reported first (the host makes later predictions reference it), then the prediction. */
+    ITEM(used, &res, 0);
+    ck_assert_str_eq(str_at(&used, "kind"), "consumed");
+    ck_assert_str_eq(str_at(&used, "doc.model.bucket"), "models");
+    ITEM(p, &res, 1);
     ck_assert_str_eq(str_at(&p, "kind"), "doc");
     ck_assert_int_eq(int_at(&p, "doc.prediction"), 42);
     bson_iter_t it;
@@ -895,7 +899,10 @@ START_TEST(plugin_fetches_a_stored_model)
     upload_model("models", model);
     run_plugin("predict", "predict", args, &res);
     ck_assert_msg(res.ok, "%s", res.err.message);
-    ITEM(p, &res, 0);
+    ITEM(used, &res, 0);
+    ck_assert_str_eq(str_at(&used, "kind"), "consumed");
+    ck_assert_str_eq(str_at(&used, "doc.model.bucket"), "models");
+    ITEM(p, &res, 1);
     ck_assert_int_eq(int_at(&p, "doc.model_len"), 12);
     bson_destroy(&res.items);
     bson_destroy(args);
