@@ -40,6 +40,15 @@ static int fail(const char *path, const bson_error_t *error)
     return 1;
 }
 
+/* libmongoc's own messages go to the log with their level; FerretDB's missing endSessions is not worth one. */
+static void mongoc_to_log(mongoc_log_level_t level, const char *domain, const char *message, void *data)
+{
+    (void)data;
+    if (level > MONGOC_LOG_LEVEL_WARNING || strstr(message, "endSessions"))
+        return;
+    fprintf(stderr, "<%d>%s: %s\n", level <= MONGOC_LOG_LEVEL_CRITICAL ? 3 : 4, domain, message);
+}
+
 int main(int argc, char **argv)
 {
     bson_error_t error = {0};
@@ -50,20 +59,20 @@ int main(int argc, char **argv)
         return 2;
     }
     mongoc_init();
+    mongoc_log_set_handler(mongoc_to_log, NULL);
     nemesyst_entry_fn entry = load_entry(argv[1], &error);
-    if (!entry || !(ctx = nemesyst__ctx_from_env(&error))) {
-        rc = fail(argv[1], &error);
-        goto out;
+    bool ok = false;
+    if (entry && (ctx = nemesyst__ctx_from_env(&error))) {
+        ok = entry(ctx, &error);
+        bson_error_t ferr;
+        if (!nemesyst__ctx_finish(ctx, &ferr) && ok) {
+            ok = false;
+            error = ferr;
+        }
     }
-    bool ok = entry(ctx, &error);
-    bson_error_t ferr;
-    if (!nemesyst__ctx_finish(ctx, &ferr) && ok) {
-        ok = false;
-        error = ferr;
-    }
-    rc = ok ? 0 : fail(argv[1], &error);
-out:
+    /* Disconnect before reporting, so the reason is the last line the host sees. */
     nemesyst__ctx_destroy(ctx);
+    rc = ok ? 0 : fail(argv[1], &error);
     mongoc_cleanup();
     return rc;
 }
