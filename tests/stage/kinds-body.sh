@@ -22,6 +22,9 @@ paths = {"clean": [fix + "/clean.sh", fix + "/original/mnist_cleaner.py", plugin
          "predict": [fix + "/predict_exec", fix + "/original/mnist_predictor.py", plugin]}
 eq(run["status"], "succeeded", "run status")
 eq(run["ranks"], np_, "ranks in the run record")
+eq(len(run["hosts"]), np_, "hosts in the run record")
+eq((run["options"]["db-name"], run["options"]["process-pool"]), ("kinds_n%d" % np_, 2), "options in the run record")
+ok(not [k for k in run["options"] if "password" in k], "no password option in the run record")
 eq(sorted(run["scripts"]), sorted("%s-%d" % (s, p) for s in paths for p in range(3)), "scripts in the run record")
 worker_ranks = {0} if np_ == 1 else set(range(1, np_))
 for stage, ps in paths.items():
@@ -39,6 +42,9 @@ for p, (coll, n) in enumerate([("c_exec", 7), ("c_py", 11), ("c_so", 13)]):
                     "_nemesyst.script": paths["clean"][p]}), n, coll + " documents with provenance")
     eq(script("clean-%d" % p)["documents"], n, "clean-%d documents in the run record" % p)
 eq(sorted(d["i"] for d in docs("c_exec")), list(range(7)), "exec cleaner's i values")
+e = script("clean-0")
+eq({(d["env"]["run"], d["env"]["stage"], d["env"]["rank"], d["env"]["db"]) for d in docs("c_exec")},
+   {(RUN, "clean", e["rank"], "kinds_n%d" % np_)}, "NEMESYST_RUN_ID, _STAGE, _RANK, _DB_NAME the executable got")
 eq(sorted(d["img_num"] for d in docs("c_py")), list(range(11)), "python cleaner's img_num values")
 eq(sorted(d["i"] for d in docs("c_so")), list(range(13)), "plugin cleaner's i values")
 
