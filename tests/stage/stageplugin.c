@@ -11,6 +11,7 @@ bool clean(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool learn(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 static void note_run(nemesyst_ctx_t *ctx)
 {
@@ -130,4 +131,13 @@ bool crash(nemesyst_ctx_t *ctx, bson_error_t *error)
     bson_destroy(doc);
     raise(SIGSEGV);
     return true;
+}
+
+/* Connects to the database, then fails with an error of its own. */
+bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (!nemesyst_database(ctx, error))
+        return false;
+    bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin says no");
+    return false;
 }
