@@ -19,6 +19,6 @@ STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/
 TESTS += $(STAGE_TESTS)
 # Known bug, reported: per-script options do not repeat their last value for Python scripts (args lists are not
 # padded to the script count). Remove this line with the fix (an XPASS fails the suite).
-XFAIL_TESTS = tests/stage/stage-python-repeat-last.sh
+XFAIL_TESTS =
 dist_check_SCRIPTS += $(STAGE_TESTS)
 EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures

@@ -95,6 +95,12 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
                 return false;
             }
             nem_value_t *v = &layer->values[current];
+            bool ignored;
+            if (current_optional && nem_options[current].type == NEM_T_BOOL && !nem_parse_bool(optarg, &ignored)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                               "unexpected argument '%s' (values follow the option they belong to)", optarg);
+                return false;
+            }
             if (current_optional) {
                 nem_value_set(v, &optarg, 1, NEM_SRC_CLI, "cli");
                 current = -1;
@@ -123,6 +129,11 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
         if (o->type == NEM_T_BOOL) {
             if (!nem_config_set_text(layer, (nem_opt_id_t)id, optarg ? optarg : "true", NEM_SRC_CLI, "cli", err))
                 return false;
+            /* "--provenance false" as well as "--provenance=false": a following boolean word is the value. */
+            if (!optarg) {
+                current = id;
+                current_optional = true;
+            }
         } else if (id == NEM_OPT_DB_PASSWORD && !optarg) {
             /* "--db-password" alone prompts; a following plain word is taken as the password (2.0.6 form). */
             char *t = "true";

@@ -469,7 +469,26 @@ static void append_typed(bson_t *doc, const char *key, const nem_option_t *o, co
         BSON_APPEND_UTF8(doc, key, text);
 }
 
+bool nem_option_is_per_script(nem_opt_id_t id)
+{
+    const nem_option_t *o = &nem_options[id];
+    return (o->flags & NEM_F_LIST) && !(o->flags & NEM_F_SCRIPT) && id != NEM_OPT_DATA &&
+           (o->group == NEM_G_DATA || o->group == NEM_G_DL || o->group == NEM_G_INFER);
+}
+
+static void config_to_bson(const nem_config_t *cfg, bool with_secrets, size_t pad, bson_t *out);
+
 void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out)
+{
+    config_to_bson(cfg, with_secrets, 0, out);
+}
+
+void nem_config_to_bson_for_scripts(const nem_config_t *cfg, size_t n_scripts, bson_t *out)
+{
+    config_to_bson(cfg, false, n_scripts, out);
+}
+
+static void config_to_bson(const nem_config_t *cfg, bool with_secrets, size_t pad, bson_t *out)
 {
     bson_init(out);
     for (int i = 0; i < NEM_OPT__COUNT; i++) {
@@ -481,10 +500,13 @@ void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out)
             bson_t arr;
             char key[16];
             const char *k;
+            size_t n = v->n;
+            if (nem_option_is_per_script((nem_opt_id_t)i) && pad > n)
+                n = pad;
             BSON_APPEND_ARRAY_BEGIN(out, o->name, &arr);
-            for (size_t j = 0; j < v->n; j++) {
+            for (size_t j = 0; j < n; j++) {
                 bson_uint32_to_string((uint32_t)j, &k, key, sizeof key);
-                append_typed(&arr, k, o, v->v[j]);
+                append_typed(&arr, k, o, v->v[j < v->n ? j : v->n - 1]);
             }
             bson_append_array_end(out, &arr);
         } else {

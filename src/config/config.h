@@ -80,4 +80,10 @@ void nem_config_print(const nem_config_t *cfg, FILE *out);
 void nem_config_to_bson(const nem_config_t *cfg, bool with_secrets, bson_t *out);
 bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *err);
 
+/* The options a stage script sees: secrets removed, and every per-script list padded to n_scripts entries by
+ * repeating its last value, so args["dl_epochs"][position] works for every script (2.0.6 raised IndexError). */
+void nem_config_to_bson_for_scripts(const nem_config_t *cfg, size_t n_scripts, bson_t *out);
+/* True for list options indexed by a script's position (not -d/--data, -c/--config or --db-bind-ip). */
+bool nem_option_is_per_script(nem_opt_id_t id);
+
 #endif

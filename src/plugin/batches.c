@@ -71,7 +71,7 @@ nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collec
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "batches need a collection and a batch size");
         return NULL;
     }
-    nemesyst_batches_t *b = bson_malloc0(sizeof *b);
+    nemesyst_batches_t *b = BSON_ALIGNED_ALLOC0(nemesyst_batches_t); /* it embeds a bson_t (128-byte aligned) */
     b->ctx = ctx;
     b->collection = bson_strdup(collection);
     b->batch_size = batch_size;

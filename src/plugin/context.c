@@ -93,7 +93,7 @@ static bool load_options(nemesyst_ctx_t *ctx, bson_error_t *error)
 
 nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error)
 {
-    nemesyst_ctx_t *ctx = bson_malloc0(sizeof *ctx);
+    nemesyst_ctx_t *ctx = BSON_ALIGNED_ALLOC0(nemesyst_ctx_t); /* it embeds a bson_t (128-byte aligned) */
     const char *pos = getenv("NEMESYST_POSITION");
     ctx->stage = env_dup("NEMESYST_STAGE");
     ctx->run_id = env_dup("NEMESYST_RUN_ID");

@@ -112,7 +112,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
                             nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, t->position)};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
-    nem_config_to_bson(cfg, false, &args);
+    nem_config_to_bson_for_scripts(cfg, nem_cfg_count(cfg, info->scripts), &args);
     nem_script_spec_t spec = {
         .path = script,
         .entry_point = nem_cfg_str(cfg, info->entry, t->position),

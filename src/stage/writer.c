@@ -25,7 +25,7 @@ struct nem_writer {
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
 {
-    nem_writer_t *w = bson_malloc0(sizeof *w);
+    nem_writer_t *w = BSON_ALIGNED_ALLOC0(nem_writer_t); /* it embeds bson_t (128-byte aligned) */
     w->o = *opts;
     if (!nem_sha256_file(opts->script, w->sha256, err)) {
         bson_free(w);

@@ -512,6 +512,41 @@ START_TEST(print_config_masks_secrets_and_shows_sources)
 }
 END_TEST
 
+START_TEST(bool_option_takes_a_following_boolean_word)
+{
+    argv_t a = ARGV("--provenance", "false", "--data-clean", "--db-port", "5");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(!nem_cfg_bool(cfg, NEM_OPT_PROVENANCE));
+    ck_assert(nem_cfg_bool(cfg, NEM_OPT_DATA_CLEAN));
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    expect_error(ARGV("--data-clean", "maybe"), "unexpected argument 'maybe'", NULL);
+}
+END_TEST
+
+START_TEST(script_args_pad_per_script_lists_by_repeating_the_last_value)
+{
+    argv_t a = ARGV("--dl-epochs", "3", "--data-collection", "a", "b", "-d", "f1", "--db-bind-ip", "h1");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    bson_t args;
+    nem_config_to_bson_for_scripts(cfg, 3, &args);
+    bson_iter_t it;
+    ck_assert(bson_iter_init(&it, &args) && bson_iter_find_descendant(&it, "dl-epochs.2", &it));
+    ck_assert_int_eq(bson_iter_as_int64(&it), 3);
+    ck_assert(bson_iter_init(&it, &args) && bson_iter_find_descendant(&it, "data-collection.2", &it));
+    ck_assert_str_eq(bson_iter_utf8(&it, NULL), "b");
+    ck_assert(bson_iter_init(&it, &args) && !bson_iter_find_descendant(&it, "data.1", &it));
+    ck_assert(bson_iter_init(&it, &args) && !bson_iter_find_descendant(&it, "db-bind-ip.1", &it));
+    bson_destroy(&args);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -541,6 +576,8 @@ static Suite *config_suite(void)
     tcase_add_test(t, bson_round_trip_keeps_values_and_drops_secrets_unless_asked);
     tcase_add_test(t, pipelines_parse_inline_and_from_files);
     tcase_add_test(t, print_config_masks_secrets_and_shows_sources);
+    tcase_add_test(t, bool_option_takes_a_following_boolean_word);
+    tcase_add_test(t, script_args_pad_per_script_lists_by_repeating_the_last_value);
     suite_add_tcase(s, t);
     return s;
 }
