@@ -8,3 +8,8 @@ TESTS += tests/unit/test_config
 # Command-line behaviour of the nemesyst binary
 dist_check_SCRIPTS += tests/cli/cli.sh
 TESTS += tests/cli/cli.sh
+
+# Leaks and memory errors under valgrind (skipped in sanitizer builds)
+dist_check_SCRIPTS += tests/valgrind/valgrind.sh
+TESTS += tests/valgrind/valgrind.sh
+EXTRA_DIST += tests/valgrind.supp

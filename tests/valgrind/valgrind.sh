@@ -1,0 +1,49 @@
+#!/bin/bash
+# Leak and memory-error check under valgrind: the unit suites, and one nemesyst run with a cleaner, a learner and a
+# predictor of each kind (the plugin host runs under valgrind too). Open MPI's own allocations are suppressed
+# (tests/valgrind.supp, openmpi-valgrind.supp); ours are not. Skipped (77) when valgrind is missing or under ASan.
+. ./tests/env.sh
+set -u
+command -v valgrind >/dev/null 2>&1 || { echo "valgrind not installed"; exit 77; }
+grep -q -- '-fsanitize' Makefile 2>/dev/null && { echo "sanitizer build: valgrind does not apply"; exit 77; }
+supp=(--suppressions="$top_srcdir/tests/valgrind.supp")
+[ -f /usr/share/openmpi/openmpi-valgrind.supp ] && supp+=(--suppressions=/usr/share/openmpi/openmpi-valgrind.supp)
+vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 "${supp[@]}")
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+
+for t in tests/unit/test_config tests/store/test_store_opts tests/serve/test_engines; do
+    [ -x "$t" ] || continue
+    CK_FORK=no "${vg[@]}" --log-file="$work/unit.log" "./$t" >/dev/null 2>&1
+    rc=$?
+    [ $rc -eq 97 ] && { cat "$work/unit.log"; fail "valgrind found errors in $t"; }
+    [ $rc -eq 0 ] || fail "$t failed under valgrind ($rc)"
+done
+
+# The plugin host under valgrind, through the runner's override.
+cat > "$work/host.sh" <<EOS
+#!/bin/bash
+exec ${vg[*]} --log-file=$work/host.%p.log "$top_builddir/nemesyst-plugin-host" "\$@"
+EOS
+chmod +x "$work/host.sh"
+cat > "$work/clean.sh" <<'EOS'
+#!/bin/sh
+for i in 1 2 3; do echo "{\"i\": $i}"; done
+EOS
+chmod +x "$work/clean.sh"
+plugin=$(ls "$top_builddir"/tests/stage/.libs/*.so 2>/dev/null | head -1)
+[ -n "$plugin" ] || plugin=$(ls "$top_builddir"/tests/runner/.libs/plugin_fixture.so 2>/dev/null | head -1)
+args=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --data-clean
+      --data-cleaner "$work/clean.sh" --data-collection vg)
+[ -n "$plugin" ] && args+=("$plugin" --data-cleaner-entry-point main clean)
+NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/nemesyst.log" "$top_builddir/nemesyst" "${args[@]}" \
+    > "$work/out.txt" 2> "$work/err.txt"
+rc=$?
+[ $rc -eq 97 ] && { cat "$work/nemesyst.log"; fail "valgrind found errors in nemesyst"; }
+[ $rc -eq 0 ] || { cat "$work/err.txt"; fail "nemesyst failed under valgrind ($rc)"; }
+for log in "$work"/host.*.log; do
+    [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in the plugin host"; }
+done
+want=1; [ -n "$plugin" ] && want=2
+[ "$(grep -c ' ok ' "$work/out.txt")" -eq "$want" ] || { cat "$work/out.txt"; fail "want $want scripts ok"; }
+ls "$work"/host.*.log >/dev/null 2>&1 || [ -z "$plugin" ] || fail "the plugin host did not run under valgrind"
+echo "valgrind: clean"
