@@ -32,8 +32,8 @@ EOS
 chmod +x "$work/clean.sh"
 plugin=$(ls "$top_builddir"/tests/stage/.libs/*.so 2>/dev/null | head -1)
 [ -n "$plugin" ] || plugin=$(ls "$top_builddir"/tests/runner/.libs/plugin_fixture.so 2>/dev/null | head -1)
-args=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --data-clean
-      --data-cleaner "$work/clean.sh" --data-collection vg)
+args=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --data-clean --data-collection vg
+      --data-cleaner "$work/clean.sh")
 [ -n "$plugin" ] && args+=("$plugin" --data-cleaner-entry-point main clean)
 NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/nemesyst.log" "$top_builddir/nemesyst" "${args[@]}" \
     > "$work/out.txt" 2> "$work/err.txt"
