@@ -179,18 +179,12 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
     return ok;
 }
 
-bool nem_runrec_script(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
-                       const bson_t *entry, bson_error_t *err)
+bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err)
 {
     mongoc_collection_t *coll = runs(store);
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
-    char key[64], path[80];
-    nem_script_key(stage, position, key, sizeof key);
-    snprintf(path, sizeof path, "scripts.%s", key);
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", run_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_DOCUMENT(&set, path, entry);
-    bson_append_document_end(&update, &set);
+    BSON_APPEND_DOCUMENT(&update, "$set", fields);
     bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
     bson_destroy(&filter);
     bson_destroy(&update);

@@ -31,8 +31,8 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. */
 bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t *hosts, int ranks,
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
-bool nem_runrec_script(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
-                       const bson_t *entry, bson_error_t *err);
+/* Sets several per-script entries at once: fields is {"scripts.clean-0": {...}, ...}. */
+bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
 bool nem_runrec_end(nem_store_t *store, const char *run_id, bool ok, const char *error, bson_error_t *err);
 
 #endif

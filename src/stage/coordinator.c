@@ -50,18 +50,38 @@ typedef struct {
     char run_id[64];
     bson_t previous;     /* resume: per-script entries of the run being resumed */
     nem_summary_t *summary;
+    bson_t pending;      /* run-record entries not written yet: {"scripts.clean-0": {...}} */
+    int64_t flushed_ms;
 } coord_t;
+
+#define RECORD_FLUSH_MS 1000
+
+/* Writes the pending run-record entries in one update: one round trip per round (or per second in long rounds),
+ * not one per script, keeps the coordinator off the critical path of short scripts. */
+static void flush_results(coord_t *c)
+{
+    bson_error_t err;
+    if (bson_empty(&c->pending))
+        return;
+    if (!nem_runrec_scripts(c->store, c->run_id, &c->pending, &err))
+        NEM_ERROR("run record %s: %s", c->run_id, err.message);
+    bson_reinit(&c->pending);
+    c->flushed_ms = nem_wall_ms();
+}
 
 /* Rank 0: records a result in the run record and the summary. */
 static void record_result(const nem_task_result_t *r, void *ud)
 {
     coord_t *c = ud;
     bson_t entry;
-    bson_error_t err;
+    char key[64], path[80];
     nem_task_result_to_bson(r, nem_cfg_str(c->cfg, nem_stage_info(r->stage)->scripts, r->position), &entry);
-    if (!nem_runrec_script(c->store, c->run_id, r->stage, r->position, &entry, &err))
-        NEM_ERROR("run record %s: %s", c->run_id, err.message);
+    nem_script_key(r->stage, r->position, key, sizeof key);
+    snprintf(path, sizeof path, "scripts.%s", key);
+    BSON_APPEND_DOCUMENT(&c->pending, path, &entry);
     bson_destroy(&entry);
+    if (nem_wall_ms() - c->flushed_ms >= RECORD_FLUSH_MS)
+        flush_results(c);
     nem_summary_add(c->summary, r);
     nem_summary_progress(c->summary, PROGRESS_MS);
 }
@@ -191,6 +211,7 @@ static void coordinate_stage(coord_t *c, nem_stage_t stage, const nem_worker_ctx
         run_my_tasks(c, &round, wctx);
         if (c->world->size > 1)
             collect_round(c);
+        flush_results(c);
         bson_destroy(&round);
     }
     bson_free(todo);
@@ -267,6 +288,7 @@ int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
     if (!any_stage(cfg))
         return NEM_EXIT_OK;
     bson_init(&c.previous);
+    bson_init(&c.pending);
     status = open_run(&c);
     if (world->rank == 0) {
         BSON_APPEND_INT32(&hello, "status", status);
@@ -328,5 +350,6 @@ done:
     nem_summary_destroy(c.summary);
     nem_store_destroy(c.store);
     bson_destroy(&c.previous);
+    bson_destroy(&c.pending);
     return status;
 }
