@@ -1,0 +1,1 @@
+# src/hdf5/local.mk

@@ -1,0 +1,1 @@
+# tests/hdf5.mk
