@@ -1,5 +1,5 @@
 EXTRA_DIST += examples/fashion-mnist.sh examples/configs examples/cleaners examples/learners examples/predictors \
-	examples/plugins slurm/nemesyst.sbatch
+	examples/plugins/toy.c slurm/nemesyst.sbatch
 
 # The Fashion-MNIST example's C plugins (cleaner, learner, predictor), installed as modules beside the library:
 # $(pkglibdir)/plugins/fashion_mnist_*.so. In the build tree: examples/plugins/.libs/fashion_mnist_*.so.
