@@ -13,3 +13,7 @@ TESTS += tests/cli/cli.sh
 dist_check_SCRIPTS += tests/valgrind/valgrind.sh
 TESTS += tests/valgrind/valgrind.sh
 EXTRA_DIST += tests/valgrind.supp
+
+# Slurm: sbatch --wait of slurm/nemesyst.sbatch on a private single-node cluster
+dist_check_SCRIPTS += tests/slurm/slurm.sh
+TESTS += tests/slurm/slurm.sh
