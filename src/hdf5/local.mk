@@ -1,1 +1,16 @@
-# src/hdf5/local.mk
+# src/hdf5: HDF5 import and export (README "HDF5").
+# The import is a built-in cleaner plugin, installed beside the example plugins as $(pkglibdir)/plugins/hdf5_import.so
+# (in the build tree: src/hdf5/.libs/hdf5_import.so). --as-needed: the compiler is mpicc, but plugins must not drag
+# MPI into their process.
+hdf5pluginsdir = $(pkglibdir)/plugins
+hdf5plugins_LTLIBRARIES = src/hdf5/hdf5_import.la
+src_hdf5_hdf5_import_la_SOURCES = src/hdf5/import.c src/hdf5/dtype.c src/hdf5/dtype.h
+src_hdf5_hdf5_import_la_CFLAGS = $(AM_CFLAGS)
+src_hdf5_hdf5_import_la_LDFLAGS = -module -avoid-version -shared -no-undefined -Wl,--as-needed
+src_hdf5_hdf5_import_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS) $(HDF5_LIBS)
+
+# nemesyst-export: a collection or pipeline result to an HDF5 file; the connection is configured as nemesyst's.
+bin_PROGRAMS += nemesyst-export
+nemesyst_export_SOURCES = src/hdf5/export-main.c src/hdf5/export.c src/hdf5/export.h src/hdf5/dtype.c \
+	src/hdf5/dtype.h
+nemesyst_export_LDADD = libnemesyst_core.la $(HDF5_LIBS)
