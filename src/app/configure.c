@@ -1,5 +1,7 @@
 /* Option resolution happens once, on rank 0; every rank then receives the same resolved set (as BSON over MPI), so
  * a password is asked for once and a bad config file is reported once. */
+#include <errno.h>
+#include <libgen.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +23,12 @@ static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
         const nem_value_t *v = &cfg->values[stages[s].scripts];
         if (!nem_cfg_bool(cfg, stages[s].flag))
             continue;
+        if (v->n == 0) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "%s: --%s is given but no --%s script",
+                           cfg->values[stages[s].flag].where, nem_options[stages[s].flag].name,
+                           nem_options[stages[s].scripts].name);
+            return false;
+        }
         for (size_t i = 0; i < v->n; i++) {
             struct stat st;
             if (stat(v->v[i], &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -29,6 +37,30 @@ static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
                 return false;
             }
         }
+    }
+    return true;
+}
+
+/* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
+static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
+{
+    const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
+    if (json) {
+        char *copy = bson_strdup(json);
+        const char *dir = dirname(copy);
+        bool ok = access(dir, W_OK | X_OK) == 0;
+        if (!ok)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --summary-json '%s': cannot write in '%s': %s",
+                           cfg->values[NEM_OPT_SUMMARY_JSON].where, json, dir, strerror(errno));
+        bson_free(copy);
+        if (!ok)
+            return false;
+    }
+    if (nem_cfg_is_set(cfg, NEM_OPT_RESUME) && !nem_cfg_bool(cfg, NEM_OPT_PROVENANCE)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                       "%s: --resume needs provenance to remove what failed scripts wrote: drop --provenance false",
+                       cfg->values[NEM_OPT_PROVENANCE].where);
+        return false;
     }
     return true;
 }
@@ -64,7 +96,7 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
         nem_config_print(cfg, stdout);
         return NEM_EXIT_OK;
     }
-    if (!check_scripts(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+    if (!check_scripts(cfg, &err) || !check_run_options(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
         fprintf(stderr, "nemesyst: error: %s\n", err.message);
         return NEM_EXIT_USAGE;
     }

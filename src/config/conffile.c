@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool already_read(nem_config_t *layer, const char *real)
 {
@@ -132,9 +133,15 @@ bool nem_config_parse_file(nem_config_t *layer, const char *path, bson_error_t *
     size_t len = 0, cap = 0;
     bool ok;
 
-    if (!realpath(path, real) || !(f = fopen(real, "r"))) {
+    struct stat st;
+    if (!realpath(path, real) || stat(real, &st) != 0 || !(f = fopen(real, "r"))) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read config file '%s': %s", path,
                        strerror(errno));
+        return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(f);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read config file '%s': it is a directory", path);
         return false;
     }
     if (already_read(layer, real)) {

@@ -229,6 +229,21 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
             }
         }
     }
+    int64_t staleness = nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0);
+    const char *where = cfg->values[NEM_OPT_DB_REPLICA_MAX_STALENESS].where;
+    if (staleness != -1 && staleness < 90) {
+        /* MongoDB's documented minimum for maxStalenessSeconds. */
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "%s: option --db-replica-max-staleness must be -1 (none) or at least 90 seconds, got %" PRId64,
+                       where, staleness);
+        return false;
+    }
+    if (staleness != -1 && strcmp(nem_cfg_str(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE, 0), "primary") == 0) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "%s: option --db-replica-max-staleness cannot be used with --db-replica-read-preference primary",
+                       where);
+        return false;
+    }
     static const struct { nem_opt_id_t id; const char *allowed[6]; } enums[] = {
         {NEM_OPT_LOG_LEVEL, {"error", "warn", "info", "debug"}},
         {NEM_OPT_DB_ENGINE, {"auto", "mongod", "ferretdb"}},
@@ -443,8 +458,9 @@ void nem_config_print(const nem_config_t *cfg, FILE *out)
         if (v->n == 0) {
             fprintf(out, "(unset)");
         } else if (o->flags & NEM_F_SECRET) {
+            /* --db-password true/false means "prompt"/"none", not a password; any other secret value is masked. */
             bool b;
-            fprintf(out, "%s", nem_parse_bool(v->v[0], &b) ? v->v[0] : "********");
+            fprintf(out, "%s", i == NEM_OPT_DB_PASSWORD && nem_parse_bool(v->v[0], &b) ? v->v[0] : "********");
         } else if (o->flags & NEM_F_LIST) {
             fputc('[', out);
             for (size_t k = 0; k < v->n; k++)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +48,13 @@ static bool read_password_file(const char *path, char **out, bson_error_t *err)
     return true;
 }
 
+static volatile sig_atomic_t prompt_interrupted;
+
+static void on_prompt_signal(int sig)
+{
+    prompt_interrupted = sig;
+}
+
 static bool prompt_password(char **out, bson_error_t *err)
 {
     struct termios old, quiet;
@@ -62,16 +70,28 @@ static bool prompt_password(char **out, bson_error_t *err)
     FILE *tty = fdopen(fd, "r+");
     fputs("nemesyst: database password: ", tty);
     fflush(tty);
+    /* Ctrl-C at the prompt must not leave the terminal without echo: catch it (no SA_RESTART, so fgets returns),
+     * restore the terminal, then report. */
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_prompt_signal;
+    sigemptyset(&sa.sa_mask);
+    prompt_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     tcgetattr(fd, &old);
     quiet = old;
     quiet.c_lflag &= (tcflag_t)~ECHO;
     tcsetattr(fd, TCSAFLUSH, &quiet);
     char *r = fgets(buf, sizeof buf, tty);
     tcsetattr(fd, TCSAFLUSH, &old);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     fputc('\n', tty);
     fclose(tty);
-    if (!r) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "no password was entered");
+    if (!r || prompt_interrupted) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s",
+                       prompt_interrupted ? "password prompt interrupted" : "no password was entered");
+        memset(buf, 0, sizeof buf);
         return false;
     }
     buf[strcspn(buf, "\r\n")] = '\0';

@@ -14,8 +14,9 @@
 #include "stage/summary.h"
 #include "stage/worker.h"
 
-enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12 };
+enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12, TAG_PROGRESS = 13 };
 #define PROGRESS_MS 5000
+#define HOSTLEN ((int)sizeof(((nem_world_t *)0)->host))
 
 /* Broadcasts a BSON document from rank 0; on other ranks doc is initialised from what arrived. */
 static void bcast_bson(const nem_world_t *world, bson_t *doc)
@@ -52,6 +53,9 @@ typedef struct {
     nem_summary_t *summary;
     bson_t pending;      /* run-record entries not written yet: {"scripts.clean-0": {...}} */
     int64_t flushed_ms;
+    bool record_failed;  /* a run-record write failed: the run cannot end with status 0 */
+    uint64_t unsent;     /* workers: documents written but not yet reported */
+    int64_t sent_ms;
 } coord_t;
 
 #define RECORD_FLUSH_MS 1000
@@ -63,8 +67,10 @@ static void flush_results(coord_t *c)
     bson_error_t err;
     if (bson_empty(&c->pending))
         return;
-    if (!nem_runrec_scripts(c->store, c->run_id, &c->pending, &err))
+    if (!nem_runrec_scripts(c->store, c->run_id, &c->pending, &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
+        c->record_failed = true;
+    }
     bson_reinit(&c->pending);
     c->flushed_ms = nem_wall_ms();
 }
@@ -129,6 +135,10 @@ static void collect_round(coord_t *c)
         MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (st.MPI_TAG == TAG_ROUND_DONE) {
             finished++;
+        } else if (st.MPI_TAG == TAG_PROGRESS) {
+            uint64_t docs;
+            memcpy(&docs, buf, sizeof docs < (size_t)len ? sizeof docs : (size_t)len);
+            nem_summary_live(c->summary, docs);
         } else {
             bson_t doc;
             nem_task_result_t r;
@@ -217,6 +227,39 @@ static void coordinate_stage(coord_t *c, nem_stage_t stage, const nem_worker_ctx
     bson_free(todo);
 }
 
+/* --resume reruns scripts by position: refuse when the script lists differ from the run being resumed, or a rerun
+ * would remove or duplicate another script's documents. */
+static bool same_scripts(const coord_t *c, bson_error_t *err)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, &c->previous))
+        return true;
+    while (bson_iter_next(&it)) {
+        bson_iter_t sub;
+        nem_task_result_t r;
+        bson_t entry;
+        uint32_t len;
+        const uint8_t *data;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+            continue;
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&entry, data, len) || !nem_task_result_from_bson(&r, &entry))
+            continue;
+        const char *now = nem_cfg_str(c->cfg, nem_stage_info(r.stage)->scripts, r.position);
+        const char *then = bson_iter_init_find(&sub, &entry, "path") && BSON_ITER_HOLDS_UTF8(&sub)
+                               ? bson_iter_utf8(&sub, NULL)
+                               : NULL;
+        if (then && (!now || r.position >= nem_cfg_count(c->cfg, nem_stage_info(r.stage)->scripts) ||
+                     strcmp(now, then) != 0)) {
+            bson_set_error(err, NEM_ERROR_PROVENANCE, 4,
+                           "--resume %s: %s script #%zu was '%s' in that run, now '%s': resume with the same scripts",
+                           c->run_id, nem_stage_info(r.stage)->name, r.position, then, now ? now : "(none)");
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Rank 0: store, run record. Returns an exit status or -1 to go on. */
 static int open_run(coord_t *c)
 {
@@ -226,16 +269,16 @@ static int open_run(coord_t *c)
     bson_t harr = BSON_INITIALIZER;
 
     if (c->world->rank == 0)
-        hosts = bson_malloc0((size_t)c->world->size * 64);
-    MPI_Gather(c->world->host, 64, MPI_CHAR, hosts, 64, MPI_CHAR, 0, MPI_COMM_WORLD);
+        hosts = bson_malloc0((size_t)c->world->size * HOSTLEN);
+    MPI_Gather(c->world->host, HOSTLEN, MPI_CHAR, hosts, HOSTLEN, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (c->world->rank != 0)
         return -1;
     for (int r = 0; r < c->world->size; r++) {
         char key[16];
         const char *k;
         bson_uint32_to_string((uint32_t)r, &k, key, sizeof key);
-        hosts[r * 64 + 63] = '\0';
-        BSON_APPEND_UTF8(&harr, k, hosts + r * 64);
+        hosts[r * HOSTLEN + HOSTLEN - 1] = '\0';
+        BSON_APPEND_UTF8(&harr, k, hosts + r * HOSTLEN);
     }
     bson_free(hosts);
     nem_store_opts_from_config(&so, c->cfg);
@@ -247,6 +290,9 @@ static int open_run(coord_t *c)
                                  c->run_id, &c->previous, &err)) {
         NEM_ERROR("run record: %s", err.message);
         status = err.domain == NEM_ERROR_PROVENANCE ? NEM_EXIT_USAGE : NEM_EXIT_SERVER;
+    } else if (!same_scripts(c, &err)) {
+        NEM_ERROR("%s", err.message);
+        status = NEM_EXIT_USAGE;
     } else {
         NEM_INFO("run %s%s", c->run_id, nem_cfg_is_set(c->cfg, NEM_OPT_RESUME) ? " (resumed)" : "");
     }
@@ -265,18 +311,69 @@ static int close_run(coord_t *c)
     else
         snprintf(why, sizeof why, "%zu script(s) failed", failed);
     bool ok = !failed && !sig;
-    if (!nem_runrec_end(c->store, c->run_id, ok, ok ? NULL : why, &err))
+    flush_results(c);
+    if (!nem_runrec_end(c->store, c->run_id, ok, ok ? NULL : why, &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
+        c->record_failed = true;
+    }
     nem_summary_print(c->summary, stdout);
     fflush(stdout);
     const char *json = nem_cfg_str(c->cfg, NEM_OPT_SUMMARY_JSON, 0);
-    if (json && !nem_summary_write_json(c->summary, json, &err)) {
+    if (json && !nem_summary_write_json(c->summary, ok ? "succeeded" : sig ? "interrupted" : "failed", json, &err)) {
         NEM_ERROR("%s", err.message);
         return NEM_EXIT_FAILURE;
     }
     if (sig)
         return sig == 2 ? NEM_EXIT_SIGINT : NEM_EXIT_SIGTERM;
-    return failed ? NEM_EXIT_SCRIPTS : NEM_EXIT_OK;
+    if (failed)
+        return NEM_EXIT_SCRIPTS;
+    /* The data is in, but its provenance is not: that is not a success. */
+    return c->record_failed ? NEM_EXIT_SERVER : NEM_EXIT_OK;
+}
+
+/* Every worker connects (and pings, so an unreachable server is found now, not per script); then all ranks agree:
+ * if any could not, every rank ends with NEM_EXIT_SERVER and the run record says why. */
+static bool connect_workers(coord_t *c)
+{
+    int ok = 1, all = 0;
+    if (c->world->rank != 0) {
+        bson_error_t err = {0};
+        nem_store_opts_t so;
+        nem_store_opts_from_config(&so, c->cfg);
+        if (!(c->store = nem_store_new(&so, &err)) || !nem_store_ping(c->store, &err)) {
+            NEM_ERROR("rank %d on %s cannot use the database: %s", c->world->rank, c->world->host, err.message);
+            ok = 0;
+        }
+    }
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all && c->world->rank == 0) {
+        bson_error_t err;
+        NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
+        if (!nem_runrec_end(c->store, c->run_id, false, "a worker rank could not connect to the database", &err))
+            NEM_ERROR("run record %s: %s", c->run_id, err.message);
+    }
+    return all;
+}
+
+/* Live progress: rank 0 counts documents as they are written, not only when scripts end. */
+static void progress_local(uint64_t documents, void *ud)
+{
+    coord_t *c = ud;
+    nem_summary_live(c->summary, documents);
+    nem_summary_progress(c->summary, PROGRESS_MS);
+}
+
+/* Workers tell rank 0 how many documents they wrote, at most once a second. */
+static void progress_send(uint64_t documents, void *ud)
+{
+    coord_t *c = ud;
+    c->unsent += documents;
+    int64_t now = nem_wall_ms();
+    if (now - c->sent_ms < 1000)
+        return;
+    MPI_Send(&c->unsent, 1, MPI_UINT64_T, 0, TAG_PROGRESS, MPI_COMM_WORLD);
+    c->unsent = 0;
+    c->sent_ms = now;
 }
 
 int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
@@ -304,14 +401,12 @@ int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
     if (status >= 0)
         goto done;
 
-    if (world->rank != 0) {
-        bson_error_t err;
-        nem_store_opts_t so;
-        nem_store_opts_from_config(&so, cfg);
-        if (!(c.store = nem_store_new(&so, &err)))
-            NEM_ERROR("%s", err.message); /* each script then fails with the same message */
+    if (!connect_workers(&c)) {
+        status = NEM_EXIT_SERVER;
+        goto done;
     }
-    nem_worker_ctx_t wctx = {world, cfg, c.store, c.run_id, nem_cfg_is_set(cfg, NEM_OPT_RESUME)};
+    nem_worker_ctx_t wctx = {world, cfg, c.store, c.run_id, nem_cfg_is_set(cfg, NEM_OPT_RESUME),
+                             world->rank == 0 ? progress_local : progress_send, &c};
     size_t total = 0;
     for (int s = 0; s < NEM_STAGE__COUNT; s++)
         if (nem_cfg_bool(cfg, nem_stage_info((nem_stage_t)s)->flag))

@@ -13,6 +13,7 @@ struct nem_summary {
     nem_task_result_t *results;
     size_t n, cap, total, failed;
     uint64_t documents;
+    uint64_t live;           /* documents reported while their scripts ran */
     int64_t started_ms, last_progress_ms;
 };
 
@@ -42,8 +43,15 @@ void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
         return;
     s->last_progress_ms = now;
     double secs = (now - s->started_ms) / 1000.0;
+    /* Live counts run ahead of finished scripts' totals; rolled-back scripts make them an upper bound. */
+    uint64_t docs = s->live > s->documents ? s->live : s->documents;
     NEM_INFO("progress: %zu/%zu scripts done (%zu failed), %" PRIu64 " documents, %.1f documents/s", s->n, s->total,
-             s->failed, s->documents, secs > 0 ? s->documents / secs : 0.0);
+             s->failed, docs, secs > 0 ? docs / secs : 0.0);
+}
+
+void nem_summary_live(nem_summary_t *s, uint64_t documents)
+{
+    s->live += documents;
 }
 
 size_t nem_summary_failed(const nem_summary_t *s)
@@ -73,13 +81,13 @@ void nem_summary_print(const nem_summary_t *s, FILE *out)
     }
 }
 
-bool nem_summary_write_json(const nem_summary_t *s, const char *path, bson_error_t *err)
+bool nem_summary_write_json(const nem_summary_t *s, const char *status, const char *path, bson_error_t *err)
 {
     bson_t doc = BSON_INITIALIZER, arr;
     char key[16];
     const char *k;
     BSON_APPEND_UTF8(&doc, "run", s->run_id);
-    BSON_APPEND_UTF8(&doc, "status", s->failed ? "failed" : "succeeded");
+    BSON_APPEND_UTF8(&doc, "status", status);
     BSON_APPEND_INT64(&doc, "scripts_total", (int64_t)s->n);
     BSON_APPEND_INT64(&doc, "scripts_failed", (int64_t)s->failed);
     BSON_APPEND_INT64(&doc, "documents", (int64_t)s->documents);

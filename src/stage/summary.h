@@ -10,11 +10,13 @@ typedef struct nem_summary nem_summary_t;
 
 nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts);
 void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r);
+/* Documents written by scripts still running, for progress lines. */
+void nem_summary_live(nem_summary_t *s, uint64_t documents);
 /* Logs progress when at least interval_ms passed since the last report. */
 void nem_summary_progress(nem_summary_t *s, int64_t interval_ms);
 size_t nem_summary_failed(const nem_summary_t *s);
 void nem_summary_print(const nem_summary_t *s, FILE *out);
-bool nem_summary_write_json(const nem_summary_t *s, const char *path, bson_error_t *err);
+bool nem_summary_write_json(const nem_summary_t *s, const char *status, const char *path, bson_error_t *err);
 void nem_summary_destroy(nem_summary_t *s);
 
 #endif

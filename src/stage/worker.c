@@ -14,6 +14,8 @@
 #include "stage/writer.h"
 #include "util/fs.h"
 
+#define DRAIN_POLL_MS 10
+
 typedef struct {
     size_t position;
     nem_runner_t *runner;
@@ -21,6 +23,8 @@ typedef struct {
     char workdir[256];
     bool done;
     bool failed;
+    bool draining;          /* output closed, waiting (without blocking) for the process to exit */
+    uint64_t docs_reported; /* documents already counted in progress reports */
     nem_task_result_t result;
     bson_value_t parent;
     bool has_parent;
@@ -35,7 +39,8 @@ static void fail_task(task_t *t, const bson_error_t *err)
         bson_strncpy(t->result.error, err->message, sizeof t->result.error);
 }
 
-/* Retraining: the newest model picked by --dl-input-model-pipeline from --dl-input-model-collection. */
+/* Retraining: the first model that --dl-input-model-pipeline picks from --dl-input-model-collection (sort in the
+ * pipeline to choose, e.g. {"$sort": {"uploadDate": -1}} for the newest). */
 static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *err)
 {
     const nem_config_t *cfg = ctx->cfg;
@@ -89,6 +94,11 @@ static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *e
 
 static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t, bson_error_t *err)
 {
+    if (!ctx->store) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s script #%zu: rank %d has no database connection",
+                       nem_stage_info(stage)->name, t->position, ctx->world->rank);
+        return false;
+    }
     const nem_config_t *cfg = ctx->cfg;
     const nem_stage_info_t *info = nem_stage_info(stage);
     const char *script = nem_cfg_str(cfg, info->scripts, t->position);
@@ -192,7 +202,18 @@ static void task_cleanup(task_t *t)
         NEM_WARN("could not remove work directory %s", t->workdir);
 }
 
-/* One pass of poll() over every live script; returns false when interrupted by a signal. */
+/* Reports documents written since the last report (live progress while scripts stream). */
+static void report_progress(const nem_worker_ctx_t *ctx, task_t *t)
+{
+    uint64_t now = nem_writer_documents(t->writer);
+    if (ctx->progress && now > t->docs_reported) {
+        ctx->progress(now - t->docs_reported, ctx->progress_ud);
+        t->docs_reported = now;
+    }
+}
+
+/* One pass of poll() over every live script. A script whose output has closed is not waited for here: it drains
+ * until its process exits, so one slow exit never stalls the others or a signal. */
 static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n, nem_result_cb done,
                        void *ud)
 {
@@ -204,7 +225,9 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         int fds[3];
         if (tasks[i].done)
             continue;
-        size_t k = nem_runner_fds(tasks[i].runner, fds);
+        if (tasks[i].draining)
+            timeout = timeout < DRAIN_POLL_MS ? timeout : DRAIN_POLL_MS;
+        size_t k = tasks[i].draining ? 0 : nem_runner_fds(tasks[i].runner, fds);
         for (size_t j = 0; j < k && j < 3; j++) {
             pfds[nfds] = (struct pollfd){.fd = fds[j], .events = POLLIN};
             owner[nfds++] = i;
@@ -226,15 +249,18 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
             ready |= owner[j] == i && pfds[j].revents;
         if (ready && !nem_runner_pump(t->runner, nem_writer_item, t->writer, &eof, &err))
             fail_task(t, &err);
-        if (!t->failed && nem_runner_ms_left(t->runner) == 0)
-            eof = true; /* finish() reports the timeout */
+        if (eof)
+            t->draining = true;
         if (nem_signal_pending() && !t->failed) {
             bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL,
                            "%s script #%zu '%s': interrupted by signal %d", nem_stage_info(stage)->name, t->position,
                            nem_cfg_str(ctx->cfg, nem_stage_info(stage)->scripts, t->position), nem_signal_pending());
             fail_task(t, &err);
         }
-        if (eof || t->failed) {
+        report_progress(ctx, t);
+        /* finish() reports a timeout itself; a draining script ends once its process is gone. */
+        bool timed_out = nem_runner_ms_left(t->runner) == 0;
+        if (t->failed || timed_out || (t->draining && nem_runner_exited(t->runner))) {
             end_task(ctx, stage, t);
             done(&t->result, ud);
         }
@@ -247,7 +273,6 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
                     nem_result_cb done, void *ud)
 {
     task_t *tasks = bson_malloc0(n * sizeof *tasks);
-    size_t live = 0;
     for (size_t i = 0; i < n; i++) {
         task_t *t = &tasks[i];
         bson_error_t err = {0};
@@ -261,8 +286,6 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
             fail_task(t, &err);
             end_task(ctx, stage, t);
             done(&t->result, ud);
-        } else {
-            live++;
         }
     }
     for (;;) {
@@ -276,5 +299,4 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
     for (size_t i = 0; i < n; i++)
         task_cleanup(&tasks[i]);
     bson_free(tasks);
-    (void)live;
 }

@@ -11,6 +11,8 @@ typedef struct {
     nem_store_t *store;
     const char *run_id;
     bool resume;            /* purge what an earlier try of each script wrote before running it */
+    void (*progress)(uint64_t documents, void *ud); /* documents written since the last call; may be NULL */
+    void *progress_ud;
 } nem_worker_ctx_t;
 
 typedef void (*nem_result_cb)(const nem_task_result_t *result, void *ud);

@@ -213,11 +213,16 @@ bool nem_writer_purge(nem_store_t *store, const nem_config_t *cfg, const char *r
     mongoc_collection_t *coll = mongoc_database_get_collection(nem_store_database(store), collection);
     bool ok = mongoc_collection_delete_many(coll, &filter, NULL, NULL, err);
     mongoc_collection_destroy(coll);
-    if (ok && stage == NEM_STAGE_LEARN) {
+    if (ok) {
+        /* Any stage may emit models: learners into their output bucket, the others into --dl-output-model-collection
+         * (as write_model does). */
+        const char *bucket = stage == NEM_STAGE_LEARN
+                                 ? collection
+                                 : nem_cfg_str(cfg, NEM_OPT_DL_OUTPUT_MODEL_COLLECTION, position);
         BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".run", run_id);
         BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".stage", nem_stage_info(stage)->name);
         BSON_APPEND_INT64(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".position", (int64_t)position);
-        ok = delete_models(store, collection, &mfilter, err);
+        ok = delete_models(store, bucket, &mfilter, err);
     }
     bson_destroy(&filter);
     bson_destroy(&mfilter);

@@ -30,6 +30,12 @@ printf 'db-name = ok\nnot-an-option = 3\n' > bad.conf
 expect_fail 2 "bad.conf:2: unknown option 'not-an-option'" "$NEMESYST" -c bad.conf
 expect_fail 2 "script '/no/such/cleaner.py' does not exist" "$NEMESYST" --data-clean --data-cleaner /no/such/cleaner.py
 expect_fail 2 "--update is not supported" "$NEMESYST" -U
+expect_fail 2 "--data-clean is given but no --data-cleaner script" "$NEMESYST" --data-clean
+expect_fail 2 "--summary-json '/no/such/dir/s.json': cannot write in '/no/such/dir'" "$NEMESYST" --summary-json /no/such/dir/s.json
+expect_fail 2 "--resume needs provenance" "$NEMESYST" --resume R1 --provenance false
+expect_fail 2 "config file '/tmp': it is a directory" "$NEMESYST" -c /tmp
+expect_fail 2 "--db-replica-max-staleness must be -1 \(none\) or at least 90" "$NEMESYST" --db-replica-max-staleness 5
+expect_fail 2 "cannot be used with --db-replica-read-preference primary" "$NEMESYST" --db-replica-max-staleness 120
 n=$("$NEMESYST" --db-port x 2>&1 | wc -l)
 [ "$n" -eq 1 ] || fail "bad input printed $n lines, want 1"
 
