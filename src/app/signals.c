@@ -1,5 +1,6 @@
 /* Signal flag and the last-resort server cleanup. The handler only uses async-signal-safe calls (kill, sigaction,
- * raise); everything else (waiting, escalation, pid files) is done by the serving code when it sees the flag. */
+ * raise); everything else (stopping the server in order, waiting, escalation, pid files) is done by the serving
+ * code when it sees the flag. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,10 +22,10 @@ static void on_signal(int sig)
     pid_t pid = (pid_t)server_pid;
 
     if (pending_sig == 0) {
+        /* Only the flag: the run still needs its server after this (the stage rollback of the failed scripts and
+         * the run record are written to it), and stops it in order at the end (nem_serve_end). A start that is
+         * still waiting for readiness sees the flag and stops the server itself. */
         pending_sig = sig;
-        /* Graceful first: the serving code waits for it and escalates after --db-stop-timeout. */
-        if (pid > 0)
-            kill(pid, SIGTERM);
     } else {
         /* Second signal: the user insists. Kill the server hard and die by the default action. */
         struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -79,11 +80,6 @@ void nem_signals_install(void)
 int nem_signal_pending(void)
 {
     return (int)pending_sig;
-}
-
-void nem_signal_reset(void)
-{
-    pending_sig = 0;
 }
 
 void nem_cleanup_server_pid(pid_t pid)

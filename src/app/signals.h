@@ -1,6 +1,8 @@
-/* Signals: SIGINT, SIGTERM and SIGHUP never kill nemesyst outright. They set a flag that long loops check, and the
- * first one also stops the database server this process started (if any), so that no server outlives a run that
- * owned it. A second signal kills the server outright and lets the process die by the signal. */
+/* Signals: SIGINT, SIGTERM and SIGHUP never kill nemesyst outright. The first one only sets a flag that long loops
+ * check: the run winds down (stage rollback, run record) while its database server still serves, and the serving
+ * code stops a server this process owns in order (nem_serve_end, or the start path when it was still waiting for
+ * readiness). A second signal kills the registered server outright and lets the process die by the signal. The
+ * atexit hook stops a server still registered on any other exit, and PR_SET_PDEATHSIG covers SIGKILL. */
 #ifndef NEM_SIGNALS_H
 #define NEM_SIGNALS_H
 
@@ -18,8 +20,5 @@ void nem_cleanup_server_pid(pid_t pid);
 
 /* The registered pid, 0 if none. */
 pid_t nem_cleanup_server_get(void);
-
-/* Tests only: forget a received signal. */
-void nem_signal_reset(void);
 
 #endif

@@ -35,20 +35,37 @@ static void js_string(bson_string_t *out, const char *s)
     bson_string_append_c(out, '"');
 }
 
+/* "&name=value" with the value percent-encoded (RFC 3986 unreserved characters and '/' stay as they are), so a
+ * path or password holding '&', '=', '%' or '#' reaches the shell intact. */
+static void append_param(bson_string_t *uri, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    bson_string_append_printf(uri, "&%s=", name);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+            bson_string_append_c(uri, (char)*p);
+        else
+            bson_string_append_printf(uri, "%%%02X", *p);
+    }
+}
+
+/* The connection string, TLS settings included. It holds the key file's password, so like the database password
+ * it lives only in the script (read from the private FIFO), never on the shell's command line. */
 static void append_uri(bson_string_t *js, const nem_config_t *cfg)
 {
     bson_string_t *uri = bson_string_new(NULL);
-    const char *ca = nem_cfg_str(cfg, NEM_OPT_DB_TLS_CA_FILE, 0), *key = nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE, 0);
 
     bson_string_append_printf(uri, "mongodb://%s:%" PRId64 "/%s?directConnection=true", nem_cfg_str(cfg, NEM_OPT_DB_IP, 0),
                               nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0), nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0));
     if (nem_cfg_bool(cfg, NEM_OPT_DB_TLS))
         bson_string_append(uri, "&tls=true");
-    if (ca)
-        bson_string_append_printf(uri, "&tlsCAFile=%s", ca);
-    if (key)
-        bson_string_append_printf(uri, "&tlsCertificateKeyFile=%s", key);
+    append_param(uri, "tlsCAFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CA_FILE, 0));
+    append_param(uri, "tlsCertificateKeyFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE, 0));
+    append_param(uri, "tlsCertificateKeyFilePassword", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0));
+    append_param(uri, "tlsCRLFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CRL_FILE, 0));
     js_string(js, uri->str);
+    memset(uri->str, 0, uri->len);   /* it may hold the key file's password */
     bson_string_free(uri, true);
 }
 

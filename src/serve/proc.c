@@ -12,8 +12,11 @@
 #include <unistd.h>
 
 #include "serve/proc.h"
+#include "util/env.h"
 
 extern char **environ;
+
+#define HIGH_FD 10 /* the report pipe's child end lives above every number the child moves descriptors to */
 
 static bool env_overridden(const char *entry, char *const *extra)
 {
@@ -27,7 +30,7 @@ static bool env_overridden(const char *entry, char *const *extra)
 void nem_proc_environ(char *const *extra, nem_strv_t *out)
 {
     for (char **e = environ; e && *e; e++)
-        if (!env_overridden(*e, extra))
+        if (!nem_env_withheld(*e) && !env_overridden(*e, extra))
             nem_strv_push(out, *e);
     for (size_t i = 0; extra && extra[i]; i++)
         nem_strv_push(out, extra[i]);
@@ -45,7 +48,7 @@ static void child_exec(const nem_spawn_t *sp, char **envp, int report_fd, pid_t 
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t none;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int err;
+    int err, first_closed;
 
     if (sp->new_session)
         setsid();
@@ -64,15 +67,21 @@ static void child_exec(const nem_spawn_t *sp, char **envp, int report_fd, pid_t 
     child_fd(sp->out_fd == -1 ? devnull : sp->out_fd, 1);
     child_fd(sp->out_fd == -1 ? devnull : sp->out_fd, 2);
     /* Close everything else: MPI keeps non-CLOEXEC descriptors (Open MPI's singleton-died pipe, for one), and a
-     * server holding them keeps mpirun or orted waiting for it. The kept descriptor moves to fd 3. */
+     * server holding them keeps mpirun or orted waiting for it. The kept descriptor moves to fd 3, the exec-error
+     * report (still close-on-exec, so exec closes it and the parent reads EOF) to the next number; everything
+     * above goes. report_fd is above HIGH_FD, so neither move can clobber it. */
     if (sp->keep_fd >= 0) {
         if (sp->keep_fd != 3)
             dup2(sp->keep_fd, 3);
         else
             fcntl(3, F_SETFD, 0);
     }
-    if (close_range(sp->keep_fd >= 0 ? 4 : 3, ~0U, 0) != 0)
-        for (int fd = sp->keep_fd >= 0 ? 4 : 3; fd < 4096; fd++)
+    first_closed = sp->keep_fd >= 0 ? 4 : 3;
+    if (dup3(report_fd, first_closed, O_CLOEXEC) < 0)
+        _exit(127);
+    report_fd = first_closed++;
+    if (close_range((unsigned)first_closed, ~0U, 0) != 0)
+        for (int fd = first_closed; fd < 4096; fd++)
             close(fd);
     execve(sp->argv[0], sp->argv, envp);
     err = errno;
@@ -92,6 +101,18 @@ pid_t nem_proc_spawn(const nem_spawn_t *sp, bson_error_t *err)
     if (pipe2(pfd, O_CLOEXEC) != 0) {
         bson_set_error(err, 1, errno, "pipe: %s", strerror(errno));
         return -1;
+    }
+    {
+        /* The child end above every fixed number the child uses (0-4), so its moves cannot close it. */
+        int high = fcntl(pfd[1], F_DUPFD_CLOEXEC, HIGH_FD);
+        if (high < 0) {
+            bson_set_error(err, 1, errno, "pipe: %s", strerror(errno));
+            close(pfd[0]);
+            close(pfd[1]);
+            return -1;
+        }
+        close(pfd[1]);
+        pfd[1] = high;
     }
     nem_proc_environ(sp->env_extra, &env);
     pid = fork();

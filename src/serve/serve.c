@@ -122,6 +122,17 @@ static bool check_login(const nem_serve_t *s, bson_error_t *err)
     return false;
 }
 
+/* A signal that came after readiness but before the start finished still interrupts the start: the server goes,
+ * as it would have a moment earlier (the signal handler itself leaves the server to us). */
+static bool interrupted(const nem_server_t *srv, bson_error_t *err)
+{
+    int sig = nem_signal_pending();
+    if (sig)
+        bson_set_error(err, NEM_SERVE_ESIGNAL, (uint32_t)sig, "interrupted by signal %d while starting %s", sig,
+                       srv->engine->name);
+    return sig != 0;
+}
+
 static bool do_start(nem_serve_t *s, bool stop_later, bson_error_t *err)
 {
     nem_server_t *srv = &s->server;
@@ -130,7 +141,8 @@ static bool do_start(nem_serve_t *s, bool stop_later, bson_error_t *err)
     *srv = (nem_server_t){.engine = s->engine, .spec = &s->spec, .phase = NEM_PHASE_START};
     if (!writable_dir(s->spec.db_path, "--db-path", err) || !make_private_dir(s->spec.log_dir, err))
         return false;
-    if (nem_server_launch(srv, stop_later, err) && nem_server_wait_ready(srv, err) && check_login(s, err)) {
+    if (nem_server_launch(srv, stop_later, err) && nem_server_wait_ready(srv, err) && check_login(s, err) &&
+        !interrupted(srv, err)) {
         /* Without --db-stop the server is meant to outlive this run: no more cleanup on signals or exit. */
         if (!stop_later)
             nem_cleanup_server_pid(0);
@@ -157,8 +169,9 @@ static bool do_stop(nem_serve_t *s, bson_error_t *err)
     return nem_server_stop(&srv, err);
 }
 
-/* Rank 0: -1 when serving is done (or nothing was asked), else an exit status. */
-static int root_begin(const nem_config_t *cfg, nem_serve_t *s)
+/* Rank 0: -1 when serving is done (or nothing was asked), else an exit status. several_hosts: the ranks run on
+ * more than one host. */
+static int root_begin(const nem_config_t *cfg, nem_serve_t *s, bool several_hosts)
 {
     bool init = nem_cfg_bool(cfg, NEM_OPT_DB_INIT), start = nem_cfg_bool(cfg, NEM_OPT_DB_START);
     bool stop = nem_cfg_bool(cfg, NEM_OPT_DB_STOP);
@@ -168,6 +181,17 @@ static int root_begin(const nem_config_t *cfg, nem_serve_t *s)
         return -1;
     if (!nem_serve_spec_from_cfg(cfg, &s->spec, &err))
         goto fail;
+    if (start && nem_serve_unreachable_by_ranks(several_hosts, s->spec.bind_ip, s->spec.n_bind_ip)) {
+        bson_string_t *ips = bson_string_new(NULL);
+        for (size_t i = 0; i < s->spec.n_bind_ip; i++)
+            bson_string_append_printf(ips, "%s%s", i ? " " : "", s->spec.bind_ip[i]);
+        bson_set_error(&err, 1, 1, "the ranks run on more than one host, but --db-bind-ip %s is loopback only: the "
+                       "ranks on other hosts could not reach the server on rank 0's host; add an address they can "
+                       "reach to --db-bind-ip (this host's name or address, or 0.0.0.0)", ips->str);
+        bson_string_free(ips, true);
+        init = false;   /* nothing was done: the message names --db-start only */
+        goto fail;
+    }
     if ((init || start) && !nem_engine_choose(nem_cfg_str(cfg, NEM_OPT_DB_ENGINE, 0), &s->engine, &s->spec.program, &err))
         goto fail;
     if (init && !do_init(s, nem_cfg_bool(cfg, NEM_OPT_DB_INTERVENTION), &err))
@@ -191,16 +215,20 @@ int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **o
     nem_serve_t *s = bson_malloc0(sizeof *s);
     int msg[2] = {-1, 0};   /* status, server started by rank 0 */
     char host0[sizeof world->host];
+    int elsewhere, several_hosts = 0;
 
     nem_signals_install();
-    if (world->rank == 0) {
-        msg[0] = root_begin(cfg, s);
-        msg[1] = s->server.pid > 0 || (msg[0] == -1 && nem_cfg_bool(cfg, NEM_OPT_DB_START));
-    }
+    /* Which hosts the ranks run on, before anything starts: a server only rank 0's host can reach is refused. */
     memcpy(host0, world->host, sizeof host0);
-    MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(host0, (int)sizeof host0, MPI_CHAR, 0, MPI_COMM_WORLD);
     host0[sizeof host0 - 1] = '\0';
+    elsewhere = strcmp(world->host, host0) != 0;
+    MPI_Allreduce(&elsewhere, &several_hosts, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (world->rank == 0) {
+        msg[0] = root_begin(cfg, s, several_hosts != 0);
+        msg[1] = s->server.pid > 0 || (msg[0] == -1 && nem_cfg_bool(cfg, NEM_OPT_DB_START));
+    }
+    MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
     if (msg[0] != -1) {
         nem_serve_spec_clear(&s->spec);
         bson_free(s);

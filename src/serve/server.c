@@ -19,6 +19,7 @@
 #define TAIL_LINES 10
 
 static void remove_pidfile(const nem_server_spec_t *spec);
+static void unlink_pidfile(const nem_server_spec_t *spec);
 
 static char *pidfile_path(const nem_server_spec_t *spec)
 {
@@ -59,6 +60,13 @@ static long read_pid(int fd)
     return got > 0 ? strtol(buf, NULL, 10) : 0;
 }
 
+/* True while path still names the file open on fd (a pid file is unlinked only under its lock). */
+static bool still_linked(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Opens and locks the pid file; refuses when a live server holds it. */
 static int lock_pidfile(const nem_server_spec_t *spec, bson_error_t *err)
 {
@@ -74,6 +82,11 @@ static int lock_pidfile(const nem_server_spec_t *spec, bson_error_t *err)
                        "--db-stop or choose another --db-path", spec->db_path, read_pid(fd), path);
         close(fd);
         fd = -1;
+    } else if (!still_linked(fd, path)) {
+        /* Another run removed it between our open and our lock: lock the file that is there now. */
+        close(fd);
+        bson_free(path);
+        return lock_pidfile(spec, err);
     }
 out:
     bson_free(path);
@@ -152,9 +165,10 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
              srv->spec->db_path, srv->spec->log_file);
     ok = true;
 fail:
-    /* The server holds its own copy of the locked descriptor; ours goes, with the file when nothing started. */
+    /* The server holds its own copy of the locked descriptor; ours goes, with the file when nothing started. The
+     * lock is ours then (a child that failed to exec has exited), so the file goes while we still hold it. */
     if (lock_fd >= 0 && !ok)
-        remove_pidfile(srv->spec);
+        unlink_pidfile(srv->spec);
     if (lock_fd >= 0)
         close(lock_fd);
     if (log_fd >= 0)
@@ -213,6 +227,9 @@ static bool child_gone(nem_server_t *srv, bson_error_t *err)
         return false;
     nem_cleanup_server_pid(0);
     srv->pid = 0;
+    /* nem_server_stop has nothing left to stop, so the pid file goes here (its lock died with the server,
+     * unless something the server left behind still holds it). */
+    remove_pidfile(srv->spec);
     nem_proc_describe(status, how, sizeof how);
     bson_snprintf(what, sizeof what, "%s before it answered ping on %s:%d", how, srv->spec->connect_ip,
                   srv->spec->port);
@@ -321,13 +338,21 @@ static bool wait_gone(nem_server_t *srv, int timeout_ms)
     return gone;
 }
 
-/* Removes the pid file only while holding its lock: a newer server may already own the path. */
+static void unlink_pidfile(const nem_server_spec_t *spec)
+{
+    char *path = pidfile_path(spec);
+    unlink(path);
+    bson_free(path);
+}
+
+/* Removes the pid file only while holding its lock (taken here: it must be free), and only when the locked file is
+ * still the one at the path: a newer server may already own the path. */
 static void remove_pidfile(const nem_server_spec_t *spec)
 {
     char *path = pidfile_path(spec);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && still_linked(fd, path))
         unlink(path);
     if (fd >= 0)
         close(fd);

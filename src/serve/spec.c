@@ -8,6 +8,16 @@ bool nem_serve_is_loopback(const char *host)
     return host && (strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0);
 }
 
+bool nem_serve_unreachable_by_ranks(bool several_hosts, char *const *bind_ip, size_t n_bind_ip)
+{
+    if (!several_hosts)
+        return false;
+    for (size_t i = 0; i < n_bind_ip; i++)
+        if (!nem_serve_is_loopback(bind_ip[i]))
+            return false;
+    return true;
+}
+
 /* Where nemesyst itself talks to the server it started: loopback whenever the server listens there. */
 static char *connect_ip_for(char **bind_ip, size_t n)
 {

@@ -12,4 +12,8 @@ void nem_serve_spec_clear(nem_server_spec_t *spec);
 /* True for localhost and loopback addresses. */
 bool nem_serve_is_loopback(const char *host);
 
+/* True when a server this run starts on rank 0's host could not serve every rank: the ranks run on several hosts
+ * and every --db-bind-ip address is loopback (no address at all counts as unreachable too). */
+bool nem_serve_unreachable_by_ranks(bool several_hosts, char *const *bind_ip, size_t n_bind_ip);
+
 #endif

@@ -18,30 +18,13 @@
 #include <unistd.h>
 
 #include "config/options.h"
+#include "util/env.h"
 
 extern char **environ;
 
 #define CHILD_PASSWORD_FD 4
 #define CHILD_EXECERR_FD 5
 #define HIGH_FD 10 /* child-side pipe ends live above the fixed numbers they are moved to */
-
-/* Secret options may come from N_* variables (N_DB_PASSWORD for batch jobs): the child must not inherit them,
- * nor stale NEMESYST_* values from an outer run. */
-static bool env_is_withheld(const char *entry)
-{
-    if (strncmp(entry, "NEMESYST_", 9) == 0)
-        return true;
-    for (int i = 0; i < NEM_OPT__COUNT; i++) {
-        char name[128];
-        if (!(nem_options[i].flags & NEM_F_SECRET))
-            continue;
-        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
-        size_t n = strlen(name);
-        if (strncmp(entry, name, n) == 0 && entry[n] == '=')
-            return true;
-    }
-    return false;
-}
 
 static void env_set(nem_strv_t *env, const char *name, const char *value)
 {
@@ -53,7 +36,7 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
                       nem_strv_t *env)
 {
     for (char **e = environ; e && *e; e++)
-        if (!env_is_withheld(*e))
+        if (!nem_env_withheld(*e)) /* secret N_* options, stale NEMESYST_* values */
             nem_strv_push(env, *e);
     env_set(env, "NEMESYST_STAGE", spec->stage);
     nem_strv_pushf(env, "NEMESYST_POSITION=%zu", spec->position);

@@ -13,11 +13,17 @@ out=$(NEM_SERVE_TOOL_ROUNDTRIP=1 serve --db-init --db-start --db-stop 2>"$T/err"
 grep -q "ready on 127.0.0.1:$PORT after" "$T/err" || fail "no readiness line"
 ! grep -q 'pa55' "$T/err" "$DB/log/mongo_log" || fail "password in a log"
 
-# --db-start alone leaves the server running, with a pid file, and no password on its command line.
-serve --db-start 2>"$T/err" || { cat "$T/err" >&2; fail "start"; }
+# --db-start alone leaves the server running, with a pid file, and no password on its command line nor in its
+# environment (the secret N_* variables nemesyst read stay with nemesyst, as do NEMESYST_* values).
+N_DB_PASSWORD='pa55 "word"' N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD=keyfilesecret NEMESYST_RUN_ID=stale \
+    serve --db-start 2>"$T/err" || { cat "$T/err" >&2; fail "start"; }
 pid=$(server_pid)
 alive "$pid" || fail "server $pid not running after --db-start"
 ! tr '\0' '\n' < "/proc/$pid/cmdline" | grep -q 'pa55' || fail "password on the server's command line"
+tr '\0' '\n' < "/proc/$pid/environ" > "$T/environ" || fail "cannot read the server's environment"
+grep -q '^PATH=' "$T/environ" || fail "the server lost its ordinary environment"
+! grep -Eq '^(N_DB_PASSWORD|N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD|NEMESYST_RUN_ID)=|pa55|keyfilesecret' "$T/environ" ||
+    fail "a secret or stale variable in the server's environment: $(grep -E '^N_|^NEMESYST_' "$T/environ")"
 tr '\0' '\n' < "/proc/$pid/cmdline" | grep -qx -- '--test-enable-new-auth' || fail "started without auth"
 
 # A second server on the same db path is refused, clearly.

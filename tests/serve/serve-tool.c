@@ -2,7 +2,11 @@
  * then runs nem_serve_begin / (optional actions) / nem_serve_end exactly as run.c is meant to.
  * Actions, from the environment:
  *   NEM_SERVE_TOOL_ROUNDTRIP=1  insert a document as --db-user-name and read it back
- *   NEM_SERVE_TOOL_HOLD=SECONDS stay between begin and end (until a signal) so a test can look at the server */
+ *   NEM_SERVE_TOOL_HOLD=SECONDS stay between begin and end (until a signal) so a test can look at the server
+ *   NEM_SERVE_TOOL_ROUNDTRIP_AFTER_HOLD=1  the round trip again after the hold, as a run's stage rollback and run
+ *                               record use the server after a signal
+ *   NEM_SERVE_TOOL_LINGER=SECONDS after the hold, stay that long whatever the signals (a slow wind-down)
+ *   NEM_SERVE_TOOL_HOST=NAME    ranks other than 0 report this host name (a job spanning hosts, on one machine) */
 #include <mongoc/mongoc.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -81,6 +85,8 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
     gethostname(world.host, sizeof world.host - 1);
+    if (world.rank != 0 && getenv("NEM_SERVE_TOOL_HOST"))
+        snprintf(world.host, sizeof world.host, "%s", getenv("NEM_SERVE_TOOL_HOST"));
     nem_log_init(world.rank, world.host);
     mongoc_init();
     nem_signals_install();
@@ -91,6 +97,10 @@ int main(int argc, char **argv)
             rc = NEM_EXIT_FAILURE;
         if (getenv("NEM_SERVE_TOOL_HOLD"))
             hold(atoi(getenv("NEM_SERVE_TOOL_HOLD")));
+        if (getenv("NEM_SERVE_TOOL_LINGER"))
+            sleep((unsigned)atoi(getenv("NEM_SERVE_TOOL_LINGER")));
+        if (getenv("NEM_SERVE_TOOL_ROUNDTRIP_AFTER_HOLD") && world.rank == 0 && !roundtrip(cfg))
+            rc = NEM_EXIT_FAILURE;
         if (nem_signal_pending())
             rc = 128 + nem_signal_pending();
         status = nem_serve_end(&world, cfg, serve, rc);

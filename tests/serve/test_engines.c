@@ -1,13 +1,19 @@
 /* What each engine would run, checked exactly: mongod cannot run on the development machines, so its command
  * lines, its createUser and its shutdown are pinned down here. Also: secrets stay off every argv. */
 #include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "serve/engine.h"
 #include "serve/login.h"
+#include "serve/proc.h"
 #include "serve/server.h"
+#include "serve/spec.h"
+#include "util/env.h"
 
 static char *bind_two[] = {"127.0.0.1", "10.1.2.3", NULL};
 static char *bind_one[] = {"localhost", NULL};
@@ -223,6 +229,103 @@ START_TEST(log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked)
 }
 END_TEST
 
+/* An exec failure reaches the caller as an error, with and without a kept descriptor (the pid-file lock): the
+ * report pipe must survive the child's closing of every other descriptor. */
+static void assert_spawn_fails(char *program, int keep_fd, const char *want)
+{
+    char *argv[] = {program, NULL};
+    nem_spawn_t sp = {.argv = argv, .out_fd = -1, .in_fd = -1, .keep_fd = keep_fd};
+    bson_error_t err = {0};
+
+    ck_assert_int_eq(nem_proc_spawn(&sp, &err), -1);
+    ck_assert_msg(strstr(err.message, want), "got '%s', want '%s'", err.message, want);
+}
+
+/* Valgrind maps its preload libraries into the process. */
+static bool under_valgrind(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    bool found = false;
+
+    while (maps && !found && fgets(line, sizeof line, maps))
+        found = strstr(line, "vgpreload") != NULL;
+    if (maps)
+        fclose(maps);
+    return found;
+}
+
+START_TEST(spawn_reports_exec_failures)
+{
+    char dir[] = "/tmp/nem-spawn.XXXXXX", script[64], msg[128];
+    int keep = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    bson_snprintf(script, sizeof script, "%s/badinterp", dir);
+    ck_assert_ptr_nonnull(f = fopen(script, "w"));
+    fputs("#!/nonexistent/interp\n", f);
+    fclose(f);
+    chmod(script, 0700);
+    assert_spawn_fails("/nonexistent/server", keep, "cannot execute /nonexistent/server: No such file");
+    /* Valgrind cannot survive an execve that fails past its own checks (a script whose interpreter is missing):
+     * there the shell test (failures.sh) covers these cases. */
+    if (!under_valgrind()) {
+        bson_snprintf(msg, sizeof msg, "cannot execute %s: No such file or directory", script);
+        assert_spawn_fails(script, -1, msg);
+        assert_spawn_fails(script, keep, msg);
+        chmod(script, 0600);
+        bson_snprintf(msg, sizeof msg, "cannot execute %s: Permission denied", script);
+        assert_spawn_fails(script, -1, msg);
+    }
+    close(keep);
+    unlink(script);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(spawned_children_get_no_secret_variables)
+{
+    nem_strv_t env = {0};
+    char *extra[] = {"FERRETDB_SETUP_PASSWORD=given", NULL};
+    bool path = false;
+
+    ck_assert(nem_env_withheld("N_DB_PASSWORD=x"));
+    ck_assert(nem_env_withheld("N_DB_PASSWORD="));
+    ck_assert(nem_env_withheld("N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD=x"));
+    ck_assert(nem_env_withheld("NEMESYST_RUN_ID=old"));
+    ck_assert(!nem_env_withheld("N_DB_PASSWORD_FILE=/p"));   /* a path, not a secret */
+    ck_assert(!nem_env_withheld("N_DB_PASSWORDX=x"));
+    ck_assert(!nem_env_withheld("N_DB_USER_NAME=alice"));
+    ck_assert(!nem_env_withheld("PATH=/bin"));
+    setenv("N_DB_PASSWORD", "hunter2", 1);
+    setenv("NEMESYST_STAGE", "old", 1);
+    nem_proc_environ(extra, &env);
+    for (size_t i = 0; i < env.n; i++) {
+        ck_assert_msg(!strstr(env.v[i], "hunter2") && strncmp(env.v[i], "NEMESYST_", 9) != 0, "%s", env.v[i]);
+        path = path || strncmp(env.v[i], "PATH=", 5) == 0;
+    }
+    ck_assert(path);
+    ck_assert_str_eq(env.v[env.n - 1], "FERRETDB_SETUP_PASSWORD=given");
+    unsetenv("N_DB_PASSWORD");
+    unsetenv("NEMESYST_STAGE");
+    nem_strv_free(&env);
+}
+END_TEST
+
+START_TEST(loopback_only_server_is_refused_when_ranks_span_hosts)
+{
+    char *lo[] = {"localhost", "127.0.0.1", "::1", NULL}, *any[] = {"localhost", "0.0.0.0", NULL};
+    char *addr[] = {"10.1.2.3", NULL};
+
+    ck_assert(nem_serve_unreachable_by_ranks(true, lo, 1));
+    ck_assert(nem_serve_unreachable_by_ranks(true, lo, 3));
+    ck_assert(!nem_serve_unreachable_by_ranks(false, lo, 3));   /* one host: loopback is fine */
+    ck_assert(!nem_serve_unreachable_by_ranks(true, any, 2));
+    ck_assert(!nem_serve_unreachable_by_ranks(true, addr, 1));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("serve-engines");
@@ -238,6 +341,9 @@ static Suite *suite(void)
     tcase_add_test(tc, login_argv_names_only_the_script);
     tcase_add_test(tc, engine_auto_falls_back_to_ferretdb_without_mongod);
     tcase_add_test(tc, log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked);
+    tcase_add_test(tc, spawn_reports_exec_failures);
+    tcase_add_test(tc, spawned_children_get_no_secret_variables);
+    tcase_add_test(tc, loopback_only_server_is_refused_when_ranks_span_hosts);
     suite_add_tcase(s, tc);
     return s;
 }
