@@ -200,6 +200,12 @@ class Mongo(object):
             password = _read_password()
             if password:
                 kwargs["password"] = password
+            key_password = _read_password("NEMESYST_TLS_KEY_PASSWORD_FD")
+            if key_password:
+                kwargs["tlsCertificateKeyFilePassword"] = key_password
+            crl = self.args.get("db_tls_crl_file")
+            if crl:
+                kwargs["tlsCRLFile"] = os.path.expanduser(crl)
             self._client = pymongo.MongoClient(uri, **kwargs)
         self._db = self._client[name]
         return self._db
@@ -267,8 +273,8 @@ class Mongo(object):
             cursor._end(False)
 
 
-def _read_password():
-    fd = os.environ.get("NEMESYST_PASSWORD_FD")
+def _read_password(variable="NEMESYST_PASSWORD_FD"):
+    fd = os.environ.get(variable)
     if not fd:
         return None
     chunks = []

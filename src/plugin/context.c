@@ -51,22 +51,29 @@ fail:
     return false;
 }
 
-/* The password arrives on an inherited pipe, never in argv or the environment; read it whole, then close it. */
-static bool read_password(nemesyst_ctx_t *ctx, bson_error_t *error)
+/* Secrets arrive on inherited pipes, never in argv or the environment; read each whole, then close it. */
+static void read_secret(const char *variable, char **out)
 {
-    int fd = env_fd("NEMESYST_PASSWORD_FD");
+    int fd = env_fd(variable);
     char buf[4097];
     size_t n = 0;
     ssize_t got;
     if (fd < 0)
-        return true;
+        return;
     while (n < sizeof buf - 1 && ((got = read(fd, buf + n, sizeof buf - 1 - n)) > 0 || (got < 0 && errno == EINTR)))
         if (got > 0)
             n += (size_t)got;
     close(fd);
     buf[n] = '\0';
-    ctx->password = bson_strdup(buf);
+    *out = bson_strdup(buf);
     memset(buf, 0, sizeof buf);
+}
+
+static bool read_password(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    (void)error;
+    read_secret("NEMESYST_PASSWORD_FD", &ctx->password);
+    read_secret("NEMESYST_TLS_KEY_PASSWORD_FD", &ctx->tls_key_password);
     return true;
 }
 
@@ -125,6 +132,10 @@ void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx)
     while (ctx->n_live > 0)
         nemesyst_batches_destroy(ctx->live[ctx->n_live - 1]);
     bson_free(ctx->live);
+    if (ctx->tls_key_password) {
+        memset(ctx->tls_key_password, 0, strlen(ctx->tls_key_password));
+        bson_free(ctx->tls_key_password);
+    }
     if (ctx->password) {
         memset(ctx->password, 0, strlen(ctx->password));
         bson_free(ctx->password);
@@ -214,6 +225,24 @@ const char *nemesyst_input_model_path(const nemesyst_ctx_t *ctx)
     return ctx->input_model;
 }
 
+/* The key-file password and the CRL are not URI options libmongoc takes: set them through the TLS options, with
+ * the CA and certificate files the URI names (these options replace the URI's). */
+static void apply_tls_secrets(nemesyst_ctx_t *ctx, const mongoc_uri_t *uri)
+{
+    const char *crl = NULL;
+    bson_error_t ignored;
+    if (!nemesyst_opt_str(ctx, "db-tls-crl-file", &crl, &ignored))
+        crl = NULL;
+    if (!ctx->tls_key_password && !crl)
+        return;
+    mongoc_ssl_opt_t ssl = *mongoc_ssl_opt_get_default();
+    ssl.ca_file = mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCAFILE, NULL);
+    ssl.pem_file = mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCERTIFICATEKEYFILE, NULL);
+    ssl.pem_pwd = ctx->tls_key_password;
+    ssl.crl_file = crl;
+    mongoc_client_set_ssl_opts(ctx->client, &ssl);
+}
+
 mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     mongoc_uri_t *uri;
@@ -230,6 +259,8 @@ mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error)
         mongoc_uri_set_password(uri, ctx->password);
     mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_APPNAME, "nemesyst-plugin");
     ctx->client = mongoc_client_new_from_uri_with_error(uri, error);
+    if (ctx->client)
+        apply_tls_secrets(ctx, uri);
     mongoc_uri_destroy(uri);
     if (!ctx->client)
         return NULL;

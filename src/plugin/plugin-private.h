@@ -13,6 +13,7 @@ struct nemesyst_ctx {
     size_t position;
     bson_t options;
     char *password;               /* read from NEMESYST_PASSWORD_FD; wiped on destroy */
+    char *tls_key_password;       /* read from NEMESYST_TLS_KEY_PASSWORD_FD; wiped on destroy */
     int item_fd;
     uint8_t out[NEMESYST_OUTBUF]; /* items are batched into few writes; flushed when full and at the end */
     size_t out_len;

@@ -23,6 +23,8 @@
 extern char **environ;
 
 #define CHILD_PASSWORD_FD 4
+#define CHILD_TLS_KEY_PASSWORD_FD 6
+#define CHILD_LAST_FD 6 /* the highest fixed descriptor a child keeps */
 #define CHILD_EXECERR_FD 5
 #define HIGH_FD 10 /* child-side pipe ends live above the fixed numbers they are moved to */
 
@@ -55,6 +57,8 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
         nem_strv_pushf(env, "NEMESYST_ITEM_FD=%d", NEM_RUNNER_ITEM_FD);
     if (spec->password && *spec->password)
         nem_strv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
+    if (spec->tls_key_password && *spec->tls_key_password)
+        nem_strv_pushf(env, "NEMESYST_TLS_KEY_PASSWORD_FD=%d", CHILD_TLS_KEY_PASSWORD_FD);
 }
 
 /* The resolved options as extended JSON in the workdir: a file, not the environment, because the options can be
@@ -115,7 +119,7 @@ static void close_fd(int *fd)
 /* Everything the child needs, prepared before fork. */
 typedef struct {
     int devnull;
-    int out[2], err[2], items[2], pw[2], execerr[2];
+    int out[2], err[2], items[2], pw[2], kpw[2], execerr[2];
     nem_strv_t argv, env;
     long max_fd;
 } spawn_plan_t;
@@ -123,32 +127,31 @@ typedef struct {
 static void plan_close(spawn_plan_t *p)
 {
     int *fds[] = {&p->devnull, &p->out[0], &p->out[1], &p->err[0], &p->err[1], &p->items[0], &p->items[1],
-                  &p->pw[0], &p->pw[1], &p->execerr[0], &p->execerr[1]};
+                  &p->pw[0], &p->pw[1], &p->kpw[0], &p->kpw[1], &p->execerr[0], &p->execerr[1]};
     for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
         close_fd(fds[i]);
     nem_strv_free(&p->argv);
     nem_strv_free(&p->env);
 }
 
-/* The password goes into a pipe the child inherits; it is small, so it fits the pipe buffer and the write
- * cannot block. */
-static bool plan_password(spawn_plan_t *p, const char *password, bson_error_t *err)
+/* A secret goes into a pipe the child inherits; it is small, so it fits the pipe buffer and the write cannot
+ * block. */
+static bool plan_secret(int pipefd[2], const char *secret, const char *what, bson_error_t *err)
 {
-    if (!password || !*password)
+    if (!secret || !*secret)
         return true;
-    size_t n = strlen(password);
+    size_t n = strlen(secret);
     if (n > 4096) {
-        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "password too long to hand over (%zu bytes)", n);
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s too long to hand over (%zu bytes)", what, n);
         return false;
     }
-    if (!make_pipe(p->pw, false, err))
+    if (!make_pipe(pipefd, false, err))
         return false;
-    if (write(p->pw[1], password, n) != (ssize_t)n) {
-        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot hand over the password: %s",
-                       strerror(errno));
+    if (write(pipefd[1], secret, n) != (ssize_t)n) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot hand over the %s: %s", what, strerror(errno));
         return false;
     }
-    close_fd(&p->pw[1]);
+    close_fd(&pipefd[1]);
     return true;
 }
 
@@ -185,10 +188,10 @@ static int child_move(int from, int to)
 static void child_close_rest(long max_fd)
 {
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, CHILD_EXECERR_FD + 1, ~0U, 0) == 0)
+    if (syscall(SYS_close_range, CHILD_LAST_FD + 1, ~0U, 0) == 0)
         return;
 #endif
-    for (long fd = CHILD_EXECERR_FD + 1; fd < max_fd; fd++)
+    for (long fd = CHILD_LAST_FD + 1; fd < max_fd; fd++)
         close((int)fd);
 }
 
@@ -212,7 +215,8 @@ static _Noreturn void child_exec(const spawn_plan_t *p)
     if (dup3(p->execerr[1], CHILD_EXECERR_FD, O_CLOEXEC) < 0 && p->execerr[1] != CHILD_EXECERR_FD)
         _exit(127);
     if (child_move(p->devnull, 0) || child_move(p->out[1], 1) || child_move(p->err[1], 2) ||
-        child_move(p->items[1], NEM_RUNNER_ITEM_FD) || child_move(p->pw[0], CHILD_PASSWORD_FD))
+        child_move(p->items[1], NEM_RUNNER_ITEM_FD) || child_move(p->pw[0], CHILD_PASSWORD_FD) ||
+        child_move(p->kpw[0], CHILD_TLS_KEY_PASSWORD_FD))
         goto fail;
     child_close_rest(p->max_fd);
     execve(p->argv.v[0], p->argv.v, p->env.v);
@@ -243,7 +247,7 @@ bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
                       nem_child_fds_t *fds, bson_error_t *err)
 {
     spawn_plan_t p = {.devnull = -1, .out = {-1, -1}, .err = {-1, -1}, .items = {-1, -1}, .pw = {-1, -1},
-                      .execerr = {-1, -1}};
+                      .kpw = {-1, -1}, .execerr = {-1, -1}};
     char *args_file = NULL;
     bool ok = false;
     if (!spec->workdir) {
@@ -253,7 +257,8 @@ bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
     if (!kind->argv(spec, &p.argv, err) || !(args_file = write_args_file(spec, err)))
         goto out;
     build_env(kind, spec, args_file, &p.env);
-    if (!plan_pipes(&p, kind, err) || !plan_password(&p, spec->password, err))
+    if (!plan_pipes(&p, kind, err) || !plan_secret(p.pw, spec->password, "password", err) ||
+        !plan_secret(p.kpw, spec->tls_key_password, "TLS key password", err))
         goto out;
     *pid = fork();
     if (*pid < 0) {

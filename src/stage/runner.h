@@ -27,7 +27,8 @@
  *           options as extended JSON, secrets removed), NEMESYST_WORKDIR, NEMESYST_TIMEOUT (seconds, 0 = none),
  *           NEMESYST_INPUT_MODEL and NEMESYST_INPUT_MODEL_ID (retraining only), NEMESYST_ITEM_FD (PYTHON/PLUGIN),
  *           NEMESYST_PASSWORD_FD (only when there is a password: read it to EOF from that inherited pipe; it is
- *           never in argv or the environment, and secret N_* variables are removed from the child's environment).
+ *           never in argv or the environment, and secret N_* variables are removed from the child's environment),
+ *           NEMESYST_TLS_KEY_PASSWORD_FD (likewise, for --db-tls-certificate-key-file-password).
  *   group   the child leads its own process group: a kill or a timeout takes its whole tree. */
 #ifndef NEM_RUNNER_H
 #define NEM_RUNNER_H
@@ -82,6 +83,7 @@ typedef struct {
     const char *db_uri;        /* connection URI without the password */
     const char *db_name;
     const char *password;      /* handed over a pipe (NEMESYST_PASSWORD_FD), never argv or environment */
+    const char *tls_key_password; /* --db-tls-certificate-key-file-password, over NEMESYST_TLS_KEY_PASSWORD_FD */
     const char *input_model;   /* path of the parent model file for retraining, or NULL */
     const char *input_model_id;/* its GridFS _id as extended JSON, or NULL */
     int timeout_s;             /* 0 = none */

@@ -134,6 +134,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         .db_uri = nem_store_public_uri(ctx->store),
         .db_name = nem_store_db_name(ctx->store),
         .password = cfg->password,
+        .tls_key_password = nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0),
         .input_model = t->parent_path,
         .input_model_id = t->parent_json,
         .timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0),

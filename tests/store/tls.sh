@@ -58,4 +58,27 @@ expect_fail 1 "TLS connection to MongoDB at 127\.0\.0\.1:$tls_port failed .*: .*
     probe --ca "$work/ca.pem" --cert "$work/client-bundle.pem" --crl "$work/crl-revoked.pem"
 expect_fail 1 "--db-tls-ca-file '$work/missing.pem': cannot read it: No such file or directory" \
     probe --ca "$work/missing.pem" --cert "$work/client-bundle.pem"
+# Stage scripts connect with the same TLS settings: the CA and client certificate from the URI, the key-file
+# password over an inherited pipe, the CRL from their options. A Python script (pymongo) and a C plugin (libmongoc)
+# each read back through their own connection.
+cat > "$work/tls_clean.py" <<'EOS'
+def main(**kwargs):
+    db = kwargs["db"].connect()
+    db["tls_probe"].insert_one({"from": "python"})
+    yield {"seen": db["tls_probe"].count_documents({})}
+EOS
+plugin="$top_builddir/tests/stage/.libs/libstageplugin.so"
+[ -f "$plugin" ] || fail "test plugin $plugin not built"
+N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD=key-pass-1 "$NEMESYST" --db-ip 127.0.0.1 --db-port "$tls_port" --db-name tlsrun \
+    --db-tls --db-tls-ca-file "$work/ca.pem" --db-tls-certificate-key-file "$work/client-bundle-enc.pem" \
+    --db-tls-crl-file "$work/crl-empty.pem" --data-clean --data-cleaner "$work/tls_clean.py" "$plugin" \
+    --data-cleaner-entry-point main clean --data-collection c --dl-learn --dl-learner "$plugin" \
+    --dl-learner-entry-point learn --dl-data-collection c --dl-output-model-collection m \
+    >"$work/run.out" 2>"$work/run.err" ||
+    { cat "$work/run.out" "$work/run.err"; fail "stage scripts over TLS with an encrypted key and a CRL failed"; }
+grep -Eq '^clean +0 .* ok +1 ' "$work/run.out" || { cat "$work/run.out"; fail "the Python script wrote nothing over TLS"; }
+grep -Eq '^clean +1 .* ok +[1-9]' "$work/run.out" || { cat "$work/run.out"; fail "the plugin wrote nothing over TLS"; }
+# The plugin learner reads its batches through its own TLS connection.
+grep -Eq '^learn +0 .* ok +0 +1 ' "$work/run.out" || { cat "$work/run.out"; fail "the plugin could not read over TLS"; }
+grep -q "key-pass-1" "$work/run.err" && fail "the key password reached the log"
 echo "tls: ok"
