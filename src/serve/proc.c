@@ -147,19 +147,6 @@ bool nem_proc_reap(pid_t pid, int *status)
     return r == pid || (r < 0 && errno == ECHILD);
 }
 
-int64_t nem_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void nem_sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 bool nem_proc_wait_child(pid_t pid, int timeout_ms, int *status)
 {
     int64_t deadline = nem_now_ms() + timeout_ms;

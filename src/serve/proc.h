@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "util/clock.h"
 #include "util/strv.h"
 
 #define NEM_FD_INHERIT (-2) /* for in_fd/out_fd: keep nemesyst's own (an interactive shell) */
@@ -37,8 +38,5 @@ bool nem_proc_wait_child(pid_t pid, int timeout_ms, int *status);
 /* Describes a wait status for messages ("exited with status 1", "killed by signal 9"). */
 void nem_proc_describe(int status, char *buf, size_t len);
 
-/* Sleeps ms milliseconds (returns early on a signal). */
-void nem_sleep_ms(int ms);
-int64_t nem_now_ms(void);
 
 #endif

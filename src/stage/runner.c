@@ -1,6 +1,7 @@
 /* Runner lifecycle: start, pump, timeout, kill, verdict. The kind-specific parts (argv, where items arrive) live
  * in runner-kinds.c; fork/exec in runner-spawn.c; parsing in runner-items.c and runner-log.c. */
 #include "stage/runner-private.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -40,13 +41,6 @@ const char *nem_script_kind_name(nem_script_kind_t kind)
     return kind_of(kind)->name;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 bool nem_runner_error(const nem_runner_t *r, bson_error_t *err, int code, const char *fmt, ...)
 {
     char msg[BSON_ERROR_BUFFER_SIZE];
@@ -81,7 +75,7 @@ nem_runner_t *nem_runner_start(const nem_script_spec_t *spec, bson_error_t *err)
         r->logs[r->n_logs++] = (nem_log_chan_t){.fd = fds.out};
     r->timeout_s = spec->timeout_s;
     if (spec->timeout_s > 0)
-        r->deadline_us = now_us() + (int64_t)spec->timeout_s * 1000000;
+        r->deadline_us = nem_now_us() + (int64_t)spec->timeout_s * 1000000;
     return r;
 }
 
@@ -177,7 +171,7 @@ int nem_runner_ms_left(const nem_runner_t *r)
 {
     if (r->deadline_us == 0)
         return -1;
-    int64_t left = r->deadline_us - now_us();
+    int64_t left = r->deadline_us - nem_now_us();
     return left <= 0 ? 0 : (int)((left + 999) / 1000);
 }
 
@@ -204,23 +198,17 @@ bool nem_runner_exited(nem_runner_t *r)
     return reap(r, false);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Waits up to ms for the child to exit; -1 = forever. */
 static bool wait_exit(nem_runner_t *r, int ms)
 {
     if (ms < 0)
         return reap(r, true);
-    int64_t until = now_us() + (int64_t)ms * 1000;
+    int64_t until = nem_now_us() + (int64_t)ms * 1000;
     int step = 1;
     while (!reap(r, false)) {
-        if (now_us() >= until)
+        if (nem_now_us() >= until)
             return false;
-        sleep_ms(step);
+        nem_sleep_ms(step);
         step = step < 50 ? step * 2 : 50;
     }
     return true;

@@ -33,13 +33,6 @@ void nem_script_key(nem_stage_t stage, size_t position, char *buf, size_t len)
     snprintf(buf, len, "%s-%zu", stages[stage].name, position);
 }
 
-int64_t nem_wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_t *out)
 {
     bson_init(out);

@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "config/config.h"
+#include "util/clock.h"
 
 typedef enum { NEM_STAGE_CLEAN, NEM_STAGE_LEARN, NEM_STAGE_PREDICT, NEM_STAGE__COUNT } nem_stage_t;
 
@@ -40,7 +41,6 @@ typedef struct {
 void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_t *out);
 bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc);
 
-int64_t nem_wall_ms(void);
 
 /* Runs every enabled stage over MPI: rank 0 coordinates, the other ranks work (rank 0 works too when alone).
  * Returns the exit status, the same on every rank. */
