@@ -57,6 +57,9 @@ static bool roundtrip(const nem_config_t *cfg)
 
 static void hold(int seconds)
 {
+    /* Tests wait for this line: the start has fully finished, so a signal now hits a running server's owner. */
+    fprintf(stderr, "holding\n");
+    fflush(stderr);
     for (int i = 0; i < seconds * 100 && !nem_signal_pending(); i++)
         usleep(10000);
 }
