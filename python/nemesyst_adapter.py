@@ -200,12 +200,13 @@ class Mongo(object):
             password = _read_password()
             if password:
                 kwargs["password"] = password
-            key_password = _read_password("NEMESYST_TLS_KEY_PASSWORD_FD")
-            if key_password:
-                kwargs["tlsCertificateKeyFilePassword"] = key_password
-            crl = self.args.get("db_tls_crl_file")
-            if crl:
-                kwargs["tlsCRLFile"] = os.path.expanduser(crl)
+            if "tls=true" in uri.lower():
+                key_password = _read_password("NEMESYST_TLS_KEY_PASSWORD_FD")
+                if key_password:
+                    kwargs["tlsCertificateKeyFilePassword"] = key_password
+                crl = self.args.get("db_tls_crl_file")
+                if crl:
+                    kwargs["tlsCRLFile"] = os.path.expanduser(crl)
             self._client = pymongo.MongoClient(uri, **kwargs)
         self._db = self._client[name]
         return self._db
@@ -273,7 +274,17 @@ class Mongo(object):
             cursor._end(False)
 
 
+_SECRETS = {}
+
+
 def _read_password(variable="NEMESYST_PASSWORD_FD"):
+    """Reads a secret from the inherited descriptor named by variable, once: later Mongo() objects reuse it."""
+    if variable not in _SECRETS:
+        _SECRETS[variable] = _read_fd(variable)
+    return _SECRETS[variable]
+
+
+def _read_fd(variable):
     fd = os.environ.get(variable)
     if not fd:
         return None

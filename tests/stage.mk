@@ -15,7 +15,7 @@ STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/
 	tests/stage/stage-lineage.sh \
 	tests/stage/stage-original-python.sh tests/stage/stage-rank-dies.sh \
 	tests/stage/stage-interrupt.sh tests/stage/stage-provenance-off.sh \
-	tests/stage/stage-plugin-error.sh tests/stage/stage-python-repeat-last.sh tests/stage/stage-progress.sh
+	tests/stage/stage-plugin-error.sh tests/stage/stage-python-repeat-last.sh tests/stage/stage-progress.sh tests/stage/stage-isolation.sh
 TESTS += $(STAGE_TESTS)
 # Known bug, reported: per-script options do not repeat their last value for Python scripts (args lists are not
 # padded to the script count). Remove this line with the fix (an XPASS fails the suite).

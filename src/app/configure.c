@@ -111,7 +111,9 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
     uint32_t len = 0;
 
     if (world->rank == 0)
-        status = resolve_on_root(argc, argv, cfg);
+        status = resolve_on_root(argc, argv, cfg); /* scrubs secrets from argv as it parses */
+    else
+        nem_config_scrub_argv(argc, argv);        /* the other ranks never parse argv, but it is theirs too */
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (status >= 0) {
         nem_config_destroy(cfg);
@@ -127,6 +129,8 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
         memcpy(buf, bson_get_data(&doc), len);
     MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
     if (world->rank == 0) {
+        /* It holds the password: wipe it before freeing. */
+        memset((void *)bson_get_data(&doc), 0, doc.len);
         bson_destroy(&doc);
     } else {
         bson_t recv;

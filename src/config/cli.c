@@ -155,3 +155,34 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
     }
     return true;
 }
+
+/* The secret option an argument names: exactly, or as the unambiguous abbreviation getopt_long would accept. */
+static int secret_named(const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+    int match = -1, matches = 0;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        if (strncmp(nem_options[i].name, arg, len) != 0)
+            continue;
+        if (strlen(nem_options[i].name) == len)
+            return (nem_options[i].flags & NEM_F_SECRET) ? i : -1;
+        match = i;
+        matches++;
+    }
+    return matches == 1 && (nem_options[match].flags & NEM_F_SECRET) ? match : -1;
+}
+
+void nem_config_scrub_argv(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return;
+        if (strncmp(argv[i], "--", 2) != 0 || secret_named(argv[i] + 2) < 0)
+            continue;
+        char *eq = strchr(argv[i], '=');
+        if (eq)
+            scrub(eq + 1);
+        else if (i + 1 < argc && argv[i + 1][0] != '-')
+            scrub(argv[++i]);
+    }
+}

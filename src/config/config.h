@@ -39,6 +39,9 @@ void nem_config_destroy(nem_config_t *cfg);
  * values on the command line are overwritten in argv so they leave the process list. */
 bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *err);
 
+/* Overwrites the values of secret options in argv (every rank runs it: each has its own process list entry). */
+void nem_config_scrub_argv(int argc, char **argv);
+
 /* Layers, exposed for tests and for the resolver. */
 bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error_t *err);
 bool nem_config_parse_env(nem_config_t *layer, char **envp, bson_error_t *err);

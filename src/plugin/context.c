@@ -233,7 +233,7 @@ static void apply_tls_secrets(nemesyst_ctx_t *ctx, const mongoc_uri_t *uri)
     bson_error_t ignored;
     if (!nemesyst_opt_str(ctx, "db-tls-crl-file", &crl, &ignored))
         crl = NULL;
-    if (!ctx->tls_key_password && !crl)
+    if ((!ctx->tls_key_password && !crl) || !mongoc_uri_get_tls(uri))
         return;
     mongoc_ssl_opt_t ssl = *mongoc_ssl_opt_get_default();
     ssl.ca_file = mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCAFILE, NULL);

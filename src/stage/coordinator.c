@@ -183,6 +183,10 @@ static void run_my_tasks(coord_t *c, const bson_t *round, const nem_worker_ctx_t
     } else if (c->world->rank != 0) { /* the coordinator collects; it runs scripts only when alone */
         if (n)
             nem_worker_run(wctx, stage, mine, n, send_result, c);
+        if (c->unsent) {
+            MPI_Send(&c->unsent, 1, MPI_UINT64_T, 0, TAG_PROGRESS, MPI_COMM_WORLD);
+            c->unsent = 0;
+        }
         MPI_Send(NULL, 0, MPI_BYTE, 0, TAG_ROUND_DONE, MPI_COMM_WORLD);
     }
     bson_free(mine);
@@ -245,6 +249,8 @@ static bool same_scripts(const coord_t *c, bson_error_t *err)
         bson_iter_document(&it, &len, &data);
         if (!bson_init_static(&entry, data, len) || !nem_task_result_from_bson(&r, &entry))
             continue;
+        if (!nem_cfg_bool(c->cfg, nem_stage_info(r.stage)->flag))
+            continue; /* a stage not run this time cannot be resumed wrongly */
         const char *now = nem_cfg_str(c->cfg, nem_stage_info(r.stage)->scripts, r.position);
         const char *then = bson_iter_init_find(&sub, &entry, "path") && BSON_ITER_HOLDS_UTF8(&sub)
                                ? bson_iter_utf8(&sub, NULL)

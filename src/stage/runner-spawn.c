@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -120,6 +121,7 @@ static void close_fd(int *fd)
 typedef struct {
     int devnull;
     int out[2], err[2], items[2], pw[2], kpw[2], execerr[2];
+    pid_t parent; /* for the child's parent-death check */
     nem_strv_t argv, env;
     long max_fd;
 } spawn_plan_t;
@@ -185,6 +187,17 @@ static int child_move(int from, int to)
     return dup2(from, to) < 0 ? -1 : 0;
 }
 
+/* A fixed slot this script does not use must not pass on whatever nemesyst itself inherited there. */
+static int child_slot(int from, int to, int filler)
+{
+    if (from >= 0)
+        return child_move(from, to);
+    if (filler >= 0)
+        return child_move(filler, to);
+    close(to);
+    return 0;
+}
+
 static void child_close_rest(long max_fd)
 {
 #ifdef SYS_close_range
@@ -214,9 +227,13 @@ static _Noreturn void child_exec(const spawn_plan_t *p)
     child_reset_signals();
     if (dup3(p->execerr[1], CHILD_EXECERR_FD, O_CLOEXEC) < 0 && p->execerr[1] != CHILD_EXECERR_FD)
         _exit(127);
+    /* A script dies with the rank that runs it (a rank killed outright must not leave scripts behind). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != p->parent)
+        _exit(127);
     if (child_move(p->devnull, 0) || child_move(p->out[1], 1) || child_move(p->err[1], 2) ||
-        child_move(p->items[1], NEM_RUNNER_ITEM_FD) || child_move(p->pw[0], CHILD_PASSWORD_FD) ||
-        child_move(p->kpw[0], CHILD_TLS_KEY_PASSWORD_FD))
+        child_slot(p->items[1], NEM_RUNNER_ITEM_FD, p->devnull) ||
+        child_slot(p->pw[0], CHILD_PASSWORD_FD, p->devnull) ||
+        child_slot(p->kpw[0], CHILD_TLS_KEY_PASSWORD_FD, p->devnull))
         goto fail;
     child_close_rest(p->max_fd);
     execve(p->argv.v[0], p->argv.v, p->env.v);
@@ -260,6 +277,7 @@ bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
     if (!plan_pipes(&p, kind, err) || !plan_secret(p.pw, spec->password, "password", err) ||
         !plan_secret(p.kpw, spec->tls_key_password, "TLS key password", err))
         goto out;
+    p.parent = getpid();
     *pid = fork();
     if (*pid < 0) {
         bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "cannot fork: %s", strerror(errno));

@@ -15,6 +15,7 @@
 #include "util/fs.h"
 
 #define DRAIN_POLL_MS 10
+#define EXITED_GRACE_MS 1000
 
 typedef struct {
     size_t position;
@@ -24,6 +25,7 @@ typedef struct {
     bool done;
     bool failed;
     bool draining;          /* output closed, waiting (without blocking) for the process to exit */
+    int64_t exited_ms;      /* when the script's process was seen gone while its pipes stayed open (0 = not) */
     uint64_t docs_reported; /* documents already counted in progress reports */
     nem_task_result_t result;
     bson_value_t parent;
@@ -92,6 +94,14 @@ static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *e
     return true;
 }
 
+/* As the store decides: a TLS file option turns TLS on. Without TLS, a key password must not reach scripts (it would
+ * switch their drivers to TLS). */
+static bool uses_tls(const nem_config_t *cfg)
+{
+    return nem_cfg_bool(cfg, NEM_OPT_DB_TLS) || nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CA_FILE) ||
+           nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE) || nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CRL_FILE);
+}
+
 static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t, bson_error_t *err)
 {
     if (!ctx->store) {
@@ -134,7 +144,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         .db_uri = nem_store_public_uri(ctx->store),
         .db_name = nem_store_db_name(ctx->store),
         .password = cfg->password,
-        .tls_key_password = nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0),
+        .tls_key_password = uses_tls(cfg) ? nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0) : NULL,
         .input_model = t->parent_path,
         .input_model_id = t->parent_json,
         .timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0),
@@ -226,7 +236,7 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         int fds[3];
         if (tasks[i].done)
             continue;
-        if (tasks[i].draining)
+        if (tasks[i].draining || tasks[i].exited_ms)
             timeout = timeout < DRAIN_POLL_MS ? timeout : DRAIN_POLL_MS;
         size_t k = tasks[i].draining ? 0 : nem_runner_fds(tasks[i].runner, fds);
         for (size_t j = 0; j < k && j < 3; j++) {
@@ -251,6 +261,12 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         if (ready && !nem_runner_pump(t->runner, nem_writer_item, t->writer, &eof, &err))
             fail_task(t, &err);
         if (eof)
+            t->draining = true;
+        /* The script exited but something it left behind (a background process) holds its pipes open: read what
+         * is left for a moment, then end it; finish() kills the rest of its process group. */
+        if (!t->draining && !t->failed && !t->exited_ms && nem_runner_exited(t->runner))
+            t->exited_ms = nem_now_ms();
+        if (t->exited_ms && nem_now_ms() - t->exited_ms >= EXITED_GRACE_MS)
             t->draining = true;
         if (nem_signal_pending() && !t->failed) {
             bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL,

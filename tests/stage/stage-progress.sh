@@ -14,7 +14,14 @@ cat > "$T/closer.sh" <<'EOS'
 # Writes its documents, closes stdout and stderr, then keeps running for a while.
 echo '{"closer": 1}'
 exec >&- 2>&-
-sleep 3
+sleep 5
+EOS
+cat > "$T/leaver.sh" <<'EOS'
+#!/bin/sh
+# Exits at once but leaves a background process holding its stdout.
+sleep 20 &
+echo '{"leaver": 1}'
+exit 0
 EOS
 cat > "$T/quick.sh" <<'EOS'
 #!/bin/sh
@@ -32,8 +39,21 @@ done
 stage_run 1 drain --process-pool 2 --data-clean --data-cleaner "$T/closer.sh" "$T/quick.sh" --data-collection d
 expect_rc 0
 check drain <<'PY'
+import datetime
 closer, quick = interval("clean-0"), interval("clean-1")
-ok(quick[1] < closer[1], "the quick script ended before the closing one: %s %s" % (quick, closer))
+# The closing script runs 5 s after closing its output; the quick one must not wait for it.
+ok(quick[1] < closer[0] + datetime.timedelta(seconds=2),
+   "the quick script ended while the closing one still ran: %s %s" % (quick, closer))
 eq(count("d"), 2, "documents")
+PY
+
+# A script that exited is done even when a process it left behind holds its output open (it is killed with the
+# script's process group); the round does not wait for that process.
+stage_run 1 leaver --data-clean --data-cleaner "$T/leaver.sh" --data-collection l
+expect_rc 0
+check leaver <<'PY'
+s, e = interval("clean-0")
+ok((e - s).total_seconds() < 10, "the leaver's background sleep 20 held the round: %s" % ((e - s),))
+eq(count("l"), 1, "documents")
 PY
 echo "stage-progress: ok"
