@@ -48,10 +48,16 @@ static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
     if (json) {
         char *copy = bson_strdup(json);
         const char *dir = dirname(copy);
+        struct stat st;
         bool ok = access(dir, W_OK | X_OK) == 0;
         if (!ok)
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --summary-json '%s': cannot write in '%s': %s",
                            cfg->values[NEM_OPT_SUMMARY_JSON].where, json, dir, strerror(errno));
+        else if (stat(json, &st) == 0 && S_ISDIR(st.st_mode)) {
+            ok = false;
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --summary-json '%s' is a directory",
+                           cfg->values[NEM_OPT_SUMMARY_JSON].where, json);
+        }
         bson_free(copy);
         if (!ok)
             return false;
@@ -98,7 +104,7 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
     }
     if (!check_scripts(cfg, &err) || !check_run_options(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
         fprintf(stderr, "nemesyst: error: %s\n", err.message);
-        return NEM_EXIT_USAGE;
+        return err.code == NEM_CONFIG_EINTR ? NEM_EXIT_SIGINT : NEM_EXIT_USAGE;
     }
     return -1;
 }

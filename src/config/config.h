@@ -29,7 +29,7 @@ typedef struct nem_config {
 
 /* Error codes in the NEM_ERROR_CONFIG domain. */
 #define NEM_ERROR_CONFIG 1001
-enum { NEM_CONFIG_EUSAGE = 1, NEM_CONFIG_EFILE = 2, NEM_CONFIG_EVALUE = 3 };
+enum { NEM_CONFIG_EUSAGE = 1, NEM_CONFIG_EFILE = 2, NEM_CONFIG_EVALUE = 3, NEM_CONFIG_EINTR = 4 };
 
 nem_config_t *nem_config_new(void);
 void nem_config_destroy(nem_config_t *cfg);

@@ -89,7 +89,7 @@ static bool prompt_password(char **out, bson_error_t *err)
     fputc('\n', tty);
     fclose(tty);
     if (!r || prompt_interrupted) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s",
+        bson_set_error(err, NEM_ERROR_CONFIG, prompt_interrupted ? NEM_CONFIG_EINTR : NEM_CONFIG_EVALUE, "%s",
                        prompt_interrupted ? "password prompt interrupted" : "no password was entered");
         memset(buf, 0, sizeof buf);
         return false;

@@ -447,7 +447,19 @@ int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
     if (world->rank == 0)
         status = close_run(&c);
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    goto out;
 done:
+    /* The run never got going (no server, a worker without a connection, a bad resume): machines reading
+     * --summary-json still get an answer. */
+    if (world->rank == 0 && nem_cfg_is_set(cfg, NEM_OPT_SUMMARY_JSON)) {
+        bson_error_t err;
+        nem_summary_t *s = c.summary ? c.summary : nem_summary_new(cfg, c.run_id, 0);
+        if (!nem_summary_write_json(s, "failed", nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0), &err))
+            NEM_ERROR("%s", err.message);
+        if (s != c.summary)
+            nem_summary_destroy(s);
+    }
+out:
     nem_summary_destroy(c.summary);
     nem_store_destroy(c.store);
     bson_destroy(&c.previous);

@@ -32,7 +32,12 @@ expect_fail 2 "script '/no/such/cleaner.py' does not exist" "$NEMESYST" --data-c
 expect_fail 2 "--update is not supported" "$NEMESYST" -U
 expect_fail 2 "--data-clean is given but no --data-cleaner script" "$NEMESYST" --data-clean
 expect_fail 2 "--summary-json '/no/such/dir/s.json': cannot write in '/no/such/dir'" "$NEMESYST" --summary-json /no/such/dir/s.json
+expect_fail 2 "--summary-json '/tmp' is a directory" "$NEMESYST" --summary-json /tmp
 expect_fail 2 "--resume needs provenance" "$NEMESYST" --resume R1 --provenance false
+# A run that cannot reach its server still answers on --summary-json (status failed), with exit 3.
+expect_fail 3 "cannot reach MongoDB at 127.0.0.1:1" "$NEMESYST" --db-ip 127.0.0.1 --db-port 1 --data-clean \
+    --data-cleaner "$top_srcdir/examples/cleaners/fashion_mnist_cleaner.py" --summary-json "$PWD/s.json"
+grep -q '"status" : "failed"' s.json || fail "no failed summary after an unreachable server: $(cat s.json)"
 expect_fail 2 "config file '/tmp': it is a directory" "$NEMESYST" -c /tmp
 expect_fail 2 "--db-replica-max-staleness must be -1 \(none\) or at least 90" "$NEMESYST" --db-replica-max-staleness 5
 expect_fail 2 "cannot be used with --db-replica-read-preference primary" "$NEMESYST" --db-replica-max-staleness 120
