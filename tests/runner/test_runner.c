@@ -229,6 +229,17 @@ static void assert_fails(const result_t *res, int code, const char *needle)
     ck_assert_msg(strstr(res->err.message, needle), "'%s' not in: %s", needle, res->err.message);
 }
 
+/* Runs a fixture that must fail with code and a message containing needle. */
+static void fixture_fails(const char *name, int code, const char *needle)
+{
+    char *path = fixture(name);
+    result_t res;
+    run_path(path, &res);
+    assert_fails(&res, code, needle);
+    bson_destroy(&res.items);
+    bson_free(path);
+}
+
 /* ---------------------------------------------------------------- executables */
 
 START_TEST(exec_json_lines_become_documents_models_and_consumed_records)
@@ -309,24 +320,14 @@ END_TEST
 
 START_TEST(two_documents_on_one_line_are_malformed)
 {
-    char *path = fixture("two_docs_line.sh");
-    result_t res;
-    run_path(path, &res);
-    assert_fails(&res, NEM_RUNNER_EOUTPUT, "line 1: malformed JSON: more than one document");
-    bson_destroy(&res.items);
-    bson_free(path);
+    fixture_fails("two_docs_line.sh", NEM_RUNNER_EOUTPUT, "line 1: malformed JSON: more than one document");
 }
 END_TEST
 
 START_TEST(malformed_bson_names_byte_offset)
 {
-    char *path = fixture("bad_bson");
-    result_t res;
-    run_path(path, &res);
     /* {"good": true} is 12 bytes: the bad length field starts at byte 15 + 12 */
-    assert_fails(&res, NEM_RUNNER_EOUTPUT, "byte 27: malformed BSON: document length 3");
-    bson_destroy(&res.items);
-    bson_free(path);
+    fixture_fails("bad_bson", NEM_RUNNER_EOUTPUT, "byte 27: malformed BSON: document length 3");
 }
 END_TEST
 
@@ -356,12 +357,7 @@ END_TEST
 
 START_TEST(crash_reports_the_signal_name)
 {
-    char *path = fixture("segv.sh");
-    result_t res;
-    run_path(path, &res);
-    assert_fails(&res, NEM_RUNNER_ESIGNAL, "killed by SIGSEGV");
-    bson_destroy(&res.items);
-    bson_free(path);
+    fixture_fails("segv.sh", NEM_RUNNER_ESIGNAL, "killed by SIGSEGV");
 }
 END_TEST
 
