@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "app/exitcodes.h"
 #include "log/log.h"
+#include "util/fs.h"
 
 static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
 {
@@ -31,9 +32,22 @@ static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
         }
         for (size_t i = 0; i < v->n; i++) {
             struct stat st;
-            if (stat(v->v[i], &st) != 0 || !S_ISREG(st.st_mode)) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' does not exist or is not a file",
-                               v->where, nem_options[stages[s].scripts].name, v->v[i]);
+            if (stat(v->v[i], &st) != 0) {
+                int e = errno;
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' %s (%s)", v->where,
+                               nem_options[stages[s].scripts].name, v->v[i],
+                               e == ENOENT || e == ENOTDIR ? "does not exist" : "cannot be reached", strerror(e));
+                return false;
+            }
+            if (!S_ISREG(st.st_mode)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                               "%s: --%s script '%s' is %s, not a regular file", v->where,
+                               nem_options[stages[s].scripts].name, v->v[i], nem_file_kind(st.st_mode));
+                return false;
+            }
+            if (access(v->v[i], R_OK) != 0) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' cannot be read (%s)",
+                               v->where, nem_options[stages[s].scripts].name, v->v[i], strerror(errno));
                 return false;
             }
         }
@@ -41,10 +55,25 @@ static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
     return true;
 }
 
+/* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
+ * files and character devices (/dev/null, /dev/stderr) are fine; a path that does not exist yet is too. */
+static bool check_output_file(const nem_config_t *cfg, nem_opt_id_t id, bson_error_t *err)
+{
+    const char *path = nem_cfg_str(cfg, id, 0);
+    struct stat st;
+    if (!path || stat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))
+        return true;
+    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s '%s' is %s, not a regular file",
+                   cfg->values[id].where, nem_options[id].name, path, nem_file_kind(st.st_mode));
+    return false;
+}
+
 /* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
 static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
 {
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
+    if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err))
+        return false;
     if (json) {
         char *copy = bson_strdup(json);
         const char *dir = dirname(copy);
@@ -59,7 +88,7 @@ static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
                            cfg->values[NEM_OPT_SUMMARY_JSON].where, json);
         }
         bson_free(copy);
-        if (!ok)
+        if (!ok || !check_output_file(cfg, NEM_OPT_SUMMARY_JSON, err))
             return false;
     }
     if (nem_cfg_is_set(cfg, NEM_OPT_RESUME) && !nem_cfg_bool(cfg, NEM_OPT_PROVENANCE)) {
@@ -76,12 +105,25 @@ static bool needs_password(const nem_config_t *cfg)
     return nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME) || nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE);
 }
 
+/* One line on stderr, whatever the message holds: control characters (a newline in a value) are written as \xNN. */
+static void print_error(const char *msg)
+{
+    fputs("nemesyst: error: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7F)
+            fprintf(stderr, "\\x%02X", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
 /* Rank 0's half: returns an exit status, or -1 to go on. */
 static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
 {
     bson_error_t err = {0};
     if (!nem_config_resolve(cfg, argc, argv, &err)) {
-        fprintf(stderr, "nemesyst: error: %s\n", err.message);
+        print_error(err.message);
         return NEM_EXIT_USAGE;
     }
     if (cfg->help) {
@@ -102,8 +144,10 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
         nem_config_print(cfg, stdout);
         return NEM_EXIT_OK;
     }
-    if (!check_scripts(cfg, &err) || !check_run_options(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
-        fprintf(stderr, "nemesyst: error: %s\n", err.message);
+    /* Everything that can be refused is, before the password is asked for and before anything starts. */
+    if (!check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) || !check_run_options(cfg, &err) ||
+        (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+        print_error(err.message);
         return err.code == NEM_CONFIG_EINTR ? NEM_EXIT_SIGINT : NEM_EXIT_USAGE;
     }
     return -1;

@@ -6,5 +6,7 @@
 
 void nem_value_set(nem_value_t *v, char **items, size_t n, nem_source_t src, const char *where);
 void nem_value_append(nem_value_t *v, const char *item);
+/* Turns err (from util/fs, say) into a NEM_ERROR_CONFIG error with code, prefixed "where: " when where is set. */
+void nem_config_rewrap(bson_error_t *err, const char *where, uint32_t code);
 
 #endif

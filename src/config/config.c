@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fs.h"
+
 extern char **environ;
 
 static void value_clear(nem_value_t *v)
@@ -167,13 +169,27 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
     if (o->type == NEM_T_BOOL) {
         bool b;
         if (!nem_parse_bool(text, &b)) {
+            char q[128];
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                           "%s: option --%s expects true/false/yes/no/1/0, got '%s'", where, o->name, text);
+                           "%s: option --%s expects true/false/yes/no/1/0, got '%s'", where, o->name,
+                           nem_config_quote(text, q, sizeof q));
             return false;
         }
         char *v = (char *)(b ? "true" : "false");
         nem_value_set(&layer->values[id], &v, 1, src, where);
         return true;
+    }
+    if ((o->flags & NEM_F_LIST) && o->type != NEM_T_JSON) {
+        /* "[a, b" is a list whose end was lost (a wrapped line, a missing bracket), not the names "[a," and "b". */
+        char *copy = bson_strdup(text), *s = strip(copy);
+        bool open_only = s[0] == '[' && s[strlen(s) - 1] != ']';
+        bson_free(copy);
+        if (open_only) {
+            char q[128];
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: list '%s' has no closing ']'",
+                           where, o->name, nem_config_quote(text, q, sizeof q));
+            return false;
+        }
     }
     n = split_list(o, text, &items);
     if (n == 0 && !(id == NEM_OPT_DB_PASSWORD)) {
@@ -188,6 +204,8 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
 
 bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
 {
+    if (!nem_config_check_values(cfg, err))
+        return false;
     for (int i = 0; i < NEM_OPT__COUNT; i++) {
         const nem_option_t *o = &nem_options[i];
         const nem_value_t *v = &cfg->values[i];
@@ -195,53 +213,38 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
             int64_t iv;
             bool bv;
             if (o->type == NEM_T_INT && !nem_parse_int(v->v[k], &iv)) {
+                char q[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                               "%s: option --%s expects an integer, got '%s'", v->where, o->name, v->v[k]);
+                               "%s: option --%s expects an integer, got '%s'", v->where, o->name,
+                               nem_config_quote(v->v[k], q, sizeof q));
                 return false;
             }
             if (o->type == NEM_T_BOOL && !nem_parse_bool(v->v[k], &bv)) {
+                char q[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                               "%s: option --%s expects true/false, got '%s'", v->where, o->name, v->v[k]);
+                               "%s: option --%s expects true/false, got '%s'", v->where, o->name,
+                               nem_config_quote(v->v[k], q, sizeof q));
                 return false;
             }
         }
     }
-    int64_t port = nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
-    if (port < 1 || port > 65535) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --db-port must be 1-65535, got %" PRId64,
-                       cfg->values[NEM_OPT_DB_PORT].where, port);
+    if (!nem_config_check_ranges(cfg, err))
         return false;
-    }
-    static const struct { nem_opt_id_t id; int64_t min; } minimums[] = {
-        {NEM_OPT_PROCESS_POOL, 1}, {NEM_OPT_DL_BATCH_SIZE, 1}, {NEM_OPT_DL_EPOCHS, 0},
-        {NEM_OPT_DB_BATCH_SIZE, 1}, {NEM_OPT_SCRIPT_TIMEOUT, 0}, {NEM_OPT_DB_START_TIMEOUT, 1},
-        {NEM_OPT_DB_STOP_TIMEOUT, 1}, {NEM_OPT_DB_CURSOR_TIMEOUT, 1}, {NEM_OPT_DL_SEQUENCE_LENGTH, 0},
-    };
-    for (size_t m = 0; m < sizeof minimums / sizeof minimums[0]; m++) {
-        const nem_value_t *v = &cfg->values[minimums[m].id];
-        for (size_t k = 0; k < v->n; k++) {
-            int64_t iv = 0;
-            nem_parse_int(v->v[k], &iv);
-            if (iv < minimums[m].min) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be >= %" PRId64
-                               ", got %" PRId64, v->where, nem_options[minimums[m].id].name, minimums[m].min, iv);
-                return false;
-            }
-        }
-    }
     int64_t staleness = nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0);
     const char *where = cfg->values[NEM_OPT_DB_REPLICA_MAX_STALENESS].where;
-    if (staleness != -1 && staleness < 90) {
-        /* MongoDB's documented minimum for maxStalenessSeconds. */
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                       "%s: option --db-replica-max-staleness must be -1 (none) or at least 90 seconds, got %" PRId64,
-                       where, staleness);
-        return false;
-    }
     if (staleness != -1 && strcmp(nem_cfg_str(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE, 0), "primary") == 0) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                        "%s: option --db-replica-max-staleness cannot be used with --db-replica-read-preference primary",
                        where);
+        return false;
+    }
+    /* Two sources of one password: the literal would silently win over the file. */
+    const char *pw = nem_cfg_str(cfg, NEM_OPT_DB_PASSWORD, 0);
+    bool pw_bool;
+    if (pw && *pw && !nem_parse_bool(pw, &pw_bool) && nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                       "%s: --db-password gives a password and --db-password-file (%s) another: keep one",
+                       cfg->values[NEM_OPT_DB_PASSWORD].where, cfg->values[NEM_OPT_DB_PASSWORD_FILE].where);
         return false;
     }
     static const struct { nem_opt_id_t id; const char *allowed[6]; } enums[] = {
@@ -260,13 +263,17 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
             bson_strncpy(allowed + strlen(allowed), enums[e].allowed[a], sizeof allowed - strlen(allowed));
         }
         if (!ok) {
+            char q[128];
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
-                           cfg->values[enums[e].id].where, nem_options[enums[e].id].name, allowed, val);
+                           cfg->values[enums[e].id].where, nem_options[enums[e].id].name, allowed,
+                           nem_config_quote(val, q, sizeof q));
             return false;
         }
     }
-    for (size_t k = 0; k < nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE) + nem_cfg_count(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE); k++) {
-        size_t nd = nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE);
+    if (!nem_config_check_names(cfg, err))
+        return false;
+    size_t nd = nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE);
+    for (size_t k = 0; k < nd + nem_cfg_count(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE); k++) {
         nem_opt_id_t id = k < nd ? NEM_OPT_DL_DATA_PIPELINE : NEM_OPT_DL_INPUT_MODEL_PIPELINE;
         bson_t doc;
         if (!nem_cfg_json(cfg, id, k < nd ? k : k - nd, &doc, err))
@@ -428,20 +435,43 @@ bool nem_cfg_json(const nem_config_t *cfg, nem_opt_id_t id, size_t idx, bson_t *
                        v->where, nem_options[id].name, jerr.message);
         return false;
     }
-    bson_json_reader_t *reader = bson_json_reader_new_from_file(s, &jerr);
-    if (!reader) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
-                       "%s: option --%s: '%s' is neither inline JSON nor a readable file (%s)", v->where,
-                       nem_options[id].name, s, strerror(errno));
+    /* A path: read it as a regular file of bounded size (a FIFO or a device would block or never end). */
+    char *text = NULL;
+    size_t len = 0;
+    bson_error_t ferr;
+    char what[96];
+    snprintf(what, sizeof what, "--%s file", nem_options[id].name);
+    if (!nem_read_regular_file(s, NEM_JSON_VALUE_MAX, what, &text, &len, &ferr)) {
+        if (ferr.code == ENOENT || ferr.code == ENOTDIR)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                           "%s: option --%s: '%s' is neither inline JSON nor a readable file (%s)", v->where,
+                           nem_options[id].name, s, strerror((int)ferr.code));
+        else
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s", v->where, ferr.message);
         return false;
     }
-    bson_init(out);
-    int r = bson_json_reader_read(reader, out, &jerr);
-    bson_json_reader_destroy(reader);
-    if (r != 1) {
-        bson_destroy(out);
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: file '%s' holds no valid JSON%s%s",
-                       v->where, nem_options[id].name, s, r < 0 ? ": " : "", r < 0 ? jerr.message : "");
+    const char *why = NULL;
+    size_t bad = 0;
+    if (memchr(text, '\0', len))
+        why = "holds a NUL byte (is it binary?)";
+    else if (!nem_utf8_valid(text, len, &bad))
+        why = "is not valid UTF-8";
+    p = text;
+    while (!why && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (!why && *p != '{' && *p != '[')
+        why = *p ? "holds no JSON array or object" : "is empty";
+    if (why) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: file '%s' %s", v->where,
+                       nem_options[id].name, s, why);
+        bson_free(text);
+        return false;
+    }
+    bool ok = bson_init_from_json(out, text, (ssize_t)len, &jerr);
+    bson_free(text);
+    if (!ok) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: file '%s' holds no valid JSON: %s",
+                       v->where, nem_options[id].name, s, jerr.message);
         return false;
     }
     return true;

@@ -27,6 +27,16 @@ typedef struct nem_config {
     bool help, version;
 } nem_config_t;
 
+/* Limits on input: anything past them is refused with one line naming it (exit status 2, nothing started). */
+#define NEM_CONFIG_FILE_MAX (1024 * 1024)        /* bytes of one config file */
+#define NEM_CONFIG_DEPTH_MAX 32                  /* config files including config files (`config = other.conf`) */
+#define NEM_PASSWORD_FILE_MAX 4096               /* bytes of a --db-password-file */
+#define NEM_VALUE_MAX (64 * 1024)                /* bytes of one option value */
+#define NEM_JSON_VALUE_MAX (4 * 1024 * 1024)     /* bytes of one pipeline, inline or in a file */
+#define NEM_LIST_MAX 10000                       /* values of one list option */
+#define NEM_DB_NAME_MAX 63                       /* bytes of a database name (MongoDB: fewer than 64) */
+#define NEM_NAMESPACE_MAX 255                    /* bytes of "database.collection" (MongoDB 4.4 and later) */
+
 /* Error codes in the NEM_ERROR_CONFIG domain. */
 #define NEM_ERROR_CONFIG 1001
 enum { NEM_CONFIG_EUSAGE = 1, NEM_CONFIG_EFILE = 2, NEM_CONFIG_EVALUE = 3, NEM_CONFIG_EINTR = 4 };
@@ -55,6 +65,31 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
 
 /* Checks every value against its option's type. */
 bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err);
+
+/* The checks nem_config_validate runs, one at a time (check.c). Each fails with one line naming the option, the
+ * source of its value (FILE:LINE, env N_X, cli) and the rule it breaks. */
+/* Every value: valid UTF-8, at most NEM_VALUE_MAX bytes (NEM_JSON_VALUE_MAX for pipelines), not empty, lists of at
+ * most NEM_LIST_MAX values, a list's [ closed by its ]. */
+bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err);
+/* Integer options within their ranges (ports 1-65535, timeouts >= 0, pools and batches >= 1, ...). */
+bool nem_config_check_ranges(const nem_config_t *cfg, bson_error_t *err);
+/* Database, collection and GridFS bucket names (NEM_F_DB, NEM_F_COLLECTION, NEM_F_BUCKET) against MongoDB's
+ * naming rules, and every namespace "db.collection" (a bucket's longest: "db.bucket.chunks") within 255 bytes. */
+bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err);
+/* Files the options name that nemesyst reads (NEM_F_FILE: TLS files): regular, readable, not empty. Touches the
+ * file system, so it is not part of nem_config_validate; rank 0 runs it before anything starts. */
+bool nem_config_check_files(const nem_config_t *cfg, bson_error_t *err);
+
+/* MongoDB's naming rules for one name: true when it is fine, else false with the rule it breaks in why (a phrase
+ * such as "contains '$'"). A database name may be "$external" when allow_external (authentication databases). */
+bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len);
+bool nem_collection_name_ok(const char *name, char *why, size_t why_len);
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). On failure *bad is the offset of the
+ * first bad byte. */
+bool nem_utf8_valid(const char *s, size_t len, size_t *bad);
+/* A value as messages show it: at most 60 bytes, control characters and bytes of invalid UTF-8 as \xNN, "..." when
+ * cut. Returns buf. */
+const char *nem_config_quote(const char *s, char *buf, size_t size);
 
 /* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
  * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */

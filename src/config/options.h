@@ -14,6 +14,10 @@ enum {
     NEM_F_SECRET = 1u << 1, /* never printed, logged or stored */
     NEM_F_SCRIPT = 1u << 2, /* stage script paths: must exist when their stage runs */
     NEM_F_NEW = 1u << 3,    /* not in Nemesyst 2.0.6 */
+    NEM_F_DB = 1u << 4,     /* names a database: MongoDB's database naming rules */
+    NEM_F_COLLECTION = 1u << 5, /* names a collection of --db-name: MongoDB's collection naming rules */
+    NEM_F_BUCKET = 1u << 6, /* names a GridFS bucket of --db-name: a collection whose longest namespace is .chunks */
+    NEM_F_FILE = 1u << 7,   /* a file nemesyst reads: must be a regular, readable file before anything starts */
 };
 
 typedef enum {

@@ -1,6 +1,6 @@
 /* The database password: from --db-password (command line, N_DB_PASSWORD or a config file), a password file, or a
  * no-echo prompt on the terminal. Resolved once on rank 0 and broadcast; never printed or stored. */
-#include "config.h"
+#include "config-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,16 +11,17 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "util/fs.h"
+
 static bool read_password_file(const char *path, char **out, bson_error_t *err)
 {
     struct stat st;
-    char buf[1024];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read --db-password-file '%s': %s", path,
-                       strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    char *text = NULL;
+    size_t len = 0, bad;
+    /* A regular file only: a FIFO would block, a device never end. Opened without following it into a wait. */
+    int fd = nem_open_regular_file(path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &st, err);
+    if (fd < 0) {
+        nem_config_rewrap(err, NULL, NEM_CONFIG_EFILE);
         return false;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
@@ -30,21 +31,27 @@ static bool read_password_file(const char *path, char **out, bson_error_t *err)
         close(fd);
         return false;
     }
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    bool ok = nem_read_fd(fd, path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &text, &len, err);
     close(fd);
-    if (n < 0) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "cannot read --db-password-file '%s': %s", path,
-                       strerror(errno));
+    if (!ok) {
+        nem_config_rewrap(err, NULL, NEM_CONFIG_EFILE);
         return false;
     }
-    buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (!buf[0]) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "--db-password-file '%s' is empty", path);
+    size_t line = strcspn(text, "\r\n");
+    const char *why = NULL;
+    if (memchr(text, '\0', len))
+        why = "holds a NUL byte";
+    else if (line == 0)
+        why = len ? "has an empty first line" : "is empty";
+    else if (!nem_utf8_valid(text, line, &bad))
+        why = "is not valid UTF-8";
+    if (why) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "--db-password-file '%s' %s", path, why);
+        bson_zero_free(text, len + 1);
         return false;
     }
-    *out = bson_strdup(buf);
-    memset(buf, 0, sizeof buf);
+    *out = bson_strndup(text, line);
+    bson_zero_free(text, len + 1);
     return true;
 }
 

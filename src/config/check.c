@@ -1,0 +1,337 @@
+/* Checks on resolved values that no option's type covers: sizes, encodings, ranges, MongoDB's naming rules and the
+ * files options name. Every failure is one line naming the option, the source of its value and the rule broken.
+ * Which options name a database, a collection or a GridFS bucket, or a file nemesyst reads, is a flag in
+ * options.def (NEM_F_DB, NEM_F_COLLECTION, NEM_F_BUCKET, NEM_F_FILE). */
+#include "config-private.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/fs.h"
+
+bool nem_utf8_valid(const char *s, size_t len, size_t *bad)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i], cp;
+        size_t n;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, cp = c & 0x07;
+        else
+            goto fail;
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
+                goto fail;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (cp >= 0xD800 && cp <= 0xDFFF) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            goto fail;
+        i += n + 1;
+    }
+    return true;
+fail:
+    if (bad)
+        *bad = i;
+    return false;
+}
+
+const char *nem_config_quote(const char *s, char *buf, size_t size)
+{
+    const size_t show = 60;
+    size_t len = strlen(s), i = 0, o = 0;
+    if (size < 8) {
+        if (size)
+            buf[0] = '\0';
+        return buf;
+    }
+    while (i < len && i < show && o + 8 < size) {
+        unsigned char c = (unsigned char)s[i];
+        size_t seq = 1, bad;
+        if (c >= 0x80) {
+            seq = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (i + seq > len || !nem_utf8_valid(s + i, seq, &bad))
+                seq = 0; /* not a valid sequence: escape this byte */
+        }
+        if (seq == 0 || c < 0x20 || c == 0x7F) {
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02X", c);
+            i++;
+        } else {
+            if (o + seq + 4 >= size)
+                break;
+            memcpy(buf + o, s + i, seq);
+            o += seq;
+            i += seq;
+        }
+    }
+    buf[o] = '\0';
+    if (i < len && o + 4 <= size)
+        memcpy(buf + o, "...", 4);
+    return buf;
+}
+
+void nem_config_rewrap(bson_error_t *err, const char *where, uint32_t code)
+{
+    char msg[sizeof err->message];
+    bson_strncpy(msg, err->message, sizeof msg);
+    if (where)
+        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s: %s", where, msg);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s", msg);
+}
+
+/* " 3" for the third value of a list option, "" for a single value. */
+static const char *nth(const nem_value_t *v, size_t k, char *buf, size_t size)
+{
+    if (v->n > 1)
+        snprintf(buf, size, " %zu", k + 1);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        size_t max = o->type == NEM_T_JSON ? NEM_JSON_VALUE_MAX : NEM_VALUE_MAX;
+        bool secret = o->flags & NEM_F_SECRET;
+        char q[128], k_text[24];
+        if (v->n > NEM_LIST_MAX) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s has %zu values, more than %d",
+                           v->where, o->name, v->n, NEM_LIST_MAX);
+            return false;
+        }
+        for (size_t k = 0; k < v->n; k++) {
+            size_t len = strlen(v->v[k]), bad = 0;
+            if (len > max) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s: value%s is %zu bytes, more than the limit of %zu", v->where,
+                               o->name, nth(v, k, k_text, sizeof k_text), len, max);
+                return false;
+            }
+            if (!nem_utf8_valid(v->v[k], len, &bad)) {
+                if (secret)
+                    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                                   "%s: option --%s: the value is not valid UTF-8 (byte %zu)", v->where, o->name,
+                                   bad + 1);
+                else
+                    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                                   "%s: option --%s: value%s '%s' is not valid UTF-8 (byte %zu)", v->where, o->name,
+                                   nth(v, k, k_text, sizeof k_text), nem_config_quote(v->v[k], q, sizeof q), bad + 1);
+                return false;
+            }
+            /* Names get the naming rule's message; an empty --db-password means none. */
+            if (len == 0 && i != NEM_OPT_DB_PASSWORD && !(o->flags & (NEM_F_DB | NEM_F_COLLECTION | NEM_F_BUCKET))) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: value%s is empty",
+                               v->where, o->name, nth(v, k, k_text, sizeof k_text));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Integer ranges. Timeouts that are turned into milliseconds in an int stop where that would overflow. */
+static const struct {
+    nem_opt_id_t id;
+    int64_t min, max;
+} ranges[] = {
+    {NEM_OPT_PROCESS_POOL, 1, 100000},
+    {NEM_OPT_SCRIPT_TIMEOUT, 0, INT32_MAX},
+    {NEM_OPT_DL_BATCH_SIZE, 1, INT32_MAX},
+    {NEM_OPT_DL_EPOCHS, 0, INT32_MAX},
+    {NEM_OPT_DL_SEQUENCE_LENGTH, 0, INT32_MAX},
+    {NEM_OPT_DB_BATCH_SIZE, 1, INT32_MAX},
+    {NEM_OPT_DB_CURSOR_TIMEOUT, 1, INT64_MAX},
+    {NEM_OPT_DB_START_TIMEOUT, 1, INT32_MAX / 1000},
+    {NEM_OPT_DB_STOP_TIMEOUT, 1, INT32_MAX / 1000},
+};
+
+bool nem_config_check_ranges(const nem_config_t *cfg, bson_error_t *err)
+{
+    int64_t port = nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
+    if (port < 1 || port > 65535) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --db-port must be 1-65535, got %" PRId64,
+                       cfg->values[NEM_OPT_DB_PORT].where, port);
+        return false;
+    }
+    for (size_t m = 0; m < sizeof ranges / sizeof ranges[0]; m++) {
+        const nem_value_t *v = &cfg->values[ranges[m].id];
+        for (size_t k = 0; k < v->n; k++) {
+            int64_t iv = 0;
+            nem_parse_int(v->v[k], &iv);
+            if (iv < ranges[m].min) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s must be >= %" PRId64 ", got %" PRId64, v->where,
+                               nem_options[ranges[m].id].name, ranges[m].min, iv);
+                return false;
+            }
+            if (iv > ranges[m].max) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s must be <= %" PRId64 ", got %" PRId64, v->where,
+                               nem_options[ranges[m].id].name, ranges[m].max, iv);
+                return false;
+            }
+        }
+    }
+    int64_t staleness = nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0);
+    const char *where = cfg->values[NEM_OPT_DB_REPLICA_MAX_STALENESS].where;
+    if (staleness != -1 && (staleness < 90 || staleness > INT32_MAX)) {
+        /* MongoDB's documented minimum for maxStalenessSeconds. */
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "%s: option --db-replica-max-staleness must be -1 (none) or at least 90 seconds, got %" PRId64,
+                       where, staleness);
+        return false;
+    }
+    return true;
+}
+
+/* MongoDB forbids these in database names (the Windows set included, so a name works on every server). */
+static const char db_forbidden[] = "/\\. \"$*<>:|?";
+
+bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len)
+{
+    size_t len = strlen(name), bad;
+    if (len == 0) {
+        snprintf(why, why_len, "is empty");
+        return false;
+    }
+    if (!nem_utf8_valid(name, len, &bad)) {
+        snprintf(why, why_len, "is not valid UTF-8 (byte %zu)", bad + 1);
+        return false;
+    }
+    if (len > NEM_DB_NAME_MAX) {
+        snprintf(why, why_len, "is %zu bytes: MongoDB database names must be shorter than %d bytes", len,
+                 NEM_DB_NAME_MAX + 1);
+        return false;
+    }
+    if (allow_external && strcmp(name, "$external") == 0)
+        return true;
+    const char *p = strpbrk(name, db_forbidden);
+    if (p) {
+        snprintf(why, why_len, "contains '%c'%s: MongoDB database names cannot contain any of /\\. \"$*<>:|?", *p,
+                 *p == ' ' ? " (a space)" : "");
+        return false;
+    }
+    return true;
+}
+
+bool nem_collection_name_ok(const char *name, char *why, size_t why_len)
+{
+    size_t len = strlen(name), bad;
+    if (len == 0) {
+        snprintf(why, why_len, "is empty");
+        return false;
+    }
+    if (!nem_utf8_valid(name, len, &bad)) {
+        snprintf(why, why_len, "is not valid UTF-8 (byte %zu)", bad + 1);
+        return false;
+    }
+    if (strchr(name, '$')) {
+        snprintf(why, why_len, "contains '$': MongoDB collection names cannot");
+        return false;
+    }
+    if (strncmp(name, "system.", 7) == 0) {
+        snprintf(why, why_len, "starts with 'system.', which MongoDB reserves for its own collections");
+        return false;
+    }
+    if (name[0] == '.' || name[len - 1] == '.') {
+        snprintf(why, why_len, "%s with '.': MongoDB collection names cannot", name[0] == '.' ? "starts" : "ends");
+        return false;
+    }
+    if (strstr(name, "..")) {
+        snprintf(why, why_len, "has an empty segment ('..'): MongoDB collection names cannot");
+        return false;
+    }
+    return true;
+}
+
+bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
+{
+    char why[160], q[128], k_text[24];
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_value_t *v = &cfg->values[i];
+        if (!(nem_options[i].flags & NEM_F_DB))
+            continue;
+        for (size_t k = 0; k < v->n; k++)
+            if (!nem_db_name_ok(v->v[k], i == NEM_OPT_DB_AUTHENTICATION_DATABASE, why, sizeof why)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: database name%s '%s' %s",
+                               v->where, nem_options[i].name, nth(v, k, k_text, sizeof k_text),
+                               nem_config_quote(v->v[k], q, sizeof q), why);
+                return false;
+            }
+    }
+    const char *db = nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0);
+    size_t db_len = db ? strlen(db) : 0;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_value_t *v = &cfg->values[i];
+        bool bucket = nem_options[i].flags & NEM_F_BUCKET;
+        if (!(nem_options[i].flags & (NEM_F_COLLECTION | NEM_F_BUCKET)))
+            continue;
+        for (size_t k = 0; k < v->n; k++) {
+            const char *kind = bucket ? "GridFS bucket name" : "collection name";
+            if (!nem_collection_name_ok(v->v[k], why, sizeof why)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
+                               nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
+                               nem_config_quote(v->v[k], q, sizeof q), why);
+                return false;
+            }
+            /* A bucket's collections are BUCKET.files and BUCKET.chunks; .chunks is the longer. */
+            const char *suffix = bucket ? ".chunks" : "";
+            size_t ns = db_len + 1 + strlen(v->v[k]) + strlen(suffix);
+            if (ns > NEM_NAMESPACE_MAX) {
+                char *full = bson_strdup_printf("%s.%s%s", db ? db : "", v->v[k], suffix);
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                               "%s: option --%s: %s%s makes the namespace '%s' %zu bytes, more than MongoDB's limit "
+                               "of %d", v->where, nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
+                               nem_config_quote(full, q, sizeof q), ns, NEM_NAMESPACE_MAX);
+                bson_free(full);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool nem_config_check_files(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_value_t *v = &cfg->values[i];
+        if (!(nem_options[i].flags & NEM_F_FILE))
+            continue;
+        for (size_t k = 0; k < v->n; k++) {
+            char what[96];
+            struct stat st;
+            char *path = nem_cfg_path(cfg, (nem_opt_id_t)i, k);
+            snprintf(what, sizeof what, "--%s", nem_options[i].name);
+            int fd = nem_open_regular_file(path, 0, what, &st, err);
+            if (fd < 0) {
+                nem_config_rewrap(err, v->where, NEM_CONFIG_EFILE);
+                bson_free(path);
+                return false;
+            }
+            close(fd);
+            if (st.st_size == 0) {
+                char q[128];
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s '%s' is empty", v->where, what,
+                               nem_config_quote(path, q, sizeof q));
+                bson_free(path);
+                return false;
+            }
+            bson_free(path);
+        }
+    }
+    return true;
+}
