@@ -210,9 +210,7 @@ bool nem_writer_purge(nem_store_t *store, const nem_config_t *cfg, const char *r
     const char *collection = nem_cfg_str(cfg, nem_stage_info(stage)->output, position);
     bson_t filter, mfilter = BSON_INITIALIZER;
     nem_provenance_filter(run_id, stage, position, &filter);
-    mongoc_collection_t *coll = mongoc_database_get_collection(nem_store_database(store), collection);
-    bool ok = mongoc_collection_delete_many(coll, &filter, NULL, NULL, err);
-    mongoc_collection_destroy(coll);
+    bool ok = nem_store_delete_matching(store, collection, &filter, NULL, err);
     if (ok) {
         /* Any stage may emit models: learners into their output bucket, the others into --dl-output-model-collection
          * (as write_model does). */

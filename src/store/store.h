@@ -74,6 +74,14 @@ bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err);
 uint64_t nem_bulk_inserted(const nem_bulk_t *bulk);
 void nem_bulk_destroy(nem_bulk_t *bulk); /* does not flush */
 
+/* Deletes every document matching filter in pieces of at most NEM_DELETE_PIECE_DOCS: the matches' _ids are read
+ * once in _id order, and each piece is deleted by the filter restricted to its _id range (no command ever carries a
+ * list of ids, so it works at any size on every server: FerretDB's SQL backends fail a delete of more than about
+ * 32,000 documents at once). *deleted (may be NULL) receives the count. */
+#define NEM_DELETE_PIECE_DOCS 25000
+bool nem_store_delete_matching(nem_store_t *store, const char *collection, const bson_t *filter, uint64_t *deleted,
+                               bson_error_t *err);
+
 /* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. */
 typedef struct nem_batches nem_batches_t;
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
