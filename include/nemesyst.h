@@ -18,6 +18,11 @@
  *
  * Returning true means success; returning false fails the script and error->message goes to the log. Items
  * (documents, models) are streamed to the host, which does all writing to MongoDB with provenance.
+ * The contract: a script has succeeded only when its entry point returned true AND every item it emitted is
+ * stored, acknowledged by the server. Items are buffered in the plugin's process; after the entry point returns,
+ * the host helper flushes them and sends an end-of-output record with their count. A plugin that ends its own
+ * process instead (exit(), _exit(), abort(), a signal) has no end record: the script fails ("before its output was
+ * complete") and what reached the host is rolled back. Never end the process from a plugin; return.
  * Errors follow libbson's convention: functions return false (or NULL) and fill the bson_error_t (domain
  * NEMESYST_ERROR_DOMAIN, or libmongoc's domains for server errors); error may be NULL.
  * A context is used from the thread that called the entry point. */

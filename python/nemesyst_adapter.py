@@ -37,6 +37,7 @@ from bson.raw_bson import RawBSONDocument
 
 MARKER_MODEL = "$nemesyst_model"
 MARKER_CONSUMED = "$nemesyst_consumed"
+MARKER_END = "$nemesyst_end"
 
 
 def _log(level, text):
@@ -51,11 +52,13 @@ class ItemWriter(object):
 
     def __init__(self, fd, workdir):
         self._out = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._items = 0
         self._workdir = workdir or tempfile.gettempdir()
         self._reported = set()
 
     def document(self, doc):
         self._out.write(bson.BSON.encode(doc))
+        self._items += 1
 
     def model(self, metadata, data):
         fd, path = tempfile.mkstemp(prefix="model-", dir=self._workdir)
@@ -87,6 +90,12 @@ class ItemWriter(object):
         else:
             raise TypeError("a stage script yields dicts (documents), (metadata, data) tuples (models) or None, "
                             "not %s" % type(item).__name__)
+
+    def end(self):
+        """The end-of-output record: without it the host fails the script (it ended before its output was complete,
+        e.g. through os._exit), so nothing still buffered can be lost behind exit status 0."""
+        self._out.write(bson.BSON.encode({MARKER_END: {"items": bson.int64.Int64(self._items)}}))
+        self._out.flush()
 
     def close(self):
         self._out.close()
@@ -351,6 +360,7 @@ def run(script):
         for item in result:
             writer.item(item)
     db.finish()
+    writer.end()
     writer.close()
 
 

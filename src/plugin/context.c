@@ -184,8 +184,20 @@ bool nemesyst__flush(nemesyst_ctx_t *ctx, bson_error_t *error)
     return ok;
 }
 
+bool nemesyst__ctx_end(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    bson_t end = BSON_INITIALIZER, inner;
+    BSON_APPEND_DOCUMENT_BEGIN(&end, "$nemesyst_end", &inner);
+    BSON_APPEND_INT64(&inner, "items", (int64_t)ctx->n_items);
+    bson_append_document_end(&end, &inner);
+    bool ok = nemesyst__write_item(ctx, &end, error) && nemesyst__flush(ctx, error);
+    bson_destroy(&end);
+    return ok;
+}
+
 bool nemesyst__write_item(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error)
 {
+    ctx->n_items++;
     if (ctx->out_len + doc->len > sizeof ctx->out && !nemesyst__flush(ctx, error))
         return false;
     if (doc->len > sizeof ctx->out)

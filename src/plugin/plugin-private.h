@@ -17,6 +17,7 @@ struct nemesyst_ctx {
     int item_fd;
     uint8_t out[NEMESYST_OUTBUF]; /* items are batched into few writes; flushed when full and at the end */
     size_t out_len;
+    uint64_t n_items;             /* items queued for the host, for the end-of-output record */
     mongoc_client_t *client;
     mongoc_database_t *db;
     nemesyst_batches_t **live;    /* open batch iterators: reported as incomplete if never finished */
@@ -29,6 +30,10 @@ struct nemesyst_ctx {
 nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error);
 /* Reports unfinished batches and flushes the items to the host. */
 bool nemesyst__ctx_finish(nemesyst_ctx_t *ctx, bson_error_t *error);
+/* After a successful entry point and finish: the end-of-output record (the count of items before it), flushed.
+ * Without it the host fails the script, so items lost by a plugin that ended its own process are never hidden
+ * behind exit status 0. */
+bool nemesyst__ctx_end(nemesyst_ctx_t *ctx, bson_error_t *error);
 void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx);
 
 /* Queues one BSON document for the host (items, markers). */

@@ -65,7 +65,8 @@ int main(int argc, char **argv)
     if (entry && (ctx = nemesyst__ctx_from_env(&error))) {
         ok = entry(ctx, &error);
         bson_error_t ferr;
-        if (!nemesyst__ctx_finish(ctx, &ferr) && ok) {
+        bool flushed = nemesyst__ctx_finish(ctx, &ferr); /* a failed script's items too, for --keep-partial */
+        if (ok && !(flushed && nemesyst__ctx_end(ctx, &ferr))) {
             ok = false;
             error = ferr;
         }

@@ -114,11 +114,43 @@ static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_
     return ok;
 }
 
+/* {"$nemesyst_end": {"items": N}}: the script's output is complete; N items came before it. */
+static bool end_record(nem_runner_t *r, const bson_t *doc, uint64_t where, bson_error_t *err)
+{
+    bson_iter_t it, sub;
+    if (r->ended)
+        return item_error(r, where, err, NEM_RUNNER_EOUTPUT, "a second end-of-output record");
+    if (bson_count_keys(doc) != 1 || !bson_iter_init_find(&it, doc, NEM_RUNNER_MARKER_END) ||
+        !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub) || !bson_iter_find(&sub, "items") ||
+        !BSON_ITER_HOLDS_NUMBER(&sub) || bson_iter_as_int64(&sub) < 0)
+        return item_error(r, where, err, NEM_RUNNER_EOUTPUT,
+                          NEM_RUNNER_MARKER_END " must be the only key, a document with a count \"items\"");
+    r->ended = true;
+    r->end_items = bson_iter_as_int64(&sub);
+    return true;
+}
+
+static bool is_end_record(const bson_t *doc)
+{
+    bson_iter_t it;
+    return bson_iter_init(&it, doc) && bson_iter_next(&it) && strcmp(bson_iter_key(&it), NEM_RUNNER_MARKER_END) == 0;
+}
+
 /* Takes ownership of doc. */
 static bool deliver(nem_runner_t *r, bson_t *doc, uint64_t where, nem_item_cb cb, void *ud, bson_error_t *err)
 {
     nem_item_t item = {.where = where};
     bson_init(&item.doc); /* every path below may clear it */
+    if (r->ended) {
+        bson_destroy(doc);
+        return item_error(r, where, err, NEM_RUNNER_EOUTPUT, "output after the end-of-output record");
+    }
+    if (is_end_record(doc)) {
+        bool ok = end_record(r, doc, where, err);
+        bson_destroy(doc);
+        return ok;
+    }
+    r->n_items++;
     if (doc->len > NEM_RUNNER_MAX_DOC) {
         char msg[200];
         bson_snprintf(msg, sizeof msg, "document of %u bytes is over the 16 MiB limit", doc->len);

@@ -79,6 +79,7 @@ const nem_runner_kind_t nem_runner_kind_python = {
     .name = "python",
     .items_on_stdout = false,
     .fmt = NEM_FMT_BSON,
+    .requires_end = true,
     .argv = python_argv,
 };
 
@@ -86,5 +87,6 @@ const nem_runner_kind_t nem_runner_kind_plugin = {
     .name = "plugin",
     .items_on_stdout = false,
     .fmt = NEM_FMT_BSON,
+    .requires_end = true,
     .argv = plugin_argv,
 };

@@ -34,6 +34,7 @@ typedef struct nem_runner_kind {
     const char *name;
     bool items_on_stdout;   /* EXEC: stdout carries items; the others use NEMESYST_ITEM_FD and log their stdout */
     nem_item_fmt_t fmt;     /* the item stream's format, or DETECT for the #nemesyst:bson first line */
+    bool requires_end;      /* success needs the end-of-output record (the adapter and the plugin host send it) */
     bool (*argv)(const nem_script_spec_t *spec, nem_strv_t *argv, bson_error_t *err);
 } nem_runner_kind_t;
 
@@ -53,6 +54,9 @@ struct nem_runner {
     bson_error_t fail_err;
     char last_err[240];     /* the last line seen on stderr, to explain a failure */
     nem_items_chan_t items;
+    uint64_t n_items;       /* items delivered (documents and markers), not counting the end record */
+    bool ended;             /* the end-of-output record arrived */
+    int64_t end_items;      /* the count it announced */
     nem_log_chan_t logs[2];
     size_t n_logs;
 };

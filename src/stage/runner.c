@@ -257,6 +257,18 @@ static bool verdict(nem_runner_t *r, bson_error_t *err)
     if (WIFEXITED(r->status) && WEXITSTATUS(r->status) != 0)
         return nem_runner_error(r, err, NEM_RUNNER_EEXIT, "exited with status %d%s%s", WEXITSTATUS(r->status), sep,
                                 r->last_err);
+    /* Exit 0 is a success only when the output is known complete: a process that ended itself early (exit() or
+     * _exit() in a plugin, os._exit() in a Python script) may have had items still buffered. */
+    if (!r->ended && r->kind->requires_end)
+        return nem_runner_error(r, err, NEM_RUNNER_EINCOMPLETE,
+                                "exited with status 0 before its output was complete (%" PRIu64 " items received, "
+                                "no end-of-output record): a script that ends its own process (exit(), _exit(), "
+                                "os._exit()) loses what was still buffered; return from the entry point instead",
+                                r->n_items);
+    if (r->ended && (uint64_t)r->end_items != r->n_items)
+        return nem_runner_error(r, err, NEM_RUNNER_EINCOMPLETE,
+                                "its end-of-output record announced %" PRId64 " items but %" PRIu64 " arrived",
+                                r->end_items, r->n_items);
     return true;
 }
 

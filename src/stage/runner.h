@@ -17,11 +17,18 @@
  *             {"$nemesyst_consumed": {"collection": "C", "pipeline": [...], "count": N, "digest": "SHA256-HEX",
  *                                     "complete": BOOL}}
  *                 data a learner read: count and sha256 over each document's BSON bytes, in cursor order
+ *             {"$nemesyst_end": {"items": N}}
+ *                 the end of the output: N items (documents and markers) came before it, and nothing may follow.
+ *                 PYTHON/PLUGIN: required (the adapter and the plugin host send it once the script's entry point
+ *                 has returned and every item is flushed), so a script that ends its own process early (exit(),
+ *                 _exit(), os._exit(), a signal) fails with NEM_RUNNER_EINCOMPLETE instead of losing what was still
+ *                 buffered behind a success. EXEC: optional; when sent, it is checked the same way.
  *           Any other key starting with "$nemesyst" is malformed output.
  *   log     stderr (and stdout for PYTHON/PLUGIN): each line goes to the log prefixed with script, position and
  *           rank; a leading "<3>" (error), "<4>" (warn), "<6>" (info) or "<7>" (debug), sd-daemon style, sets the
  *           level (default info).
- *   verdict the exit status (0 = success).
+ *   verdict the exit status (0 = success), and for PYTHON/PLUGIN (or an EXEC that sent one) the end record with
+ *           the right item count: only then has the script succeeded.
  *   env     NEMESYST_STAGE, NEMESYST_POSITION, NEMESYST_RANK, NEMESYST_RUN_ID, NEMESYST_SCRIPT,
  *           NEMESYST_ENTRY_POINT, NEMESYST_DB_URI (no password), NEMESYST_DB_NAME, NEMESYST_ARGS_FILE (the resolved
  *           options as extended JSON, secrets removed), NEMESYST_WORKDIR, NEMESYST_TIMEOUT (seconds, 0 = none),
@@ -46,11 +53,13 @@ enum {
     NEM_RUNNER_EEXIT = 4,    /* non-zero exit status */
     NEM_RUNNER_ESIGNAL = 5,  /* killed by a signal (crash) */
     NEM_RUNNER_ETIMEOUT = 6, /* ran past its timeout and was killed */
+    NEM_RUNNER_EINCOMPLETE = 7, /* exited 0 without (or with a wrong) end-of-output record: output was lost */
 };
 
 #define NEM_RUNNER_MAX_DOC (16 * 1024 * 1024)
 #define NEM_RUNNER_MARKER_MODEL "$nemesyst_model"
 #define NEM_RUNNER_MARKER_CONSUMED "$nemesyst_consumed"
+#define NEM_RUNNER_MARKER_END "$nemesyst_end"
 #define NEM_RUNNER_ITEM_FD 3
 
 typedef enum { NEM_SCRIPT_PLUGIN, NEM_SCRIPT_PYTHON, NEM_SCRIPT_EXEC } nem_script_kind_t;

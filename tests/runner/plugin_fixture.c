@@ -1,5 +1,7 @@
 /* A test plugin with one entry point per behaviour the runner tests read back. */
 #include <nemesyst.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,8 @@ bool learn(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 /* Documents, options through the getters, a model from a buffer and one from a file, a log line. */
 bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
@@ -142,4 +146,27 @@ bool crash(nemesyst_ctx_t *ctx, bson_error_t *error)
     (void)error;
     raise(SIGSEGV);
     return true;
+}
+
+/* Three documents, then the plugin ends its own process: exit(0) (atexit handlers run) or _exit(0). */
+static bool emit_three(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    bson_t *doc = BCON_NEW("early", BCON_INT32(1));
+    bool ok = nemesyst_emit(ctx, doc, error) && nemesyst_emit(ctx, doc, error) && nemesyst_emit(ctx, doc, error);
+    bson_destroy(doc);
+    return ok;
+}
+
+bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (emit_three(ctx, error))
+        exit(0);
+    return false;
+}
+
+bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (emit_three(ctx, error))
+        _exit(0);
+    return false;
 }

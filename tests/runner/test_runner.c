@@ -514,6 +514,29 @@ START_TEST(runners_run_concurrently_under_one_poll_loop)
 }
 END_TEST
 
+/* An executable may end its output with the end record: it is checked, never stored. */
+START_TEST(exec_end_record_is_checked)
+{
+    char *path = fixture("end_record.sh");
+    result_t res;
+    run_path(path, &res);
+    ck_assert_msg(res.ok, "%s", res.err.message);
+    ck_assert_uint_eq(res.n, 2);
+    bson_destroy(&res.items);
+    setenv("NEM_T_END_ITEMS", "5", 1);
+    run_path(path, &res);
+    assert_fails(&res, NEM_RUNNER_EINCOMPLETE, "announced 5 items but 2 arrived");
+    bson_destroy(&res.items);
+    unsetenv("NEM_T_END_ITEMS");
+    setenv("NEM_T_AFTER_END", "1", 1);
+    run_path(path, &res);
+    assert_fails(&res, NEM_RUNNER_EOUTPUT, "line 4: output after the end-of-output record");
+    bson_destroy(&res.items);
+    unsetenv("NEM_T_AFTER_END");
+    bson_free(path);
+}
+END_TEST
+
 START_TEST(missing_script_fails_to_start)
 {
     nem_script_spec_t spec;
@@ -784,6 +807,17 @@ START_TEST(python_exception_fails_with_its_traceback_in_the_log)
 }
 END_TEST
 
+START_TEST(python_os_exit_fails_as_incomplete)
+{
+    char *path = fixture("py/os_exit.py");
+    result_t res;
+    run_path(path, &res);
+    assert_fails(&res, NEM_RUNNER_EINCOMPLETE, "os._exit()");
+    bson_destroy(&res.items);
+    bson_free(path);
+}
+END_TEST
+
 START_TEST(python_custom_entry_point_may_return_a_dict)
 {
     char *path = fixture("py/entry.py");
@@ -933,6 +967,19 @@ START_TEST(plugin_without_the_entry_point_fails)
 }
 END_TEST
 
+/* A plugin that ends its own process with status 0 has not succeeded: its buffered items never arrived. */
+START_TEST(plugin_that_exits_early_fails_as_incomplete)
+{
+    static const char *entries[] = {"exit_early", "quit_early"};
+    for (size_t i = 0; i < 2; i++) {
+        result_t res;
+        run_plugin(entries[i], "clean", NULL, &res);
+        assert_fails(&res, NEM_RUNNER_EINCOMPLETE, "before its output was complete");
+        bson_destroy(&res.items);
+    }
+}
+END_TEST
+
 START_TEST(script_kind_follows_the_file_name)
 {
     ck_assert_int_eq(nem_script_kind("a/b.so"), NEM_SCRIPT_PLUGIN);
@@ -966,6 +1013,7 @@ static Suite *runner_suite(void)
     tcase_add_test(exec, pump_never_blocks_on_a_partial_line);
     tcase_add_test(exec, runners_run_concurrently_under_one_poll_loop);
     tcase_add_test(exec, missing_script_fails_to_start);
+    tcase_add_test(exec, exec_end_record_is_checked);
     tcase_add_test(exec, callback_refusal_stops_the_script);
     tcase_add_test(py, python_cleaner_yields_documents_and_prints_to_the_log);
     tcase_add_test(py, python_learner_batches_without_empty_last_batch_and_reports_lineage);
@@ -973,6 +1021,7 @@ static Suite *runner_suite(void)
     tcase_add_test(py, python_scripts_with_the_same_file_name_stay_distinct);
     tcase_add_test(py, python_exception_fails_with_its_traceback_in_the_log);
     tcase_add_test(py, python_custom_entry_point_may_return_a_dict);
+    tcase_add_test(py, python_os_exit_fails_as_incomplete);
     tcase_add_test(py, python_password_only_through_its_pipe);
     tcase_add_test(plug, plugin_emits_documents_and_models_and_reads_options);
     tcase_add_test(plug, plugin_batches_never_end_empty_and_report_lineage);
@@ -980,6 +1029,7 @@ static Suite *runner_suite(void)
     tcase_add_test(plug, plugin_returning_false_fails_with_its_message);
     tcase_add_test(plug, plugin_crash_reports_the_signal);
     tcase_add_test(plug, plugin_without_the_entry_point_fails);
+    tcase_add_test(plug, plugin_that_exits_early_fails_as_incomplete);
     return s;
 }
 

@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool clean(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool learn(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 static void note_run(nemesyst_ctx_t *ctx)
 {
@@ -140,4 +143,21 @@ bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error)
         return false;
     bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin says no");
     return false;
+}
+
+/* Emits NEM_T_COUNT documents (default 13) as clean does, then ends its own process with exit(0): the items the
+ * library still buffers never reach the host, and the run must not call that a success. */
+bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (!clean(ctx, error))
+        return false;
+    exit(0);
+}
+
+/* The same with _exit(0): no atexit handlers, no stdio flush. */
+bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (!clean(ctx, error))
+        return false;
+    _exit(0);
 }
