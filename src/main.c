@@ -5,6 +5,7 @@
 
 #include "app/app.h"
 #include "log/log.h"
+#include "util/env.h"
 
 int main(int argc, char **argv)
 {
@@ -22,6 +23,12 @@ int main(int argc, char **argv)
     nem_log_capture_mongoc();
 
     status = nem_app_configure(&world, argc, argv, &cfg);
+    /* argv no longer holds a secret (configure overwrote them): nor may the launcher's copy of it. */
+    nem_env_scrub_launcher_argv(argc, argv);
+    if (status < 0 && world.rank == 0 && cfg->password && *cfg->password &&
+        cfg->values[NEM_OPT_DB_PASSWORD].src == NEM_SRC_CLI && nem_env_launched())
+        NEM_WARN("--db-password on the command line is visible in the launcher's own arguments (mpirun, srun) to "
+                 "every user of this host, though not to nemesyst's scripts: use --db-password-file");
     if (status < 0)
         status = nem_app_run(&world, cfg);
 

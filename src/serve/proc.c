@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "serve/proc.h"
@@ -52,6 +53,7 @@ static void child_exec(const nem_spawn_t *sp, char **envp, int report_fd, pid_t 
 
     if (sp->new_session)
         setsid();
+    umask(077); /* what a server creates under the db path (data, state, logs) is its owner's alone */
     if (sp->die_with_parent) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)    /* the parent died before prctl took effect */

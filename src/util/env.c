@@ -5,19 +5,84 @@
 
 #include "config/options.h"
 
+extern char **environ;
+
+/* The variables nemesyst sets for each stage script (src/stage/runner.h): a value of the user's under one of these
+ * names would be stale or, for a descriptor number, wrong, so it is replaced or removed. Every other NEMESYST_*
+ * variable is the user's own and passes through, as in 2.0.6. */
+static const char *const own_names[] = {
+    "NEMESYST_STAGE", "NEMESYST_POSITION", "NEMESYST_RANK", "NEMESYST_RUN_ID", "NEMESYST_SCRIPT",
+    "NEMESYST_ENTRY_POINT", "NEMESYST_DB_URI", "NEMESYST_DB_NAME", "NEMESYST_ARGS_FILE", "NEMESYST_WORKDIR",
+    "NEMESYST_TIMEOUT", "NEMESYST_INPUT_MODEL", "NEMESYST_INPUT_MODEL_ID", "NEMESYST_ITEM_FD",
+    "NEMESYST_PASSWORD_FD", "NEMESYST_TLS_KEY_PASSWORD_FD",
+};
+
+/* Launcher variables that copy the command line: a secret given there would reach every child. */
+static const char *const launcher_argv_names[] = {"OMPI_ARGV"};
+
+static bool is_named(const char *entry, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
 bool nem_env_withheld(const char *entry)
 {
-    if (strncmp(entry, "NEMESYST_", 9) == 0)
-        return true;
+    for (size_t i = 0; i < sizeof own_names / sizeof *own_names; i++)
+        if (is_named(entry, own_names[i]))
+            return true;
+    for (size_t i = 0; i < sizeof launcher_argv_names / sizeof *launcher_argv_names; i++)
+        if (is_named(entry, launcher_argv_names[i]))
+            return true;
     for (int i = 0; i < NEM_OPT__COUNT; i++) {
         char name[128];
-        size_t n;
         if (!(nem_options[i].flags & NEM_F_SECRET))
             continue;
         nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
-        n = strlen(name);
-        if (strncmp(entry, name, n) == 0 && entry[n] == '=')
+        if (is_named(entry, name))
             return true;
     }
     return false;
+}
+
+bool nem_env_launched(void)
+{
+    for (char **e = environ; e && *e; e++)
+        if (is_named(*e, "OMPI_COMM_WORLD_SIZE") || is_named(*e, "PMIX_RANK") || is_named(*e, "PMI_RANK") ||
+            is_named(*e, "SLURM_STEP_ID"))
+            return true;
+    return false;
+}
+
+size_t nem_env_scrub_launcher_argv(int argc, char **argv)
+{
+    size_t scrubbed = 0;
+    for (char **e = environ; e && *e; e++) {
+        for (size_t k = 0; k < sizeof launcher_argv_names / sizeof *launcher_argv_names; k++) {
+            const char *name = launcher_argv_names[k];
+            if (!is_named(*e, name))
+                continue;
+            char *value = *e + strlen(name) + 1;
+            size_t len = strlen(value), pos = 0;
+            /* The launcher joined argv[1..] with spaces: write the (scrubbed) argv back over it, in place, so the
+             * process's own /proc/PID/environ no longer shows the secret either. Should the layout differ, blank
+             * the value whole rather than keep a secret. */
+            size_t want = 0;
+            for (int i = 1; i < argc; i++)
+                want += strlen(argv[i]) + (i > 1);
+            if (want == len) {
+                for (int i = 1; i < argc; i++) {
+                    if (i > 1)
+                        value[pos++] = ' ';
+                    size_t n = strlen(argv[i]);
+                    memcpy(value + pos, argv[i], n);
+                    pos += n;
+                }
+            } else {
+                memset(value, 'x', len);
+            }
+            scrubbed++;
+        }
+    }
+    return scrubbed;
 }

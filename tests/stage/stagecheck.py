@@ -10,7 +10,11 @@ import pymongo
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-_client = pymongo.MongoClient("mongodb://127.0.0.1:%s/" % os.environ["NEM_TEST_PORT"])
+if os.environ.get("NEM_T_USER"):  # a server of the test's own, with authentication
+    _client = pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_T_PORT"]), username=os.environ["NEM_T_USER"],
+                                  password=os.environ["NEM_T_PASSWORD"], authSource=os.environ["NEM_T_DB"])
+else:
+    _client = pymongo.MongoClient("mongodb://127.0.0.1:%s/" % os.environ["NEM_TEST_PORT"])
 db = _client[os.environ["NEM_T_DB"]]
 RUN = os.environ.get("NEM_T_RUN") or None
 run = db.nemesyst_runs.find_one({"_id": RUN}) if RUN else None

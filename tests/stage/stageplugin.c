@@ -31,7 +31,10 @@ bool clean(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     const char *env = getenv("NEM_T_COUNT");
     int64_t n = env && *env ? atoll(env) : 13;
+    const char *pause = getenv("NEM_T_SLEEP_MS");
     note_run(ctx);
+    if (pause && *pause)
+        usleep((useconds_t)atoi(pause) * 1000);
     for (int64_t i = 0; i < n; i++) {
         bson_t *doc = BCON_NEW("i", BCON_INT64(i), "kind", BCON_UTF8("plugin"),
                                "pos", BCON_INT64((int64_t)nemesyst_position(ctx)));
