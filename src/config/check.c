@@ -292,12 +292,13 @@ bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
             const char *suffix = bucket ? ".chunks" : "";
             size_t ns = db_len + 1 + strlen(v->v[k]) + strlen(suffix);
             if (ns > NEM_NAMESPACE_MAX) {
-                char *full = bson_strdup_printf("%s.%s%s", db ? db : "", v->v[k], suffix);
+                char qdb[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                               "%s: option --%s: %s%s makes the namespace '%s' %zu bytes, more than MongoDB's limit "
-                               "of %d", v->where, nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
-                               nem_config_quote(full, q, sizeof q), ns, NEM_NAMESPACE_MAX);
-                bson_free(full);
+                               "%s: option --%s: %s%s '%s' in database '%s' makes a namespace of %zu bytes%s, more "
+                               "than MongoDB's limit of %d", v->where, nem_options[i].name, kind,
+                               nth(v, k, k_text, sizeof k_text), nem_config_quote(v->v[k], q, sizeof q),
+                               nem_config_quote(db ? db : "", qdb, sizeof qdb), ns, bucket ? " (with .chunks)" : "",
+                               NEM_NAMESPACE_MAX);
                 return false;
             }
         }

@@ -56,6 +56,8 @@ static bool parse_line(nem_config_t *layer, char *line, const char *name, int li
         return true;
     cut_comment(s);
     s = trim(s);
+    char shown[128]; /* the line as written, for a message: parsing cuts it up */
+    nem_config_quote(s, shown, sizeof shown);
     char *key = s;
     if (strncmp(key, "--", 2) == 0)
         key += 2;
@@ -69,9 +71,7 @@ static bool parse_line(nem_config_t *layer, char *line, const char *name, int li
             rest = trim(rest + 1);
     }
     if (!*key || strchr(key, '#') || strchr(key, ';')) {
-        char q[128];
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: malformed line '%s'", where,
-                       nem_config_quote(line, q, sizeof q));
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: malformed line '%s'", where, shown);
         return false;
     }
     int id = nem_option_find(key);

@@ -13,7 +13,7 @@
 
 #include "util/fs.h"
 
-static bool read_password_file(const char *path, char **out, bson_error_t *err)
+static bool read_password_file(const char *path, const char *where, char **out, bson_error_t *err)
 {
     struct stat st;
     char *text = NULL;
@@ -21,20 +21,20 @@ static bool read_password_file(const char *path, char **out, bson_error_t *err)
     /* A regular file only: a FIFO would block, a device never end. Opened without following it into a wait. */
     int fd = nem_open_regular_file(path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &st, err);
     if (fd < 0) {
-        nem_config_rewrap(err, NULL, NEM_CONFIG_EFILE);
+        nem_config_rewrap(err, where, NEM_CONFIG_EFILE);
         return false;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
-                       "--db-password-file '%s' is accessible by group or others (mode %03o): chmod 600 it", path,
-                       (unsigned)(st.st_mode & 0777));
+                       "%s: --db-password-file '%s' is accessible by group or others (mode %03o): chmod 600 it", where,
+                       path, (unsigned)(st.st_mode & 0777));
         close(fd);
         return false;
     }
     bool ok = nem_read_fd(fd, path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &text, &len, err);
     close(fd);
     if (!ok) {
-        nem_config_rewrap(err, NULL, NEM_CONFIG_EFILE);
+        nem_config_rewrap(err, where, NEM_CONFIG_EFILE);
         return false;
     }
     size_t line = strcspn(text, "\r\n");
@@ -46,7 +46,7 @@ static bool read_password_file(const char *path, char **out, bson_error_t *err)
     else if (!nem_utf8_valid(text, line, &bad))
         why = "is not valid UTF-8";
     if (why) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "--db-password-file '%s' %s", path, why);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --db-password-file '%s' %s", where, path, why);
         bson_zero_free(text, len + 1);
         return false;
     }
@@ -120,7 +120,7 @@ bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err)
         return true;
     }
     if (file)
-        return read_password_file(file, &cfg->password, err);
+        return read_password_file(file, cfg->values[NEM_OPT_DB_PASSWORD_FILE].where, &cfg->password, err);
     if (is_bool && b)
         return prompt_password(&cfg->password, err);
     return true;
