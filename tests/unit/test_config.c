@@ -1,11 +1,13 @@
 /* Unit suite: the option table, precedence, config files, list indexing and every bad input. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/fs.h"
 
 extern char **environ;
 
@@ -547,6 +549,416 @@ START_TEST(script_args_pad_per_script_lists_by_repeating_the_last_value)
 }
 END_TEST
 
+/* Robustness: no input makes resolution hang or crash (README "Bad input", nemesyst(1) DIAGNOSTICS). */
+
+/* c1.conf includes c2.conf ... includes cN.conf, which sets db-name. */
+static void write_chain(int n)
+{
+    for (int i = 1; i <= n; i++) {
+        char name[32], text[64];
+        snprintf(name, sizeof name, "c%d.conf", i);
+        if (i < n)
+            snprintf(text, sizeof text, "config = c%d.conf\n", i + 1);
+        else
+            snprintf(text, sizeof text, "db-name = end%d\n", n);
+        bson_free(write_file(name, text));
+    }
+}
+
+START_TEST(include_depth_is_bounded)
+{
+    write_chain(NEM_CONFIG_DEPTH_MAX);
+    argv_t a = ARGV("-c", "c1.conf");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0), "end32");
+    ck_assert_uint_eq(cfg->n_files, NEM_CONFIG_DEPTH_MAX);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+
+    write_chain(NEM_CONFIG_DEPTH_MAX + 1);
+    char *want = bson_strdup_printf("%s/c32.conf:1: config file '%s/c33.conf' would be included at depth 33, deeper "
+                                    "than the limit of 32", tmpdir, tmpdir);
+    expect_error(ARGV("-c", "c1.conf"), want, NULL);
+    bson_free(want);
+    /* 10,000 files each including the next once overflowed the stack. */
+    write_chain(10000);
+    expect_error(ARGV("-c", "c1.conf"), "c32.conf:1:", "depth 33");
+}
+END_TEST
+
+START_TEST(include_loops_read_each_file_once)
+{
+    bson_free(write_file("a.conf", "db-name = froma\nconfig = b.conf\n"));
+    bson_free(write_file("b.conf", "db-ip = fromb\nconfig = a.conf\nconfig = ./sub/../a.conf\n"));
+    ck_assert_int_eq(mkdir("sub", 0700), 0);
+    argv_t a = ARGV("-c", "a.conf");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0), "froma");
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_IP, 0), "fromb");
+    ck_assert_uint_eq(cfg->n_files, 2);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    /* A file that includes itself. */
+    bson_free(write_file("self.conf", "config = self.conf\ndb-port = 1234\n"));
+    a = ARGV("-c", "self.conf");
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0), 1234);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+}
+END_TEST
+
+START_TEST(special_files_are_refused_without_blocking)
+{
+    /* The Check fork times out a test that blocks: a FIFO opened for reading without a writer would. */
+    ck_assert_int_eq(mkfifo("fifo.conf", 0600), 0);
+    ck_assert_int_eq(mkdir("dir.conf", 0700), 0);
+    ck_assert_int_eq(symlink("loop2.conf", "loop1.conf"), 0);
+    ck_assert_int_eq(symlink("loop1.conf", "loop2.conf"), 0);
+    expect_error(ARGV("-c", "fifo.conf"), "cannot read config file 'fifo.conf': it is a FIFO, not a regular file", NULL);
+    expect_error(ARGV("-c", "dir.conf"), "cannot read config file 'dir.conf': it is a directory", NULL);
+    expect_error(ARGV("-c", "/dev/zero"), "'/dev/zero': it is a character device, not a regular file", NULL);
+    expect_error(ARGV("-c", "loop1.conf"), "'loop1.conf'", strerror(ELOOP));
+    bson_free(write_file("inc.conf", "db-name = x\nconfig = fifo.conf\n"));
+    expect_error(ARGV("-c", "inc.conf"), "inc.conf:2: cannot read config file", "it is a FIFO");
+    ck_assert_int_eq(mkdir("nemesyst.d", 0700), 0);
+    ck_assert_int_eq(mkfifo("nemesyst.d/site.conf", 0600), 0);
+    expect_error(ARGV("--db-port", "5"), "nemesyst.d/site.conf': it is a FIFO", NULL);
+    ck_assert_int_eq(unlink("nemesyst.d/site.conf"), 0);
+    /* Pipelines given as a path. */
+    expect_error(ARGV("--dl-data-pipeline", "fifo.conf"), "--dl-data-pipeline file 'fifo.conf': it is a FIFO", NULL);
+    expect_error(ARGV("--dl-data-pipeline", "/dev/zero"), "it is a character device", NULL);
+}
+END_TEST
+
+START_TEST(config_files_are_bounded_in_size)
+{
+    char *text = bson_malloc(NEM_CONFIG_FILE_MAX + 2);
+    memset(text, '#', NEM_CONFIG_FILE_MAX);
+    text[NEM_CONFIG_FILE_MAX] = '\0';
+    bson_free(write_file("max.conf", text));
+    argv_t a = ARGV("-c", "max.conf");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    text[NEM_CONFIG_FILE_MAX] = '#';
+    text[NEM_CONFIG_FILE_MAX + 1] = '\0';
+    bson_free(write_file("over.conf", text));
+    bson_free(text);
+    expect_error(ARGV("-c", "over.conf"), "'over.conf': it is larger than 1048576 bytes", NULL);
+}
+END_TEST
+
+START_TEST(config_files_accept_a_bom_and_crlf)
+{
+    char *conf = write_file("win.conf", "\xEF\xBB\xBF# written on Windows\r\ndb-name = winny\r\n"
+                                        "data-collection = [a, b]\r\ndata-clean\r\n\r\n");
+    argv_t a = ARGV("-c", conf);
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0), "winny");
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DATA_COLLECTION, 1), "b");
+    ck_assert(nem_cfg_bool(cfg, NEM_OPT_DATA_CLEAN));
+    char *want = bson_strdup_printf("%s:2", conf);
+    ck_assert_str_eq(cfg->values[NEM_OPT_DB_NAME].where, want);
+    bson_free(want);
+    bson_free(conf);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    /* A BOM anywhere but the start is not one. */
+    conf = write_file("bom2.conf", "db-name = a\n\xEF\xBB\xBF" "db-ip = b\n");
+    want = bson_strdup_printf("%s:2: unknown option", conf);
+    expect_error(ARGV("-c", conf), want, NULL);
+    bson_free(want);
+    bson_free(conf);
+}
+END_TEST
+
+START_TEST(binary_and_invalid_utf8_config_files_name_the_line)
+{
+    char *conf = write_file("bin.conf", "db-name = a\n\ndb-ip = b\n");
+    FILE *f = fopen(conf, "a");
+    fwrite("x\0y\n", 1, 4, f);
+    fclose(f);
+    char *want = bson_strdup_printf("%s:4: NUL byte in a config file", conf);
+    expect_error(ARGV("-c", conf), want, NULL);
+    bson_free(want);
+    bson_free(conf);
+    conf = write_file("latin1.conf", "db-name = a\ndb-user-name = caf\xE9\n");
+    want = bson_strdup_printf("%s:2: invalid UTF-8 (byte 19 of the line)", conf);
+    expect_error(ARGV("-c", conf), want, NULL);
+    bson_free(want);
+    bson_free(conf);
+}
+END_TEST
+
+START_TEST(utf8_validation_is_strict)
+{
+    static const struct { const char *s; bool ok; } cases[] = {
+        {"plain", true}, {"caf\xC3\xA9", true}, {"\xE2\x82\xAC", true}, {"\xF0\x9F\x98\x80", true},
+        {"\xFF", false}, {"\xC0\xAF", false}, {"\xE0\x80\xAF", false}, {"\xED\xA0\x80", false},
+        {"\xF4\x90\x80\x80", false}, {"\xE2\x82", false}, {"a\x80", false}, {"\xC3", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t bad = 99;
+        ck_assert_msg(nem_utf8_valid(cases[i].s, strlen(cases[i].s), &bad) == cases[i].ok, "case %zu", i);
+    }
+    char q[128];
+    ck_assert_str_eq(nem_config_quote("a\nb\xFF", q, sizeof q), "a\\x0Ab\\xFF");
+    char *long_value = bson_malloc0(1001);
+    memset(long_value, 'x', 1000);
+    nem_config_quote(long_value, q, sizeof q);
+    ck_assert_uint_eq(strlen(q), 63);
+    ck_assert_str_eq(q + 60, "...");
+    bson_free(long_value);
+}
+END_TEST
+
+START_TEST(mongodb_database_names)
+{
+    char why[160];
+    static const char *const good[] = {"nemesyst", "data", "a-b_c", "x1", "DB", "caf\xC3\xA9"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(nem_db_name_ok(good[i], false, why, sizeof why), "%s: %s", good[i], why);
+    static const char *const bad[] = {"", "a/b", "a\\b", "a.b", "a b", "a\"b", "a$b", "a*b", "a<b", "a>b", "a:b",
+                                      "a|b", "a?b", "\xFF"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!nem_db_name_ok(bad[i], false, why, sizeof why), "'%s' accepted", bad[i]);
+    char name[80];
+    memset(name, 'd', sizeof name);
+    name[NEM_DB_NAME_MAX] = '\0';
+    ck_assert(nem_db_name_ok(name, false, why, sizeof why));
+    name[NEM_DB_NAME_MAX] = 'd';
+    name[NEM_DB_NAME_MAX + 1] = '\0';
+    ck_assert(!nem_db_name_ok(name, false, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "64 bytes"));
+    ck_assert(nem_db_name_ok("$external", true, why, sizeof why));
+    ck_assert(!nem_db_name_ok("$external", false, why, sizeof why));
+
+    expect_error(ARGV("--db-name", "my.db"), "cli: option --db-name: database name 'my.db' contains '.'", NULL);
+    expect_error(ARGV("--db-authentication-database", "a b"), "option --db-authentication-database", "(a space)");
+    argv_t a = ARGV("--db-authentication-database", "$external", "--db-authentication", "MONGODB-X509");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+}
+END_TEST
+
+START_TEST(mongodb_collection_and_bucket_names)
+{
+    char why[160];
+    static const char *const good[] = {"debug_data", "a.b", "fashion_models", "x-y", "systems", "a.system.b"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(nem_collection_name_ok(good[i], why, sizeof why), "%s: %s", good[i], why);
+    static const char *const bad[] = {"", "a$b", "system.users", ".a", "a.", "a..b", "\xC0\xAF"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!nem_collection_name_ok(bad[i], why, sizeof why), "'%s' accepted", bad[i]);
+
+    /* Every option that names one is checked, each value of a list, with its source. */
+    static const char *const opts[] = {"--data-collection", "--dl-data-collection", "--dl-input-model-collection",
+                                       "--dl-output-model-collection", "--i-output-prediction-collection",
+                                       "--db-collection-name"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        expect_error(ARGV(opts[i], "a$b"), opts[i], "'a$b' contains '$'");
+    setenv("N_DATA_COLLECTION", "[ok, system.x]", 1);
+    expect_error(ARGV("--db-port", "5"), "env N_DATA_COLLECTION: option --data-collection: collection name 2",
+                 "starts with 'system.'");
+    unsetenv("N_DATA_COLLECTION");
+
+    /* Namespaces: db + '.' + collection <= 255 bytes; a bucket's longest is db.bucket.chunks. */
+    char coll[300];
+    memset(coll, 'c', sizeof coll);
+    coll[255 - strlen("nemesyst.")] = '\0';
+    argv_t a = ARGV("--data-collection", coll);
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    coll[255 - strlen("nemesyst.")] = 'c';
+    coll[256 - strlen("nemesyst.")] = '\0';
+    expect_error(ARGV("--data-collection", coll), "makes a namespace of 256 bytes", "255");
+    memset(coll, 'm', sizeof coll);
+    coll[255 - strlen("nemesyst..chunks")] = '\0';
+    a = ARGV("--dl-output-model-collection", coll);
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    coll[255 - strlen("nemesyst..chunks")] = 'm';
+    coll[256 - strlen("nemesyst..chunks")] = '\0';
+    expect_error(ARGV("--dl-output-model-collection", coll), "GridFS bucket name", "(with .chunks)");
+}
+END_TEST
+
+START_TEST(values_are_bounded_and_utf8)
+{
+    char *big = bson_malloc0(NEM_VALUE_MAX + 2);
+    memset(big, 'a', NEM_VALUE_MAX + 1);
+    expect_error(ARGV("--db-ip", big), "cli: option --db-ip: value is 65537 bytes, more than the limit of 65536",
+                 NULL);
+    big[NEM_VALUE_MAX] = '\0';
+    argv_t a = ARGV("--db-ip", big);
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    bson_free(big);
+    expect_error(ARGV("--db-user-name", "caf\xE9"), "option --db-user-name: value 'caf\\xE9' is not valid UTF-8", NULL);
+    expect_error(ARGV("--db-password", "pw\xFF"), "--db-password: the value is not valid UTF-8", NULL);
+    expect_error(ARGV("--db-ip", ""), "cli: option --db-ip: value is empty", NULL);
+    expect_error(ARGV("--db-bind-ip", "h1", ""), "option --db-bind-ip: value 2 is empty", NULL);
+    char *conf = write_file("open.conf", "db-bind-ip = [a, b\n");
+    expect_error(ARGV("-c", conf), "option --db-bind-ip: list '[a, b' has no closing ']'", NULL);
+    bson_free(conf);
+    /* Too many values in one list. */
+    size_t n = NEM_LIST_MAX + 1;
+    char *many = bson_malloc0(n * 2 + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(many + 2 * i, "h ", 2);
+    setenv("N_DB_BIND_IP", many, 1);
+    expect_error(ARGV("--db-port", "5"), "env N_DB_BIND_IP: option --db-bind-ip has 10001 values", NULL);
+    unsetenv("N_DB_BIND_IP");
+    bson_free(many);
+    /* A newline in a value stays in one line of message. */
+    expect_error(ARGV("--db-port", "1\n2"), "got '1\\x0A2'", NULL);
+}
+END_TEST
+
+START_TEST(integer_ranges_keep_2_0_6_values)
+{
+    argv_t a = ARGV("--db-port", "1", "--process-pool", "100000", "--script-timeout", "0", "--dl-epochs", "0",
+                    "--dl-batch-size", "1", "2147483647", "--db-cursor-timeout", "1", "--db-start-timeout",
+                    "2147483", "--db-replica-max-staleness", "90", "--db-replica-read-preference", "nearest");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    expect_error(ARGV("--db-port", "0"), "--db-port must be 1-65535", NULL);
+    expect_error(ARGV("--process-pool", "100001"), "--process-pool must be <= 100000, got 100001", NULL);
+    expect_error(ARGV("--script-timeout=-1"), "--script-timeout must be >= 0, got -1", NULL);
+    expect_error(ARGV("--dl-batch-size", "4", "0"), "--dl-batch-size must be >= 1, got 0", NULL);
+    expect_error(ARGV("--db-batch-size", "0"), "--db-batch-size must be >= 1", NULL);
+    expect_error(ARGV("--db-start-timeout", "2147484"), "--db-start-timeout must be <= 2147483", NULL);
+    expect_error(ARGV("--db-stop-timeout", "0"), "--db-stop-timeout must be >= 1", NULL);
+    expect_error(ARGV("--dl-epochs", "99999999999999999999"), "--dl-epochs expects an integer", NULL);
+}
+END_TEST
+
+START_TEST(password_files_must_be_small_regular_files)
+{
+    ck_assert_int_eq(mkfifo("pwfifo", 0600), 0);
+    argv_t a = ARGV("--db-password-file", "pwfifo");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(!nem_config_resolve_password(cfg, &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "cli: cannot read --db-password-file 'pwfifo': it is a FIFO"));
+    nem_config_destroy(cfg);
+    free_argv(&a);
+
+    static const struct { const char *text; size_t len; const char *want; } cases[] = {
+        {"", 0, "is empty"},
+        {"\nsecret\n", 8, "has an empty first line"},
+        {"se\0cret\n", 8, "holds a NUL byte"},
+        {"caf\xE9\n", 5, "is not valid UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen("pw", "w");
+        fwrite(cases[i].text, 1, cases[i].len, f);
+        fclose(f);
+        chmod("pw", 0600);
+        a = ARGV("--db-password-file", "pw");
+        cfg = resolve(&a, &err);
+        ck_assert_msg(cfg != NULL, "%s", err.message);
+        ck_assert(!nem_config_resolve_password(cfg, &err));
+        ck_assert_msg(strstr(err.message, cases[i].want), "'%s' not in '%s'", cases[i].want, err.message);
+        nem_config_destroy(cfg);
+        free_argv(&a);
+    }
+    /* CRLF: the \r is no part of the password. Exactly the size limit is fine, one byte more is not. */
+    char *text = bson_malloc0(NEM_PASSWORD_FILE_MAX + 2);
+    memset(text, 'p', NEM_PASSWORD_FILE_MAX);
+    memcpy(text, "s3cret\r\n", 8);
+    bson_free(write_file("pw", text));
+    chmod("pw", 0600);
+    a = ARGV("--db-password-file", "pw");
+    cfg = resolve(&a, &err);
+    ck_assert(nem_config_resolve_password(cfg, &err));
+    ck_assert_str_eq(cfg->password, "s3cret");
+    nem_config_destroy(cfg);
+    text[NEM_PASSWORD_FILE_MAX] = 'p';
+    bson_free(write_file("pw", text));
+    cfg = resolve(&a, &err);
+    ck_assert(!nem_config_resolve_password(cfg, &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "it is larger than 4096 bytes"));
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    bson_free(text);
+    /* Both a literal password and a file: refused, not silently one of them. */
+    expect_error(ARGV("--db-password", "x", "--db-password-file", "pw"), "--db-password gives a password", NULL);
+}
+END_TEST
+
+START_TEST(tls_files_must_be_regular_non_empty_files)
+{
+    ck_assert_int_eq(mkfifo("ca.pem", 0600), 0);
+    bson_free(write_file("empty.pem", ""));
+    bson_free(write_file("ok.pem", "-----BEGIN CERTIFICATE-----\n"));
+    static const struct { const char *opt, *path, *want; } cases[] = {
+        {"--db-tls-ca-file", "ca.pem", "cli: cannot read --db-tls-ca-file 'ca.pem': it is a FIFO"},
+        {"--db-tls-certificate-key-file", "/dev/zero", "'/dev/zero': it is a character device"},
+        {"--db-tls-crl-file", "empty.pem", "cli: --db-tls-crl-file 'empty.pem' is empty"},
+        {"--db-tls-ca-file", "nope.pem", "cannot read --db-tls-ca-file 'nope.pem': No such file or directory"},
+        {"--db-tls-ca-file", "ok.pem", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        argv_t a = ARGV(cases[i].opt, cases[i].path);
+        bson_error_t err;
+        nem_config_t *cfg = resolve(&a, &err);
+        ck_assert_msg(cfg != NULL, "%s", err.message);
+        bool ok = nem_config_check_files(cfg, &err);
+        ck_assert_int_eq(ok, cases[i].want == NULL);
+        if (cases[i].want)
+            ck_assert_msg(strstr(err.message, cases[i].want), "'%s' not in '%s'", cases[i].want, err.message);
+        nem_config_destroy(cfg);
+        free_argv(&a);
+    }
+}
+END_TEST
+
+START_TEST(fs_reads_regular_files_up_to_a_limit)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    bson_error_t err;
+    bson_free(write_file("ten", "0123456789"));
+    ck_assert(nem_read_regular_file("ten", 10, "test file", &buf, &len, &err));
+    ck_assert_uint_eq(len, 10);
+    ck_assert_str_eq(buf, "0123456789");
+    bson_free(buf);
+    ck_assert(!nem_read_regular_file("ten", 9, "test file", &buf, &len, &err));
+    ck_assert_str_eq(err.message, "cannot read test file 'ten': it is larger than 9 bytes (10 bytes)");
+    ck_assert(!nem_read_regular_file(".", 0, "test file", &buf, &len, &err));
+    ck_assert_str_eq(err.message, "cannot read test file '.': it is a directory, not a regular file");
+    ck_assert(!nem_read_regular_file("", 0, "test file", &buf, &len, &err));
+    ck_assert_str_eq(nem_file_kind(S_IFIFO), "a FIFO");
+    ck_assert_str_eq(nem_file_kind(S_IFSOCK), "a socket");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -579,6 +991,24 @@ static Suite *config_suite(void)
     tcase_add_test(t, bool_option_takes_a_following_boolean_word);
     tcase_add_test(t, script_args_pad_per_script_lists_by_repeating_the_last_value);
     suite_add_tcase(s, t);
+    TCase *r = tcase_create("robustness");
+    tcase_add_checked_fixture(r, setup, teardown);
+    tcase_set_timeout(r, 30);
+    tcase_add_test(r, include_depth_is_bounded);
+    tcase_add_test(r, include_loops_read_each_file_once);
+    tcase_add_test(r, special_files_are_refused_without_blocking);
+    tcase_add_test(r, config_files_are_bounded_in_size);
+    tcase_add_test(r, config_files_accept_a_bom_and_crlf);
+    tcase_add_test(r, binary_and_invalid_utf8_config_files_name_the_line);
+    tcase_add_test(r, utf8_validation_is_strict);
+    tcase_add_test(r, mongodb_database_names);
+    tcase_add_test(r, mongodb_collection_and_bucket_names);
+    tcase_add_test(r, values_are_bounded_and_utf8);
+    tcase_add_test(r, integer_ranges_keep_2_0_6_values);
+    tcase_add_test(r, password_files_must_be_small_regular_files);
+    tcase_add_test(r, tls_files_must_be_regular_non_empty_files);
+    tcase_add_test(r, fs_reads_regular_files_up_to_a_limit);
+    suite_add_tcase(s, r);
     return s;
 }
 
