@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/options.h"
 
 static void roff(const char *s)
@@ -11,6 +12,52 @@ static void roff(const char *s)
             putchar('\\');
         putchar(*s);
     }
+}
+
+/* A tagged paragraph: tag in bold, then body, both escaped. */
+static void item(const char *tag, const char *body)
+{
+    fputs(".TP\n.B ", stdout);
+    roff(tag);
+    putchar('\n');
+    roff(body);
+    putchar('\n');
+}
+
+static void diagnostics(void)
+{
+    char buf[768];
+    puts(".SH DIAGNOSTICS\nBad input is refused before anything starts (no server, no script, no password prompt) with"
+         " exit status 2 and one line on standard error that starts with \\fBnemesyst: error:\\fR and names where the"
+         " value came from (\\fBcli\\fR, \\fBenv N_X\\fR, \\fIFILE\\fR:\\fILINE\\fR, \\fBdefault\\fR), the option, and"
+         " the rule it breaks. No input makes nemesyst hang or crash. The classes:");
+    item("Options", "an unknown option (with a \"did you mean\" suggestion), a missing value, a stray argument, a value"
+         " of the wrong type (integer, boolean, one of a set), an integer out of range (--db-port 1-65535;"
+         " --process-pool, batch sizes and server timeouts at least 1; --script-timeout and epochs at least 0), and"
+         " conflicting options (--db-password with --db-password-file, --resume with --provenance false).");
+    snprintf(buf, sizeof buf, "not valid UTF-8, empty, longer than %d KiB (a pipeline: %d MiB), a list of more than %d"
+             " values, or a list's [ without its ].", NEM_VALUE_MAX / 1024, NEM_JSON_VALUE_MAX / (1024 * 1024),
+             NEM_LIST_MAX);
+    item("Values", buf);
+    snprintf(buf, sizeof buf, "not a regular file (a directory, a FIFO, a device), a symbolic link loop, larger than %d"
+             " MiB, a NUL byte or invalid UTF-8 (as FILE:LINE), an unknown key, a malformed line, or includes nested"
+             " deeper than %d (a file reached twice is read once, so loops end). A UTF-8 byte order mark and CRLF line"
+             " ends are accepted.", NEM_CONFIG_FILE_MAX / (1024 * 1024), NEM_CONFIG_DEPTH_MAX);
+    item("Config files", buf);
+    item("Pipelines", "invalid JSON, JSON that is not an array or an object, nesting deeper than the JSON parser takes,"
+         " or a pipeline file that is not a regular file, is empty, or is larger than the pipeline limit.");
+    snprintf(buf, sizeof buf, "a database name that is empty, %d bytes or longer, or holds any of"
+             " / \\ . space \" $ * < > : | ?; a collection or GridFS bucket name that is empty, holds $, starts"
+             " with system., starts or ends with a dot or has an empty segment (..); a namespace"
+             " (database.collection, for a bucket database.bucket.chunks) longer than %d bytes.", NEM_DB_NAME_MAX + 1, NEM_NAMESPACE_MAX);
+    item("Names", buf);
+    snprintf(buf, sizeof buf, "a stage script that does not exist or is not a regular file; a --db-password-file that"
+             " group or others may read, or that is empty, larger than %d KiB or not a regular file; a TLS file that"
+             " is not a regular file or is empty; a --log-file or --summary-json that is a FIFO or a directory.",
+             NEM_PASSWORD_FILE_MAX / 1024);
+    item("Files", buf);
+    puts(".PP\nThe source's tests/badinput/cases.tsv is the catalogue of bad inputs that the test suite runs, each with"
+         " its exit status and message.");
 }
 
 int main(void)
@@ -60,6 +107,7 @@ int main(void)
             puts("\\fR.");
         }
     }
+    diagnostics();
     puts(".SH EXIT STATUS\n0 success; 1 runtime failure; 2 bad option, config file, value or path (nothing started);"
          " 3 the database server could not be started, stopped or reached; 4 one or more stage scripts failed;"
          " 130/143 interrupted by SIGINT/SIGTERM.");
