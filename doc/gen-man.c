@@ -49,7 +49,8 @@ static void diagnostics(void)
     snprintf(buf, sizeof buf, "a database name that is empty, %d bytes or longer, or holds any of"
              " / \\ . space \" $ * < > : | ?; a collection or GridFS bucket name that is empty, holds $, starts"
              " with system., starts or ends with a dot or has an empty segment (..); a namespace"
-             " (database.collection, for a bucket database.bucket.chunks) longer than %d bytes.", NEM_DB_NAME_MAX + 1, NEM_NAMESPACE_MAX);
+             " (database.collection, for a bucket database.bucket.chunks) longer than %d bytes.",
+             NEM_DB_NAME_MAX + 1, NEM_NAMESPACE_MAX);
     item("Names", buf);
     snprintf(buf, sizeof buf, "a stage script that does not exist or is not a regular file; a --db-password-file that"
              " group or others may read, or that is empty, larger than %d KiB or not a regular file; a TLS file that"
