@@ -288,6 +288,13 @@ static bool detect_format(nem_items_chan_t *ch, bool at_eof)
 bool nem_items_parse(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bson_error_t *err)
 {
     nem_items_chan_t *ch = &r->items;
+    /* Nothing buffered (perhaps no buffer yet: data NULL, where even data + 0 is undefined): nothing to parse in
+     * any format, and an empty output at its end is JSON's empty stream. */
+    if (ch->in.start == ch->in.len) {
+        if (at_eof && ch->fmt == NEM_FMT_DETECT)
+            ch->fmt = NEM_FMT_JSON;
+        return true;
+    }
     if (ch->fmt == NEM_FMT_DETECT && !detect_format(ch, at_eof))
         return true;
     return ch->fmt == NEM_FMT_BSON ? parse_bson(r, at_eof, cb, ud, err) : parse_json(r, at_eof, cb, ud, err);
