@@ -14,7 +14,10 @@ static volatile sig_atomic_t pending_sig;
 static volatile sig_atomic_t server_pid;
 static int installed;
 
-static const int handled[] = {SIGINT, SIGTERM, SIGHUP};
+/* SIGUSR1 and SIGUSR2 are what mpirun forwards to the ranks without killing the job (it turns SIGINT and SIGTERM
+ * into an abort with exit status 1 and SIGKILLs the ranks a second later): nemesyst-mpirun sends them for SIGINT
+ * and SIGTERM, and the ranks wind down as for those signals, ending with 130 or 143, which mpirun passes on. */
+static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
 
 static void on_signal(int sig)
 {
@@ -22,6 +25,10 @@ static void on_signal(int sig)
     pid_t pid = (pid_t)server_pid;
 
     if (pending_sig == 0) {
+        if (sig == SIGUSR1)
+            sig = SIGINT;
+        else if (sig == SIGUSR2)
+            sig = SIGTERM;
         /* Only the flag: the run still needs its server after this (the stage rollback of the failed scripts and
          * the run record are written to it), and stops it in order at the end (nem_serve_end). A start that is
          * still waiting for readiness sees the flag and stops the server itself. */

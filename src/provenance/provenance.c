@@ -192,13 +192,13 @@ bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fi
     return ok;
 }
 
-bool nem_runrec_end(nem_store_t *store, const char *run_id, bool ok_run, const char *error, bson_error_t *err)
+bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err)
 {
     mongoc_collection_t *coll = runs(store);
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     BSON_APPEND_UTF8(&filter, "_id", run_id);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    BSON_APPEND_UTF8(&set, "status", ok_run ? "succeeded" : "failed");
+    BSON_APPEND_UTF8(&set, "status", status);
     BSON_APPEND_DATE_TIME(&set, "ended", nem_wall_ms());
     if (error)
         BSON_APPEND_UTF8(&set, "error", error);

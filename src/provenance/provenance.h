@@ -33,6 +33,7 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
 /* Sets several per-script entries at once: fields is {"scripts.clean-0": {...}, ...}. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
-bool nem_runrec_end(nem_store_t *store, const char *run_id, bool ok, const char *error, bson_error_t *err);
+/* status: "succeeded", "failed" or "interrupted" (a signal stopped the run; --resume finishes it). */
+bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err);
 
 #endif

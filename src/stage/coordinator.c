@@ -318,7 +318,8 @@ static int close_run(coord_t *c)
         snprintf(why, sizeof why, "%zu script(s) failed", failed);
     bool ok = !failed && !sig;
     flush_results(c);
-    if (!nem_runrec_end(c->store, c->run_id, ok, ok ? NULL : why, &err)) {
+    if (!nem_runrec_end(c->store, c->run_id, ok ? "succeeded" : sig ? "interrupted" : "failed", ok ? NULL : why,
+                        &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
         c->record_failed = true;
     }
@@ -355,7 +356,7 @@ static bool connect_workers(coord_t *c)
     if (!all && c->world->rank == 0) {
         bson_error_t err;
         NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
-        if (!nem_runrec_end(c->store, c->run_id, false, "a worker rank could not connect to the database", &err))
+        if (!nem_runrec_end(c->store, c->run_id, "failed", "a worker rank could not connect to the database", &err))
             NEM_ERROR("run record %s: %s", c->run_id, err.message);
     }
     return all;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SIGTERM to nemesyst during a stage: the running scripts are stopped and fail with an error naming them and the
-# signal, the run record is closed as failed ("interrupted by signal 15"), and the exit status is 143.
+# signal, the run record is closed as interrupted ("interrupted by signal 15"), and the exit status is 143.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 NEM_T_SLEEP=30 "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name interrupt --process-pool 2 \
@@ -20,7 +20,7 @@ cat "$T/out" "$T/err"
 [ $((SECONDS - start)) -lt 20 ] || fail "took $((SECONDS - start)) s to stop"
 RUN=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$T/out")
 check interrupt "$FIX/clean.sh" <<'PY'
-eq((run["status"], run["error"]), ("failed", "interrupted by signal 15"), "run record")
+eq((run["status"], run["error"]), ("interrupted", "interrupted by signal 15"), "run record")
 for p in range(2):
     e = script("clean-%d" % p)
     eq((e["status"], e["error"]), ("failed", "clean script #%d '%s': interrupted by signal 15" % (p, argv[0])),
