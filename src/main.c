@@ -1,9 +1,11 @@
 /* nemesyst: distributed deep learning with MongoDB as the data and model store. */
 #include <mongoc/mongoc.h>
 #include <mpi.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "config/config.h"
 #include "log/log.h"
 #include "util/env.h"
 
@@ -13,6 +15,14 @@ int main(int argc, char **argv)
     nem_config_t *cfg = NULL;
     int status;
 
+    /* Secrets leave the command line (and the launcher's copy of it) before anything else, MPI_Init included
+     * (a third of a second): the parser reads a private copy. */
+    int nargs = argc;
+    char **args = bson_malloc0(((size_t)nargs + 1) * sizeof *args);
+    for (int i = 0; i < nargs; i++)
+        args[i] = bson_strdup(argv[i]);
+    nem_config_scrub_argv(argc, argv);
+    nem_env_scrub_launcher_argv(argc, argv);
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world.size);
@@ -22,9 +32,7 @@ int main(int argc, char **argv)
     mongoc_init();
     nem_log_capture_mongoc();
 
-    status = nem_app_configure(&world, argc, argv, &cfg);
-    /* argv no longer holds a secret (configure overwrote them): nor may the launcher's copy of it. */
-    nem_env_scrub_launcher_argv(argc, argv);
+    status = nem_app_configure(&world, nargs, args, &cfg);
     if (status < 0 && world.rank == 0 && cfg->password && *cfg->password &&
         cfg->values[NEM_OPT_DB_PASSWORD].src == NEM_SRC_CLI && nem_env_launched())
         NEM_WARN("--db-password on the command line is visible in the launcher's own arguments (mpirun, srun) to "
@@ -32,6 +40,9 @@ int main(int argc, char **argv)
     if (status < 0)
         status = nem_app_run(&world, cfg);
 
+    for (int i = 0; i < nargs; i++)
+        bson_zero_free(args[i], strlen(args[i]));
+    bson_free(args);
     nem_config_destroy(cfg);
     mongoc_cleanup();
     nem_log_close();

@@ -238,10 +238,13 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
                        where);
         return false;
     }
-    /* Two sources of one password: the literal would silently win over the file. */
+    /* Two sources of one password at the same level (both on the command line, both in the environment, both in
+     * config files): neither can win by precedence, so say so. At different levels the higher one wins, as for
+     * every option (nem_config_resolve_password). */
     const char *pw = nem_cfg_str(cfg, NEM_OPT_DB_PASSWORD, 0);
     bool pw_bool;
-    if (pw && *pw && !nem_parse_bool(pw, &pw_bool) && nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE)) {
+    if (pw && *pw && !nem_parse_bool(pw, &pw_bool) && nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE) &&
+        cfg->values[NEM_OPT_DB_PASSWORD].src == cfg->values[NEM_OPT_DB_PASSWORD_FILE].src) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
                        "%s: --db-password gives a password and --db-password-file (%s) another: keep one",
                        cfg->values[NEM_OPT_DB_PASSWORD].where, cfg->values[NEM_OPT_DB_PASSWORD_FILE].where);

@@ -115,6 +115,9 @@ bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err)
 
     if (cfg->password)
         return true;
+    /* Both given at different levels: the higher one wins (cli > env > config files), as for any option. */
+    if (file && val && cfg->values[NEM_OPT_DB_PASSWORD_FILE].src > cfg->values[NEM_OPT_DB_PASSWORD].src)
+        return read_password_file(file, cfg->values[NEM_OPT_DB_PASSWORD_FILE].where, &cfg->password, err);
     if (val && !is_bool && *val) {
         cfg->password = bson_strdup(val);
         return true;

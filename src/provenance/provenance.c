@@ -1,6 +1,8 @@
 /* Provenance stamps, digests and run records. */
 #include "provenance/provenance.h"
 
+#include "log/log.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -103,17 +105,58 @@ static void make_run_id(char out[64])
     snprintf(out, 64, "%s-%s", stamp, hex + 16);
 }
 
+/* Lost: recorded as running, but its heartbeat (or, from a version before heartbeats, its start) is older than
+ * NEM_RUNREC_LOST_FACTOR heartbeat intervals. */
+bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms)
+{
+    bson_iter_t it;
+    int64_t beat = 0, interval_s = 30;
+    if (!bson_iter_init_find(&it, run, "status") || !BSON_ITER_HOLDS_UTF8(&it) ||
+        strcmp(bson_iter_utf8(&it, NULL), "running") != 0)
+        return false;
+    if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
+        interval_s = bson_iter_as_int64(&it);
+    static const char *const clocks[] = {"heartbeat", "resumed", "started"};
+    for (size_t i = 0; i < sizeof clocks / sizeof *clocks && !beat; i++)
+        if (bson_iter_init_find(&it, run, clocks[i]) && BSON_ITER_HOLDS_DATE_TIME(&it))
+            beat = bson_iter_date_time(&it);
+    int64_t age = now_ms - beat;
+    if (age_ms)
+        *age_ms = age;
+    return age > NEM_RUNREC_LOST_FACTOR * interval_s * 1000;
+}
+
+/* A run being resumed must not be alive: two runs writing the same scripts' output would break exactly-once. */
+static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_t *err)
+{
+    bson_iter_t it;
+    int64_t age = 0;
+    if (!bson_iter_init_find(&it, run, "status") || !BSON_ITER_HOLDS_UTF8(&it) ||
+        strcmp(bson_iter_utf8(&it, NULL), "running") != 0)
+        return true;
+    if (nem_runrec_is_lost(run, nem_wall_ms(), &age)) {
+        NEM_WARN("--resume %s: that run was lost (recorded as running, last heartbeat %.0f s ago): resuming it",
+                 resume_id, age / 1000.0);
+        return true;
+    }
+    bson_set_error(err, NEM_ERROR_PROVENANCE, 5,
+                   "--resume %s: that run is still running (last heartbeat %.0f s ago): resume it once it has ended "
+                   "or its heartbeat has expired (see --list-runs)", resume_id, age / 1000.0);
+    return false;
+}
+
 static bool load_previous(mongoc_collection_t *coll, const char *db_name, const char *resume_id, bson_t *previous,
                           bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
     const bson_t *doc;
-    bool found = false;
+    bool found = false, live_ok = true;
     BSON_APPEND_UTF8(&filter, "_id", resume_id);
     mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
     while (mongoc_cursor_next(c, &doc)) {
         bson_iter_t it;
         found = true;
+        live_ok = live_ok && check_not_live(doc, resume_id, err);
         if (bson_iter_init_find(&it, doc, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
             uint32_t len;
             const uint8_t *data;
@@ -125,7 +168,7 @@ static bool load_previous(mongoc_collection_t *coll, const char *db_name, const 
             }
         }
     }
-    bool ok = !mongoc_cursor_error(c, err);
+    bool ok = live_ok && !mongoc_cursor_error(c, err);
     mongoc_cursor_destroy(c);
     bson_destroy(&filter);
     if (ok && !found) {
@@ -154,6 +197,8 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
             BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
             BSON_APPEND_UTF8(&set, "status", "running");
             BSON_APPEND_DATE_TIME(&set, "resumed", nem_wall_ms());
+            BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
+            BSON_APPEND_INT64(&set, "heartbeat_s", nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0));
             BSON_APPEND_DOCUMENT(&set, "resume_options", &options);
             bson_append_document_end(&update, &set);
             ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
@@ -164,6 +209,8 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
         BSON_APPEND_UTF8(&doc, "_id", run_id_out);
         BSON_APPEND_UTF8(&doc, "status", "running");
         BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
+        BSON_APPEND_DATE_TIME(&doc, "heartbeat", nem_wall_ms());
+        BSON_APPEND_INT64(&doc, "heartbeat_s", nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0));
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);
@@ -208,6 +255,95 @@ bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, 
     bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
     bson_destroy(&filter);
     bson_destroy(&update);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err)
+{
+    mongoc_collection_t *coll = runs(store);
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", run_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
+    bson_append_document_end(&update, &set);
+    bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+static void count_scripts(const bson_t *run, unsigned *ok, unsigned *failed)
+{
+    bson_iter_t it, s, f;
+    *ok = *failed = 0;
+    if (!bson_iter_init_find(&it, run, "scripts") || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &s))
+        return;
+    while (bson_iter_next(&s))
+        if (BSON_ITER_HOLDS_DOCUMENT(&s) && bson_iter_recurse(&s, &f) && bson_iter_find(&f, "status") &&
+            BSON_ITER_HOLDS_UTF8(&f))
+            (*(strcmp(bson_iter_utf8(&f, NULL), "succeeded") == 0 ? ok : failed))++;
+}
+
+static void fmt_time(const bson_t *run, const char *key, char *out, size_t n)
+{
+    bson_iter_t it;
+    snprintf(out, n, "-");
+    if (bson_iter_init_find(&it, run, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        time_t t = (time_t)(bson_iter_date_time(&it) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+}
+
+bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err)
+{
+    mongoc_collection_t *coll = runs(store);
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options", BCON_INT32(0),
+                            "resume_options", BCON_INT32(0), "}");
+    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+    const bson_t *run;
+    int64_t now = nem_wall_ms();
+    *lost = 0;
+    fprintf(out, "%-28s %-12s %-20s %-20s %8s %7s %7s  %s\n", "run", "status", "started", "ended", "beat_age",
+            "ok", "failed", "hosts");
+    while (mongoc_cursor_next(c, &run)) {
+        bson_iter_t it, h;
+        char started[32], ended[32], age_s[32] = "-";
+        const char *id = bson_iter_init_find(&it, run, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
+                                                                                       : "?";
+        const char *status = bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it)
+                                 ? bson_iter_utf8(&it, NULL)
+                                 : "?";
+        int64_t age = 0;
+        bool is_lost = nem_runrec_is_lost(run, now, &age);
+        unsigned n_ok, n_failed;
+        *lost += is_lost;
+        if (strcmp(status, "running") == 0)
+            snprintf(age_s, sizeof age_s, "%.0fs", age / 1000.0);
+        fmt_time(run, "started", started, sizeof started);
+        fmt_time(run, "ended", ended, sizeof ended);
+        count_scripts(run, &n_ok, &n_failed);
+        bson_string_t *hosts = bson_string_new("");
+        if (bson_iter_init_find(&it, run, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
+            const char *last = NULL;
+            while (bson_iter_next(&h))
+                if (BSON_ITER_HOLDS_UTF8(&h) && (!last || strcmp(last, bson_iter_utf8(&h, NULL)) != 0)) {
+                    bson_string_append_printf(hosts, "%s%s", last ? "," : "", bson_iter_utf8(&h, NULL));
+                    last = bson_iter_utf8(&h, NULL);
+                }
+        }
+        fprintf(out, "%-28s %-12s %-20s %-20s %8s %7u %7u  %s\n", id, is_lost ? "lost" : status, started, ended,
+                age_s, n_ok, n_failed, hosts->str);
+        bson_string_free(hosts, true);
+    }
+    bool ok = !mongoc_cursor_error(c, err);
+    mongoc_cursor_destroy(c);
+    bson_destroy(opts);
+    bson_destroy(&filter);
     mongoc_collection_destroy(coll);
     return ok;
 }

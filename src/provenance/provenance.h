@@ -4,6 +4,7 @@
 
 #include <bson/bson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "stage/stage.h"
 #include "store/store.h"
@@ -33,6 +34,16 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
 /* Sets several per-script entries at once: fields is {"scripts.clean-0": {...}, ...}. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
+/* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives) and
+ * "heartbeat_s". A run whose status is "running" but whose heartbeat is older than NEM_RUNREC_LOST_FACTOR
+ * intervals is lost (its rank 0 died without closing it): --list-runs says so, and --resume takes it over; a live
+ * one is refused. */
+#define NEM_RUNREC_LOST_FACTOR 3
+bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err);
+/* True for a lost run; age_ms (may be NULL) receives the age of its heartbeat. */
+bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms);
+/* Prints the runs of the store's database, newest first, one line each (lost ones as "lost"); *lost counts them. */
+bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err);
 /* status: "succeeded", "failed" or "interrupted" (a signal stopped the run; --resume finishes it). */
 bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err);
 

@@ -56,7 +56,25 @@ typedef struct {
     bool record_failed;  /* a run-record write failed: the run cannot end with status 0 */
     uint64_t unsent;     /* workers: documents written but not yet reported */
     int64_t sent_ms;
+    int64_t beat_ms;     /* rank 0: when the run record's heartbeat was last refreshed */
+    bool beat_failed;    /* a heartbeat write failed (warned once) */
 } coord_t;
+
+/* Rank 0: refreshes the run record's heartbeat every --heartbeat seconds, so a run whose rank 0 died can be told
+ * from a live one (nem_runrec_is_lost). Called from every wait of rank 0. */
+static void heartbeat(coord_t *c)
+{
+    int64_t now = nem_wall_ms();
+    bson_error_t err;
+    if (c->world->rank != 0 || !c->store || !c->run_id[0] ||
+        now - c->beat_ms < nem_cfg_int(c->cfg, NEM_OPT_HEARTBEAT, 0) * 1000)
+        return;
+    c->beat_ms = now;
+    if (!nem_runrec_heartbeat(c->store, c->run_id, &err) && !c->beat_failed) {
+        c->beat_failed = true;
+        NEM_WARN("run record %s: heartbeat: %s", c->run_id, err.message);
+    }
+}
 
 #define RECORD_FLUSH_MS 1000
 
@@ -127,6 +145,7 @@ static void collect_round(coord_t *c)
             struct timespec ts = {0, 2 * 1000 * 1000};
             nanosleep(&ts, NULL);
             nem_summary_progress(c->summary, PROGRESS_MS);
+            heartbeat(c);
             continue;
         }
         int len;
@@ -368,6 +387,7 @@ static void progress_local(uint64_t documents, void *ud)
     coord_t *c = ud;
     nem_summary_live(c->summary, documents);
     nem_summary_progress(c->summary, PROGRESS_MS);
+    heartbeat(c);
 }
 
 /* Workers tell rank 0 how many documents they wrote, at most once a second. */
@@ -376,11 +396,38 @@ static void progress_send(uint64_t documents, void *ud)
     coord_t *c = ud;
     c->unsent += documents;
     int64_t now = nem_wall_ms();
-    if (now - c->sent_ms < 1000)
+    if (!c->unsent || now - c->sent_ms < 1000)
         return;
     MPI_Send(&c->unsent, 1, MPI_UINT64_T, 0, TAG_PROGRESS, MPI_COMM_WORLD);
     c->unsent = 0;
     c->sent_ms = now;
+}
+
+/* --list-runs: rank 0 prints the run records; 1 when one of them is lost. */
+static int list_runs(const nem_world_t *world, const nem_config_t *cfg)
+{
+    int status = NEM_EXIT_OK;
+    if (world->rank == 0) {
+        bson_error_t err = {0};
+        nem_store_opts_t so;
+        nem_store_t *store;
+        size_t lost = 0;
+        nem_store_opts_from_config(&so, cfg);
+        if (!(store = nem_store_new(&so, &err)) || !nem_store_ping(store, &err)) {
+            NEM_ERROR("%s", err.message);
+            status = NEM_EXIT_SERVER;
+        } else if (!nem_runrec_list(store, stdout, &lost, &err)) {
+            NEM_ERROR("--list-runs: %s", err.message);
+            status = NEM_EXIT_SERVER;
+        } else if (lost) {
+            NEM_WARN("%zu lost run(s): rank 0 died without closing them; --resume RUN_ID finishes one", lost);
+            status = NEM_EXIT_FAILURE;
+        }
+        fflush(stdout);
+        nem_store_destroy(store);
+    }
+    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return status;
 }
 
 int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
@@ -389,6 +436,8 @@ int nem_stages_run(const nem_world_t *world, nem_config_t *cfg)
     bson_t hello = BSON_INITIALIZER;
     int status;
 
+    if (nem_cfg_bool(cfg, NEM_OPT_LIST_RUNS))
+        return list_runs(world, cfg);
     if (!any_stage(cfg))
         return NEM_EXIT_OK;
     bson_init(&c.previous);

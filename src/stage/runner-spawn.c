@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -220,15 +221,74 @@ static void child_reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+static void report_errno(void)
+{
+    int e = errno;
+    if (write(CHILD_EXECERR_FD, &e, sizeof e) < 0) {
+        /* nothing left to report it with */
+    }
+}
+
+/* The guard: the rank's direct child, leader of the script's process group, which it never leaves. PDEATHSIG
+ * reaches only a direct child, so a script's own children would outlive a rank killed outright; the guard turns
+ * the rank's death into SIGKILL for the whole group. It ignores the signals the rank sends the group (the script
+ * handles those: SIGTERM keeps its grace), waits for the script and ends the way the script ended, so the rank
+ * sees the script's own exit status or signal. Only async-signal-safe calls: this is a forked MPI process. */
+static volatile sig_atomic_t guard_parent;
+
+static void guard_on_term(int sig)
+{
+    (void)sig;
+    if (getppid() != (pid_t)guard_parent) /* the rank died (PDEATHSIG): nothing of the script may outlive it */
+        kill(0, SIGKILL);
+}
+
+static _Noreturn void guard_relay(pid_t script)
+{
+    int status = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = guard_on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (getppid() != (pid_t)guard_parent)
+        kill(0, SIGKILL);
+    for (;;) {
+        pid_t got = waitpid(script, &status, 0);
+        if (got == script)
+            break;
+        if (got < 0 && errno != EINTR)
+            _exit(127);
+    }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        struct rlimit none_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &none_core); /* the script dumped its own core, if any: not a copy of the rank */
+        sa.sa_handler = SIG_DFL;
+        sigaction(sig, &sa, NULL);
+        kill(getpid(), sig);
+        _exit(128 + sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
 static _Noreturn void child_exec(const spawn_plan_t *p)
 {
-    int e;
     setpgid(0, 0);
     child_reset_signals();
     if (dup3(p->execerr[1], CHILD_EXECERR_FD, O_CLOEXEC) < 0 && p->execerr[1] != CHILD_EXECERR_FD)
         _exit(127);
-    /* A script dies with the rank that runs it (a rank killed outright must not leave scripts behind). */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != p->parent)
+    /* The guard dies with the rank that runs it, and takes the script's process group with it. */
+    guard_parent = (sig_atomic_t)p->parent;
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->parent)
         _exit(127);
     if (child_move(p->devnull, 0) || child_move(p->out[1], 1) || child_move(p->err[1], 2) ||
         child_slot(p->items[1], NEM_RUNNER_ITEM_FD, p->devnull) ||
@@ -236,12 +296,29 @@ static _Noreturn void child_exec(const spawn_plan_t *p)
         child_slot(p->kpw[0], CHILD_TLS_KEY_PASSWORD_FD, p->devnull))
         goto fail;
     child_close_rest(p->max_fd);
+    /* SIGTERM stays blocked across the fork, so the guard's handler is in place before it can arrive. */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    pid_t self = getpid();
+    pid_t script = fork();
+    if (script < 0)
+        goto fail;
+    if (script > 0) {
+        /* The guard holds none of the script's descriptors: the exec report's EOF then means the script's exec
+         * succeeded, and the pipes close when the script (and whatever it left) closes them. */
+        for (int fd = 0; fd <= CHILD_LAST_FD; fd++)
+            close(fd);
+        guard_relay(script);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    /* The script: dies with its guard, so a SIGKILL of the guard alone leaves nothing either. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != self)
+        _exit(127);
     execve(p->argv.v[0], p->argv.v, p->env.v);
 fail:
-    e = errno;
-    if (write(CHILD_EXECERR_FD, &e, sizeof e) < 0) {
-        /* nothing left to report it with */
-    }
+    report_errno();
     _exit(127);
 }
 

@@ -213,11 +213,13 @@ static void task_cleanup(task_t *t)
         NEM_WARN("could not remove work directory %s", t->workdir);
 }
 
-/* Reports documents written since the last report (live progress while scripts stream). */
+/* Reports documents written since the last report (live progress while scripts stream). Called on every pass, with
+ * 0 too: rank 0 running scripts itself prints progress and refreshes the run's heartbeat from there, so a script
+ * that writes nothing for a long time is never silent. */
 static void report_progress(const nem_worker_ctx_t *ctx, task_t *t)
 {
     uint64_t now = nem_writer_documents(t->writer);
-    if (ctx->progress && now > t->docs_reported) {
+    if (ctx->progress) {
         ctx->progress(now - t->docs_reported, ctx->progress_ud);
         t->docs_reported = now;
     }

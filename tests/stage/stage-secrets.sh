@@ -13,29 +13,40 @@ PORT=$(free_port) || fail "no free port"
 DBP="$T/db"
 cat >"$T/exec_clean.sh" <<'EOS'
 #!/bin/sh
-sleep 1
+sleep 2
 echo "{\"kind\": \"exec\", \"user_var\": \"${NEMESYST_USER_SETTING:-unset}\", \"run\": \"$NEMESYST_RUN_ID\"}"
 EOS
 chmod +x "$T/exec_clean.sh"
 : >"$T/hits"; : >"$T/seen"
-sampler() {
-    while [ -e "$T/sampling" ]; do
-        for d in /proc/[0-9]*; do
-            p=${d#/proc/}
-            [ "$p" = "$mpirun_pid" ] && continue # mpirun's own argv: known, warned about
-            cmd=$( { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | cut -c1-160)
-            case $cmd in *exec_clean.sh*|*slow_clean.py*|*plugin-host*) echo "$cmd" >>"$T/seen" ;; esac
-            for f in cmdline environ; do
-                if { tr '\0' '\n' <"$d/$f"; } 2>/dev/null | grep -qF "$PW"; then
-                    echo "$p $f $cmd" >>"$T/hits"
-                fi
-            done
-        done
-        sleep 0.05
-    done
-}
+# The sampler: every process's /proc/PID/cmdline and environ, over and over, while the job runs (Python: one pass
+# over /proc takes milliseconds, so short-lived scripts are seen even on a loaded machine).
+cat >"$T/sampler.py" <<'EOS'
+import os, sys, time
+pw, stop, skip, hits, seen = sys.argv[1].encode(), sys.argv[2], sys.argv[3], open(sys.argv[4], "a"), open(sys.argv[5], "a")
+# From the run's start on: every rank has scrubbed its argv (it does before MPI_Init: only the dynamic loader's
+# first milliseconds came before that) and the --db-init server, which gets its first user's password in its
+# environment by design (README), is gone.
+while os.path.exists(stop) and not os.path.exists(stop + ".go"):
+    time.sleep(0.005)
+while os.path.exists(stop):
+    for p in os.listdir("/proc"):
+        if not p.isdigit() or p == skip or p == str(os.getpid()):
+            continue
+        try:
+            cmd = open("/proc/%s/cmdline" % p, "rb").read()
+            env = open("/proc/%s/environ" % p, "rb").read()
+        except OSError:
+            continue
+        text = cmd.replace(b"\0", b" ").decode("utf-8", "replace")[:160]
+        if any(s in text for s in ("exec_clean.sh", "slow_clean.py", "plugin-host")):
+            seen.write(text + "\n")
+        for what, data in (("cmdline", cmd), ("environ", env)):
+            if pw in data:
+                hits.write("%s %s %s\n" % (p, what, text))
+    hits.flush(); seen.flush()
+EOS
 touch "$T/sampling"
-NEMESYST_USER_SETTING=mine NEMESYST_RUN_ID=stale NEM_T_SLEEP_MS=1000 \
+NEMESYST_USER_SETTING=mine NEMESYST_RUN_ID=stale NEM_T_SLEEP_MS=2000 \
     "$MPIRUN" --oversubscribe -n 3 "$NEMESYST" --db-engine ferretdb --db-path "$DBP" --db-log-path "$DBP/log" \
     --db-ip 127.0.0.1 --db-port "$PORT" --db-name sec --db-user-name alice --db-password "$PW" \
     --db-init --db-start --db-stop --process-pool 2 --log-file "$T/nemesyst.log" --summary-json "$T/summary.json" \
@@ -45,9 +56,11 @@ NEMESYST_USER_SETTING=mine NEMESYST_RUN_ID=stale NEM_T_SLEEP_MS=1000 \
     --dl-output-model-collection models \
     --i-predict --i-predictor "$PLUGIN" --i-predictor-entry-point predict --i-output-prediction-collection preds \
     >"$T/out" 2>"$T/err" &
-mpirun_pid=$!
-sampler &
+mpirun_pid=$! # mpirun's own argv: known, warned about
+"$PYTHON3" "$T/sampler.py" "$PW" "$T/sampling" "$mpirun_pid" "$T/hits" "$T/seen" &
 sampler_pid=$!
+for _ in $(seq 1 400); do grep -q " info: run " "$T/err" && break; sleep 0.02; done
+touch "$T/sampling.go"
 wait "$mpirun_pid"
 RC=$?
 rm -f "$T/sampling"
