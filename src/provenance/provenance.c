@@ -187,7 +187,17 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
     bool ok;
 
     bson_init(previous);
-    nem_config_to_bson(cfg, false, &options);
+    {
+        bson_t full;
+        nem_config_to_bson(cfg, false, &full);
+        ok = nem_lineage_compact(store, &full, NULL, &options, err);
+        bson_destroy(&full);
+        if (!ok) {
+            bson_destroy(&options);
+            mongoc_collection_destroy(coll);
+            return false;
+        }
+    }
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
         ok = load_previous(coll, nem_store_db_name(store), resume_id, previous, err);
@@ -346,4 +356,107 @@ bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *
     bson_destroy(&filter);
     mongoc_collection_destroy(coll);
     return ok;
+}
+
+/* ---- large lineage, stored once by reference ---- */
+
+static bool store_blob(nem_store_t *store, const char *text, uint32_t len, const char sha[65], bson_error_t *err)
+{
+    mongoc_collection_t *coll =
+        mongoc_client_get_collection(nem_store_client(store), nem_store_db_name(store), NEM_BLOBS_COLLECTION);
+    bson_t doc = BSON_INITIALIZER, reply;
+    bson_error_t e;
+    BSON_APPEND_UTF8(&doc, "_id", sha);
+    BSON_APPEND_INT64(&doc, "bytes", (int64_t)len);
+    bson_append_utf8(&doc, "text", 4, text, (int)len);
+    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, &reply, &e);
+    /* Stored before, by this run or another: the same sha256 is the same text. */
+    if (!ok && e.code == 11000)
+        ok = true;
+    else if (!ok)
+        bson_set_error(err, NEM_ERROR_PROVENANCE, 6, "cannot store %u bytes of lineage in %s.%s: %s", len,
+                       nem_store_db_name(store), NEM_BLOBS_COLLECTION, e.message);
+    bson_destroy(&reply);
+    bson_destroy(&doc);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+static bool compact_into(nem_store_t *store, bson_iter_t *it, bson_t *out, bson_error_t *err)
+{
+    while (bson_iter_next(it)) {
+        const char *key = bson_iter_key(it);
+        int klen = (int)bson_iter_key_len(it);
+        if (BSON_ITER_HOLDS_UTF8(it)) {
+            uint32_t len;
+            const char *text = bson_iter_utf8(it, &len);
+            if (len <= NEM_LINEAGE_INLINE_MAX) {
+                bson_append_iter(out, key, klen, it);
+                continue;
+            }
+            if (len > NEM_LINEAGE_BLOB_MAX) {
+                bson_set_error(err, NEM_ERROR_PROVENANCE, 6,
+                               "lineage field '%s' holds %u bytes: over the %u bytes one stored text can hold", key,
+                               len, (unsigned)NEM_LINEAGE_BLOB_MAX);
+                return false;
+            }
+            unsigned char md[EVP_MAX_MD_SIZE];
+            unsigned int mdlen = 0;
+            char sha[65];
+            EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL);
+            for (unsigned i = 0; i < mdlen; i++)
+                snprintf(sha + 2 * i, 3, "%02x", md[i]);
+            if (!store_blob(store, text, len, sha, err))
+                return false;
+            bson_t ref;
+            bson_append_document_begin(out, key, klen, &ref);
+            BSON_APPEND_UTF8(&ref, "blob", sha);
+            BSON_APPEND_INT64(&ref, "bytes", (int64_t)len);
+            bson_append_document_end(out, &ref);
+        } else if (BSON_ITER_HOLDS_DOCUMENT(it) || BSON_ITER_HOLDS_ARRAY(it)) {
+            bool array = BSON_ITER_HOLDS_ARRAY(it);
+            bson_iter_t sub;
+            bson_t child;
+            bson_iter_recurse(it, &sub);
+            if (array)
+                bson_append_array_begin(out, key, klen, &child);
+            else
+                bson_append_document_begin(out, key, klen, &child);
+            bool ok = compact_into(store, &sub, &child, err);
+            if (array)
+                bson_append_array_end(out, &child);
+            else
+                bson_append_document_end(out, &child);
+            if (!ok)
+                return false;
+        } else {
+            bson_append_iter(out, key, klen, it);
+        }
+    }
+    return true;
+}
+
+bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_key, bson_t *out, bson_error_t *err)
+{
+    bson_iter_t it;
+    bson_init(out);
+    if (!bson_iter_init(&it, in))
+        return true;
+    if (!only_key)
+        return compact_into(store, &it, out, err);
+    while (bson_iter_next(&it)) {
+        if (strcmp(bson_iter_key(&it), only_key) != 0 || !BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_append_iter(out, NULL, 0, &it);
+            continue;
+        }
+        bson_iter_t sub;
+        bson_t child;
+        bson_iter_recurse(&it, &sub);
+        BSON_APPEND_DOCUMENT_BEGIN(out, only_key, &child);
+        bool ok = compact_into(store, &sub, &child, err);
+        bson_append_document_end(out, &child);
+        if (!ok)
+            return false;
+    }
+    return true;
 }

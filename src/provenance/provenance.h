@@ -27,6 +27,18 @@ char *nem_provenance_pipeline_json(const bson_t *pipeline);
 /* The filter matching every document a script wrote in a run. */
 void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out);
 
+/* Large lineage is stored once, by reference: nem_lineage_compact copies in to out, replacing every string over
+ * NEM_LINEAGE_INLINE_MAX bytes, at any depth (a pipeline of many MiB, as an option value, a model's data_pipeline or a
+ * consumed record's pipeline), by {"blob": SHA256-HEX, "bytes": N}, and stores the text once in
+ * NEM_BLOBS_COLLECTION as {_id: SHA256-HEX, bytes: N, text: ...}. Run records and model metadata then stay far
+ * below MongoDB's 16 MiB document limit whatever the pipelines, so no upload fails after hours of training.
+ * only_key: compact only that top-level sub-document (a model's "_nemesyst": the script's own metadata stays as it
+ * gave it); NULL: everything. */
+#define NEM_BLOBS_COLLECTION "nemesyst_blobs"
+#define NEM_LINEAGE_INLINE_MAX (16 * 1024)
+#define NEM_LINEAGE_BLOB_MAX (15 * 1024 * 1024)
+bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_key, bson_t *out, bson_error_t *err);
+
 /* Run records, in the NEM_RUNS_COLLECTION collection of --db-name. Rank 0 only. */
 /* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. */

@@ -1,6 +1,8 @@
 /* Documents and models from a script into the database, with provenance. */
 #include "stage/writer.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -103,13 +105,27 @@ static bool write_model(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     char filename[256], key[16];
     const char *k;
     const char *bucket = w->bucket ? w->bucket : nem_cfg_str(w->o.cfg, NEM_OPT_DL_OUTPUT_MODEL_COLLECTION, w->o.position);
-    model_metadata(w, &item->doc, &meta);
+    bson_t full;
+    model_metadata(w, &item->doc, &full);
+    /* Pipelines of many MiB appear several times in the lineage (options, data_pipeline, consumed): stored once
+     * by reference, the metadata stays small whatever they are. */
+    bool ok = nem_lineage_compact(w->o.store, &full, NEM_PROVENANCE_FIELD, &meta, err);
+    bson_destroy(&full);
     snprintf(filename, sizeof filename, "%s-%s-%zu-%u", w->o.run_id, nem_stage_info(w->o.stage)->name,
              w->o.position, w->n_models);
-    bool ok = nem_gridfs_upload_file(w->o.store, bucket, filename, item->path, &meta, &id, err);
+    ok = ok && nem_gridfs_upload_file(w->o.store, bucket, filename, item->path, &meta, &id, err);
     bson_destroy(&meta);
-    if (item->path_is_temp)
+    if (!ok && item->path_is_temp) {
+        /* The model is what hours of training made: a failed upload must not delete it with the work directory. */
+        const char *tmp = getenv("TMPDIR");
+        char *keep = bson_strdup_printf("%s/nemesyst-unsaved-%s", tmp && *tmp ? tmp : "/tmp", filename);
+        size_t len = strlen(err->message);
+        if (rename(item->path, keep) == 0)
+            bson_snprintf(err->message + len, sizeof err->message - len, " (the model file is kept as %s)", keep);
+        bson_free(keep);
+    } else if (item->path_is_temp) {
         unlink(item->path);
+    }
     if (!ok)
         return false;
     bson_uint32_to_string(w->n_models++, &k, key, sizeof key);
