@@ -353,9 +353,10 @@ static int close_run(coord_t *c)
         /* The server went away (or refused): what the run wrote and what its record says may differ. The record
          * still says running, so once its heartbeat expires it is a lost run, and --resume then removes what the
          * unfinished scripts wrote and reruns them, exactly once. */
-        NEM_ERROR("run %s: its run record could not be written (the database stopped answering?): once the server "
-                  "is back, --resume %s finishes this run exactly once (after %" PRId64 " s, when its heartbeat has "
-                  "expired)", c->run_id, c->run_id, NEM_RUNREC_LOST_FACTOR * nem_cfg_int(c->cfg, NEM_OPT_HEARTBEAT, 0));
+        NEM_ERROR("run %s: its run record could not be written (see above: the server stopped answering or "
+                  "refused): once it works again, --resume %s finishes this run exactly once (after %" PRId64
+                  " s, when its heartbeat has expired)",
+                  c->run_id, c->run_id, NEM_RUNREC_LOST_FACTOR * nem_cfg_int(c->cfg, NEM_OPT_HEARTBEAT, 0));
         return sig ? (sig == 2 ? NEM_EXIT_SIGINT : NEM_EXIT_SIGTERM) : NEM_EXIT_SERVER;
     }
     if (sig)

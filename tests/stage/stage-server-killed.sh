@@ -28,7 +28,7 @@ RC=0; wait "$job" || RC=$?
 cat "$T/out"; sed 's/^/   stderr: /' "$T/err" | tail -n 8
 [ "$RC" -eq 3 ] || fail "exit status $RC after the server was killed, want 3"
 RUN=$(sed -n 's/.* info: run \([^ ]*\)$/\1/p' "$T/err" | head -n 1)
-grep -q "once the server is back, --resume $RUN finishes this run exactly once" "$T/err" ||
+grep -q "once it works again, --resume $RUN finishes this run exactly once" "$T/err" ||
     fail "no message saying how to finish the run"
 
 rm -f "$T/marker"
