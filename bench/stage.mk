@@ -30,3 +30,9 @@ BENCH_STAGE_DEPS = nemesyst$(EXEEXT) nemesyst-plugin-host$(EXEEXT) bench/stage/b
 .PHONY: bench-stage
 bench-stage: $(BENCH_STAGE_DEPS)
 	MPIRUN='$(MPIRUN)' PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-stage.sh '$(abs_top_builddir)' $(BENCH_STAGE_ARGS)
+
+# Rollback and resume at size (bench/run-rollback.sh; BENCH_ROLLBACK_ARGS="--docs 1000000" for the full figure).
+EXTRA_DIST += bench/run-rollback.sh
+.PHONY: bench-rollback
+bench-rollback: nemesyst$(EXEEXT)
+	PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-rollback.sh '$(abs_top_builddir)' $(BENCH_ROLLBACK_ARGS)
