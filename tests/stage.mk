@@ -11,7 +11,7 @@ tests_stage_libstageplugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS
 STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/stage/stage-kinds-n4.sh \
 	tests/stage/stage-concurrency.sh tests/stage/stage-order.sh \
 	tests/stage/stage-failures.sh \
-	tests/stage/stage-resume.sh tests/stage/stage-size.sh tests/stage/stage-early-exit.sh tests/stage/stage-secrets.sh tests/stage/stage-mpirun-signals.sh tests/stage/stage-lost-run.sh tests/stage/stage-big-lineage.sh tests/stage/stage-server-killed.sh \
+	tests/stage/stage-resume.sh tests/stage/stage-size.sh tests/stage/stage-early-exit.sh tests/stage/stage-secrets.sh tests/stage/stage-mpirun-signals.sh tests/stage/stage-lost-run.sh tests/stage/stage-big-lineage.sh tests/stage/stage-server-killed.sh tests/stage/stage-script-killed.sh \
 	tests/stage/stage-lineage.sh \
 	tests/stage/stage-original-python.sh tests/stage/stage-rank-dies.sh \
 	tests/stage/stage-interrupt.sh tests/stage/stage-provenance-off.sh \
