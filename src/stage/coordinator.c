@@ -240,6 +240,8 @@ static void coordinate_stage(coord_t *c, nem_stage_t stage, const nem_worker_ctx
             bson_append_document_end(&arr, &t);
         }
         bson_append_array_end(&round, &arr);
+        size_t in_round = ntodo - start < per_round ? ntodo - start : per_round;
+        nem_summary_round(c->summary, stage, todo + start, in_round);
         bcast_bson(c->world, &round);
         run_my_tasks(c, &round, wctx);
         if (c->world->size > 1)

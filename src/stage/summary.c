@@ -15,6 +15,13 @@ struct nem_summary {
     uint64_t documents;
     uint64_t live;           /* documents reported while their scripts ran */
     int64_t started_ms, last_progress_ms;
+    uint64_t last_docs;      /* documents at the last progress line: the rate is the last interval's */
+    struct running {
+        nem_stage_t stage;
+        size_t position;
+        int64_t since_ms;
+    } *running;              /* the current round's scripts that have not reported yet */
+    size_t n_running;
 };
 
 nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts)
@@ -34,6 +41,20 @@ void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r)
     s->results[s->n++] = *r;
     s->documents += r->documents;
     s->failed += !r->ok;
+    for (size_t i = 0; i < s->n_running; i++)
+        if (s->running[i].stage == r->stage && s->running[i].position == r->position) {
+            s->running[i] = s->running[--s->n_running];
+            break;
+        }
+}
+
+void nem_summary_round(nem_summary_t *s, nem_stage_t stage, const size_t *positions, size_t n)
+{
+    int64_t now = nem_wall_ms();
+    s->running = bson_realloc(s->running, (n + 1) * sizeof *s->running);
+    s->n_running = n;
+    for (size_t i = 0; i < n; i++)
+        s->running[i] = (struct running){stage, positions[i], now};
 }
 
 void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
@@ -41,12 +62,26 @@ void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
     int64_t now = nem_wall_ms();
     if (now - s->last_progress_ms < interval_ms)
         return;
+    double secs = (now - s->last_progress_ms) / 1000.0;
     s->last_progress_ms = now;
-    double secs = (now - s->started_ms) / 1000.0;
     /* Live counts run ahead of finished scripts' totals; rolled-back scripts make them an upper bound. */
     uint64_t docs = s->live > s->documents ? s->live : s->documents;
-    NEM_INFO("progress: %zu/%zu scripts done (%zu failed), %" PRIu64 " documents, %.1f documents/s", s->n, s->total,
-             s->failed, docs, secs > 0 ? docs / secs : 0.0);
+    double rate = secs > 0 && docs >= s->last_docs ? (docs - s->last_docs) / secs : 0.0;
+    s->last_docs = docs;
+    /* Which scripts are still running, and for how long: a script that hangs without a timeout is never silent. */
+    bson_string_t *running = bson_string_new("");
+    for (size_t i = 0; i < s->n_running && i < 4; i++) {
+        const char *path = nem_cfg_str(s->cfg, nem_stage_info(s->running[i].stage)->scripts, s->running[i].position);
+        const char *base = path ? strrchr(path, '/') : NULL;
+        bson_string_append_printf(running, "%s %s[%zu] %s %.0f s", i ? "," : "; running:",
+                                  nem_stage_info(s->running[i].stage)->name, s->running[i].position,
+                                  base ? base + 1 : path ? path : "?", (now - s->running[i].since_ms) / 1000.0);
+    }
+    if (s->n_running > 4)
+        bson_string_append_printf(running, " and %zu more", s->n_running - 4);
+    NEM_INFO("progress: %zu/%zu scripts done (%zu failed), %" PRIu64 " documents, %.1f documents/s%s", s->n,
+             s->total, s->failed, docs, rate, running->str);
+    bson_string_free(running, true);
 }
 
 void nem_summary_live(nem_summary_t *s, uint64_t documents)
@@ -124,5 +159,6 @@ void nem_summary_destroy(nem_summary_t *s)
     if (!s)
         return;
     bson_free(s->results);
+    bson_free(s->running);
     bson_free(s);
 }

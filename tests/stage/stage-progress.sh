@@ -1,5 +1,6 @@
 #!/bin/bash
-# Long stages report progress while scripts stream (live document counts, not only when scripts end), and a script
+# Long stages report progress while scripts stream (live document counts, not only when scripts end, the rate of the
+# last interval, and which scripts still run, for how long), and a script
 # that closes its output but keeps running does not hold up the other scripts of its round or the coordinator.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
@@ -34,6 +35,9 @@ for np in 1 2; do
     expect_rc 0
     grep -Eq 'progress: 0/1 scripts done \(0 failed\), [1-9][0-9]* documents' "$ERR" ||
         fail "-n $np: no progress line with live documents while the script ran"
+    # it names what is still running and for how long (a script that hangs without a timeout is never silent)
+    grep -Eq 'progress: .*documents/s; running: clean\[0\] slow\.sh [0-9]+ s$' "$ERR" ||
+        fail "-n $np: the progress line does not name the running script"
 done
 
 stage_run 1 drain --process-pool 2 --data-clean --data-cleaner "$T/closer.sh" "$T/quick.sh" --data-collection d
