@@ -42,8 +42,8 @@ serve() {
 
 server_pid() { head -n1 "$DB/nemesyst.pid" 2>/dev/null; }
 
-# Waits up to 10 s for a file to appear.
+# Waits up to 60 s for a file to appear (a loaded machine is slow; the condition, not a guess).
 wait_for_file() {
-    for _ in $(seq 1 200); do [ -s "$1" ] && return 0; sleep 0.05; done
+    for _ in $(seq 1 1200); do [ -s "$1" ] && return 0; sleep 0.05; done
     return 1
 }

@@ -15,7 +15,7 @@ pid=$(server_pid)
 kill -TERM "$tool"
 rc=0; wait "$tool" || rc=$?
 [ "$rc" = 143 ] || fail "SIGTERM during start: exit $rc ($(cat "$T/err"))"
-sleep 0.2
+for _ in $(seq 1 200); do alive "$pid" || break; sleep 0.05; done
 ! alive "$pid" || fail "server $pid left after SIGTERM during --db-start"
 sleep 3.5   # past the wrapper's sleep: nothing may exec ferretdb later
 ! pgrep -f -- "--sqlite-url=file:$DB/" >/dev/null || fail "a ferretdb for $DB appeared after the interrupted start"
@@ -25,7 +25,7 @@ sleep 3.5   # past the wrapper's sleep: nothing may exec ferretdb later
 for sig in TERM INT; do
     NEM_SERVE_TOOL_HOLD=30 NEM_SERVE_TOOL_ROUNDTRIP_AFTER_HOLD=1 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop \
         >"$T/out" 2>"$T/err" & tool=$!
-    for _ in $(seq 1 200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
+    for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
     pid=$(server_pid); alive "$pid" || fail "no server to interrupt"
     kill -"$sig" "$tool"
     rc=0; wait "$tool" || rc=$?
@@ -38,7 +38,7 @@ done
 
 # A second signal while the run winds down: the user insists, the server is killed at once with the run.
 NEM_SERVE_TOOL_HOLD=30 NEM_SERVE_TOOL_LINGER=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
-for _ in $(seq 1 200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
+for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
 pid=$(server_pid); alive "$pid" || fail "no server to interrupt twice"
 start=$SECONDS
 kill -TERM "$tool"; sleep 0.3
@@ -47,14 +47,14 @@ kill -TERM "$tool"
 rc=0; wait "$tool" || rc=$?
 [ "$rc" = 143 ] || fail "second SIGTERM: exit $rc"
 [ $((SECONDS - start)) -lt 10 ] || fail "the second signal did not end the run at once"
-for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
+for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
 ! alive "$pid" || fail "server $pid left after a second SIGTERM"
 
 # The owner killed outright: the kernel's parent-death signal stops the server.
 NEM_SERVE_TOOL_HOLD=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
-for _ in $(seq 1 200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
+for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
 pid=$(server_pid); alive "$pid" || fail "no server to orphan"
 kill -KILL "$tool"; wait "$tool" 2>/dev/null
-for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.05; done
+for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
 ! alive "$pid" || fail "server $pid outlived its owner's SIGKILL"
 exit 0

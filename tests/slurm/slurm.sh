@@ -65,7 +65,7 @@ export SLURM_CONF="$T/slurm.conf"
 pids+=($!)
 /usr/sbin/slurmd -D -f "$SLURM_CONF" > "$T/log/d.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do # up to a minute or more on a loaded machine
     timeout 2 sinfo -h -o %T 2>/dev/null | grep -q idle && break
     sleep 0.2
 done

@@ -7,7 +7,7 @@ NEM_T_SLEEP=30 "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-nam
     --data-clean --data-cleaner "$FIX/clean.sh" "$FIX/clean.sh" --data-collection c >"$T/out" 2>"$T/err" &
 pid=$!
 # wait until both scripts run (their start is logged), then signal nemesyst itself
-for i in $(seq 100); do
+for i in $(seq 600); do # up to 60 s: a loaded machine starts slowly
     [ "$(grep -c 'started (executable' "$T/err")" -ge 2 ] && break
     sleep 0.1
 done

@@ -39,7 +39,7 @@ launch() {
     "$PYTHON3" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
         "$WRAP" -n 2 "$NEMESYST" --db-ip 127.0.0.1 "$@" >"$T/out" 2>"$T/err" &
     local w=$!
-    for _ in $(seq 1 400); do grep -Eq "$pattern" "$T/err" && break; sleep 0.05; done
+    for _ in $(seq 1 1200); do grep -Eq "$pattern" "$T/err" && break; sleep 0.05; done
     grep -Eq "$pattern" "$T/err" || { cat "$T/err"; fail "never reached '$pattern'"; }
     kill -"$sig" "$w"
     RC=0; wait "$w" || RC=$?

@@ -20,9 +20,17 @@ args=(--db-engine ferretdb --db-path "$T/db" --db-log-path "$T/db/log" --db-ip 1
 touch "$T/marker"
 "$NEMESYST" "${args[@]}" --data-clean --data-cleaner "$T/two_halves.sh" --data-collection c >"$T/out" 2>"$T/err" &
 job=$!
-for _ in $(seq 1 200); do [ -e "$T/half" ] && break; sleep 0.05; done
+for _ in $(seq 1 1200); do [ -e "$T/half" ] && break; sleep 0.05; done
 [ -e "$T/half" ] || { cat "$T/err"; fail "the script never reached its pause"; }
-sleep 0.5 # the first documents are stored by now (they are flushed in thousands)
+# Wait until the first thousands are stored (the host flushes them in bulk as they arrive), however slow the machine.
+NEM_T_USER=alice NEM_T_PASSWORD="$(cat "$T/pw")" NEM_T_PORT=$PORT check sk <<'PY' || fail "no document was stored"
+import time
+for _ in range(600):
+    if count("c") >= 1000:
+        break
+    time.sleep(0.05)
+ok(count("c") >= 1000, "documents stored before the kill: %d" % count("c"))
+PY
 kill -KILL "$(server_pid)"
 RC=0; wait "$job" || RC=$?
 cat "$T/out"; sed 's/^/   stderr: /' "$T/err" | tail -n 8
