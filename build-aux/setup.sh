@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
           openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev libhdf5-dev check zlib1g-dev
           python3 python3-pymongo python3-gridfs python3-bson-ext openssl valgrind procps iproute2
-          dataset-fashion-mnist slurmctld slurmd slurm-client munge)
+          dataset-fashion-mnist slurmctld slurmd slurm-client munge clang libclang-rt-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
