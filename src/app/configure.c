@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "app/exitcodes.h"
 #include "log/log.h"
+#include "stage/writer.h"
 #include "util/fs.h"
 
 static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
@@ -68,9 +69,26 @@ static bool check_output_file(const nem_config_t *cfg, nem_opt_id_t id, bson_err
     return false;
 }
 
+/* Every pipeline a learner or the model picker will run: valid JSON, and stages MongoDB would accept (checked now,
+ * not after the server started or hours into a stage). */
+static bool check_pipelines(const nem_config_t *cfg, bson_error_t *err)
+{
+    static const nem_opt_id_t ids[] = {NEM_OPT_DL_DATA_PIPELINE, NEM_OPT_DL_INPUT_MODEL_PIPELINE};
+    for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
+        for (size_t i = 0; i < cfg->values[ids[k]].n; i++) {
+            bson_t p;
+            if (!nem_pipeline_option(cfg, ids[k], i, &p, err))
+                return false;
+            bson_destroy(&p);
+        }
+    return true;
+}
+
 /* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
 static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
 {
+    if (!check_pipelines(cfg, err))
+        return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
     if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err))
         return false;
