@@ -37,9 +37,10 @@ while os.path.exists(stop):
             env = open("/proc/%s/environ" % p, "rb").read()
         except OSError:
             continue
-        text = cmd.replace(b"\0", b" ").decode("utf-8", "replace")[:160]
+        text = cmd.replace(b"\0", b" ").decode("utf-8", "replace")
         if any(s in text for s in ("exec_clean.sh", "slow_clean.py", "plugin-host")):
             seen.write(text + "\n")
+        text = text[:200]
         for what, data in (("cmdline", cmd), ("environ", env)):
             if pw in data:
                 hits.write("%s %s %s\n" % (p, what, text))
