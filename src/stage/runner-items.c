@@ -87,12 +87,31 @@ bad:
                       NEM_RUNNER_MARKER_CONSUMED " must be a document with \"collection\" and \"count\"");
 }
 
+/* A top-level key starting with '$' is an operator to MongoDB: refused by servers before 5.0 and by FerretDB,
+ * unqueryable by ordinary filters after it; the plugin API refuses it too (src/plugin/emit.c). */
+static bool dollar_key(nem_runner_t *r, const bson_t *doc, const nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t it;
+    if (bson_iter_init(&it, doc))
+        while (bson_iter_next(&it))
+            if (bson_iter_key(&it)[0] == '$') {
+                char msg[200];
+                bson_snprintf(msg, sizeof msg, "top-level key '%.60s' starts with '$'", bson_iter_key(&it));
+                return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, msg);
+            }
+    return true;
+}
+
 /* A document whose only key is a marker announces a model or consumed data; anything else is stored. */
 static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_t *err)
 {
     bson_iter_t it;
     item->kind = NEM_ITEM_DOC;
     if (!bson_iter_init(&it, doc) || !bson_iter_next(&it) || strncmp(bson_iter_key(&it), "$nemesyst", 9) != 0) {
+        if (!dollar_key(r, doc, item, err)) {
+            bson_destroy(doc);
+            return false;
+        }
         bson_destroy(&item->doc);
         bson_steal(&item->doc, doc);
         return true;
