@@ -25,7 +25,7 @@ sleep 3.5   # past the wrapper's sleep: nothing may exec ferretdb later
 for sig in TERM INT; do
     NEM_SERVE_TOOL_HOLD=30 NEM_SERVE_TOOL_ROUNDTRIP_AFTER_HOLD=1 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop \
         >"$T/out" 2>"$T/err" & tool=$!
-    for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
+    for _ in $(seq 1 3600); do grep -qx "holding" "$T/err" && break; sleep 0.05; done # up to 3 min under load
     pid=$(server_pid); alive "$pid" || fail "no server to interrupt"
     kill -"$sig" "$tool"
     rc=0; wait "$tool" || rc=$?
@@ -38,8 +38,8 @@ done
 
 # A second signal while the run winds down: the user insists, the server is killed at once with the run.
 NEM_SERVE_TOOL_HOLD=30 NEM_SERVE_TOOL_LINGER=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
-for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
-pid=$(server_pid); alive "$pid" || fail "no server to interrupt twice"
+for _ in $(seq 1 3600); do grep -qx "holding" "$T/err" && break; sleep 0.05; done # up to 3 min under load
+pid=$(server_pid); alive "$pid" || fail "no server to interrupt twice: $(cat "$T/err")"
 start=$SECONDS
 kill -TERM "$tool"; sleep 0.3
 alive "$pid" || fail "server $pid stopped by the first signal, before the run wound down"
@@ -52,8 +52,8 @@ for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
 
 # The owner killed outright: the kernel's parent-death signal stops the server.
 NEM_SERVE_TOOL_HOLD=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
-for _ in $(seq 1 1200); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
-pid=$(server_pid); alive "$pid" || fail "no server to orphan"
+for _ in $(seq 1 3600); do grep -qx "holding" "$T/err" && break; sleep 0.05; done # up to 3 min under load
+pid=$(server_pid); alive "$pid" || fail "no server to orphan: $(cat "$T/err")"
 kill -KILL "$tool"; wait "$tool" 2>/dev/null
 for _ in $(seq 1 600); do alive "$pid" || break; sleep 0.05; done
 ! alive "$pid" || fail "server $pid outlived its owner's SIGKILL"
