@@ -57,8 +57,8 @@ static void diagnostics(void)
              " is not a regular file or is empty; a --log-file or --summary-json that is a FIFO or a directory.",
              NEM_PASSWORD_FILE_MAX / 1024);
     item("Files", buf);
-    puts(".PP\nThe source's tests/badinput/cases.tsv is the catalogue of bad inputs that the test suite runs, each with"
-         " its exit status and message.");
+    puts(".PP\nBAD INPUT CATALOGUE, at the end of this page, lists every bad input the test suite runs, each with its"
+         " exit status and message.");
 }
 
 int main(void)
