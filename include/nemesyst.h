@@ -40,6 +40,12 @@ extern "C" {
 #endif
 
 #define NEMESYST_API_VERSION 1
+/* Every C plugin built with this header carries the API version it was built against, and nemesyst-plugin-host
+ * refuses one whose version is not its own, with a message naming both, before calling anything in it. (The
+ * library and the host define NEMESYST_NO_API_STAMP; C++ plugins are not stamped.) */
+#if !defined(NEMESYST_NO_API_STAMP) && !defined(__cplusplus)
+__attribute__((weak, visibility("default"), used)) const int nemesyst_plugin_api_version = NEMESYST_API_VERSION;
+#endif
 #define NEMESYST_ERROR_DOMAIN 1100
 enum {
     NEMESYST_EARG = 1,     /* bad argument */

@@ -11,6 +11,11 @@ tests_runner_plugin_fixture_la_SOURCES = tests/runner/plugin_fixture.c
 tests_runner_plugin_fixture_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 tests_runner_plugin_fixture_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
+check_LTLIBRARIES += tests/runner/plugin_badapi.la
+tests_runner_plugin_badapi_la_SOURCES = tests/runner/plugin_badapi.c
+tests_runner_plugin_badapi_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
+tests_runner_plugin_badapi_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
+
 dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
 TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
 EXTRA_DIST += tests/runner/fixtures

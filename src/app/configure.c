@@ -166,7 +166,7 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
     if (!check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) || !check_run_options(cfg, &err) ||
         (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
         print_error(err.message);
-        return err.code == NEM_CONFIG_EINTR ? NEM_EXIT_SIGINT : NEM_EXIT_USAGE;
+        return nem_exit_status(&err);
     }
     return -1;
 }

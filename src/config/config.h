@@ -4,6 +4,8 @@
 #define NEM_CONFIG_H
 
 #include <bson/bson.h>
+
+#include "util/errors.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,9 +39,7 @@ typedef struct nem_config {
 #define NEM_DB_NAME_MAX 63                       /* bytes of a database name (MongoDB: fewer than 64) */
 #define NEM_NAMESPACE_MAX 255                    /* bytes of "database.collection" (MongoDB 4.4 and later) */
 
-/* Error codes in the NEM_ERROR_CONFIG domain. */
-#define NEM_ERROR_CONFIG 1001
-enum { NEM_CONFIG_EUSAGE = 1, NEM_CONFIG_EFILE = 2, NEM_CONFIG_EVALUE = 3, NEM_CONFIG_EINTR = 4 };
+/* Errors: NEM_ERROR_CONFIG with NEM_CONFIG_E* codes (util/errors.h). */
 
 nem_config_t *nem_config_new(void);
 void nem_config_destroy(nem_config_t *cfg);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "util/errors.h"
 #include <unistd.h>
 
 static struct {
@@ -52,7 +54,7 @@ bool nem_log_open_file(const char *path, bson_error_t *err)
 {
     FILE *f = fopen(path, "a");
     if (!f) {
-        bson_set_error(err, 1002, 1, "cannot open --log-file '%s': %s", path, strerror(errno));
+        bson_set_error(err, NEM_ERROR_LOG, NEM_LOG_EOPEN, "cannot open --log-file '%s': %s", path, strerror(errno));
         return false;
     }
     setvbuf(f, NULL, _IOLBF, 0);

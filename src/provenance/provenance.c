@@ -15,7 +15,7 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err)
     unsigned int mdlen = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 1, "cannot read '%s' for its sha256: %s", path, strerror(errno));
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EREAD, "cannot read '%s' for its sha256: %s", path, strerror(errno));
         return false;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -30,7 +30,7 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err)
     for (unsigned i = 0; i < mdlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     if (!ok)
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 1, "read error on '%s'", path);
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EREAD, "read error on '%s'", path);
     return ok;
 }
 
@@ -139,7 +139,7 @@ static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_
                  resume_id, age / 1000.0);
         return true;
     }
-    bson_set_error(err, NEM_ERROR_PROVENANCE, 5,
+    bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELIVE,
                    "--resume %s: that run is still running (last heartbeat %.0f s ago): resume it once it has ended "
                    "or its heartbeat has expired (see --list-runs)", resume_id, age / 1000.0);
     return false;
@@ -172,7 +172,7 @@ static bool load_previous(mongoc_collection_t *coll, const char *db_name, const 
     mongoc_cursor_destroy(c);
     bson_destroy(&filter);
     if (ok && !found) {
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 2, "--resume: no run '%s' in %s.%s", resume_id, db_name,
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "--resume: no run '%s' in %s.%s", resume_id, db_name,
                        NEM_RUNS_COLLECTION);
         return false;
     }
@@ -374,7 +374,7 @@ static bool store_blob(nem_store_t *store, const char *text, uint32_t len, const
     if (!ok && e.code == 11000)
         ok = true;
     else if (!ok)
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 6, "cannot store %u bytes of lineage in %s.%s: %s", len,
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EBLOB, "cannot store %u bytes of lineage in %s.%s: %s", len,
                        nem_store_db_name(store), NEM_BLOBS_COLLECTION, e.message);
     bson_destroy(&reply);
     bson_destroy(&doc);
@@ -395,7 +395,7 @@ static bool compact_into(nem_store_t *store, bson_iter_t *it, bson_t *out, bson_
                 continue;
             }
             if (len > NEM_LINEAGE_BLOB_MAX) {
-                bson_set_error(err, NEM_ERROR_PROVENANCE, 6,
+                bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EBLOB,
                                "lineage field '%s' holds %u bytes: over the %u bytes one stored text can hold", key,
                                len, (unsigned)NEM_LINEAGE_BLOB_MAX);
                 return false;

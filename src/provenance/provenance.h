@@ -8,10 +8,10 @@
 
 #include "stage/stage.h"
 #include "store/store.h"
+#include "util/errors.h"
 
 #define NEM_RUNS_COLLECTION "nemesyst_runs"
 #define NEM_PROVENANCE_FIELD "_nemesyst"
-#define NEM_ERROR_PROVENANCE 1006
 
 /* sha256 of a file as 64 hex characters. */
 bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err);

@@ -39,7 +39,7 @@ bool nem_serve_command(const nem_server_spec_t *spec, bool with_auth, const char
     bool ok;
 
     if (!client) {
-        bson_set_error(err, 1, 1, "cannot make a client for %s:%d", spec->connect_ip, spec->port);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "cannot make a client for %s:%d", spec->connect_ip, spec->port);
         if (reply)
             bson_init(reply);
         return false;

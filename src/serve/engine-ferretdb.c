@@ -37,7 +37,7 @@ static bool ferretdb_argv(const nem_server_spec_t *spec, nem_phase_t phase, nem_
     const char *ip = listen_ip(spec, phase);
 
     if (phase == NEM_PHASE_INIT && !spec->user) {
-        bson_set_error(err, 1, 1, "--db-init with ferretdb needs --db-user-name (its only user comes from init)");
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-init with ferretdb needs --db-user-name (its only user comes from init)");
         return false;
     }
     if (phase == NEM_PHASE_START)

@@ -101,7 +101,7 @@ bool nem_engine_choose(const char *name, const nem_engine_t **engine, char **pro
         *program = nem_engine_find(&nem_engine_mongod);
         e = *program ? &nem_engine_mongod : &nem_engine_ferretdb;
     } else if (!(e = nem_engine_by_name(name))) {
-        bson_set_error(err, 1, 1, "--db-engine '%s' is not known (use auto, mongod or ferretdb)", name);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-engine '%s' is not known (use auto, mongod or ferretdb)", name);
         return false;
     } else {
         *program = NULL;
@@ -110,11 +110,11 @@ bool nem_engine_choose(const char *name, const nem_engine_t **engine, char **pro
         *program = nem_engine_find(e);
     if (!*program) {
         if (e == &nem_engine_ferretdb)
-            bson_set_error(err, 1, 2, "no database server found: %sno ferretdb in $NEMESYST_FERRETDB, on PATH, in "
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ENOSERVER, "no database server found: %sno ferretdb in $NEMESYST_FERRETDB, on PATH, in "
                            NEM_PKGLIBEXECDIR " or in the build cache (build one with build-aux/build-ferretdb.sh)",
                            (!name || strcmp(name, "auto") == 0) ? "mongod is not on PATH and " : "");
         else
-            bson_set_error(err, 1, 2, "--db-engine mongod: mongod is neither on PATH nor in " NEM_PKGLIBEXECDIR);
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ENOSERVER, "--db-engine mongod: mongod is neither on PATH nor in " NEM_PKGLIBEXECDIR);
         return false;
     }
     *engine = e;

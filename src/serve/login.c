@@ -147,16 +147,16 @@ bool nem_serve_login(const nem_config_t *cfg, const nem_server_spec_t *spec, bso
     bool ok = false;
 
     if (!shell && !(shell = nem_find_program("mongo"))) {
-        bson_set_error(err, 1, 1, "--db-login: neither mongosh nor mongo is on PATH");
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ELOGIN, "--db-login: neither mongosh nor mongo is on PATH");
         return false;
     }
     if (!mkdtemp(dir)) {
-        bson_set_error(err, 1, errno, "--db-login: cannot make a private directory: %s", strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "--db-login: cannot make a private directory: %s", strerror(errno));
         goto out;
     }
     fifo = bson_strdup_printf("%s/login.js", dir);
     if (mkfifo(fifo, 0600) != 0) {
-        bson_set_error(err, 1, errno, "--db-login: cannot make %s: %s", fifo, strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "--db-login: cannot make %s: %s", fifo, strerror(errno));
         goto out;
     }
     script = nem_login_script(cfg, spec);
@@ -165,7 +165,7 @@ bool nem_serve_login(const nem_config_t *cfg, const nem_server_spec_t *spec, bso
     status = run_shell(shell, fifo, script);
     ok = status >= 0;
     if (!ok)
-        bson_set_error(err, 1, 1, "--db-login: %s could not be run", shell);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ELOGIN, "--db-login: %s could not be run", shell);
     else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         NEM_WARN("--db-login: %s ended with wait status %d", shell, status);
 out:

@@ -101,14 +101,14 @@ pid_t nem_proc_spawn(const nem_spawn_t *sp, bson_error_t *err)
     ssize_t got;
 
     if (pipe2(pfd, O_CLOEXEC) != 0) {
-        bson_set_error(err, 1, errno, "pipe: %s", strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "pipe: %s", strerror(errno));
         return -1;
     }
     {
         /* The child end above every fixed number the child uses (0-4), so its moves cannot close it. */
         int high = fcntl(pfd[1], F_DUPFD_CLOEXEC, HIGH_FD);
         if (high < 0) {
-            bson_set_error(err, 1, errno, "pipe: %s", strerror(errno));
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "pipe: %s", strerror(errno));
             close(pfd[0]);
             close(pfd[1]);
             return -1;
@@ -123,7 +123,7 @@ pid_t nem_proc_spawn(const nem_spawn_t *sp, bson_error_t *err)
     close(pfd[1]);
     nem_strv_free(&env);
     if (pid < 0) {
-        bson_set_error(err, 1, errno, "cannot fork for %s: %s", sp->argv[0], strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot fork for %s: %s", sp->argv[0], strerror(errno));
         close(pfd[0]);
         return -1;
     }
@@ -133,7 +133,7 @@ pid_t nem_proc_spawn(const nem_spawn_t *sp, bson_error_t *err)
     close(pfd[0]);
     if (got == (ssize_t)sizeof child_errno) {
         waitpid(pid, NULL, 0);
-        bson_set_error(err, 1, child_errno, "cannot execute %s: %s", sp->argv[0], strerror(child_errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot execute %s: %s", sp->argv[0], strerror(child_errno));
         return -1;
     }
     return pid;

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "util/errors.h"
+
 #include "util/clock.h"
 #include "util/strv.h"
 

@@ -22,7 +22,8 @@ struct nem_serve {
 
 static int failure_status(const bson_error_t *err)
 {
-    return err->domain == NEM_SERVE_ESIGNAL ? 128 + (int)err->code : NEM_EXIT_SERVER;
+    /* 128 + the signal when interrupted (the one table); any other serving failure is the server's: 3 */
+    return err->domain == NEM_ERROR_SIGNAL ? nem_exit_status(err) : NEM_EXIT_SERVER;
 }
 
 /* mkdir -p; whatever it creates gets 0700 (the database and its log hold the users' data). */
@@ -37,7 +38,7 @@ static bool make_private_dir(const char *path, bson_error_t *err)
             continue;
         *s = '\0';
         if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            bson_set_error(err, 1, errno, "cannot create directory %s (for %s): %s", p, path, strerror(errno));
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot create directory %s (for %s): %s", p, path, strerror(errno));
             ok = false;
         }
         if (end)
@@ -53,11 +54,11 @@ static bool writable_dir(const char *path, const char *opt, bson_error_t *err)
     struct stat st;
 
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        bson_set_error(err, 1, ENOENT, "%s %s is not a directory (run --db-init first)", opt, path);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "%s %s is not a directory (run --db-init first)", opt, path);
         return false;
     }
     if (access(path, W_OK | X_OK) != 0) {
-        bson_set_error(err, 1, errno, "%s %s cannot be written: %s", opt, path, strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "%s %s cannot be written: %s", opt, path, strerror(errno));
         return false;
     }
     return true;
@@ -96,7 +97,7 @@ static bool do_init(nem_serve_t *s, bool pause, bson_error_t *err)
     bool ok;
 
     if (!s->spec.user || !s->spec.password) {
-        bson_set_error(err, 1, 1, "--db-init creates a user: it needs --db-user-name and a password "
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-init creates a user: it needs --db-user-name and a password "
                        "(--db-password, --db-password-file or N_DB_PASSWORD)");
         return false;
     }
@@ -128,7 +129,7 @@ static bool interrupted(const nem_server_t *srv, bson_error_t *err)
 {
     int sig = nem_signal_pending();
     if (sig)
-        bson_set_error(err, NEM_SERVE_ESIGNAL, (uint32_t)sig, "interrupted by signal %d while starting %s", sig,
+        bson_set_error(err, NEM_ERROR_SIGNAL, (uint32_t)sig, "interrupted by signal %d while starting %s", sig,
                        srv->engine->name);
     return sig != 0;
 }

@@ -74,11 +74,11 @@ static int lock_pidfile(const nem_server_spec_t *spec, bson_error_t *err)
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
     if (fd < 0) {
-        bson_set_error(err, 1, errno, "cannot write the pid file %s: %s", path, strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot write the pid file %s: %s", path, strerror(errno));
         goto out;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        bson_set_error(err, 1, EBUSY, "a server is already running on db path %s (pid %ld, see %s): stop it with "
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EBUSY, "a server is already running on db path %s (pid %ld, see %s): stop it with "
                        "--db-stop or choose another --db-path", spec->db_path, read_pid(fd), path);
         close(fd);
         fd = -1;
@@ -106,7 +106,7 @@ static int open_log(const nem_server_t *srv, bson_error_t *err)
 {
     int fd = open(srv->spec->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
-        bson_set_error(err, 1, errno, "cannot open the server log %s: %s", srv->spec->log_file, strerror(errno));
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot open the server log %s: %s", srv->spec->log_file, strerror(errno));
     return fd;
 }
 
@@ -140,7 +140,7 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
     if ((lock_fd = lock_pidfile(srv->spec, err)) < 0)
         goto fail;
     if (port_in_use(listen, srv->spec->port)) {
-        bson_set_error(err, 1, EADDRINUSE, "port %d on %s is already in use by another process: choose another "
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EBUSY, "port %d on %s is already in use by another process: choose another "
                        "--db-port", srv->spec->port, listen);
         goto fail;
     }
@@ -214,7 +214,7 @@ static void fail_with_tail(nem_server_t *srv, bson_error_t *err, const char *wha
     char msg[sizeof err->message];
 
     bson_snprintf(msg, sizeof msg, "%s %s; last lines of %s:%s", srv->engine->name, what, srv->spec->log_file, tail);
-    bson_set_error(err, 1, 1, "%s", msg);
+    bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EFAILED, "%s", msg);
     bson_free(tail);
 }
 
@@ -246,7 +246,7 @@ bool nem_server_wait_ready(nem_server_t *srv, bson_error_t *err)
     for (;;) {
         int64_t left = deadline - nem_now_ms();
         if (nem_signal_pending()) {
-            bson_set_error(err, NEM_SERVE_ESIGNAL, (uint32_t)nem_signal_pending(), "interrupted by signal %d "
+            bson_set_error(err, NEM_ERROR_SIGNAL, (uint32_t)nem_signal_pending(), "interrupted by signal %d "
                            "while waiting for %s to be ready", nem_signal_pending(), srv->engine->name);
             return false;
         }
@@ -371,7 +371,7 @@ bool nem_server_stop(nem_server_t *srv, bson_error_t *err)
                  (int)srv->pid, srv->spec->stop_timeout_ms / 1000);
         kill(srv->pid, SIGKILL);
         if (!wait_gone(srv, 10000)) {
-            bson_set_error(err, 1, 1, "%s (pid %d) survived SIGKILL", srv->engine->name, (int)srv->pid);
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EFAILED, "%s (pid %d) survived SIGKILL", srv->engine->name, (int)srv->pid);
             ok = false;
         }
     }
@@ -412,7 +412,7 @@ bool nem_server_attach(nem_server_t *srv, bool *running, bson_error_t *err)
     if (fd < 0) {
         bool ok = errno == ENOENT;
         if (!ok)
-            bson_set_error(err, 1, errno, "cannot read the pid file %s: %s", path, strerror(errno));
+            bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot read the pid file %s: %s", path, strerror(errno));
         bson_free(path);
         return ok;
     }

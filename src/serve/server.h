@@ -10,8 +10,7 @@
 
 #define NEM_PIDFILE_NAME "nemesyst.pid"
 
-/* err->domain of a wait interrupted by SIGINT/SIGTERM/SIGHUP; err->code is the signal. */
-#define NEM_SERVE_ESIGNAL 7001
+/* A wait interrupted by SIGINT/SIGTERM/SIGHUP fails with NEM_ERROR_SIGNAL (util/errors.h): the code is the signal. */
 
 typedef struct {
     const nem_engine_t *engine;

@@ -37,15 +37,15 @@ static bool check_ranges(const nem_server_spec_t *spec, int64_t port, int64_t st
                          bson_error_t *err)
 {
     if (port < 1 || port > 65535) {
-        bson_set_error(err, 1, 1, "--db-port %" PRId64 " is not a TCP port (1-65535)", port);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-port %" PRId64 " is not a TCP port (1-65535)", port);
         return false;
     }
     if (start_s < 1 || stop_s < 1) {
-        bson_set_error(err, 1, 1, "--db-start-timeout and --db-stop-timeout must be at least 1 second");
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-start-timeout and --db-stop-timeout must be at least 1 second");
         return false;
     }
     if (spec->n_bind_ip == 0) {
-        bson_set_error(err, 1, 1, "--db-bind-ip needs at least one address");
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-bind-ip needs at least one address");
         return false;
     }
     return true;
@@ -80,7 +80,7 @@ bool nem_serve_spec_from_cfg(const nem_config_t *cfg, nem_server_spec_t *spec, b
     spec->start_timeout_ms = (int)(start_s * 1000);
     spec->stop_timeout_ms = (int)(stop_s * 1000);
     if (!spec->db_path || !spec->log_dir) {
-        bson_set_error(err, 1, 1, "--db-path and --db-log-path must be set");
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-path and --db-log-path must be set");
         return false;
     }
     return check_ranges(spec, port, start_s, stop_s, err);

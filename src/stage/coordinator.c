@@ -278,7 +278,7 @@ static bool same_scripts(const coord_t *c, bson_error_t *err)
                                : NULL;
         if (then && (!now || r.position >= nem_cfg_count(c->cfg, nem_stage_info(r.stage)->scripts) ||
                      strcmp(now, then) != 0)) {
-            bson_set_error(err, NEM_ERROR_PROVENANCE, 4,
+            bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ESCRIPTS,
                            "--resume %s: %s script #%zu was '%s' in that run, now '%s': resume with the same scripts",
                            c->run_id, nem_stage_info(r.stage)->name, r.position, then, now ? now : "(none)");
             return false;
@@ -316,7 +316,8 @@ static int open_run(coord_t *c)
     } else if (!nem_runrec_begin(c->store, c->cfg, &harr, c->world->size, nem_cfg_str(c->cfg, NEM_OPT_RESUME, 0),
                                  c->run_id, &c->previous, &err)) {
         NEM_ERROR("run record: %s", err.message);
-        status = err.domain == NEM_ERROR_PROVENANCE ? NEM_EXIT_USAGE : NEM_EXIT_SERVER;
+        /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
+        status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;
     } else if (!same_scripts(c, &err)) {
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_USAGE;

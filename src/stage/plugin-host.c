@@ -28,6 +28,14 @@ static nemesyst_entry_fn load_entry(const char *path, bson_error_t *error)
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "cannot load plugin: %s", dlerror());
         return NULL;
     }
+    /* The plugin's own stamp (include/nemesyst.h); the library and this host carry none, so this is the plugin's. */
+    const int *api = dlsym(handle, "nemesyst_plugin_api_version");
+    if (api && *api != NEMESYST_API_VERSION) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "plugin '%s' was built against nemesyst plugin API version %d, this nemesyst provides version "
+                       "%d: rebuild it against this nemesyst.h", path, *api, NEMESYST_API_VERSION);
+        return NULL;
+    }
     *(void **)&fn = dlsym(handle, sym);
     if (!fn)
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin '%s' has no entry point '%s'", path, sym);

@@ -45,16 +45,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define NEM_ERROR_RUNNER 1005
-enum {
-    NEM_RUNNER_ESPAWN = 1,   /* could not start */
-    NEM_RUNNER_EOUTPUT = 2,  /* malformed output (message names the line or byte offset) */
-    NEM_RUNNER_ETOOBIG = 3,  /* a document over 16 MiB */
-    NEM_RUNNER_EEXIT = 4,    /* non-zero exit status */
-    NEM_RUNNER_ESIGNAL = 5,  /* killed by a signal (crash) */
-    NEM_RUNNER_ETIMEOUT = 6, /* ran past its timeout and was killed */
-    NEM_RUNNER_EINCOMPLETE = 7, /* exited 0 without (or with a wrong) end-of-output record: output was lost */
-};
+#include "util/errors.h"
+
+/* Errors: NEM_ERROR_RUNNER with NEM_RUNNER_E* codes (util/errors.h). */
 
 #define NEM_RUNNER_MAX_DOC (16 * 1024 * 1024)
 #define NEM_RUNNER_MARKER_MODEL "$nemesyst_model"

@@ -146,7 +146,7 @@ bool nem_summary_write_json(const nem_summary_t *s, const char *status, const ch
     if (ok && rename(tmp, path) != 0)
         ok = false;
     if (!ok) {
-        bson_set_error(err, 1007, 1, "cannot write --summary-json '%s': %s", path, strerror(errno));
+        bson_set_error(err, NEM_ERROR_SUMMARY, NEM_SUMMARY_EWRITE, "cannot write --summary-json '%s': %s", path, strerror(errno));
         unlink(tmp);
     }
     bson_free(tmp);

@@ -246,7 +246,7 @@ bool nem_writer_purge(nem_store_t *store, const nem_config_t *cfg, const char *r
 bool nem_writer_rollback(nem_writer_t *w, bson_error_t *err)
 {
     if (!w->provenance && w->docs > 0) {
-        bson_set_error(err, NEM_ERROR_PROVENANCE, 3,
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENOSTAMP,
                        "cannot remove the %" PRIu64 " documents of a failed script with --provenance=false", w->docs);
         return false;
     }

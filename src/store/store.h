@@ -9,19 +9,9 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "util/errors.h"
 
-#define NEM_ERROR_STORE 1003
-/* Error codes in the NEM_ERROR_STORE domain; the server's own code, when there is one, is quoted in the message. */
-enum {
-    NEM_STORE_EOPTION = 1,  /* a bad connection setting (names the option and value) */
-    NEM_STORE_ECONNECT = 2, /* the server cannot be reached within the deadline */
-    NEM_STORE_EAUTH = 3,    /* the server refused the credentials */
-    NEM_STORE_ESERVER = 4,  /* the server refused a command */
-    NEM_STORE_EIO = 5,      /* a local file could not be read or written */
-    NEM_STORE_ENOTFOUND = 6,/* no such GridFS file */
-    NEM_STORE_ECORRUPT = 7, /* a GridFS file whose chunks do not match its length */
-    NEM_STORE_EDRIVER = 8,  /* any other libmongoc failure */
-};
+/* Errors: NEM_ERROR_STORE with NEM_STORE_E* codes (util/errors.h). */
 
 /* Bulk defaults (nem_bulk_new with 0) and the GridFS chunk size (the GridFS specification's default). */
 #define NEM_BULK_DEFAULT_DOCS 1000

@@ -7,8 +7,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-/* Error domain of the helpers below; codes are errno values (0 when the file is of the wrong kind or size). */
-#define NEM_ERROR_FS 1010
+#include "util/errors.h"
+
+/* Errors: NEM_ERROR_FS (util/errors.h); codes are errno values (0 when the file is of the wrong kind or size). */
 
 /* Removes path and everything below it, without following symbolic links. Returns false if anything stayed. */
 bool nem_rmtree(const char *path);

@@ -980,6 +980,18 @@ START_TEST(plugin_that_exits_early_fails_as_incomplete)
 }
 END_TEST
 
+/* A plugin stamped with another API version is refused before anything in it runs. */
+START_TEST(plugin_built_for_another_api_version_is_refused)
+{
+    const char *path = getenv("NEM_RUNNER_BADAPI_PLUGIN");
+    ck_assert_ptr_nonnull(path);
+    result_t res;
+    run_path(path, &res);
+    assert_fails(&res, NEM_RUNNER_EEXIT, "built against nemesyst plugin API version 999, this nemesyst provides version 1");
+    bson_destroy(&res.items);
+}
+END_TEST
+
 START_TEST(script_kind_follows_the_file_name)
 {
     ck_assert_int_eq(nem_script_kind("a/b.so"), NEM_SCRIPT_PLUGIN);
@@ -1030,6 +1042,7 @@ static Suite *runner_suite(void)
     tcase_add_test(plug, plugin_crash_reports_the_signal);
     tcase_add_test(plug, plugin_without_the_entry_point_fails);
     tcase_add_test(plug, plugin_that_exits_early_fails_as_incomplete);
+    tcase_add_test(plug, plugin_built_for_another_api_version_is_refused);
     return s;
 }
 

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "util/errors.h"
 #include "util/fs.h"
+#include "stage/runner.h"
 
 extern char **environ;
 
@@ -959,12 +961,39 @@ START_TEST(fs_reads_regular_files_up_to_a_limit)
 }
 END_TEST
 
+/* The one table from an error's domain and code to the exit status (util/errors.h), and the domain and code a
+ * bad config value gets. */
+START_TEST(exit_status_comes_from_domain_and_code)
+{
+    static const struct { uint32_t domain, code; int status; } cases[] = {
+        {NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, 2},       {NEM_ERROR_CONFIG, NEM_CONFIG_EINTR, 130},
+        {NEM_ERROR_STORE, NEM_STORE_ECONNECT, 3},       {NEM_ERROR_SERVE, NEM_SERVE_EFAILED, 3},
+        {NEM_ERROR_RUNNER, NEM_RUNNER_EINCOMPLETE, 4},  {NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELIVE, 2},
+        {NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, 2}, {NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EBLOB, 3},
+        {NEM_ERROR_SIGNAL, 15, 143},                    {NEM_ERROR_SUMMARY, NEM_SUMMARY_EWRITE, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bson_error_t e = {.domain = cases[i].domain, .code = cases[i].code};
+        ck_assert_msg(nem_exit_status(&e) == cases[i].status, "domain %u code %u: %d, want %d", cases[i].domain,
+                      cases[i].code, nem_exit_status(&e), cases[i].status);
+    }
+    nem_config_t *cfg = nem_config_new();
+    bson_error_t err = {0};
+    ck_assert(!nem_config_set_text(cfg, NEM_OPT_DB_PORT, "many", NEM_SRC_CLI, "cli", &err) ||
+              !nem_config_validate(cfg, &err));
+    ck_assert_uint_eq(err.domain, NEM_ERROR_CONFIG);
+    ck_assert_msg(err.code == NEM_CONFIG_EVALUE || err.code == NEM_CONFIG_EUSAGE, "code %u: %s", err.code, err.message);
+    nem_config_destroy(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *t = tcase_create("options");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, every_seed_option_is_in_the_table_with_its_short_name);
+    tcase_add_test(t, exit_status_comes_from_domain_and_code);
     tcase_add_test(t, defaults_match_the_seed);
     tcase_add_test(t, env_names_are_N_plus_upper_snake_case);
     tcase_add_test(t, cli_beats_env_beats_file_beats_default);
