@@ -202,9 +202,10 @@ bool nem_config_check_ranges(const nem_config_t *cfg, bson_error_t *err)
 /* MongoDB forbids these in database names (the Windows set included, so a name works on every server). */
 static const char db_forbidden[] = "/\\. \"$*<>:|?";
 
-bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len)
+/* What every name must be: non-empty UTF-8. */
+static bool name_text_ok(const char *name, size_t len, char *why, size_t why_len)
 {
-    size_t len = strlen(name), bad;
+    size_t bad;
     if (len == 0) {
         snprintf(why, why_len, "is empty");
         return false;
@@ -213,6 +214,14 @@ bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why
         snprintf(why, why_len, "is not valid UTF-8 (byte %zu)", bad + 1);
         return false;
     }
+    return true;
+}
+
+bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len)
+{
+    size_t len = strlen(name);
+    if (!name_text_ok(name, len, why, why_len))
+        return false;
     if (len > NEM_DB_NAME_MAX) {
         snprintf(why, why_len, "is %zu bytes: MongoDB database names must be shorter than %d bytes", len,
                  NEM_DB_NAME_MAX + 1);
@@ -231,15 +240,9 @@ bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why
 
 bool nem_collection_name_ok(const char *name, char *why, size_t why_len)
 {
-    size_t len = strlen(name), bad;
-    if (len == 0) {
-        snprintf(why, why_len, "is empty");
+    size_t len = strlen(name);
+    if (!name_text_ok(name, len, why, why_len))
         return false;
-    }
-    if (!nem_utf8_valid(name, len, &bad)) {
-        snprintf(why, why_len, "is not valid UTF-8 (byte %zu)", bad + 1);
-        return false;
-    }
     if (strchr(name, '$')) {
         snprintf(why, why_len, "contains '$': MongoDB collection names cannot");
         return false;

@@ -251,36 +251,24 @@ bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fi
 
 bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err)
 {
-    mongoc_collection_t *coll = runs(store);
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
-    BSON_APPEND_UTF8(&filter, "_id", run_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    bson_t set = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&set, "status", status);
     BSON_APPEND_DATE_TIME(&set, "ended", nem_wall_ms());
     if (error)
         BSON_APPEND_UTF8(&set, "error", error);
     else
         BSON_APPEND_NULL(&set, "error");
-    bson_append_document_end(&update, &set);
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    mongoc_collection_destroy(coll);
+    bool ok = nem_runrec_scripts(store, run_id, &set, err);
+    bson_destroy(&set);
     return ok;
 }
 
 bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err)
 {
-    mongoc_collection_t *coll = runs(store);
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
-    BSON_APPEND_UTF8(&filter, "_id", run_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    bson_t set = BSON_INITIALIZER;
     BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
-    bson_append_document_end(&update, &set);
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
-    bson_destroy(&filter);
-    bson_destroy(&update);
-    mongoc_collection_destroy(coll);
+    bool ok = nem_runrec_scripts(store, run_id, &set, err);
+    bson_destroy(&set);
     return ok;
 }
 

@@ -44,7 +44,8 @@ bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. */
 bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t *hosts, int ranks,
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
-/* Sets several per-script entries at once: fields is {"scripts.clean-0": {...}, ...}. */
+/* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
+ * ...}), the heartbeat, the end. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
 /* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives) and
  * "heartbeat_s". A run whose status is "running" but whose heartbeat is older than NEM_RUNREC_LOST_FACTOR
