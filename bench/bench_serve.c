@@ -10,7 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/signals.h"
+#include "util/clock.h"
+#include "util/signals.h"
 #include "log/log.h"
 #include "serve/server.h"
 

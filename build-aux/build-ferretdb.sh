@@ -1,13 +1,21 @@
 #!/bin/sh
 # Build FerretDB (the zero-install embedded server) from the Go module proxy.
 # Usage: build-ferretdb.sh [OUTPUT_BINARY]
+#        build-ferretdb.sh --print-version   the pinned release (configure and the tests read it here)
+#        build-ferretdb.sh --print-path      where the binary is ($NEMESYST_FERRETDB, else the build cache)
 # The binary is cached: nothing is rebuilt when OUTPUT_BINARY already runs.
+# VERSION is the one place the FerretDB release is named: src/serve/engine.c gets it from configure.
 # Why not `go install`: the module zip lacks build/version/version.txt and the
 # resulting binary panics at start, so we copy the module and write that file.
 set -eu
 VERSION=v1.24.2
 MODULE=github.com/FerretDB/FerretDB
-out=${1:-${NEMESYST_FERRETDB:-${XDG_CACHE_HOME:-$HOME/.cache}/nemesyst/ferretdb-$VERSION/ferretdb}}
+cached=${NEMESYST_FERRETDB:-${XDG_CACHE_HOME:-$HOME/.cache}/nemesyst/ferretdb-$VERSION/ferretdb}
+case ${1:-} in
+--print-version) printf '%s\n' "$VERSION"; exit 0 ;;
+--print-path) printf '%s\n' "$cached"; exit 0 ;;
+esac
+out=${1:-$cached}
 
 if [ -x "$out" ] && "$out" --version >/dev/null 2>&1; then
     echo "ferretdb: cached at $out"

@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The HDF5 flavour configure will look for; none with --without-hdf5.
+hdf5=libhdf5-dev
+case " $* " in *" --enable-parallel-hdf5 "*) hdf5=libhdf5-openmpi-dev ;; esac
+case " $* " in *" --without-hdf5 "* | *" --with-hdf5=no "*) hdf5= ;; esac
 packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
-          openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev libhdf5-dev check zlib1g-dev
+          openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev ${hdf5:+"$hdf5"} check zlib1g-dev
           python3 python3-pymongo python3-gridfs python3-bson-ext openssl valgrind procps iproute2
           dataset-fashion-mnist slurmctld slurmd slurm-client munge clang libclang-rt-dev)
 missing=()

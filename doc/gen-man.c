@@ -1,4 +1,5 @@
 /* Writes nemesyst(1) from the option table, so the man page and --help never disagree. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,30 @@ static void item(const char *tag, const char *body)
     putchar('\n');
 }
 
+/* What values the option's row accepts beyond its type (options.def's rule column), as a sentence. */
+static void rule(const nem_option_t *o, nem_opt_id_t id)
+{
+    const nem_range_t *r = &o->range;
+    char text[320];
+    if (r->set && r->has_off)
+        snprintf(text, sizeof text, " Range: %" PRId64 " (none), or %" PRId64 " to %" PRId64 "%s%s.", r->off, r->min,
+                 r->max, r->unit ? " " : "", r->unit ? r->unit : "");
+    else if (r->set && r->max == INT64_MAX)
+        snprintf(text, sizeof text, " Range: at least %" PRId64 ".", r->min);
+    else if (r->set)
+        snprintf(text, sizeof text, " Range: %" PRId64 " to %" PRId64 ".", r->min, r->max);
+    else if (o->choices) {
+        char list[256];
+        snprintf(text, sizeof text, " One of: %s%s.", nem_option_choices_text(id, list, sizeof list),
+                 o->choices_anycase ? " (in any case)" : "");
+    } else if (o->flags & NEM_F_SCRIPT)
+        snprintf(text, sizeof text, " With --%s, at least one is needed and each must be an existing, readable regular"
+                 " file.", nem_options[o->stage].name);
+    else
+        return;
+    roff(text);
+}
+
 static void diagnostics(void)
 {
     char buf[768];
@@ -32,9 +57,9 @@ static void diagnostics(void)
          " value came from (\\fBcli\\fR, \\fBenv N_X\\fR, \\fIFILE\\fR:\\fILINE\\fR, \\fBdefault\\fR), the option, and"
          " the rule it breaks. No input makes nemesyst hang or crash. The classes:");
     item("Options", "an unknown option (with a \"did you mean\" suggestion), a missing value, a stray argument, a value"
-         " of the wrong type (integer, boolean, one of a set), an integer out of range (--db-port 1-65535;"
-         " --process-pool, batch sizes and server timeouts at least 1; --script-timeout and epochs at least 0), and"
-         " conflicting options (--db-password with --db-password-file, --resume with --provenance false).");
+         " of the wrong type (integer, boolean, one of a set: each option above gives its choices), an integer out of"
+         " the range each option above gives (--db-port 1 to 65535, say), and conflicting options (--db-password"
+         " with --db-password-file, --resume with --provenance false).");
     snprintf(buf, sizeof buf, "not valid UTF-8, empty, longer than %d KiB (a pipeline: %d MiB), a list of more than %d"
              " values, or a list's [ without its ].", NEM_VALUE_MAX / 1024, NEM_JSON_VALUE_MAX / (1024 * 1024),
              NEM_LIST_MAX);
@@ -97,6 +122,7 @@ int main(void)
             putchar('\n');
             roff(o->help);
             printf(".");
+            rule(o, (nem_opt_id_t)i);
             if (o->defval && !(o->flags & NEM_F_SECRET)) {
                 printf(" Default: ");
                 roff(o->defval);

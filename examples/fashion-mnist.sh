@@ -35,7 +35,8 @@ c)
         done
     fi
     [ -f "${PLUGINDIR:-}/fashion_mnist_learner.so" ] || {
-        echo "example: the C plugins are not built (looked beside $NEMESYST; set PLUGINDIR)" >&2; exit 1; }
+        echo "example: the C plugins are not built (looked beside $NEMESYST; set PLUGINDIR; a build configured" \
+             "--without-hdf5 has no C learner or predictor: run SCRIPTS=python)" >&2; exit 1; }
     scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so" --dl-learner "$PLUGINDIR/fashion_mnist_learner.so"
              --i-predictor "${PREDICTOR:-$PLUGINDIR/fashion_mnist_predictor.so}")
     ;;

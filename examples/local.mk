@@ -3,26 +3,32 @@ EXTRA_DIST += examples/fashion-mnist.sh examples/configs examples/cleaners examp
 
 # The Fashion-MNIST example's C plugins (cleaner, learner, predictor), installed as modules beside the library:
 # $(pkglibdir)/plugins/fashion_mnist_*.so. In the build tree: examples/plugins/.libs/fashion_mnist_*.so.
-# --as-needed: the compiler is mpicc, but plugins must not drag MPI into their process.
+# --as-needed: the compiler is mpicc, but plugins must not drag MPI into their process. The learner and predictor
+# keep their model as an HDF5 file (fashion_mnist_model.h): configure --without-hdf5 builds the cleaner only.
 examplepluginsdir = $(pkglibdir)/plugins
-exampleplugins_LTLIBRARIES = examples/plugins/fashion_mnist_cleaner.la examples/plugins/fashion_mnist_learner.la \
-	examples/plugins/fashion_mnist_predictor.la
+exampleplugins_LTLIBRARIES = examples/plugins/fashion_mnist_cleaner.la
 EXAMPLE_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -Wl,--as-needed
-EXAMPLE_PLUGIN_CFLAGS = $(AM_CFLAGS)
+EXAMPLE_PLUGIN_LIBS = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
 examples_plugins_fashion_mnist_cleaner_la_SOURCES = examples/plugins/fashion_mnist_cleaner.c
-examples_plugins_fashion_mnist_cleaner_la_CFLAGS = $(EXAMPLE_PLUGIN_CFLAGS)
+examples_plugins_fashion_mnist_cleaner_la_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 examples_plugins_fashion_mnist_cleaner_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
-examples_plugins_fashion_mnist_cleaner_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS) $(ZLIB_LIBS)
+examples_plugins_fashion_mnist_cleaner_la_LIBADD = $(EXAMPLE_PLUGIN_LIBS) $(ZLIB_LIBS)
+
+if HAVE_HDF5
+exampleplugins_LTLIBRARIES += examples/plugins/fashion_mnist_learner.la examples/plugins/fashion_mnist_predictor.la
+EXAMPLE_HDF5_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS)
+EXAMPLE_HDF5_LIBS = $(EXAMPLE_PLUGIN_LIBS) $(HDF5_LIBS) -lm
 
 examples_plugins_fashion_mnist_learner_la_SOURCES = examples/plugins/fashion_mnist_learner.c \
 	examples/plugins/fashion_mnist_model.h
-examples_plugins_fashion_mnist_learner_la_CFLAGS = $(EXAMPLE_PLUGIN_CFLAGS)
+examples_plugins_fashion_mnist_learner_la_CFLAGS = $(EXAMPLE_HDF5_CFLAGS)
 examples_plugins_fashion_mnist_learner_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
-examples_plugins_fashion_mnist_learner_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS) $(HDF5_LIBS) -lm
+examples_plugins_fashion_mnist_learner_la_LIBADD = $(EXAMPLE_HDF5_LIBS)
 
 examples_plugins_fashion_mnist_predictor_la_SOURCES = examples/plugins/fashion_mnist_predictor.c \
 	examples/plugins/fashion_mnist_model.h
-examples_plugins_fashion_mnist_predictor_la_CFLAGS = $(EXAMPLE_PLUGIN_CFLAGS)
+examples_plugins_fashion_mnist_predictor_la_CFLAGS = $(EXAMPLE_HDF5_CFLAGS)
 examples_plugins_fashion_mnist_predictor_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
-examples_plugins_fashion_mnist_predictor_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS) $(HDF5_LIBS) -lm
+examples_plugins_fashion_mnist_predictor_la_LIBADD = $(EXAMPLE_HDF5_LIBS)
+endif

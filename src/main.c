@@ -7,7 +7,7 @@
 #include "app/app.h"
 #include "config/config.h"
 #include "log/log.h"
-#include "util/env.h"
+#include "config/env.h"
 
 int main(int argc, char **argv)
 {

@@ -4,6 +4,11 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_config_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test_config
+check_PROGRAMS += tests/unit/test_spawn
+tests_unit_test_spawn_SOURCES = tests/unit/test_spawn.c
+tests_unit_test_spawn_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_spawn_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_spawn
 
 # Command-line behaviour of the nemesyst binary
 dist_check_SCRIPTS += tests/cli/cli.sh

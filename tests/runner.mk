@@ -3,14 +3,16 @@
 check_PROGRAMS += tests/runner/test_runner
 tests_runner_test_runner_SOURCES = tests/runner/test_runner.c
 tests_runner_test_runner_CFLAGS = $(TEST_CFLAGS)
-tests_runner_test_runner_LDADD = $(TEST_LIBS) -lcrypto
+tests_runner_test_runner_LDADD = $(TEST_LIBS) $(CRYPTO_LIBS)
 
-# A plugin built like a user's would be: against libnemesyst only.
+# The test plugin, built once like a user's would be (against libnemesyst only) and shared: the runner, stage,
+# TLS, valgrind and pkg-config tests all load tests/runner/.libs/plugin_fixture.so.
 check_LTLIBRARIES += tests/runner/plugin_fixture.la
 tests_runner_plugin_fixture_la_SOURCES = tests/runner/plugin_fixture.c
 tests_runner_plugin_fixture_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 tests_runner_plugin_fixture_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
+# A plugin stamped with another plugin API version, which the host must refuse.
 check_LTLIBRARIES += tests/runner/plugin_badapi.la
 tests_runner_plugin_badapi_la_SOURCES = tests/runner/plugin_badapi.c
 tests_runner_plugin_badapi_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed

@@ -1,12 +1,6 @@
 # tests/stage.mk: integration tests of the stages (clean, learn, predict) over real mpirun against a private
 # FerretDB, values read back from the database. Each .sh runs under tests/fixtures/with-ferretdb.sh.
-
-# The C plugin kind of stage script, built like a user's plugin: against libnemesyst only.
-check_LTLIBRARIES += tests/stage/libstageplugin.la
-tests_stage_libstageplugin_la_SOURCES = tests/stage/stageplugin.c
-tests_stage_libstageplugin_la_CFLAGS = $(AM_CFLAGS)
-tests_stage_libstageplugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
-tests_stage_libstageplugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
+# The C plugin kind of stage script is the shared test plugin, tests/runner/plugin_fixture.c (tests/runner.mk).
 
 STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/stage/stage-kinds-n4.sh \
 	tests/stage/stage-concurrency.sh tests/stage/stage-order.sh \
@@ -15,10 +9,8 @@ STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/
 	tests/stage/stage-lineage.sh \
 	tests/stage/stage-original-python.sh tests/stage/stage-rank-dies.sh \
 	tests/stage/stage-interrupt.sh tests/stage/stage-provenance-off.sh \
-	tests/stage/stage-plugin-error.sh tests/stage/stage-python-repeat-last.sh tests/stage/stage-progress.sh tests/stage/stage-isolation.sh
+	tests/stage/stage-plugin-error.sh tests/stage/stage-python-repeat-last.sh tests/stage/stage-progress.sh tests/stage/stage-isolation.sh \
+	tests/stage/stage-nonblocking.sh
 TESTS += $(STAGE_TESTS)
-# Known bug, reported: per-script options do not repeat their last value for Python scripts (args lists are not
-# padded to the script count). Remove this line with the fix (an XPASS fails the suite).
-XFAIL_TESTS =
 dist_check_SCRIPTS += $(STAGE_TESTS)
 EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures

@@ -3,11 +3,7 @@
 #define NEM_APP_H
 
 #include "config/config.h"
-
-typedef struct {
-    int rank, size;
-    char host[256];
-} nem_world_t;
+#include "util/world.h"
 
 /* Resolves options on rank 0 and shares the result with every rank. Returns an exit status >= 0 when the
  * program should end now (help, version, print-config, bad input), or -1 to go on with *out set. */

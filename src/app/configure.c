@@ -9,52 +9,10 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "app/exitcodes.h"
+#include "util/exitcodes.h"
 #include "log/log.h"
-#include "stage/writer.h"
+#include "config/pipeline.h"
 #include "util/fs.h"
-
-static bool check_scripts(const nem_config_t *cfg, bson_error_t *err)
-{
-    static const struct { nem_opt_id_t flag, scripts; } stages[] = {
-        {NEM_OPT_DATA_CLEAN, NEM_OPT_DATA_CLEANER},
-        {NEM_OPT_DL_LEARN, NEM_OPT_DL_LEARNER},
-        {NEM_OPT_I_PREDICT, NEM_OPT_I_PREDICTOR},
-    };
-    for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++) {
-        const nem_value_t *v = &cfg->values[stages[s].scripts];
-        if (!nem_cfg_bool(cfg, stages[s].flag))
-            continue;
-        if (v->n == 0) {
-            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "%s: --%s is given but no --%s script",
-                           cfg->values[stages[s].flag].where, nem_options[stages[s].flag].name,
-                           nem_options[stages[s].scripts].name);
-            return false;
-        }
-        for (size_t i = 0; i < v->n; i++) {
-            struct stat st;
-            if (stat(v->v[i], &st) != 0) {
-                int e = errno;
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' %s (%s)", v->where,
-                               nem_options[stages[s].scripts].name, v->v[i],
-                               e == ENOENT || e == ENOTDIR ? "does not exist" : "cannot be reached", strerror(e));
-                return false;
-            }
-            if (!S_ISREG(st.st_mode)) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
-                               "%s: --%s script '%s' is %s, not a regular file", v->where,
-                               nem_options[stages[s].scripts].name, v->v[i], nem_file_kind(st.st_mode));
-                return false;
-            }
-            if (access(v->v[i], R_OK) != 0) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' cannot be read (%s)",
-                               v->where, nem_options[stages[s].scripts].name, v->v[i], strerror(errno));
-                return false;
-            }
-        }
-    }
-    return true;
-}
 
 /* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
  * files and character devices (/dev/null, /dev/stderr) are fine; a path that does not exist yet is too. */
@@ -163,8 +121,8 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
         return NEM_EXIT_OK;
     }
     /* Everything that can be refused is, before the password is asked for and before anything starts. */
-    if (!check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) || !check_run_options(cfg, &err) ||
-        (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+    if (!nem_config_check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) ||
+        !check_run_options(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
         print_error(err.message);
         return nem_exit_status(&err);
     }

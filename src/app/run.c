@@ -1,25 +1,51 @@
 /* Serving, then the stages, in the documented order: --db-init, --db-start, cleaning, learning, predicting,
- * --db-login, --db-stop. */
+ * --db-login, --db-stop. The options become plans here, once; nothing below reads an option. */
 #include <mpi.h>
 
 #include "app/app.h"
-#include "app/exitcodes.h"
-#include "app/signals.h"
+#include "app/plan.h"
 #include "log/log.h"
 #include "serve/serve.h"
 #include "stage/stage.h"
+#include "util/exitcodes.h"
+#include "util/signals.h"
+
+/* Every rank builds its plan from the broadcast configuration; all agree before anything starts. */
+static bool plan_everywhere(const nem_world_t *world, const nem_config_t *cfg, nem_run_plan_t *plan)
+{
+    bson_error_t err = {0};
+    int ok = nem_plan_run(cfg, plan, &err), all = 0;
+    if (!ok)
+        NEM_ERROR("rank %d on %s: %s", world->rank, world->host, err.message);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (ok && !all)
+        nem_run_plan_clear(plan);
+    return all != 0;
+}
 
 int nem_app_run(const nem_world_t *world, nem_config_t *cfg)
 {
+    nem_run_plan_t run;
+    nem_serve_plan_t serving;
     nem_serve_t *serve = NULL;
     int status;
 
     nem_signals_install();
     if (world->rank == 0)
         NEM_DEBUG("nemesyst %s on %d rank(s)", PACKAGE_VERSION, world->size);
-    status = nem_serve_begin(world, cfg, &serve);
-    if (status >= 0)
-        return status;
-    status = nem_stages_run(world, cfg);
-    return nem_serve_end(world, cfg, serve, status);
+    if (!plan_everywhere(world, cfg, &run))
+        return NEM_EXIT_USAGE;
+    nem_plan_serve(cfg, &run.store, &serving);
+    status = nem_serve_begin(world, &serving, &serve);
+    if (status < 0) {
+        /* Serving says where this rank reaches the server; the run's plan carries it. */
+        const char *host = nem_serve_db_host(serve);
+        if (host)
+            run.store.host = nem_run_plan_keep(&run, host);
+        status = nem_stages_run(world, &run);
+        status = nem_serve_end(world, &serving, serve, status);
+    }
+    nem_serve_plan_clear(&serving);
+    nem_run_plan_clear(&run);
+    return status;
 }

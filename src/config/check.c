@@ -1,12 +1,14 @@
-/* Checks on resolved values that no option's type covers: sizes, encodings, ranges, MongoDB's naming rules and the
- * files options name. Every failure is one line naming the option, the source of its value and the rule broken.
- * Which options name a database, a collection or a GridFS bucket, or a file nemesyst reads, is a flag in
- * options.def (NEM_F_DB, NEM_F_COLLECTION, NEM_F_BUCKET, NEM_F_FILE). */
+/* Checks on resolved values that no option's type covers: sizes, encodings, ranges, choices, MongoDB's naming rules
+ * and the files and scripts options name. Every failure is one line naming the option, the source of its value and
+ * the rule broken. Nothing here names an option: ranges and choices are the rule column of options.def; which
+ * options name a database, a collection or a GridFS bucket, a file nemesyst reads or stage scripts is a flag there
+ * (NEM_F_DB, NEM_F_COLLECTION, NEM_F_BUCKET, NEM_F_FILE, NEM_F_SCRIPT). */
 #include "config-private.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fs.h"
@@ -132,8 +134,8 @@ bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err)
                                    nth(v, k, k_text, sizeof k_text), nem_config_quote(v->v[k], q, sizeof q), bad + 1);
                 return false;
             }
-            /* Names get the naming rule's message; an empty --db-password means none. */
-            if (len == 0 && i != NEM_OPT_DB_PASSWORD && !(o->flags & (NEM_F_DB | NEM_F_COLLECTION | NEM_F_BUCKET))) {
+            /* Names get the naming rule's message; an empty NEM_F_PROMPT secret (--db-password) means none. */
+            if (len == 0 && !(o->flags & (NEM_F_PROMPT | NEM_F_DB | NEM_F_COLLECTION | NEM_F_BUCKET))) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: value%s is empty",
                                v->where, o->name, nth(v, k, k_text, sizeof k_text));
                 return false;
@@ -143,58 +145,58 @@ bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err)
     return true;
 }
 
-/* Integer ranges. Timeouts that are turned into milliseconds in an int stop where that would overflow. */
-static const struct {
-    nem_opt_id_t id;
-    int64_t min, max;
-} ranges[] = {
-    {NEM_OPT_PROCESS_POOL, 1, 100000},
-    {NEM_OPT_SCRIPT_TIMEOUT, 0, INT32_MAX},
-    {NEM_OPT_HEARTBEAT, 1, 86400},
-    {NEM_OPT_DL_BATCH_SIZE, 1, INT32_MAX},
-    {NEM_OPT_DL_EPOCHS, 0, INT32_MAX},
-    {NEM_OPT_DL_SEQUENCE_LENGTH, 0, INT32_MAX},
-    {NEM_OPT_DB_BATCH_SIZE, 1, INT32_MAX},
-    {NEM_OPT_DB_CURSOR_TIMEOUT, 1, INT64_MAX},
-    {NEM_OPT_DB_START_TIMEOUT, 1, INT32_MAX / 1000},
-    {NEM_OPT_DB_STOP_TIMEOUT, 1, INT32_MAX / 1000},
-};
+/* One integer against its option's range (the rule column of options.def). */
+static bool range_ok(const nem_option_t *o, const char *where, int64_t iv, bson_error_t *err)
+{
+    const nem_range_t *r = &o->range;
+    if ((iv >= r->min && iv <= r->max) || (r->has_off && iv == r->off))
+        return true;
+    if (r->has_off)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "%s: option --%s must be %" PRId64 " (none) or at least %" PRId64 "%s%s, got %" PRId64, where,
+                       o->name, r->off, r->min, r->unit ? " " : "", r->unit ? r->unit : "", iv);
+    else if (r->span)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "%s: option --%s must be %" PRId64 "-%" PRId64 ", got %" PRId64, where, o->name, r->min, r->max,
+                       iv);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be %s %" PRId64 ", got %" PRId64,
+                       where, o->name, iv < r->min ? ">=" : "<=", iv < r->min ? r->min : r->max, iv);
+    return false;
+}
 
 bool nem_config_check_ranges(const nem_config_t *cfg, bson_error_t *err)
 {
-    int64_t port = nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
-    if (port < 1 || port > 65535) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --db-port must be 1-65535, got %" PRId64,
-                       cfg->values[NEM_OPT_DB_PORT].where, port);
-        return false;
-    }
-    for (size_t m = 0; m < sizeof ranges / sizeof ranges[0]; m++) {
-        const nem_value_t *v = &cfg->values[ranges[m].id];
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_value_t *v = &cfg->values[i];
+        if (!nem_options[i].range.set)
+            continue;
         for (size_t k = 0; k < v->n; k++) {
             int64_t iv = 0;
             nem_parse_int(v->v[k], &iv);
-            if (iv < ranges[m].min) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                               "%s: option --%s must be >= %" PRId64 ", got %" PRId64, v->where,
-                               nem_options[ranges[m].id].name, ranges[m].min, iv);
+            if (!range_ok(&nem_options[i], v->where, iv, err))
                 return false;
-            }
-            if (iv > ranges[m].max) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                               "%s: option --%s must be <= %" PRId64 ", got %" PRId64, v->where,
-                               nem_options[ranges[m].id].name, ranges[m].max, iv);
-                return false;
-            }
         }
     }
-    int64_t staleness = nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0);
-    const char *where = cfg->values[NEM_OPT_DB_REPLICA_MAX_STALENESS].where;
-    if (staleness != -1 && (staleness < 90 || staleness > INT32_MAX)) {
-        /* MongoDB's documented minimum for maxStalenessSeconds. */
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                       "%s: option --db-replica-max-staleness must be -1 (none) or at least 90 seconds, got %" PRId64,
-                       where, staleness);
-        return false;
+    return true;
+}
+
+bool nem_config_check_choices(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_value_t *v = &cfg->values[i];
+        if (!nem_options[i].choices)
+            continue;
+        for (size_t k = 0; k < v->n; k++) {
+            char allowed[256], q[128];
+            if (nem_option_choice((nem_opt_id_t)i, v->v[k]) >= 0)
+                continue;
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
+                           v->where, nem_options[i].name,
+                           nem_option_choices_text((nem_opt_id_t)i, allowed, sizeof allowed),
+                           nem_config_quote(v->v[k], q, sizeof q));
+            return false;
+        }
     }
     return true;
 }
@@ -336,6 +338,43 @@ bool nem_config_check_files(const nem_config_t *cfg, bson_error_t *err)
                 return false;
             }
             bson_free(path);
+        }
+    }
+    return true;
+}
+
+bool nem_config_check_scripts(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        if (!(o->flags & NEM_F_SCRIPT) || !nem_cfg_bool(cfg, o->stage))
+            continue;
+        if (v->n == 0) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "%s: --%s is given but no --%s script",
+                           cfg->values[o->stage].where, nem_options[o->stage].name, o->name);
+            return false;
+        }
+        for (size_t k = 0; k < v->n; k++) {
+            struct stat st;
+            if (stat(v->v[k], &st) != 0) {
+                int e = errno;
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' %s (%s)", v->where,
+                               o->name, v->v[k], e == ENOENT || e == ENOTDIR ? "does not exist" : "cannot be reached",
+                               strerror(e));
+                return false;
+            }
+            if (!S_ISREG(st.st_mode)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                               "%s: --%s script '%s' is %s, not a regular file", v->where, o->name, v->v[k],
+                               nem_file_kind(st.st_mode));
+                return false;
+            }
+            if (access(v->v[k], R_OK) != 0) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --%s script '%s' cannot be read (%s)",
+                               v->where, o->name, v->v[k], strerror(errno));
+                return false;
+            }
         }
     }
     return true;

@@ -1,6 +1,7 @@
 /* The command line, parsed with getopt_long from the option table. List options take one or more values
  * ("--data-collection a b"), as argparse's nargs='+' does; getopt's "-" mode hands us those extra values in
- * order. */
+ * order. No option is special here: secrets (NEM_F_SECRET) are overwritten in argv once read, and a NEM_F_PROMPT
+ * secret given alone means "true" (ask on the terminal). */
 #include "config-private.h"
 
 #include <getopt.h>
@@ -41,12 +42,14 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
 
     for (int i = 0; i < NEM_OPT__COUNT; i++) {
         const nem_option_t *o = &nem_options[i];
-        bool optional = o->type == NEM_T_BOOL || i == NEM_OPT_DB_PASSWORD;
+        bool optional = o->type == NEM_T_BOOL || (o->flags & NEM_F_PROMPT);
         longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, CODE_BASE + i};
         if (o->short_name) {
             optstring[os++] = o->short_name;
             if (o->type != NEM_T_BOOL)
                 optstring[os++] = ':';
+            if (optional && o->type != NEM_T_BOOL)
+                optstring[os++] = ':'; /* "::": the value is optional */
         }
     }
     optstring[os] = '\0';
@@ -134,7 +137,7 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
                 current = id;
                 current_optional = true;
             }
-        } else if (id == NEM_OPT_DB_PASSWORD && !optarg) {
+        } else if ((o->flags & NEM_F_PROMPT) && !optarg) {
             /* "--db-password" alone prompts; a following plain word is taken as the password (2.0.6 form). */
             char *t = "true";
             nem_value_set(&layer->values[id], &t, 1, NEM_SRC_CLI, "cli");

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glob.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -192,7 +193,7 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
         }
     }
     n = split_list(o, text, &items);
-    if (n == 0 && !(id == NEM_OPT_DB_PASSWORD)) {
+    if (n == 0 && !(o->flags & NEM_F_PROMPT)) {
         free_items(items, n);
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s needs a value", where, o->name);
         return false;
@@ -232,7 +233,9 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
         return false;
     int64_t staleness = nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0);
     const char *where = cfg->values[NEM_OPT_DB_REPLICA_MAX_STALENESS].where;
-    if (staleness != -1 && strcmp(nem_cfg_str(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE, 0), "primary") == 0) {
+    const char *preference = nem_cfg_str(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE, 0);
+    if (nem_cfg_is_set(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS) && staleness != -1 && preference &&
+        strcmp(preference, "primary") == 0) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                        "%s: option --db-replica-max-staleness cannot be used with --db-replica-read-preference primary",
                        where);
@@ -250,29 +253,8 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
                        cfg->values[NEM_OPT_DB_PASSWORD].where, cfg->values[NEM_OPT_DB_PASSWORD_FILE].where);
         return false;
     }
-    static const struct { nem_opt_id_t id; const char *allowed[6]; } enums[] = {
-        {NEM_OPT_LOG_LEVEL, {"error", "warn", "info", "debug"}},
-        {NEM_OPT_DB_ENGINE, {"auto", "mongod", "ferretdb"}},
-        {NEM_OPT_DB_REPLICA_READ_PREFERENCE,
-         {"primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"}},
-    };
-    for (size_t e = 0; e < sizeof enums / sizeof enums[0]; e++) {
-        const char *val = nem_cfg_str(cfg, enums[e].id, 0);
-        bool ok = false;
-        char allowed[160] = "";
-        for (size_t a = 0; a < 6 && enums[e].allowed[a]; a++) {
-            ok |= strcmp(val, enums[e].allowed[a]) == 0;
-            bson_strncpy(allowed + strlen(allowed), a ? ", " : "", sizeof allowed - strlen(allowed));
-            bson_strncpy(allowed + strlen(allowed), enums[e].allowed[a], sizeof allowed - strlen(allowed));
-        }
-        if (!ok) {
-            char q[128];
-            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
-                           cfg->values[enums[e].id].where, nem_options[enums[e].id].name, allowed,
-                           nem_config_quote(val, q, sizeof q));
-            return false;
-        }
-    }
+    if (!nem_config_check_choices(cfg, err))
+        return false;
     if (!nem_config_check_names(cfg, err))
         return false;
     size_t nd = nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE);
@@ -287,7 +269,7 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
 }
 
 /* Default config files: /etc first, then ./nemesyst.d, so ./nemesyst.d wins over /etc and -c files win over
- * both (the seed lists ./nemesyst.d as the higher priority). NEMESYST_SYSCONFDIR overrides /etc for tests. */
+ * both (2.0.6 lists ./nemesyst.d as the higher priority). NEMESYST_SYSCONFDIR overrides /etc for tests. */
 static void default_config_files(char ***out, size_t *n)
 {
     const char *sysconf = getenv("NEMESYST_SYSCONFDIR");
@@ -408,14 +390,21 @@ bool nem_cfg_bool(const nem_config_t *cfg, nem_opt_id_t id)
     return out;
 }
 
+/* The one place a leading ~ is expanded: $HOME, else the user's home directory from the password database; with
+ * neither the path stays as given, so the error that follows names it as the user wrote it. */
 char *nem_cfg_path(const nem_config_t *cfg, nem_opt_id_t id, size_t idx)
 {
     const char *s = nem_cfg_str(cfg, id, idx);
-    const char *home = getenv("HOME");
     if (!s)
         return NULL;
-    if (s[0] == '~' && (s[1] == '/' || s[1] == '\0'))
-        return bson_strdup_printf("%s%s", home ? home : "", s + 1);
+    if (s[0] == '~' && (s[1] == '/' || s[1] == '\0')) {
+        const char *home = getenv("HOME");
+        struct passwd *pw = home && *home ? NULL : getpwuid(getuid());
+        if (pw && pw->pw_dir && *pw->pw_dir)
+            home = pw->pw_dir;
+        if (home && *home)
+            return bson_strdup_printf("%s%s", home, s + 1);
+    }
     return bson_strdup(s);
 }
 
@@ -491,9 +480,9 @@ void nem_config_print(const nem_config_t *cfg, FILE *out)
         if (v->n == 0) {
             fprintf(out, "(unset)");
         } else if (o->flags & NEM_F_SECRET) {
-            /* --db-password true/false means "prompt"/"none", not a password; any other secret value is masked. */
+            /* A NEM_F_PROMPT secret's true/false means "prompt"/"none", not a secret; any other value is masked. */
             bool b;
-            fprintf(out, "%s", i == NEM_OPT_DB_PASSWORD && nem_parse_bool(v->v[0], &b) ? v->v[0] : "********");
+            fprintf(out, "%s", (o->flags & NEM_F_PROMPT) && nem_parse_bool(v->v[0], &b) ? v->v[0] : "********");
         } else if (o->flags & NEM_F_LIST) {
             fputc('[', out);
             for (size_t k = 0; k < v->n; k++)

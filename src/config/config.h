@@ -71,14 +71,21 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err);
 /* Every value: valid UTF-8, at most NEM_VALUE_MAX bytes (NEM_JSON_VALUE_MAX for pipelines), not empty, lists of at
  * most NEM_LIST_MAX values, a list's [ closed by its ]. */
 bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err);
-/* Integer options within their ranges (ports 1-65535, timeouts >= 0, pools and batches >= 1, ...). */
+/* Integer options within the range of their row in options.def (NEM_RANGE, NEM_SPAN, NEM_RANGE_OR_OFF: ports
+ * 1-65535, timeouts >= 0, pools and batches >= 1, ...). */
 bool nem_config_check_ranges(const nem_config_t *cfg, bson_error_t *err);
+/* Options with a fixed set of values (NEM_CHOICES in options.def: --log-level, --db-engine, ...) hold one of them. */
+bool nem_config_check_choices(const nem_config_t *cfg, bson_error_t *err);
 /* Database, collection and GridFS bucket names (NEM_F_DB, NEM_F_COLLECTION, NEM_F_BUCKET) against MongoDB's
  * naming rules, and every namespace "db.collection" (a bucket's longest: "db.bucket.chunks") within 255 bytes. */
 bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err);
 /* Files the options name that nemesyst reads (NEM_F_FILE: TLS files): regular, readable, not empty. Touches the
  * file system, so it is not part of nem_config_validate; rank 0 runs it before anything starts. */
 bool nem_config_check_files(const nem_config_t *cfg, bson_error_t *err);
+/* Stage scripts (NEM_F_SCRIPT) of every stage that runs (its NEM_SCRIPTS_OF switch is true): at least one given,
+ * each an existing, regular, readable file. Touches the file system, so it is not part of nem_config_validate;
+ * rank 0 runs it before anything starts. */
+bool nem_config_check_scripts(const nem_config_t *cfg, bson_error_t *err);
 
 /* MongoDB's naming rules for one name: true when it is fine, else false with the rule it breaks in why (a phrase
  * such as "contains '$'"). A database name may be "$external" when allow_external (authentication databases). */

@@ -3,10 +3,13 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
+/* The rule column expands to designated initializers (NEM_RANGE, NEM_CHOICES, ...), or to nothing (NEM_ANY). */
 const nem_option_t nem_options[NEM_OPT__COUNT] = {
-#define NEM_OPTION(id, lname, sname, type, flags, defval, group, metavar, help) \
-    [NEM_OPT_##id] = {lname, sname, type, flags, defval, group, metavar, help},
+#define NEM_OPTION(id, lname, sname, type_, flags_, defval_, group_, metavar_, rule, help_) \
+    [NEM_OPT_##id] = {.name = lname, .short_name = sname, .type = type_, .flags = flags_, .defval = defval_, \
+                      .group = group_, .metavar = metavar_, .help = help_, rule},
 #include "options.def"
 #undef NEM_OPTION
 };
@@ -47,6 +50,30 @@ void nem_option_env_name(nem_opt_id_t id, char *buf, size_t len)
     for (; *s && o + 1 < len; s++)
         buf[o++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
     buf[o] = '\0';
+}
+
+int nem_option_choice(nem_opt_id_t id, const char *value)
+{
+    const nem_option_t *o = &nem_options[id];
+    for (int i = 0; value && o->choices && o->choices[i]; i++)
+        if ((o->choices_anycase ? strcasecmp(value, o->choices[i]) : strcmp(value, o->choices[i])) == 0)
+            return i;
+    return -1;
+}
+
+const char *nem_option_choices_text(nem_opt_id_t id, char *buf, size_t len)
+{
+    const nem_option_t *o = &nem_options[id];
+    size_t used = 0;
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; o->choices && o->choices[i] && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", o->choices[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
 }
 
 static size_t edit_distance(const char *a, const char *b)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef enum { NEM_T_BOOL, NEM_T_INT, NEM_T_STR, NEM_T_JSON } nem_type_t;
@@ -18,7 +19,32 @@ enum {
     NEM_F_COLLECTION = 1u << 5, /* names a collection of --db-name: MongoDB's collection naming rules */
     NEM_F_BUCKET = 1u << 6, /* names a GridFS bucket of --db-name: a collection whose longest namespace is .chunks */
     NEM_F_FILE = 1u << 7,   /* a file nemesyst reads: must be a regular, readable file before anything starts */
+    NEM_F_PROMPT = 1u << 8, /* a secret that may come without a value: alone or true asks on the terminal; false or
+                             * empty means none (shown as given by --print-config; every other value is masked) */
 };
+
+/* The integers an option accepts (check.c refuses the rest, naming the bound; the man page prints it). */
+typedef struct {
+    bool set;         /* false: the option has no range */
+    int64_t min, max;
+    bool span;        /* refusals say "must be MIN-MAX" rather than "must be >= MIN" or "must be <= MAX" */
+    bool has_off;     /* off, outside [min, max], turns the setting off: "must be OFF (none) or at least MIN UNIT" */
+    int64_t off;
+    const char *unit; /* the unit the off form's refusal and the man page name ("seconds"), or NULL */
+} nem_range_t;
+
+/* The rule column of options.def: what values an option accepts, beyond its type. Each expands to designated
+ * initializers of nem_option_t. */
+#define NEM_ANY /* no rule beyond the type and the flags */
+#define NEM_RANGE(lo, hi) .range = {.set = true, .min = (lo), .max = (hi)}
+#define NEM_SPAN(lo, hi) .range = {.set = true, .min = (lo), .max = (hi), .span = true}
+#define NEM_RANGE_OR_OFF(off_, lo, hi, unit_) \
+    .range = {.set = true, .min = (lo), .max = (hi), .has_off = true, .off = (off_), .unit = (unit_)}
+/* One of these words, exactly (NEM_CHOICES) or in any case (NEM_CHOICES_ANYCASE). */
+#define NEM_CHOICES(...) .choices = (const char *const[]){__VA_ARGS__, NULL}
+#define NEM_CHOICES_ANYCASE(...) NEM_CHOICES(__VA_ARGS__), .choices_anycase = true
+/* NEM_F_SCRIPT options: the boolean option that runs the stage whose scripts they name. */
+#define NEM_SCRIPTS_OF(stage_id) .stage = NEM_OPT_##stage_id
 
 typedef enum {
     NEM_G_NEMESYST,
@@ -47,6 +73,10 @@ typedef struct {
     nem_group_t group;
     const char *metavar;
     const char *help;
+    nem_range_t range;           /* NEM_RANGE, NEM_SPAN, NEM_RANGE_OR_OFF; range.set is false for the others */
+    const char *const *choices;  /* NEM_CHOICES: the accepted values, NULL-terminated; NULL for any value */
+    bool choices_anycase;
+    nem_opt_id_t stage;          /* NEM_SCRIPTS_OF: the stage switch of a NEM_F_SCRIPT option */
 } nem_option_t;
 
 extern const nem_option_t nem_options[NEM_OPT__COUNT];
@@ -62,7 +92,14 @@ void nem_option_env_name(nem_opt_id_t id, char *buf, size_t len);
 /* Suggests the long option closest to name (edit distance), or NULL when nothing is close. */
 const char *nem_option_suggest(const char *name);
 
-/* Writes --help, generated from the table and grouped by the seed's categories. */
+/* The index of value in the option's choices (ignoring case for NEM_CHOICES_ANYCASE), or -1 when it is not one
+ * of them or the option has none. */
+int nem_option_choice(nem_opt_id_t id, const char *value);
+
+/* Writes the option's choices as "a, b, c" into buf (empty when it has none); returns buf. */
+const char *nem_option_choices_text(nem_opt_id_t id, char *buf, size_t len);
+
+/* Writes --help, generated from the table and grouped by 2.0.6's categories. */
 void nem_options_print_help(FILE *out, const char *prog);
 
 #endif

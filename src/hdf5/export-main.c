@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/exitcodes.h"
+#include "util/exitcodes.h"
+#include "app/plan.h"
 #include "config/config.h"
 #include "hdf5/export.h"
 #include "log/log.h"
@@ -179,9 +180,12 @@ static int connect_store(int argc, char **argv, nem_config_t *cfg, nem_store_t *
         return NEM_EXIT_USAGE;
     }
     nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
-    nem_store_opts_from_config(&opts, cfg);
+    nem_strv_t paths = {0};
+    nem_store_opts_from_config(&opts, cfg, &paths);
     opts.app_name = "nemesyst-export";
-    if (!(*store = nem_store_new(&opts, &err))) {
+    *store = nem_store_new(&opts, &err);
+    nem_strv_free(&paths);
+    if (!*store) {
         fprintf(stderr, "nemesyst-export: error: %s\n", err.message);
         return NEM_EXIT_USAGE;
     }

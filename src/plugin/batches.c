@@ -1,5 +1,5 @@
-/* Batches of an aggregation pipeline for learners and predictors: an explicit cursor batchSize (one round trip per
- * batch, bounded memory), never an empty last batch, and a running count + sha256 of what was handed out so that
+/* Batches of an aggregation pipeline for learners and predictors: the store's batch iterator (an explicit cursor
+ * batchSize, bounded memory, never an empty last batch) with a running count + sha256 of what was handed out, so that
  * a model's metadata can name exactly the data it was trained on. */
 #include "plugin/plugin-private.h"
 
@@ -12,11 +12,7 @@ struct nemesyst_batches {
     nemesyst_ctx_t *ctx;
     char *collection;
     bson_t pipeline;          /* array form, for the consumed record */
-    mongoc_collection_t *coll;
-    mongoc_cursor_t *cursor;
-    size_t batch_size;
-    bson_t **docs;            /* the current batch: copies, since the cursor reuses its document */
-    size_t n;
+    nem_batches_t *it;
     EVP_MD_CTX *sha;
     uint64_t count;
     bool exhausted, reported;
@@ -64,8 +60,9 @@ void nemesyst__forget_batches(nemesyst_ctx_t *ctx, nemesyst_batches_t *b)
 nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline,
                                          size_t batch_size, bson_error_t *error)
 {
-    mongoc_database_t *db = nemesyst_database(ctx, error);
-    if (!db)
+    nem_store_t *store = nemesyst__store(ctx, error);
+    bson_error_t e;
+    if (!store)
         return NULL;
     if (!collection || batch_size == 0 || batch_size > INT32_MAX) {
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "batches need a collection and a batch size");
@@ -74,24 +71,18 @@ nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collec
     nemesyst_batches_t *b = BSON_ALIGNED_ALLOC0(nemesyst_batches_t); /* it embeds a bson_t (128-byte aligned) */
     b->ctx = ctx;
     b->collection = bson_strdup(collection);
-    b->batch_size = batch_size;
-    b->docs = bson_malloc0(batch_size * sizeof *b->docs);
     pipeline_array(pipeline, &b->pipeline);
+    if (!(b->it = nem_batches_new(store, collection, &b->pipeline, batch_size, &e))) {
+        nemesyst__store_error(error, &e);
+        bson_destroy(&b->pipeline);
+        bson_free(b->collection);
+        bson_free(b);
+        return NULL;
+    }
     b->sha = EVP_MD_CTX_new();
     EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL);
-    bson_t *opts = BCON_NEW("batchSize", BCON_INT32((int32_t)batch_size));
-    b->coll = mongoc_database_get_collection(db, collection);
-    b->cursor = mongoc_collection_aggregate(b->coll, MONGOC_QUERY_NONE, &b->pipeline, opts, NULL);
-    bson_destroy(opts);
     track(ctx, b);
     return b;
-}
-
-static void drop_batch(nemesyst_batches_t *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        bson_destroy(b->docs[i]);
-    b->n = 0;
 }
 
 void nemesyst_batches_digest(const nemesyst_batches_t *b, char hex[65])
@@ -126,30 +117,23 @@ void nemesyst__report_batches(nemesyst_batches_t *b)
 
 bool nemesyst_batches_next(nemesyst_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *error)
 {
-    const bson_t *doc;
-    drop_batch(b);
-    while (b->n < b->batch_size && !b->exhausted && mongoc_cursor_next(b->cursor, &doc)) {
-        EVP_DigestUpdate(b->sha, bson_get_data(doc), doc->len);
-        b->docs[b->n++] = bson_copy(doc);
-        b->count++;
+    bson_error_t e = {0};
+    if (!b->exhausted && nem_batches_next(b->it, docs, n, &e)) {
+        for (size_t i = 0; i < *n; i++)
+            EVP_DigestUpdate(b->sha, bson_get_data((*docs)[i]), (*docs)[i]->len);
+        b->count += *n;
+        return true;
     }
-    if (b->n < b->batch_size && !b->exhausted) {
-        if (mongoc_cursor_error(b->cursor, error)) {
-            drop_batch(b);
-            return false;
-        }
-        b->exhausted = true;
-    }
-    if (b->n == 0) {
-        /* the end: report only when the data was read completely without errors */
-        nemesyst__report_batches(b);
-        if (error)
-            memset(error, 0, sizeof *error);
+    if (e.code) {
+        nemesyst__store_error(error, &e);
         return false;
     }
-    *docs = (const bson_t *const *)b->docs;
-    *n = b->n;
-    return true;
+    b->exhausted = true;
+    /* the end: report only when the data was read completely without errors */
+    nemesyst__report_batches(b);
+    if (error)
+        memset(error, 0, sizeof *error);
+    return false;
 }
 
 void nemesyst_batches_destroy(nemesyst_batches_t *b)
@@ -158,10 +142,7 @@ void nemesyst_batches_destroy(nemesyst_batches_t *b)
         return;
     nemesyst__report_batches(b);
     nemesyst__forget_batches(b->ctx, b);
-    drop_batch(b);
-    bson_free(b->docs);
-    mongoc_cursor_destroy(b->cursor);
-    mongoc_collection_destroy(b->coll);
+    nem_batches_destroy(b->it);
     EVP_MD_CTX_free(b->sha);
     bson_destroy(&b->pipeline);
     bson_free(b->collection);

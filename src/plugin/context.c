@@ -143,6 +143,7 @@ void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx)
     for (size_t i = 0; i < ctx->n_reported; i++)
         bson_free(ctx->reported[i]);
     bson_free(ctx->reported);
+    nem_store_destroy(ctx->store);
     mongoc_database_destroy(ctx->db);
     mongoc_client_destroy(ctx->client);
     char *strs[] = {ctx->stage, ctx->run_id, ctx->workdir, ctx->db_uri, ctx->db_name, ctx->input_model,
@@ -279,6 +280,23 @@ mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error)
     mongoc_client_set_error_api(ctx->client, MONGOC_ERROR_API_VERSION_2);
     ctx->db = mongoc_client_get_database(ctx->client, ctx->db_name);
     return ctx->db;
+}
+
+nem_store_t *nemesyst__store(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    if (!ctx->store && nemesyst_database(ctx, error)) {
+        const mongoc_host_list_t *h = mongoc_uri_get_hosts(mongoc_client_get_uri(ctx->client));
+        ctx->store = nem_store_adopt(ctx->client, ctx->db_name, h ? h->host_and_port : NULL);
+    }
+    return ctx->store;
+}
+
+void nemesyst__store_error(bson_error_t *error, const bson_error_t *store_err)
+{
+    uint32_t code = store_err->code == NEM_STORE_ENOTFOUND ? NEMESYST_ENOMODEL
+                    : store_err->code == NEM_STORE_EIO     ? NEMESYST_EIO
+                                                           : NEMESYST_EDB;
+    bson_set_error(error, NEMESYST_ERROR_DOMAIN, code, "%s", store_err->message);
 }
 
 /* The host reads this process's stderr line by line; "<N>" sets the level of each line (sd-daemon style). */

@@ -6,5 +6,12 @@ libnemesyst_la_SOURCES = src/plugin/plugin-private.h src/plugin/context.c src/pl
 	src/plugin/batches.c src/plugin/model.c
 # --as-needed: the compiler is mpicc, but plugins must not drag MPI into their process.
 libnemesyst_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
-libnemesyst_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,--as-needed
-libnemesyst_la_LIBADD = $(MONGOC_LIBS) $(BSON_LIBS) -lcrypto
+# The store layer is linked in (libnemesyst_store.la); only the public API and the host's nemesyst__ calls are exported.
+libnemesyst_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,--as-needed -export-symbols-regex '^nemesyst_'
+libnemesyst_la_LIBADD = libnemesyst_store.la $(MONGOC_LIBS) $(BSON_LIBS) -lcrypto
+
+# Runs a C plugin: dlopens it and calls its entry point with a context from libnemesyst.
+pkglibexec_PROGRAMS += nemesyst-plugin-host
+nemesyst_plugin_host_SOURCES = src/plugin/host.c
+nemesyst_plugin_host_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
+nemesyst_plugin_host_LDADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)

@@ -3,26 +3,6 @@
 
 #include <string.h>
 
-static bool read_stream(mongoc_stream_t *s, uint8_t **data, size_t *len, bson_error_t *error)
-{
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = bson_malloc(cap);
-    ssize_t got;
-    while ((got = mongoc_stream_read(s, buf + n, cap - n, 0, 0)) > 0) {
-        n += (size_t)got;
-        if (n == cap)
-            buf = bson_realloc(buf, cap *= 2);
-    }
-    if (got < 0) {
-        bson_free(buf);
-        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "reading the stored model failed");
-        return false;
-    }
-    *data = buf;
-    *len = n;
-    return true;
-}
-
 /* Tells the host which model this script loaded: its later predictions reference it. */
 static bool report_model_used(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, bson_error_t *error)
 {
@@ -42,40 +22,29 @@ static bool report_model_used(nemesyst_ctx_t *ctx, const char *bucket, const bso
     return ok;
 }
 
+/* Through the store's GridFS reader: chunks are read with a cursor batch size bounded by bytes, so a model of any size
+ * comes back in replies far below every server's limit, and a missing or short chunk is an error, not a short model. */
 bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, uint8_t **data,
                           size_t *len, bson_error_t *error)
 {
-    mongoc_database_t *db = nemesyst_database(ctx, error);
-    mongoc_gridfs_bucket_t *gb = NULL;
-    mongoc_stream_t *s = NULL;
-    bool ok = false;
-    if (!db)
+    nem_store_t *store = nemesyst__store(ctx, error);
+    bson_error_t e;
+    if (!store)
         return false;
     if (!bucket || !id) {
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "fetching a model needs a bucket and an id");
         return false;
     }
-    bson_t *opts = BCON_NEW("bucketName", BCON_UTF8(bucket));
-    gb = mongoc_gridfs_bucket_new(db, opts, NULL, error);
-    bson_destroy(opts);
-    if (!gb)
-        goto out;
-    s = mongoc_gridfs_bucket_open_download_stream(gb, id, error);
-    if (!s) {
-        if (error && error->code == MONGOC_ERROR_GRIDFS_BUCKET_FILE_NOT_FOUND) {
-            char msg[sizeof error->message];
-            bson_strncpy(msg, error->message, sizeof msg);
-            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_ENOMODEL, "no model in '%s': %s", bucket, msg);
-        }
-        goto out;
+    if (!nem_gridfs_download_to_buffer(store, bucket, id, data, len, &e)) {
+        nemesyst__store_error(error, &e);
+        return false;
     }
-    ok = read_stream(s, data, len, error);
-    if (ok)
-        ok = report_model_used(ctx, bucket, id, error);
-out:
-    mongoc_stream_destroy(s);
-    mongoc_gridfs_bucket_destroy(gb);
-    return ok;
+    if (!report_model_used(ctx, bucket, id, error)) {
+        bson_free(*data);
+        *data = NULL;
+        return false;
+    }
+    return true;
 }
 
 bool nemesyst_input_model(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, bson_error_t *error)

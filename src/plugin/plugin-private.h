@@ -4,6 +4,7 @@
 #define NEMESYST_PLUGIN_PRIVATE_H
 
 #include "nemesyst.h"
+#include "store/store.h"
 
 #define NEMESYST_MAX_DOC (16 * 1024 * 1024)
 #define NEMESYST_OUTBUF (64 * 1024)
@@ -20,6 +21,7 @@ struct nemesyst_ctx {
     uint64_t n_items;             /* items queued for the host, for the end-of-output record */
     mongoc_client_t *client;
     mongoc_database_t *db;
+    nem_store_t *store;           /* the store layer over client: GridFS reads and pipeline batches */
     nemesyst_batches_t **live;    /* open batch iterators: reported as incomplete if never finished */
     size_t n_live, cap_live;
     char **reported;              /* consumed records sent (collection + digest): epochs over the same data once */
@@ -44,6 +46,12 @@ bool nemesyst__report_consumed(nemesyst_ctx_t *ctx, const char *collection, cons
                                const char *digest, bool complete, bson_error_t *error);
 void nemesyst__forget_batches(nemesyst_ctx_t *ctx, nemesyst_batches_t *b);
 void nemesyst__report_batches(nemesyst_batches_t *b); /* batches.c: reports an unfinished iterator */
+
+/* The store over the context's connection (connecting first); NULL with error set (NEMESYST_EDB). */
+nem_store_t *nemesyst__store(nemesyst_ctx_t *ctx, bson_error_t *error);
+/* A store error as the plugin API reports it: NEMESYST_ERROR_DOMAIN with the code for what went wrong (a missing
+ * GridFS file NEMESYST_ENOMODEL, a local file NEMESYST_EIO, anything else NEMESYST_EDB), the message kept. */
+void nemesyst__store_error(bson_error_t *error, const bson_error_t *store_err);
 
 bool nemesyst__read_file(const char *path, uint8_t **data, size_t *len, bson_error_t *error);
 

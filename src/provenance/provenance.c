@@ -42,7 +42,7 @@ void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t sta
     bson_copy_to_excluding_noinit(doc, out, NEM_PROVENANCE_FIELD, NULL);
     BSON_APPEND_DOCUMENT_BEGIN(out, NEM_PROVENANCE_FIELD, &p);
     BSON_APPEND_UTF8(&p, "run", run_id);
-    BSON_APPEND_UTF8(&p, "stage", nem_stage_info(stage)->name);
+    BSON_APPEND_UTF8(&p, "stage", nem_stage_name(stage));
     BSON_APPEND_UTF8(&p, "script", script);
     BSON_APPEND_INT64(&p, "position", (int64_t)position);
     if (model)
@@ -81,13 +81,8 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
 {
     bson_init(out);
     BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".run", run_id);
-    BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".stage", nem_stage_info(stage)->name);
+    BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".stage", nem_stage_name(stage));
     BSON_APPEND_INT64(out, NEM_PROVENANCE_FIELD ".position", (int64_t)position);
-}
-
-static mongoc_collection_t *runs(nem_store_t *store)
-{
-    return mongoc_client_get_collection(nem_store_client(store), nem_store_db_name(store), NEM_RUNS_COLLECTION);
 }
 
 static void make_run_id(char out[64])
@@ -145,62 +140,64 @@ static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_
     return false;
 }
 
-static bool load_previous(mongoc_collection_t *coll, const char *db_name, const char *resume_id, bson_t *previous,
-                          bson_error_t *err)
+typedef struct {
+    const char *resume_id;
+    bson_t *previous;
+    bool found;
+} previous_t;
+
+static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER;
-    const bson_t *doc;
-    bool found = false, live_ok = true;
-    BSON_APPEND_UTF8(&filter, "_id", resume_id);
-    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, NULL, NULL);
-    while (mongoc_cursor_next(c, &doc)) {
-        bson_iter_t it;
-        found = true;
-        live_ok = live_ok && check_not_live(doc, resume_id, err);
-        if (bson_iter_init_find(&it, doc, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            uint32_t len;
-            const uint8_t *data;
-            bson_t scripts;
-            bson_iter_document(&it, &len, &data);
-            if (bson_init_static(&scripts, data, len)) {
-                bson_destroy(previous);
-                bson_copy_to(&scripts, previous);
-            }
+    previous_t *p = ud;
+    bson_iter_t it;
+    p->found = true;
+    if (!check_not_live(doc, p->resume_id, err))
+        return false;
+    if (bson_iter_init_find(&it, doc, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t scripts;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&scripts, data, len)) {
+            bson_destroy(p->previous);
+            bson_copy_to(&scripts, p->previous);
         }
     }
-    bool ok = live_ok && !mongoc_cursor_error(c, err);
-    mongoc_cursor_destroy(c);
+    return true;
+}
+
+static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *previous, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    previous_t p = {resume_id, previous, false};
+    BSON_APPEND_UTF8(&filter, "_id", resume_id);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, take_previous, &p, err);
     bson_destroy(&filter);
-    if (ok && !found) {
-        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "--resume: no run '%s' in %s.%s", resume_id, db_name,
-                       NEM_RUNS_COLLECTION);
+    if (ok && !p.found) {
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "--resume: no run '%s' in %s.%s", resume_id,
+                       nem_store_db_name(store), NEM_RUNS_COLLECTION);
         return false;
     }
     return ok;
 }
 
-bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t *hosts, int ranks,
+bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err)
 {
-    mongoc_collection_t *coll = runs(store);
     bson_t options, doc = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     bool ok;
 
     bson_init(previous);
     {
-        bson_t full;
-        nem_config_to_bson(cfg, false, &full);
-        ok = nem_lineage_compact(store, &full, NULL, &options, err);
-        bson_destroy(&full);
+        ok = nem_lineage_compact(store, run_options, NULL, &options, err);
         if (!ok) {
             bson_destroy(&options);
-            mongoc_collection_destroy(coll);
             return false;
         }
     }
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
-        ok = load_previous(coll, nem_store_db_name(store), resume_id, previous, err);
+        ok = load_previous(store, resume_id, previous, err);
         if (ok) {
             bson_t filter = BSON_INITIALIZER;
             BSON_APPEND_UTF8(&filter, "_id", resume_id);
@@ -208,10 +205,10 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
             BSON_APPEND_UTF8(&set, "status", "running");
             BSON_APPEND_DATE_TIME(&set, "resumed", nem_wall_ms());
             BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
-            BSON_APPEND_INT64(&set, "heartbeat_s", nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0));
+            BSON_APPEND_INT64(&set, "heartbeat_s", (int64_t)heartbeat_s);
             BSON_APPEND_DOCUMENT(&set, "resume_options", &options);
             bson_append_document_end(&update, &set);
-            ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
+            ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
             bson_destroy(&filter);
         }
     } else {
@@ -220,32 +217,29 @@ bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t 
         BSON_APPEND_UTF8(&doc, "status", "running");
         BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
         BSON_APPEND_DATE_TIME(&doc, "heartbeat", nem_wall_ms());
-        BSON_APPEND_INT64(&doc, "heartbeat_s", nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0));
+        BSON_APPEND_INT64(&doc, "heartbeat_s", (int64_t)heartbeat_s);
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);
         BSON_APPEND_DOCUMENT(&doc, "options", &options);
         bson_t empty = BSON_INITIALIZER;
         BSON_APPEND_DOCUMENT(&doc, "scripts", &empty);
-        ok = mongoc_collection_insert_one(coll, &doc, NULL, NULL, err);
+        ok = nem_store_insert_one(store, NEM_RUNS_COLLECTION, &doc, NULL, err);
     }
     bson_destroy(&options);
     bson_destroy(&doc);
     bson_destroy(&update);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err)
 {
-    mongoc_collection_t *coll = runs(store);
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", run_id);
     BSON_APPEND_DOCUMENT(&update, "$set", fields);
-    bool ok = mongoc_collection_update_one(coll, &filter, &update, NULL, NULL, err);
+    bool ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
     bson_destroy(&filter);
     bson_destroy(&update);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 
@@ -296,53 +290,59 @@ static void fmt_time(const bson_t *run, const char *key, char *out, size_t n)
     }
 }
 
+typedef struct {
+    FILE *out;
+    size_t *lost;
+    int64_t now;
+} list_t;
+
+static bool list_one(const bson_t *run, void *ud, bson_error_t *err)
+{
+    list_t *l = ud;
+    bson_iter_t it, h;
+    char started[32], ended[32], age_s[32] = "-";
+    int64_t age = 0;
+    unsigned n_ok, n_failed;
+    (void)err;
+    const char *id = bson_iter_init_find(&it, run, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
+                                                                                   : "?";
+    const char *status = bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it)
+                             ? bson_iter_utf8(&it, NULL)
+                             : "?";
+    bool is_lost = nem_runrec_is_lost(run, l->now, &age);
+    *l->lost += is_lost;
+    if (strcmp(status, "running") == 0)
+        snprintf(age_s, sizeof age_s, "%.0fs", age / 1000.0);
+    fmt_time(run, "started", started, sizeof started);
+    fmt_time(run, "ended", ended, sizeof ended);
+    count_scripts(run, &n_ok, &n_failed);
+    bson_string_t *hosts = bson_string_new("");
+    if (bson_iter_init_find(&it, run, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
+        const char *last = NULL;
+        while (bson_iter_next(&h))
+            if (BSON_ITER_HOLDS_UTF8(&h) && (!last || strcmp(last, bson_iter_utf8(&h, NULL)) != 0)) {
+                bson_string_append_printf(hosts, "%s%s", last ? "," : "", bson_iter_utf8(&h, NULL));
+                last = bson_iter_utf8(&h, NULL);
+            }
+    }
+    fprintf(l->out, "%-28s %-12s %-20s %-20s %8s %7u %7u  %s\n", id, is_lost ? "lost" : status, started, ended,
+            age_s, n_ok, n_failed, hosts->str);
+    bson_string_free(hosts, true);
+    return true;
+}
+
 bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err)
 {
-    mongoc_collection_t *coll = runs(store);
     bson_t filter = BSON_INITIALIZER;
     bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options", BCON_INT32(0),
                             "resume_options", BCON_INT32(0), "}");
-    mongoc_cursor_t *c = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
-    const bson_t *run;
-    int64_t now = nem_wall_ms();
+    list_t l = {out, lost, nem_wall_ms()};
     *lost = 0;
     fprintf(out, "%-28s %-12s %-20s %-20s %8s %7s %7s  %s\n", "run", "status", "started", "ended", "beat_age",
             "ok", "failed", "hosts");
-    while (mongoc_cursor_next(c, &run)) {
-        bson_iter_t it, h;
-        char started[32], ended[32], age_s[32] = "-";
-        const char *id = bson_iter_init_find(&it, run, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
-                                                                                       : "?";
-        const char *status = bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it)
-                                 ? bson_iter_utf8(&it, NULL)
-                                 : "?";
-        int64_t age = 0;
-        bool is_lost = nem_runrec_is_lost(run, now, &age);
-        unsigned n_ok, n_failed;
-        *lost += is_lost;
-        if (strcmp(status, "running") == 0)
-            snprintf(age_s, sizeof age_s, "%.0fs", age / 1000.0);
-        fmt_time(run, "started", started, sizeof started);
-        fmt_time(run, "ended", ended, sizeof ended);
-        count_scripts(run, &n_ok, &n_failed);
-        bson_string_t *hosts = bson_string_new("");
-        if (bson_iter_init_find(&it, run, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
-            const char *last = NULL;
-            while (bson_iter_next(&h))
-                if (BSON_ITER_HOLDS_UTF8(&h) && (!last || strcmp(last, bson_iter_utf8(&h, NULL)) != 0)) {
-                    bson_string_append_printf(hosts, "%s%s", last ? "," : "", bson_iter_utf8(&h, NULL));
-                    last = bson_iter_utf8(&h, NULL);
-                }
-        }
-        fprintf(out, "%-28s %-12s %-20s %-20s %8s %7u %7u  %s\n", id, is_lost ? "lost" : status, started, ended,
-                age_s, n_ok, n_failed, hosts->str);
-        bson_string_free(hosts, true);
-    }
-    bool ok = !mongoc_cursor_error(c, err);
-    mongoc_cursor_destroy(c);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, list_one, &l, err);
     bson_destroy(opts);
     bson_destroy(&filter);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 
@@ -350,23 +350,18 @@ bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *
 
 static bool store_blob(nem_store_t *store, const char *text, uint32_t len, const char sha[65], bson_error_t *err)
 {
-    mongoc_collection_t *coll =
-        mongoc_client_get_collection(nem_store_client(store), nem_store_db_name(store), NEM_BLOBS_COLLECTION);
-    bson_t doc = BSON_INITIALIZER, reply;
+    bson_t doc = BSON_INITIALIZER;
     bson_error_t e;
+    bool duplicate = false;
     BSON_APPEND_UTF8(&doc, "_id", sha);
     BSON_APPEND_INT64(&doc, "bytes", (int64_t)len);
     bson_append_utf8(&doc, "text", 4, text, (int)len);
-    bool ok = mongoc_collection_insert_one(coll, &doc, NULL, &reply, &e);
-    /* Stored before, by this run or another: the same sha256 is the same text. */
-    if (!ok && e.code == 11000)
-        ok = true;
-    else if (!ok)
+    /* Stored before, by this run or another (a duplicate _id): the same sha256 is the same text. */
+    bool ok = nem_store_insert_one(store, NEM_BLOBS_COLLECTION, &doc, &duplicate, &e) || duplicate;
+    if (!ok)
         bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EBLOB, "cannot store %u bytes of lineage in %s.%s: %s", len,
                        nem_store_db_name(store), NEM_BLOBS_COLLECTION, e.message);
-    bson_destroy(&reply);
     bson_destroy(&doc);
-    mongoc_collection_destroy(coll);
     return ok;
 }
 

@@ -6,9 +6,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "stage/stage.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/errors.h"
+#include "util/stages.h"
 
 #define NEM_RUNS_COLLECTION "nemesyst_runs"
 #define NEM_PROVENANCE_FIELD "_nemesyst"
@@ -41,8 +42,9 @@ bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_
 
 /* Run records, in the NEM_RUNS_COLLECTION collection of --db-name. Rank 0 only. */
 /* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
- * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. */
-bool nem_runrec_begin(nem_store_t *store, const nem_config_t *cfg, const bson_t *hosts, int ranks,
+ * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. run_options: the
+ * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat. */
+bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
                       const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
  * ...}), the heartbeat, the end. */

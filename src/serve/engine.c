@@ -9,7 +9,7 @@
 #ifndef NEM_PKGLIBEXECDIR
 #define NEM_PKGLIBEXECDIR "/usr/local/libexec/nemesyst"
 #endif
-#define NEM_FERRETDB_VERSION "v1.24.2"
+/* NEM_FERRETDB_VERSION: from configure (autoconfig.h), which reads it from build-aux/build-ferretdb.sh. */
 
 static const nem_engine_t *const engines[] = {&nem_engine_mongod, &nem_engine_ferretdb};
 

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "serve/proc.h"
+#include "util/errors.h"
+#include "util/strv.h"
 
 /* init: loopback only, no authentication, to create the user. start: the served database, authentication on. */
 typedef enum { NEM_PHASE_INIT, NEM_PHASE_START } nem_phase_t;

@@ -11,6 +11,8 @@
 
 #include "log/log.h"
 #include "serve/login.h"
+#include "util/clock.h"
+#include "serve/proc.h"
 
 void nem_login_argv(const char *shell, const char *script, nem_strv_t *argv)
 {
@@ -52,28 +54,28 @@ static void append_param(bson_string_t *uri, const char *name, const char *value
 
 /* The connection string, TLS settings included. It holds the key file's password, so like the database password
  * it lives only in the script (read from the private FIFO), never on the shell's command line. */
-static void append_uri(bson_string_t *js, const nem_config_t *cfg)
+static void append_uri(bson_string_t *js, const nem_store_opts_t *client)
 {
     bson_string_t *uri = bson_string_new(NULL);
 
-    bson_string_append_printf(uri, "mongodb://%s:%" PRId64 "/%s?directConnection=true", nem_cfg_str(cfg, NEM_OPT_DB_IP, 0),
-                              nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0), nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0));
-    if (nem_cfg_bool(cfg, NEM_OPT_DB_TLS))
+    bson_string_append_printf(uri, "mongodb://%s:%d/%s?directConnection=true", client->host, client->port,
+                              client->db_name);
+    if (nem_store_opts_use_tls(client))
         bson_string_append(uri, "&tls=true");
-    append_param(uri, "tlsCAFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CA_FILE, 0));
-    append_param(uri, "tlsCertificateKeyFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE, 0));
-    append_param(uri, "tlsCertificateKeyFilePassword", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0));
-    append_param(uri, "tlsCRLFile", nem_cfg_str(cfg, NEM_OPT_DB_TLS_CRL_FILE, 0));
+    append_param(uri, "tlsCAFile", client->tls_ca_file);
+    append_param(uri, "tlsCertificateKeyFile", client->tls_cert_key_file);
+    append_param(uri, "tlsCertificateKeyFilePassword", client->tls_cert_key_password);
+    append_param(uri, "tlsCRLFile", client->tls_crl_file);
     js_string(js, uri->str);
     memset(uri->str, 0, uri->len);   /* it may hold the key file's password */
     bson_string_free(uri, true);
 }
 
-char *nem_login_script(const nem_config_t *cfg, const nem_server_spec_t *spec)
+char *nem_login_script(const nem_store_opts_t *client, const nem_server_spec_t *spec)
 {
     bson_string_t *js = bson_string_new("db = connect(");
 
-    append_uri(js, cfg);
+    append_uri(js, client);
     bson_string_append(js, ");\n");
     if (spec->user) {
         bson_string_append(js, "db.getSiblingDB(");
@@ -126,21 +128,22 @@ static int run_shell(const char *shell, const char *fifo, const char *script)
     sigemptyset(&ign.sa_mask);
     sigaction(SIGINT, &ign, &old_int);
     {
-        nem_spawn_t sp = {.argv = argv.v, .in_fd = NEM_FD_INHERIT, .out_fd = NEM_FD_INHERIT, .keep_fd = -1};
+        nem_spawn_t sp = {.argv = argv.v, .in_fd = NEM_FD_INHERIT, .out_fd = NEM_FD_INHERIT, .keep_fd = -1,
+                         .private_umask = true};
         pid = nem_proc_spawn(&sp, &err);
     }
     if (pid < 0)
         NEM_ERROR("--db-login: %s", err.message);
     else if (!feed_fifo(fifo, script, pid))
         NEM_WARN("--db-login: %s did not read its connection script", shell);
-    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    if (pid > 0)
+        nem_spawn_reap(pid, true, &status);
     sigaction(SIGINT, &old_int, NULL);
     nem_strv_free(&argv);
     return status;
 }
 
-bool nem_serve_login(const nem_config_t *cfg, const nem_server_spec_t *spec, bson_error_t *err)
+bool nem_serve_login(const nem_store_opts_t *client, const nem_server_spec_t *spec, bson_error_t *err)
 {
     char *shell = nem_find_program("mongosh"), *script = NULL, dir[] = "/tmp/nemesyst-login.XXXXXX", *fifo = NULL;
     int status;
@@ -159,15 +162,17 @@ bool nem_serve_login(const nem_config_t *cfg, const nem_server_spec_t *spec, bso
         bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "--db-login: cannot make %s: %s", fifo, strerror(errno));
         goto out;
     }
-    script = nem_login_script(cfg, spec);
-    NEM_INFO("--db-login: %s on %s:%" PRId64 " as %s", shell, nem_cfg_str(cfg, NEM_OPT_DB_IP, 0),
-             nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0), spec->user ? spec->user : "(no user)");
+    script = nem_login_script(client, spec);
+    NEM_INFO("--db-login: %s on %s:%d as %s", shell, client->host, client->port, spec->user ? spec->user : "(no user)");
     status = run_shell(shell, fifo, script);
     ok = status >= 0;
     if (!ok)
         bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ELOGIN, "--db-login: %s could not be run", shell);
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        NEM_WARN("--db-login: %s ended with wait status %d", shell, status);
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char how[128];
+        nem_spawn_describe(status, how, sizeof how);
+        NEM_WARN("--db-login: %s %s", shell, how);
+    }
 out:
     if (fifo)
         unlink(fifo);

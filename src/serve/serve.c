@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/exitcodes.h"
-#include "app/signals.h"
+#include "util/exitcodes.h"
+#include "util/signals.h"
 #include "log/log.h"
 #include "serve/login.h"
 #include "serve/serve.h"
@@ -18,6 +18,7 @@ struct nem_serve {
     nem_server_spec_t spec;
     const nem_engine_t *engine;
     nem_server_t server;   /* the server this run started; pid 0 when none */
+    char *db_host;         /* workers: where to reach rank 0's server instead of a loopback --db-ip */
 };
 
 static int failure_status(const bson_error_t *err)
@@ -64,7 +65,7 @@ static bool writable_dir(const char *path, const char *opt, bson_error_t *err)
     return true;
 }
 
-/* --db-intervention: the seed paused init so the user could work on the unauthenticated server by hand. */
+/* --db-intervention: 2.0.6 paused init so the user could work on the unauthenticated server by hand. */
 static void intervention(const nem_serve_t *s)
 {
     char line[256];
@@ -171,33 +172,35 @@ static bool do_stop(nem_serve_t *s, bson_error_t *err)
 }
 
 /* Rank 0: -1 when serving is done (or nothing was asked), else an exit status. several_hosts: the ranks run on
- * more than one host. */
-static int root_begin(const nem_config_t *cfg, nem_serve_t *s, bool several_hosts)
+ * more than one host. Takes the plan's server spec. */
+static int root_begin(nem_serve_plan_t *plan, nem_serve_t *s, bool several_hosts)
 {
-    bool init = nem_cfg_bool(cfg, NEM_OPT_DB_INIT), start = nem_cfg_bool(cfg, NEM_OPT_DB_START);
-    bool stop = nem_cfg_bool(cfg, NEM_OPT_DB_STOP);
+    bool init = plan->init, start = plan->start;
     bson_error_t err = {0};
 
-    if (!init && !start && !stop && !nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN))
+    if (!init && !start && !plan->stop && !plan->login)
         return -1;
-    if (!nem_serve_spec_from_cfg(cfg, &s->spec, &err))
+    s->spec = plan->spec;
+    memset(&plan->spec, 0, sizeof plan->spec);
+    if (!nem_serve_spec_check(&s->spec, &err))
         goto fail;
     if (start && nem_serve_unreachable_by_ranks(several_hosts, s->spec.bind_ip, s->spec.n_bind_ip)) {
         bson_string_t *ips = bson_string_new(NULL);
         for (size_t i = 0; i < s->spec.n_bind_ip; i++)
             bson_string_append_printf(ips, "%s%s", i ? " " : "", s->spec.bind_ip[i]);
-        bson_set_error(&err, 1, 1, "the ranks run on more than one host, but --db-bind-ip %s is loopback only: the "
-                       "ranks on other hosts could not reach the server on rank 0's host; add an address they can "
-                       "reach to --db-bind-ip (this host's name or address, or 0.0.0.0)", ips->str);
+        bson_set_error(&err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "the ranks run on more than one host, but "
+                       "--db-bind-ip %s is loopback only: the ranks on other hosts could not reach the server on "
+                       "rank 0's host; add an address they can reach to --db-bind-ip (this host's name or address, "
+                       "or 0.0.0.0)", ips->str);
         bson_string_free(ips, true);
         init = false;   /* nothing was done: the message names --db-start only */
         goto fail;
     }
-    if ((init || start) && !nem_engine_choose(nem_cfg_str(cfg, NEM_OPT_DB_ENGINE, 0), &s->engine, &s->spec.program, &err))
+    if ((init || start) && !nem_engine_choose(plan->engine, &s->engine, &s->spec.program, &err))
         goto fail;
-    if (init && !do_init(s, nem_cfg_bool(cfg, NEM_OPT_DB_INTERVENTION), &err))
+    if (init && !do_init(s, plan->intervention, &err))
         goto fail;
-    if (start && !do_start(s, stop, &err))
+    if (start && !do_start(s, plan->stop, &err))
         goto fail;
     return -1;
 fail:
@@ -205,13 +208,15 @@ fail:
     return failure_status(&err);
 }
 
-static bool should_redirect(const nem_world_t *world, const nem_config_t *cfg, const char *host0, int served)
+/* Workers on another host than rank 0, told to reach a loopback address while the server is rank 0's own (this run
+ * started it): they connect to rank 0's host instead. */
+static bool should_redirect(const nem_world_t *world, const nem_serve_plan_t *plan, const char *host0, int served)
 {
-    return served && world->rank != 0 && strcmp(world->host, host0) != 0 &&
-           nem_serve_is_loopback(nem_cfg_str(cfg, NEM_OPT_DB_IP, 0));
+    return served && world->rank != 0 && strcmp(world->host, host0) != 0 && plan->client &&
+           nem_serve_is_loopback(plan->client->host);
 }
 
-int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **out)
+int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_t **out)
 {
     nem_serve_t *s = bson_malloc0(sizeof *s);
     int msg[2] = {-1, 0};   /* status, server started by rank 0 */
@@ -226,8 +231,8 @@ int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **o
     elsewhere = strcmp(world->host, host0) != 0;
     MPI_Allreduce(&elsewhere, &several_hosts, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (world->rank == 0) {
-        msg[0] = root_begin(cfg, s, several_hosts != 0);
-        msg[1] = s->server.pid > 0 || (msg[0] == -1 && nem_cfg_bool(cfg, NEM_OPT_DB_START));
+        msg[0] = root_begin(plan, s, several_hosts != 0);
+        msg[1] = s->server.pid > 0 || (msg[0] == -1 && plan->start);
     }
     MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
     if (msg[0] != -1) {
@@ -236,27 +241,29 @@ int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **o
         *out = NULL;
         return msg[0];
     }
-    if (should_redirect(world, cfg, host0, msg[1])) {
-        bson_error_t err;
-        if (!nem_config_set_text(cfg, NEM_OPT_DB_IP, host0, NEM_SRC_DEFAULT, "rank 0's host (its server)", &err))
-            NEM_WARN("cannot point --db-ip at rank 0's host %s: %s", host0, err.message);
-        else
-            NEM_DEBUG("--db-ip is loopback but the server is rank 0's on %s: connecting there", host0);
+    if (should_redirect(world, plan, host0, msg[1])) {
+        s->db_host = bson_strdup(host0);
+        NEM_DEBUG("--db-ip is loopback but the server is rank 0's on %s: connecting there", host0);
     }
     *out = s;
     return -1;
 }
 
-static int root_end(const nem_config_t *cfg, nem_serve_t *s)
+const char *nem_serve_db_host(const nem_serve_t *s)
+{
+    return s ? s->db_host : NULL;
+}
+
+static int root_end(const nem_serve_plan_t *plan, nem_serve_t *s)
 {
     bson_error_t err = {0};
     int status = 0;
 
-    if (nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN) && !nem_signal_pending() && !nem_serve_login(cfg, &s->spec, &err)) {
+    if (plan->login && !nem_signal_pending() && !nem_serve_login(plan->client, &s->spec, &err)) {
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_SERVER;
     }
-    if (nem_cfg_bool(cfg, NEM_OPT_DB_STOP)) {
+    if (plan->stop) {
         if (!do_stop(s, &err)) {
             NEM_ERROR("--db-stop: %s", err.message);
             status = NEM_EXIT_SERVER;
@@ -268,16 +275,24 @@ static int root_end(const nem_config_t *cfg, nem_serve_t *s)
     return status;
 }
 
-int nem_serve_end(const nem_world_t *world, nem_config_t *cfg, nem_serve_t *s, int status_so_far)
+int nem_serve_end(const nem_world_t *world, const nem_serve_plan_t *plan, nem_serve_t *s, int status_so_far)
 {
     int status = 0;
 
     if (world->rank == 0 && s)
-        status = root_end(cfg, s);
+        status = root_end(plan, s);
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (s) {
         nem_serve_spec_clear(&s->spec);
+        bson_free(s->db_host);
         bson_free(s);
     }
     return status_so_far ? status_so_far : status;
+}
+
+void nem_serve_plan_clear(nem_serve_plan_t *plan)
+{
+    nem_serve_spec_clear(&plan->spec);
+    bson_free(plan->engine);
+    memset(plan, 0, sizeof *plan);
 }

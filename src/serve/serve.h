@@ -2,23 +2,39 @@
 #ifndef NEM_SERVE_H
 #define NEM_SERVE_H
 
-#include "app/app.h" /* nem_world_t and nem_config_t */
+#include "serve/engine.h"
+#include "store/store.h"
+#include "util/world.h"
+
+/* What serving does, resolved from the options by app/ (app/plan.c). */
+typedef struct {
+    bool init, start, stop, login;
+    bool intervention;              /* pause the init server for manual work */
+    char *engine;                   /* auto, mongod or ferretdb */
+    nem_server_spec_t spec;         /* filled when any of the four is asked; nem_serve_begin takes it */
+    const nem_store_opts_t *client; /* how nemesyst reaches the server (its host) and --db-login connects */
+} nem_serve_plan_t;
+
+void nem_serve_plan_clear(nem_serve_plan_t *plan);
 
 typedef struct nem_serve nem_serve_t;
 
 /* Every rank calls it, before the stages. Rank 0 does --db-init then --db-start as asked and broadcasts the
  * outcome. On failure every rank returns the same exit status (NEM_EXIT_SERVER, or 128+signal when a signal cut
  * the start short) after rank 0 logged one clear error, and *out is NULL (nem_serve_end accepts NULL). On success
- * returns -1 and, on workers on another host than rank 0 whose --db-ip is loopback while the server is rank 0's
- * own (started by this run), rewrites cfg's db-ip to rank 0's host name. A --db-start whose ranks span more than
- * one host while every --db-bind-ip is loopback fails on every rank (NEM_EXIT_SERVER) before anything starts: the
- * ranks elsewhere could not reach the server. Installs the signal handlers. */
-int nem_serve_begin(const nem_world_t *world, nem_config_t *cfg, nem_serve_t **out);
+ * returns -1. A --db-start whose ranks span more than one host while every --db-bind-ip is loopback fails on every
+ * rank (NEM_EXIT_SERVER) before anything starts: the ranks elsewhere could not reach the server. Installs the signal
+ * handlers. */
+int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_t **out);
+
+/* Where this rank must reach the server instead of the client's host, or NULL: on workers on another host than
+ * rank 0 whose host is loopback while the server is rank 0's own (started by this run), rank 0's host name. */
+const char *nem_serve_db_host(const nem_serve_t *s);
 
 /* Every rank calls it after the stages, whatever their outcome. Rank 0 runs --db-login (the shell as a child,
  * waited for), then --db-stop as asked: a server started by this run, else the one named by the pid file in
  * --db-path. Returns status_so_far when non-zero, else rank 0's serving status (0 ok), the same on every rank.
  * Frees s. */
-int nem_serve_end(const nem_world_t *world, nem_config_t *cfg, nem_serve_t *s, int status_so_far);
+int nem_serve_end(const nem_world_t *world, const nem_serve_plan_t *plan, nem_serve_t *s, int status_so_far);
 
 #endif

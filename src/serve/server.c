@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/signals.h"
+#include "util/signals.h"
 #include "log/log.h"
+#include "serve/proc.h"
+#include "util/clock.h"
 #include "serve/server.h"
 
 #define TAIL_LINES 10
@@ -150,7 +152,7 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
     srv->log_offset = file_size(srv->spec->log_file);
     {
         nem_spawn_t sp = {.argv = argv.v, .env_extra = env.v, .out_fd = log_fd, .in_fd = -1, .keep_fd = lock_fd,
-                          .new_session = true, .die_with_parent = die_with_parent};
+                          .new_session = true, .private_umask = true, .death_signal = die_with_parent ? SIGTERM : 0};
         srv->started_ms = nem_now_ms();
         srv->pid = spawn_registered(&sp, err);
     }
@@ -223,14 +225,14 @@ static bool child_gone(nem_server_t *srv, bson_error_t *err)
     int status = 0;
     char how[128], what[192];
 
-    if (!nem_proc_reap(srv->pid, &status))
+    if (!nem_spawn_reap(srv->pid, false, &status))
         return false;
     nem_cleanup_server_pid(0);
     srv->pid = 0;
     /* nem_server_stop has nothing left to stop, so the pid file goes here (its lock died with the server,
      * unless something the server left behind still holds it). */
     remove_pidfile(srv->spec);
-    nem_proc_describe(status, how, sizeof how);
+    nem_spawn_describe(status, how, sizeof how);
     bson_snprintf(what, sizeof what, "%s before it answered ping on %s:%d", how, srv->spec->connect_ip,
                   srv->spec->port);
     fail_with_tail(srv, err, what);
@@ -323,7 +325,7 @@ static bool wait_gone(nem_server_t *srv, int timeout_ms)
     bool gone = false;
 
     if (srv->is_child)
-        return nem_proc_wait_child(srv->pid, timeout_ms, NULL);
+        return nem_spawn_wait(srv->pid, timeout_ms, NULL);
     path = pidfile_path(srv->spec);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     bson_free(path);

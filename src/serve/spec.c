@@ -1,4 +1,4 @@
-/* Options -> nem_server_spec_t. */
+/* The server spec's checks and the addresses derived from it (app/plan.c fills the spec from the options). */
 #include <string.h>
 
 #include "serve/spec.h"
@@ -27,20 +27,17 @@ static char *connect_ip_for(char **bind_ip, size_t n)
     return bson_strdup(n ? bind_ip[0] : "127.0.0.1");
 }
 
-static char *dup_opt(const nem_config_t *cfg, nem_opt_id_t id)
+bool nem_serve_spec_check(nem_server_spec_t *spec, bson_error_t *err)
 {
-    const char *s = nem_cfg_str(cfg, id, 0);
-    return s ? bson_strdup(s) : NULL;
-}
-
-static bool check_ranges(const nem_server_spec_t *spec, int64_t port, int64_t start_s, int64_t stop_s,
-                         bson_error_t *err)
-{
-    if (port < 1 || port > 65535) {
-        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-port %" PRId64 " is not a TCP port (1-65535)", port);
+    if (!spec->db_path || !spec->log_dir) {
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-path and --db-log-path must be set");
         return false;
     }
-    if (start_s < 1 || stop_s < 1) {
+    if (spec->port < 1 || spec->port > 65535) {
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-port %d is not a TCP port (1-65535)", spec->port);
+        return false;
+    }
+    if (spec->start_timeout_ms < 1000 || spec->stop_timeout_ms < 1000) {
         bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-start-timeout and --db-stop-timeout must be at least 1 second");
         return false;
     }
@@ -48,42 +45,9 @@ static bool check_ranges(const nem_server_spec_t *spec, int64_t port, int64_t st
         bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-bind-ip needs at least one address");
         return false;
     }
+    bson_free(spec->connect_ip);
+    spec->connect_ip = connect_ip_for(spec->bind_ip, spec->n_bind_ip);
     return true;
-}
-
-bool nem_serve_spec_from_cfg(const nem_config_t *cfg, nem_server_spec_t *spec, bson_error_t *err)
-{
-    size_t n = nem_cfg_count(cfg, NEM_OPT_DB_BIND_IP);
-    int64_t port = nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
-    int64_t start_s = nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0), stop_s = nem_cfg_int(cfg, NEM_OPT_DB_STOP_TIMEOUT, 0);
-    const char *auth_db = nem_cfg_str(cfg, NEM_OPT_DB_AUTHENTICATION_DATABASE, 0);
-
-    memset(spec, 0, sizeof *spec);
-    spec->bind_ip = bson_malloc0((n + 1) * sizeof *spec->bind_ip);
-    for (size_t i = 0; i < n; i++)
-        spec->bind_ip[i] = bson_strdup(nem_cfg_str(cfg, NEM_OPT_DB_BIND_IP, i));
-    spec->n_bind_ip = n;
-    spec->db_path = nem_cfg_path(cfg, NEM_OPT_DB_PATH, 0);
-    spec->log_dir = nem_cfg_path(cfg, NEM_OPT_DB_LOG_PATH, 0);
-    spec->log_file = bson_strdup_printf("%s/%s", spec->log_dir ? spec->log_dir : ".",
-                                        nem_cfg_str(cfg, NEM_OPT_DB_LOG_NAME, 0));
-    spec->config_path = nem_cfg_path(cfg, NEM_OPT_DB_CONFIG_PATH, 0);
-    spec->connect_ip = connect_ip_for(spec->bind_ip, n);
-    spec->port = (int)port;
-    spec->cursor_timeout = nem_cfg_int(cfg, NEM_OPT_DB_CURSOR_TIMEOUT, 0);
-    spec->replset = dup_opt(cfg, NEM_OPT_DB_REPLICA_SET_NAME);
-    spec->user = dup_opt(cfg, NEM_OPT_DB_USER_NAME);
-    spec->password = cfg->password ? bson_strdup(cfg->password) : NULL;
-    spec->auth_db = bson_strdup(auth_db ? auth_db : nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0));
-    spec->role = dup_opt(cfg, NEM_OPT_DB_USER_ROLE);
-    spec->auth_mechanism = dup_opt(cfg, NEM_OPT_DB_AUTHENTICATION);
-    spec->start_timeout_ms = (int)(start_s * 1000);
-    spec->stop_timeout_ms = (int)(stop_s * 1000);
-    if (!spec->db_path || !spec->log_dir) {
-        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-path and --db-log-path must be set");
-        return false;
-    }
-    return check_ranges(spec, port, start_s, stop_s, err);
 }
 
 void nem_serve_spec_clear(nem_server_spec_t *spec)

@@ -1,12 +1,14 @@
-/* The serving options, resolved once from the configuration into an engine-neutral spec. Private to src/serve. */
+/* The engine-neutral server spec (filled from the options by app/plan.c): its checks and derived addresses. Private
+ * to src/serve. */
 #ifndef NEM_SERVE_SPEC_H
 #define NEM_SERVE_SPEC_H
 
-#include "config/config.h"
 #include "serve/engine.h"
+#include "util/errors.h"
 
-/* Fills spec (program left NULL: the engine is chosen separately). False on a bad value. */
-bool nem_serve_spec_from_cfg(const nem_config_t *cfg, nem_server_spec_t *spec, bson_error_t *err);
+/* Checks a filled spec (paths set, port and timeouts in range, an address to bind) and sets connect_ip. False with
+ * one line naming the option. */
+bool nem_serve_spec_check(nem_server_spec_t *spec, bson_error_t *err);
 void nem_serve_spec_clear(nem_server_spec_t *spec);
 
 /* True for localhost and loopback addresses. */

@@ -49,6 +49,8 @@ struct nem_runner {
     int status;             /* waitpid status once reaped */
     int timeout_s;
     int64_t deadline_us;    /* monotonic; 0 = none */
+    int64_t stop_us;        /* nem_runner_stop: when the grace ends and SIGKILL follows (0 = not stopping) */
+    bool killed;            /* SIGKILL sent after the grace */
     bool timed_out;
     bool failed;            /* pump failed: fail_err holds why */
     bson_error_t fail_err;

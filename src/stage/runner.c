@@ -2,6 +2,7 @@
  * in runner-kinds.c; fork/exec in runner-spawn.c; parsing in runner-items.c and runner-log.c. */
 #include "stage/runner-private.h"
 #include "util/clock.h"
+#include "util/spawn.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -182,14 +183,8 @@ pid_t nem_runner_pid(const nem_runner_t *r)
 
 static bool reap(nem_runner_t *r, bool block)
 {
-    if (r->reaped)
-        return true;
-    pid_t got;
-    do
-        got = waitpid(r->pid, &r->status, block ? 0 : WNOHANG);
-    while (got < 0 && errno == EINTR);
-    if (got == r->pid || (got < 0 && errno == ECHILD))
-        r->reaped = true;
+    if (!r->reaped)
+        r->reaped = nem_spawn_reap(r->pid, block, &r->status);
     return r->reaped;
 }
 
@@ -201,17 +196,9 @@ bool nem_runner_exited(nem_runner_t *r)
 /* Waits up to ms for the child to exit; -1 = forever. */
 static bool wait_exit(nem_runner_t *r, int ms)
 {
-    if (ms < 0)
-        return reap(r, true);
-    int64_t until = nem_now_us() + (int64_t)ms * 1000;
-    int step = 1;
-    while (!reap(r, false)) {
-        if (nem_now_us() >= until)
-            return false;
-        nem_sleep_ms(step);
-        step = step < 50 ? step * 2 : 50;
-    }
-    return true;
+    if (!r->reaped)
+        r->reaped = nem_spawn_wait(r->pid, ms, &r->status);
+    return r->reaped;
 }
 
 void nem_runner_kill(nem_runner_t *r)
@@ -226,37 +213,43 @@ void nem_runner_kill(nem_runner_t *r)
     kill_group(r, SIGKILL); /* whatever of its tree outlived it */
 }
 
-static const char *signal_abbrev(int sig)
+void nem_runner_stop(nem_runner_t *r)
 {
-    static const struct { int sig; const char *name; } names[] = {
-        {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"}, {SIGTRAP, "SIGTRAP"},
-        {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"}, {SIGFPE, "SIGFPE"}, {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
-        {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"},
-        {SIGTERM, "SIGTERM"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (names[i].sig == sig)
-            return names[i].name;
-    return "signal";
+    if (r->stop_us)
+        return;
+    if (!reap(r, false) && !r->failed && r->deadline_us && nem_now_us() >= r->deadline_us)
+        r->timed_out = true;
+    r->stop_us = nem_now_us() + (int64_t)KILL_GRACE_MS * 1000;
+    if (!r->reaped)
+        kill_group(r, SIGTERM);
+}
+
+bool nem_runner_stopped(nem_runner_t *r)
+{
+    if (reap(r, false))
+        return true;
+    if (r->stop_us && !r->killed && nem_now_us() >= r->stop_us) {
+        kill_group(r, SIGKILL);
+        r->killed = true;
+    }
+    return false;
 }
 
 static bool verdict(nem_runner_t *r, bson_error_t *err)
 {
     const char *sep = r->last_err[0] ? ": " : "";
+    char how[160];
     if (r->failed) {
         *err = r->fail_err;
         return false;
     }
     if (r->timed_out)
         return nem_runner_error(r, err, NEM_RUNNER_ETIMEOUT, "timed out after %d s and was killed", r->timeout_s);
-    if (WIFSIGNALED(r->status)) {
-        int sig = WTERMSIG(r->status);
-        return nem_runner_error(r, err, NEM_RUNNER_ESIGNAL, "killed by %s (%d, %s)%s%s%s", signal_abbrev(sig), sig,
-                                strsignal(sig), WCOREDUMP(r->status) ? ", core dumped" : "", sep, r->last_err);
-    }
+    nem_spawn_describe(r->status, how, sizeof how);
+    if (WIFSIGNALED(r->status))
+        return nem_runner_error(r, err, NEM_RUNNER_ESIGNAL, "%s%s%s", how, sep, r->last_err);
     if (WIFEXITED(r->status) && WEXITSTATUS(r->status) != 0)
-        return nem_runner_error(r, err, NEM_RUNNER_EEXIT, "exited with status %d%s%s", WEXITSTATUS(r->status), sep,
-                                r->last_err);
+        return nem_runner_error(r, err, NEM_RUNNER_EEXIT, "%s%s%s", how, sep, r->last_err);
     /* Exit 0 is a success only when the output is known complete: a process that ended itself early (exit() or
      * _exit() in a plugin, os._exit() in a Python script) may have had items still buffered. */
     if (!r->ended && r->kind->requires_end)

@@ -81,7 +81,7 @@ typedef struct {
     size_t position;           /* index in its stage's script list: args["process"] */
     const char *run_id;
     const char *workdir;       /* private directory for this script's temporary files */
-    const bson_t *args;        /* resolved options, secrets removed (nem_config_to_bson(cfg, false)) */
+    const bson_t *args;        /* the options scripts see, secrets removed (the stage plan's args) */
     const char *db_uri;        /* connection URI without the password */
     const char *db_name;
     const char *password;      /* handed over a pipe (NEMESYST_PASSWORD_FD), never argv or environment */
@@ -114,6 +114,11 @@ bool nem_runner_pump(nem_runner_t *r, nem_item_cb cb, void *ud, bool *eof, bson_
 int nem_runner_ms_left(const nem_runner_t *r);
 /* Kills the child's process group (SIGTERM, then SIGKILL after a 2 s grace) and reaps it. */
 void nem_runner_kill(nem_runner_t *r);
+/* The same without waiting, for a loop that serves other scripts meanwhile: nem_runner_stop sends SIGTERM to the
+ * group (once; a script past its timeout is marked timed out), and nem_runner_stopped, called on each pass, sends
+ * SIGKILL once the 2 s grace has passed and returns true once the child is reaped. */
+void nem_runner_stop(nem_runner_t *r);
+bool nem_runner_stopped(nem_runner_t *r);
 /* Waits for the child and gives its verdict: true for exit 0; false with err naming script, position and why
  * (exit status with the last line it wrote on stderr, signal name, timeout, or pump's error). Waits no longer than
  * the timeout: kills it when it runs past it. Whatever the verdict, leftovers of its process group are killed. */

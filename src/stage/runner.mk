@@ -10,9 +10,3 @@ libnemesyst_runner_paths_la_SOURCES = src/stage/runner-paths.c
 libnemesyst_runner_paths_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEM_ABS_TOP_BUILDDIR='"$(abs_top_builddir)"' \
 	-DNEM_ABS_TOP_SRCDIR='"$(abs_top_srcdir)"'
 libnemesyst_core_la_LIBADD += libnemesyst_runner_paths.la
-
-# Runs a C plugin: dlopens it and calls its entry point with a context from libnemesyst.
-pkglibexec_PROGRAMS += nemesyst-plugin-host
-nemesyst_plugin_host_SOURCES = src/stage/plugin-host.c
-nemesyst_plugin_host_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
-nemesyst_plugin_host_LDADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)

@@ -1,42 +1,13 @@
-/* Stage table and task results. */
+/* Task results: what a worker reports for one script, and the run record's per-script entry. */
 #include "stage/stage.h"
 
 #include <string.h>
 #include <sys/time.h>
 
-static const nem_stage_info_t stages[NEM_STAGE__COUNT] = {
-    [NEM_STAGE_CLEAN] = {"clean", NEM_OPT_DATA_CLEAN, NEM_OPT_DATA_CLEANER, NEM_OPT_DATA_CLEANER_ENTRY_POINT,
-                         NEM_OPT_DATA_COLLECTION},
-    [NEM_STAGE_LEARN] = {"learn", NEM_OPT_DL_LEARN, NEM_OPT_DL_LEARNER, NEM_OPT_DL_LEARNER_ENTRY_POINT,
-                         NEM_OPT_DL_OUTPUT_MODEL_COLLECTION},
-    [NEM_STAGE_PREDICT] = {"predict", NEM_OPT_I_PREDICT, NEM_OPT_I_PREDICTOR, NEM_OPT_I_PREDICTOR_ENTRY_POINT,
-                           NEM_OPT_I_OUTPUT_PREDICTION_COLLECTION},
-};
-
-const nem_stage_info_t *nem_stage_info(nem_stage_t stage)
-{
-    return &stages[stage];
-}
-
-bool nem_stage_from_name(const char *name, nem_stage_t *out)
-{
-    for (int s = 0; s < NEM_STAGE__COUNT; s++)
-        if (strcmp(stages[s].name, name) == 0) {
-            *out = (nem_stage_t)s;
-            return true;
-        }
-    return false;
-}
-
-void nem_script_key(nem_stage_t stage, size_t position, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s-%zu", stages[stage].name, position);
-}
-
 void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_t *out)
 {
     bson_init(out);
-    BSON_APPEND_UTF8(out, "stage", stages[r->stage].name);
+    BSON_APPEND_UTF8(out, "stage", nem_stage_name(r->stage));
     BSON_APPEND_INT64(out, "position", (int64_t)r->position);
     if (path)
         BSON_APPEND_UTF8(out, "path", path);

@@ -8,7 +8,7 @@
 #include "log/log.h"
 
 struct nem_summary {
-    const nem_config_t *cfg;
+    const nem_run_plan_t *plan;
     char run_id[64];
     nem_task_result_t *results;
     size_t n, cap, total, failed;
@@ -24,10 +24,10 @@ struct nem_summary {
     size_t n_running;
 };
 
-nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts)
+nem_summary_t *nem_summary_new(const nem_run_plan_t *plan, const char *run_id, size_t total_scripts)
 {
     nem_summary_t *s = bson_malloc0(sizeof *s);
-    s->cfg = cfg;
+    s->plan = plan;
     bson_strncpy(s->run_id, run_id, sizeof s->run_id);
     s->total = total_scripts;
     s->started_ms = s->last_progress_ms = nem_wall_ms();
@@ -46,6 +46,12 @@ void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r)
             s->running[i] = s->running[--s->n_running];
             break;
         }
+}
+
+static const char *path_of(const nem_summary_t *s, nem_stage_t stage, size_t position)
+{
+    const nem_script_plan_t *sp = nem_run_plan_script(s->plan, stage, position);
+    return sp ? sp->path : NULL;
 }
 
 void nem_summary_round(nem_summary_t *s, nem_stage_t stage, const size_t *positions, size_t n)
@@ -71,10 +77,10 @@ void nem_summary_progress(nem_summary_t *s, int64_t interval_ms)
     /* Which scripts are still running, and for how long: a script that hangs without a timeout is never silent. */
     bson_string_t *running = bson_string_new("");
     for (size_t i = 0; i < s->n_running && i < 4; i++) {
-        const char *path = nem_cfg_str(s->cfg, nem_stage_info(s->running[i].stage)->scripts, s->running[i].position);
+        const char *path = path_of(s, s->running[i].stage, s->running[i].position);
         const char *base = path ? strrchr(path, '/') : NULL;
         bson_string_append_printf(running, "%s %s[%zu] %s %.0f s", i ? "," : "; running:",
-                                  nem_stage_info(s->running[i].stage)->name, s->running[i].position,
+                                  nem_stage_name(s->running[i].stage), s->running[i].position,
                                   base ? base + 1 : path ? path : "?", (now - s->running[i].since_ms) / 1000.0);
     }
     if (s->n_running > 4)
@@ -96,7 +102,7 @@ size_t nem_summary_failed(const nem_summary_t *s)
 
 static const char *script_of(const nem_summary_t *s, const nem_task_result_t *r)
 {
-    const char *p = nem_cfg_str(s->cfg, nem_stage_info(r->stage)->scripts, r->position);
+    const char *p = path_of(s, r->stage, r->position);
     return p ? p : "?";
 }
 
@@ -110,7 +116,7 @@ void nem_summary_print(const nem_summary_t *s, FILE *out)
         const char *path = script_of(s, r);
         size_t len = strlen(path);
         fprintf(out, "%-8s %4zu %-36s %5d %-9s %10" PRIu64 " %6" PRIu64 " %9.3f  %s\n",
-                nem_stage_info(r->stage)->name, r->position, len > 36 ? path + len - 36 : path, r->rank,
+                nem_stage_name(r->stage), r->position, len > 36 ? path + len - 36 : path, r->rank,
                 r->ok ? "ok" : "FAILED", r->documents, r->models, (r->ended_ms - r->started_ms) / 1000.0,
                 r->ok ? "" : r->error);
     }

@@ -8,7 +8,7 @@
 
 typedef struct nem_summary nem_summary_t;
 
-nem_summary_t *nem_summary_new(const nem_config_t *cfg, const char *run_id, size_t total_scripts);
+nem_summary_t *nem_summary_new(const nem_run_plan_t *plan, const char *run_id, size_t total_scripts);
 void nem_summary_add(nem_summary_t *s, const nem_task_result_t *r);
 /* Documents written by scripts still running, for progress lines. */
 void nem_summary_live(nem_summary_t *s, uint64_t documents);

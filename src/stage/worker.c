@@ -1,14 +1,20 @@
 /* Runs one round's scripts concurrently in child processes: one poll() loop over all their pipes, each script's
- * items written as they arrive. A script that fails is rolled back; the others go on. */
+ * items written as they arrive. A script that fails is stopped and rolled back; the others go on. Nothing in the loop
+ * waits on one script: a stop gives its grace period across passes (SIGTERM, then SIGKILL), and a rollback runs on a
+ * thread of its own with its own connection (deleting many documents takes a while on any server), so the other
+ * scripts' pipes are read all the while. */
 #include "stage/worker.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "app/signals.h"
+#include "util/signals.h"
 #include "log/log.h"
 #include "stage/runner.h"
 #include "stage/writer.h"
@@ -17,11 +23,26 @@
 #define DRAIN_POLL_MS 10
 #define EXITED_GRACE_MS 1000
 
+/* A script's life in the loop: running, stopping (signalled, its grace period passing), rolling back (a piece of
+ * its documents per pass), done (reported). */
+typedef enum { TASK_RUNNING, TASK_STOPPING, TASK_ROLLBACK, TASK_DONE } phase_t;
+
+/* A rollback beside the loop. */
+typedef struct {
+    pthread_t thread;
+    const nem_store_opts_t *opts;
+    nem_writer_t *writer;
+    bool ok;
+    bson_error_t err;
+    atomic_bool finished;
+} rollback_t;
+
 typedef struct {
     size_t position;
     nem_runner_t *runner;
     nem_writer_t *writer;
     char workdir[256];
+    phase_t phase;
     bool done;
     bool failed;
     bool draining;          /* output closed, waiting (without blocking) for the process to exit */
@@ -32,6 +53,7 @@ typedef struct {
     bool has_parent;
     char *parent_path;
     char *parent_json;
+    rollback_t *rollback;   /* TASK_ROLLBACK: the thread doing it */
 } task_t;
 
 static void fail_task(task_t *t, const bson_error_t *err)
@@ -43,24 +65,19 @@ static void fail_task(task_t *t, const bson_error_t *err)
 
 /* Retraining: the first model that --dl-input-model-pipeline picks from --dl-input-model-collection (sort in the
  * pipeline to choose, e.g. {"$sort": {"uploadDate": -1}} for the newest). */
-static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *err)
+static bool fetch_parent(const nem_worker_ctx_t *ctx, const nem_script_plan_t *sp, task_t *t, bson_error_t *err)
 {
-    const nem_config_t *cfg = ctx->cfg;
-    if (cfg->values[NEM_OPT_DL_INPUT_MODEL_PIPELINE].src == NEM_SRC_DEFAULT ||
-        !nem_cfg_is_set(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE))
+    if (!sp->input_pipeline)
         return true;
-    const char *bucket = nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, t->position);
-    bson_t pipeline, full = BSON_INITIALIZER, stage;
-    if (!nem_pipeline_option(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE, t->position, &pipeline, err))
-        return false;
-    bson_concat(&full, &pipeline);
+    const char *bucket = sp->input_bucket;
+    bson_t full = BSON_INITIALIZER, stage;
+    bson_concat(&full, sp->input_pipeline);
     char key[16];
     const char *k;
-    bson_uint32_to_string(bson_count_keys(&pipeline), &k, key, sizeof key);
+    bson_uint32_to_string(bson_count_keys(sp->input_pipeline), &k, key, sizeof key);
     BSON_APPEND_DOCUMENT_BEGIN(&full, k, &stage);
     BSON_APPEND_INT32(&stage, "$limit", 1);
     bson_append_document_end(&full, &stage);
-    bson_destroy(&pipeline);
     char files[256];
     snprintf(files, sizeof files, "%s.files", bucket);
     nem_batches_t *b = nem_batches_new(ctx->store, files, &full, 1, err);
@@ -94,80 +111,136 @@ static bool fetch_parent(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *e
     return true;
 }
 
-/* As the store decides: a TLS file option turns TLS on. Without TLS, a key password must not reach scripts (it would
- * switch their drivers to TLS). */
-static bool uses_tls(const nem_config_t *cfg)
-{
-    return nem_cfg_bool(cfg, NEM_OPT_DB_TLS) || nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CA_FILE) ||
-           nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE) || nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CRL_FILE);
-}
-
 static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t, bson_error_t *err)
 {
-    if (!ctx->store) {
-        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s script #%zu: rank %d has no database connection",
-                       nem_stage_info(stage)->name, t->position, ctx->world->rank);
+    const nem_run_plan_t *plan = ctx->plan;
+    const char *name = nem_stage_name(stage);
+    const nem_script_plan_t *sp = nem_run_plan_script(plan, stage, t->position);
+    if (!ctx->store || !sp) {
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s script #%zu: rank %d has %s", name, t->position,
+                       ctx->world->rank, sp ? "no database connection" : "no such script");
         return false;
     }
-    const nem_config_t *cfg = ctx->cfg;
-    const nem_stage_info_t *info = nem_stage_info(stage);
-    const char *script = nem_cfg_str(cfg, info->scripts, t->position);
     const char *tmp = getenv("TMPDIR");
-    bson_t args;
 
-    snprintf(t->workdir, sizeof t->workdir, "%s/nemesyst-%s-%s-%zu-XXXXXX", tmp ? tmp : "/tmp", ctx->run_id,
-             info->name, t->position);
+    snprintf(t->workdir, sizeof t->workdir, "%s/nemesyst-%s-%s-%zu-XXXXXX", tmp ? tmp : "/tmp", ctx->run_id, name,
+             t->position);
     if (!mkdtemp(t->workdir)) {
         bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s[%zu] %s: cannot create a work directory: %s",
-                       info->name, t->position, script, strerror(errno));
+                       name, t->position, sp->path, strerror(errno));
         t->workdir[0] = '\0';
         return false;
     }
-    if (ctx->resume && !nem_writer_purge(ctx->store, cfg, ctx->run_id, stage, t->position, err))
+    if (ctx->resume && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, err))
         return false;
-    if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, t, err))
+    if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, sp, t, err))
         return false;
-    nem_writer_opts_t wo = {ctx->store, cfg, ctx->run_id, stage, t->position, script, ctx->world->rank,
-                            ctx->world->host, t->has_parent ? &t->parent : NULL,
-                            nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, t->position)};
+    nem_writer_opts_t wo = {ctx->store, &plan->writer, &plan->options, ctx->run_id, stage, t->position, sp,
+                            ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
-    nem_config_to_bson_for_scripts(cfg, nem_cfg_count(cfg, info->scripts), &args);
     nem_script_spec_t spec = {
-        .path = script,
-        .entry_point = nem_cfg_str(cfg, info->entry, t->position),
-        .stage = info->name,
+        .path = sp->path,
+        .entry_point = sp->entry_point,
+        .stage = name,
         .position = t->position,
         .run_id = ctx->run_id,
         .workdir = t->workdir,
-        .args = &args,
+        .args = &plan->stages[stage].args,
         .db_uri = nem_store_public_uri(ctx->store),
         .db_name = nem_store_db_name(ctx->store),
-        .password = cfg->password,
-        .tls_key_password = uses_tls(cfg) ? nem_cfg_str(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, 0) : NULL,
+        .password = plan->store.password,
+        /* Without TLS, a key password must not reach scripts (it would switch their drivers to TLS). */
+        .tls_key_password = nem_store_opts_use_tls(&plan->store) ? plan->store.tls_cert_key_password : NULL,
         .input_model = t->parent_path,
         .input_model_id = t->parent_json,
-        .timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0),
+        .timeout_s = plan->script_timeout_s,
         .rank = ctx->world->rank,
     };
     t->runner = nem_runner_start(&spec, err);
-    bson_destroy(&args);
     if (t->runner)
-        NEM_INFO("%s[%zu] %s started (%s, pid %d)", info->name, t->position, script,
-                 nem_script_kind_name(nem_script_kind(script)), (int)nem_runner_pid(t->runner));
+        NEM_INFO("%s[%zu] %s started (%s, pid %d)", name, t->position, sp->path,
+                 nem_script_kind_name(nem_script_kind(sp->path)), (int)nem_runner_pid(t->runner));
     return t->runner != NULL;
 }
 
-static void end_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
+static void report_end(task_t *t, const char *name)
+{
+    t->result.ok = !t->failed;
+    t->result.ended_ms = nem_wall_ms();
+    t->phase = TASK_DONE;
+    t->done = true;
+    if (t->failed)
+        NEM_ERROR("%s", t->result.error);
+    else
+        NEM_INFO("%s[%zu] done: %" PRIu64 " documents, %" PRIu64 " models in %.3f s", name, t->position,
+                 t->result.documents, t->result.models, (t->result.ended_ms - t->result.started_ms) / 1000.0);
+}
+
+static void *rollback_main(void *arg)
+{
+    rollback_t *rb = arg;
+    nem_store_t *store = nem_store_new(rb->opts, &rb->err);
+    rb->ok = store && nem_writer_rollback(rb->writer, store, &rb->err);
+    nem_store_destroy(store);
+    atomic_store(&rb->finished, true);
+    return NULL;
+}
+
+/* Starts the rollback thread; false (err set) when there can be none. Signals stay with the main thread. */
+static bool rollback_start(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *err)
+{
+    sigset_t all, old;
+    if (!nem_writer_can_rollback(t->writer, err))
+        return false;
+    t->rollback = bson_malloc0(sizeof *t->rollback);
+    t->rollback->opts = &ctx->plan->store;
+    t->rollback->writer = t->writer;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int e = pthread_create(&t->rollback->thread, NULL, rollback_main, t->rollback);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        bson_free(t->rollback);
+        t->rollback = NULL;
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EREAD, "cannot start the rollback: %s", strerror(e));
+        return false;
+    }
+    return true;
+}
+
+static void rollback_failed(task_t *t, const char *name, const bson_error_t *err)
+{
+    /* The run record must say that this script's documents are still there. */
+    size_t len = strlen(t->result.error);
+    NEM_ERROR("%s[%zu]: rollback failed: %s", name, t->position, err->message);
+    bson_snprintf(t->result.error + len, sizeof t->result.error - len, "; rollback failed: %s", err->message);
+}
+
+/* A pass over a rollback under way: reports the script once its thread is done. wait: join it now. */
+static void rollback_poll(nem_stage_t stage, task_t *t, bool wait)
+{
+    rollback_t *rb = t->rollback;
+    const char *name = nem_stage_name(stage);
+    if (!wait && !atomic_load(&rb->finished))
+        return;
+    pthread_join(rb->thread, NULL);
+    if (rb->ok)
+        t->result.documents = 0, t->result.models = 0;
+    else
+        rollback_failed(t, name, &rb->err);
+    bson_free(rb);
+    t->rollback = NULL;
+    report_end(t, name);
+}
+
+/* The script's process is gone (or never started): its verdict, the last flush, and a rollback when it failed. */
+static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
 {
     bson_error_t err = {0};
-    const nem_stage_info_t *info = nem_stage_info(stage);
-    if (t->runner) {
-        if (t->failed)
-            nem_runner_kill(t->runner);
-        if (!nem_runner_finish(t->runner, &err) && !t->failed)
-            fail_task(t, &err);
-    }
+    const char *name = nem_stage_name(stage);
+    if (t->runner && !nem_runner_finish(t->runner, &err) && !t->failed)
+        fail_task(t, &err);
     if (!t->failed && t->writer && !nem_writer_flush(t->writer, &err))
         fail_task(t, &err);
     if (t->writer) {
@@ -176,27 +249,28 @@ static void end_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
     }
     if (t->failed && t->writer) {
         /* Flush first so every document the script got out is known, then remove them all. */
-        bson_error_t e2;
-        nem_writer_flush(t->writer, &e2);
-        if (nem_cfg_bool(ctx->cfg, NEM_OPT_KEEP_PARTIAL))
-            NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", info->name, t->position,
-                     t->result.documents);
-        else if (!nem_writer_rollback(t->writer, &e2)) {
-            /* The run record must say that this script's documents are still there. */
-            size_t len = strlen(t->result.error);
-            NEM_ERROR("%s[%zu]: rollback failed: %s", info->name, t->position, e2.message);
-            bson_snprintf(t->result.error + len, sizeof t->result.error - len, "; rollback failed: %s", e2.message);
-        } else
-            t->result.documents = 0, t->result.models = 0;
+        nem_writer_flush(t->writer, &err);
+        if (!ctx->plan->writer.keep_partial) {
+            if (rollback_start(ctx, t, &err)) {
+                t->phase = TASK_ROLLBACK;
+                return;
+            }
+            rollback_failed(t, name, &err);
+            report_end(t, name);
+            return;
+        }
+        NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", name, t->position,
+                 t->result.documents);
     }
-    t->result.ok = !t->failed;
-    t->result.ended_ms = nem_wall_ms();
-    t->done = true;
-    if (t->failed)
-        NEM_ERROR("%s", t->result.error);
-    else
-        NEM_INFO("%s[%zu] done: %" PRIu64 " documents, %" PRIu64 " models in %.3f s", info->name, t->position,
-                 t->result.documents, t->result.models, (t->result.ended_ms - t->result.started_ms) / 1000.0);
+    report_end(t, name);
+}
+
+/* A task that could not start ends at once, before the loop. */
+static void end_task_now(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
+{
+    finish_task(ctx, stage, t);
+    if (t->phase == TASK_ROLLBACK)
+        rollback_poll(stage, t, true);
 }
 
 static void task_cleanup(task_t *t)
@@ -238,8 +312,10 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         int fds[3];
         if (tasks[i].done)
             continue;
-        if (tasks[i].draining || tasks[i].exited_ms)
+        if (tasks[i].draining || tasks[i].exited_ms || tasks[i].phase != TASK_RUNNING)
             timeout = timeout < DRAIN_POLL_MS ? timeout : DRAIN_POLL_MS;
+        if (tasks[i].phase != TASK_RUNNING)
+            continue;
         size_t k = tasks[i].draining ? 0 : nem_runner_fds(tasks[i].runner, fds);
         for (size_t j = 0; j < k && j < 3; j++) {
             pfds[nfds] = (struct pollfd){.fd = fds[j], .events = POLLIN};
@@ -256,6 +332,20 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         task_t *t = &tasks[i];
         bool ready = false, eof = false;
         bson_error_t err = {0};
+        if (t->phase == TASK_ROLLBACK) {
+            rollback_poll(stage, t, false);
+            if (t->done)
+                done(&t->result, ud);
+            continue;
+        }
+        if (t->phase == TASK_STOPPING) {
+            if (nem_runner_stopped(t->runner)) {
+                finish_task(ctx, stage, t);
+                if (t->done)
+                    done(&t->result, ud);
+            }
+            continue;
+        }
         if (t->done)
             continue;
         for (size_t j = 0; j < nfds; j++)
@@ -272,16 +362,20 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
             t->draining = true;
         if (nem_signal_pending() && !t->failed) {
             bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL,
-                           "%s script #%zu '%s': interrupted by signal %d", nem_stage_info(stage)->name, t->position,
-                           nem_cfg_str(ctx->cfg, nem_stage_info(stage)->scripts, t->position), nem_signal_pending());
+                           "%s script #%zu '%s': interrupted by signal %d", nem_stage_name(stage), t->position,
+                           nem_run_plan_script(ctx->plan, stage, t->position)->path, nem_signal_pending());
             fail_task(t, &err);
         }
         report_progress(ctx, t);
-        /* finish() reports a timeout itself; a draining script ends once its process is gone. */
-        bool timed_out = nem_runner_ms_left(t->runner) == 0;
-        if (t->failed || timed_out || (t->draining && nem_runner_exited(t->runner))) {
-            end_task(ctx, stage, t);
-            done(&t->result, ud);
+        /* A failed or timed-out script is stopped without waiting for it here (finish() reports a timeout
+         * itself); a draining script ends once its process is gone. */
+        if (t->failed || nem_runner_ms_left(t->runner) == 0) {
+            nem_runner_stop(t->runner);
+            t->phase = TASK_STOPPING;
+        } else if (t->draining && nem_runner_exited(t->runner)) {
+            finish_task(ctx, stage, t);
+            if (t->done)
+                done(&t->result, ud);
         }
     }
     bson_free(pfds);
@@ -303,7 +397,7 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
         t->result.started_ms = nem_wall_ms();
         if (!start_task(ctx, stage, t, &err)) {
             fail_task(t, &err);
-            end_task(ctx, stage, t);
+            end_task_now(ctx, stage, t);
             done(&t->result, ud);
         }
     }

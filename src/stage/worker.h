@@ -7,7 +7,7 @@
 
 typedef struct {
     const nem_world_t *world;
-    const nem_config_t *cfg;
+    const nem_run_plan_t *plan;
     nem_store_t *store;
     const char *run_id;
     bool resume;            /* purge what an earlier try of each script wrote before running it */

@@ -11,32 +11,32 @@ typedef struct nem_writer nem_writer_t;
 
 typedef struct {
     nem_store_t *store;
-    const nem_config_t *cfg;
+    const nem_writer_policy_t *policy;
+    const bson_t *options;      /* the run's option snapshot, for model lineage */
     const char *run_id;
     nem_stage_t stage;
     size_t position;
-    const char *script;         /* path */
+    const nem_script_plan_t *script;
     int rank;
     const char *host;
-    const bson_value_t *parent; /* learn: the model retrained from, or NULL */
-    const char *parent_bucket;
+    const bson_value_t *parent; /* learn: the model retrained from (in script->input_bucket), or NULL */
 } nem_writer_opts_t;
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err);
 /* nem_item_cb for nem_runner_pump. */
 bool nem_writer_item(void *writer, nem_item_t *item, bson_error_t *err);
 bool nem_writer_flush(nem_writer_t *w, bson_error_t *err);
-/* Removes what the script wrote in this run: documents by their provenance, models by id. */
-bool nem_writer_rollback(nem_writer_t *w, bson_error_t *err);
+/* Removes what the script wrote in this run: documents by their provenance, models by their lineage. store: the
+ * connection to use (NULL: the writer's own; a rollback on another thread needs its own connection). Refused
+ * (NEM_PROVENANCE_ENOSTAMP) when documents were written without provenance: nem_writer_can_rollback says so first. */
+bool nem_writer_can_rollback(const nem_writer_t *w, bson_error_t *err);
+bool nem_writer_rollback(nem_writer_t *w, nem_store_t *store, bson_error_t *err);
 uint64_t nem_writer_documents(const nem_writer_t *w);
 uint64_t nem_writer_models(const nem_writer_t *w);
 void nem_writer_destroy(nem_writer_t *w);
 
 /* Deletes every document and model a script wrote in a run (resume and rollback without a writer). */
-bool nem_writer_purge(nem_store_t *store, const nem_config_t *cfg, const char *run_id, nem_stage_t stage,
+bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
                       size_t position, bson_error_t *err);
-
-/* The pipeline option idx as a BSON array: a JSON array as is, an empty object as [], another object as [obj]. */
-bool nem_pipeline_option(const nem_config_t *cfg, nem_opt_id_t id, size_t idx, bson_t *pipeline, bson_error_t *err);
 
 #endif

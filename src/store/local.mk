@@ -1,3 +1,7 @@
 # src/store: the store layer on libmongoc (connection, bulk writer, pipeline batches, GridFS)
-libnemesyst_core_la_SOURCES += src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
-	src/store/batches.c src/store/gridfs.c src/store/delete.c
+# A convenience library: the core and libnemesyst (plugins' batches and models) share it.
+noinst_LTLIBRARIES += libnemesyst_store.la
+libnemesyst_core_la_LIBADD += libnemesyst_store.la
+libnemesyst_store_la_LIBADD = $(MONGOC_LIBS) $(BSON_LIBS)
+libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
+	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c

@@ -12,6 +12,7 @@ struct nem_store {
     char *public_uri;     /* never holds a secret */
     char *auth_desc;      /* "user 'u' on database 'd' (mechanism)", NULL without authentication */
     int timeout_ms;       /* server selection deadline */
+    bool borrowed;        /* the client belongs to the caller (nem_store_adopt) */
 };
 
 /* Sets a one-line NEM_ERROR_STORE error. */

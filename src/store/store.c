@@ -64,34 +64,6 @@ void nem_store_wrap(bson_error_t *err, const bson_error_t *driver, const char *w
 
 /* ---- options ---- */
 
-static const char *cfg_str_or_null(const nem_config_t *cfg, nem_opt_id_t id)
-{
-    return nem_cfg_is_set(cfg, id) ? nem_cfg_str(cfg, id, 0) : NULL;
-}
-
-void nem_store_opts_from_config(nem_store_opts_t *opts, const nem_config_t *cfg)
-{
-    memset(opts, 0, sizeof *opts);
-    opts->host = nem_cfg_str(cfg, NEM_OPT_DB_IP, 0);
-    opts->port = (int)nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
-    opts->db_name = nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0);
-    opts->user = cfg_str_or_null(cfg, NEM_OPT_DB_USER_NAME);
-    opts->password = cfg->password;
-    opts->auth_mechanism = cfg_str_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
-    opts->auth_db = cfg_str_or_null(cfg, NEM_OPT_DB_AUTHENTICATION_DATABASE);
-    opts->replica_set = cfg_str_or_null(cfg, NEM_OPT_DB_REPLICA_SET_NAME);
-    opts->read_preference = cfg_str_or_null(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE);
-    opts->max_staleness =
-        nem_cfg_is_set(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS) ? nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0) : -1;
-    opts->tls = nem_cfg_bool(cfg, NEM_OPT_DB_TLS);
-    opts->tls_ca_file = cfg_str_or_null(cfg, NEM_OPT_DB_TLS_CA_FILE);
-    opts->tls_cert_key_file = cfg_str_or_null(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE);
-    opts->tls_cert_key_password = cfg_str_or_null(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD);
-    opts->tls_crl_file = cfg_str_or_null(cfg, NEM_OPT_DB_TLS_CRL_FILE);
-    opts->connect_timeout_ms = 0;
-    opts->app_name = "nemesyst";
-}
-
 static bool has(const char *s)
 {
     return s && *s;
@@ -113,8 +85,7 @@ static bool wants_auth(const nem_store_opts_t *o)
     return has(o->user) || is_x509(o);
 }
 
-/* A TLS file option implies TLS, as in pymongo 3 (which the original used). */
-static bool wants_tls(const nem_store_opts_t *o)
+bool nem_store_opts_use_tls(const nem_store_opts_t *o)
 {
     return o->tls || has(o->tls_ca_file) || has(o->tls_cert_key_file) || has(o->tls_crl_file);
 }
@@ -173,15 +144,6 @@ static bool check_staleness(const nem_store_opts_t *o, mongoc_read_mode_t mode, 
     return true;
 }
 
-/* Expands a leading "~/" (config files are written by hand); caller frees. */
-static char *expand_home(const char *path)
-{
-    const char *home = getenv("HOME");
-    if (path[0] == '~' && (path[1] == '/' || path[1] == '\0') && home)
-        return bson_strdup_printf("%s%s", home, path + 1);
-    return bson_strdup(path);
-}
-
 typedef struct {
     char *ca, *cert_key, *crl;
 } tls_paths_t;
@@ -198,7 +160,7 @@ static bool tls_path(const char *option, const char *value, char **out, bson_err
 {
     if (!has(value))
         return true;
-    *out = expand_home(value);
+    *out = bson_strdup(value);
     if (access(*out, R_OK) != 0) {
         nem_store_seterr(err, NEM_STORE_EOPTION, "%s '%s': cannot read it: %s", option, value, strerror(errno));
         return false;
@@ -280,7 +242,7 @@ static mongoc_uri_t *build_uri(const nem_store_opts_t *o, mongoc_read_mode_t mod
     }
     if (!mongoc_uri_set_database(uri, o->db_name) || !set_auth(uri, o) || !set_read_prefs(uri, o, mode) ||
         (has(o->replica_set) && !mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_REPLICASET, o->replica_set)) ||
-        (wants_tls(o) && !mongoc_uri_set_option_as_bool(uri, MONGOC_URI_TLS, true)) ||
+        (nem_store_opts_use_tls(o) && !mongoc_uri_set_option_as_bool(uri, MONGOC_URI_TLS, true)) ||
         !mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms) ||
         !mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms) ||
         (has(o->app_name) && !mongoc_uri_set_appname(uri, o->app_name))) {
@@ -345,7 +307,7 @@ static char *public_uri(const nem_store_opts_t *o, const tls_paths_t *t, int tim
         bson_snprintf(num, sizeof num, "%" PRId64, o->max_staleness);
         query_add(s, &first, "maxStalenessSeconds", num);
     }
-    if (wants_tls(o))
+    if (nem_store_opts_use_tls(o))
         query_add(s, &first, "tls", "true");
     if (t->ca)
         query_add(s, &first, "tlsCAFile", t->ca);
@@ -387,7 +349,7 @@ nem_store_t *nem_store_new(const nem_store_opts_t *opts, bson_error_t *err)
     mongoc_read_mode_t mode;
     int timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_TIMEOUT_MS;
 
-    if (!check_opts(opts, &mode, err) || (wants_tls(opts) && !tls_paths(opts, &tls, err)))
+    if (!check_opts(opts, &mode, err) || (nem_store_opts_use_tls(opts) && !tls_paths(opts, &tls, err)))
         goto fail;
     if (!(uri = build_uri(opts, mode, timeout_ms, err)))
         goto fail;
@@ -402,7 +364,7 @@ nem_store_t *nem_store_new(const nem_store_opts_t *opts, bson_error_t *err)
     }
     /* Version 2 puts a server's refusal in MONGOC_ERROR_SERVER with the server's own code. */
     mongoc_client_set_error_api(store->client, MONGOC_ERROR_API_VERSION_2);
-    if (wants_tls(opts))
+    if (nem_store_opts_use_tls(opts))
         apply_tls(store->client, opts, &tls);
     store->db_name = bson_strdup(opts->db_name);
     store->db = mongoc_client_get_database(store->client, store->db_name);
@@ -417,13 +379,26 @@ fail:
     return NULL;
 }
 
+nem_store_t *nem_store_adopt(mongoc_client_t *client, const char *db_name, const char *host_port)
+{
+    nem_store_t *store = bson_malloc0(sizeof *store);
+    store->client = client;
+    store->borrowed = true;
+    store->timeout_ms = DEFAULT_TIMEOUT_MS;
+    store->db_name = bson_strdup(db_name);
+    store->db = mongoc_client_get_database(client, db_name);
+    store->host_port = bson_strdup(host_port ? host_port : "?");
+    store->public_uri = bson_strdup("");
+    return store;
+}
+
 void nem_store_destroy(nem_store_t *store)
 {
     if (!store)
         return;
     if (store->db)
         mongoc_database_destroy(store->db);
-    if (store->client)
+    if (store->client && !store->borrowed)
         mongoc_client_destroy(store->client);
     bson_free(store->db_name);
     bson_free(store->host_port);

@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "util/errors.h"
 
 /* Errors: NEM_ERROR_STORE with NEM_STORE_E* codes (util/errors.h). */
@@ -20,7 +19,8 @@
 
 typedef struct nem_store nem_store_t;
 
-/* Connection settings: built from a resolved configuration or by hand (tests, benchmarks). Strings are borrowed. */
+/* Connection settings: built from the options by app/ (app/plan.c) or by hand (tests, benchmarks). Strings are
+ * borrowed; paths are used as given (app/ expands ~). */
 typedef struct {
     const char *host;              /* --db-ip */
     int port;                      /* --db-port */
@@ -38,12 +38,16 @@ typedef struct {
     const char *app_name;
 } nem_store_opts_t;
 
-void nem_store_opts_from_config(nem_store_opts_t *opts, const nem_config_t *cfg);
+/* A TLS file option implies TLS, as in pymongo 3 (which 2.0.6 used): the one place that rule lives. */
+bool nem_store_opts_use_tls(const nem_store_opts_t *opts);
 
 /* Connects (lazily, as libmongoc does) and checks the settings: missing TLS files, a bad read preference etc.
  * fail here. */
 nem_store_t *nem_store_new(const nem_store_opts_t *opts, bson_error_t *err);
 void nem_store_destroy(nem_store_t *store);
+/* A store around a client someone else made and keeps (libnemesyst's connection for plugins): destroying the store
+ * leaves the client alone. host_port names it in messages. */
+nem_store_t *nem_store_adopt(mongoc_client_t *client, const char *db_name, const char *host_port);
 /* Round trip to the server: names host:port and the timeout when it cannot be reached, the server's code when it
  * refuses (e.g. authentication failed). */
 bool nem_store_ping(nem_store_t *store, bson_error_t *err);
@@ -72,6 +76,19 @@ void nem_bulk_destroy(nem_bulk_t *bulk); /* does not flush */
 bool nem_store_delete_matching(nem_store_t *store, const char *collection, const bson_t *filter, uint64_t *deleted,
                                bson_error_t *err);
 
+
+/* One document into, or one update of, a collection of the store's database. insert_one: with duplicate non-NULL, a
+ * duplicate _id sets *duplicate and is no error (content-addressed documents stored once). */
+bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson_t *doc, bool *duplicate,
+                          bson_error_t *err);
+bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
+                          bson_error_t *err);
+/* Calls cb for every document matching filter (opts: find options: sort, projection, ...). cb returns false (with
+ * err set) to stop with a failure. */
+typedef bool (*nem_doc_cb)(const bson_t *doc, void *ud, bson_error_t *err);
+bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *opts,
+                    nem_doc_cb cb, void *ud, bson_error_t *err);
+
 /* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. */
 typedef struct nem_batches nem_batches_t;
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
@@ -92,6 +109,10 @@ bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char
                               size_t len, const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
 bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
                                  bson_error_t *err);
+/* Deletes every file of bucket whose files-collection document matches filter (chunks first, as GridFS does);
+ * *deleted (may be NULL) receives the count. */
+bool nem_gridfs_delete_matching(nem_store_t *store, const char *bucket, const bson_t *filter, uint64_t *deleted,
+                                bson_error_t *err);
 bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
                                    size_t *len, bson_error_t *err);
 

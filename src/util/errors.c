@@ -1,7 +1,7 @@
 /* The one table from an error's domain and code to the program's exit status. */
 #include "util/errors.h"
 
-#include "app/exitcodes.h"
+#include "util/exitcodes.h"
 
 int nem_exit_status(const bson_error_t *err)
 {

@@ -71,7 +71,7 @@ enum {
 /* NEM_ERROR_SUMMARY */
 enum { NEM_SUMMARY_EWRITE = 1 };
 
-/* The exit status for an error that ends the program (app/exitcodes.h): 2 for bad input and refused requests
+/* The exit status for an error that ends the program (util/exitcodes.h): 2 for bad input and refused requests
  * (nothing was started), 3 for the database and its server, 4 for scripts, 128 + the signal for an interruption
  * (130 for a prompt interrupted by Ctrl-C), 1 for the rest. */
 int nem_exit_status(const bson_error_t *err);

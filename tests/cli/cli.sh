@@ -17,7 +17,7 @@ for opt in update prevent-update config process-pool data data-clean data-cleane
     db-cursor-timeout db-batch-size db-pipeline; do
     grep -q -- "--$opt\b" help.txt || fail "--help does not list --$opt"
 done
-grep -q "MongoDb TLS options:" help.txt || fail "--help is not grouped by the seed's categories"
+grep -q "MongoDb TLS options:" help.txt || fail "--help is not grouped by 2.0.6's categories"
 
 "$NEMESYST" --version | grep -Eq '^nemesyst [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
 
@@ -53,7 +53,7 @@ grep -Eq '^db-ip +cliip +# cli$' pc.txt || fail "db-ip source not cli"
 grep -Eq '^db-user-role +readWrite +# default$' pc.txt || fail "default source"
 grep -q hunter2 pc.txt && fail "--print-config shows the password"
 
-# The seed's mnist.conf (paths pointing at this project's scripts) parses, with FILE:LINE sources.
+# 2.0.6's mnist.conf (paths pointing at this project's scripts) parses, with FILE:LINE sources.
 "$NEMESYST" -c "$top_srcdir/examples/configs/nemesyst/mnist.conf" --print-config > m.txt || fail "mnist.conf"
 grep -Eq '^db-port +65530 +# .*mnist.conf:14$' m.txt || fail "mnist.conf db-port: $(grep db-port m.txt)"
 grep -Eq '^data-cleaner +\[examples/cleaners/fashion_mnist_cleaner.py\] +# .*mnist.conf:22$' m.txt || fail "mnist.conf cleaner"

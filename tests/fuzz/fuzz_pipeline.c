@@ -1,5 +1,5 @@
 /* libFuzzer target: pipeline options (--dl-data-pipeline and --dl-input-model-pipeline) as text, through
- * nem_config_set_text, nem_cfg_json and nem_pipeline_option (src/config/config.c, src/stage/writer.c), and the
+ * nem_config_set_text, nem_cfg_json and nem_pipeline_option (src/config/config.c, src/config/pipeline.c), and the
  * pipeline as provenance JSON (nem_provenance_pipeline_json, src/provenance/provenance.c). Built and run by
  * tests/fuzz/run.sh.
  *
@@ -17,7 +17,7 @@
 
 #include "config/config.h"
 #include "provenance/provenance.h"
-#include "stage/writer.h"
+#include "config/pipeline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bson_t pipeline;
             memset(&err, 0, sizeof err);
             if (nem_pipeline_option(cfg, id, idx, &pipeline, &err)) {
-                check_provenance(&pipeline, true); /* type-wrapper stages are refused (writer.c) */
+                check_provenance(&pipeline, true); /* type-wrapper stages are refused (pipeline.c) */
                 bson_destroy(&pipeline);
             } else if (err.message[0] == '\0') {
                 abort();

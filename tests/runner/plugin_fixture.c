@@ -1,12 +1,23 @@
-/* A test plugin with one entry point per behaviour the runner tests read back. */
+/* The test plugin, built once like a user's would be (against libnemesyst only: tests/runner.mk) and shared by the
+ * runner tests (tests/runner/test_runner.c), the stage tests (tests/stage/lib.sh), tests/store/tls.sh and the
+ * valgrind and pkg-config tests: one entry point per behaviour they read back.
+ *   main (nemesyst_main)  documents, options through the getters, a model from a buffer and one from a file
+ *   clean                 NEM_T_COUNT documents (default 13) {i, kind, pos}, after NEM_T_SLEEP_MS milliseconds
+ *   learn                 batches of the learner's pipeline per epoch; a model saying what it saw
+ *   predict               the newest model of the output bucket, fetched by id; 3 predictions made with it
+ *   refuse, crash         failures after some output: the plugin's own error, a segmentation fault
+ *   exit_early, quit_early  clean's documents, then exit(0) or _exit(0) before the host has them all
+ * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
+ * the environment, which the runner passes through. */
 #include <nemesyst.h>
-#include <stdlib.h>
-#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool clean(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool learn(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
@@ -14,7 +25,18 @@ bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 
-/* Documents, options through the getters, a model from a buffer and one from a file, a log line. */
+static void note_run(nemesyst_ctx_t *ctx)
+{
+    const char *log = getenv("NEM_T_RUNLOG");
+    FILE *f;
+    if (log && *log && (f = fopen(log, "a"))) {
+        fprintf(f, "%s-%zu\n", nemesyst_stage(ctx), nemesyst_position(ctx));
+        fclose(f);
+    }
+}
+
+/* Documents, options through the getters, a model from a buffer and one from a file, a log line; a document with
+ * a $ key must be refused. */
 bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     int64_t batch = 0;
@@ -50,50 +72,92 @@ bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
     return ok;
 }
 
-/* Batches of the learner's pipeline for two epochs; the model's metadata lists the batch sizes it saw. */
+/* NEM_T_COUNT (default 13) documents {i, kind, pos}. */
+bool clean(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    const char *env = getenv("NEM_T_COUNT");
+    int64_t n = env && *env ? atoll(env) : 13;
+    const char *pause = getenv("NEM_T_SLEEP_MS");
+    note_run(ctx);
+    if (pause && *pause)
+        usleep((useconds_t)atoi(pause) * 1000);
+    for (int64_t i = 0; i < n; i++) {
+        bson_t *doc = BCON_NEW("i", BCON_INT64(i), "kind", BCON_UTF8("plugin"),
+                               "pos", BCON_INT64((int64_t)nemesyst_position(ctx)));
+        bool ok = nemesyst_emit(ctx, doc, error);
+        bson_destroy(doc);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Reads --dl-data-collection through --dl-data-pipeline in batches of --dl-batch-size, --dl-epochs times. The
+ * model's metadata: kind "plugin", seen (documents per epoch), batch_sizes (every batch of every epoch), digest
+ * (the batches' lineage digest), retrained (an input model came); its bytes say how many documents an epoch saw,
+ * after the parent's bytes when retraining. */
 bool learn(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     const char *coll;
     int64_t size, epochs;
     bson_t pipeline, sizes = BSON_INITIALIZER;
-    bool ok = false;
-    if (!nemesyst_opt_str(ctx, "dl-data-collection", &coll, error) || !nemesyst_opt_int(ctx, "dl-batch-size", &size, error) ||
-        !nemesyst_opt_int(ctx, "dl-epochs", &epochs, error) || !nemesyst_opt_json(ctx, "dl-data-pipeline", &pipeline, error))
-        goto out;
+    uint64_t seen = 0;
     uint32_t k = 0;
     char digest[65] = "";
+    bool ok = false;
+    note_run(ctx);
+    if (!nemesyst_opt_str(ctx, "dl-data-collection", &coll, error) || !nemesyst_opt_int(ctx, "dl-batch-size", &size, error) ||
+        !nemesyst_opt_int(ctx, "dl-epochs", &epochs, error)) {
+        bson_destroy(&sizes);
+        return false;
+    }
+    if (!nemesyst_opt_json(ctx, "dl-data-pipeline", &pipeline, error))
+        goto out;
     for (int64_t e = 0; e < epochs; e++) {
         nemesyst_batches_t *b = nemesyst_batches_new(ctx, coll, &pipeline, (size_t)size, error);
         const bson_t *const *docs;
         size_t n;
         if (!b)
             goto out;
+        seen = 0;
         while (nemesyst_batches_next(b, &docs, &n, error)) {
             char key[16];
             const char *kp;
             bson_uint32_to_string(k++, &kp, key, sizeof key);
             BSON_APPEND_INT64(&sizes, kp, (int64_t)n);
+            seen += n;
         }
         nemesyst_batches_digest(b, digest);
         nemesyst_batches_destroy(b);
         if (error->code != 0)
             goto out;
     }
-    bson_t *meta = BCON_NEW("digest", BCON_UTF8(digest));
+    uint8_t *parent = NULL;
+    size_t plen = 0;
+    bson_error_t none;
+    bool retrain = nemesyst_input_model(ctx, &parent, &plen, &none);
+    char *bytes = bson_strdup_printf("%.*splugin-model:%llu;", (int)plen, retrain ? (const char *)parent : "",
+                                     (unsigned long long)seen);
+    bson_t *meta = BCON_NEW("kind", BCON_UTF8("plugin"), "seen", BCON_INT64((int64_t)seen),
+                            "retrained", BCON_BOOL(retrain), "digest", BCON_UTF8(digest));
     BSON_APPEND_ARRAY(meta, "batch_sizes", &sizes);
-    ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)"m", 1, error);
+    ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)bytes, strlen(bytes), error);
     bson_destroy(meta);
+    bson_free(bytes);
+    bson_free(parent);
 out:
     bson_destroy(&pipeline);
     bson_destroy(&sizes);
     return ok;
 }
 
-/* The newest model of the output bucket, fetched by id; the prediction carries its size. */
+/* Loads the newest model of --dl-output-model-collection by its id and emits 3 predictions {k, kind, model_len,
+ * input_model} made with it; input_model says whether the host also handed an input model. */
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     const char *bucket;
     mongoc_database_t *db;
+    note_run(ctx);
     if (!nemesyst_opt_str(ctx, "dl-output-model-collection", &bucket, error) || !(db = nemesyst_database(ctx, error)))
         return false;
     char *files = bson_strdup_printf("%s.files", bucket);
@@ -105,23 +169,23 @@ bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
     bson_iter_t it;
     bool ok = false;
     if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "_id")) {
-        uint8_t *data;
-        size_t len;
+        uint8_t *data, *input = NULL;
+        size_t len, ilen;
+        bson_error_t none;
         if (nemesyst_model_fetch(ctx, bucket, bson_iter_value(&it), &data, &len, error)) {
-            bson_t *pred = BCON_NEW("model_len", BCON_INT64((int64_t)len));
-            ok = nemesyst_emit(ctx, pred, error);
-            bson_destroy(pred);
+            bool have_input = nemesyst_input_model(ctx, &input, &ilen, &none);
+            ok = true;
+            for (int k = 0; ok && k < 3; k++) {
+                bson_t *pred = BCON_NEW("k", BCON_INT32(k), "kind", BCON_UTF8("plugin"), "model_len",
+                                        BCON_INT64((int64_t)len), "input_model", BCON_BOOL(have_input));
+                ok = nemesyst_emit(ctx, pred, error);
+                bson_destroy(pred);
+            }
+            bson_free(input);
             bson_free(data);
         }
     } else if (!mongoc_cursor_error(cur, error)) {
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_ENOMODEL, "no model in %s", bucket);
-    }
-    uint8_t *none;
-    size_t nlen;
-    bson_error_t expect;
-    if (ok && nemesyst_input_model(ctx, &none, &nlen, &expect)) {
-        bson_set_error(error, 1, 1, "an input model appeared from nowhere");
-        ok = false;
     }
     mongoc_cursor_destroy(cur);
     bson_destroy(&filter);
@@ -131,42 +195,43 @@ bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
     return ok;
 }
 
+/* Connects to the database and emits a document, then fails with an error of its own. */
 bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
+    if (!nemesyst_database(ctx, error))
+        return false;
     bson_t *doc = BCON_NEW("before", BCON_INT32(1));
-    nemesyst_emit(ctx, doc, error);
+    bool ok = nemesyst_emit(ctx, doc, error);
     bson_destroy(doc);
-    bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin says no");
+    if (ok)
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin says no");
     return false;
 }
 
+/* Two documents, then a segmentation fault. */
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
-    (void)ctx;
-    (void)error;
+    bson_t *doc = BCON_NEW("before", BCON_INT32(1));
+    nemesyst_emit(ctx, doc, error);
+    nemesyst_emit(ctx, doc, error);
+    bson_destroy(doc);
     raise(SIGSEGV);
     return true;
 }
 
-/* Three documents, then the plugin ends its own process: exit(0) (atexit handlers run) or _exit(0). */
-static bool emit_three(nemesyst_ctx_t *ctx, bson_error_t *error)
-{
-    bson_t *doc = BCON_NEW("early", BCON_INT32(1));
-    bool ok = nemesyst_emit(ctx, doc, error) && nemesyst_emit(ctx, doc, error) && nemesyst_emit(ctx, doc, error);
-    bson_destroy(doc);
-    return ok;
-}
-
+/* clean's documents, then the plugin ends its own process with exit(0): the items the library still buffers never
+ * reach the host, and the run must not call that a success. */
 bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
-    if (emit_three(ctx, error))
-        exit(0);
-    return false;
+    if (!clean(ctx, error))
+        return false;
+    exit(0);
 }
 
+/* The same with _exit(0): no atexit handlers, no stdio flush. */
 bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
-    if (emit_three(ctx, error))
-        _exit(0);
-    return false;
+    if (!clean(ctx, error))
+        return false;
+    _exit(0);
 }

@@ -29,8 +29,11 @@ rc=0; NEM_SERVE_TOOL_HOST=elsewhere.invalid nem_mpirun -n 2 "$SERVE_TOOL" "${SER
 [ ! -e "$DB/nemesyst.pid" ] || fail "a server was started for ranks that cannot reach it"
 # ... while an address the other host can reach makes it fine.
 NEM_SERVE_TOOL_HOST=elsewhere.invalid nem_mpirun -n 2 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-bind-ip localhost 0.0.0.0 \
-    --db-start --db-stop 2>"$T/err" || { cat "$T/err" >&2; fail "ranks on two hosts, server on 0.0.0.0"; }
+    --db-start --db-stop >"$T/out" 2>"$T/err" || { cat "$T/err" >&2; fail "ranks on two hosts, server on 0.0.0.0"; }
 [ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after mpirun start/stop on 0.0.0.0"
+# The rank "elsewhere", told to reach a loopback --db-ip, is pointed at rank 0's host by serving; rank 0 is not.
+grep -qx "rank 1 reaches the server on $(hostname)" "$T/out" || fail "rank 1 not pointed at rank 0's host: $(cat "$T/out")"
+! grep -q "rank 0 reaches" "$T/out" || fail "rank 0 was redirected: $(cat "$T/out")"
 
 # A db path under a regular file cannot be created (root ignores modes, so use a file).
 touch "$T/file"

@@ -1,7 +1,7 @@
 # Helpers for the serving tests (bash; sourced after tests/env.sh). Each test works in its own temporary
 # directory on a free port it picks, and stops any server it left by the pid recorded in its db path.
 SERVE_TOOL="$top_builddir/tests/serve/serve-tool"
-FERRETDB_BIN=${NEMESYST_FERRETDB:-${XDG_CACHE_HOME:-$HOME/.cache}/nemesyst/ferretdb-v1.24.2/ferretdb}
+FERRETDB_BIN=$("$top_srcdir/build-aux/build-ferretdb.sh" --print-path)
 export NEMESYST_FERRETDB="$FERRETDB_BIN"
 T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-serve-test.XXXXXX")
 DB="$T/db"

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "app/exitcodes.h"
-#include "app/signals.h"
+#include "app/plan.h"
+#include "util/exitcodes.h"
+#include "util/signals.h"
 #include "log/log.h"
 #include "serve/serve.h"
 
@@ -82,6 +83,9 @@ int main(int argc, char **argv)
     nem_world_t world = {0};
     nem_config_t *cfg = nem_config_new();
     nem_serve_t *serve = NULL;
+    nem_serve_plan_t plan = {0};
+    nem_store_opts_t client = {0};
+    nem_strv_t paths = {0};
     int status;
 
     MPI_Init(&argc, &argv);
@@ -94,7 +98,11 @@ int main(int argc, char **argv)
     mongoc_init();
     nem_signals_install();
     status = configure(argc, argv, &cfg[0]);
-    if (status < 0 && (status = nem_serve_begin(&world, cfg, &serve)) < 0) {
+    if (status < 0) {
+        nem_store_opts_from_config(&client, cfg, &paths);
+        nem_plan_serve(cfg, &client, &plan);
+    }
+    if (status < 0 && (status = nem_serve_begin(&world, &plan, &serve)) < 0) {
         int rc = 0;
         if (getenv("NEM_SERVE_TOOL_ROUNDTRIP") && world.rank == 0 && !roundtrip(cfg))
             rc = NEM_EXIT_FAILURE;
@@ -106,8 +114,12 @@ int main(int argc, char **argv)
             rc = NEM_EXIT_FAILURE;
         if (nem_signal_pending())
             rc = 128 + nem_signal_pending();
-        status = nem_serve_end(&world, cfg, serve, rc);
+        if (nem_serve_db_host(serve))
+            printf("rank %d reaches the server on %s\n", world.rank, nem_serve_db_host(serve));
+        status = nem_serve_end(&world, &plan, serve, rc);
     }
+    nem_serve_plan_clear(&plan);
+    nem_strv_free(&paths);
     nem_config_destroy(cfg);
     mongoc_cleanup();
     MPI_Finalize();

@@ -13,7 +13,7 @@
 #include "serve/proc.h"
 #include "serve/server.h"
 #include "serve/spec.h"
-#include "util/env.h"
+#include "config/env.h"
 
 static char *bind_two[] = {"127.0.0.1", "10.1.2.3", NULL};
 static char *bind_one[] = {"localhost", NULL};
@@ -303,7 +303,7 @@ START_TEST(spawned_children_get_no_secret_variables)
     setenv("N_DB_PASSWORD", "hunter2", 1);
     setenv("NEMESYST_STAGE", "old", 1);
     setenv("NEMESYST_MINE", "kept", 1);
-    nem_proc_environ(extra, &env);
+    nem_spawn_environ(extra, nem_env_withheld, &env);
     bool mine = false;
     for (size_t i = 0; i < env.n; i++) {
         ck_assert_msg(!strstr(env.v[i], "hunter2") && strncmp(env.v[i], "NEMESYST_STAGE=", 15) != 0, "%s", env.v[i]);

@@ -6,7 +6,7 @@
 . ./tests/env.sh
 set -u
 FIX="$top_srcdir/tests/stage/fixtures"
-PLUGIN="$top_builddir/tests/stage/.libs/libstageplugin.so"
+PLUGIN="$top_builddir/tests/runner/.libs/plugin_fixture.so" # the shared test plugin (tests/runner.mk)
 [ -n "${NEM_TEST_PORT:-}" ] || fail "NEM_TEST_PORT unset: run under tests/fixtures/with-ferretdb.sh"
 [ -f "$PLUGIN" ] || fail "test plugin $PLUGIN not built (make check builds it)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-stage-test.XXXXXX")

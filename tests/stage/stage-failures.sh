@@ -17,7 +17,7 @@ for mode in rollback keep; do
     expect_rc 4
     for pat in "clean script #1 .*crash.sh.*(SIGSEGV|signal)" "clean script #2 .*exit3.sh.*status 3" \
                "clean script #3 .*hang.sh.*time" "clean script #4 .*malformed.sh.*line 3" \
-               "clean script #5 .*too_big.*line 3.*16 MiB" "clean script #6 .*libstageplugin.so.*(SIGSEGV|signal)"; do
+               "clean script #5 .*too_big.*line 3.*16 MiB" "clean script #6 .*plugin_fixture.so.*(SIGSEGV|signal)"; do
         grep -Eq "$pat" "$ERR" || fail "no log line matching '$pat'"
     done
     check "fail_$mode" "$mode" "$T/summary-$mode.json" "${scripts[@]}" <<'PY'

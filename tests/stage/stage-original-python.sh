@@ -1,12 +1,12 @@
 #!/bin/bash
-# Original-style Python scripts, written as the seed's examples are (mnist_cleaner.py, mnist_learner.py with
+# Original-style Python scripts, written as 2.0.6's examples are (mnist_cleaner.py, mnist_learner.py with
 # db.getCursor/db.getBatches yielding (metadata, pickle bytes), mnist_predictor.py with db.getCursor on
 # "<bucket>.files" and db.GetFiles), run unchanged by plain `nemesyst` (no mpirun: one rank runs everything) from a
-# config file in the seed's format (mnist.conf's keys); the pickled model comes back from GridFS.
+# config file in 2.0.6's format (mnist.conf's keys); the pickled model comes back from GridFS.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 cat >"$T/mnist.conf" <<EOF
-# seed format: --key=value, key = value, key: value, bare booleans
+# 2.0.6's format: --key=value, key = value, key: value, bare booleans
 --data-clean
 data-cleaner = $FIX/original/mnist_cleaner.py
 data-collection: mnist

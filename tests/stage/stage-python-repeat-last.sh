@@ -1,8 +1,8 @@
 #!/bin/bash
-# XFAIL until fixed: per-script options shorter than the script list repeat their last value (DESIGN.md) for
-# original-style Python scripts too: an original-style learner at position 1 reading args["dl_batch_size"][1] with
-# a single --dl-batch-size must get that value, not IndexError (what the original did). The args the adapter gets
-# (NEMESYST_ARGS_FILE, nem_config_to_bson) are not padded to the script count.
+# Per-script options shorter than the script list repeat their last value (README "Usage") for original-style
+# Python scripts too: the args the adapter gets (NEMESYST_ARGS_FILE) are padded to the script count, so an
+# original-style learner at position 1 reading args["dl_batch_size"][1] with a single --dl-batch-size gets that
+# value, not the IndexError the original raised.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 L="$FIX/original/mnist_learner.py"

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app/plan.h"
 #include "store/store.h"
 
 /* Resolves a command line (writable copies: the resolver scrubs passwords in argv). */
@@ -57,7 +58,8 @@ START_TEST(every_connection_option_is_mapped)
     nem_config_t *cfg = resolve(args);
     nem_store_opts_t o;
 
-    nem_store_opts_from_config(&o, cfg);
+    nem_strv_t paths = {0};
+    nem_store_opts_from_config(&o, cfg, &paths);
     ck_assert_str_eq(o.host, "db.example");
     ck_assert_int_eq(o.port, 27018);
     ck_assert_str_eq(o.db_name, "science");
@@ -73,6 +75,7 @@ START_TEST(every_connection_option_is_mapped)
     ck_assert_str_eq(o.tls_cert_key_file, "/me.pem");
     ck_assert_str_eq(o.tls_cert_key_password, "keypw");
     ck_assert_str_eq(o.tls_crl_file, "/crl.pem");
+    nem_strv_free(&paths);
     nem_config_destroy(cfg);
 }
 END_TEST
@@ -83,7 +86,8 @@ START_TEST(defaults_mean_no_auth_no_tls)
     nem_config_t *cfg = resolve(args);
     nem_store_opts_t o;
 
-    nem_store_opts_from_config(&o, cfg);
+    nem_strv_t paths = {0};
+    nem_store_opts_from_config(&o, cfg, &paths);
     ck_assert_str_eq(o.host, "localhost");
     ck_assert_int_eq(o.port, 65535);
     ck_assert_str_eq(o.db_name, "nemesyst");
@@ -94,6 +98,7 @@ START_TEST(defaults_mean_no_auth_no_tls)
     ck_assert_int_eq(o.max_staleness, -1);
     ck_assert(!o.tls);
     ck_assert_ptr_null(o.tls_ca_file);
+    nem_strv_free(&paths);
     nem_config_destroy(cfg);
 }
 END_TEST

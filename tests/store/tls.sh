@@ -67,7 +67,7 @@ def main(**kwargs):
     db["tls_probe"].insert_one({"from": "python"})
     yield {"seen": db["tls_probe"].count_documents({})}
 EOS
-plugin="$top_builddir/tests/stage/.libs/libstageplugin.so"
+plugin="$top_builddir/tests/runner/.libs/plugin_fixture.so"
 [ -f "$plugin" ] || fail "test plugin $plugin not built"
 N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD=key-pass-1 "$NEMESYST" --db-ip 127.0.0.1 --db-port "$tls_port" --db-name tlsrun \
     --db-tls --db-tls-ca-file "$work/ca.pem" --db-tls-certificate-key-file "$work/client-bundle-enc.pem" \

@@ -1,6 +1,7 @@
 /* Unit suite: the option table, precedence, config files, list indexing and every bad input. */
 #include <check.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -85,9 +86,9 @@ static nem_config_t *resolve(argv_t *a, bson_error_t *err)
     return cfg;
 }
 
-START_TEST(every_seed_option_is_in_the_table_with_its_short_name)
+START_TEST(every_2_0_6_option_is_in_the_table_with_its_short_name)
 {
-    static const struct { const char *name; char s; } seed[] = {
+    static const struct { const char *name; char s; } original[] = {
         {"update", 'U'}, {"prevent-update", 0}, {"config", 'c'}, {"process-pool", 0}, {"data", 'd'},
         {"data-clean", 0}, {"data-cleaner", 0}, {"data-cleaner-entry-point", 0}, {"data-collection", 0},
         {"dl-batch-size", 0}, {"dl-epochs", 0}, {"dl-learn", 0}, {"dl-learner", 0}, {"dl-learner-entry-point", 0},
@@ -103,16 +104,16 @@ START_TEST(every_seed_option_is_in_the_table_with_its_short_name)
         {"db-path", 0}, {"db-log-path", 0}, {"db-log-name", 0}, {"db-cursor-timeout", 0}, {"db-batch-size", 0},
         {"db-pipeline", 0},
     };
-    for (size_t i = 0; i < sizeof seed / sizeof seed[0]; i++) {
-        int id = nem_option_find(seed[i].name);
-        ck_assert_msg(id >= 0, "missing option --%s", seed[i].name);
-        ck_assert_int_eq(nem_options[id].short_name, seed[i].s);
-        ck_assert_msg(!(nem_options[id].flags & NEM_F_NEW), "--%s is marked new", seed[i].name);
+    for (size_t i = 0; i < sizeof original / sizeof original[0]; i++) {
+        int id = nem_option_find(original[i].name);
+        ck_assert_msg(id >= 0, "missing option --%s", original[i].name);
+        ck_assert_int_eq(nem_options[id].short_name, original[i].s);
+        ck_assert_msg(!(nem_options[id].flags & NEM_F_NEW), "--%s is marked new", original[i].name);
     }
 }
 END_TEST
 
-START_TEST(defaults_match_the_seed)
+START_TEST(defaults_match_2_0_6)
 {
     argv_t a = ARGV("--process-pool", "1");
     bson_error_t err;
@@ -987,14 +988,270 @@ START_TEST(exit_status_comes_from_domain_and_code)
 }
 END_TEST
 
+/* Table-driven checks: the rule column and the flags of options.def, read by check.c, config.c and cli.c. */
+
+/* A configuration holding one value of one option, as the command line would give it. */
+static nem_config_t *one_value(nem_opt_id_t id, const char *text)
+{
+    nem_config_t *cfg = nem_config_new();
+    bson_error_t err;
+    ck_assert_msg(nem_config_set_text(cfg, id, text, NEM_SRC_CLI, "cli", &err), "%s", err.message);
+    return cfg;
+}
+
+/* ~ is expanded in one place: $HOME, else the password database's home; ~user and inner ~ stay as written. */
+START_TEST(tilde_expands_to_home_even_without_HOME)
+{
+    char *old = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    struct passwd *pw = getpwuid(getuid());
+    nem_config_t *cfg = one_value(NEM_OPT_DB_PATH, "~/db");
+    setenv("HOME", "/home/tester", 1);
+    char *p = nem_cfg_path(cfg, NEM_OPT_DB_PATH, 0);
+    ck_assert_str_eq(p, "/home/tester/db");
+    bson_free(p);
+    unsetenv("HOME");
+    p = nem_cfg_path(cfg, NEM_OPT_DB_PATH, 0);
+    ck_assert_ptr_nonnull(pw);
+    char *want = bson_strdup_printf("%s/db", pw->pw_dir);
+    ck_assert_str_eq(p, want);
+    bson_free(want);
+    bson_free(p);
+    nem_config_destroy(cfg);
+    cfg = one_value(NEM_OPT_DB_PATH, "~other/db");
+    p = nem_cfg_path(cfg, NEM_OPT_DB_PATH, 0);
+    ck_assert_str_eq(p, "~other/db");
+    bson_free(p);
+    nem_config_destroy(cfg);
+    if (old)
+        setenv("HOME", old, 1);
+    free(old);
+}
+END_TEST
+
+/* Runs check on one value of one option: NULL when accepted, else the message (static). */
+static const char *refusal(bool (*check)(const nem_config_t *, bson_error_t *), nem_opt_id_t id, const char *text)
+{
+    static bson_error_t err;
+    nem_config_t *cfg = one_value(id, text);
+    bool ok = check(cfg, &err);
+    nem_config_destroy(cfg);
+    return ok ? NULL : err.message;
+}
+
+/* What --print-config writes for cfg; caller frees. */
+static char *printed(const nem_config_t *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nem_config_print(cfg, f);
+    fclose(f);
+    return buf;
+}
+
+static const char *range_refusal(nem_opt_id_t id, int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    return refusal(nem_config_check_ranges, id, text);
+}
+
+START_TEST(integer_ranges_are_read_from_the_table)
+{
+    int ranged = 0;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_range_t *r = &nem_options[i].range;
+        const char *why;
+        /* Every integer option has a range; nothing else has one. */
+        ck_assert_msg(r->set == (nem_options[i].type == NEM_T_INT), "--%s: range set %d", nem_options[i].name, r->set);
+        if (!r->set)
+            continue;
+        ranged++;
+        ck_assert_msg(r->min <= r->max, "--%s: min > max", nem_options[i].name);
+        why = range_refusal((nem_opt_id_t)i, r->min);
+        ck_assert_msg(!why, "--%s: min refused: %s", nem_options[i].name, why);
+        why = range_refusal((nem_opt_id_t)i, r->max);
+        ck_assert_msg(!why, "--%s: max refused: %s", nem_options[i].name, why);
+        if (!r->has_off || r->off != r->min - 1) {
+            why = range_refusal((nem_opt_id_t)i, r->min - 1);
+            ck_assert_msg(why && strstr(why, nem_options[i].name), "--%s: min - 1 accepted", nem_options[i].name);
+        }
+        if (r->max < INT64_MAX) {
+            why = range_refusal((nem_opt_id_t)i, r->max + 1);
+            ck_assert_msg(why && strstr(why, nem_options[i].name), "--%s: max + 1 accepted", nem_options[i].name);
+        }
+        if (r->has_off)
+            ck_assert_msg(!(why = range_refusal((nem_opt_id_t)i, r->off)), "--%s off refused", nem_options[i].name);
+    }
+    ck_assert_int_ge(ranged, 12);
+    /* The bounds the catalogue pins, each form of message, and every value of a list. */
+    ck_assert_int_eq(nem_options[NEM_OPT_HEARTBEAT].range.min, 1);
+    ck_assert_int_eq(nem_options[NEM_OPT_HEARTBEAT].range.max, 86400);
+    ck_assert_str_eq(range_refusal(NEM_OPT_HEARTBEAT, 86401), "cli: option --heartbeat must be <= 86400, got 86401");
+    ck_assert_str_eq(range_refusal(NEM_OPT_HEARTBEAT, 0), "cli: option --heartbeat must be >= 1, got 0");
+    ck_assert_str_eq(range_refusal(NEM_OPT_DB_PORT, 65536), "cli: option --db-port must be 1-65535, got 65536");
+    ck_assert_str_eq(range_refusal(NEM_OPT_DB_REPLICA_MAX_STALENESS, 89),
+                     "cli: option --db-replica-max-staleness must be -1 (none) or at least 90 seconds, got 89");
+    ck_assert_ptr_null(range_refusal(NEM_OPT_DB_REPLICA_MAX_STALENESS, -1));
+    ck_assert_str_eq(refusal(nem_config_check_ranges, NEM_OPT_DL_EPOCHS, "3 2 -1"),
+                     "cli: option --dl-epochs must be >= 0, got -1");
+}
+END_TEST
+
+START_TEST(choices_are_read_from_the_table)
+{
+    static const char *const want[] = {"error", "warn", "info", "debug", NULL};
+    char text[256];
+    for (size_t k = 0; want[k]; k++)
+        ck_assert_str_eq(nem_options[NEM_OPT_LOG_LEVEL].choices[k], want[k]);
+    ck_assert_ptr_null(nem_options[NEM_OPT_LOG_LEVEL].choices[4]);
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        if (!o->choices)
+            continue;
+        /* Every choice is accepted (the default is one of them), any other word is refused naming them all. */
+        if (o->defval)
+            ck_assert_msg(nem_option_choice((nem_opt_id_t)i, o->defval) >= 0, "--%s: default not a choice", o->name);
+        for (int k = 0; o->choices[k]; k++) {
+            ck_assert_int_eq(nem_option_choice((nem_opt_id_t)i, o->choices[k]), k);
+            ck_assert_ptr_null(refusal(nem_config_check_choices, (nem_opt_id_t)i, o->choices[k]));
+        }
+        const char *why = refusal(nem_config_check_choices, (nem_opt_id_t)i, "no-such-choice");
+        ck_assert_msg(why != NULL, "--%s accepts an unlisted value", o->name);
+        char *msg = bson_strdup_printf("cli: option --%s must be one of %s, got 'no-such-choice'", o->name,
+                                       nem_option_choices_text((nem_opt_id_t)i, text, sizeof text));
+        ck_assert_str_eq(why, msg);
+        bson_free(msg);
+    }
+    ck_assert_str_eq(refusal(nem_config_check_choices, NEM_OPT_DB_ENGINE, "postgres"),
+                     "cli: option --db-engine must be one of auto, mongod, ferretdb, got 'postgres'");
+    /* Exact, unless the row says any case (libmongoc's mechanism names). */
+    ck_assert_ptr_nonnull(refusal(nem_config_check_choices, NEM_OPT_LOG_LEVEL, "INFO"));
+    ck_assert_ptr_null(refusal(nem_config_check_choices, NEM_OPT_DB_AUTHENTICATION, "scram-sha-256"));
+    ck_assert_ptr_nonnull(refusal(nem_config_check_choices, NEM_OPT_DB_AUTHENTICATION, "MAGIC"));
+    ck_assert_int_eq(nem_option_choice(NEM_OPT_DB_NAME, "nemesyst"), -1);
+    ck_assert_str_eq(nem_option_choices_text(NEM_OPT_DB_NAME, text, sizeof text), "");
+    /* Through the resolver too. */
+    expect_error(ARGV("--log-level", "loud"),
+                 "cli: option --log-level must be one of error, warn, info, debug, got 'loud'", NULL);
+}
+END_TEST
+
+START_TEST(script_flag_makes_the_scripts_of_a_running_stage_exist)
+{
+    static const nem_opt_id_t scripts[] = {NEM_OPT_DATA_CLEANER, NEM_OPT_DL_LEARNER, NEM_OPT_I_PREDICTOR};
+    size_t n = 0;
+    bson_free(write_file("ok.py", "pass\n"));
+    ck_assert_int_eq(mkdir("dir.py", 0700), 0);
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        if (!(o->flags & NEM_F_SCRIPT))
+            continue;
+        ck_assert_msg(n < 3 && scripts[n] == (nem_opt_id_t)i, "--%s is a script option", o->name);
+        n++;
+        ck_assert_msg(nem_options[o->stage].type == NEM_T_BOOL, "--%s: its stage switch is not a boolean", o->name);
+        ck_assert_int_eq(nem_options[o->stage].group, o->group);
+        bson_error_t err;
+        nem_config_t *cfg = one_value((nem_opt_id_t)i, "/no/such/script.py");
+        /* A stage that does not run needs nothing of its scripts. */
+        ck_assert_msg(nem_config_check_scripts(cfg, &err), "%s", err.message);
+        ck_assert(nem_config_set_text(cfg, o->stage, "true", NEM_SRC_CLI, "cli", &err));
+        ck_assert(!nem_config_check_scripts(cfg, &err));
+        char *want = bson_strdup_printf("cli: --%s script '/no/such/script.py' does not exist", o->name);
+        ck_assert_msg(strstr(err.message, want), "'%s' not in '%s'", want, err.message);
+        bson_free(want);
+        ck_assert(nem_config_set_text(cfg, (nem_opt_id_t)i, "ok.py dir.py", NEM_SRC_CLI, "cli", &err));
+        ck_assert(!nem_config_check_scripts(cfg, &err));
+        ck_assert_ptr_nonnull(strstr(err.message, "script 'dir.py' is a directory, not a regular file"));
+        ck_assert(nem_config_set_text(cfg, (nem_opt_id_t)i, "ok.py", NEM_SRC_CLI, "cli", &err));
+        ck_assert_msg(nem_config_check_scripts(cfg, &err), "%s", err.message);
+        nem_config_destroy(cfg);
+        /* The stage on and no script at all. */
+        cfg = one_value(o->stage, "true");
+        ck_assert(!nem_config_check_scripts(cfg, &err));
+        want = bson_strdup_printf("cli: --%s is given but no --%s script", nem_options[o->stage].name, o->name);
+        ck_assert_str_eq(err.message, want);
+        bson_free(want);
+        nem_config_destroy(cfg);
+    }
+    ck_assert_uint_eq(n, 3);
+}
+END_TEST
+
+START_TEST(secret_flag_scrubs_masks_and_withholds_every_secret)
+{
+    int secrets = 0;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        if (!(o->flags & NEM_F_SECRET))
+            continue;
+        secrets++;
+        char *opt = bson_strdup_printf("--%s", o->name);
+        argv_t a = ARGV(opt, "s3cr3t-value", "--db-name", "x");
+        bson_error_t err;
+        nem_config_t *cfg = resolve(&a, &err);
+        ck_assert_msg(cfg != NULL, "%s", err.message);
+        ck_assert_str_eq(nem_cfg_str(cfg, (nem_opt_id_t)i, 0), "s3cr3t-value");
+        ck_assert_msg(strcmp(a.argv[2], "xxxxxxxxxxxx") == 0, "%s left '%s' in argv", opt, a.argv[2]);
+        char *buf = printed(cfg);
+        ck_assert_msg(!strstr(buf, "s3cr3t"), "--print-config shows %s", opt);
+        char *want = bson_strdup_printf("\n%-38s ********  # cli\n", o->name);
+        ck_assert_msg(strstr(buf, want), "--print-config does not mask %s", opt);
+        bson_free(want);
+        free(buf);
+        bson_t pub, scripts, priv;
+        nem_config_to_bson(cfg, false, &pub);
+        nem_config_to_bson_for_scripts(cfg, 2, &scripts);
+        nem_config_to_bson(cfg, true, &priv);
+        ck_assert_msg(!bson_has_field(&pub, o->name), "%s in the public BSON", opt);
+        ck_assert_msg(!bson_has_field(&scripts, o->name), "%s in the scripts' BSON", opt);
+        ck_assert_msg(bson_has_field(&priv, o->name), "%s not broadcast", opt);
+        bson_destroy(&pub);
+        bson_destroy(&scripts);
+        bson_destroy(&priv);
+        nem_config_destroy(cfg);
+        free_argv(&a);
+        /* The generic scrubber the other ranks run. */
+        a = ARGV("--db-name", "x", opt, "s3cr3t-value");
+        nem_config_scrub_argv(a.argc, a.argv);
+        ck_assert_str_eq(a.argv[2], "x");
+        ck_assert_str_eq(a.argv[4], "xxxxxxxxxxxx");
+        free_argv(&a);
+        bson_free(opt);
+    }
+    ck_assert_int_ge(secrets, 2);
+    /* NEM_F_PROMPT: alone it means "ask"; true/false are shown as given; an empty value means none. */
+    ck_assert(nem_options[NEM_OPT_DB_PASSWORD].flags & NEM_F_PROMPT);
+    ck_assert(!(nem_options[NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD].flags & NEM_F_PROMPT));
+    argv_t a = ARGV("--db-password");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_PASSWORD, 0), "true");
+    char *buf = printed(cfg);
+    ck_assert_ptr_nonnull(strstr(buf, "db-password                            true  # cli"));
+    free(buf);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    a = ARGV("--db-password=");
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    expect_error(ARGV("--db-tls-certificate-key-file-password="),
+                 "option --db-tls-certificate-key-file-password: value is empty", NULL);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *t = tcase_create("options");
     tcase_add_checked_fixture(t, setup, teardown);
-    tcase_add_test(t, every_seed_option_is_in_the_table_with_its_short_name);
+    tcase_add_test(t, every_2_0_6_option_is_in_the_table_with_its_short_name);
     tcase_add_test(t, exit_status_comes_from_domain_and_code);
-    tcase_add_test(t, defaults_match_the_seed);
+    tcase_add_test(t, defaults_match_2_0_6);
+    tcase_add_test(t, tilde_expands_to_home_even_without_HOME);
     tcase_add_test(t, env_names_are_N_plus_upper_snake_case);
     tcase_add_test(t, cli_beats_env_beats_file_beats_default);
     tcase_add_test(t, config_file_accepts_every_configargparse_line_form);
@@ -1037,6 +1294,10 @@ static Suite *config_suite(void)
     tcase_add_test(r, password_files_must_be_small_regular_files);
     tcase_add_test(r, tls_files_must_be_regular_non_empty_files);
     tcase_add_test(r, fs_reads_regular_files_up_to_a_limit);
+    tcase_add_test(r, integer_ranges_are_read_from_the_table);
+    tcase_add_test(r, choices_are_read_from_the_table);
+    tcase_add_test(r, script_flag_makes_the_scripts_of_a_running_stage_exist);
+    tcase_add_test(r, secret_flag_scrubs_masks_and_withholds_every_secret);
     suite_add_tcase(s, r);
     return s;
 }

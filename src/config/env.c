@@ -1,5 +1,5 @@
 /* Environment hygiene for child processes. */
-#include "util/env.h"
+#include "config/env.h"
 
 #include <string.h>
 

@@ -1,6 +1,8 @@
-/* Environment hygiene for child processes (stage scripts, database servers, the MongoDB shell). */
-#ifndef NEM_UTIL_ENV_H
-#define NEM_UTIL_ENV_H
+/* Environment hygiene for child processes (stage scripts, database servers, the MongoDB shell): which of nemesyst's
+ * own variables no child may see. It lives with the options because the secret ones are the N_* names of the
+ * options marked NEM_F_SECRET; the spawner (util/spawn.h) takes nem_env_withheld as its withhold predicate. */
+#ifndef NEM_CONFIG_ENV_H
+#define NEM_CONFIG_ENV_H
 
 #include <stdbool.h>
 #include <stddef.h>

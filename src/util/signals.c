@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/signals.h"
+#include "util/signals.h"
 
 static volatile sig_atomic_t pending_sig;
 static volatile sig_atomic_t server_pid;

@@ -1,0 +1,2 @@
+# src/provenance: run records, the provenance stamp on stored documents, model lineage.
+libnemesyst_core_la_SOURCES += src/provenance/provenance.h src/provenance/provenance.c

@@ -1,0 +1,311 @@
+/* Starting, reaping and describing child processes (see spawn.h for the rules the child side follows). */
+#define _GNU_SOURCE /* pipe2 */
+#include "util/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/clock.h"
+
+extern char **environ;
+
+#define HIGH_FD (NEM_SPAWN_MAX_FD + 1) /* the child's sources live here and above: no dup2 can clobber one */
+
+/* Everything the child needs, prepared before fork. */
+typedef struct {
+    int src[NEM_SPAWN_MAX_FD + 1]; /* per child fd: a high close-on-exec copy of its source, NEM_FD_INHERIT, or
+                                    * -1: closed in the child */
+    int report[2];                 /* exec-error pipe {parent's read end, child's high write end} */
+    long max_fd;                   /* for closing descriptors where close_range is missing */
+    pid_t parent;
+    nem_strv_t env;
+} plan_t;
+
+static bool env_overridden(const char *entry, char *const *extra)
+{
+    size_t len = strcspn(entry, "=");
+    for (size_t i = 0; extra && extra[i]; i++)
+        if (strncmp(extra[i], entry, len) == 0 && extra[i][len] == '=')
+            return true;
+    return false;
+}
+
+void nem_spawn_environ(char *const *extra, nem_spawn_withhold_fn withhold, nem_strv_t *out)
+{
+    for (char **e = environ; e && *e; e++)
+        if (!(withhold && withhold(*e)) && !env_overridden(*e, extra))
+            nem_strv_push(out, *e);
+    for (size_t i = 0; extra && extra[i]; i++)
+        nem_strv_push(out, extra[i]);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void plan_close(plan_t *p)
+{
+    for (int t = 0; t <= NEM_SPAWN_MAX_FD; t++)
+        close_fd(&p->src[t]);
+    close_fd(&p->report[0]);
+    close_fd(&p->report[1]);
+    nem_strv_free(&p->env);
+}
+
+/* A high close-on-exec copy of fd for child descriptor t: NEM_FD_NULL opens /dev/null, NEM_FD_INHERIT leaves t
+ * as it is. */
+static bool plan_fd(plan_t *p, int t, int fd)
+{
+    int raw = fd, e;
+
+    close_fd(&p->src[t]);
+    if (fd == NEM_FD_INHERIT) {
+        p->src[t] = NEM_FD_INHERIT;
+        return true;
+    }
+    if (fd == NEM_FD_NULL && (raw = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+        return false;
+    p->src[t] = fcntl(raw, F_DUPFD_CLOEXEC, HIGH_FD);
+    e = errno;
+    if (raw != fd)
+        close(raw);
+    errno = e;
+    return p->src[t] >= 0;
+}
+
+static bool plan_make(plan_t *p, const nem_spawn_t *sp, uint32_t domain, uint32_t code, bson_error_t *err)
+{
+    bool ok = plan_fd(p, 0, sp->in_fd) && plan_fd(p, 1, sp->out_fd) && plan_fd(p, 2, sp->out_fd) &&
+              (sp->keep_fd < 0 || plan_fd(p, 3, sp->keep_fd));
+    for (size_t i = 0; ok && i < sp->n_fds; i++) {
+        int t = sp->fds[i].child_fd;
+        if (t < 0 || t > NEM_SPAWN_MAX_FD) {
+            bson_set_error(err, domain, code, "cannot give %s descriptor %d: the highest is %d", sp->argv[0], t,
+                           NEM_SPAWN_MAX_FD);
+            return false;
+        }
+        ok = plan_fd(p, t, sp->fds[i].fd);
+    }
+    if (!ok) {
+        bson_set_error(err, domain, code, "cannot prepare the descriptors of %s: %s", sp->argv[0], strerror(errno));
+        return false;
+    }
+    if (pipe2(p->report, O_CLOEXEC) == 0) {
+        int high = fcntl(p->report[1], F_DUPFD_CLOEXEC, HIGH_FD); /* above every number the child moves to */
+        close(p->report[1]);
+        p->report[1] = high;
+    }
+    if (p->report[0] < 0 || p->report[1] < 0) {
+        bson_set_error(err, domain, code, "cannot create a pipe: %s", strerror(errno));
+        return false;
+    }
+    p->max_fd = sysconf(_SC_OPEN_MAX);
+    if (p->max_fd < 0 || p->max_fd > 65536)
+        p->max_fd = 65536;
+    p->parent = getpid();
+    nem_spawn_environ(sp->env_extra, sp->withhold, &p->env);
+    return true;
+}
+
+/* Child side from here to exec: async-signal-safe calls only. */
+
+static void child_close_range(unsigned lo, unsigned hi, long max_fd)
+{
+    if (lo > hi)
+        return;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lo, hi, 0) == 0)
+        return;
+#endif
+    for (long fd = lo; fd < max_fd && fd <= (long)hi; fd++)
+        close((int)fd);
+}
+
+static void child_default_signals(void)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* fails harmlessly for the RT signals the C library keeps */
+}
+
+/* The mapped descriptors in place (dup2 clears close-on-exec on the copy), everything else but the report pipe
+ * closed: MPI keeps non-CLOEXEC descriptors (Open MPI's singleton-died pipe, for one), and a child holding them
+ * keeps mpirun or orted waiting for it. */
+static bool child_fds(const plan_t *p)
+{
+    for (int t = 0; t <= NEM_SPAWN_MAX_FD; t++) {
+        if (p->src[t] >= 0 && dup2(p->src[t], t) < 0)
+            return false;
+        if (p->src[t] < 0 && p->src[t] != NEM_FD_INHERIT)
+            close(t);
+    }
+    child_close_range(HIGH_FD, (unsigned)p->report[1] - 1, p->max_fd);
+    child_close_range((unsigned)p->report[1] + 1, ~0U, p->max_fd);
+    return true;
+}
+
+static _Noreturn void child_run(const nem_spawn_t *sp, const plan_t *p)
+{
+    sigset_t none;
+    int e;
+
+    if ((sp->new_session && setsid() < 0) || (sp->new_group && setpgid(0, 0) != 0))
+        goto fail;
+    child_default_signals(); /* every signal is still blocked: none can arrive before its disposition is reset */
+    if (sp->private_umask)
+        umask(077);
+    if (sp->death_signal) {
+        if (prctl(PR_SET_PDEATHSIG, sp->death_signal) != 0)
+            goto fail;
+        if (getppid() != p->parent) /* the parent died before prctl took effect */
+            _exit(127);
+    }
+    if (!child_fds(p))
+        goto fail;
+    if (sp->guard) {
+        pid_t guard = getpid(), program = fork();
+        if (program < 0)
+            goto fail;
+        if (program > 0) {
+            /* The guard holds none of the program's descriptors: the report's EOF then means the program's exec
+             * succeeded, and the pipes close when the program (and whatever it left) closes them. */
+            for (int t = 0; t <= NEM_SPAWN_MAX_FD; t++)
+                close(t);
+            close(p->report[1]);
+            sp->guard(program, p->parent);
+            _exit(127);
+        }
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+            goto fail;
+        if (getppid() != guard)
+            _exit(127);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(sp->argv[0], sp->argv, p->env.v);
+fail:
+    e = errno;
+    if (write(p->report[1], &e, sizeof e) < 0) {
+        /* nothing left to report it with */
+    }
+    _exit(127);
+}
+
+pid_t nem_spawn(const nem_spawn_t *sp, uint32_t domain, uint32_t code, bson_error_t *err)
+{
+    plan_t p = {.report = {-1, -1}};
+    sigset_t all, old;
+    int child_errno = 0, fork_errno;
+    ssize_t got;
+    pid_t pid;
+
+    for (int t = 0; t <= NEM_SPAWN_MAX_FD; t++)
+        p.src[t] = -1;
+    if (!plan_make(&p, sp, domain, code, err)) {
+        plan_close(&p);
+        return -1;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child_run(sp, &p);
+    fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid > 0 && sp->new_group)
+        setpgid(pid, pid); /* fails harmlessly once the child has exec'd: it did the same itself */
+    close_fd(&p.report[1]);
+    if (pid < 0) {
+        bson_set_error(err, domain, code, "cannot fork for %s: %s", sp->argv[0], strerror(fork_errno));
+        plan_close(&p);
+        return -1;
+    }
+    do
+        got = read(p.report[0], &child_errno, sizeof child_errno);
+    while (got < 0 && errno == EINTR);
+    plan_close(&p);
+    if (got == (ssize_t)sizeof child_errno) {
+        nem_spawn_reap(pid, true, NULL);
+        bson_set_error(err, domain, code, "cannot execute %s: %s", sp->argv[0], strerror(child_errno));
+        return -1;
+    }
+    return pid;
+}
+
+bool nem_spawn_reap(pid_t pid, bool block, int *status)
+{
+    int st = 0;
+    pid_t got;
+    do
+        got = waitpid(pid, &st, block ? 0 : WNOHANG);
+    while (got < 0 && errno == EINTR);
+    if (got == pid && status)
+        *status = st;
+    return got == pid || (got < 0 && errno == ECHILD);
+}
+
+bool nem_spawn_wait(pid_t pid, int timeout_ms, int *status)
+{
+    int64_t deadline = nem_now_ms() + timeout_ms;
+    int step = 1;
+
+    if (timeout_ms < 0)
+        return nem_spawn_reap(pid, true, status);
+    for (;;) {
+        if (nem_spawn_reap(pid, false, status))
+            return true;
+        if (nem_now_ms() >= deadline)
+            return false;
+        /* Back off from 1 ms to 20 ms: most children end within a few ms of a SIGTERM. */
+        nem_sleep_ms(step);
+        step = step < 20 ? step * 2 : 20;
+    }
+}
+
+static const char *signal_name(int sig)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {
+        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"},
+        {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
+        {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+        {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    return NULL;
+}
+
+void nem_spawn_describe(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status)) {
+        bson_snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        const char *name = signal_name(sig), *core = WCOREDUMP(status) ? ", core dumped" : "";
+        if (name)
+            bson_snprintf(buf, len, "killed by %s (signal %d, %s)%s", name, sig, strsignal(sig), core);
+        else
+            bson_snprintf(buf, len, "killed by signal %d (%s)%s", sig, strsignal(sig), core);
+    } else {
+        bson_snprintf(buf, len, "ended with wait status %d", status);
+    }
+}
