@@ -2,13 +2,13 @@
 # Stage benchmarks (issue 4, section 8) against one private FerretDB started by the test fixture (stopped by its PID
 # on exit). Each prints one table: medians of a few repetitions and the ratio ours/baseline, both measured here.
 # Usage: bench/run-stage.sh BUILD_DIR [--reps N] [--docs N] [--feed-docs N] [--rounds N] [--workers A-B]
-#                                      [--only ingest,feed,pyfeed,rounds]
+#                                      [--only ingest,feed,pyfeed,rounds,idle]
 # (`make bench-stage` passes BUILD_DIR; MPIRUN and PYTHON3 name the programs, default mpirun and /usr/bin/python3.)
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:?usage: run-stage.sh BUILD_DIR [options]}" && pwd) || exit 2
 shift
-reps=3 docs=20000 feed_docs=20000 rounds=20 workers=1-4 only=ingest,feed,pyfeed,rounds
+reps=3 docs=20000 feed_docs=20000 rounds=20 workers=1-4 only=ingest,feed,pyfeed,rounds,idle
 while [ $# -gt 0 ]; do
     case $1 in
     --reps) reps=$2 ;;
@@ -59,6 +59,14 @@ if want rounds; then
     "$build/bench/bench_stage_rounds" --port "$NEM_TEST_PORT" --reps "$reps" --rounds "$rounds" \
         --workers "$workers" --tmp "$tmp" --mpirun "$mpirun" --nemesyst "$build/nemesyst" \
         --barrier "$build/bench/bench_stage_barrier" --empty "$here/stage/empty.sh" || status=1
+fi
+if want idle; then
+    echo
+    echo "CPU of an idle rank (% of a core) while rank 0 works 2 s: blocking MPI_Barrier vs nemesyst's wait"
+    for n in 2 3; do
+        printf -- "-n %d: " "$n"
+        "$mpirun" --oversubscribe -n "$n" "$build/bench/bench_stage_idle" 2 "$reps" || status=1
+    done
 fi
 echo
 echo "bench-stage: $((SECONDS - start)) s"

@@ -5,12 +5,14 @@
 #   bench_stage_feed     nemesyst_batches_* (plugin API) vs a raw libmongoc aggregate cursor loop
 #   bench/stage/feed.py  the Python adapter's getCursor+getBatches vs a 2.0.6-style pymongo next() loop
 #   bench_stage_rounds   per-round orchestration with empty scripts at 1-4 workers vs bench_stage_barrier
-noinst_PROGRAMS += bench/bench_stage_ingest bench/bench_stage_feed bench/bench_stage_barrier bench/bench_stage_rounds
+noinst_PROGRAMS += bench/bench_stage_ingest bench/bench_stage_feed bench/bench_stage_barrier bench/bench_stage_rounds bench/bench_stage_idle
 bench_bench_stage_ingest_SOURCES = bench/bench_stage_ingest.c bench/stage/common.h
 bench_bench_stage_ingest_LDADD = $(MONGOC_LIBS) $(BSON_LIBS)
 bench_bench_stage_feed_SOURCES = bench/bench_stage_feed.c bench/stage/common.h
 bench_bench_stage_feed_LDADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 bench_bench_stage_barrier_SOURCES = bench/bench_stage_barrier.c bench/stage/common.h
+bench_bench_stage_idle_SOURCES = bench/bench_stage_idle.c bench/stage/common.h
+bench_bench_stage_idle_LDADD = libnemesyst_core.la
 bench_bench_stage_barrier_LDADD = $(BSON_LIBS)
 bench_bench_stage_rounds_SOURCES = bench/bench_stage_rounds.c bench/stage/common.h
 bench_bench_stage_rounds_LDADD = $(BSON_LIBS)
@@ -25,7 +27,7 @@ EXTRA_DIST += bench/run-stage.sh bench/stage/emit-json.sh bench/stage/clean.py b
 
 BENCH_STAGE_DEPS = nemesyst$(EXEEXT) nemesyst-plugin-host$(EXEEXT) bench/stage/bench_plugin.la \
 	bench/bench_stage_ingest$(EXEEXT) bench/bench_stage_feed$(EXEEXT) bench/bench_stage_barrier$(EXEEXT) \
-	bench/bench_stage_rounds$(EXEEXT)
+	bench/bench_stage_rounds$(EXEEXT) bench/bench_stage_idle$(EXEEXT)
 
 .PHONY: bench-stage
 bench-stage: $(BENCH_STAGE_DEPS)

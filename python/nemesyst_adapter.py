@@ -21,8 +21,10 @@ order); each cursor read to its end is reported once as {"$nemesyst_consumed": {
 model's metadata the data it was trained on. An exception fails the script: traceback in the log, exit status 1.
 """
 
+import atexit
 import hashlib
 import importlib.util
+import itertools
 import os
 import sys
 import tempfile
@@ -117,8 +119,21 @@ def _write_model_data(f, data):
         raise TypeError("model data must be bytes, str or a file-like object, not %s" % type(data).__name__)
 
 
+# Cursor replies are sized by bytes, not by a document count: after the first reply (the server's default size), the
+# cursor asks for about this many bytes per reply, from the documents' mean size, which keeps the round trips few
+# for small documents and every reply far below the 16 MiB message limit for large ones.
+REPLY_BYTES = 4 * 1024 * 1024
+REPLY_DOCS_MAX = 100000
+# Documents are decoded and hashed this many at a time: one C call each, whatever the batch size a script asks for.
+DECODE_CHUNK = 256
+
+
 class TrackedCursor(object):
-    """An aggregation cursor that hands out plain dicts while hashing each document's raw BSON bytes."""
+    """An aggregation cursor that hands out plain dicts while hashing the raw BSON of what it hands out.
+
+    The cursor yields raw documents (RawBSONDocument); a chunk of them is joined, hashed in one piece and decoded in
+    one call (bson.decode_all), so the lineage digest (sha256 over every handed-out document's BSON bytes, in order,
+    as the C batch API computes it) costs no Python-level decoding or hashing per document."""
 
     def __init__(self, cursor, collection, pipeline, on_end):
         self._cursor = cursor
@@ -128,25 +143,64 @@ class TrackedCursor(object):
         self._sha = hashlib.sha256()
         self._count = 0
         self._ended = False
+        self._raws = []      # the current chunk, raw
+        self._docs = []      # the same, decoded
+        self._next = 0       # the first not handed out yet
+        self._sized = False
 
     def __iter__(self):
         return self
 
-    def __next__(self):
-        try:
-            raw = next(self._cursor)
-        except StopIteration:
+    def _fill(self):
+        """Makes the current chunk hold a document not handed out yet; False at the end."""
+        if self._next < len(self._docs):
+            return True
+        if self._ended:
+            return False
+        self._sha.update(b"".join(r.raw for r in self._raws))  # all of the previous chunk was handed out
+        self._raws = list(itertools.islice(self._cursor, DECODE_CHUNK))
+        if not self._raws:
+            self._docs, self._next = [], 0
             self._end(True)
-            raise
-        self._sha.update(raw.raw)
+            return False
+        if not self._sized:
+            self._sized = True
+            per = max(1, sum(len(r.raw) for r in self._raws) // len(self._raws))
+            self._cursor.batch_size(max(1, min(REPLY_DOCS_MAX, REPLY_BYTES // per)))
+        self._docs = bson.decode_all(b"".join(r.raw for r in self._raws))
+        self._next = 0
+        return True
+
+    def __next__(self):
+        if not self._fill():
+            raise StopIteration
+        doc = self._docs[self._next]
+        self._next += 1
         self._count += 1
-        return bson.BSON(raw.raw).decode()
+        return doc
 
     next = __next__
+
+    def take(self, n):
+        """Up to n documents as a list (fewer only at the end; empty at the end)."""
+        out = []
+        while len(out) < n and self._fill():
+            k = min(n - len(out), len(self._docs) - self._next)
+            out.extend(self._docs[self._next:self._next + k])
+            self._next += k
+            self._count += k
+        return out
+
+    def _handed(self):
+        """The bytes of the current chunk's documents handed out so far."""
+        return b"".join(r.raw for r in self._raws[:self._next])
 
     def _end(self, complete):
         if not self._ended:
             self._ended = True
+            if not complete:
+                self._sha.update(self._handed())
+            self._raws, self._docs, self._next = [], [], 0
             self._on_end(self._collection, self._pipeline, self._count, self._sha.hexdigest(), complete)
 
     @property
@@ -154,12 +208,18 @@ class TrackedCursor(object):
         return self._count
 
     def digest(self):
-        return self._sha.hexdigest()
+        sha = self._sha.copy()
+        sha.update(self._handed())
+        return sha.hexdigest()
 
     def close(self):
         self._cursor.close()
 
-    def __getattr__(self, name):  # alive, batch_size, ... of the pymongo cursor
+    @property
+    def alive(self):
+        return self._next < len(self._docs) or self._cursor.alive
+
+    def __getattr__(self, name):  # batch_size, ... of the pymongo cursor
         return getattr(self._cursor, name)
 
 
@@ -233,15 +293,14 @@ class Mongo(object):
             database[db_collection_name].insert_one(data)
 
     def getCursor(self, db=None, db_pipeline=None, db_collection_name=None):
+        """An aggregation cursor over db_collection_name through db_pipeline. As in 2.0.6 the server sizes the first
+        reply; later replies are sized by bytes (REPLY_BYTES), whatever db_batch_size, which only sizes getBatches'
+        lists."""
         database = self._database(db)
         name = db_collection_name or self.args.get("db_collection_name")
         pipeline = list(db_pipeline) if db_pipeline is not None else [{"$match": {}}]
         raw = database.get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
-        kwargs = {}
-        batch = self.args.get("db_batch_size")
-        if isinstance(batch, int) and batch > 0:
-            kwargs["batchSize"] = batch
-        cursor = TrackedCursor(raw.aggregate(pipeline, **kwargs), name, pipeline, self._consumed)
+        cursor = TrackedCursor(raw.aggregate(pipeline, allowDiskUse=True), name, pipeline, self._consumed)
         self._cursors.append(cursor)
         return cursor
 
@@ -253,6 +312,12 @@ class Mongo(object):
         """Yields lists of at most db_batch_size documents; the last one holds the remainder and is never empty
         (the original's bug: its last batch always failed)."""
         size = int(db_batch_size or self.args.get("db_batch_size") or 1)
+        if isinstance(db_data_cursor, TrackedCursor):
+            batch = db_data_cursor.take(size)
+            while batch:
+                yield batch
+                batch = db_data_cursor.take(size)
+            return
         batch = []
         for doc in db_data_cursor:
             batch.append(doc)
@@ -281,6 +346,22 @@ class Mongo(object):
         """Cursors never read to their end are reported as incomplete."""
         for cursor in self._cursors:
             cursor._end(False)
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+        self._client = self._db = None
+
+
+def _quick_exit():
+    """pymongo joins its monitor threads at exit, waiting out their poll interval (about half a second after any use
+    of a client): once every item is flushed and the clients are closed, the threads are daemons with nothing left to
+    do, so that join is dropped. The script's own exit handlers still run."""
+    try:
+        import pymongo.monitor
+        atexit.unregister(pymongo.monitor._shutdown_resources)
+    except (ImportError, AttributeError):
+        pass
 
 
 _SECRETS = {}
@@ -362,6 +443,8 @@ def run(script):
     db.finish()
     writer.end()
     writer.close()
+    db.close()
+    _quick_exit()
 
 
 def main(argv):
@@ -375,6 +458,7 @@ def main(argv):
     except BaseException:  # SystemExit and KeyboardInterrupt from a script fail it too
         _log(3, traceback.format_exc().rstrip())
         sys.stdout.flush()
+        _quick_exit()
         return 1
     sys.stdout.flush()
     return 0

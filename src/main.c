@@ -1,8 +1,6 @@
 /* nemesyst: distributed deep learning with MongoDB as the data and model store. */
 #include <mongoc/mongoc.h>
-#include <mpi.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "app/app.h"
 #include "config/config.h"
@@ -23,11 +21,7 @@ int main(int argc, char **argv)
         args[i] = bson_strdup(argv[i]);
     nem_config_scrub_argv(argc, argv);
     nem_env_scrub_launcher_argv(argc, argv);
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world.size);
-    if (gethostname(world.host, sizeof world.host - 1) != 0)
-        world.host[0] = '?';
+    nem_world_start(&argc, &argv, nem_env_launched(), &world);
     nem_log_init(world.rank, world.host);
     mongoc_init();
     nem_log_capture_mongoc();
@@ -46,6 +40,6 @@ int main(int argc, char **argv)
     nem_config_destroy(cfg);
     mongoc_cleanup();
     nem_log_close();
-    MPI_Finalize();
+    nem_world_end();
     return status;
 }

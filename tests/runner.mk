@@ -18,6 +18,6 @@ tests_runner_plugin_badapi_la_SOURCES = tests/runner/plugin_badapi.c
 tests_runner_plugin_badapi_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 tests_runner_plugin_badapi_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
-dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
-TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh
+dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
+TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
 EXTRA_DIST += tests/runner/fixtures

@@ -140,7 +140,7 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
         status = resolve_on_root(argc, argv, cfg); /* scrubs secrets from argv as it parses */
     else
         nem_config_scrub_argv(argc, argv);        /* the other ranks never parse argv, but it is theirs too */
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&status, 1, MPI_INT, 0);
     if (status >= 0) {
         nem_config_destroy(cfg);
         return status;
@@ -149,11 +149,11 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
         nem_config_to_bson(cfg, true, &doc);
         len = doc.len;
     }
-    MPI_Bcast(&len, 1, MPI_UINT32_T, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&len, 1, MPI_UINT32_T, 0);
     uint8_t *buf = bson_malloc(len);
     if (world->rank == 0)
         memcpy(buf, bson_get_data(&doc), len);
-    MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(buf, (int)len, MPI_BYTE, 0);
     if (world->rank == 0) {
         /* It holds the password: wipe it before freeing. */
         memset((void *)bson_get_data(&doc), 0, doc.len);
@@ -163,7 +163,7 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
         bson_error_t err;
         if (!bson_init_static(&recv, buf, len) || !nem_config_from_bson(cfg, &recv, &err)) {
             NEM_ERROR("could not decode the configuration broadcast by rank 0");
-            MPI_Abort(MPI_COMM_WORLD, NEM_EXIT_FAILURE);
+            nem_world_abort(NEM_EXIT_FAILURE);
         }
     }
     bson_zero_free(buf, len);

@@ -17,7 +17,7 @@ static bool plan_everywhere(const nem_world_t *world, const nem_config_t *cfg, n
     int ok = nem_plan_run(cfg, plan, &err), all = 0;
     if (!ok)
         NEM_ERROR("rank %d on %s: %s", world->rank, world->host, err.message);
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    nem_mpi_allreduce(&ok, &all, 1, MPI_INT, MPI_MIN);
     if (ok && !all)
         nem_run_plan_clear(plan);
     return all != 0;

@@ -226,15 +226,15 @@ int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_
     nem_signals_install();
     /* Which hosts the ranks run on, before anything starts: a server only rank 0's host can reach is refused. */
     memcpy(host0, world->host, sizeof host0);
-    MPI_Bcast(host0, (int)sizeof host0, MPI_CHAR, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(host0, (int)sizeof host0, MPI_CHAR, 0);
     host0[sizeof host0 - 1] = '\0';
     elsewhere = strcmp(world->host, host0) != 0;
-    MPI_Allreduce(&elsewhere, &several_hosts, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    nem_mpi_allreduce(&elsewhere, &several_hosts, 1, MPI_INT, MPI_MAX);
     if (world->rank == 0) {
         msg[0] = root_begin(plan, s, several_hosts != 0);
         msg[1] = s->server.pid > 0 || (msg[0] == -1 && plan->start);
     }
-    MPI_Bcast(msg, 2, MPI_INT, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(msg, 2, MPI_INT, 0);
     if (msg[0] != -1) {
         nem_serve_spec_clear(&s->spec);
         bson_free(s);
@@ -281,7 +281,7 @@ int nem_serve_end(const nem_world_t *world, const nem_serve_plan_t *plan, nem_se
 
     if (world->rank == 0 && s)
         status = root_end(plan, s);
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&status, 1, MPI_INT, 0);
     if (s) {
         nem_serve_spec_clear(&s->spec);
         bson_free(s->db_host);

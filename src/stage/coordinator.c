@@ -152,11 +152,11 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
             }
         }
         /* The documented stage barrier: nothing of the next stage starts before this one ended everywhere. */
-        MPI_Barrier(MPI_COMM_WORLD);
+        nem_mpi_barrier();
     }
     if (world->rank == 0)
         status = nem_coord_close_run(&c);
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&status, 1, MPI_INT, 0);
     goto out;
 done:
     /* The run never got going (no server, a worker without a connection, a bad resume): machines reading

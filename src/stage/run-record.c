@@ -68,7 +68,7 @@ int nem_coord_open_run(coord_t *c)
 
     if (c->world->rank == 0)
         hosts = bson_malloc0((size_t)c->world->size * NEM_HOSTLEN);
-    MPI_Gather(c->world->host, NEM_HOSTLEN, MPI_CHAR, hosts, NEM_HOSTLEN, MPI_CHAR, 0, MPI_COMM_WORLD);
+    nem_mpi_gather(c->world->host, NEM_HOSTLEN, MPI_CHAR, hosts, 0);
     if (c->world->rank != 0)
         return -1;
     for (int r = 0; r < c->world->size; r++) {
@@ -151,7 +151,7 @@ bool nem_coord_connect_workers(coord_t *c)
             ok = 0;
         }
     }
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    nem_mpi_allreduce(&ok, &all, 1, MPI_INT, MPI_MIN);
     if (!all && c->world->rank == 0) {
         bson_error_t err;
         NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
@@ -191,6 +191,6 @@ int nem_coord_list_runs(const nem_world_t *world, const nem_run_plan_t *plan)
         fflush(stdout);
         nem_store_destroy(store);
     }
-    MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&status, 1, MPI_INT, 0);
     return status;
 }

@@ -12,15 +12,15 @@ enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12, TAG_PROGRESS = 13 };
 void nem_coord_bcast(const nem_world_t *world, bson_t *doc)
 {
     uint32_t len = world->rank == 0 ? doc->len : 0;
-    MPI_Bcast(&len, 1, MPI_UINT32_T, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(&len, 1, MPI_UINT32_T, 0);
     uint8_t *buf = bson_malloc(len);
     if (world->rank == 0)
         memcpy(buf, bson_get_data(doc), len);
-    MPI_Bcast(buf, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+    nem_mpi_bcast(buf, (int)len, MPI_BYTE, 0);
     if (world->rank != 0) {
         bson_t tmp;
         if (!bson_init_static(&tmp, buf, len))
-            MPI_Abort(MPI_COMM_WORLD, NEM_EXIT_FAILURE);
+            nem_world_abort(NEM_EXIT_FAILURE);
         bson_copy_to(&tmp, doc);
     }
     bson_free(buf);

@@ -61,4 +61,22 @@ grep -Eq '^dl-epochs +\[12\] +# .*mnist.conf:28$' m.txt || fail "mnist.conf epoc
 
 # The same through mpirun: one message, same exit status on every rank.
 expect_fail 2 "did you mean --db-port" nem_mpirun -n 2 "$NEMESYST" --db-prot 5
+
+# Without a launcher nemesyst never starts MPI: not for --help, --version, --print-config or bad input, and not for
+# a one-rank run. The probe: an MPI component that does not exist, which makes any MPI_Init fail (checked first).
+export OMPI_MCA_pml=no_such_pml
+! "$top_builddir/bench/bench_stage_barrier" 1 1 >/dev/null 2>&1 || fail "the probe does not make MPI_Init fail"
+"$NEMESYST" --help >/dev/null 2>&1 || fail "--help started MPI"
+"$NEMESYST" --version >/dev/null 2>&1 || fail "--version started MPI"
+"$NEMESYST" --print-config >/dev/null 2>&1 || fail "--print-config started MPI"
+expect_fail 2 "did you mean --db-port" "$NEMESYST" --db-prot 5
+cat > one.sh <<'SH'
+#!/bin/sh
+echo '{"one": 1}'
+SH
+chmod +x one.sh
+"$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name cli_nompi --data-clean --data-cleaner ./one.sh \
+    --data-collection c > run.txt 2>&1 || fail "a one-rank run started MPI: $(tail -5 run.txt)"
+grep -q "1 script(s), 0 failed" run.txt || fail "the one-rank run: $(cat run.txt)"
+unset OMPI_MCA_pml
 echo "cli: ok"
