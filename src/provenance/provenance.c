@@ -34,17 +34,39 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err)
     return ok;
 }
 
+void nem_stamp_id(const char *run_id, nem_stage_t stage, size_t position, bson_oid_t *out)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char key[64];
+    nem_script_key(stage, position, key, sizeof key);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, NEM_STAMP_PREFIX, sizeof NEM_STAMP_PREFIX); /* with its NUL */
+    EVP_DigestUpdate(ctx, run_id, strlen(run_id) + 1);
+    EVP_DigestUpdate(ctx, key, strlen(key));
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    memcpy(out->bytes, md, sizeof out->bytes);
+}
+
 void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
-                          const char *script, const bson_value_t *model, bson_t *out)
+                          const char *script, const bson_value_t *model, bool legacy, bson_t *out)
 {
     bson_t p;
     bson_init(out);
     bson_copy_to_excluding_noinit(doc, out, NEM_PROVENANCE_FIELD, NULL);
     BSON_APPEND_DOCUMENT_BEGIN(out, NEM_PROVENANCE_FIELD, &p);
-    BSON_APPEND_UTF8(&p, "run", run_id);
-    BSON_APPEND_UTF8(&p, "stage", nem_stage_name(stage));
-    BSON_APPEND_UTF8(&p, "script", script);
-    BSON_APPEND_INT64(&p, "position", (int64_t)position);
+    if (legacy) {
+        BSON_APPEND_UTF8(&p, "run", run_id);
+        BSON_APPEND_UTF8(&p, "stage", nem_stage_name(stage));
+        BSON_APPEND_UTF8(&p, "script", script);
+        BSON_APPEND_INT64(&p, "position", (int64_t)position);
+    } else {
+        bson_oid_t id;
+        nem_stamp_id(run_id, stage, position, &id);
+        BSON_APPEND_OID(&p, "s", &id);
+    }
     if (model)
         BSON_APPEND_VALUE(&p, "model", model);
     bson_append_document_end(out, &p);
@@ -77,12 +99,18 @@ char *nem_provenance_pipeline_json(const bson_t *pipeline)
     return bson_string_free(out, false);
 }
 
-void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out)
+void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bool legacy, bson_t *out)
 {
     bson_init(out);
-    BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".run", run_id);
-    BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".stage", nem_stage_name(stage));
-    BSON_APPEND_INT64(out, NEM_PROVENANCE_FIELD ".position", (int64_t)position);
+    if (legacy) {
+        BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".run", run_id);
+        BSON_APPEND_UTF8(out, NEM_PROVENANCE_FIELD ".stage", nem_stage_name(stage));
+        BSON_APPEND_INT64(out, NEM_PROVENANCE_FIELD ".position", (int64_t)position);
+    } else {
+        bson_oid_t id;
+        nem_stamp_id(run_id, stage, position, &id);
+        BSON_APPEND_OID(out, NEM_PROVENANCE_FIELD ".s", &id);
+    }
 }
 
 static void make_run_id(char out[64])
@@ -143,7 +171,7 @@ static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_
 typedef struct {
     const char *resume_id;
     bson_t *previous;
-    bool found;
+    bool found, legacy;
 } previous_t;
 
 static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
@@ -153,6 +181,8 @@ static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
     p->found = true;
     if (!check_not_live(doc, p->resume_id, err))
         return false;
+    p->legacy = !(bson_iter_init_find(&it, doc, "stamp_format") && BSON_ITER_HOLDS_NUMBER(&it) &&
+                  bson_iter_as_int64(&it) >= NEM_STAMP_FORMAT);
     if (bson_iter_init_find(&it, doc, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
         uint32_t len;
         const uint8_t *data;
@@ -166,13 +196,15 @@ static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
     return true;
 }
 
-static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *previous, bson_error_t *err)
+static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *previous, bool *legacy,
+                          bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    previous_t p = {resume_id, previous, false};
+    previous_t p = {resume_id, previous, false, false};
     BSON_APPEND_UTF8(&filter, "_id", resume_id);
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, take_previous, &p, err);
     bson_destroy(&filter);
+    *legacy = p.legacy;
     if (ok && !p.found) {
         bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "--resume: no run '%s' in %s.%s", resume_id,
                        nem_store_db_name(store), NEM_RUNS_COLLECTION);
@@ -182,7 +214,7 @@ static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *pre
 }
 
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
-                      const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err)
+                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err)
 {
     bson_t options, doc = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     bool ok;
@@ -197,7 +229,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbe
     }
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
-        ok = load_previous(store, resume_id, previous, err);
+        ok = load_previous(store, resume_id, previous, legacy, err);
         if (ok) {
             bson_t filter = BSON_INITIALIZER;
             BSON_APPEND_UTF8(&filter, "_id", resume_id);
@@ -213,7 +245,9 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbe
         }
     } else {
         make_run_id(run_id_out);
+        *legacy = false;
         BSON_APPEND_UTF8(&doc, "_id", run_id_out);
+        BSON_APPEND_INT32(&doc, "stamp_format", NEM_STAMP_FORMAT);
         BSON_APPEND_UTF8(&doc, "status", "running");
         BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
         BSON_APPEND_DATE_TIME(&doc, "heartbeat", nem_wall_ms());

@@ -17,16 +17,27 @@
 /* sha256 of a file as 64 hex characters. */
 bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err);
 
-/* Copies doc into out with the provenance field {run, stage, script, position[, model]} set (replacing one the
- * script may have written). model may be NULL. */
+/* The provenance stamp, a stored format. Every document a script writes carries
+ *   _nemesyst: {s: STAMP[, model: ID]}
+ * where STAMP is the script's stamp id in its run: an ObjectId-typed 12 bytes, the first 12 of
+ * sha256("nemesyst-stamp\0" RUN_ID "\0" KEY) with KEY the script's key ("clean-0"). The run record holds everything
+ * else once: "stamp_format": 2, and per script its path, host and "stamp". So a document is 31 bytes heavier, not
+ * 110 (run, stage, full script path and position as strings, the first format); rollback and --resume delete by
+ * the stamp, and anyone can compute a run's stamps from its id and script keys. model: the model a predictor
+ * loaded. Runs recorded before stamp_format 2 keep the first format ({run, stage, script, position}) to their end:
+ * legacy is true for them, so --resume of such a run removes and writes what its earlier documents look like. */
+#define NEM_STAMP_PREFIX "nemesyst-stamp"
+#define NEM_STAMP_FORMAT 2
+void nem_stamp_id(const char *run_id, nem_stage_t stage, size_t position, bson_oid_t *out);
+/* Copies doc into out with the provenance field set (replacing one the script may have written). model may be NULL. */
 void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
-                          const char *script, const bson_value_t *model, bson_t *out);
+                          const char *script, const bson_value_t *model, bool legacy, bson_t *out);
 /* A pipeline (a BSON array of stages) as a canonical extended-JSON string ("[{...}, {...}]"), for metadata: stored
  * documents may not hold keys starting with '$' (FerretDB and MongoDB before 5.0 refuse them), and every pipeline
  * has such keys. Read it back with bson.json_util.loads (Python) or bson_new_from_json. Free with bson_free. */
 char *nem_provenance_pipeline_json(const bson_t *pipeline);
 /* The filter matching every document a script wrote in a run. */
-void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bson_t *out);
+void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bool legacy, bson_t *out);
 
 /* Large lineage is stored once, by reference: nem_lineage_compact copies in to out, replacing every string over
  * NEM_LINEAGE_INLINE_MAX bytes, at any depth (a pipeline of many MiB, as an option value, a model's data_pipeline or a
@@ -43,9 +54,11 @@ bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_
 /* Run records, in the NEM_RUNS_COLLECTION collection of --db-name. Rank 0 only. */
 /* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. run_options: the
- * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat. */
+ * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat.
+ * *legacy: the run was recorded before stamp format 2 (only a resumed run can be): its documents keep the first
+ * stamp format. */
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
-                      const char *resume_id, char run_id_out[64], bson_t *previous, bson_error_t *err);
+                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err);
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
  * ...}), the heartbeat, the end. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);

@@ -20,6 +20,7 @@ typedef struct {
     nem_summary_t *summary;
     bson_t pending;      /* run-record entries not written yet: {"scripts.clean-0": {...}} */
     int64_t flushed_ms;
+    bool legacy;         /* the run (resumed) was recorded before stamp format 2: its documents keep the first */
     bool record_failed;  /* a run-record write failed: the run cannot end with status 0 */
     uint64_t unsent;     /* workers: documents written but not yet reported */
     int64_t sent_ms;

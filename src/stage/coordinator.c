@@ -106,6 +106,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
     if (world->rank == 0) {
         BSON_APPEND_INT32(&hello, "status", status);
         BSON_APPEND_UTF8(&hello, "run", c.run_id);
+        BSON_APPEND_BOOL(&hello, "legacy", c.legacy);
     }
     nem_coord_bcast(world, &hello);
     bson_iter_t it;
@@ -113,6 +114,8 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         status = bson_iter_int32(&it);
     if (bson_iter_init_find(&it, &hello, "run"))
         bson_strncpy(c.run_id, bson_iter_utf8(&it, NULL), sizeof c.run_id);
+    if (bson_iter_init_find(&it, &hello, "legacy"))
+        c.legacy = bson_iter_as_bool(&it);
     bson_destroy(&hello);
     if (status >= 0)
         goto done;
@@ -121,7 +124,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         status = NEM_EXIT_SERVER;
         goto done;
     }
-    nem_worker_ctx_t wctx = {world, plan, c.store, c.run_id, plan->resume_id != NULL,
+    nem_worker_ctx_t wctx = {world, plan, c.store, c.run_id, plan->resume_id != NULL, c.legacy,
                              world->rank == 0 ? nem_coord_progress_local : nem_coord_progress_send, &c};
     size_t total = 0;
     for (int s = 0; s < NEM_STAGE__COUNT; s++)

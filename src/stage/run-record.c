@@ -49,6 +49,11 @@ void nem_coord_record(const nem_task_result_t *r, void *ud)
     char key[64], path[80];
     const nem_script_plan_t *sp = nem_run_plan_script(c->plan, r->stage, r->position);
     nem_task_result_to_bson(r, sp ? sp->path : NULL, &entry);
+    if (!c->legacy) {
+        bson_oid_t stamp;
+        nem_stamp_id(c->run_id, r->stage, r->position, &stamp);
+        BSON_APPEND_OID(&entry, "stamp", &stamp);
+    }
     nem_script_key(r->stage, r->position, key, sizeof key);
     snprintf(path, sizeof path, "scripts.%s", key);
     BSON_APPEND_DOCUMENT(&c->pending, path, &entry);
@@ -84,7 +89,7 @@ int nem_coord_open_run(coord_t *c)
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_SERVER;
     } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->heartbeat_s, &harr, c->world->size,
-                                 c->plan->resume_id, c->run_id, &c->previous, &err)) {
+                                 c->plan->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
         status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;

@@ -131,12 +131,13 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         t->workdir[0] = '\0';
         return false;
     }
-    if (ctx->resume && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, err))
+    if (ctx->resume && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, ctx->legacy_stamp, err))
         return false;
     if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, sp, t, err))
         return false;
     nem_writer_opts_t wo = {ctx->store, &plan->writer, &plan->options, ctx->run_id, stage, t->position, sp,
-                            ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL};
+                            ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL,
+                            ctx->legacy_stamp};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
     nem_script_spec_t spec = {

@@ -11,6 +11,7 @@ typedef struct {
     nem_store_t *store;
     const char *run_id;
     bool resume;            /* purge what an earlier try of each script wrote before running it */
+    bool legacy_stamp;      /* the run keeps the first provenance stamp format (provenance.h) */
     void (*progress)(uint64_t documents, void *ud); /* documents written since the last call; may be NULL */
     void *progress_ud;
 } nem_worker_ctx_t;

@@ -49,7 +49,7 @@ static bool write_document(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     if (!w->provenance)
         return nem_bulk_add(w->bulk, &item->doc, err) && (++w->docs, true);
     nem_provenance_stamp(&item->doc, w->o.run_id, w->o.stage, w->o.position, w->o.script->path,
-                         w->has_model_used ? &w->model_used : NULL, &stamped);
+                         w->has_model_used ? &w->model_used : NULL, w->o.legacy_stamp, &stamped);
     ok = nem_bulk_add(w->bulk, &stamped, err);
     bson_destroy(&stamped);
     if (ok)
@@ -186,10 +186,10 @@ bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
  * its models by their lineage metadata. Any stage may emit models: learners into their output bucket, the others
  * into --dl-output-model-collection (as write_model does). */
 bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
-                      size_t position, bson_error_t *err)
+                      size_t position, bool legacy_stamp, bson_error_t *err)
 {
     bson_t filter, mfilter = BSON_INITIALIZER;
-    nem_provenance_filter(run_id, stage, position, &filter);
+    nem_provenance_filter(run_id, stage, position, legacy_stamp, &filter);
     bool ok = nem_store_delete_matching(store, script->output, &filter, NULL, err);
     if (ok) {
         BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".run", run_id);
@@ -215,7 +215,8 @@ bool nem_writer_can_rollback(const nem_writer_t *w, bson_error_t *err)
 bool nem_writer_rollback(nem_writer_t *w, nem_store_t *store, bson_error_t *err)
 {
     return nem_writer_can_rollback(w, err) &&
-           nem_writer_purge(store ? store : w->o.store, w->o.script, w->o.run_id, w->o.stage, w->o.position, err);
+           nem_writer_purge(store ? store : w->o.store, w->o.script, w->o.run_id, w->o.stage, w->o.position,
+                            w->o.legacy_stamp, err);
 }
 
 uint64_t nem_writer_documents(const nem_writer_t *w)

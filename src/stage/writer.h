@@ -20,6 +20,7 @@ typedef struct {
     int rank;
     const char *host;
     const bson_value_t *parent; /* learn: the model retrained from (in script->input_bucket), or NULL */
+    bool legacy_stamp;          /* the first provenance stamp format (a run recorded before format 2) */
 } nem_writer_opts_t;
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err);
@@ -37,6 +38,6 @@ void nem_writer_destroy(nem_writer_t *w);
 
 /* Deletes every document and model a script wrote in a run (resume and rollback without a writer). */
 bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
-                      size_t position, bson_error_t *err);
+                      size_t position, bool legacy_stamp, bson_error_t *err);
 
 #endif

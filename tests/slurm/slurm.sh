@@ -84,7 +84,7 @@ rc=$?
 cat "$T/sbatch.out" "$T/job.out"
 [ $rc -eq 0 ] || fail "sbatch --wait exited $rc"
 n=$("$PYTHON3" -c "import pymongo,sys; c=pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT)['slurmtest']['c']; \
-print(c.count_documents({'slurm_job': {'\$ne': ''}, '_nemesyst.stage': 'clean'}))")
+print(c.count_documents({'slurm_job': {'\$ne': ''}, '_nemesyst.s': {'\$exists': True}}))")
 [ "$n" = 8 ] || fail "want 8 documents written inside the Slurm job, found $n"
 grep -q "2 script(s), 0 failed" "$T/job.out" || fail "no summary in the job output"
 echo "slurm: ok"

@@ -38,8 +38,8 @@ for stage, ps in paths.items():
 # clean: exact counts, provenance on every document
 for p, (coll, n) in enumerate([("c_exec", 7), ("c_py", 11), ("c_so", 13)]):
     eq(count(coll), n, coll + " documents")
-    eq(count(coll, {"_nemesyst.run": RUN, "_nemesyst.stage": "clean", "_nemesyst.position": p,
-                    "_nemesyst.script": paths["clean"][p]}), n, coll + " documents with provenance")
+    eq(count(coll, {"_nemesyst": {"s": stamp("clean-%d" % p)}}), n, coll + " documents with provenance, nothing else")
+    eq(script("clean-%d" % p)["path"], paths["clean"][p], "clean-%d's script in the run record" % p)
     eq(script("clean-%d" % p)["documents"], n, "clean-%d documents in the run record" % p)
 eq(sorted(d["i"] for d in docs("c_exec")), list(range(7)), "exec cleaner's i values")
 e = script("clean-0")
@@ -68,8 +68,8 @@ for p, bucket in enumerate(["m_exec", "m_py", "m_so"]):
 for p, (coll, bucket, n) in enumerate([("p_exec", "m_exec", 3), ("p_py", "m_py", 3), ("p_so", "m_so", 3)]):
     model_id = models(bucket)[0]["_id"]
     eq(count(coll), n, coll + " predictions")
-    eq(count(coll, {"_nemesyst.run": RUN, "_nemesyst.stage": "predict", "_nemesyst.position": p,
-                    "_nemesyst.model": model_id}), n, coll + " predictions referencing model %s" % model_id)
+    eq(count(coll, {"_nemesyst": {"s": stamp("predict-%d" % p), "model": model_id}}), n,
+       coll + " predictions referencing model %s" % model_id)
 eq(sorted(d["img_num"] for d in docs("p_py")), [8, 9, 10], "python predictor's examples")
 
 s = json.load(open(summary))

@@ -44,7 +44,7 @@ for p in range(8):
        "documents of failed clean-%d (%s)" % (p, mode))
     eq(e["documents"], want, "clean-%d documents in the run record" % p)
 eq((count("ok0"), count("ok7")), (5, 5), "the other scripts' documents")
-eq(count("ok0", {"_nemesyst.run": RUN}), 5, "ok0 documents carry the run")
+eq(count("ok0", of_run()), 5, "ok0 documents carry the run")
 s = json.load(open(summary))
 eq((s["status"], s["scripts_total"], s["scripts_failed"]), ("failed", 8, 6), "summary json")
 PY

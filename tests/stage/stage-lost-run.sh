@@ -74,7 +74,7 @@ expect_rc 0
 grep -q "that run was lost" "$ERR" || fail "resume did not say it takes over a lost run"
 check lost <<'PY'
 eq(run["status"], "succeeded", "status after resuming the lost run")
-eq(count("c", {"_nemesyst.run": RUN}), 9, "documents: 7 + 2, each once")
+eq(count("c", of_run()), 9, "documents: 7 + 2, each once")
 eq(count("c", {"n": 1}), 1, "copies of the slow script's first document")
 PY
 stage_run 0 lost --list-runs

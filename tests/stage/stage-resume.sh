@@ -44,10 +44,42 @@ eq(count("c"), 6, "documents after resume")
 for p in range(3):
     for n in (1, 2):
         eq(count("c", {"pos": p, "n": n}), 1, "copies of document n=%d of clean-%d" % (n, p))
-eq(count("c", {"_nemesyst.run": RUN}), 6, "documents of the run")
+eq(count("c", of_run()), 6, "documents of the run")
 eq(db.nemesyst_runs.count_documents({}), 1, "run records (resume reuses the run)")
 PY
 done
+
+# A run recorded in the first stamp format (before stamp_format 2: {run, stage, script, position} on every document)
+# resumes exactly once too: the first try's documents are turned into that format, as an older nemesyst wrote them,
+# with --keep-partial so the failed script's two documents are there for the resume to remove.
+: >"$NEM_T_RUNLOG"
+touch "$NEM_T_MARKER"
+stage_run 2 resume_legacy "${args[@]}" --keep-partial
+expect_rc 4
+first=$RUN
+check resume_legacy "$FIX/flaky.sh" "$T/flaky_other.sh" <<'PY'
+flaky, other = argv
+eq(count("c"), 6, "documents after the first try")
+for p in range(3):
+    path = flaky if p == 1 else other
+    db.c.update_many({"_nemesyst": {"s": stamp("clean-%d" % p)}},
+                     {"$set": {"_nemesyst": {"run": RUN, "stage": "clean", "script": path, "position": p}}})
+    db.nemesyst_runs.update_one({"_id": RUN}, {"$unset": {"scripts.clean-%d.stamp" % p: ""}})
+db.nemesyst_runs.update_one({"_id": RUN}, {"$unset": {"stamp_format": ""}})
+eq(count("c", {"_nemesyst.run": RUN}), 6, "documents in the first format")
+PY
+rm -f "$NEM_T_MARKER"
+stage_run 2 resume_legacy "${args[@]}" --resume "$first"
+expect_rc 0
+check resume_legacy <<'PY'
+eq(run["status"], "succeeded", "status after resuming a first-format run")
+eq(run.get("stamp_format"), None, "the run keeps its format")
+eq(count("c"), 6, "documents after resume")
+for p in range(3):
+    for n in (1, 2):
+        eq(count("c", {"pos": p, "n": n, "_nemesyst.run": RUN, "_nemesyst.position": p}), 1,
+           "first-format copies of document n=%d of clean-%d" % (n, p))
+PY
 
 # Resuming a run that does not exist is a usage error naming the database, and starts nothing.
 stage_run 1 resume_none --data-clean --data-cleaner "$FIX/clean.sh" --data-collection c --resume 20990101T000000Z-nope

@@ -24,22 +24,22 @@ e = script("clean-0")
 eq((e["status"], e["documents"]), ("failed", 0), "failed script: rolled back")
 ok("rollback" not in (e["error"] or ""), "no rollback error: %r" % e["error"])
 eq(count("big"), 40000, "documents left: exactly the other run's")
-eq(count("big", {"_nemesyst.run": argv[0]}), 40000, "the other run's documents")
+eq(count("big", of_run(argv[0])), 40000, "the other run's documents")
 PY
 
 stage_run 1 size "${args[@]}" --keep-partial
 expect_rc 4
 kept=$RUN
 check size <<'PY'
-eq(count("big", {"_nemesyst.run": RUN}), 40000, "partial documents kept")
+eq(count("big", of_run()), 40000, "partial documents kept")
 PY
 rm -f "$NEM_T_MARKER"
 stage_run 1 size "${args[@]}" --resume "$kept"
 expect_rc 0
 check size "$first" <<'PY'
 eq(run["status"], "succeeded", "status after resume")
-eq(count("big", {"_nemesyst.run": RUN}), 40000, "documents of the resumed run: one copy each")
-dups = list(db.big.aggregate([{"$match": {"_nemesyst.run": RUN}}, {"$group": {"_id": "$i", "n": {"$sum": 1}}},
+eq(count("big", of_run()), 40000, "documents of the resumed run: one copy each")
+dups = list(db.big.aggregate([{"$match": of_run()}, {"$group": {"_id": "$i", "n": {"$sum": 1}}},
                               {"$match": {"n": {"$gt": 1}}}]))
 eq(len(dups), 0, "documents stored twice")
 eq(count("big"), 80000, "documents in the collection: both runs")

@@ -1,12 +1,13 @@
 """Helpers for the stage tests' checks: the run's database and run record, and assertions that say what differed.
 
 Names exported to the check snippets: db, RUN, run (the run record, or None), argv, eq, ok, docs, count, models,
-script, interval, digest_of."""
+script, interval, digest_of, stamp, of_run."""
 import hashlib
 import os
 import sys
 
 import pymongo
+from bson import ObjectId
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
@@ -52,6 +53,28 @@ def script(key, record=None):
     if entry is None:
         raise AssertionError("run %s has no entry %s: %r" % (RUN, key, (record or {}).get("scripts")))
     return entry
+
+
+def stamp(key, run_id=None):
+    """A script's provenance stamp in a run, computed here from its documented definition (provenance.h): the first
+    12 bytes of sha256("nemesyst-stamp" NUL RUN_ID NUL KEY)."""
+    run_id = run_id or RUN
+    return ObjectId(hashlib.sha256(b"nemesyst-stamp\0" + run_id.encode() + b"\0" + key.encode()).digest()[:12])
+
+
+def of_run(run_id=None, keys=None):
+    """The filter of a run's documents (or of some of its scripts): their stamps, from the run record's scripts,
+    each checked against the stamp the record holds."""
+    run_id = run_id or RUN
+    record = db.nemesyst_runs.find_one({"_id": run_id})
+    if record is None:
+        raise AssertionError("no run record %s" % run_id)
+    eq(record.get("stamp_format"), 2, "stamp format of run %s" % run_id)
+    keys = keys or sorted(record["scripts"])
+    for k in keys:
+        if k in record["scripts"]:
+            eq(record["scripts"][k].get("stamp"), stamp(k, run_id), "the run record's stamp of %s" % k)
+    return {"_nemesyst.s": {"$in": [stamp(k, run_id) for k in keys]}}
 
 
 def interval(key):
