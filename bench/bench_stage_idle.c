@@ -36,13 +36,14 @@ int main(int argc, char **argv)
     int rank, size, reps = argc > 2 ? atoi(argv[2]) : 3;
     double seconds = argc > 1 ? atof(argv[1]) : 2;
     double cpu[2][BENCH_MAX_REPS], late[2][BENCH_MAX_REPS];
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    nem_world_t world;
+    nem_world_start(&argc, &argv, true, &world); /* nem_mpi_barrier needs the world started */
+    rank = world.rank;
+    size = world.size;
     if (size < 2 || reps < 1 || reps > BENCH_MAX_REPS || seconds <= 0) {
         if (rank == 0)
             fprintf(stderr, "usage: mpirun -n N>=2 bench_stage_idle [SECONDS] [REPS<=%d]\n", BENCH_MAX_REPS);
-        MPI_Finalize();
+        nem_world_end();
         return 2;
     }
     for (int r = 0; r < reps; r++)
@@ -57,6 +58,6 @@ int main(int argc, char **argv)
                blocking, polite, blocking > 0 ? polite / blocking : 0.0, bench_median(late[0], reps),
                bench_median(late[1], reps));
     }
-    MPI_Finalize();
+    nem_world_end();
     return 0;
 }

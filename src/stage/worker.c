@@ -137,7 +137,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         return false;
     nem_writer_opts_t wo = {ctx->store, &plan->writer, &plan->options, ctx->run_id, stage, t->position, sp,
                             ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL,
-                            ctx->legacy_stamp};
+                            ctx->legacy_stamp, &plan->store};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
     nem_script_spec_t spec = {

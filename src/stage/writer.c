@@ -36,7 +36,12 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     w->collection = opts->script->output;
     w->bucket = opts->script->model_bucket;
     w->provenance = opts->policy->provenance;
-    w->bulk = nem_bulk_new(opts->store, w->collection, 0, 0);
+    w->bulk = opts->async ? nem_bulk_new_async(opts->async, w->collection, 0, 0, err)
+                          : nem_bulk_new(opts->store, w->collection, 0, 0);
+    if (!w->bulk) {
+        bson_free(w);
+        return NULL;
+    }
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
     return w;

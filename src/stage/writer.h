@@ -21,6 +21,8 @@ typedef struct {
     const char *host;
     const bson_value_t *parent; /* learn: the model retrained from (in script->input_bucket), or NULL */
     bool legacy_stamp;          /* the first provenance stamp format (a run recorded before format 2) */
+    const nem_store_opts_t *async; /* non-NULL: documents are sent from a thread on a connection of its own, made
+                                    * with these settings, while the script's next ones are read */
 } nem_writer_opts_t;
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err);

@@ -1,8 +1,19 @@
 /* Bulk writer: unordered, acknowledged inserts flushed by count and by bytes, so memory stays bounded whatever the
- * document sizes and one round trip carries many documents. */
+ * document sizes and one round trip carries many documents. An asynchronous writer (nem_bulk_new_async) sends each
+ * full batch from a thread of its own, on a connection of its own, while the caller fills the next one: the
+ * caller's loop (reading a script's output) and the server's insert overlap instead of taking turns. */
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "store/store-private.h"
+
+/* A full batch handed to the sending thread. */
+typedef struct {
+    bson_t **docs;
+    size_t n, cap, bytes;
+    uint64_t base;                /* index of its first document among all added */
+} batch_t;
 
 struct nem_bulk {
     nem_store_t *store;
@@ -12,6 +23,15 @@ struct nem_bulk {
     size_t pending_docs, pending_bytes;
     uint64_t added;               /* documents handed to nem_bulk_add that were accepted */
     uint64_t inserted;            /* documents the server acknowledged */
+    /* asynchronous writers only */
+    bool async;
+    nem_store_t *own;             /* the sending thread's connection */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    batch_t filling, sending;     /* sending.n > 0: the thread has work or is at it */
+    bool busy, stop, failed;
+    bson_error_t error;           /* the first failed send */
 };
 
 nem_bulk_t *nem_bulk_new(nem_store_t *store, const char *collection, size_t max_docs, size_t max_bytes)
@@ -88,12 +108,12 @@ static bool first_write_error(nem_bulk_t *bulk, const bson_t *reply, uint64_t ba
     return true;
 }
 
-bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err)
+/* Sends the pending operation; base: the index of its first document among all added (for messages). */
+static bool flush_op(nem_bulk_t *bulk, uint64_t base, bson_error_t *err)
 {
     bson_t reply;
     bson_error_t derr;
     bson_iter_t it;
-    uint64_t base = bulk->added - bulk->pending_docs;
     bool ok;
     char what[256];
 
@@ -102,7 +122,7 @@ bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err)
     ok = mongoc_bulk_operation_execute(bulk->op, &reply, &derr) != 0;
     /* Unordered: the documents that did not fail are in, even when the flush failed. */
     if (bson_iter_init_find(&it, &reply, "nInserted"))
-        bulk->inserted += (uint64_t)bson_iter_as_int64(&it);
+        __atomic_add_fetch(&bulk->inserted, (uint64_t)bson_iter_as_int64(&it), __ATOMIC_RELAXED);
     if (!ok && !first_write_error(bulk, &reply, base, err)) {
         bson_snprintf(what, sizeof what, "insert of %zu documents into %s.%s failed", bulk->pending_docs,
                       bulk->store->db_name, mongoc_collection_get_name(bulk->coll));
@@ -113,8 +133,136 @@ bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err)
     return ok;
 }
 
+/* ---- asynchronous ---- */
+
+static void batch_clear(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        bson_destroy(b->docs[i]);
+    b->n = b->bytes = 0;
+}
+
+/* The thread: sends each batch handed over, one at a time, through the same path as a synchronous flush. */
+static void *send_main(void *arg)
+{
+    nem_bulk_t *bulk = arg;
+    pthread_mutex_lock(&bulk->lock);
+    for (;;) {
+        while (!bulk->busy && !bulk->stop)
+            pthread_cond_wait(&bulk->cond, &bulk->lock);
+        if (!bulk->busy && bulk->stop)
+            break;
+        pthread_mutex_unlock(&bulk->lock);
+        batch_t *b = &bulk->sending;
+        bson_error_t err = {0};
+        bool ok = true;
+        bulk->op = new_op(bulk);
+        bson_error_t derr;
+        for (size_t i = 0; ok && i < b->n; i++)
+            if (!mongoc_bulk_operation_insert_with_opts(bulk->op, b->docs[i], NULL, &derr)) {
+                char what[256];
+                bson_snprintf(what, sizeof what, "document %" PRIu64 " cannot be inserted into %s.%s",
+                              b->base + i, bulk->store->db_name, mongoc_collection_get_name(bulk->coll));
+                nem_store_wrap(&err, &derr, what);
+                ok = false;
+            }
+        bulk->pending_docs = b->n;
+        bulk->pending_bytes = b->bytes;
+        if (ok)
+            ok = flush_op(bulk, b->base, &err);
+        else
+            reset_pending(bulk);
+        batch_clear(b);
+        pthread_mutex_lock(&bulk->lock);
+        if (!ok && !bulk->failed) {
+            bulk->failed = true;
+            bulk->error = err;
+        }
+        bulk->busy = false;
+        pthread_cond_broadcast(&bulk->cond);
+    }
+    pthread_mutex_unlock(&bulk->lock);
+    return NULL;
+}
+
+nem_bulk_t *nem_bulk_new_async(const nem_store_opts_t *opts, const char *collection, size_t max_docs,
+                               size_t max_bytes, bson_error_t *err)
+{
+    nem_store_t *own = nem_store_new(opts, err);
+    if (!own)
+        return NULL;
+    nem_bulk_t *bulk = nem_bulk_new(own, collection, max_docs, max_bytes);
+    bulk->async = true;
+    bulk->own = own;
+    bulk->filling.cap = bulk->sending.cap = bulk->max_docs;
+    bulk->filling.docs = bson_malloc0(bulk->max_docs * sizeof *bulk->filling.docs);
+    bulk->sending.docs = bson_malloc0(bulk->max_docs * sizeof *bulk->sending.docs);
+    pthread_mutex_init(&bulk->lock, NULL);
+    pthread_cond_init(&bulk->cond, NULL);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* signals stay with the caller's thread */
+    int e = pthread_create(&bulk->thread, NULL, send_main, bulk);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        nem_store_seterr(err, NEM_STORE_EDRIVER, "cannot start the insert thread for %s.%s: %s", own->db_name,
+                         collection, strerror(e));
+        bulk->async = false;
+        nem_bulk_destroy(bulk);
+        return NULL;
+    }
+    return bulk;
+}
+
+/* Waits until the thread is idle; returns its first error, once. */
+static bool async_wait(nem_bulk_t *bulk, bson_error_t *err)
+{
+    pthread_mutex_lock(&bulk->lock);
+    while (bulk->busy)
+        pthread_cond_wait(&bulk->cond, &bulk->lock);
+    bool ok = !bulk->failed;
+    if (!ok && err)
+        *err = bulk->error;
+    pthread_mutex_unlock(&bulk->lock);
+    return ok;
+}
+
+/* Hands the filling batch to the thread (after the previous one was sent). */
+static bool async_submit(nem_bulk_t *bulk, bson_error_t *err)
+{
+    if (bulk->filling.n == 0)
+        return async_wait(bulk, err);
+    if (!async_wait(bulk, err))
+        return false;
+    pthread_mutex_lock(&bulk->lock);
+    batch_t t = bulk->sending;
+    bulk->sending = bulk->filling;
+    bulk->filling = t;
+    bulk->filling.base = bulk->sending.base + bulk->sending.n;
+    bulk->busy = true;
+    pthread_cond_broadcast(&bulk->cond);
+    pthread_mutex_unlock(&bulk->lock);
+    return true;
+}
+
+static bool async_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
+{
+    batch_t *b = &bulk->filling;
+    if (b->n > 0 && b->bytes + doc->len > bulk->max_bytes && !async_submit(bulk, err))
+        return false;
+    b = &bulk->filling;
+    b->docs[b->n++] = bson_copy(doc);
+    b->bytes += doc->len;
+    bulk->added++;
+    if (b->n >= bulk->max_docs || b->bytes >= bulk->max_bytes)
+        return async_submit(bulk, err);
+    return true;
+}
+
 bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
 {
+    if (bulk->async)
+        return async_add(bulk, doc, err);
     bson_error_t derr;
     char what[256];
 
@@ -138,17 +286,39 @@ bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
     return true;
 }
 
+bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err)
+{
+    if (bulk->async)
+        return async_submit(bulk, err) && async_wait(bulk, err);
+    return flush_op(bulk, bulk->added - bulk->pending_docs, err);
+}
+
 uint64_t nem_bulk_inserted(const nem_bulk_t *bulk)
 {
-    return bulk->inserted;
+    return __atomic_load_n(&bulk->inserted, __ATOMIC_RELAXED);
 }
 
 void nem_bulk_destroy(nem_bulk_t *bulk)
 {
     if (!bulk)
         return;
+    if (bulk->async) {
+        /* Whatever is still handed over is sent (its documents carry provenance; a rollback removes them); what
+         * was never handed over is dropped, as in a synchronous writer. */
+        pthread_mutex_lock(&bulk->lock);
+        bulk->stop = true;
+        pthread_cond_broadcast(&bulk->cond);
+        pthread_mutex_unlock(&bulk->lock);
+        pthread_join(bulk->thread, NULL);
+        pthread_mutex_destroy(&bulk->lock);
+        pthread_cond_destroy(&bulk->cond);
+        batch_clear(&bulk->filling);
+        bson_free(bulk->filling.docs);
+        bson_free(bulk->sending.docs);
+    }
     if (bulk->op)
         mongoc_bulk_operation_destroy(bulk->op);
     mongoc_collection_destroy(bulk->coll);
+    nem_store_destroy(bulk->own);
     bson_free(bulk);
 }

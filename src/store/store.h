@@ -63,6 +63,12 @@ const char *nem_store_host_port(const nem_store_t *store);
  * pending (0 = defaults: 1000 docs, 8 MiB). */
 typedef struct nem_bulk nem_bulk_t;
 nem_bulk_t *nem_bulk_new(nem_store_t *store, const char *collection, size_t max_docs, size_t max_bytes);
+/* The same, sending each full batch from a thread with a connection of its own (opened here from opts, so it
+ * fails here when it cannot be made) while the caller fills the next batch: at most two batches are held. An
+ * error of a send is returned by a later nem_bulk_add or by nem_bulk_flush, which waits until everything handed
+ * over is sent. Destroying it sends what was handed over and drops what was not. */
+nem_bulk_t *nem_bulk_new_async(const nem_store_opts_t *opts, const char *collection, size_t max_docs,
+                               size_t max_bytes, bson_error_t *err);
 bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err);
 bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err);
 uint64_t nem_bulk_inserted(const nem_bulk_t *bulk);

@@ -88,10 +88,7 @@ int main(int argc, char **argv)
     nem_strv_t paths = {0};
     int status;
 
-    MPI_Init(&argc, &argv);
-    MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world.size);
-    gethostname(world.host, sizeof world.host - 1);
+    nem_world_start(&argc, &argv, true, &world);
     if (world.rank != 0 && getenv("NEM_SERVE_TOOL_HOST"))
         snprintf(world.host, sizeof world.host, "%s", getenv("NEM_SERVE_TOOL_HOST"));
     nem_log_init(world.rank, world.host);
@@ -122,6 +119,6 @@ int main(int argc, char **argv)
     nem_strv_free(&paths);
     nem_config_destroy(cfg);
     mongoc_cleanup();
-    MPI_Finalize();
+    nem_world_end();
     return status;
 }

@@ -1,0 +1,123 @@
+#!/bin/bash
+# `make bench`: every benchmark in one run, written to doc/benchmarks.md (and a plot of ingest rate and per-round
+# overhead against the number of workers, doc/benchmarks.png, when gnuplot is installed). Every figure is a median
+# of REPS repetitions after a warm-up, as a ratio against a baseline measured in the same run on the same server.
+# Usage: bench/run-all.sh BUILD_DIR OUT.md [--reps N]   (MPIRUN and PYTHON3 name the programs)
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=$(cd "${1:?usage: run-all.sh BUILD_DIR OUT.md [--reps N]}" && pwd) || exit 2
+out=${2:?usage: run-all.sh BUILD_DIR OUT.md [--reps N]}
+shift 2
+reps=5
+[ "${1:-}" = --reps ] && reps=${2:?--reps needs a value}
+python3=${PYTHON3:-/usr/bin/python3}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-bench-all.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+status=0
+section() { # NAME COMMAND...: runs it, keeps its output for the report
+    local name=$1
+    shift
+    echo "== $name" >&2
+    if ! "$@" >"$tmp/$name.txt" 2>"$tmp/$name.err"; then
+        status=1
+        echo "(failed: $(tail -3 "$tmp/$name.err" | tr '\n' ' '))" >>"$tmp/$name.txt"
+    fi
+    cat "$tmp/$name.txt" >&2
+}
+
+section stage "$here/run-stage.sh" "$build" --reps "$reps" --docs 20000 --feed-docs 20000 --workers 1-4
+section store "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps"
+section serve "$build/bench/bench_serve" --reps "$reps"
+
+# Start-up: nemesyst --help, and a one-rank run of a one-document cleaner, against a Python interpreter importing
+# pymongo (2.0.6 starts with that much); medians of REPS after a warm-up, in ms.
+startup() {
+    . "$here/../tests/fixtures/ferretdb.sh"
+    trap nem_ferretdb_stop RETURN
+    nem_ferretdb_start >/dev/null || return 1
+    printf '#!/bin/sh\necho "{\\"one\\": 1}"\n' >"$tmp/one.sh" && chmod +x "$tmp/one.sh"
+    "$python3" - "$reps" "$build/nemesyst" "$tmp/one.sh" "$NEM_TEST_PORT" "$python3" <<'PY'
+import statistics, subprocess, sys, time
+reps, nem, one, port, py = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+def ms(cmd):
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # warm-up
+    t = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        t.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(t), min(t), max(t)
+base = ms([py, "-c", "import pymongo"])
+rows = [("nemesyst --help", ms([nem, "--help"])),
+        ("one-rank run, 1-document cleaner", ms([nem, "--db-ip", "127.0.0.1", "--db-port", port, "--db-name",
+                                                 "bench_startup", "--data-clean", "--data-cleaner", one,
+                                                 "--data-collection", "c"]))]
+print("| start-up | median ms | min-max ms | ratio to `python3 -c 'import pymongo'` (%.0f ms) |" % base[0])
+print("|---|---|---|---|")
+for name, (m, lo, hi) in rows:
+    print("| %s | %.0f | %.0f-%.0f | %.2f |" % (name, m, lo, hi, m / base[0]))
+PY
+}
+section startup startup
+
+# The report.
+{
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`make bench\` (bench/run-all.sh) from one run: every figure is a median of $reps repetitions after"
+    echo "a warm-up, next to a baseline measured in the same run on the same server. Do not edit by hand."
+    echo
+    echo "## Machine"
+    echo
+    echo "- $(nproc) CPU(s), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) memory, $(uname -sr)"
+    echo "- nemesyst $("$build/nemesyst" --version | awk '{print $2}'), FerretDB $("$here/../build-aux/build-ferretdb.sh" --print-version) (SQLite backend), $(pkg-config --modversion libmongoc-1.0 2>/dev/null | sed 's/^/libmongoc /'), $(mpirun --version 2>/dev/null | head -1)"
+    echo "- $("$python3" --version), pymongo $("$python3" -c 'import pymongo; print(pymongo.version)')"
+    echo "- date $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    echo "Documents are generated: the ingest and feed benchmarks use 20,000 small documents (about 212 bytes: an"
+    echo "int and 7 strings and 7 ints); the store benchmark its own small documents and a file of random bytes."
+    echo
+    echo "## Stage: ingest, learner feed, rounds, idle ranks"
+    echo
+    echo '```'
+    cat "$tmp/stage.txt"
+    echo '```'
+    echo
+    echo "## Store: bulk writes and GridFS against raw libmongoc"
+    echo
+    cat "$tmp/store.txt"
+    echo
+    echo "## Server start (against 2.0.6's fixed sleeps)"
+    echo
+    echo '```'
+    cat "$tmp/serve.txt"
+    echo '```'
+    echo
+    echo "## Start-up"
+    echo
+    cat "$tmp/startup.txt"
+} >"$out"
+
+# The plot: per-round overhead against worker ranks, with MPI_Barrier at the same rank counts (the ingest benchmark
+# runs one worker: its rate by workers is for a machine with more cores).
+if command -v gnuplot >/dev/null; then
+    awk '/^Orchestration per round/ {rounds=1; next} rounds && /^[0-9]+ +[0-9]+ +[0-9.]+/ {print $1, $3, $6}
+         rounds && /^$/ {rounds=0}' "$tmp/stage.txt" >"$tmp/rounds.dat"
+    if [ -s "$tmp/rounds.dat" ]; then
+        gnuplot <<GP || status=1
+set terminal png size 800,480
+set output "${out%.md}.png"
+set title "Per-round overhead of nemesyst against MPI_Barrier, by worker ranks"
+set xlabel "worker ranks"
+set ylabel "ms per round"
+set logscale y
+plot "$tmp/rounds.dat" using 1:2 with linespoints title "nemesyst round", "$tmp/rounds.dat" using 1:3 with linespoints title "MPI_Barrier"
+GP
+        printf '\n![per-round overhead](%s)\n' "$(basename "${out%.md}.png")" >>"$out"
+    fi
+else
+    printf '\n(No plot: gnuplot is not installed; `apt-get install gnuplot-nox` adds it.)\n' >>"$out"
+fi
+echo "bench: wrote $out" >&2
+exit $status
