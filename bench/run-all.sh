@@ -37,9 +37,10 @@ startup() {
     trap nem_ferretdb_stop RETURN
     nem_ferretdb_start >/dev/null || return 1
     printf '#!/bin/sh\necho "{\\"one\\": 1}"\n' >"$tmp/one.sh" && chmod +x "$tmp/one.sh"
-    "$python3" - "$reps" "$build/nemesyst" "$tmp/one.sh" "$NEM_TEST_PORT" "$python3" <<'PY'
+    printf 'def main(**kwargs):\n    db = kwargs["db"]\n    db.connect()\n    yield {"one": 1}\n' >"$tmp/one.py"
+    "$python3" - "$reps" "$build/nemesyst" "$tmp/one.sh" "$NEM_TEST_PORT" "$python3" "$tmp/one.py" <<'PY'
 import statistics, subprocess, sys, time
-reps, nem, one, port, py = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+reps, nem, one, port, py, onepy = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def ms(cmd):
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # warm-up
     t = []
@@ -49,10 +50,11 @@ def ms(cmd):
         t.append((time.perf_counter() - t0) * 1000)
     return statistics.median(t), min(t), max(t)
 base = ms([py, "-c", "import pymongo"])
+run = [nem, "--db-ip", "127.0.0.1", "--db-port", port, "--db-name", "bench_startup", "--data-clean",
+       "--data-collection", "c", "--data-cleaner"]
 rows = [("nemesyst --help", ms([nem, "--help"])),
-        ("one-rank run, 1-document cleaner", ms([nem, "--db-ip", "127.0.0.1", "--db-port", port, "--db-name",
-                                                 "bench_startup", "--data-clean", "--data-cleaner", one,
-                                                 "--data-collection", "c"]))]
+        ("one-rank run, 1-document cleaner (executable)", ms(run + [one])),
+        ("one-rank run, 1-document Python cleaner that connects (adapter, pymongo)", ms(run + [onepy]))]
 print("| start-up | median ms | min-max ms | ratio to `python3 -c 'import pymongo'` (%.0f ms) |" % base[0])
 print("|---|---|---|---|")
 for name, (m, lo, hi) in rows:
@@ -97,6 +99,46 @@ section startup startup
     echo "## Start-up"
     echo
     cat "$tmp/startup.txt"
+    echo
+    echo "## The goals, from the tables above"
+    echo
+    "$python3" - "$tmp" <<'PY'
+import re, sys
+d = sys.argv[1]
+stage = open(d + "/stage.txt").read()
+def row(name, text=stage):
+    m = re.search(r"^" + re.escape(name) + r"\s+(.*)$", text, re.M)
+    return m.group(1).split() if m else None
+def ratio(r, i):
+    try:
+        return float(r[i])
+    except (TypeError, IndexError, ValueError):
+        return None
+print("| path | goal | measured here | met |")
+print("|---|---|---|---|")
+def line(path, goal, value, met):
+    print("| %s | %s | %s | %s |" % (path, goal, value, "yes" if met else "**no**"))
+for name in ("executable (JSON lines)", "Python (adapter)", "C plugin (nemesyst_emit)"):
+    r = ratio(row(name), 2)
+    if r:
+        line("ingest, " + name + ", with provenance", "<= 1.15x the raw insert_many time", "%.2fx" % (1 / r), 1 / r <= 1.15)
+r = ratio(row("executable, no provenance"), 2)
+if r:
+    line("ingest, executable, no provenance", "(for scale)", "%.2fx" % (1 / r), True)
+py = stage[stage.find("Python feed"):]
+for b in ("32", "1024"):
+    r = ratio(row(b, py), 4)
+    if r:
+        line("Python feed, batch " + b, "at least as fast as 2.0.6", "%.2fx 2.0.6's documents/s" % r, r >= 1.0)
+for n, pct in re.findall(r"^-n (\d+): idle_cpu_pct blocking [\d.]+ nemesyst ([\d.]+)", stage, re.M):
+    line("idle rank, -n " + n, "<= 2% of a core", pct + "%", float(pct) <= 2)
+st = open(d + "/startup.txt").read()
+for name, goal, limit in (("nemesyst --help", "never starts MPI", None),
+                          ("one-rank run, 1-document cleaner (executable)", "<= 0.2 s", 200)):
+    m = re.search(r"^\| " + re.escape(name) + r" \| (\d+) ", st, re.M)
+    if m:
+        line(name, goal, m.group(1) + " ms", limit is None or int(m.group(1)) <= limit)
+PY
 } >"$out"
 
 # The plot: per-round overhead against worker ranks, with MPI_Barrier at the same rank counts (the ingest benchmark
@@ -106,7 +148,8 @@ if command -v gnuplot >/dev/null; then
          rounds && /^$/ {rounds=0}' "$tmp/stage.txt" >"$tmp/rounds.dat"
     if [ -s "$tmp/rounds.dat" ]; then
         gnuplot <<GP || status=1
-set terminal png size 800,480
+set terminal png size 800,480 noenhanced
+set xtics 1
 set output "${out%.md}.png"
 set title "Per-round overhead of nemesyst against MPI_Barrier, by worker ranks"
 set xlabel "worker ranks"

@@ -36,19 +36,24 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     w->collection = opts->script->output;
     w->bucket = opts->script->model_bucket;
     w->provenance = opts->policy->provenance;
-    w->bulk = opts->async ? nem_bulk_new_async(opts->async, w->collection, 0, 0, err)
-                          : nem_bulk_new(opts->store, w->collection, 0, 0);
-    if (!w->bulk) {
-        bson_free(w);
-        return NULL;
-    }
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
     return w;
 }
 
+/* The bulk writer is made with the first document: a script that writes none costs no connection or thread. */
+static bool have_bulk(nem_writer_t *w, bson_error_t *err)
+{
+    if (!w->bulk)
+        w->bulk = w->o.async ? nem_bulk_new_async(w->o.async, w->collection, 0, 0, err)
+                             : nem_bulk_new(w->o.store, w->collection, 0, 0);
+    return w->bulk != NULL;
+}
+
 static bool write_document(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 {
+    if (!have_bulk(w, err))
+        return false;
     bson_t stamped;
     bool ok;
     if (!w->provenance)
@@ -184,7 +189,7 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
 
 bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
 {
-    return nem_bulk_flush(w->bulk, err);
+    return !w->bulk || nem_bulk_flush(w->bulk, err);
 }
 
 /* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
