@@ -34,9 +34,9 @@ elif [ -d "$top/$build" ]; then build=$(cd "$top/$build" && pwd)
 else die "no build directory '$build' (configure one first: bash build-aux/setup.sh)"; fi
 [ -f "$build/autoconfig.h" ] || die "$build/autoconfig.h is missing: is '$build' a configured build directory?"
 command -v "$cc" >/dev/null || die "$cc not found (Debian: apt-get install clang libclang-rt-dev)"
-pc="libmongoc-1.0 libbson-1.0 libcrypto"
+pc="libmongoc-1.0 libbson-1.0 libcrypto mpi" # mpi: util/world.h (the MPI world every layer sees)
 dep_cflags=$(pkg-config --cflags $pc) && dep_libs=$(pkg-config --libs $pc) ||
-    die "pkg-config: libmongoc, libbson or libcrypto missing"
+    die "pkg-config: libmongoc, libbson, libcrypto or Open MPI (mpi.pc) missing"
 
 work=$build/fuzz
 obj=$work/obj
