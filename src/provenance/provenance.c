@@ -50,26 +50,41 @@ void nem_stamp_id(const char *run_id, nem_stage_t stage, size_t position, bson_o
     memcpy(out->bytes, md, sizeof out->bytes);
 }
 
-void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
-                          const char *script, const bson_value_t *model, bool legacy, bson_t *out)
+void nem_stamp_init(nem_stamp_t *s, const char *run_id, nem_stage_t stage, size_t position, const char *script,
+                    bool legacy)
+{
+    memset(s, 0, sizeof *s);
+    s->run_id = run_id;
+    s->script = script;
+    s->stage = stage;
+    s->position = position;
+    s->legacy = legacy;
+    if (!legacy)
+        nem_stamp_id(run_id, stage, position, &s->id);
+}
+
+void nem_provenance_stamp(bson_t *doc, const nem_stamp_t *s, const bson_value_t *model)
 {
     bson_t p;
-    bson_init(out);
-    bson_copy_to_excluding_noinit(doc, out, NEM_PROVENANCE_FIELD, NULL);
-    BSON_APPEND_DOCUMENT_BEGIN(out, NEM_PROVENANCE_FIELD, &p);
-    if (legacy) {
-        BSON_APPEND_UTF8(&p, "run", run_id);
-        BSON_APPEND_UTF8(&p, "stage", nem_stage_name(stage));
-        BSON_APPEND_UTF8(&p, "script", script);
-        BSON_APPEND_INT64(&p, "position", (int64_t)position);
+    if (bson_has_field(doc, NEM_PROVENANCE_FIELD)) {
+        bson_t rest;
+        bson_init(&rest);
+        bson_copy_to_excluding_noinit(doc, &rest, NEM_PROVENANCE_FIELD, NULL);
+        bson_destroy(doc);
+        bson_steal(doc, &rest);
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(doc, NEM_PROVENANCE_FIELD, &p);
+    if (s->legacy) {
+        BSON_APPEND_UTF8(&p, "run", s->run_id);
+        BSON_APPEND_UTF8(&p, "stage", nem_stage_name(s->stage));
+        BSON_APPEND_UTF8(&p, "script", s->script);
+        BSON_APPEND_INT64(&p, "position", (int64_t)s->position);
     } else {
-        bson_oid_t id;
-        nem_stamp_id(run_id, stage, position, &id);
-        BSON_APPEND_OID(&p, "s", &id);
+        BSON_APPEND_OID(&p, "s", &s->id);
     }
     if (model)
         BSON_APPEND_VALUE(&p, "model", model);
-    bson_append_document_end(out, &p);
+    bson_append_document_end(doc, &p);
 }
 
 char *nem_provenance_pipeline_json(const bson_t *pipeline)

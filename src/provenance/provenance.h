@@ -29,9 +29,19 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err);
 #define NEM_STAMP_PREFIX "nemesyst-stamp"
 #define NEM_STAMP_FORMAT 2
 void nem_stamp_id(const char *run_id, nem_stage_t stage, size_t position, bson_oid_t *out);
-/* Copies doc into out with the provenance field set (replacing one the script may have written). model may be NULL. */
-void nem_provenance_stamp(const bson_t *doc, const char *run_id, nem_stage_t stage, size_t position,
-                          const char *script, const bson_value_t *model, bool legacy, bson_t *out);
+/* What one script stamps on its documents: made once per script (the id is a sha256), used per document. */
+typedef struct {
+    const char *run_id, *script; /* borrowed */
+    nem_stage_t stage;
+    size_t position;
+    bool legacy;
+    bson_oid_t id;
+} nem_stamp_t;
+void nem_stamp_init(nem_stamp_t *s, const char *run_id, nem_stage_t stage, size_t position, const char *script,
+                    bool legacy);
+/* Sets doc's provenance field (replacing one the script may have written). doc must be writable (not static);
+ * model may be NULL. A document without the field gets it appended in place: no copy. */
+void nem_provenance_stamp(bson_t *doc, const nem_stamp_t *s, const bson_value_t *model);
 /* A pipeline (a BSON array of stages) as a canonical extended-JSON string ("[{...}, {...}]"), for metadata: stored
  * documents may not hold keys starting with '$' (FerretDB and MongoDB before 5.0 refuse them), and every pipeline
  * has such keys. Read it back with bson.json_util.loads (Python) or bson_new_from_json. Free with bson_free. */

@@ -19,6 +19,7 @@
 #include "serve/server.h"
 
 #define TAIL_LINES 10
+#define TAIL_LINE_MAX 200 /* bytes of one quoted log line */
 
 static void remove_pidfile(const nem_server_spec_t *spec);
 static void unlink_pidfile(const nem_server_spec_t *spec);
@@ -50,6 +51,14 @@ static bool port_in_use(const char *ip, int port)
             continue;
         busy = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0;
         close(fd);
+        /* No listener, but the port may still be held, for example as the local port of a connection: a bind
+         * like the server's (SO_REUSEADDR, as servers set it) tells. */
+        if (!busy && (fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) >= 0) {
+            int one = 1;
+            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            busy = bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE;
+            close(fd);
+        }
     }
     freeaddrinfo(res);
     return busy;
@@ -180,27 +189,41 @@ fail:
     return ok;
 }
 
-char *nem_serve_log_tail(const char *path, int64_t offset, int n, const char *secret)
+char *nem_serve_log_tail(const char *path, int64_t offset, int n, size_t max_bytes, const char *secret)
 {
     FILE *f = fopen(path, "r");
     bson_string_t *out = bson_string_new(NULL);
     char *lines[TAIL_LINES * 4] = {0}, buf[1024];
-    int count = 0, cap = n < TAIL_LINES * 4 ? n : TAIL_LINES * 4;
+    int count = 0, cap = n < TAIL_LINES * 4 ? n : TAIL_LINES * 4, first;
+    size_t total = 0;
 
     if (f && fseeko(f, (off_t)offset, SEEK_SET) == 0) {
         while (fgets(buf, sizeof buf, f)) {
+            bool whole = strchr(buf, '\n') != NULL || feof(f);
             buf[strcspn(buf, "\n")] = '\0';
+            if (!whole) /* the rest of an over-long line */
+                while (fgets(buf + 512, (int)sizeof buf - 512, f) && !strchr(buf + 512, '\n'))
+                    ;
+            /* A server should never log the password; mask it anyway, since this text reaches our log (before
+             * the cut, so that no part of it survives). */
+            char *hit;
+            while (secret && *secret && (hit = strstr(buf, secret)))
+                memset(hit, '*', strlen(secret));
+            if (strlen(buf) > TAIL_LINE_MAX)
+                memcpy(buf + TAIL_LINE_MAX - 3, "...", 4);
             bson_free(lines[count % cap]);
             lines[count++ % cap] = bson_strdup(buf);
         }
     }
-    for (int i = count > cap ? count - cap : 0; i < count; i++) {
-        char *line = lines[i % cap], *hit;
-        /* A server should never log the password; mask it anyway, since this text reaches our log. */
-        while (secret && *secret && (hit = strstr(line, secret)))
-            memset(hit, '*', strlen(secret));
-        bson_string_append_printf(out, "\n    | %s", line);
+    /* the newest lines that fit: the last line is the one that says why a server stopped */
+    for (first = count; first > 0 && first > count - cap; first--) {
+        size_t len = strlen(lines[(first - 1) % cap]) + 7;
+        if (total + len > max_bytes && first < count)
+            break;
+        total += len;
     }
+    for (int i = first; i < count; i++)
+        bson_string_append_printf(out, "\n    | %s", lines[i % cap]);
     for (int i = 0; i < cap; i++)
         bson_free(lines[i]);
     if (count == 0)
@@ -212,8 +235,10 @@ char *nem_serve_log_tail(const char *path, int64_t offset, int n, const char *se
 
 static void fail_with_tail(nem_server_t *srv, bson_error_t *err, const char *what)
 {
-    char *tail = nem_serve_log_tail(srv->spec->log_file, srv->log_offset, TAIL_LINES, srv->spec->password);
     char msg[sizeof err->message];
+    int head = bson_snprintf(msg, sizeof msg, "%s %s; last lines of %s:", srv->engine->name, what, srv->spec->log_file);
+    char *tail = nem_serve_log_tail(srv->spec->log_file, srv->log_offset, TAIL_LINES,
+                                    sizeof msg - 1 - (size_t)(head > 0 ? head : 0), srv->spec->password);
 
     bson_snprintf(msg, sizeof msg, "%s %s; last lines of %s:%s", srv->engine->name, what, srv->spec->log_file, tail);
     bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EFAILED, "%s", msg);

@@ -38,7 +38,8 @@ bool nem_server_stop(nem_server_t *srv, bson_error_t *err);
  * server holds it (a stale file is removed). Sets srv->engine and srv->spec->connect_ip/port from the file. */
 bool nem_server_attach(nem_server_t *srv, bool *running, bson_error_t *err);
 
-/* The last n lines of path from offset, each indented, with secret masked; caller frees. */
-char *nem_serve_log_tail(const char *path, int64_t offset, int n, const char *secret);
+/* The last n lines of path from offset, each indented and cut at 200 bytes, with secret masked; of those, the
+ * newest that fit in max_bytes (the newest always); caller frees. */
+char *nem_serve_log_tail(const char *path, int64_t offset, int n, size_t max_bytes, const char *secret);
 
 #endif

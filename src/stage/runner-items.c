@@ -186,10 +186,57 @@ fail:
     return false;
 }
 
+/* libbson's reader ends a document in a stream only when the next one begins: it returns a document once a '{'
+ * follows it, and keeps that '{' as the start of the next. So each line is fed as its text and then a '{', and the
+ * next line is fed without its own first '{'. */
+static ssize_t feed_line(void *data, uint8_t *buf, size_t size)
+{
+    nem_items_chan_t *ch = data;
+    size_t n = ch->feed_len < size ? ch->feed_len : size;
+    memcpy(buf, ch->feed, n);
+    ch->feed += n;
+    ch->feed_len -= n;
+    if (n < size && ch->feed_brace) {
+        buf[n++] = '{';
+        ch->feed_brace = false;
+    }
+    return (ssize_t)n;
+}
+
+void nem_items_free(nem_items_chan_t *ch)
+{
+    if (ch->reader)
+        bson_json_reader_destroy(ch->reader);
+    ch->reader = NULL;
+    ch->primed = false;
+    nem_rbuf_free(&ch->in);
+}
+
+/* Where the first top-level value of p ends (one past its last byte), by brackets outside strings; n when it never
+ * closes. Only finds the boundary: libbson checks everything else. */
+static size_t json_value_end(const char *p, size_t n)
+{
+    size_t depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '"') {
+            for (i++; i < n && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if ((c == '}' || c == ']') && depth > 0 && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return n;
+}
+
 /* One line of JSON: exactly one object, so `{..}{..}` and `[..]` (which libbson would accept) are errors. */
 static bool json_line(nem_runner_t *r, const char *p, size_t n, nem_item_cb cb, void *ud, bson_error_t *err)
 {
-    uint64_t line = r->items.line;
+    nem_items_chan_t *ch = &r->items;
+    uint64_t line = ch->line;
     while (n > 0 && (*p == ' ' || *p == '\t' || *p == '\r'))
         p++, n--;
     while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
@@ -200,20 +247,37 @@ static bool json_line(nem_runner_t *r, const char *p, size_t n, nem_item_cb cb, 
         return item_error(r, line, err, NEM_RUNNER_EOUTPUT, "expected a JSON object");
     if (n > MAX_JSON_LINE)
         return item_error(r, line, err, NEM_RUNNER_ETOOBIG, "line is over the 64 MiB limit");
-    bson_json_reader_t *reader = bson_json_data_reader_new(false, 0);
-    bson_t doc = BSON_INITIALIZER, extra = BSON_INITIALIZER;
+    size_t end = json_value_end(p, n);
+    if (end < n) {
+        size_t rest = end;
+        while (rest < n && (p[rest] == ' ' || p[rest] == '\t'))
+            rest++;
+        return item_error(r, line, err, NEM_RUNNER_EOUTPUT,
+                          p[rest] == '{' ? "malformed JSON: more than one document on the line"
+                                         : "malformed JSON: text after the document");
+    }
+    if (!ch->reader)
+        ch->reader = bson_json_reader_new(ch, feed_line, NULL, false, 0);
+    bson_t doc = BSON_INITIALIZER;
     bson_error_t jerr = {0};
-    bson_json_data_reader_ingest(reader, (const uint8_t *)p, n);
-    int rc = bson_json_reader_read(reader, &doc, &jerr);
-    int more = rc == 1 ? bson_json_reader_read(reader, &extra, &jerr) : 0;
-    bson_json_reader_destroy(reader);
-    bson_destroy(&extra);
-    if (rc == 1 && more == 0)
+    ch->feed = ch->primed ? p + 1 : p;
+    ch->feed_len = ch->primed ? n - 1 : n;
+    ch->feed_brace = true;
+    int rc = bson_json_reader_read(ch->reader, &doc, &jerr);
+    bool whole = ch->feed_len == 0 && !ch->feed_brace; /* it took the line and the '{' after it */
+    ch->feed = NULL;
+    ch->feed_len = 0;
+    ch->feed_brace = false;
+    if (rc == 1 && whole) {
+        ch->primed = true;
         return deliver(r, &doc, line, cb, ud, err);
+    }
     bson_destroy(&doc);
+    bson_json_reader_destroy(ch->reader); /* it may hold the rest of a bad line: never feed that to the next */
+    ch->reader = NULL;
+    ch->primed = false;
     char msg[300];
-    bson_snprintf(msg, sizeof msg, "malformed JSON: %s",
-                  rc == 1 && more == 1 ? "more than one document on the line" : jerr.message);
+    bson_snprintf(msg, sizeof msg, "malformed JSON: %s", jerr.message[0] ? jerr.message : "incomplete document");
     return item_error(r, line, err, NEM_RUNNER_EOUTPUT, msg);
 }
 

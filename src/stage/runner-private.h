@@ -20,6 +20,13 @@ typedef struct {
     uint64_t line;        /* JSON: lines consumed so far */
     uint64_t offset;      /* bytes consumed so far */
     size_t scanned;       /* JSON: bytes after in.start already searched for a newline */
+    /* JSON: one libbson reader for the whole stream, fed a line at a time (a reader costs ~26 KB to set up,
+     * more than parsing a small document); made at the first line, freed by nem_items_free */
+    bson_json_reader_t *reader;
+    bool primed;          /* the reader holds the '{' that opens the next line's document */
+    const char *feed;     /* the rest of the line the reader is being fed */
+    size_t feed_len;
+    bool feed_brace;      /* then a '{' */
 } nem_items_chan_t;
 
 typedef struct {
@@ -81,6 +88,7 @@ void nem_rbuf_free(nem_rbuf_t *b);
 
 /* runner-items.c: parses the complete items in the buffer (all of it at EOF). */
 bool nem_items_parse(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bson_error_t *err);
+void nem_items_free(nem_items_chan_t *ch);
 
 /* runner-log.c: logs the complete lines in the buffer (all of it at EOF). */
 void nem_log_lines(nem_runner_t *r, nem_log_chan_t *ch, bool at_eof);

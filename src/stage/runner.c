@@ -286,7 +286,7 @@ void nem_runner_destroy(nem_runner_t *r)
     if (!r->reaped)
         nem_runner_kill(r);
     close_all(r);
-    nem_rbuf_free(&r->items.in);
+    nem_items_free(&r->items);
     for (size_t i = 0; i < 2; i++)
         nem_rbuf_free(&r->logs[i].in);
     bson_free(r->label);

@@ -20,6 +20,7 @@ struct nem_writer {
     uint32_t n_consumed;
     bson_value_t model_used;    /* predictors: the last model the script loaded */
     bool has_model_used;
+    nem_stamp_t stamp;          /* with provenance */
     bson_t model_ids;           /* array of GridFS ids uploaded (for rollback) */
     uint32_t n_models;
     uint64_t docs;
@@ -36,6 +37,8 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     w->collection = opts->script->output;
     w->bucket = opts->script->model_bucket;
     w->provenance = opts->policy->provenance;
+    if (w->provenance)
+        nem_stamp_init(&w->stamp, w->o.run_id, w->o.stage, w->o.position, w->o.script->path, w->o.legacy_stamp);
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
     return w;
@@ -54,17 +57,12 @@ static bool write_document(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 {
     if (!have_bulk(w, err))
         return false;
-    bson_t stamped;
-    bool ok;
-    if (!w->provenance)
-        return nem_bulk_add(w->bulk, &item->doc, err) && (++w->docs, true);
-    nem_provenance_stamp(&item->doc, w->o.run_id, w->o.stage, w->o.position, w->o.script->path,
-                         w->has_model_used ? &w->model_used : NULL, w->o.legacy_stamp, &stamped);
-    ok = nem_bulk_add(w->bulk, &stamped, err);
-    bson_destroy(&stamped);
-    if (ok)
-        w->docs++;
-    return ok;
+    if (w->provenance)
+        nem_provenance_stamp(&item->doc, &w->stamp, w->has_model_used ? &w->model_used : NULL);
+    if (!nem_bulk_add(w->bulk, &item->doc, err))
+        return false;
+    w->docs++;
+    return true;
 }
 
 /* Lineage: everything needed to walk from the model back to its data and run. */

@@ -85,6 +85,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!ok && err.message[0] == '\0')
         abort(); /* a failure without a message */
-    nem_rbuf_free(&r.items.in);
+    nem_items_free(&r.items);
     return 0;
 }

@@ -261,6 +261,64 @@ START_TEST(exec_json_lines_become_documents_models_and_consumed_records)
 }
 END_TEST
 
+/* One JSON reader serves a whole stream: every line still becomes the document a fresh parse of that line gives,
+ * with brackets and quotes inside strings, a line longer than the reader's buffer, and lines that end in spaces. */
+START_TEST(exec_json_stream_lines_parse_as_each_line_alone)
+{
+    char *big = bson_malloc(40000);
+    memset(big, 'x', 39999);
+    big[39999] = '\0';
+    char *lines[] = {
+        "{\"s\": \"{not: a doc}\", \"t\": \"]]}}\"}",
+        "{\"q\": \"a \\\"quoted\\\" {brace\", \"a\": [[1, 2], {\"b\": [3]}], \"e\": {}}",
+        "  {\"u\": \"\\u00e9\\u4e2d\", \"n\": null, \"f\": -1.5e3, \"bool\": true}  ",
+        NULL, /* the long line */
+        "{\"after\": \"the long line\", \"d\": {\"$numberDecimal\": \"1.10\"}}",
+        "{}",
+    };
+    char *long_line = bson_strdup_printf("{\"big\": \"%s\", \"tail\": [1, {\"k\": \"}\"}]}", big);
+    lines[3] = long_line;
+    size_t nl = sizeof lines / sizeof lines[0];
+    char *data = bson_strdup_printf("%s/lines.json", g_workdir), *path = bson_strdup_printf("%s/cat.sh", g_workdir);
+    FILE *f = fopen(data, "w");
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < nl; i++)
+        fprintf(f, "%s\n", lines[i]);
+    fclose(f);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\nexec cat '%s'\n", data);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, 0700), 0);
+    result_t res;
+    run_path(path, &res);
+    ck_assert_msg(res.ok, "%s", res.err.message);
+    ck_assert_uint_eq(res.n, nl);
+    for (size_t i = 0; i < nl; i++) {
+        bson_error_t jerr;
+        bson_t *want = bson_new_from_json((const uint8_t *)lines[i], -1, &jerr);
+        ck_assert_msg(want, "line %zu: %s", i + 1, jerr.message);
+        bson_t got;
+        bson_iter_t it;
+        uint32_t len;
+        const uint8_t *buf;
+        char key[16];
+        const char *k;
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        ck_assert(bson_iter_init_find(&it, &res.items, k) && bson_iter_recurse(&it, &it) && bson_iter_find(&it, "doc"));
+        bson_iter_document(&it, &len, &buf);
+        ck_assert(bson_init_static(&got, buf, len));
+        ck_assert_msg(bson_equal(&got, want), "line %zu differs", i + 1);
+        bson_destroy(want);
+    }
+    bson_destroy(&res.items);
+    bson_free(long_line);
+    bson_free(big);
+    bson_free(data);
+    bson_free(path);
+}
+END_TEST
+
 START_TEST(exec_bson_stream_after_magic_line)
 {
     char *path = fixture("emit_bson");
@@ -968,6 +1026,7 @@ static Suite *runner_suite(void)
     }
     tcase_add_test(exec, script_kind_follows_the_file_name);
     tcase_add_test(exec, exec_json_lines_become_documents_models_and_consumed_records);
+    tcase_add_test(exec, exec_json_stream_lines_parse_as_each_line_alone);
     tcase_add_test(exec, exec_bson_stream_after_magic_line);
     tcase_add_test(exec, exec_password_only_through_its_pipe);
     tcase_add_test(exec, pump_never_blocks_on_a_partial_line);

@@ -12,6 +12,20 @@ before=$(pgrep -c -f -- "--sqlite-url=file:$DB/" || true)
 expect_fail 3 "port $NEM_TEST_PORT on 127.0.0.1 is already in use" serve --db-start --db-port "$NEM_TEST_PORT"
 [ "$(pgrep -c -f -- "--sqlite-url=file:$DB/" || true)" = "$before" ] || fail "a server was left after the busy port"
 [ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after the busy port: '$(cat "$DB/nemesyst.pid")'"
+# A port with no listener that a connection holds as its local port: a server could not listen there either.
+held=$(nem_random_port)
+"$PYTHON3" -c '
+import socket, sys, time, os
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.connect(("127.0.0.1", int(sys.argv[2])))
+open(sys.argv[3], "w").close()
+while os.path.exists(sys.argv[3]): time.sleep(0.05)
+' "$held" "$NEM_TEST_PORT" "$T/holding" &
+holder=$!
+for _ in $(seq 1 100); do [ -e "$T/holding" ] && break; sleep 0.05; done
+[ -e "$T/holding" ] || fail "the port holder never started"
+expect_fail 3 "port $held on 127.0.0.1 is already in use" serve --db-start --db-port "$held"
+rm -f "$T/holding"; wait "$holder"
+[ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after the held port"
 # ... and every rank ends with that status.
 rc=0; nem_mpirun -n 2 "$SERVE_TOOL" --db-engine ferretdb --db-path "$DB" --db-log-path "$DB/log" \
     --db-port "$NEM_TEST_PORT" --db-start 2>"$T/err" || rc=$?

@@ -222,8 +222,22 @@ START_TEST(log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked)
 
     ck_assert(write(fd, old, strlen(old)) > 0 && write(fd, text, strlen(text)) > 0);
     close(fd);
-    tail = nem_serve_log_tail(path, (int64_t)strlen(old), 2, "hunter2");
+    tail = nem_serve_log_tail(path, (int64_t)strlen(old), 2, 400, "hunter2");
     ck_assert_str_eq(tail, "\n    | two ******* x\n    | three");
+    bson_free(tail);
+    /* a long first line (FerretDB's start-up line is ~700 bytes) is cut, and the last line always fits */
+    fd = open(path, O_WRONLY | O_APPEND);
+    char longline[3000];
+    memset(longline, 'a', sizeof longline - 1);
+    longline[sizeof longline - 1] = '\n';
+    ck_assert(write(fd, longline, sizeof longline) > 0 && write(fd, "fatal: address already in use\n", 30) > 0);
+    close(fd);
+    tail = nem_serve_log_tail(path, 0, 10, 250, "hunter2");
+    ck_assert_msg(strstr(tail, "\n    | fatal: address already in use") && strlen(tail) <= 250, "got: %s", tail);
+    ck_assert_msg(!strstr(tail, "three"), "older lines past the budget are left out: %s", tail);
+    bson_free(tail);
+    tail = nem_serve_log_tail(path, 0, 10, 1000, NULL);
+    ck_assert_msg(strstr(tail, "aaa...\n    | fatal") && strlen(tail) < 1000, "got: %s", tail);
     bson_free(tail);
     unlink(path);
 }

@@ -33,7 +33,7 @@ fi
 
 host=$(hostname -s)
 node=$(/usr/sbin/slurmd -C | head -n1)
-ctl_port=$(( 20000 + RANDOM % 20000 )); d_port=$(( ctl_port + 1 ))
+ctl_port=$(nem_random_port); d_port=$(( ctl_port + 1 ))
 mkdir -p "$T/state" "$T/spool" "$T/log"
 cat > "$T/slurm.conf" <<EOC
 ClusterName=nemesyst-test

@@ -32,7 +32,7 @@ make_certs() {
 (make_certs) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; fail "openssl could not make the certificates"; }
 
 for try in 1 2 3 4 5 6 7 8; do
-    tls_port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    tls_port=$(nem_random_port)
     nem_port_free "$tls_port" && break
 done
 nem_ferretdb_start --listen-tls="127.0.0.1:$tls_port" --listen-tls-cert-file="$work/server.pem" \
