@@ -11,6 +11,8 @@
  *                  during insert_many); the server's CPU is not counted. FerretDB is the bottleneck of the wall
  *                  times, so this column shows what our side costs on its own.
  *   fixed cost:    (with --empty PATH) the process wall time of nemesyst running one script that exits at once
+ * --raw-once: build the N documents and insert_many them once, then exit (bench/run-instr.sh counts its
+ * instructions under callgrind as the floor of client work per document).
  * After each kind's first measured run, the last stored document (less _id and the provenance field) is checked
  * against the raw baseline's.
  * Usage: bench_stage_ingest --port P --nemesyst PATH --exec PATH --python PATH --plugin PATH [--empty PATH]
@@ -38,6 +40,14 @@ static void die(const char *what, const bson_error_t *err)
 {
     fprintf(stderr, "bench_stage_ingest: %s: %s\n", what, err ? err->message : "failed");
     exit(1);
+}
+
+static const bson_t *ping_command(void)
+{
+    static bson_t ping = BSON_INITIALIZER;
+    if (bson_empty(&ping))
+        BSON_APPEND_INT32(&ping, "ping", 1);
+    return &ping;
 }
 
 static void drop(bench_t *b)
@@ -156,9 +166,11 @@ int main(int argc, char **argv)
                                               {"reps", required_argument, NULL, 'r'},
                                               {"tmp", required_argument, NULL, 't'},
                                               {"empty", required_argument, NULL, 'E'},
+                                              {"raw-once", no_argument, NULL, 'R'},
                                               {NULL, 0, NULL, 0}};
     bench_t b = {.docs = 20000, .tmp = "/tmp"};
     int reps = 3, c;
+    bool raw_once = false;
     double wall[KINDS][BENCH_MAX_REPS], script[KINDS][BENCH_MAX_REPS], fixed[BENCH_MAX_REPS], ignored;
     double cpu[KINDS][BENCH_MAX_REPS], fixed_cpu[BENCH_MAX_REPS];
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -172,8 +184,28 @@ int main(int argc, char **argv)
         case 'r': reps = atoi(optarg); break;
         case 't': b.tmp = optarg; break;
         case 'E': b.empty = optarg; break;
+        case 'R': raw_once = true; break;
         default: return 2;
         }
+    }
+    if (raw_once && b.port > 0 && b.docs > 0) {
+        char uri[128];
+        bson_error_t err;
+        snprintf(uri, sizeof uri, "mongodb://127.0.0.1:%d/", b.port);
+        mongoc_init();
+        mongoc_log_set_handler(NULL, NULL);
+        if (!(b.client = mongoc_client_new(uri)))
+            die("mongoc_client_new", NULL);
+        b.coll = mongoc_client_get_collection(b.client, DB, COLL);
+        if (!mongoc_client_command_simple(b.client, "admin", ping_command(), NULL, NULL, &err))
+            die("ping", &err);
+        drop(&b);
+        raw_insert(&b, &ignored);
+        drop(&b);
+        mongoc_collection_destroy(b.coll);
+        mongoc_client_destroy(b.client);
+        mongoc_cleanup();
+        return 0;
     }
     if (b.port <= 0 || !b.nemesyst || !b.script[EXEC] || !b.script[PYTHON] || !b.script[PLUGIN] || b.docs <= 0 ||
         reps < 1 || reps > BENCH_MAX_REPS) {

@@ -28,6 +28,9 @@ section() { # NAME COMMAND...: runs it, keeps its output for the report
 
 section stage "$here/run-stage.sh" "$build" --reps "$reps" --docs 20000 --feed-docs 20000 --workers 1-4
 section store "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps"
+section store256 "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps" --mib 256 --docs 1000
+section instr "$here/run-instr.sh" "$build" --docs 2000,6000
+section memory "$here/run-memory.sh" "$build" --docs 100000,1000000
 section serve "$build/bench/bench_serve" --reps "$reps"
 
 # Start-up: nemesyst --help, and a one-rank run of a one-document cleaner, against a Python interpreter importing
@@ -90,6 +93,22 @@ section startup startup
     echo
     cat "$tmp/store.txt"
     echo
+    echo "The same at 256 MiB:"
+    echo
+    grep '^|' "$tmp/store256.txt" | grep -v 'bulk insert' || cat "$tmp/store256.txt"
+    echo
+    echo "## Client CPU per ingested document (callgrind)"
+    echo
+    echo '```'
+    cat "$tmp/instr.txt"
+    echo '```'
+    echo
+    echo "## Memory while ingesting 10^5 and 10^6 documents"
+    echo
+    echo '```'
+    cat "$tmp/memory.txt"
+    echo '```'
+    echo
     echo "## Server start (against 2.0.6's fixed sleeps)"
     echo
     echo '```'
@@ -132,6 +151,20 @@ for b in ("32", "1024"):
         line("Python feed, batch " + b, "at least as fast as 2.0.6", "%.2fx 2.0.6's documents/s" % r, r >= 1.0)
 for n, pct in re.findall(r"^-n (\d+): idle_cpu_pct blocking [\d.]+ nemesyst ([\d.]+)", stage, re.M):
     line("idle rank, -n " + n, "<= 2% of a core", pct + "%", float(pct) <= 2)
+par = stage[stage.find("Parallel rounds"):]
+for k, shape, ratio_ in re.findall(r"^(\d+)\s+(.+?)\s+[\d.]+\s+[\d.]+-[\d.]+\s+([\d.]+)$", par.split("\n\n")[0], re.M):
+    line("parallel rounds, K = %s, %s" % (k, shape), "well under 2.0.6's K s", "%.2f of K s" % float(ratio_),
+         float(ratio_) < 0.9)
+try:
+    mem = open(d + "/memory.txt").read()
+    worst = {}
+    for kind, n, role, x in re.findall(r"^(\w+)\s+(\d+)\s+[\d.]+\s+(.+?)\s+[\d.]+\s+([\d.]+)$", mem, re.M):
+        worst[kind] = max(worst.get(kind, (0, "")), (float(x), role))
+    for kind, (x, role) in sorted(worst.items()):
+        line("memory, %s cleaner, 10^6 against 10^5 documents" % kind, "flat (<= 1.10x)",
+             "%.2fx (%s, the largest growth)" % (x, role), x <= 1.10)
+except OSError:
+    pass
 st = open(d + "/startup.txt").read()
 for name, goal, limit in (("nemesyst --help", "never starts MPI", None),
                           ("one-rank run, 1-document cleaner (executable)", "<= 0.2 s", 200)):
@@ -141,23 +174,31 @@ for name, goal, limit in (("nemesyst --help", "never starts MPI", None),
 PY
 } >"$out"
 
-# The plot: per-round overhead against worker ranks, with MPI_Barrier at the same rank counts (the ingest benchmark
-# runs one worker: its rate by workers is for a machine with more cores).
+# The plot: per-round overhead against worker ranks, with MPI_Barrier at the same rank counts, and the ingest rate
+# by workers (on this machine's cores: past them, workers share CPUs with the server).
 if command -v gnuplot >/dev/null; then
     awk '/^Orchestration per round/ {rounds=1; next} rounds && /^[0-9]+ +[0-9]+ +[0-9.]+/ {print $1, $3, $6}
          rounds && /^$/ {rounds=0}' "$tmp/stage.txt" >"$tmp/rounds.dat"
+    awk '/^Ingest by workers/ {on=1; next} on && /^[0-9]+ +[0-9.]+/ {print $1, $4} on && /^$/ {on=0}' \
+        "$tmp/stage.txt" >"$tmp/scaling.dat"
     if [ -s "$tmp/rounds.dat" ]; then
+        plot='plot "'$tmp/rounds.dat'" using 1:2 axes x1y1 with linespoints title "nemesyst round (ms)", "'$tmp/rounds.dat'" using 1:3 axes x1y1 with linespoints title "MPI_Barrier (ms)"'
+        [ -s "$tmp/scaling.dat" ] && plot+=', "'$tmp/scaling.dat'" using 1:2 axes x1y2 with linespoints title "ingest (documents/s, right axis)"'
         gnuplot <<GP || status=1
 set terminal png size 800,480 noenhanced
 set xtics 1
 set output "${out%.md}.png"
-set title "Per-round overhead of nemesyst against MPI_Barrier, by worker ranks"
+set title "nemesyst by worker ranks: per-round overhead against MPI_Barrier, and ingest rate"
 set xlabel "worker ranks"
 set ylabel "ms per round"
 set logscale y
-plot "$tmp/rounds.dat" using 1:2 with linespoints title "nemesyst round", "$tmp/rounds.dat" using 1:3 with linespoints title "MPI_Barrier"
+set y2label "documents/s"
+set y2tics
+set y2range [0:*]
+set key bottom right
+$plot
 GP
-        printf '\n![per-round overhead](%s)\n' "$(basename "${out%.md}.png")" >>"$out"
+        printf '\n![per-round overhead and ingest rate by workers](%s)\n' "$(basename "${out%.md}.png")" >>"$out"
     fi
 else
     printf '\n(No plot: gnuplot is not installed; `apt-get install gnuplot-nox` adds it.)\n' >>"$out"

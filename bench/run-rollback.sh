@@ -18,15 +18,9 @@ while [ $# -gt 0 ]; do
     shift 2 || { echo "run-rollback.sh: $1 needs a value" >&2; exit 2; }
 done
 python3=${PYTHON3:-/usr/bin/python3}
-. "$here/../tests/fixtures/ferretdb.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-bench-rollback.XXXXXX") || exit 1
-cleanup() { nem_ferretdb_stop; rm -rf "$tmp"; }
-trap cleanup EXIT
-nem_ferretdb_start || exit 1
-mkdir -p "$tmp/no-sysconf"
-cd "$tmp" || exit 1
-export MONGOC_DISABLE_SHM=1 NEMESYST_SYSCONFDIR="$tmp/no-sysconf" NEM_T_COUNT=$docs NEM_T_MARKER="$tmp/marker"
-unset N_DB_PASSWORD N_DB_USER_NAME
+. "$here/lib.sh"
+bench_start rollback
+export NEM_T_COUNT=$docs NEM_T_MARKER="$tmp/marker"
 run() { # LOG COLLECTION ARGS...: one nemesyst run, its log kept
     local log=$1 coll=$2
     shift 2
@@ -49,10 +43,13 @@ PY
 }
 count() {
     "$python3" - "$NEM_TEST_PORT" "$1" <<'PY'
-import sys, pymongo
+import hashlib, sys, pymongo
+from bson import ObjectId
 db = pymongo.MongoClient("127.0.0.1", int(sys.argv[1])).bench
 run = sys.argv[2]
-f = {"_nemesyst.run": run} if run != "-" else {}
+# the run's one script's provenance stamp, by its documented definition (src/provenance/provenance.h)
+s = ObjectId(hashlib.sha256(b"nemesyst-stamp\0" + run.encode() + b"\0clean-0").digest()[:12])
+f = {"_nemesyst.s": s} if run != "-" else {}
 print(db.c.count_documents(f), len(db.c.distinct("i", f)))
 PY
 }

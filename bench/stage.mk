@@ -23,7 +23,7 @@ bench_stage_bench_plugin_la_SOURCES = bench/stage/plugin.c
 bench_stage_bench_plugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 bench_stage_bench_plugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
-EXTRA_DIST += bench/run-stage.sh bench/stage/emit-json.sh bench/stage/clean.py bench/stage/empty.sh bench/stage/feed.py
+EXTRA_DIST += bench/run-stage.sh bench/stage/emit-json.sh bench/stage/clean.py bench/stage/empty.sh bench/stage/sleep1.sh bench/stage/feed.py
 
 BENCH_STAGE_DEPS = nemesyst$(EXEEXT) nemesyst-plugin-host$(EXEEXT) bench/stage/bench_plugin.la \
 	bench/bench_stage_ingest$(EXEEXT) bench/bench_stage_feed$(EXEEXT) bench/bench_stage_barrier$(EXEEXT) \
@@ -34,7 +34,7 @@ bench-stage: $(BENCH_STAGE_DEPS)
 	MPIRUN='$(MPIRUN)' PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-stage.sh '$(abs_top_builddir)' $(BENCH_STAGE_ARGS)
 
 # Rollback and resume at size (bench/run-rollback.sh; BENCH_ROLLBACK_ARGS="--docs 1000000" for the full figure).
-EXTRA_DIST += bench/run-rollback.sh
+EXTRA_DIST += bench/run-rollback.sh bench/run-instr.sh bench/run-memory.sh bench/lib.sh
 .PHONY: bench-rollback
 bench-rollback: nemesyst$(EXEEXT)
 	PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-rollback.sh '$(abs_top_builddir)' $(BENCH_ROLLBACK_ARGS)
