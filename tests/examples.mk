@@ -4,3 +4,6 @@ dist_check_SCRIPTS += tests/examples/fashion-mnist.sh
 if HAVE_HDF5
 TESTS += tests/examples/fashion-mnist.sh
 endif
+# Every command shown in an example plugin's header runs as shown (tests/examples/shown-commands.sh).
+dist_check_SCRIPTS += tests/examples/shown-commands.sh
+TESTS += tests/examples/shown-commands.sh

@@ -70,13 +70,40 @@ bool toy_learn(nemesyst_ctx_t *ctx, bson_error_t *error)
     return ok;
 }
 
-/* Predictor: the model the host picked (--dl-input-model-*), applied to a few inputs. */
+/* The newest model of --dl-input-model-collection (a GridFS bucket: its files sorted by upload date). */
+static bool newest_model(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, bson_error_t *error)
+{
+    const char *bucket;
+    char files[256];
+    if (!nemesyst_opt_str(ctx, "dl-input-model-collection", &bucket, error))
+        return false;
+    snprintf(files, sizeof files, "%s.files", bucket);
+    bson_t *pipeline = BCON_NEW("0", "{", "$sort", "{", "uploadDate", BCON_INT32(-1), "}", "}", "1", "{", "$limit",
+                                BCON_INT32(1), "}");
+    nemesyst_batches_t *b = nemesyst_batches_new(ctx, files, pipeline, 1, error);
+    bson_destroy(pipeline);
+    if (!b)
+        return false;
+    const bson_t *const *docs;
+    size_t n = 0;
+    bson_iter_t id;
+    bool found = nemesyst_batches_next(b, &docs, &n, error) && n == 1 && bson_iter_init_find(&id, docs[0], "_id");
+    bool ok = found && nemesyst_model_fetch(ctx, bucket, bson_iter_value(&id), data, len, error);
+    nemesyst_batches_destroy(b);
+    if (!found && error->code == 0)
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_ENOMODEL, "no model in '%s': run the learner first",
+                       bucket);
+    return ok;
+}
+
+/* Predictor: the newest model of --dl-input-model-collection, applied to a few inputs. */
 bool toy_predict(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     uint8_t *data;
     size_t len;
     double w;
-    if (!nemesyst_input_model(ctx, &data, &len, error))
+    memset(error, 0, sizeof *error);
+    if (!newest_model(ctx, &data, &len, error))
         return false;
     if (len != sizeof w) {
         bson_free(data);

@@ -113,10 +113,11 @@ void nem_summary_print(const nem_summary_t *s, FILE *out)
             "documents", "models", "seconds", "error");
     for (size_t i = 0; i < s->n; i++) {
         const nem_task_result_t *r = &s->results[i];
-        const char *path = script_of(s, r);
-        size_t len = strlen(path);
-        fprintf(out, "%-8s %4zu %-36s %5d %-9s %10" PRIu64 " %6" PRIu64 " %9.3f  %s\n",
-                nem_stage_name(r->stage), r->position, len > 36 ? path + len - 36 : path, r->rank,
+        /* The file name, as a user knows the script (the run record and --summary-json hold the full path). */
+        const char *path = script_of(s, r), *base = strrchr(path, '/');
+        base = base && base[1] ? base + 1 : path;
+        fprintf(out, "%-8s %4zu %-36.36s %5d %-9s %10" PRIu64 " %6" PRIu64 " %9.3f  %s\n",
+                nem_stage_name(r->stage), r->position, base, r->rank,
                 r->ok ? "ok" : "FAILED", r->documents, r->models, (r->ended_ms - r->started_ms) / 1000.0,
                 r->ok ? "" : r->error);
     }
