@@ -10,7 +10,7 @@ tests_serve_serve_tool_LDADD = $(TEST_LIBS)
 TESTS += tests/serve/test_engines
 
 dist_check_SCRIPTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh \
-	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh
+	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh tests/serve/multihost.sh
 EXTRA_DIST += tests/serve/lib.sh
 TESTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh \
-	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh
+	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh tests/serve/multihost.sh

@@ -208,12 +208,20 @@ fail:
     return failure_status(&err);
 }
 
-/* Workers on another host than rank 0, told to reach a loopback address while the server is rank 0's own (this run
- * started it): they connect to rank 0's host instead. */
-static bool should_redirect(const nem_world_t *world, const nem_serve_plan_t *plan, const char *host0, int served)
+/* Where this rank reaches the server this run started, when --db-ip is loopback (its default, localhost): reach is
+ * the address rank 0 itself uses (the spec's connect_ip: loopback when the server listens there or on a wildcard,
+ * else its first --db-bind-ip). Ranks on rank 0's host use it; ranks elsewhere use it too unless it is loopback,
+ * and then rank 0's host name (the server listens on a wildcard: a loopback-only one was refused before it
+ * started). NULL: the client's host stands (a --db-ip the user aimed elsewhere, or a server this run did not
+ * start). */
+static char *where_to_connect(const nem_world_t *world, const nem_serve_plan_t *plan, const char *host0,
+                              int served, const char *reach)
 {
-    return served && world->rank != 0 && strcmp(world->host, host0) != 0 && plan->client &&
-           nem_serve_is_loopback(plan->client->host);
+    if (!served || !plan->client || !nem_serve_is_loopback(plan->client->host) || !reach[0])
+        return NULL;
+    if (!nem_serve_is_loopback(reach))
+        return bson_strdup(reach);
+    return world->rank != 0 && strcmp(world->host, host0) != 0 ? bson_strdup(host0) : NULL;
 }
 
 int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_t **out)
@@ -235,16 +243,20 @@ int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_
         msg[1] = s->server.pid > 0 || (msg[0] == -1 && plan->start);
     }
     nem_mpi_bcast(msg, 2, MPI_INT, 0);
+    char reach[256] = "";
+    if (world->rank == 0 && msg[0] == -1 && msg[1] && s->spec.connect_ip)
+        bson_strncpy(reach, s->spec.connect_ip, sizeof reach);
+    nem_mpi_bcast(reach, (int)sizeof reach, MPI_CHAR, 0);
+    reach[sizeof reach - 1] = '\0';
     if (msg[0] != -1) {
         nem_serve_spec_clear(&s->spec);
         bson_free(s);
         *out = NULL;
         return msg[0];
     }
-    if (should_redirect(world, plan, host0, msg[1])) {
-        s->db_host = bson_strdup(host0);
-        NEM_DEBUG("--db-ip is loopback but the server is rank 0's on %s: connecting there", host0);
-    }
+    if ((s->db_host = where_to_connect(world, plan, host0, msg[1], reach)))
+        NEM_DEBUG("--db-ip %s: the server this run started answers on %s: connecting there", plan->client->host,
+                  s->db_host);
     *out = s;
     return -1;
 }

@@ -27,8 +27,9 @@ typedef struct nem_serve nem_serve_t;
  * handlers. */
 int nem_serve_begin(const nem_world_t *world, nem_serve_plan_t *plan, nem_serve_t **out);
 
-/* Where this rank must reach the server instead of the client's host, or NULL: on workers on another host than
- * rank 0 whose host is loopback while the server is rank 0's own (started by this run), rank 0's host name. */
+/* Where this rank must reach the server instead of the client's host, or NULL. When this run started the server
+ * and --db-ip is loopback: the address the server listens on when that is not loopback (--db-bind-ip ADDR or
+ * HOSTNAME), else, on ranks on another host than rank 0, rank 0's host name (a wildcard --db-bind-ip). */
 const char *nem_serve_db_host(const nem_serve_t *s);
 
 /* Every rank calls it after the stages, whatever their outcome. Rank 0 runs --db-login (the shell as a child,

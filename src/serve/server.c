@@ -171,9 +171,16 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
     }
     srv->is_child = true;
     write_pidfile(lock_fd, srv);
-    NEM_INFO("%s %s: started pid %d on %s:%d, db path %s, log %s", srv->engine->name,
-             srv->phase == NEM_PHASE_INIT ? "init" : "start", (int)srv->pid, listen, srv->spec->port,
-             srv->spec->db_path, srv->spec->log_file);
+    {
+        /* what it listens on (a wildcard included), not where nemesyst reaches it */
+        bson_string_t *on = bson_string_new("");
+        for (size_t i = 0; srv->phase != NEM_PHASE_INIT && i < srv->spec->n_bind_ip; i++)
+            bson_string_append_printf(on, "%s%s", i ? "," : "", srv->spec->bind_ip[i]);
+        NEM_INFO("%s %s: started pid %d listening on %s port %d, db path %s, log %s", srv->engine->name,
+                 srv->phase == NEM_PHASE_INIT ? "init" : "start", (int)srv->pid, on->len ? on->str : listen,
+                 srv->spec->port, srv->spec->db_path, srv->spec->log_file);
+        bson_string_free(on, true);
+    }
     ok = true;
 fail:
     /* The server holds its own copy of the locked descriptor; ours goes, with the file when nothing started. The

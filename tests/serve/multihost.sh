@@ -1,0 +1,136 @@
+#!/bin/bash
+# One job across two hosts for real: two network namespaces this test creates, joined by a veth pair, each with its
+# own address and host name. Rank 0 and its server run on host A, the two workers on host B; Open MPI launches into
+# B through --mca plm_rsh_agent (a small agent that enters the namespace), and `ip netns exec` reads
+# /etc/netns/NAME/hosts, so each host resolves the other's name without touching /etc/hosts.
+#   1. --db-bind-ip ADDR, without --db-ip: init with a user, start, clean on both workers, learn, predict; the
+#      documents, the model and the predictions arrive, every script ran on B, and the server's log shows
+#      connections from B's address.
+#   2. --db-bind-ip HOSTNAME, without --db-ip: a clean stage on both workers.
+#   3. --db-bind-ip 0.0.0.0: the log says what the server listens on.
+#   4. a loopback-only --db-bind-ip with ranks on both hosts: refused with a clear message before anything starts.
+# It removes the namespaces, the veth pair and every file it created, whatever happens. Needs root and iproute2:
+# skipped (77) without them.
+. ./tests/env.sh
+set -u
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
+command -v ip >/dev/null && command -v unshare >/dev/null || { echo "SKIP: needs iproute2 and unshare"; exit 77; }
+PLUGIN="$top_builddir/tests/runner/.libs/plugin_fixture.so"
+[ -f "$PLUGIN" ] || fail "test plugin $PLUGIN not built (make check builds it)"
+
+id=$$
+A=nemha$id B=nemhb$id
+net=$(( 16 + id % 200 ))
+ipa=10.77.$net.1 ipb=10.77.$net.2
+T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-multihost.XXXXXX")
+chmod 755 "$T"
+cleanup() {
+    local pid
+    for pid in $(cat "$T"/db*/nemesyst.pid 2>/dev/null | awk '{print $1}'); do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    ip netns del "$A" 2>/dev/null
+    ip netns del "$B" 2>/dev/null
+    ip link del "va$id" 2>/dev/null
+    rm -rf "/etc/netns/$A" "/etc/netns/$B" /tmp/ompi."$A".* /tmp/ompi."$B".* "$T"
+}
+trap cleanup EXIT
+ip netns add "$A" && ip netns add "$B" || { echo "SKIP: cannot create network namespaces here"; exit 77; }
+ip link add "va$id" type veth peer name "vb$id" || fail "cannot make a veth pair"
+ip link set "va$id" netns "$A" && ip link set "vb$id" netns "$B" || fail "cannot move the veth ends"
+ip -n "$A" addr add "$ipa/24" dev "va$id" && ip -n "$B" addr add "$ipb/24" dev "vb$id" || fail "addresses"
+for ns in "$A" "$B"; do ip -n "$ns" link set lo up || fail "lo up in $ns"; done
+ip -n "$A" link set "va$id" up && ip -n "$B" link set "vb$id" up || fail "veth up"
+for ns in "$A" "$B"; do
+    mkdir -p "/etc/netns/$ns"
+    printf '127.0.0.1 localhost\n%s %s\n%s %s\n' "$ipa" "$A" "$ipb" "$B" >"/etc/netns/$ns/hosts"
+done
+cat >"$T/agent" <<'EOS'
+#!/bin/sh
+# Open MPI's launch agent here: `agent HOST command...` runs the command on HOST, that is in its namespace.
+host=$1
+shift
+exec ip netns exec "$host" unshare --uts sh -c "hostname $host && $*"
+EOS
+chmod +x "$T/agent"
+printf '%s slots=1\n%s slots=2\n' "$A" "$B" >"$T/hosts"
+printf 'pw-multihost\n' >"$T/pw" && chmod 600 "$T/pw"
+cat >"$T/clean.sh" <<'EOS'
+#!/bin/sh
+i=0
+while [ $i -lt 50 ]; do echo "{\"i\": $i, \"host\": \"$(hostname)\"}"; i=$((i + 1)); done
+EOS
+chmod +x "$T/clean.sh"
+port=$(nem_random_port)
+
+# on_a COMMAND...: runs it on host A (its namespace and host name), as a user there would
+on_a() { ip netns exec "$A" unshare --uts sh -c "hostname $A && exec \"\$@\"" on_a "$@"; }
+# job LOG NEMESYST-ARGS...: one mpirun job from host A, rank 0 on A and ranks 1-2 on B
+job() {
+    local log=$1
+    shift
+    timeout -k 5 180 ip netns exec "$A" unshare --uts sh -c "hostname $A && exec \"\$@\"" job \
+        "$MPIRUN" --hostfile "$T/hosts" -n 3 --mca plm_rsh_agent "$T/agent" \
+        --mca oob_tcp_if_include "10.77.$net.0/24" --mca btl tcp,self,vader --mca btl_tcp_if_include "10.77.$net.0/24" \
+        -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM -x OMPI_MCA_mpi_yield_when_idle \
+        "$NEMESYST" --db-engine ferretdb --db-port "$port" --db-user-name alice --db-password-file "$T/pw" "$@" \
+        >"$log.out" 2>"$log.err"
+}
+show() { cat "$1.out"; sed 's/^/   stderr: /' "$1.err" | tail -n 30; }
+
+# 1. --db-bind-ip ADDR, no --db-ip; the server stays up for the read-back
+job "$T/one" --db-path "$T/db1" --db-log-path "$T/db1/log" --db-bind-ip "$ipa" --db-name mh --db-init --db-start \
+    --process-pool 1 --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c \
+    --dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point learn --dl-data-collection c \
+    --dl-output-model-collection models \
+    --i-predict --i-predictor "$PLUGIN" --i-predictor-entry-point predict --i-output-prediction-collection preds
+rc=$?
+show "$T/one"
+[ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip $ipa exited $rc"
+grep -q "listening on $ipa port $port" "$T/one.err" || fail "the log does not say the server listens on $ipa"
+on_a "$PYTHON3" - "$ipa" "$port" "$T/pw" "$B" <<'PY' || fail "read-back from host A failed"
+import sys, pymongo
+ip, port, pwfile, host_b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+pw = open(pwfile).read().strip()
+db = pymongo.MongoClient(ip, port, username="alice", password=pw, authSource="mh", serverSelectionTimeoutMS=10000)["mh"]
+def eq(got, want, what):
+    if got != want:
+        sys.exit("%s: got %r, want %r" % (what, got, want))
+eq(db.c.count_documents({}), 100, "documents of the two cleaners")
+eq(sorted(db.c.distinct("host")), [host_b], "the hosts the cleaners ran on")
+eq(db["models.files"].count_documents({}), 1, "models stored")
+eq(db.preds.count_documents({"_nemesyst.model": {"$exists": True}}) > 0, True, "predictions referencing the model")
+run = db.nemesyst_runs.find_one(sort=[("started", -1)])
+eq(run.get("status"), "succeeded", "run status")
+eq(sorted({s.get("host") for s in run["scripts"].values()}), [host_b], "hosts of the run's scripts")
+PY
+# FerretDB logs each connection with its remote address
+grep -Eq "$ipb:[0-9]+" "$T/db1/log/mongo_log" || fail "the server's log shows no connection from $ipb: $(tail -5 "$T/db1/log/mongo_log")"
+job "$T/stop" --db-path "$T/db1" --db-log-path "$T/db1/log" --db-bind-ip "$ipa" --db-name mh --db-stop ||
+    { show "$T/stop"; fail "--db-stop from host A"; }
+
+# 2. --db-bind-ip HOSTNAME, no --db-ip
+job "$T/two" --db-path "$T/db2" --db-log-path "$T/db2/log" --db-bind-ip "$A" --db-name mh2 --db-init --db-start \
+    --db-stop --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c
+rc=$?
+show "$T/two"
+[ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip $A (a host name) exited $rc"
+grep -Eq '^run [^ ]+: 2 script\(s\), 0 failed' "$T/two.out" || fail "--db-bind-ip $A: not every script ok"
+
+# 3. --db-bind-ip 0.0.0.0: the log says so, and the workers reach rank 0's host by name
+job "$T/three" --db-path "$T/db3" --db-log-path "$T/db3/log" --db-bind-ip 0.0.0.0 --db-name mh3 --db-init --db-start \
+    --db-stop --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c
+rc=$?
+show "$T/three"
+[ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip 0.0.0.0 exited $rc"
+grep -q "listening on 0.0.0.0 port $port" "$T/three.err" || fail "the log does not say the server listens on 0.0.0.0"
+
+# 4. loopback only, ranks on two hosts: refused before anything starts
+job "$T/four" --db-path "$T/db4" --db-log-path "$T/db4/log" --db-bind-ip 127.0.0.1 --db-name mh4 --db-init --db-start \
+    --db-stop --data-clean --data-cleaner "$T/clean.sh" --data-collection c
+rc=$?
+show "$T/four"
+[ "$rc" = 3 ] || fail "a loopback-only server across hosts: exit $rc, want 3"
+grep -q -- "--db-bind-ip" "$T/four.err" || fail "the refusal does not name --db-bind-ip"
+[ ! -e "$T/db4/nemesyst.pid" ] || fail "a server was started for the refused job"
+echo "multihost: ok ($A at $ipa, $B at $ipb)"
