@@ -109,21 +109,19 @@ grep -Eq "$ipb:[0-9]+" "$T/db1/log/mongo_log" || fail "the server's log shows no
 job "$T/stop" --db-path "$T/db1" --db-log-path "$T/db1/log" --db-bind-ip "$ipa" --db-name mh --db-stop ||
     { show "$T/stop"; fail "--db-stop from host A"; }
 
-# 2. --db-bind-ip HOSTNAME, no --db-ip
-job "$T/two" --db-path "$T/db2" --db-log-path "$T/db2/log" --db-bind-ip "$A" --db-name mh2 --db-init --db-start \
-    --db-stop --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c
-rc=$?
-show "$T/two"
-[ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip $A (a host name) exited $rc"
-grep -Eq '^run [^ ]+: 2 script\(s\), 0 failed' "$T/two.out" || fail "--db-bind-ip $A: not every script ok"
-
-# 3. --db-bind-ip 0.0.0.0: the log says so, and the workers reach rank 0's host by name
-job "$T/three" --db-path "$T/db3" --db-log-path "$T/db3/log" --db-bind-ip 0.0.0.0 --db-name mh3 --db-init --db-start \
-    --db-stop --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c
-rc=$?
-show "$T/three"
-[ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip 0.0.0.0 exited $rc"
-grep -q "listening on 0.0.0.0 port $port" "$T/three.err" || fail "the log does not say the server listens on 0.0.0.0"
+# clean_job N BIND: init, start, two cleaners on B, stop, with --db-bind-ip BIND and no --db-ip
+clean_job() {
+    job "$T/job$1" --db-path "$T/db$1" --db-log-path "$T/db$1/log" --db-bind-ip "$2" --db-name "mh$1" --db-init \
+        --db-start --db-stop --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c c
+    local rc=$?
+    show "$T/job$1"
+    [ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip $2 exited $rc"
+    grep -Eq '^run [^ ]+: 2 script\(s\), 0 failed' "$T/job$1.out" || fail "--db-bind-ip $2: not every script ok"
+    grep -q "listening on $2 port $port" "$T/job$1.err" || fail "the log does not say the server listens on $2"
+}
+# 2. --db-bind-ip HOSTNAME; 3. --db-bind-ip 0.0.0.0 (the workers reach rank 0's host by name)
+clean_job 2 "$A"
+clean_job 3 0.0.0.0
 
 # 4. loopback only, ranks on two hosts: refused before anything starts
 job "$T/four" --db-path "$T/db4" --db-log-path "$T/db4/log" --db-bind-ip 127.0.0.1 --db-name mh4 --db-init --db-start \
