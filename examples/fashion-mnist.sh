@@ -6,7 +6,9 @@
 # NEMESYST (the binary, default _build/nemesyst), PLUGINDIR (the built C plugins, default found beside NEMESYST,
 # else installed), SCRIPTS=c (default: the C plugins of examples/plugins) or python (the original-style Python
 # scripts of examples/cleaners, learners, predictors), PREDICTOR (a predictor script to use instead; it must read
-# the learner's model format). The dataset comes from the Debian package dataset-fashion-mnist.
+# the learner's model format), LAUNCHER (what starts the job's ranks, default "mpirun --oversubscribe -n RANKS";
+# slurm/nemesyst-example.sbatch sets "srun --mpi=pmix"). The dataset comes from the Debian package
+# dataset-fashion-mnist.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -56,6 +58,7 @@ common=(-c examples/configs/nemesyst/fashion-mnist.conf --db-engine ferretdb --d
         --db-path "$work/db" --db-log-path "$work/log" --db-password-file "$work/password")
 
 "$NEMESYST" "${common[@]}" --db-init
-mpirun --oversubscribe -n "$RANKS" "$NEMESYST" "${common[@]}" "${scripts[@]}" --db-start --data-clean --dl-learn \
+read -ra launcher <<<"${LAUNCHER:-mpirun --oversubscribe -n $RANKS}"
+"${launcher[@]}" "$NEMESYST" "${common[@]}" "${scripts[@]}" --db-start --data-clean --dl-learn \
     --i-predict --db-stop --summary-json "$work/summary.json"
 echo "example: summary in $work/summary.json, server log in $work/log"

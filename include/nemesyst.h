@@ -135,7 +135,10 @@ void nemesyst_batches_destroy(nemesyst_batches_t *b);
 /* --- models --- */
 
 /* Reads the stored model with GridFS id from bucket (e.g. the predictor's --dl-output-model-collection) into a new
- * buffer of *len bytes; free it with bson_free. NEMESYST_ENOMODEL when there is no such file. */
+ * buffer of *len bytes; free it with bson_free. The chunks come in replies sized by bytes (at most 16 MiB), so a model
+ * of any size that fits in memory can be read, holding it once plus one reply. NEMESYST_ENOMODEL when there is no
+ * such file; a missing, short or extra chunk or a server error fails it (NEMESYST_EDB) with a message naming the
+ * model, the bucket and the cause. */
 bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_value_t *id, uint8_t **data,
                           size_t *len, bson_error_t *error);
 /* The model picked by --dl-input-model-collection/--dl-input-model-pipeline for retraining, read into a new

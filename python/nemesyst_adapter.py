@@ -11,7 +11,8 @@ folders stay distinct), its directory first on sys.path so its own helper module
         per-script options as lists, plus "process" (this script's position), "stage", "run_id", "rank",
         "workdir", "input_model" (path of the model to retrain, or None) and "input_model_id".
   db    a Mongo object with the original's API on pymongo: connect, dump, getCursor, getBatches (never an empty
-        last batch), getFiles / GetFiles (batches of dicts with a "gridout").
+        last batch), getFiles / GetFiles (batches of dicts with a "gridout", a GridOut whose chunks are read in
+        replies sized by bytes, so models of any size can be read).
 
 What the entry point yields (or returns) goes back to the host as BSON on the pipe NEMESYST_ITEM_FD, not stdout
 (print() output is logged): a dict is a document; a (metadata, data) tuple is a model, written to a file in
@@ -24,6 +25,7 @@ model's metadata the data it was trained on. An exception fails the script: trac
 import atexit
 import hashlib
 import importlib.util
+import io
 import itertools
 import os
 import sys
@@ -32,7 +34,9 @@ import traceback
 
 import bson
 import gridfs
+import gridfs.errors
 import pymongo
+import pymongo.errors
 from bson import json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -223,6 +227,229 @@ class TrackedCursor(object):
         return getattr(self._cursor, name)
 
 
+# GridFS chunks are read in replies of about REPLY_BYTES too, as the host reads them (src/store/gridfs.c). pymongo's
+# own GridOut opens its chunks cursor without a batch size, so the server picks one by document count: a 255 KiB chunk
+# times FerretDB's 250 per getMore is a 65 MB reply, over pymongo's 48 MB message limit, and a 200 MB model cannot be
+# read at all (mongod caps its replies at 16 MiB, but nothing in the protocol obliges a server to).
+CHUNK_OVERHEAD = 128  # a chunk document's fields besides its data, generously
+
+
+class ModelReadError(gridfs.errors.GridFSError):
+    """Reading a stored model failed in the driver or the server: the message names the model and its bucket and
+    quotes the driver's; the driver's exception is the __cause__."""
+
+
+def _whole(value):
+    """An integral number: files documents written by old drivers and shells may hold length as a double."""
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Chunks(object):
+    """The chunks of one GridFS file from chunk number `first` on, as bytes, checked as they come (GridFS
+    specification): n contiguous from `first`, each exactly as long as the file's length implies, none missing and
+    none extra at the end. A cursor the server dropped between reads (10 idle minutes) is reopened where it was."""
+
+    def __init__(self, grid, first):
+        self._grid = grid
+        self._next = first
+        self._count = grid.chunk_count()
+        self._cursor = None
+
+    def _open(self):
+        per_reply = max(1, REPLY_BYTES // (int(self._grid.chunk_size) + CHUNK_OVERHEAD))
+        self._cursor = self._grid.chunks_collection().find(
+            {"files_id": self._grid.file_id, "n": {"$gte": self._next}}, sort=[("n", 1)], batch_size=per_reply)
+
+    def _fetch(self):
+        """The next chunk document, or None at the end of the cursor."""
+        for attempt in (0, 1):
+            if self._cursor is None:
+                self._open()
+            try:
+                return next(self._cursor, None)
+            except pymongo.errors.CursorNotFound:
+                self.close()
+                if attempt:
+                    raise
+        return None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            chunk = self._fetch()
+        except pymongo.errors.PyMongoError as e:
+            self.close()
+            raise self._grid.error(ModelReadError, "reading chunk %d failed: %s" % (self._next, e)) from e
+        if self._next >= self._count:
+            self.close()
+            if chunk is not None and len(chunk.get("data") or b""):  # empty extra chunks are allowed by the spec
+                raise self._grid.error(gridfs.errors.CorruptGridFile, "extra chunk n=%r after the last one (%d)"
+                                       % (chunk.get("n"), self._count - 1))
+            raise StopIteration
+        if chunk is None:
+            self.close()
+            raise self._grid.error(gridfs.errors.CorruptGridFile, "chunk %d of %d is missing"
+                                   % (self._next, self._count))
+        if chunk.get("n") != self._next:
+            self.close()
+            raise self._grid.error(gridfs.errors.CorruptGridFile, "chunk %d is missing (found n=%r)"
+                                   % (self._next, chunk.get("n")))
+        data = chunk.get("data")
+        want = self._grid.chunk_length(self._next)
+        if not isinstance(data, bytes) or len(data) != want:
+            self.close()
+            raise self._grid.error(gridfs.errors.CorruptGridFile, "chunk %d has %s bytes, not %d" % (
+                self._next, len(data) if isinstance(data, bytes) else "no binary", want))
+        self._next += 1
+        return data
+
+    next = __next__
+
+    def close(self):
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+
+
+class BoundedGridOut(gridfs.GridOut):
+    """A GridOut (read, readchunk, readline, seek, tell, iteration, the file's fields: metadata, length, ...) that
+    reads its chunks through _Chunks: memory holds one reply of chunks at a time, plus what a read asks for."""
+
+    def __init__(self, database, bucket, file_document):
+        super(BoundedGridOut, self).__init__(database[bucket], file_document=file_document)
+        self._database = database
+        self._bucket = bucket
+        self._reader = None     # chunks from the one holding the position on
+        self._pending = b""     # the rest of the last chunk read, not handed out yet
+        self._offset = 0        # how much of _pending was handed out
+        self._position = 0
+
+    @classmethod
+    def open(cls, database, bucket, file_id):
+        """The model file_id of bucket; NoFile when there is none, ModelReadError when it cannot be read."""
+        where = "model %r in GridFS bucket %s.%s" % (file_id, database.name, bucket)
+        try:
+            doc = database[bucket + ".files"].find_one({"_id": file_id})
+        except pymongo.errors.PyMongoError as e:
+            raise ModelReadError("cannot read %s: %s" % (where, e)) from e
+        if doc is None:
+            raise gridfs.errors.NoFile("no %s" % where)
+        length, size = doc.get("length"), doc.get("chunkSize")
+        if not (_whole(length) and length >= 0 and _whole(size) and size > 0):
+            raise gridfs.errors.CorruptGridFile("cannot read %s: no valid length and chunkSize (%r, %r)"
+                                                % (where, length, size))
+        return cls(database, bucket, doc)
+
+    # --- what _Chunks needs ---
+    @property
+    def file_id(self):
+        return self._file["_id"]
+
+    def chunks_collection(self):
+        return self._database[self._bucket + ".chunks"]
+
+    def chunk_count(self):
+        return (int(self.length) + int(self.chunk_size) - 1) // int(self.chunk_size)
+
+    def chunk_length(self, n):
+        return min(int(self.chunk_size), int(self.length) - n * int(self.chunk_size))
+
+    def error(self, kind, why):
+        return kind("cannot read model %r from GridFS bucket %s.%s: %s"
+                    % (self.file_id, self._database.name, self._bucket, why))
+
+    # --- reading ---
+    def _fill(self):
+        """Makes _pending hold bytes not handed out yet; False at the end of the file."""
+        if self._offset < len(self._pending):
+            return True
+        if self._position >= int(self.length):
+            return False
+        if self._reader is None:
+            size = int(self.chunk_size)
+            self._reader = _Chunks(self, self._position // size)
+            self._pending, self._offset = next(self._reader), self._position % size
+        else:
+            self._pending, self._offset = next(self._reader), 0
+        return True
+
+    def _take(self, limit, stop=None):
+        """Up to limit bytes of _pending (up to and including stop, when it occurs)."""
+        end = min(len(self._pending), self._offset + limit)
+        if stop is not None:
+            at = self._pending.find(stop, self._offset, end)
+            if at >= 0:
+                end = at + 1
+        piece = self._pending[self._offset:end]
+        self._offset = end
+        self._position += len(piece)
+        return piece
+
+    def _read(self, size, stop=None):
+        remainder = int(self.length) - self._position
+        if size is None or size < 0 or size > remainder:
+            size = remainder
+        # Written piece by piece into a BytesIO, whose buffer grows in place and is handed out without a copy:
+        # read() of a whole model holds it about once, not twice.
+        out, got = io.BytesIO(), 0
+        while got < size and self._fill():
+            piece = self._take(size - got, stop)
+            out.write(piece)
+            got += len(piece)
+            if stop is not None and piece.endswith(stop):
+                break
+        if self._position >= int(self.length) and self._reader is not None:
+            self._finish()
+        return out.getvalue()
+
+    def _finish(self):
+        """At the end of the file: checks for extra chunks, then closes the cursor."""
+        try:
+            next(self._reader)
+        except StopIteration:
+            pass
+        self._reader = None
+
+    def read(self, size=-1):
+        return self._read(size)
+
+    def readline(self, size=-1):
+        return self._read(size, b"\n")
+
+    def readchunk(self):
+        """The rest of the current chunk (empty at the end), as GridOut.readchunk."""
+        if not self._fill():
+            return b""
+        return self._take(len(self._pending))
+
+    def tell(self):
+        return self._position
+
+    def seek(self, pos, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: int(self.length)}.get(whence)
+        if base is None:
+            raise IOError(22, "Invalid value for `whence`")
+        if base + pos < 0:
+            raise IOError(22, "Invalid value for `pos` - must be positive")
+        if base + pos != self._position:
+            self.close()
+            self._position = base + pos
+        return self._position
+
+    def __iter__(self):
+        """The file's chunks from the first, as bytes (as GridOut's iterator; the position is not used)."""
+        return _Chunks(self, 0)
+
+    def close(self):
+        if self._reader is not None:
+            self._reader.close()
+        self._reader, self._pending, self._offset = None, b"", 0
+
+
 class Mongo(object):
     """The original Nemesyst Mongo handler's script-facing API on pymongo.
 
@@ -329,13 +556,13 @@ class Mongo(object):
 
     def getFiles(self, db_batch_size=None, db_data_cursor=None, db_collection_name=None, db=None):
         """Batches of GridFS files picked by a cursor over BUCKET.files: each entry is the cursor's document with
-        "gridout" added (a GridOut: .read(), .metadata)."""
+        "gridout" added (a GridOut: .read(), .metadata). Its chunks come in replies of about REPLY_BYTES, so a model
+        of any size can be read, in pieces (read(n), iteration) within bounded memory."""
         database = self._database(db)
         bucket = db_collection_name or self.args.get("db_collection_name") or "fs"
-        fs = gridfs.GridFS(database, collection=bucket)
         for batch in self.getBatches(db_batch_size=db_batch_size, db_data_cursor=db_data_cursor):
             for doc in batch:
-                doc["gridout"] = fs.get(doc["_id"])
+                doc["gridout"] = BoundedGridOut.open(database, bucket, doc["_id"])
                 if self.on_model_used is not None:
                     self.on_model_used(bucket, doc["_id"])
             yield batch

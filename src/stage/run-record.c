@@ -107,10 +107,16 @@ int nem_coord_close_run(coord_t *c)
 {
     bson_error_t err;
     size_t failed = nem_summary_failed(c->summary);
-    char why[128];
+    char why[256];
     int sig = nem_signal_pending();
-    if (sig)
-        snprintf(why, sizeof why, "interrupted by signal %d", sig);
+    const char *job = getenv("SLURM_JOB_ID"), *name = sig ? nem_signal_name(sig) : NULL;
+    char what[32];
+    snprintf(what, sizeof what, "%s%ssignal %d%s", name ? name : "", name ? " (" : "", sig, name ? ")" : "");
+    if (sig && job && *job) /* under Slurm a SIGTERM is how a time limit, scancel or preemption ends a job */
+        snprintf(why, sizeof why, "interrupted by %s in Slurm job %.32s (its time limit, scancel or preemption); "
+                 "--resume %s finishes it", what, job, c->run_id);
+    else if (sig)
+        snprintf(why, sizeof why, "interrupted by %s; --resume %s finishes it", what, c->run_id);
     else
         snprintf(why, sizeof why, "%zu script(s) failed", failed);
     bool ok = !failed && !sig;

@@ -13,11 +13,26 @@
 static volatile sig_atomic_t pending_sig;
 static volatile sig_atomic_t server_pid;
 static int installed;
+static struct timespec first_at; /* when pending_sig was set (CLOCK_MONOTONIC) */
+
+/* A launcher often delivers one signal by several paths at once: under Slurm a time limit or scancel reaches each
+ * task from slurmstepd and again through srun, and mpirun forwards what the shell also sent. The same signal
+ * again within this long is that one signal, not a user who insists. */
+#define DUPLICATE_NS 2000000000LL
 
 /* SIGUSR1 and SIGUSR2 are what mpirun forwards to the ranks without killing the job (it turns SIGINT and SIGTERM
  * into an abort with exit status 1 and SIGKILLs the ranks a second later): nemesyst-mpirun sends them for SIGINT
  * and SIGTERM, and the ranks wind down as for those signals, ending with 130 or 143, which mpirun passes on. */
 static const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2};
+
+static int is_duplicate(int sig)
+{
+    struct timespec now;
+    int same = sig == pending_sig || (sig == SIGUSR1 && pending_sig == SIGINT) ||
+               (sig == SIGUSR2 && pending_sig == SIGTERM);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return same && (now.tv_sec - first_at.tv_sec) * 1000000000LL + (now.tv_nsec - first_at.tv_nsec) < DUPLICATE_NS;
+}
 
 static void on_signal(int sig)
 {
@@ -33,6 +48,9 @@ static void on_signal(int sig)
          * the run record are written to it), and stops it in order at the end (nem_serve_end). A start that is
          * still waiting for readiness sees the flag and stops the server itself. */
         pending_sig = sig;
+        clock_gettime(CLOCK_MONOTONIC, &first_at); /* async-signal-safe */
+    } else if (is_duplicate(sig)) {
+        /* the first one is being handled */
     } else {
         /* Second signal: the user insists. Kill the server hard and die by the default action. */
         struct sigaction dfl = {.sa_handler = SIG_DFL};
@@ -97,4 +115,21 @@ void nem_cleanup_server_pid(pid_t pid)
 pid_t nem_cleanup_server_get(void)
 {
     return (pid_t)server_pid;
+}
+
+const char *nem_signal_name(int sig)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {
+        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"},
+        {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
+        {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
+        {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    return NULL;
 }

@@ -21,4 +21,7 @@ void nem_cleanup_server_pid(pid_t pid);
 /* The registered pid, 0 if none. */
 pid_t nem_cleanup_server_get(void);
 
+/* "SIGTERM" for SIGTERM, and so on for the signals a process is commonly ended by; NULL for others. */
+const char *nem_signal_name(int sig);
+
 #endif

@@ -1,6 +1,7 @@
 /* Starting, reaping and describing child processes (see spawn.h for the rules the child side follows). */
 #define _GNU_SOURCE /* pipe2 */
 #include "util/spawn.h"
+#include "util/signals.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -277,30 +278,13 @@ bool nem_spawn_wait(pid_t pid, int timeout_ms, int *status)
     }
 }
 
-static const char *signal_name(int sig)
-{
-    static const struct {
-        int sig;
-        const char *name;
-    } names[] = {
-        {SIGHUP, "SIGHUP"},   {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"}, {SIGILL, "SIGILL"},   {SIGTRAP, "SIGTRAP"},
-        {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGKILL, "SIGKILL"}, {SIGUSR1, "SIGUSR1"},
-        {SIGSEGV, "SIGSEGV"}, {SIGUSR2, "SIGUSR2"}, {SIGPIPE, "SIGPIPE"}, {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},
-        {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGSYS, "SIGSYS"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (names[i].sig == sig)
-            return names[i].name;
-    return NULL;
-}
-
 void nem_spawn_describe(int status, char *buf, size_t len)
 {
     if (WIFEXITED(status)) {
         bson_snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
-        const char *name = signal_name(sig), *core = WCOREDUMP(status) ? ", core dumped" : "";
+        const char *name = nem_signal_name(sig), *core = WCOREDUMP(status) ? ", core dumped" : "";
         if (name)
             bson_snprintf(buf, len, "killed by %s (signal %d, %s)%s", name, sig, strsignal(sig), core);
         else

@@ -5,6 +5,8 @@
  *   clean                 NEM_T_COUNT documents (default 13) {i, kind, pos}, after NEM_T_SLEEP_MS milliseconds
  *   learn                 batches of the learner's pipeline per epoch; a model saying what it saw
  *   predict               the newest model of the output bucket, fetched by id; 3 predictions made with it
+ *   fetch_copy            the same model fetched and written to the file NEM_T_COPY names; one document with its
+ *                         length and the process's peak memory (stage-large-model.sh)
  *   refuse, crash         failures after some output: the plugin's own error, a segmentation fault
  *   exit_early, quit_early  clean's documents, then exit(0) or _exit(0) before the host has them all
  * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
@@ -14,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool clean(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool learn(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool predict(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool fetch_copy(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
@@ -151,13 +155,11 @@ out:
     return ok;
 }
 
-/* Loads the newest model of --dl-output-model-collection by its id and emits 3 predictions {k, kind, model_len,
- * input_model} made with it; input_model says whether the host also handed an input model. */
-bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
+/* The newest model of --dl-output-model-collection, fetched by its id with nemesyst_model_fetch. */
+static bool newest_model(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, bson_error_t *error)
 {
     const char *bucket;
     mongoc_database_t *db;
-    note_run(ctx);
     if (!nemesyst_opt_str(ctx, "dl-output-model-collection", &bucket, error) || !(db = nemesyst_database(ctx, error)))
         return false;
     char *files = bson_strdup_printf("%s.files", bucket);
@@ -168,30 +170,65 @@ bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
     const bson_t *doc;
     bson_iter_t it;
     bool ok = false;
-    if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "_id")) {
-        uint8_t *data, *input = NULL;
-        size_t len, ilen;
-        bson_error_t none;
-        if (nemesyst_model_fetch(ctx, bucket, bson_iter_value(&it), &data, &len, error)) {
-            bool have_input = nemesyst_input_model(ctx, &input, &ilen, &none);
-            ok = true;
-            for (int k = 0; ok && k < 3; k++) {
-                bson_t *pred = BCON_NEW("k", BCON_INT32(k), "kind", BCON_UTF8("plugin"), "model_len",
-                                        BCON_INT64((int64_t)len), "input_model", BCON_BOOL(have_input));
-                ok = nemesyst_emit(ctx, pred, error);
-                bson_destroy(pred);
-            }
-            bson_free(input);
-            bson_free(data);
-        }
-    } else if (!mongoc_cursor_error(cur, error)) {
+    if (mongoc_cursor_next(cur, &doc) && bson_iter_init_find(&it, doc, "_id"))
+        ok = nemesyst_model_fetch(ctx, bucket, bson_iter_value(&it), data, len, error);
+    else if (!mongoc_cursor_error(cur, error))
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_ENOMODEL, "no model in %s", bucket);
-    }
     mongoc_cursor_destroy(cur);
     bson_destroy(&filter);
     bson_destroy(opts);
     mongoc_collection_destroy(c);
     bson_free(files);
+    return ok;
+}
+
+/* Loads the newest model of --dl-output-model-collection by its id and emits 3 predictions {k, kind, model_len,
+ * input_model} made with it; input_model says whether the host also handed an input model. */
+bool predict(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    uint8_t *data, *input = NULL;
+    size_t len, ilen;
+    bson_error_t none;
+    note_run(ctx);
+    if (!newest_model(ctx, &data, &len, error))
+        return false;
+    bool have_input = nemesyst_input_model(ctx, &input, &ilen, &none), ok = true;
+    for (int k = 0; ok && k < 3; k++) {
+        bson_t *pred = BCON_NEW("k", BCON_INT32(k), "kind", BCON_UTF8("plugin"), "model_len", BCON_INT64((int64_t)len),
+                                "input_model", BCON_BOOL(have_input));
+        ok = nemesyst_emit(ctx, pred, error);
+        bson_destroy(pred);
+    }
+    bson_free(input);
+    bson_free(data);
+    return ok;
+}
+
+/* Fetches the newest model of --dl-output-model-collection with nemesyst_model_fetch and writes its bytes to the
+ * file NEM_T_COPY names (the test hashes it); emits {kind, len, maxrss_kb}, the peak memory after the fetch. */
+bool fetch_copy(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    const char *copy = getenv("NEM_T_COPY");
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (!copy || !*copy) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "NEM_T_COPY is not set");
+        return false;
+    }
+    if (!newest_model(ctx, &data, &len, error))
+        return false;
+    struct rusage ru;
+    FILE *f = fopen(copy, "wb");
+    getrusage(RUSAGE_SELF, &ru);
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    ok = (f && fclose(f) == 0) && ok;
+    if (!ok)
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "cannot write %s", copy);
+    bson_t *out = BCON_NEW("kind", BCON_UTF8("plugin"), "len", BCON_INT64((int64_t)len), "maxrss_kb",
+                           BCON_INT64((int64_t)ru.ru_maxrss));
+    ok = ok && nemesyst_emit(ctx, out, error);
+    bson_destroy(out);
+    bson_free(data);
     return ok;
 }
 

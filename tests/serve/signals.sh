@@ -36,13 +36,25 @@ for sig in TERM INT; do
     [ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after SIG$sig"
 done
 
-# A second signal while the run winds down: the user insists, the server is killed at once with the run.
+# The same signal twice within a moment (a launcher delivering one signal by two paths, as Slurm's time limit does
+# through slurmstepd and srun): one signal, the run winds down in order and stops its server itself.
+NEM_SERVE_TOOL_HOLD=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
+for _ in $(seq 1 3600); do grep -qx "holding" "$T/err" && break; sleep 0.05; done
+pid=$(server_pid); alive "$pid" || fail "no server to interrupt: $(cat "$T/err")"
+kill -TERM "$tool"; kill -TERM "$tool"
+rc=0; wait "$tool" || rc=$?
+[ "$rc" = 143 ] || fail "two SIGTERMs at once: exit $rc: $(cat "$T/err")"
+grep -q "(pid $pid) stopped" "$T/err" || fail "two SIGTERMs at once: the server was not stopped in order: $(cat "$T/err")"
+[ ! -e "$DB/nemesyst.pid" ] || fail "pid file left after two SIGTERMs at once"
+
+# A second signal seconds later, while the run winds down: the user insists, the server is killed at once with
+# the run.
 NEM_SERVE_TOOL_HOLD=30 NEM_SERVE_TOOL_LINGER=30 "$SERVE_TOOL" "${SERVE_ARGS[@]}" --db-start --db-stop 2>"$T/err" & tool=$!
 for _ in $(seq 1 3600); do grep -qx "holding" "$T/err" && break; sleep 0.05; done # up to 3 min under load
 pid=$(server_pid); alive "$pid" || fail "no server to interrupt twice: $(cat "$T/err")"
-start=$SECONDS
-kill -TERM "$tool"; sleep 0.3
+kill -TERM "$tool"; sleep 2.5
 alive "$pid" || fail "server $pid stopped by the first signal, before the run wound down"
+start=$SECONDS
 kill -TERM "$tool"
 rc=0; wait "$tool" || rc=$?
 [ "$rc" = 143 ] || fail "second SIGTERM: exit $rc"

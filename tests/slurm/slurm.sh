@@ -1,7 +1,14 @@
 #!/bin/bash
-# Slurm: a private single-node cluster (munged, slurmctld, slurmd) runs slurm/nemesyst.sbatch with sbatch --wait:
-# two tasks through srun --mpi=pmix, a cleaning stage into the test's FerretDB. Checks the job's exit status and the
-# documents read back. Daemons are stopped by the PIDs recorded here, whatever happens.
+# Slurm: a private single-node cluster (munged, slurmctld, slurmd) runs every script of slurm/ with sbatch --wait,
+# through srun --mpi=pmix, and checks each job's exit status and what it stored, read back from the database:
+#   nemesyst.sbatch           a cleaning stage on two tasks into the test's FerretDB;
+#   nemesyst-array.sbatch     an array of 2, each task picking its own cleaner and collection by its index;
+#   nemesyst-multinode.sbatch init, start, clean, stop, the server bound to the first node's host name;
+#   nemesyst-example.sbatch   the Fashion-MNIST example, reduced (FASHION_MNIST_LIMIT);
+#   a job whose script fails exits non-zero;
+#   a job that hits its time limit (Slurm's SIGTERM, then SIGKILL after KillWait) leaves a run record that says so,
+#   and --resume then completes it with every document exactly once.
+# Daemons are stopped by the PIDs recorded here, whatever happens.
 . ./tests/env.sh
 set -u
 for b in slurmctld slurmd sbatch munged; do
@@ -49,6 +56,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=pmix
 MailProg=/bin/true
+KillWait=5
+OverTimeLimit=0
 ReturnToService=2
 EnforcePartLimits=ALL
 StateSaveLocation=$T/state
@@ -75,16 +84,100 @@ cat > "$T/clean.sh" <<'EOS'
 #!/bin/sh
 for i in 1 2 3 4; do echo "{\"i\": $i, \"slurm_job\": \"$SLURM_JOB_ID\"}"; done
 EOS
-chmod +x "$T/clean.sh"
+for a in 0 1; do printf '#!/bin/sh\necho "{\\"task\\": %s, \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}"\n' "$a" >"$T/task-$a.sh"; done
+printf '#!/bin/sh\necho "{\\"x\\": 1}"\nexit 1\n' >"$T/fails.sh"
+# the time-limit job's cleaner: ten documents, then, while the marker is there, far longer than the limit
+cat > "$T/slow.sh" <<EOS
+#!/bin/sh
+i=0
+while [ \$i -lt 10 ]; do echo "{\\"i\\": \$i}"; i=\$((i + 1)); done
+[ -e "$T/marker" ] && sleep 600
+exit 0
+EOS
+chmod +x "$T"/*.sh
+touch "$T/marker"
 cd "$T"
-NEMESYST="$NEMESYST" timeout -k 5 120 sbatch --wait --ntasks=2 --overcommit -o "$T/job.out" \
-    "$top_srcdir/slurm/nemesyst.sbatch" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name slurmtest \
-    --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c >"$T/sbatch.out" 2>&1
-rc=$?
-cat "$T/sbatch.out" "$T/job.out"
-[ $rc -eq 0 ] || fail "sbatch --wait exited $rc"
-n=$("$PYTHON3" -c "import pymongo,sys; c=pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT)['slurmtest']['c']; \
-print(c.count_documents({'slurm_job': {'\$ne': ''}, '_nemesyst.s': {'\$exists': True}}))")
+srv=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT")
+# sbatch_wait NAME SBATCH-OPTIONS... -- SCRIPT ARGS...: sbatch --wait, its exit status in RC, the job's output in $T/NAME.out
+sbatch_wait() {
+    local name=$1
+    shift
+    NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit -o "$T/$name.out" "$@" \
+        >"$T/$name.sbatch" 2>&1
+    RC=$?
+    echo "== $name: sbatch exit $RC"
+    cat "$T/$name.sbatch" "$T/$name.out" 2>/dev/null | tail -n 40
+}
+count() { # DB COLLECTION [FILTER-JSON]
+    "$PYTHON3" -c "import json, pymongo, sys; c = pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT)[sys.argv[1]][sys.argv[2]]; \
+print(c.count_documents(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))" "$@"
+}
+
+# The time-limit job first, in the background: Slurm ends it between one and two minutes from now.
+NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit --time=1 --ntasks=2 \
+    -o "$T/timelimit.out" "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmtl \
+    --data-clean --data-cleaner "$T/slow.sh" --data-collection tl >"$T/timelimit.sbatch" 2>&1 &
+tl_pid=$!
+
+sbatch_wait one --ntasks=2 "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmtest \
+    --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c
+[ $RC -eq 0 ] || fail "sbatch --wait exited $RC"
+n=$(count slurmtest c '{"slurm_job": {"$ne": ""}, "_nemesyst.s": {"$exists": true}}')
 [ "$n" = 8 ] || fail "want 8 documents written inside the Slurm job, found $n"
-grep -q "2 script(s), 0 failed" "$T/job.out" || fail "no summary in the job output"
+grep -q "2 script(s), 0 failed" "$T/one.out" || fail "no summary in the job output"
+
+sbatch_wait array --array=0-1 --ntasks=2 "$top_srcdir/slurm/nemesyst-array.sbatch" "${srv[@]}" --db-name slurmarr \
+    --data-clean --data-cleaner "$T/task-%a.sh" --data-collection "arr%a"
+[ $RC -eq 0 ] || fail "the array job exited $RC"
+for a in 0 1; do
+    n=$(count slurmarr "arr$a" "{\"task\": $a}")
+    [ "$n" = 1 ] || fail "array task $a: want its one document in arr$a, found $n"
+done
+
+sbatch_wait fails --ntasks=2 "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmfail \
+    --data-clean --data-cleaner "$T/fails.sh" --data-collection f
+[ $RC -ne 0 ] || fail "a job whose script failed exited 0"
+[ "$(count slurmfail f)" = 0 ] || fail "the failed script's document was not rolled back"
+
+printf 'pw-slurm\n' >"$T/pw" && chmod 600 "$T/pw"
+mport=$(nem_random_port)
+NEMESYST_DB_INIT=1 NEMESYST_DB_PATH="$T/mdb" sbatch_wait multinode --nodes=1 --ntasks=2 \
+    "$top_srcdir/slurm/nemesyst-multinode.sbatch" --db-engine ferretdb --db-port "$mport" --db-name slurmmn \
+    --db-user-name alice --db-password-file "$T/pw" --data-clean --data-cleaner "$T/clean.sh" --data-collection m
+[ $RC -eq 0 ] || fail "the multinode script on one node exited $RC"
+grep -q "listening on $host port $mport" "$T/multinode.out" || fail "the server did not listen on the node's name $host"
+grep -q "1 script(s), 0 failed" "$T/multinode.out" || fail "multinode: no successful summary"
+
+data=/usr/share/datasets/fashion-mnist
+if [ -r "$data/train-images-idx3-ubyte.gz" ] && [ -f "$(dirname "$NEMESYST")/examples/plugins/.libs/fashion_mnist_learner.so" ]; then
+    (cd "$top_srcdir" && FASHION_MNIST_LIMIT=300 PORT=$(nem_random_port) sbatch_wait example --ntasks=3 \
+        "$top_srcdir/slurm/nemesyst-example.sbatch") || true
+    grep -q "3 script(s), 0 failed" "$T/example.out" || fail "the example job did not succeed"
+    grep -Eq "accuracy" "$T/example.out" || fail "the example job logged no accuracy"
+    work=$(sed -n 's|^example: summary in \(.*\)/summary.json.*|\1|p' "$T/example.out")
+    case $work in */nemesyst-example.*) rm -rf "$work" ;; esac # the example keeps it for a user; not for a test
+else
+    echo "example job left out (no dataset or no C learner in this build)"
+fi
+
+wait "$tl_pid"
+tl_rc=$?
+cat "$T/timelimit.sbatch" "$T/timelimit.out" | tail -n 30
+[ $tl_rc -ne 0 ] || fail "the job past its time limit exited 0"
+grep -qi "time limit\|DUE TO TIME LIMIT" "$T/timelimit.out" || echo "(Slurm's own time-limit line not in the output)"
+RUN=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$T/timelimit.out" | tail -n 1)
+[ -n "$RUN" ] || RUN=$(grep -o 'info: run [^ ]*' "$T/timelimit.out" | head -n 1 | awk '{print $3}')
+[ -n "$RUN" ] || fail "no run id in the time-limited job's output"
+"$PYTHON3" - "$NEM_TEST_PORT" "$RUN" <<'PY' || fail "the time-limited run's record"
+import sys, pymongo
+run = pymongo.MongoClient("127.0.0.1", int(sys.argv[1])).slurmtl.nemesyst_runs.find_one({"_id": sys.argv[2]})
+if not run or run.get("status") != "interrupted" or "Slurm job" not in (run.get("error") or ""):
+    sys.exit("run record: %r" % ({k: run.get(k) for k in ("status", "error")} if run else None))
+print("time-limited run recorded:", run["error"])
+PY
+rm -f "$T/marker"
+"$NEMESYST" "${srv[@]}" --db-name slurmtl --data-clean --data-cleaner "$T/slow.sh" --data-collection tl \
+    --resume "$RUN" >"$T/resume.out" 2>&1 || { cat "$T/resume.out"; fail "--resume $RUN"; }
+n=$(count slurmtl tl) d=$("$PYTHON3" -c "import pymongo; print(len(pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT).slurmtl.tl.distinct('i')))")
+[ "$n $d" = "10 10" ] || fail "after --resume: $n documents, $d distinct (want 10 10)"
 echo "slurm: ok"

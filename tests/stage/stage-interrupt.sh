@@ -20,7 +20,8 @@ cat "$T/out" "$T/err"
 [ $((SECONDS - start)) -lt 20 ] || fail "took $((SECONDS - start)) s to stop"
 RUN=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$T/out")
 check interrupt "$FIX/clean.sh" <<'PY'
-eq((run["status"], run["error"]), ("interrupted", "interrupted by signal 15"), "run record")
+eq((run["status"], run["error"]), ("interrupted", "interrupted by SIGTERM (signal 15); --resume %s finishes it" % RUN),
+   "run record")
 for p in range(2):
     e = script("clean-%d" % p)
     eq((e["status"], e["error"]), ("failed", "clean script #%d '%s': interrupted by signal 15" % (p, argv[0])),

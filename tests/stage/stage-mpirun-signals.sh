@@ -63,7 +63,8 @@ for sig in INT TERM; do
     check sig_$sig $want <<'PY'
 eq(run["status"], "interrupted", "run status")
 sig = {"130": 2, "143": 15}[argv[0]]
-eq(run["error"], "interrupted by signal %d" % sig, "run error")
+eq(run["error"], "interrupted by %s (signal %d); --resume %s finishes it" % ({2: "SIGINT", 15: "SIGTERM"}[sig], sig, RUN),
+   "run error")
 eq(count("c"), 0, "partial documents rolled back")
 PY
 done

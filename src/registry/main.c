@@ -1,0 +1,384 @@
+/* nemesyst-registry: asks the store what nemesyst recorded (README "Asking the store: nemesyst-registry").
+ *
+ * Arguments are of two kinds, told apart by one getopt_long pass over both option tables: the registry's own
+ * (--json, --bucket, --best, --min, --max, --help, --version) and a verb with its id; and nemesyst's options
+ * (options.def), which go to nemesyst's own resolver, so the connection is configured exactly as nemesyst's:
+ * --db-* options, N_* environment variables, -c files, ./nemesyst.d/ and /etc/nemesyst/nemesyst.d/, the password
+ * from --db-password(-file) or a prompt. Knowing which of nemesyst's options take a value is what splits
+ * `--db-port 27017 runs` right. Options of nemesyst that do not concern the connection are accepted and ignored. */
+#include <bson/bson.h>
+#include <getopt.h>
+#include <mongoc/mongoc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app/plan.h"
+#include "config/config.h"
+#include "log/log.h"
+#include "registry/registry.h"
+#include "store/store.h"
+#include "util/clock.h"
+#include "util/exitcodes.h"
+
+static const char usage[] =
+    "NAME\n"
+    "    nemesyst-registry - ask the store what nemesyst recorded: runs, models, lineage\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    nemesyst-registry [--json] runs\n"
+    "    nemesyst-registry [--json] run RUN_ID\n"
+    "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max]\n"
+    "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
+    "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
+    "    nemesyst-registry export RUN_ID\n"
+    "    ... with nemesyst's connection options: -c CONFIG, --db-ip, --db-port, --db-name, --db-user-name,\n"
+    "    --db-password[-file], --db-authentication[-database], --db-replica-*, --db-tls*\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Reads the run records (nemesyst_runs), the models' GridFS metadata (_nemesyst) and the provenance stamps\n"
+    "    of stored documents in --db-name, and answers in a table, or with --json in one JSON document (relaxed\n"
+    "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only: it never writes, changes or deletes.\n"
+    "\n"
+    "VERBS\n"
+    "    runs              every run, newest first: id, start, duration, status (lost: still \"running\" but its\n"
+    "                      heartbeat is over 3 --heartbeat intervals old), hosts, scripts ok and failed\n"
+    "    run RUN_ID        one run: its scripts (status, rank, host, time, documents, models, path), errors, the\n"
+    "                      models and the predictions it made, and its options (secrets removed)\n"
+    "    models            the models of every bucket (or --bucket B) with their metrics: the numbers of the\n"
+    "                      learner's metadata, the final value of a list (a history); --best METRIC --min|--max\n"
+    "                      keeps the one with the least or greatest METRIC\n"
+    "    lineage MODEL_ID  the model's run and host, script and sha256, options, data collection and pipeline,\n"
+    "                      each cursor it consumed (count, sha256 digest), its parents to the first, and the\n"
+    "                      predictions made with it\n"
+    "    verify MODEL_ID   re-reads each consumed cursor through its recorded pipeline and recomputes count and\n"
+    "                      digest as the learner did; prints `unchanged` or `changed: N documents then, M now`;\n"
+    "                      checks the script's sha256 against the file when it is still there\n"
+    "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models\n"
+    "\n"
+    "OPTIONS\n"
+    "    --json            JSON instead of a table (export always writes JSON)\n"
+    "    --bucket B        look for models in the GridFS bucket B only (default: every bucket of --db-name)\n"
+    "    --best METRIC     models: the model whose metadata number METRIC (dotted for nested) is least (--min)\n"
+    "                      or greatest (--max)\n"
+    "    -h, --help        this text; -V, --version: the version\n"
+    "    Connection options, their N_* variables and config files are nemesyst's (nemesyst --help, nemesyst(1));\n"
+    "    As for nemesyst, -c takes one or more files (up to the verb), and --db-password alone takes the next\n"
+    "    word as the password, or asks for it when it comes last (--db-password=true asks anywhere).\n"
+    "\n"
+    "EXIT STATUS\n"
+    "    0   done; verify: unchanged\n"
+    "    1   verify: changed (the data or the script); any other failure not listed here\n"
+    "    2   bad arguments: an unknown option or verb, a malformed id, an unknown run, model, bucket or metric\n"
+    "    3   the server cannot be reached, refused the credentials or failed a query\n"
+    "    5   verify: the recorded lineage cannot be checked (its data collection was dropped, its stored\n"
+    "        pipeline is gone, or no consumed data was recorded)\n"
+    "\n"
+    "EXAMPLES\n"
+    "    nemesyst-registry --db-name fashion runs\n"
+    "    nemesyst-registry -c nemesyst.conf models --bucket fashion_models --best train_accuracy --max --json\n"
+    "    nemesyst-registry --db-name fashion verify 6b104332f2c648003c0d9edc || echo \"the data moved\"\n"
+    "\n"
+    "SEE ALSO\n"
+    "    nemesyst(1); README.md, \"Provenance: from a model back to its data\"\n";
+
+typedef enum { VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB__COUNT } verb_t;
+
+static const struct {
+    const char *name;
+    bool takes_id;
+} verbs[VERB__COUNT] = {
+    [VERB_RUNS] = {"runs", false},      [VERB_RUN] = {"run", true},       [VERB_MODELS] = {"models", false},
+    [VERB_LINEAGE] = {"lineage", true}, [VERB_VERIFY] = {"verify", true}, [VERB_EXPORT] = {"export", true},
+};
+
+/* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
+enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
+enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_HELP = 'h', OWN_VERSION = 'V' };
+
+typedef struct {
+    bool json, help, version;
+    const char *bucket, *best;
+    int order;
+    const char *words[3]; /* verb, id, and one too many */
+    int n_words;
+    char **rest;          /* argv[0] and nemesyst's options, for nem_config_resolve */
+    int n_rest;
+    const char *verb_taken_by; /* a verb's name was read as this option's value ("--db-password runs") */
+} args_t;
+
+static bool is_verb(const char *word)
+{
+    for (int v = 0; v < VERB__COUNT; v++)
+        if (strcmp(verbs[v].name, word) == 0)
+            return true;
+    return false;
+}
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fputs("nemesyst-registry: error: ", stderr);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return NEM_EXIT_USAGE;
+}
+
+/* The arguments of one option (the tokens getopt consumed), passed on to nemesyst's resolver once each. */
+static void forward(args_t *a, char **argv, int from, int to, int *done)
+{
+    for (int i = from > *done ? from : *done; i < to; i++)
+        a->rest[a->n_rest++] = argv[i];
+    if (to > *done)
+        *done = to;
+    a->rest[a->n_rest] = NULL;
+}
+
+/* The registry's own option a mistyped one most likely meant: the longest common start, of two letters at
+ * least (--jsn: --json); nemesyst's options have nem_option_suggest. */
+static const char *own_suggest(const char *arg)
+{
+    static const char *const own[] = {"json", "bucket", "best", "min", "max", "help", "version"};
+    const char *best = NULL;
+    size_t best_len = 1;
+    for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
+        size_t n = 0;
+        while (own[i][n] && arg[n] == own[i][n])
+            n++;
+        if (n > best_len) {
+            best = own[i];
+            best_len = n;
+        }
+    }
+    return best;
+}
+
+/* Returns -1 when the arguments parse, else the exit status. */
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    struct option longopts[NEM_OPT__COUNT + 8];
+    char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hV";
+    size_t os = strlen(optstring);
+    int done = 1;              /* argv before this index is forwarded or taken */
+    int takes_word = -1;       /* nemesyst's option whose value may follow as a separate word (bool, prompt) */
+    int list = -1;             /* nemesyst's list option whose values go on until the verb ("-c a.conf b.conf") */
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        bool optional = o->type == NEM_T_BOOL || (o->flags & NEM_F_PROMPT);
+        longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, CODE_BASE + i};
+        if (o->short_name) {
+            optstring[os++] = o->short_name;
+            if (o->type != NEM_T_BOOL)
+                optstring[os++] = ':';
+        }
+    }
+    optstring[os] = '\0';
+    longopts[NEM_OPT__COUNT] = (struct option){"json", no_argument, NULL, OWN_JSON};
+    longopts[NEM_OPT__COUNT + 1] = (struct option){"bucket", required_argument, NULL, OWN_BUCKET};
+    longopts[NEM_OPT__COUNT + 2] = (struct option){"best", required_argument, NULL, OWN_BEST};
+    longopts[NEM_OPT__COUNT + 3] = (struct option){"min", no_argument, NULL, OWN_MIN};
+    longopts[NEM_OPT__COUNT + 4] = (struct option){"max", no_argument, NULL, OWN_MAX};
+    longopts[NEM_OPT__COUNT + 5] = (struct option){"help", no_argument, NULL, OWN_HELP};
+    longopts[NEM_OPT__COUNT + 6] = (struct option){"version", no_argument, NULL, OWN_VERSION};
+    longopts[NEM_OPT__COUNT + 7] = (struct option){0};
+
+    a->rest[a->n_rest++] = argv[0];
+    opterr = 0;
+    optind = 0;
+    for (;;) {
+        int prev = optind ? optind : 1;
+        int c = getopt_long(argc, argv, optstring, longopts, NULL);
+        if (c == -1)
+            break;
+        int word = takes_word, in_list = list;
+        takes_word = -1;
+        if (c != CODE_POSITIONAL)
+            list = -1;
+        switch (c) {
+        case OWN_JSON: a->json = true; break;
+        case OWN_BUCKET: a->bucket = optarg; break;
+        case OWN_BEST: a->best = optarg; break;
+        case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
+        case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
+        case OWN_HELP: a->help = true; break;
+        case OWN_VERSION: a->version = true; break;
+        case ':':
+            if (optopt >= CODE_BASE && optopt < CODE_BASE + NEM_OPT__COUNT)
+                return usage_error("option --%s needs a value%s", nem_options[optopt - CODE_BASE].name, "");
+            if (optopt == OWN_BUCKET || optopt == OWN_BEST)
+                return usage_error("option --%s needs a value%s", optopt == OWN_BUCKET ? "bucket" : "best", "");
+            return usage_error("option -%c needs a value%s", (char[]){(char)optopt, 0}, "");
+        case '?': {
+            const char *arg = prev < argc ? argv[prev] : "?";
+            const char *s = strncmp(arg, "--", 2) == 0 ? own_suggest(arg + 2) : NULL;
+            if (!s && strncmp(arg, "--", 2) == 0)
+                s = nem_option_suggest(arg + 2);
+            if (optopt >= OWN_JSON)
+                return usage_error("option '%s' takes no value%s", arg, "");
+            if (s)
+                return usage_error("unknown or ambiguous option '%s' (did you mean --%s? see --help)", arg, s);
+            return usage_error("unknown option '%s'%s", arg, " (see --help)");
+        }
+        case CODE_POSITIONAL: {
+            bool ignored;
+            /* "--db-tls true", "--db-password SECRET": the word is the option's value, as nemesyst reads it */
+            if (word >= 0 && ((nem_options[word].flags & NEM_F_PROMPT) || nem_parse_bool(optarg, &ignored))) {
+                if (!a->n_words && is_verb(optarg))
+                    a->verb_taken_by = nem_options[word].name;
+                forward(a, argv, prev, optind, &done);
+                break;
+            }
+            /* a list's further values, as nemesyst reads them, up to the verb */
+            if (in_list >= 0 && !a->n_words && !is_verb(optarg)) {
+                forward(a, argv, prev, optind, &done);
+                break;
+            }
+            list = -1;
+            if (a->n_words < 3)
+                a->words[a->n_words++] = optarg;
+            done = optind;
+            break;
+        }
+        default: {
+            int id = c >= CODE_BASE ? c - CODE_BASE : -1;
+            for (int i = 0; id < 0 && i < NEM_OPT__COUNT; i++)
+                if (nem_options[i].short_name == c)
+                    id = i;
+            if (id < 0)
+                return usage_error("unknown option '%s'%s", prev < argc ? argv[prev] : "?", " (see --help)");
+            forward(a, argv, prev, optind, &done);
+            if (!optarg && (nem_options[id].type == NEM_T_BOOL || (nem_options[id].flags & NEM_F_PROMPT)))
+                takes_word = id;
+            if (nem_options[id].flags & NEM_F_LIST)
+                list = id;
+        }
+        }
+    }
+    if (optind < argc) /* after "--": the verb and id */
+        for (int i = optind; i < argc && a->n_words < 3; i++)
+            a->words[a->n_words++] = argv[i];
+    return -1;
+}
+
+/* The verb and its id; returns -1 when they are right, else the exit status. */
+static int check_verb(const args_t *a, verb_t *verb)
+{
+    if (a->n_words == 0 && a->verb_taken_by)
+        return usage_error("no verb: the word after --%s was read as its value (write --%s=VALUE, or give it last to "
+                           "be asked)", a->verb_taken_by, a->verb_taken_by);
+    if (a->n_words == 0)
+        return usage_error("no verb: give one of runs, run, models, lineage, verify, export (see --help)%s%s", "", "");
+    for (*verb = 0; *verb < VERB__COUNT && strcmp(verbs[*verb].name, a->words[0]) != 0; (*verb)++)
+        ;
+    if (*verb == VERB__COUNT)
+        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export)%s", a->words[0], "");
+    if (verbs[*verb].takes_id && a->n_words < 2)
+        return usage_error("%s needs an id: %s", a->words[0],
+                           *verb == VERB_RUN || *verb == VERB_EXPORT ? "a run id (see `runs`)" : "a model id (see `models`)");
+    if (a->n_words > (verbs[*verb].takes_id ? 2 : 1))
+        return usage_error("unexpected argument '%s' after %s", a->words[verbs[*verb].takes_id ? 2 : 1], a->words[0]);
+    if ((a->best || a->order) && *verb != VERB_MODELS)
+        return usage_error("--best, --min and --max are for `models`, not `%s`%s", a->words[0], "");
+    if (a->order == 2)
+        return usage_error("--min and --max together: give one%s%s", "", "");
+    if (a->best && !a->order)
+        return usage_error("--best %s needs --min or --max%s", a->best, "");
+    if (a->order && !a->best)
+        return usage_error("--%s needs --best METRIC%s", a->order < 0 ? "min" : "max", "");
+    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT))
+        return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
+    return -1;
+}
+
+/* nemesyst's options, environment and config files, resolved as nemesyst resolves them; -1 or the exit status. */
+static int resolve_config(const args_t *a, nem_config_t *cfg)
+{
+    bson_error_t err = {0};
+    if (!nem_config_resolve(cfg, a->n_rest, a->rest, &err))
+        return nem_reg_fail(&err);
+    nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
+    return -1;
+}
+
+/* The connection, configured as nemesyst's (app/plan.c nem_store_opts_from_config); -1 with *store set, or the
+ * exit status. The password is asked for (or read) only now, once the arguments are known to be right. */
+static int connect_store(nem_config_t *cfg, nem_store_t **store)
+{
+    bson_error_t err = {0};
+    nem_store_opts_t opts;
+    nem_strv_t paths = {0};
+    if ((nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME) || nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE)) &&
+        !nem_config_resolve_password(cfg, &err))
+        return nem_reg_fail(&err);
+    nem_store_opts_from_config(&opts, cfg, &paths);
+    opts.app_name = "nemesyst-registry";
+    *store = nem_store_new(&opts, &err);
+    nem_strv_free(&paths);
+    if (!*store) {
+        /* a connection setting the store refuses (a TLS file, a read preference) is bad input */
+        fprintf(stderr, "nemesyst-registry: error: %s\n", err.message);
+        return NEM_EXIT_USAGE;
+    }
+    if (!nem_store_ping(*store, &err))
+        return nem_reg_fail(&err);
+    return -1;
+}
+
+static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
+{
+    nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
+                   .out = stdout, .now_ms = nem_wall_ms()};
+    const char *id = a->words[1];
+    switch (verb) {
+    case VERB_RUNS: return nem_reg_runs(&r);
+    case VERB_RUN: return nem_reg_run(&r, id);
+    case VERB_MODELS: return nem_reg_models(&r);
+    case VERB_LINEAGE: return nem_reg_lineage(&r, id);
+    case VERB_VERIFY: return nem_reg_verify(&r, id);
+    case VERB_EXPORT: return nem_reg_export(&r, id);
+    default: return NEM_EXIT_USAGE;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    args_t a = {0};
+    verb_t verb = VERB_RUNS;
+    a.rest = bson_malloc0(((size_t)argc + 1) * sizeof *a.rest);
+    int status = parse_args(argc, argv, &a);
+    if (status < 0 && (a.help || a.version)) {
+        if (a.help)
+            fputs(usage, stdout);
+        else
+            printf("nemesyst-registry %s\n", PACKAGE_VERSION);
+        status = NEM_EXIT_OK;
+    }
+    if (status < 0) {
+        char host[256] = "?";
+        nem_config_t *cfg = nem_config_new();
+        nem_store_t *store = NULL;
+        gethostname(host, sizeof host - 1);
+        nem_log_init(0, host);
+        mongoc_init();
+        nem_log_capture_mongoc(); /* libmongoc's messages as log lines, at --log-level */
+        status = resolve_config(&a, cfg);
+        /* --print-config: the resolved connection settings (secrets masked) and nothing else; no verb needed */
+        if (status < 0 && nem_cfg_bool(cfg, NEM_OPT_PRINT_CONFIG)) {
+            nem_config_print(cfg, stdout);
+            status = NEM_EXIT_OK;
+        }
+        if (status < 0)
+            status = check_verb(&a, &verb);
+        if (status < 0)
+            status = connect_store(cfg, &store);
+        if (status < 0)
+            status = run_verb(verb, &a, store);
+        fflush(stdout);
+        nem_store_destroy(store);
+        nem_config_destroy(cfg);
+        mongoc_cleanup();
+        nem_log_close();
+    }
+    bson_free(a.rest);
+    return status;
+}

@@ -1,0 +1,331 @@
+/* What the registry reads, all of it through the store layer (store/store.h) except the collection list, which
+ * the store does not offer yet (see nem_reg_buckets). Read-only: finds and aggregations, nothing else. */
+#include "registry/registry.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provenance/provenance.h"
+#include "util/stages.h"
+
+/* Batches of the registry's own reads: small, so a collection of large documents stays far from any reply or
+ * memory limit whatever its size. */
+#define REG_BATCH 64
+
+bool nem_reg_check_run_id(const char *id, bson_error_t *err)
+{
+    /* provenance.c's make_run_id: YYYYMMDDTHHMMSSZ-XXXXXXXX (UTC start, then 8 hex digits of an ObjectId). */
+    static const char shape[] = "DDDDDDDDTDDDDDDZ-XXXXXXXX";
+    bool ok = strlen(id) == sizeof shape - 1;
+    for (size_t i = 0; ok && shape[i]; i++) {
+        unsigned char c = (unsigned char)id[i];
+        ok = shape[i] == 'D' ? isdigit(c) : shape[i] == 'X' ? isxdigit(c) && !isupper(c) : c == (unsigned char)shape[i];
+    }
+    if (!ok)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "malformed run id '%s': a run id looks like 20260102T030405Z-0123abcd (see `runs`)", id);
+    return ok;
+}
+
+bool nem_reg_check_model_id(const char *id, bson_oid_t *oid, bson_error_t *err)
+{
+    if (strlen(id) != 24 || !bson_oid_is_valid(id, 24)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                       "malformed model id '%s': a model id is its GridFS file's ObjectId, 24 hex digits (see "
+                       "`models`)", id);
+        return false;
+    }
+    bson_oid_init_from_string(oid, id);
+    return true;
+}
+
+static bool copy_one(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    bson_t *out = ud;
+    (void)err;
+    bson_destroy(out);
+    bson_copy_to(doc, out);
+    return true;
+}
+
+bool nem_reg_load_run(nem_store_t *store, const char *run_id, bson_t *out, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, found = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", run_id);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, copy_one, &found, err);
+    bson_destroy(&filter);
+    if (ok && bson_empty(&found)) {
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "no run '%s' in %s.%s (see `runs`)", run_id,
+                       nem_store_db_name(store), NEM_RUNS_COLLECTION);
+        ok = false;
+    }
+    if (ok)
+        bson_steal(out, &found);
+    else
+        bson_destroy(&found);
+    return ok;
+}
+
+bool nem_reg_each_run(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
+                                : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
+                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, cb, ud, err);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The store layer has no collection list; nem_store_database is its door for such reads. A store-layer
+ * nem_store_collections() would keep libmongoc out of this layer. */
+static bool collection_names(nem_store_t *store, char ***names, bson_error_t *err)
+{
+    bson_error_t e;
+    *names = mongoc_database_get_collection_names_with_opts(nem_store_database(store), NULL, &e);
+    if (!*names)
+        bson_set_error(err, NEM_ERROR_STORE,
+                       e.domain == MONGOC_ERROR_SERVER_SELECTION ? NEM_STORE_ECONNECT : NEM_STORE_ESERVER,
+                       "listing the collections of %s at %s: %s", nem_store_db_name(store),
+                       nem_store_host_port(store), e.message);
+    return *names != NULL;
+}
+
+bool nem_reg_buckets(nem_store_t *store, nem_strv_t *out, bson_error_t *err)
+{
+    char **names;
+    if (!collection_names(store, &names, err))
+        return false;
+    size_t first = out->n;
+    for (char **n = names; *n; n++) {
+        size_t len = strlen(*n);
+        if (len > 6 && strcmp(*n + len - 6, ".files") == 0) {
+            char *bucket = bson_strndup(*n, len - 6);
+            nem_strv_push(out, bucket);
+            bson_free(bucket);
+        }
+    }
+    bson_strfreev(names);
+    if (out->n > first)
+        qsort(out->v + first, out->n - first, sizeof *out->v, by_name);
+    return true;
+}
+
+bool nem_reg_collection_exists(nem_store_t *store, const char *name, bool *exists, bson_error_t *err)
+{
+    char **names;
+    *exists = false;
+    if (!collection_names(store, &names, err))
+        return false;
+    for (char **n = names; *n && !*exists; n++)
+        *exists = strcmp(*n, name) == 0;
+    bson_strfreev(names);
+    return true;
+}
+
+static bool find_in_bucket(nem_store_t *store, const char *bucket, const bson_value_t *id, bson_t *found,
+                           bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    char *files = bson_strdup_printf("%s.files", bucket);
+    BSON_APPEND_VALUE(&filter, "_id", id);
+    bool ok = nem_store_find(store, files, &filter, NULL, copy_one, found, err);
+    bson_destroy(&filter);
+    bson_free(files);
+    return ok;
+}
+
+bool nem_reg_find_model(nem_store_t *store, const char *bucket, const bson_value_t *id, bson_t *file,
+                        char **bucket_out, bool *found, bson_error_t *err)
+{
+    nem_strv_t buckets = {0};
+    bson_t doc = BSON_INITIALIZER;
+    bool ok = true;
+    *found = false;
+    *bucket_out = NULL;
+    if (bucket)
+        nem_strv_push(&buckets, bucket);
+    else
+        ok = nem_reg_buckets(store, &buckets, err);
+    for (size_t i = 0; ok && !*found && i < buckets.n; i++) {
+        ok = find_in_bucket(store, buckets.v[i], id, &doc, err);
+        if (ok && !bson_empty(&doc)) {
+            *found = true;
+            *bucket_out = bson_strdup(buckets.v[i]);
+        }
+    }
+    if (ok && *found)
+        bson_steal(file, &doc);
+    else
+        bson_destroy(&doc);
+    nem_strv_free(&buckets);
+    return ok;
+}
+
+static bool take_text(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    char **text = ud;
+    (void)err;
+    const char *t = nem_reg_str(doc, "text", NULL);
+    if (t && !*text)
+        *text = bson_strdup(t);
+    return true;
+}
+
+bool nem_reg_text(nem_store_t *store, const bson_iter_t *field, char **text, bson_error_t *err)
+{
+    bson_iter_t blob;
+    *text = NULL;
+    if (BSON_ITER_HOLDS_UTF8(field)) {
+        *text = bson_strdup(bson_iter_utf8(field, NULL));
+        return true;
+    }
+    if (!BSON_ITER_HOLDS_DOCUMENT(field) || !bson_iter_recurse(field, &blob) || !bson_iter_find(&blob, "blob") ||
+        !BSON_ITER_HOLDS_UTF8(&blob))
+        return true;
+    bson_t filter = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", bson_iter_utf8(&blob, NULL));
+    bool ok = nem_store_find(store, NEM_BLOBS_COLLECTION, &filter, NULL, take_text, text, err);
+    bson_destroy(&filter);
+    return ok;
+}
+
+bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t *pipeline, nem_doc_cb cb, void *ud,
+                       bson_error_t *err)
+{
+    nem_batches_t *b = nem_batches_new(store, collection, pipeline, REG_BATCH, err);
+    const bson_t *const *docs;
+    size_t n;
+    bson_error_t e = {0};
+    bool ok = b != NULL;
+    while (ok && nem_batches_next(b, &docs, &n, &e))
+        for (size_t i = 0; ok && i < n; i++)
+            ok = cb(docs[i], ud, err);
+    if (ok && e.code) {
+        *err = e;
+        ok = false;
+    }
+    nem_batches_destroy(b);
+    return ok;
+}
+
+/* The collection a script's documents went to: its stage's per-script option, repeat-last (README "Stage
+ * scripts"), in the options snapshot or NULL. */
+static const char *output_of(const bson_t *options, nem_stage_t stage, int64_t position)
+{
+    static const char *const option[NEM_STAGE__COUNT] = {
+        [NEM_STAGE_CLEAN] = "data-collection",
+        [NEM_STAGE_LEARN] = "dl-output-model-collection",
+        [NEM_STAGE_PREDICT] = "i-output-prediction-collection",
+    };
+    bson_iter_t it, arr;
+    const char *last = NULL;
+    if (!bson_iter_init_find(&it, options, option[stage]))
+        return NULL;
+    if (BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
+        return NULL;
+    for (int64_t i = 0; bson_iter_next(&arr); i++) {
+        if (BSON_ITER_HOLDS_UTF8(&arr))
+            last = bson_iter_utf8(&arr, NULL);
+        if (i >= position)
+            break;
+    }
+    return last;
+}
+
+typedef struct {
+    bool predict_only;
+    bson_t *out;
+    uint32_t n;
+} stamps_t;
+
+static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
+{
+    stamps_t *s = ud;
+    bson_t scripts, options, resumed, entry;
+    bson_iter_t it;
+    (void)err;
+    const char *run_id = nem_reg_str(run, "_id", NULL);
+    if (!run_id || !nem_reg_sub(run, "scripts", &scripts) || !bson_iter_init(&it, &scripts))
+        return true;
+    bool has_opts = nem_reg_sub(run, "options", &options), has_resumed = nem_reg_sub(run, "resume_options", &resumed);
+    while (bson_iter_next(&it)) {
+        nem_stage_t stage;
+        bson_iter_t f;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f) || !bson_iter_find(&f, "stamp") ||
+            !BSON_ITER_HOLDS_OID(&f))
+            continue;
+        const bson_oid_t *stamp = bson_iter_oid(&f);
+        uint32_t len;
+        const uint8_t *data;
+        bson_t e;
+        bson_iter_document(&it, &len, &data);
+        if (!bson_init_static(&e, data, len) || !nem_stage_from_name(nem_reg_str(&e, "stage", ""), &stage) ||
+            (s->predict_only && stage != NEM_STAGE_PREDICT))
+            continue;
+        int64_t pos = nem_reg_int(&e, "position", 0);
+        nem_reg_push_doc(s->out, &s->n, &entry);
+        BSON_APPEND_OID(&entry, "stamp", stamp);
+        BSON_APPEND_UTF8(&entry, "run", run_id);
+        BSON_APPEND_UTF8(&entry, "script", bson_iter_key(&it));
+        BSON_APPEND_UTF8(&entry, "stage", nem_stage_name(stage));
+        BSON_APPEND_INT64(&entry, "position", pos);
+        bson_t colls;
+        uint32_t nc = 0;
+        /* A resumed run may have sent its rerun scripts elsewhere: both snapshots name where they wrote. */
+        const char *first = has_opts ? output_of(&options, stage, pos) : NULL;
+        const char *again = has_resumed ? output_of(&resumed, stage, pos) : NULL;
+        BSON_APPEND_ARRAY_BEGIN(&entry, "collections", &colls);
+        if (first)
+            nem_reg_push_str(&colls, &nc, first);
+        if (again && (!first || strcmp(first, again) != 0))
+            nem_reg_push_str(&colls, &nc, again);
+        bson_append_array_end(&entry, &colls);
+        bson_append_document_end(s->out, &entry);
+    }
+    return true;
+}
+
+bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err)
+{
+    stamps_t s = {predict_only, out, 0};
+    bson_iter_t it;
+    if (bson_iter_init(&it, out))
+        while (bson_iter_next(&it))
+            s.n++;
+    return nem_reg_each_run(store, true, stamps_of_run, &s, err);
+}
+
+bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,
+                      const char *group, nem_doc_cb cb, void *ud, bson_error_t *err)
+{
+    /* [{$match: {field: value}}, {$group: {_id: "$group", n: {$sum: 1}}}] */
+    bson_t pipeline = BSON_INITIALIZER, stage, match, grp, sum;
+    char *ref = bson_strdup_printf("$%s", group);
+    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "0", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$match", &match);
+    BSON_APPEND_VALUE(&match, field, value);
+    bson_append_document_end(&stage, &match);
+    bson_append_document_end(&pipeline, &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "1", &stage);
+    BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &grp);
+    BSON_APPEND_UTF8(&grp, "_id", ref);
+    BSON_APPEND_DOCUMENT_BEGIN(&grp, "n", &sum);
+    BSON_APPEND_INT32(&sum, "$sum", 1);
+    bson_append_document_end(&grp, &sum);
+    bson_append_document_end(&stage, &grp);
+    bson_append_document_end(&pipeline, &stage);
+    bool ok = nem_reg_aggregate(store, collection, &pipeline, cb, ud, err);
+    bson_destroy(&pipeline);
+    bson_free(ref);
+    return ok;
+}

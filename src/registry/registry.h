@@ -1,0 +1,127 @@
+/* nemesyst-registry: read-only questions to the store about what nemesyst recorded (README "Asking the store").
+ * Every verb builds one BSON report from the run records (provenance.h), the models' GridFS metadata (_nemesyst,
+ * stage/writer.c) and the stamped documents, then prints it as a table for people or, with --json, as relaxed
+ * extended JSON for scripts: the table and the JSON are the same report. Nothing here writes, deletes or changes a
+ * document; the only writes are to stdout and stderr. */
+#ifndef NEM_REGISTRY_H
+#define NEM_REGISTRY_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "util/strv.h"
+
+typedef struct {
+    nem_store_t *store;
+    bool json;             /* --json */
+    const char *bucket;    /* --bucket: the one GridFS bucket to look in; NULL: every bucket of --db-name */
+    const char *best;      /* models --best METRIC */
+    int best_order;        /* models: -1 --min, +1 --max, 0 neither */
+    FILE *out;
+    int64_t now_ms;        /* one clock for a whole report: lost runs and durations agree */
+} nem_reg_t;
+
+/* The verbs (main.c dispatches). Each returns the exit status (util/exitcodes.h) and prints a failure as one line
+ * on stderr. */
+int nem_reg_runs(nem_reg_t *r);
+int nem_reg_run(nem_reg_t *r, const char *run_id);
+int nem_reg_models(nem_reg_t *r);
+int nem_reg_lineage(nem_reg_t *r, const char *model_id);
+int nem_reg_verify(nem_reg_t *r, const char *model_id);
+int nem_reg_export(nem_reg_t *r, const char *run_id);
+
+/* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
+
+/* One row of `runs` from a run record: id, status (lost when "running" with an expired heartbeat), started,
+ * ended, duration_s, hosts, ranks, scripts_ok, scripts_failed, error. */
+void nem_reg_run_row(const nem_reg_t *r, const bson_t *record, bson_t *out);
+/* The `runs` table's header and one row. */
+void nem_reg_print_run_header(FILE *out);
+void nem_reg_print_run_row(FILE *out, const bson_t *row);
+/* `run ID`: the row, the per-script table, the options (secrets removed), the errors, the models and the
+ * predictions the run made. out is initialised on success only. */
+bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_error_t *err);
+/* The models of one bucket, or of every bucket (bucket NULL), optionally only those of one run (run_id), into
+ * the array out (initialised), oldest first: id, bucket, filename, length, uploaded, run, script (key), metrics. */
+bool nem_reg_model_rows(nem_reg_t *r, const char *bucket, const char *run_id, bson_t *out, bson_error_t *err);
+/* Appends to row one model's fields from its files document: id, bucket, filename, length, uploaded, run,
+ * script, parent, metrics. */
+void nem_reg_model_row(const char *bucket, const bson_t *file, bson_t *row);
+/* `lineage ID`: the model's run and host, script and sha256, options, data and consumed records, parents to the
+ * first, and the predictions made with it. file: the model's files document, bucket its bucket. */
+bool nem_reg_lineage_report(nem_reg_t *r, const char *bucket, const bson_t *file, bson_t *out, bson_error_t *err);
+
+/* The model a MODEL_ID argument names: the id checked, then looked up in --bucket or every bucket; its files
+ * document into file and its bucket into bucket (bson_free). Unknown: NEM_CONFIG_EVALUE (exit status 2). */
+bool nem_reg_model_arg(nem_reg_t *r, const char *model_id, bson_t *file, char **bucket, bson_error_t *err);
+
+/* ---- the store, read-only (query.c) ---- */
+
+/* Ids, checked before any query: a run id is what nemesyst makes ("20260102T030405Z-0123abcd"), a model id a
+ * GridFS file's ObjectId as 24 hex digits. False with a one-line NEM_ERROR_CONFIG error (exit status 2). */
+bool nem_reg_check_run_id(const char *id, bson_error_t *err);
+bool nem_reg_check_model_id(const char *id, bson_oid_t *oid, bson_error_t *err);
+/* The run record of run_id into out (initialised on success); NEM_PROVENANCE_ENORUN when there is none. */
+bool nem_reg_load_run(nem_store_t *store, const char *run_id, bson_t *out, bson_error_t *err);
+/* Every run record, newest first; without their option snapshots unless with_options (they can be large). */
+bool nem_reg_each_run(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err);
+/* The GridFS buckets of --db-name (every collection NAME.files names bucket NAME), sorted. */
+bool nem_reg_buckets(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
+bool nem_reg_collection_exists(nem_store_t *store, const char *name, bool *exists, bson_error_t *err);
+/* The model with GridFS id oid, in bucket or (NULL) in any bucket: its files document into file (initialised on
+ * success) and its bucket into bucket_out (bson_free it). *found says whether it was there. */
+bool nem_reg_find_model(nem_store_t *store, const char *bucket, const bson_value_t *id, bson_t *file,
+                        char **bucket_out, bool *found, bson_error_t *err);
+/* The text of a lineage field: the string itself, or for a {"blob": SHA256, "bytes": N} reference the text kept
+ * once in nemesyst_blobs (provenance.h). *text is NULL (no error) when the referenced blob is gone. */
+bool nem_reg_text(nem_store_t *store, const bson_iter_t *field, char **text, bson_error_t *err);
+/* Runs an aggregation pipeline (array form) on collection and calls cb for each result, through the store's
+ * batches (the reader learners use). */
+bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t *pipeline, nem_doc_cb cb, void *ud,
+                       bson_error_t *err);
+/* For every run record: each script key with its stamp and the collections its documents went to ({stamp,
+ * run, script, collections: [...]}), so stamped documents can be traced to their run and script. Appended to
+ * the array out (initialised); only stage "predict" when predict_only. */
+bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err);
+/* Counts the documents of collection matching {field: value}, grouped by the value at path group: calls cb with
+ * {_id: GROUP VALUE, n: COUNT} documents. */
+bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,
+                      const char *group, nem_doc_cb cb, void *ud, bson_error_t *err);
+
+/* ---- output (print.c) ---- */
+
+/* Arrays of a report: the next element of arr (its count in *n), a sub-document to close with
+ * bson_append_document_end(arr, child), or a string. */
+void nem_reg_push_doc(bson_t *arr, uint32_t *n, bson_t *child);
+void nem_reg_push_str(bson_t *arr, uint32_t *n, const char *s);
+/* One model's row of a table (models.c), as `models` and `run ID` print it. */
+void nem_reg_print_model_row(FILE *out, const bson_t *row);
+/* The report as relaxed extended JSON on one line. */
+void nem_reg_print_json(FILE *out, const bson_t *report);
+/* A date (ms since the epoch) as ISO 8601 UTC, or "-" for a missing one (INT64_MIN). */
+const char *nem_reg_iso(int64_t ms, char buf[32]);
+void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms);
+/* Field readers of stored documents, tolerant of missing fields and other types: dotted paths allowed. */
+const char *nem_reg_str(const bson_t *doc, const char *path, const char *dflt);
+int64_t nem_reg_int(const bson_t *doc, const char *path, int64_t dflt);
+int64_t nem_reg_date(const bson_t *doc, const char *path); /* INT64_MIN when missing */
+/* A sub-document or array as a static view, borrowed from doc. A static bson_t points into itself: pass it by
+ * pointer, never copy it by value. */
+bool nem_reg_sub(const bson_t *doc, const char *path, bson_t *view);
+/* Options as stored, with every secret removed again (options.def's NEM_F_SECRET rows, and any key that names a
+ * password): the registry never prints one, whatever an old or foreign record holds. */
+void nem_reg_clean_options(const bson_t *in, bson_t *out);
+/* A model's metrics: the learner's own metadata (not _nemesyst), numbers only; for an array (a history per epoch)
+ * its final number; sub-documents of numbers only ({"history": {"loss": [...]}}) dotted ("history.loss"), others
+ * (a copy of the options) left out. */
+void nem_reg_metrics(const bson_t *metadata, bson_t *out);
+/* A value as short text for tables (strings bare, numbers plain, the rest as JSON), cut at max bytes. */
+char *nem_reg_value_text(const bson_iter_t *it, size_t max);
+/* One-line error on stderr: "nemesyst-registry: error: MESSAGE"; returns nem_exit_status(err). */
+int nem_reg_fail(const bson_error_t *err);
+void nem_reg_warn(const char *fmt, ...) BSON_GNUC_PRINTF(1, 2);
+
+#endif

@@ -1,0 +1,222 @@
+/* `verify MODEL_ID`: is the data the model was trained on still what it was? Each consumed record of the model
+ * (stage/writer.c: collection, pipeline, count, digest, complete) is re-read through its recorded pipeline with the
+ * store's batches, the reader the learners' batches use (store/batches.c), and counted and hashed as
+ * plugin/batches.c and python/nemesyst_adapter.py hash what they hand out: sha256 over each document's BSON bytes,
+ * in cursor order. The stored script's sha256 is checked against the file when it is still there. */
+#include "registry/registry.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "provenance/provenance.h"
+#include "util/exitcodes.h"
+
+typedef enum { SAME, CHANGED, UNVERIFIABLE } verdict_t;
+
+typedef struct {
+    EVP_MD_CTX *sha;
+    uint64_t n, limit; /* documents read; hashed: the first limit of them */
+} digest_t;
+
+static bool hash_doc(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    digest_t *d = ud;
+    (void)err;
+    if (d->n++ < d->limit)
+        EVP_DigestUpdate(d->sha, bson_get_data(doc), doc->len);
+    return true;
+}
+
+static void hex_of(EVP_MD_CTX *sha, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(sha, md, &len);
+    for (unsigned i = 0; i < len && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    hex[64] = '\0';
+}
+
+/* One consumed record, re-read: appends {collection, pipeline, complete, count_then, count_now, digest_then,
+ * digest_now, verdict, message} to out. Returns false only on a server error. */
+static bool verify_consumed(nem_reg_t *r, const bson_t *c, bson_t *out, verdict_t *v, char *msg, size_t msglen,
+                            bson_error_t *err)
+{
+    bson_iter_t it;
+    bson_t pipeline;
+    char *text = NULL, digest[65] = "";
+    bool exists = false, complete = true, parsed = false;
+    const char *coll = nem_reg_str(c, "collection", NULL), *then = nem_reg_str(c, "digest", NULL);
+    int64_t count = nem_reg_int(c, "count", -1);
+    digest_t d = {0};
+    bool ok = true;
+    if (bson_iter_init_find(&it, c, "complete") && BSON_ITER_HOLDS_BOOL(&it))
+        complete = bson_iter_bool(&it);
+    *v = UNVERIFIABLE;
+    if (!coll || !then || count < 0) {
+        snprintf(msg, msglen, "a consumed record without collection, count or digest: nothing to compare");
+    } else if (!bson_iter_init_find(&it, c, "pipeline")) {
+        snprintf(msg, msglen, "%s: the record holds no pipeline, so the data cannot be re-read as it was", coll);
+    } else if (!(ok = nem_reg_text(r->store, &it, &text, err))) {
+    } else if (!text) {
+        snprintf(msg, msglen, "%s: its pipeline was stored in %s.%s and is gone from there", coll,
+                 nem_store_db_name(r->store), NEM_BLOBS_COLLECTION);
+    } else if (!(parsed = bson_init_from_json(&pipeline, text, -1, NULL))) {
+        snprintf(msg, msglen, "%s: its stored pipeline is not valid JSON", coll);
+    } else if (!(ok = nem_reg_collection_exists(r->store, coll, &exists, err))) {
+    } else if (!exists) {
+        snprintf(msg, msglen, "the data collection %s.%s no longer exists (dropped?): the %" PRId64 " documents the "
+                 "model was trained on cannot be re-read", nem_store_db_name(r->store), coll, count);
+    } else {
+        d.sha = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL);
+        /* a learner that stopped early hashed only what it read: compare the same prefix */
+        d.limit = complete ? UINT64_MAX : (uint64_t)count;
+        ok = nem_reg_aggregate(r->store, coll, &pipeline, hash_doc, &d, err);
+        hex_of(d.sha, digest);
+        EVP_MD_CTX_free(d.sha);
+        uint64_t now = complete ? d.n : (d.n < (uint64_t)count ? d.n : (uint64_t)count);
+        *v = now == (uint64_t)count && strcmp(digest, then) == 0 ? SAME : CHANGED;
+        if (*v == SAME)
+            snprintf(msg, msglen, "unchanged");
+        else
+            snprintf(msg, msglen, "changed: %" PRId64 " documents then, %" PRIu64 " now", count, now);
+        d.n = now;
+    }
+    BSON_APPEND_UTF8(out, "collection", coll ? coll : "?");
+    if (text)
+        BSON_APPEND_UTF8(out, "pipeline", text);
+    else
+        BSON_APPEND_NULL(out, "pipeline");
+    BSON_APPEND_BOOL(out, "complete", complete);
+    BSON_APPEND_INT64(out, "count_then", count);
+    if (*v == UNVERIFIABLE) {
+        BSON_APPEND_NULL(out, "count_now");
+        BSON_APPEND_NULL(out, "digest_now");
+    } else {
+        BSON_APPEND_INT64(out, "count_now", (int64_t)d.n);
+        BSON_APPEND_UTF8(out, "digest_now", digest);
+    }
+    BSON_APPEND_UTF8(out, "digest_then", then ? then : "?");
+    BSON_APPEND_UTF8(out, "verdict", *v == SAME ? "unchanged" : *v == CHANGED ? "changed" : "unverifiable");
+    BSON_APPEND_UTF8(out, "message", msg);
+    if (parsed)
+        bson_destroy(&pipeline);
+    bson_free(text);
+    return ok;
+}
+
+/* The script as stored against the file at its path on this host, when it is still there. */
+static verdict_t verify_script(const bson_t *prov, bson_t *out, char *msg, size_t msglen)
+{
+    const char *path = nem_reg_str(prov, "script", NULL), *then = nem_reg_str(prov, "script_sha256", NULL);
+    char now[65] = "";
+    struct stat st;
+    bson_error_t e;
+    verdict_t v = SAME;
+    /* A relative path is relative to the directory nemesyst ran in, which this process need not share: a file
+     * found from here could be another one. */
+    bool relative = path && path[0] != '/';
+    bool there = path && !relative && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    BSON_APPEND_UTF8(out, "path", path ? path : "?");
+    BSON_APPEND_UTF8(out, "sha256_then", then ? then : "?");
+    BSON_APPEND_BOOL(out, "exists", there);
+    if (relative)
+        snprintf(msg, msglen, "recorded as a relative path: not checked");
+    else if (!path || !then)
+        snprintf(msg, msglen, "no script or sha256 recorded: not checked");
+    else if (!there)
+        snprintf(msg, msglen, "not on this host any more (it ran on %s): not checked", nem_reg_str(prov, "host", "?"));
+    else if (!nem_sha256_file(path, now, &e))
+        snprintf(msg, msglen, "cannot be read: not checked (%.300s)", e.message);
+    else if ((v = strcmp(now, then) == 0 ? SAME : CHANGED) == SAME)
+        snprintf(msg, msglen, "unchanged");
+    else
+        snprintf(msg, msglen, "changed: script %.300s (sha256 then %.12s..., now %.12s...)", path, then, now);
+    if (*now) {
+        BSON_APPEND_UTF8(out, "sha256_now", now);
+        BSON_APPEND_BOOL(out, "unchanged", v == SAME);
+    } else {
+        BSON_APPEND_NULL(out, "sha256_now");
+        BSON_APPEND_NULL(out, "unchanged");
+    }
+    BSON_APPEND_UTF8(out, "message", msg);
+    return v;
+}
+
+int nem_reg_verify(nem_reg_t *r, const char *model_id)
+{
+    bson_t file, prov, consumed, report = BSON_INITIALIZER, arr, rec, script;
+    bson_iter_t it;
+    bson_error_t err;
+    char *bucket = NULL, msg[512], first_change[512] = "", first_problem[512] = "";
+    uint32_t n = 0;
+    bool ok = true, any_change = false, any_problem = false;
+    if (!nem_reg_model_arg(r, model_id, &file, &bucket, &err))
+        return nem_reg_fail(&err);
+    BSON_APPEND_UTF8(&report, "model", model_id);
+    BSON_APPEND_UTF8(&report, "bucket", bucket);
+    bool has = nem_reg_sub(&file, "metadata." NEM_PROVENANCE_FIELD, &prov);
+    BSON_APPEND_ARRAY_BEGIN(&report, "data", &arr);
+    if (has && nem_reg_sub(&prov, "consumed", &consumed) && bson_iter_init(&it, &consumed))
+        while (ok && bson_iter_next(&it)) {
+            bson_t c, one = BSON_INITIALIZER;
+            verdict_t v;
+            if (!nem_reg_sub(&consumed, bson_iter_key(&it), &c))
+                continue;
+            ok = verify_consumed(r, &c, &one, &v, msg, sizeof msg, &err);
+            nem_reg_push_doc(&arr, &n, &rec);
+            bson_concat(&rec, &one);
+            bson_append_document_end(&arr, &rec);
+            bson_destroy(&one);
+            if (!ok)
+                break;
+            const char *coll = nem_reg_str(&c, "collection", "?");
+            if (!r->json)
+                fprintf(r->out, "data    %s: %s\n", coll, msg);
+            if (v == CHANGED && !any_change)
+                snprintf(first_change, sizeof first_change, "%s", msg);
+            if (v == UNVERIFIABLE && !any_problem)
+                snprintf(first_problem, sizeof first_problem, "%s", msg);
+            any_change |= v == CHANGED;
+            any_problem |= v == UNVERIFIABLE;
+        }
+    bson_append_array_end(&report, &arr);
+    if (ok && n == 0) {
+        any_problem = true;
+        snprintf(first_problem, sizeof first_problem, "%s",
+                 has ? "its learner recorded no data it consumed: nothing to re-read"
+                     : "it has no nemesyst lineage (metadata._nemesyst): it was not stored by nemesyst");
+    }
+    if (ok) {
+        BSON_APPEND_DOCUMENT_BEGIN(&report, "script", &script);
+        bson_t none = BSON_INITIALIZER;
+        verdict_t v = verify_script(has ? &prov : &none, &script, msg, sizeof msg);
+        bson_append_document_end(&report, &script);
+        if (!r->json)
+            fprintf(r->out, "script  %s: %s\n", nem_reg_str(&report, "script.path", "?"), msg);
+        if (v == CHANGED && !any_change)
+            snprintf(first_change, sizeof first_change, "%s", msg);
+        any_change |= v == CHANGED;
+    }
+    bson_destroy(&file);
+    bson_free(bucket);
+    if (!ok) {
+        bson_destroy(&report);
+        return nem_reg_fail(&err);
+    }
+    /* A proven change outranks a part that could not be checked. */
+    const char *verdict = any_change ? "changed" : any_problem ? "unverifiable" : "unchanged";
+    const char *line = any_change ? first_change : any_problem ? first_problem : "unchanged";
+    BSON_APPEND_UTF8(&report, "verdict", verdict);
+    BSON_APPEND_UTF8(&report, "message", line);
+    if (r->json)
+        nem_reg_print_json(r->out, &report);
+    else if (!any_problem || any_change)
+        fprintf(r->out, "%s\n", line);
+    if (any_problem && !any_change)
+        fprintf(stderr, "nemesyst-registry: error: verify %s: %s\n", model_id, first_problem);
+    bson_destroy(&report);
+    return any_change ? NEM_EXIT_FAILURE : any_problem ? NEM_EXIT_UNVERIFIABLE : NEM_EXIT_OK;
+}

@@ -1,0 +1,6 @@
+# tests/registry.mk: nemesyst-registry against a real pipeline (clean, learn, retrain, predict) on a private FerretDB
+# (tests/fixtures/with-ferretdb.sh), every verb's table and JSON checked against the database's own values.
+# The C plugin stage scripts are the shared test plugin, tests/runner/plugin_fixture.c (tests/runner.mk).
+REGISTRY_TESTS = tests/registry/registry.sh
+TESTS += $(REGISTRY_TESTS)
+dist_check_SCRIPTS += $(REGISTRY_TESTS)
