@@ -90,6 +90,12 @@ bool nemesyst_emit_model(nemesyst_ctx_t *ctx, const bson_t *metadata, const uint
 bool nemesyst_emit_model_file(nemesyst_ctx_t *ctx, const bson_t *metadata, const char *path, bool remove_after,
                               bson_error_t *error);
 
+/* Reports a metric while the script runs (a loss per epoch, an accuracy per batch): the host stores it, in bulk,
+ * in the collection nemesyst_metrics with the run, the script and, once the script stored one, its model;
+ * nemesyst-registry metrics RUN_ID shows the history. name: 1 to 128 bytes; step: an epoch or batch number, >= 0.
+ * NEMESYST_EARG for a bad name or step. */
+bool nemesyst_log_metric(nemesyst_ctx_t *ctx, const char *name, int64_t step, double value, bson_error_t *error);
+
 /* --- options --- */
 
 /* The resolved options of the run, secrets removed: {"dl-batch-size": [32], "db-name": "nemesyst", ...} with

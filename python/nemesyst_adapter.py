@@ -23,6 +23,7 @@ model's metadata the data it was trained on. An exception fails the script: trac
 """
 
 import atexit
+import datetime
 import hashlib
 import importlib.util
 import io
@@ -44,6 +45,7 @@ from bson.raw_bson import RawBSONDocument
 MARKER_MODEL = "$nemesyst_model"
 MARKER_CONSUMED = "$nemesyst_consumed"
 MARKER_END = "$nemesyst_end"
+MARKER_METRIC = "$nemesyst_metric"
 
 
 def _log(level, text):
@@ -85,6 +87,15 @@ class ItemWriter(object):
         """A predictor loaded a model: the host makes its later predictions reference it."""
         self.document({MARKER_CONSUMED: {"collection": bucket + ".files", "count": bson.int64.Int64(1),
                                          "model": {"bucket": bucket, "id": file_id}}})
+
+    def metric(self, name, step, value):
+        """A metric while the script runs: the host stores it in nemesyst_metrics (in bulk)."""
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= 128:
+            raise ValueError("a metric name is a string of 1-128 bytes, not %r" % (name,))
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError("a metric step is a whole number >= 0, not %r" % (step,))
+        self.document({MARKER_METRIC: {"name": name, "step": bson.int64.Int64(step), "value": float(value),
+                                       "t": datetime.datetime.now(datetime.timezone.utc)}})
 
     def item(self, item):
         if item is None:
@@ -463,6 +474,7 @@ class Mongo(object):
         self._cursors = []
         self.on_consumed = None
         self.on_model_used = None
+        self.on_metric = None
 
     # the original's dict-like magic on its settings
     def __getitem__(self, key):
@@ -534,6 +546,14 @@ class Mongo(object):
     def _consumed(self, collection, pipeline, count, digest, complete):
         if self.on_consumed is not None:
             self.on_consumed(collection, pipeline, count, digest, complete)
+
+    def log_metric(self, name, step, value):
+        """Reports a metric while the script runs (a loss per epoch, an accuracy per batch): stored in the
+        collection nemesyst_metrics with the run, the script and its model; `nemesyst-registry metrics RUN_ID`
+        shows the history. name: 1-128 bytes; step: a whole number >= 0."""
+        if self.on_metric is None:
+            raise RuntimeError("log_metric: not running under nemesyst")
+        self.on_metric(name, step, value)
 
     def getBatches(self, db_batch_size=None, db_data_cursor=None):
         """Yields lists of at most db_batch_size documents; the last one holds the remainder and is never empty
@@ -661,6 +681,7 @@ def run(script):
     db = Mongo(args)
     db.on_consumed = writer.consumed
     db.on_model_used = writer.model_used
+    db.on_metric = writer.metric
     result = entry(args=args, db=db)
     if isinstance(result, (dict, tuple)) or result is None:
         writer.item(result)

@@ -10,7 +10,7 @@ STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/
 	tests/stage/stage-original-python.sh tests/stage/stage-rank-dies.sh \
 	tests/stage/stage-interrupt.sh tests/stage/stage-provenance-off.sh \
 	tests/stage/stage-plugin-error.sh tests/stage/stage-python-repeat-last.sh tests/stage/stage-progress.sh tests/stage/stage-isolation.sh \
-	tests/stage/stage-nonblocking.sh tests/stage/stage-large-model.sh
+	tests/stage/stage-nonblocking.sh tests/stage/stage-large-model.sh tests/stage/stage-metrics.sh
 TESTS += $(STAGE_TESTS)
 dist_check_SCRIPTS += $(STAGE_TESTS)
 EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures

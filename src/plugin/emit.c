@@ -5,9 +5,11 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MARKER_MODEL "$nemesyst_model"
+#define MARKER_METRIC "$nemesyst_metric"
 
 /* The host stores documents as they are; a top-level '$' key would be taken for a marker or refused by MongoDB
  * later, far from the code that made it. */
@@ -105,4 +107,27 @@ fail:
                    strerror(errno));
     bson_free(path);
     return false;
+}
+
+bool nemesyst_log_metric(nemesyst_ctx_t *ctx, const char *name, int64_t step, double value, bson_error_t *error)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > 128 || !bson_utf8_validate(name, len, false) || step < 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "a metric needs a name of 1-128 bytes of UTF-8 and a step >= 0 (got '%.40s', %" PRId64 ")",
+                       name ? name : "(null)", step);
+        return false;
+    }
+    bson_t marker = BSON_INITIALIZER, m;
+    BSON_APPEND_DOCUMENT_BEGIN(&marker, MARKER_METRIC, &m);
+    BSON_APPEND_UTF8(&m, "name", name);
+    BSON_APPEND_INT64(&m, "step", step);
+    BSON_APPEND_DOUBLE(&m, "value", value);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    BSON_APPEND_DATE_TIME(&m, "t", (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    bson_append_document_end(&marker, &m);
+    bool ok = nemesyst__write_item(ctx, &marker, error);
+    bson_destroy(&marker);
+    return ok;
 }

@@ -12,6 +12,9 @@
 #include "util/stages.h"
 
 #define NEM_RUNS_COLLECTION "nemesyst_runs"
+/* Metrics scripts report while they run, one document each: {run, script ("learn-0"), stage, position, name,
+ * step, value, t, _nemesyst: {s: STAMP}[, model]}, model set when the script stored one (the last). */
+#define NEM_METRICS_COLLECTION "nemesyst_metrics"
 #define NEM_PROVENANCE_FIELD "_nemesyst"
 
 /* sha256 of a file as 64 hex characters. */

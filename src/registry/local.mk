@@ -3,5 +3,5 @@
 bin_PROGRAMS += nemesyst-registry
 nemesyst_registry_SOURCES = src/registry/main.c src/registry/registry.h src/registry/query.c src/registry/print.c \
 	src/registry/runs.c src/registry/run.c src/registry/models.c src/registry/lineage.c src/registry/verify.c \
-	src/registry/export.c
+	src/registry/export.c src/registry/metrics.c
 nemesyst_registry_LDADD = libnemesyst_core.la

@@ -33,6 +33,7 @@ static const char usage[] =
     "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
     "    nemesyst-registry export RUN_ID\n"
+    "    nemesyst-registry [--json] metrics RUN_ID [--script KEY|POS] [--plot FILE.png]\n"
     "    ... with nemesyst's connection options: -c CONFIG, --db-ip, --db-port, --db-name, --db-user-name,\n"
     "    --db-password[-file], --db-authentication[-database], --db-replica-*, --db-tls*\n"
     "\n"
@@ -56,6 +57,9 @@ static const char usage[] =
     "                      digest as the learner did; prints `unchanged` or `changed: N documents then, M now`;\n"
     "                      checks the script's sha256 against the file when it is still there\n"
     "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models\n"
+    "    metrics RUN_ID    the metrics its scripts reported while they ran (name, step, value, time), by script;\n"
+    "                      --script KEY|POS keeps one script (\"learn-0\") or position; --plot FILE.png draws them\n"
+    "                      with gnuplot (Debian: gnuplot-nox)\n"
     "\n"
     "OPTIONS\n"
     "    --json            JSON instead of a table (export always writes JSON)\n"
@@ -83,7 +87,7 @@ static const char usage[] =
     "SEE ALSO\n"
     "    nemesyst(1); README.md, \"Provenance: from a model back to its data\"\n";
 
-typedef enum { VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB__COUNT } verb_t;
+typedef enum { VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB_METRICS, VERB__COUNT } verb_t;
 
 static const struct {
     const char *name;
@@ -91,15 +95,17 @@ static const struct {
 } verbs[VERB__COUNT] = {
     [VERB_RUNS] = {"runs", false},      [VERB_RUN] = {"run", true},       [VERB_MODELS] = {"models", false},
     [VERB_LINEAGE] = {"lineage", true}, [VERB_VERIFY] = {"verify", true}, [VERB_EXPORT] = {"export", true},
+    [VERB_METRICS] = {"metrics", true},
 };
 
 /* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
-enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_HELP = 'h', OWN_VERSION = 'V' };
+enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
+       OWN_HELP = 'h', OWN_VERSION = 'V' };
 
 typedef struct {
     bool json, help, version;
-    const char *bucket, *best;
+    const char *bucket, *best, *script, *plot;
     int order;
     const char *words[3]; /* verb, id, and one too many */
     int n_words;
@@ -138,7 +144,7 @@ static void forward(args_t *a, char **argv, int from, int to, int *done)
  * least (--jsn: --json); nemesyst's options have nem_option_suggest. */
 static const char *own_suggest(const char *arg)
 {
-    static const char *const own[] = {"json", "bucket", "best", "min", "max", "help", "version"};
+    static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "help", "version"};
     const char *best = NULL;
     size_t best_len = 1;
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
@@ -156,7 +162,7 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 8];
+    struct option longopts[NEM_OPT__COUNT + 10];
     char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hV";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
@@ -180,7 +186,9 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 4] = (struct option){"max", no_argument, NULL, OWN_MAX};
     longopts[NEM_OPT__COUNT + 5] = (struct option){"help", no_argument, NULL, OWN_HELP};
     longopts[NEM_OPT__COUNT + 6] = (struct option){"version", no_argument, NULL, OWN_VERSION};
-    longopts[NEM_OPT__COUNT + 7] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 7] = (struct option){"script", required_argument, NULL, OWN_SCRIPT};
+    longopts[NEM_OPT__COUNT + 8] = (struct option){"plot", required_argument, NULL, OWN_PLOT};
+    longopts[NEM_OPT__COUNT + 9] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -198,6 +206,8 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_JSON: a->json = true; break;
         case OWN_BUCKET: a->bucket = optarg; break;
         case OWN_BEST: a->best = optarg; break;
+        case OWN_SCRIPT: a->script = optarg; break;
+        case OWN_PLOT: a->plot = optarg; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -205,8 +215,10 @@ static int parse_args(int argc, char **argv, args_t *a)
         case ':':
             if (optopt >= CODE_BASE && optopt < CODE_BASE + NEM_OPT__COUNT)
                 return usage_error("option --%s needs a value%s", nem_options[optopt - CODE_BASE].name, "");
-            if (optopt == OWN_BUCKET || optopt == OWN_BEST)
-                return usage_error("option --%s needs a value%s", optopt == OWN_BUCKET ? "bucket" : "best", "");
+            if (optopt == OWN_BUCKET || optopt == OWN_BEST || optopt == OWN_SCRIPT || optopt == OWN_PLOT)
+                return usage_error("option --%s needs a value%s",
+                                   optopt == OWN_BUCKET ? "bucket" : optopt == OWN_BEST ? "best"
+                                   : optopt == OWN_SCRIPT ? "script" : "plot", "");
             return usage_error("option -%c needs a value%s", (char[]){(char)optopt, 0}, "");
         case '?': {
             const char *arg = prev < argc ? argv[prev] : "?";
@@ -267,14 +279,15 @@ static int check_verb(const args_t *a, verb_t *verb)
         return usage_error("no verb: the word after --%s was read as its value (write --%s=VALUE, or give it last to "
                            "be asked)", a->verb_taken_by, a->verb_taken_by);
     if (a->n_words == 0)
-        return usage_error("no verb: give one of runs, run, models, lineage, verify, export (see --help)%s%s", "", "");
+        return usage_error("no verb: give one of runs, run, models, lineage, verify, export, metrics (see --help)%s%s", "", "");
     for (*verb = 0; *verb < VERB__COUNT && strcmp(verbs[*verb].name, a->words[0]) != 0; (*verb)++)
         ;
     if (*verb == VERB__COUNT)
-        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export)%s", a->words[0], "");
+        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export, metrics)%s", a->words[0], "");
     if (verbs[*verb].takes_id && a->n_words < 2)
         return usage_error("%s needs an id: %s", a->words[0],
-                           *verb == VERB_RUN || *verb == VERB_EXPORT ? "a run id (see `runs`)" : "a model id (see `models`)");
+                           *verb == VERB_RUN || *verb == VERB_EXPORT || *verb == VERB_METRICS ? "a run id (see `runs`)"
+                                                                                  : "a model id (see `models`)");
     if (a->n_words > (verbs[*verb].takes_id ? 2 : 1))
         return usage_error("unexpected argument '%s' after %s", a->words[verbs[*verb].takes_id ? 2 : 1], a->words[0]);
     if ((a->best || a->order) && *verb != VERB_MODELS)
@@ -285,7 +298,9 @@ static int check_verb(const args_t *a, verb_t *verb)
         return usage_error("--best %s needs --min or --max%s", a->best, "");
     if (a->order && !a->best)
         return usage_error("--%s needs --best METRIC%s", a->order < 0 ? "min" : "max", "");
-    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT))
+    if ((a->script || a->plot) && *verb != VERB_METRICS)
+        return usage_error("--script and --plot are for `metrics`, not `%s`%s", a->words[0], "");
+    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT || *verb == VERB_METRICS))
         return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
     return -1;
 }
@@ -327,7 +342,7 @@ static int connect_store(nem_config_t *cfg, nem_store_t **store)
 static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
 {
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
-                   .out = stdout, .now_ms = nem_wall_ms()};
+                   .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms()};
     const char *id = a->words[1];
     switch (verb) {
     case VERB_RUNS: return nem_reg_runs(&r);
@@ -336,6 +351,7 @@ static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
     case VERB_LINEAGE: return nem_reg_lineage(&r, id);
     case VERB_VERIFY: return nem_reg_verify(&r, id);
     case VERB_EXPORT: return nem_reg_export(&r, id);
+    case VERB_METRICS: return nem_reg_metric_history(&r, id);
     default: return NEM_EXIT_USAGE;
     }
 }

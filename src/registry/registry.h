@@ -20,6 +20,8 @@ typedef struct {
     const char *bucket;    /* --bucket: the one GridFS bucket to look in; NULL: every bucket of --db-name */
     const char *best;      /* models --best METRIC */
     int best_order;        /* models: -1 --min, +1 --max, 0 neither */
+    const char *script;    /* metrics --script KEY|POS */
+    const char *plot;      /* metrics --plot FILE.png */
     FILE *out;
     int64_t now_ms;        /* one clock for a whole report: lost runs and durations agree */
 } nem_reg_t;
@@ -32,6 +34,7 @@ int nem_reg_models(nem_reg_t *r);
 int nem_reg_lineage(nem_reg_t *r, const char *model_id);
 int nem_reg_verify(nem_reg_t *r, const char *model_id);
 int nem_reg_export(nem_reg_t *r, const char *run_id);
+int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
 
 /* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
 

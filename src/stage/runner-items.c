@@ -2,6 +2,7 @@
  * deliver half a line or half a document; the rest waits in the buffer). Marker documents become model and
  * consumed-data items. Every error names the line (JSON) or the byte offset (BSON) of the offending item. */
 #include "stage/runner-private.h"
+#include "util/clock.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -87,6 +88,50 @@ bad:
                       NEM_RUNNER_MARKER_CONSUMED " must be a document with \"collection\" and \"count\"");
 }
 
+/* {"$nemesyst_metric": {name, step, value[, t]}}: a metric while the script runs (a loss per epoch, an accuracy
+ * per batch). name: a non-empty string of at most 128 bytes; step: a whole number >= 0 (an epoch, a batch);
+ * value: a number; t: when, a date (default: when the host read it). */
+static bool marker_metric(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t f;
+    const char *name = NULL;
+    uint32_t name_len = 0;
+    int64_t step = -1, t = -1;
+    double value = 0;
+    bool has_value = false;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &f))
+        goto bad;
+    while (bson_iter_next(&f)) {
+        const char *k = bson_iter_key(&f);
+        if (strcmp(k, "name") == 0 && BSON_ITER_HOLDS_UTF8(&f))
+            name = bson_iter_utf8(&f, &name_len);
+        else if (strcmp(k, "step") == 0 && BSON_ITER_HOLDS_NUMBER(&f) && bson_iter_as_double(&f) >= 0 &&
+                 bson_iter_as_double(&f) == (double)bson_iter_as_int64(&f))
+            step = bson_iter_as_int64(&f);
+        else if (strcmp(k, "value") == 0 && BSON_ITER_HOLDS_NUMBER(&f))
+            value = bson_iter_as_double(&f), has_value = true;
+        else if (strcmp(k, "t") == 0 && BSON_ITER_HOLDS_DATE_TIME(&f))
+            t = bson_iter_date_time(&f);
+        else
+            goto bad;
+    }
+    if (!name || name_len == 0 || name_len > NEM_RUNNER_METRIC_NAME_MAX || strlen(name) != name_len || step < 0 ||
+        !has_value)
+        goto bad;
+    item->kind = NEM_ITEM_METRIC;
+    bson_destroy(&item->doc);
+    bson_init(&item->doc);
+    BSON_APPEND_UTF8(&item->doc, "name", name);
+    BSON_APPEND_INT64(&item->doc, "step", step);
+    BSON_APPEND_DOUBLE(&item->doc, "value", value);
+    BSON_APPEND_DATE_TIME(&item->doc, "t", t >= 0 ? t : nem_wall_ms());
+    return true;
+bad:
+    return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT,
+                      NEM_RUNNER_MARKER_METRIC " must be a document {name: a string of 1-128 bytes, step: a whole "
+                      "number >= 0, value: a number[, t: a date]}");
+}
+
 /* A top-level key starting with '$' is an operator to MongoDB: refused by servers before 5.0 and by FerretDB,
  * unqueryable by ordinary filters after it; the plugin API refuses it too (src/plugin/emit.c). */
 static bool dollar_key(nem_runner_t *r, const bson_t *doc, const nem_item_t *item, bson_error_t *err)
@@ -124,6 +169,8 @@ static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_
         ok = marker_model(r, &it, item, err);
     else if (strcmp(key, NEM_RUNNER_MARKER_CONSUMED) == 0)
         ok = marker_consumed(r, &it, item, err);
+    else if (strcmp(key, NEM_RUNNER_MARKER_METRIC) == 0)
+        ok = marker_metric(r, &it, item, err);
     else {
         char msg[200];
         bson_snprintf(msg, sizeof msg, "unknown marker '%s'", key);

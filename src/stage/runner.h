@@ -17,6 +17,9 @@
  *             {"$nemesyst_consumed": {"collection": "C", "pipeline": [...], "count": N, "digest": "SHA256-HEX",
  *                                     "complete": BOOL}}
  *                 data a learner read: count and sha256 over each document's BSON bytes, in cursor order
+ *             {"$nemesyst_metric": {"name": "loss", "step": N, "value": X[, "t": DATE]}}
+ *                 a metric while the script runs (name 1-128 bytes, step a whole number >= 0, value a number),
+ *                 stored in nemesyst_metrics (provenance.h)
  *             {"$nemesyst_end": {"items": N}}
  *                 the end of the output: N items (documents and markers) came before it, and nothing may follow.
  *                 PYTHON/PLUGIN: required (the adapter and the plugin host send it once the script's entry point
@@ -53,6 +56,8 @@
 #define NEM_RUNNER_MARKER_MODEL "$nemesyst_model"
 #define NEM_RUNNER_MARKER_CONSUMED "$nemesyst_consumed"
 #define NEM_RUNNER_MARKER_END "$nemesyst_end"
+#define NEM_RUNNER_MARKER_METRIC "$nemesyst_metric"
+#define NEM_RUNNER_METRIC_NAME_MAX 128
 #define NEM_RUNNER_ITEM_FD 3
 
 typedef enum { NEM_SCRIPT_PLUGIN, NEM_SCRIPT_PYTHON, NEM_SCRIPT_EXEC } nem_script_kind_t;
@@ -63,6 +68,7 @@ typedef enum {
     NEM_ITEM_DOC,      /* doc: a document for the stage's collection */
     NEM_ITEM_MODEL,    /* doc: metadata; path: file holding the model bytes */
     NEM_ITEM_CONSUMED, /* doc: {collection, pipeline, count, digest} of data a learner read (for lineage) */
+    NEM_ITEM_METRIC,   /* doc: {name, step, value, t}: a metric the script reported while it ran */
 } nem_item_kind_t;
 
 typedef struct {

@@ -20,7 +20,9 @@ struct nem_writer {
     uint32_t n_consumed;
     bson_value_t model_used;    /* predictors: the last model the script loaded */
     bool has_model_used;
-    nem_stamp_t stamp;          /* with provenance */
+    nem_stamp_t stamp;          /* documents' with provenance; metrics' always */
+    nem_bulk_t *metrics;        /* NEM_METRICS_COLLECTION, made with the first metric */
+    uint64_t n_metrics;
     bson_t model_ids;           /* array of GridFS ids uploaded (for rollback) */
     uint32_t n_models;
     uint64_t docs;
@@ -37,8 +39,7 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     w->collection = opts->script->output;
     w->bucket = opts->script->model_bucket;
     w->provenance = opts->policy->provenance;
-    if (w->provenance)
-        nem_stamp_init(&w->stamp, w->o.run_id, w->o.stage, w->o.position, w->o.script->path, w->o.legacy_stamp);
+    nem_stamp_init(&w->stamp, w->o.run_id, w->o.stage, w->o.position, w->o.script->path, w->o.legacy_stamp);
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
     return w;
@@ -170,6 +171,26 @@ static void note_consumed(nem_writer_t *w, nem_item_t *item)
     bson_append_document_end(&w->consumed, &rec);
 }
 
+/* A metric: stored in bulk (a batch a round trip), so one a training batch costs the script nothing it waits on. */
+static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
+{
+    char key[64];
+    bson_t doc = BSON_INITIALIZER;
+    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    BSON_APPEND_UTF8(&doc, "run", w->o.run_id);
+    BSON_APPEND_UTF8(&doc, "script", key);
+    BSON_APPEND_UTF8(&doc, "stage", nem_stage_name(w->o.stage));
+    BSON_APPEND_INT64(&doc, "position", (int64_t)w->o.position);
+    bson_concat(&doc, &item->doc);
+    nem_provenance_stamp(&doc, &w->stamp, NULL);
+    if (!w->metrics)
+        w->metrics = nem_bulk_new(w->o.store, NEM_METRICS_COLLECTION, 0, 0);
+    bool ok = nem_bulk_add(w->metrics, &doc, err);
+    bson_destroy(&doc);
+    w->n_metrics += ok;
+    return ok;
+}
+
 bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
 {
     nem_writer_t *w = ud;
@@ -178,6 +199,7 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     case NEM_ITEM_DOC: ok = write_document(w, item, err); break;
     case NEM_ITEM_MODEL: ok = write_model(w, item, err); break;
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
+    case NEM_ITEM_METRIC: ok = write_metric(w, item, err); break;
     }
     /* The callback owns the item only when it accepts it: on false the runner clears it (runner.h). */
     if (ok)
@@ -185,9 +207,32 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     return ok;
 }
 
+/* The script's metrics reference the model it stored (its last), once it is stored. */
+static bool metrics_model(nem_writer_t *w, bson_error_t *err)
+{
+    char key[16];
+    const char *k;
+    bson_iter_t it;
+    if (!w->n_metrics || !w->n_models)
+        return true;
+    bson_uint32_to_string(w->n_models - 1, &k, key, sizeof key);
+    if (!bson_iter_init_find(&it, &w->model_ids, k))
+        return true;
+    bson_t filter, change = BSON_INITIALIZER, set;
+    nem_provenance_filter(w->o.run_id, w->o.stage, w->o.position, w->o.legacy_stamp, &filter);
+    BSON_APPEND_DOCUMENT_BEGIN(&change, "$set", &set);
+    BSON_APPEND_VALUE(&set, "model", bson_iter_value(&it));
+    bson_append_document_end(&change, &set);
+    bool ok = nem_store_update_many(w->o.store, NEM_METRICS_COLLECTION, &filter, &change, err);
+    bson_destroy(&filter);
+    bson_destroy(&change);
+    return ok;
+}
+
 bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
 {
-    return !w->bulk || nem_bulk_flush(w->bulk, err);
+    return (!w->bulk || nem_bulk_flush(w->bulk, err)) && (!w->metrics || nem_bulk_flush(w->metrics, err)) &&
+           metrics_model(w, err);
 }
 
 /* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
@@ -205,6 +250,8 @@ bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const
         BSON_APPEND_INT64(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".position", (int64_t)position);
         ok = nem_gridfs_delete_matching(store, script->model_bucket, &mfilter, NULL, err);
     }
+    /* its metrics go with it: a rerun reports its own */
+    ok = ok && nem_store_delete_matching(store, NEM_METRICS_COLLECTION, &filter, NULL, err);
     bson_destroy(&filter);
     bson_destroy(&mfilter);
     return ok;
@@ -242,6 +289,7 @@ void nem_writer_destroy(nem_writer_t *w)
     if (!w)
         return;
     nem_bulk_destroy(w->bulk);
+    nem_bulk_destroy(w->metrics);
     bson_destroy(&w->consumed);
     bson_destroy(&w->model_ids);
     if (w->has_model_used)

@@ -29,19 +29,32 @@ bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson
     return ok;
 }
 
-bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
-                          bson_error_t *err)
+static bool update(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change, bool many,
+                   bson_error_t *err)
 {
     mongoc_collection_t *coll = collection_of(store, collection);
     bson_error_t e;
     char what[300];
-    bool ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL, &e);
+    bool ok = many ? mongoc_collection_update_many(coll, filter, change, NULL, NULL, &e)
+                   : mongoc_collection_update_one(coll, filter, change, NULL, NULL, &e);
     mongoc_collection_destroy(coll);
     if (!ok) {
         snprintf(what, sizeof what, "update in %s.%s", store->db_name, collection);
         nem_store_wrap(err, &e, what);
     }
     return ok;
+}
+
+bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change,
+                          bson_error_t *err)
+{
+    return update(store, collection, filter, change, false, err);
+}
+
+bool nem_store_update_many(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change,
+                           bson_error_t *err)
+{
+    return update(store, collection, filter, change, true, err);
 }
 
 bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *opts,

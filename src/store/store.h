@@ -89,6 +89,8 @@ bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson
                           bson_error_t *err);
 bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
                           bson_error_t *err);
+bool nem_store_update_many(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
+                           bson_error_t *err);
 /* Calls cb for every document matching filter (opts: find options: sort, projection, ...). cb returns false (with
  * err set) to stop with a failure. */
 typedef bool (*nem_doc_cb)(const bson_t *doc, void *ud, bson_error_t *err);

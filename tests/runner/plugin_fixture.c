@@ -3,7 +3,8 @@
  * valgrind and pkg-config tests: one entry point per behaviour they read back.
  *   main (nemesyst_main)  documents, options through the getters, a model from a buffer and one from a file
  *   clean                 NEM_T_COUNT documents (default 13) {i, kind, pos}, after NEM_T_SLEEP_MS milliseconds
- *   learn                 batches of the learner's pipeline per epoch; a model saying what it saw
+ *   learn                 batches of the learner's pipeline per epoch, a metric "seen" per epoch; a model saying
+ *                         what it saw
  *   predict               the newest model of the output bucket, fetched by id; 3 predictions made with it
  *   fetch_copy            the same model fetched and written to the file NEM_T_COPY names; one document with its
  *                         length and the process's peak memory (stage-large-model.sh)
@@ -134,6 +135,9 @@ bool learn(nemesyst_ctx_t *ctx, bson_error_t *error)
         nemesyst_batches_digest(b, digest);
         nemesyst_batches_destroy(b);
         if (error->code != 0)
+            goto out;
+        /* a metric an epoch: the documents it saw */
+        if (!nemesyst_log_metric(ctx, "seen", e, (double)seen, error))
             goto out;
     }
     uint8_t *parent = NULL;

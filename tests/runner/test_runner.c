@@ -95,7 +95,10 @@ static bool collect(void *ud, nem_item_t *item, bson_error_t *err)
     bson_t rec;
     bson_uint32_to_string(res->n++, &k, key, sizeof key);
     BSON_APPEND_DOCUMENT_BEGIN(&res->items, k, &rec);
-    BSON_APPEND_UTF8(&rec, "kind", item->kind == NEM_ITEM_DOC ? "doc" : item->kind == NEM_ITEM_MODEL ? "model" : "consumed");
+    BSON_APPEND_UTF8(&rec, "kind", item->kind == NEM_ITEM_DOC       ? "doc"
+                                   : item->kind == NEM_ITEM_MODEL   ? "model"
+                                   : item->kind == NEM_ITEM_METRIC  ? "metric"
+                                                                    : "consumed");
     BSON_APPEND_DOCUMENT(&rec, "doc", &item->doc);
     BSON_APPEND_INT64(&rec, "where", (int64_t)item->where);
     if (item->path) {
@@ -792,9 +795,15 @@ START_TEST(plugin_batches_never_end_empty_and_report_lineage)
     expected_digest(hex, &count);
     run_plugin("learn", "learn", args, &res);
     ck_assert_msg(res.ok, "%s", res.err.message);
-    ck_assert_uint_eq(res.n, 2);
+    ck_assert_uint_eq(res.n, 4); /* consumed (once for both epochs), a metric an epoch, the model */
     ITEM(c, &res, 0);
-    ITEM(m, &res, 1);
+    ITEM(e0, &res, 1);
+    ITEM(e1, &res, 2);
+    ITEM(m, &res, 3);
+    ck_assert_str_eq(str_at(&e0, "kind"), "metric");
+    ck_assert_str_eq(str_at(&e0, "doc.name"), "seen");
+    ck_assert_int_eq(int_at(&e0, "doc.step"), 0);
+    ck_assert_int_eq(int_at(&e1, "doc.step"), 1);
     ck_assert_str_eq(str_at(&c, "kind"), "consumed");
     ck_assert_int_eq(int_at(&c, "doc.count"), 50);
     ck_assert_str_eq(str_at(&c, "doc.digest"), hex);

@@ -1,0 +1,85 @@
+#!/bin/bash
+# Metrics while scripts run, from all three script kinds (the JSON line of an executable, db.log_metric of a
+# 2.0.6-style Python learner, nemesyst_log_metric of a C plugin): stored in nemesyst_metrics with the run, the
+# script, its stamp and, once the script stored one, its model; gone with a failed script's rollback; a bad metric
+# fails its script with a clear error; `nemesyst-registry metrics` shows the history as a table, JSON and a plot.
+. ./tests/env.sh
+. "$top_srcdir/tests/stage/lib.sh"
+REGISTRY="$top_builddir/nemesyst-registry"
+cat >"$T/exec_learn.sh" <<'EOS'
+#!/bin/sh
+# three epochs of a loss, then a model file
+for e in 0 1 2; do echo "{\"\$nemesyst_metric\": {\"name\": \"loss\", \"step\": $e, \"value\": 1.$e}}"; done
+printf 'exec-model' >"$NEMESYST_WORKDIR/m.bin"
+echo "{\"\$nemesyst_model\": {\"path\": \"$NEMESYST_WORKDIR/m.bin\", \"metadata\": {\"kind\": \"exec\"}, \"temp\": true}}"
+EOS
+cat >"$T/py_learn.py" <<'EOS'
+def main(**kwargs):
+    db = kwargs["db"]
+    db.connect()
+    for epoch in range(4):
+        db.log_metric("accuracy", epoch, 0.5 + epoch / 10)
+    yield ({"kind": "python"}, b"python-model")
+EOS
+cat >"$T/fails.sh" <<'EOS'
+#!/bin/sh
+echo '{"$nemesyst_metric": {"name": "loss", "step": 0, "value": 3}}'
+exit 1
+EOS
+cat >"$T/bad_metric.sh" <<'EOS'
+#!/bin/sh
+echo '{"$nemesyst_metric": {"name": "loss", "step": -1, "value": 3}}'
+EOS
+chmod +x "$T"/*.sh
+args=(--data-clean --data-cleaner "$PLUGIN" --data-cleaner-entry-point clean --data-collection d
+      --dl-learn --dl-learner "$T/exec_learn.sh" "$T/py_learn.py" "$PLUGIN" --dl-learner-entry-point main main learn
+      --dl-data-collection d d d --dl-epochs 2 --dl-output-model-collection models)
+stage_run 2 metrics "${args[@]}"
+expect_rc 0
+check metrics <<'PY'
+m = db.nemesyst_metrics
+eq(m.count_documents({"run": RUN}), 3 + 4 + 2, "metrics of the run")
+for key, name, steps in (("learn-0", "loss", [0, 1, 2]), ("learn-1", "accuracy", [0, 1, 2, 3]), ("learn-2", "seen", [0, 1])):
+    docs = list(m.find({"run": RUN, "script": key}, sort=[("step", 1)]))
+    eq([d["step"] for d in docs], steps, key + " steps")
+    eq({d["name"] for d in docs}, {name}, key + " names")
+    eq({d["stage"] for d in docs} | {d["position"] for d in docs}, {"learn", int(key[-1])}, key + " stage and position")
+    eq({d["_nemesyst"]["s"] for d in docs}, {stamp(key)}, key + " stamps")
+    model = db["models.files"].find_one({"metadata._nemesyst.run": RUN, "metadata._nemesyst.position": int(key[-1])})
+    eq({d.get("model") for d in docs}, {model["_id"]}, key + " metrics reference its model")
+    eq(all(d["t"] is not None for d in docs), True, key + " times")
+eq([d["value"] for d in m.find({"run": RUN, "script": "learn-0"}, sort=[("step", 1)])], [1.0, 1.1, 1.2], "exec values")
+eq(m.find_one({"run": RUN, "script": "learn-2", "step": 1})["value"], 13.0, "plugin: documents seen in epoch 1")
+PY
+# the registry: table, JSON, one script, a plot
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" >"$T/table" ||
+    fail "registry metrics exited $?"
+grep -Eq '^learn-1 +accuracy +3 +0\.8 ' "$T/table" || fail "the metrics table: $(cat "$T/table")"
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics --json metrics "$RUN" --script learn-0 \
+    >"$T/json" || fail "registry metrics --json exited $?"
+"$PYTHON3" - "$T/json" <<'PY' || fail "registry metrics --json"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert [(m["script"], m["name"], m["step"], m["value"]) for m in r["metrics"]] == \
+    [("learn-0", "loss", 0, 1.0), ("learn-0", "loss", 1, 1.1), ("learn-0", "loss", 2, 1.2)], r
+PY
+if command -v gnuplot >/dev/null; then
+    "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" --plot "$T/m.png" ||
+        fail "registry metrics --plot exited $?"
+    [ "$(head -c 4 "$T/m.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "--plot wrote no PNG"
+fi
+mkdir "$T/nobin" && ln -s "$(command -v sh)" "$T/nobin/sh"
+expect_fail 2 "gnuplot-nox" env PATH="$T/nobin" "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" \
+    --db-name metrics metrics "$RUN" --plot "$T/x.png"
+expect_fail 2 "unknown run|no run" "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics \
+    metrics 20200101T000000Z-00000000
+
+# a failed script's metrics go with its rollback; a bad metric fails its script, naming the rule
+stage_run 2 metrics_fail --data-clean --data-cleaner "$T/fails.sh" "$T/bad_metric.sh" --data-collection f f
+expect_rc 4
+check metrics_fail <<'PY'
+eq(db.nemesyst_metrics.count_documents({"run": RUN}), 0, "metrics left after the rollback")
+e = script("clean-1")
+eq("step: a whole number >= 0" in e["error"], True, "the bad metric's error: %r" % e["error"])
+PY
+echo "stage-metrics: ok"
