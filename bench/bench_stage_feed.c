@@ -4,6 +4,8 @@
  * nemesyst-plugin-host builds (nemesyst__ctx_from_env), here in-process with the item pipe on /dev/null, so only
  * the feed is timed (no process start-up). Ours and raw alternate; medians are printed. The CPU columns are this
  * process's CPU seconds (the server's are not counted): FerretDB bounds the wall times, the CPU shows our own cost.
+ * "with metrics": ours again, reporting one metric a batch (nemesyst_log_metric), as a learner logging its loss
+ * per batch would; its ratio is against ours without.
  * Usage: bench_stage_feed --port P [--docs 20000] [--reps 3] [--batch 32,1024] */
 #include <getopt.h>
 #include <mongoc/mongoc.h>
@@ -41,7 +43,7 @@ static void fill(mongoc_collection_t *coll, int docs)
 
 static volatile uint64_t sink; /* keeps the loops from being optimised away */
 
-static double feed_ours(nemesyst_ctx_t *ctx, size_t batch, int docs, double *cpu)
+static double feed_ours(nemesyst_ctx_t *ctx, size_t batch, int docs, bool metric, double *cpu)
 {
     bson_error_t err;
     const bson_t *const *v;
@@ -51,10 +53,13 @@ static double feed_ours(nemesyst_ctx_t *ctx, size_t batch, int docs, double *cpu
     nemesyst_batches_t *b = nemesyst_batches_new(ctx, COLL, NULL, batch, &err);
     if (!b)
         die("nemesyst_batches_new", &err);
+    int64_t step = 0;
     while (nemesyst_batches_next(b, &v, &n, &err)) {
         for (size_t i = 0; i < n; i++)
             bytes += v[i]->len;
         total += n;
+        if (metric && !nemesyst_log_metric(ctx, "loss", step++, 1.0 / (double)(total + 1), &err))
+            die("nemesyst_log_metric", &err);
     }
     if (err.code != 0)
         die("nemesyst_batches_next", &err);
@@ -151,13 +156,14 @@ int main(int argc, char **argv)
         die("plugin context", &err);
 
     double ours[MAX_SIZES][BENCH_MAX_REPS], raw[MAX_SIZES][BENCH_MAX_REPS], cpu_o[MAX_SIZES][BENCH_MAX_REPS],
-        cpu_r[MAX_SIZES][BENCH_MAX_REPS], ignored;
-    feed_ours(ctx, sizes[0], docs, &ignored); /* warm-up: connection, server caches */
+        cpu_r[MAX_SIZES][BENCH_MAX_REPS], met[MAX_SIZES][BENCH_MAX_REPS], cpu_m[MAX_SIZES][BENCH_MAX_REPS], ignored;
+    feed_ours(ctx, sizes[0], docs, false, &ignored); /* warm-up: connection, server caches */
     feed_raw(coll, sizes[0], docs, &ignored);
     for (int r = 0; r < reps; r++) {
         for (int s = 0; s < nsizes; s++) {
-            ours[s][r] = feed_ours(ctx, sizes[s], docs, &cpu_o[s][r]);
+            ours[s][r] = feed_ours(ctx, sizes[s], docs, false, &cpu_o[s][r]);
             raw[s][r] = feed_raw(coll, sizes[s], docs, &cpu_r[s][r]);
+            met[s][r] = feed_ours(ctx, sizes[s], docs, true, &cpu_m[s][r]);
         }
     }
     printf("Learner batch feed (C plugin API): %d documents of 212 bytes, median of %d run(s); ratio = ours/raw in "
@@ -170,6 +176,13 @@ int main(int argc, char **argv)
         double co = bench_median(cpu_o[s], reps), cr = bench_median(cpu_r[s], reps);
         printf("%-10zu %12.3f %12.0f %12.3f %12.0f %7.2f   %10.3f %10.3f %9.1f\n", sizes[s], mo, docs / mo, mr,
                docs / mr, mr / mo, co, cr, cr > 0 ? co / cr : 0.0);
+    }
+    printf("with metrics (one nemesyst_log_metric a batch): ratio = time with / time without\n");
+    printf("%-10s %12s %12s %9s   %10s %10s\n", "batch", "without s", "with s", "ratio", "CPU s", "with CPU s");
+    for (int s = 0; s < nsizes; s++) {
+        double mo = bench_median(ours[s], reps), mm = bench_median(met[s], reps);
+        printf("%-10zu %12.3f %12.3f %9.3f   %10.3f %10.3f\n", sizes[s], mo, mm, mm / mo, bench_median(cpu_o[s], reps),
+               bench_median(cpu_m[s], reps));
     }
     mongoc_collection_drop(coll, NULL);
     nemesyst__ctx_destroy(ctx);
