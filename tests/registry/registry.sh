@@ -285,6 +285,26 @@ eq((rep["verdict"], d["count_then"], d["count_now"], d["digest_now"]), ("changed
    "the recount and digest of the changed data")
 ok(d["digest_then"] != d["digest_now"], "the digests differ")
 PY
+# the late document gone again: unchanged; then one document of the training data changed in place (same count,
+# another digest), then one removed
+check reg <<'PY'
+db.data.delete_one({"kind": "late"})
+PY
+reg verify "$MODEL_A"
+want_rc 0
+[ "$(tail -n 1 "$ROUT")" = "unchanged" ] || fail "verify after the late document went: $(tail -n 1 "$ROUT")"
+check reg <<'PY'
+eq(db.data.update_one({"i": 5}, {"$set": {"kind": "edited"}}).modified_count, 1, "one document changed")
+PY
+reg verify "$MODEL_A"
+want_rc 1
+[ "$(tail -n 1 "$ROUT")" = "changed: 7 documents then, 7 now" ] || fail "verify after one document changed: $(tail -n 1 "$ROUT")"
+check reg <<'PY'
+eq(db.data.delete_one({"i": 3}).deleted_count, 1, "one document removed")
+PY
+reg verify "$MODEL_A"
+want_rc 1
+[ "$(tail -n 1 "$ROUT")" = "changed: 7 documents then, 6 now" ] || fail "verify after one document removed: $(tail -n 1 "$ROUT")"
 
 # ---- bad input: one line, a documented exit status ----
 bad 2 "malformed run id 'not-a-run'" run not-a-run

@@ -67,6 +67,8 @@ if command -v gnuplot >/dev/null; then
     "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" --plot "$T/m.png" ||
         fail "registry metrics --plot exited $?"
     [ "$(head -c 4 "$T/m.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "--plot wrote no PNG"
+    [ "$(stat -c %s "$T/m.png")" -gt 4000 ] || fail "--plot wrote a trivial PNG ($(stat -c %s "$T/m.png") bytes)"
+    [ -z "${NEM_T_KEEP_PLOT:-}" ] || cp "$T/m.png" "$NEM_T_KEEP_PLOT"
 fi
 mkdir "$T/nobin" && ln -s "$(command -v sh)" "$T/nobin/sh"
 expect_fail 2 "gnuplot-nox" env PATH="$T/nobin" "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" \
