@@ -22,6 +22,51 @@ void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_
         BSON_APPEND_NULL(out, "error");
     else
         BSON_APPEND_UTF8(out, "error", r->error);
+    if (r->n_metrics) {
+        bson_t arr, m;
+        char key[16];
+        const char *k;
+        BSON_APPEND_ARRAY_BEGIN(out, "metrics", &arr);
+        for (size_t i = 0; i < r->n_metrics && i < NEM_RESULT_METRICS; i++) {
+            bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+            BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &m);
+            BSON_APPEND_UTF8(&m, "name", r->metrics[i].name);
+            BSON_APPEND_DOUBLE(&m, "value", r->metrics[i].value);
+            BSON_APPEND_INT64(&m, "step", r->metrics[i].step);
+            if (r->metrics[i].model[0]) {
+                bson_oid_t oid;
+                bson_oid_init_from_string(&oid, r->metrics[i].model);
+                BSON_APPEND_OID(&m, "model", &oid);
+            }
+            bson_append_document_end(&arr, &m);
+        }
+        bson_append_array_end(out, &arr);
+    }
+}
+
+static void metrics_from_bson(nem_task_result_t *r, bson_iter_t *arr)
+{
+    bson_iter_t e, f;
+    if (!BSON_ITER_HOLDS_ARRAY(arr) || !bson_iter_recurse(arr, &e))
+        return;
+    while (bson_iter_next(&e) && r->n_metrics < NEM_RESULT_METRICS) {
+        nem_result_metric_t *m = &r->metrics[r->n_metrics];
+        if (!BSON_ITER_HOLDS_DOCUMENT(&e) || !bson_iter_recurse(&e, &f))
+            continue;
+        while (bson_iter_next(&f)) {
+            const char *k = bson_iter_key(&f);
+            if (!strcmp(k, "name") && BSON_ITER_HOLDS_UTF8(&f))
+                bson_strncpy(m->name, bson_iter_utf8(&f, NULL), sizeof m->name);
+            else if (!strcmp(k, "value") && BSON_ITER_HOLDS_NUMBER(&f))
+                m->value = bson_iter_as_double(&f);
+            else if (!strcmp(k, "step") && BSON_ITER_HOLDS_NUMBER(&f))
+                m->step = bson_iter_as_int64(&f);
+            else if (!strcmp(k, "model") && BSON_ITER_HOLDS_OID(&f))
+                bson_oid_to_string(bson_iter_oid(&f), m->model);
+        }
+        if (m->name[0])
+            r->n_metrics++;
+    }
 }
 
 bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
@@ -52,6 +97,8 @@ bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
             bson_strncpy(r->host, bson_iter_utf8(&it, NULL), sizeof r->host);
         else if (!strcmp(k, "error") && BSON_ITER_HOLDS_UTF8(&it))
             bson_strncpy(r->error, bson_iter_utf8(&it, NULL), sizeof r->error);
+        else if (!strcmp(k, "metrics"))
+            metrics_from_bson(r, &it);
     }
     return true;
 }

@@ -11,6 +11,16 @@
 #include "util/stages.h"
 #include "util/world.h"
 
+/* A metric's last value as the script reported it (the history is in nemesyst_metrics); model: the GridFS id (24
+ * hex digits) of the model it was measured on, when the script had loaded one (a predictor's test accuracy). */
+#define NEM_RESULT_METRICS 8
+typedef struct {
+    char name[129];
+    double value;
+    int64_t step;
+    char model[25];
+} nem_result_metric_t;
+
 /* What a worker reports for one script (also the run record's per-script entry). */
 typedef struct {
     nem_stage_t stage;
@@ -21,6 +31,8 @@ typedef struct {
     char error[512];
     int rank;
     char host[64];
+    nem_result_metric_t metrics[NEM_RESULT_METRICS]; /* the first metrics the script reported, each at its last */
+    size_t n_metrics;
 } nem_task_result_t;
 
 void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_t *out);

@@ -242,11 +242,12 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     const char *name = nem_stage_name(stage);
     if (t->runner && !nem_runner_finish(t->runner, &err) && !t->failed)
         fail_task(t, &err);
-    if (!t->failed && t->writer && !nem_writer_flush(t->writer, &err))
+    if (!t->failed && t->writer && !nem_writer_finish(t->writer, &err))
         fail_task(t, &err);
     if (t->writer) {
         t->result.documents = nem_writer_documents(t->writer);
         t->result.models = nem_writer_models(t->writer);
+        t->result.n_metrics = nem_writer_last_metrics(t->writer, t->result.metrics, NEM_RESULT_METRICS);
     }
     if (t->failed && t->writer) {
         /* Flush first so every document the script got out is known, then remove them all. */

@@ -20,9 +20,17 @@ struct nem_writer {
     uint32_t n_consumed;
     bson_value_t model_used;    /* predictors: the last model the script loaded */
     bool has_model_used;
+    char *model_used_bucket;
     nem_stamp_t stamp;          /* documents' with provenance; metrics' always */
     nem_bulk_t *metrics;        /* NEM_METRICS_COLLECTION, made with the first metric */
     uint64_t n_metrics;
+    /* each metric's last value, per model it was measured on (nem_writer_last_metrics, the models' evaluation) */
+    struct last_metric {
+        nem_result_metric_t m;
+        bson_value_t model;
+        char *bucket;
+    } last[NEM_RESULT_METRICS];
+    size_t n_last;
     bson_t model_ids;           /* array of GridFS ids uploaded (for rollback) */
     uint32_t n_models;
     uint64_t docs;
@@ -144,11 +152,17 @@ static void note_consumed(nem_writer_t *w, nem_item_t *item)
     if (bson_iter_init_find(&it, &item->doc, "model")) {
         /* A predictor loaded a model: its later predictions reference it. */
         bson_iter_t id;
+        bson_iter_t bucket;
         if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &id) && bson_iter_find(&id, "id")) {
             if (w->has_model_used)
                 bson_value_destroy(&w->model_used);
             bson_value_copy(bson_iter_value(&id), &w->model_used);
             w->has_model_used = true;
+            bson_free(w->model_used_bucket);
+            w->model_used_bucket = bson_iter_recurse(&it, &bucket) && bson_iter_find(&bucket, "bucket") &&
+                                           BSON_ITER_HOLDS_UTF8(&bucket)
+                                       ? bson_strdup(bson_iter_utf8(&bucket, NULL))
+                                       : NULL;
         }
         return;
     }
@@ -171,6 +185,47 @@ static void note_consumed(nem_writer_t *w, nem_item_t *item)
     bson_append_document_end(&w->consumed, &rec);
 }
 
+static const char *metric_name(const bson_t *metric)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, metric, "name") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+}
+
+static bool same_value(const bson_value_t *a, const bson_value_t *b)
+{
+    return a->value_type == b->value_type && a->value_type == BSON_TYPE_OID &&
+           bson_oid_equal(&a->value.v_oid, &b->value.v_oid);
+}
+
+/* A metric's last value, per model it was measured on: the first NEM_RESULT_METRICS (name, model) pairs. */
+static void note_last(nem_writer_t *w, const bson_t *metric)
+{
+    const char *name = metric_name(metric);
+    bson_iter_t it;
+    size_t i = 0;
+    bool with_model = w->has_model_used && w->model_used_bucket && w->model_used.value_type == BSON_TYPE_OID;
+    for (; i < w->n_last; i++)
+        if (strcmp(w->last[i].m.name, name) == 0 &&
+            (with_model ? w->last[i].bucket && same_value(&w->last[i].model, &w->model_used) : !w->last[i].bucket))
+            break;
+    if (i == w->n_last) {
+        if (w->n_last == NEM_RESULT_METRICS)
+            return;
+        struct last_metric *l = &w->last[w->n_last++];
+        memset(l, 0, sizeof *l);
+        bson_strncpy(l->m.name, name, sizeof l->m.name);
+        if (with_model) {
+            bson_value_copy(&w->model_used, &l->model);
+            l->bucket = bson_strdup(w->model_used_bucket);
+            bson_oid_to_string(&w->model_used.value.v_oid, l->m.model);
+        }
+    }
+    if (bson_iter_init_find(&it, metric, "value"))
+        w->last[i].m.value = bson_iter_as_double(&it);
+    if (bson_iter_init_find(&it, metric, "step"))
+        w->last[i].m.step = bson_iter_as_int64(&it);
+}
+
 /* A metric: stored in bulk (a batch a round trip), so one a training batch costs the script nothing it waits on. */
 static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 {
@@ -182,7 +237,11 @@ static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     BSON_APPEND_UTF8(&doc, "stage", nem_stage_name(w->o.stage));
     BSON_APPEND_INT64(&doc, "position", (int64_t)w->o.position);
     bson_concat(&doc, &item->doc);
+    /* measured on the model the script loaded (a predictor's test accuracy): the metric references it */
+    if (w->has_model_used)
+        BSON_APPEND_VALUE(&doc, "model", &w->model_used);
     nem_provenance_stamp(&doc, &w->stamp, NULL);
+    note_last(w, &item->doc);
     if (!w->metrics)
         w->metrics = nem_bulk_new(w->o.store, NEM_METRICS_COLLECTION, 0, 0);
     bool ok = nem_bulk_add(w->metrics, &doc, err);
@@ -229,10 +288,56 @@ static bool metrics_model(nem_writer_t *w, bson_error_t *err)
     return ok;
 }
 
+/* A model's evaluation: what a script measured on a model it loaded (a predictor's test accuracy) goes into the
+ * model's metadata, metadata.evaluation.NAME = {value, step, run, script}, beside the lineage. */
+static bool evaluations(nem_writer_t *w, bson_error_t *err)
+{
+    char key[64], files[300], field[200];
+    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    for (size_t i = 0; i < w->n_last; i++) {
+        struct last_metric *l = &w->last[i];
+        if (!l->bucket)
+            continue;
+        bson_t filter = BSON_INITIALIZER, change = BSON_INITIALIZER, set, e;
+        BSON_APPEND_VALUE(&filter, "_id", &l->model);
+        snprintf(files, sizeof files, "%s.files", l->bucket);
+        snprintf(field, sizeof field, "metadata.evaluation.%s", l->m.name);
+        for (char *c = field + strlen("metadata.evaluation."); *c; c++)
+            if (*c == '.' || *c == '$')
+                *c = '_'; /* a metric name is one field, never a path or an operator */
+        BSON_APPEND_DOCUMENT_BEGIN(&change, "$set", &set);
+        BSON_APPEND_DOCUMENT_BEGIN(&set, field, &e);
+        BSON_APPEND_DOUBLE(&e, "value", l->m.value);
+        BSON_APPEND_INT64(&e, "step", l->m.step);
+        BSON_APPEND_UTF8(&e, "run", w->o.run_id);
+        BSON_APPEND_UTF8(&e, "script", key);
+        bson_append_document_end(&set, &e);
+        bson_append_document_end(&change, &set);
+        bool ok = nem_store_update_one(w->o.store, files, &filter, &change, err);
+        bson_destroy(&filter);
+        bson_destroy(&change);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
 {
-    return (!w->bulk || nem_bulk_flush(w->bulk, err)) && (!w->metrics || nem_bulk_flush(w->metrics, err)) &&
-           metrics_model(w, err);
+    return (!w->bulk || nem_bulk_flush(w->bulk, err)) && (!w->metrics || nem_bulk_flush(w->metrics, err));
+}
+
+bool nem_writer_finish(nem_writer_t *w, bson_error_t *err)
+{
+    return nem_writer_flush(w, err) && metrics_model(w, err) && evaluations(w, err);
+}
+
+size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, size_t max)
+{
+    size_t n = 0;
+    for (; n < w->n_last && n < max; n++)
+        out[n] = w->last[n].m;
+    return n;
 }
 
 /* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
@@ -294,5 +399,11 @@ void nem_writer_destroy(nem_writer_t *w)
     bson_destroy(&w->model_ids);
     if (w->has_model_used)
         bson_value_destroy(&w->model_used);
+    bson_free(w->model_used_bucket);
+    for (size_t i = 0; i < w->n_last; i++)
+        if (w->last[i].bucket) {
+            bson_value_destroy(&w->last[i].model);
+            bson_free(w->last[i].bucket);
+        }
     bson_free(w);
 }

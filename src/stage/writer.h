@@ -29,6 +29,10 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err);
 /* nem_item_cb for nem_runner_pump. */
 bool nem_writer_item(void *writer, nem_item_t *item, bson_error_t *err);
 bool nem_writer_flush(nem_writer_t *w, bson_error_t *err);
+/* A script that succeeded: the last flush, then its metrics reference the model it stored, and what it measured on
+ * models it loaded (a predictor's test accuracy) goes into their metadata (metadata.evaluation.NAME). A failed
+ * script gets nem_writer_flush only: nothing of it is kept. */
+bool nem_writer_finish(nem_writer_t *w, bson_error_t *err);
 /* Removes what the script wrote in this run: documents by their provenance, models by their lineage. store: the
  * connection to use (NULL: the writer's own; a rollback on another thread needs its own connection). Refused
  * (NEM_PROVENANCE_ENOSTAMP) when documents were written without provenance: nem_writer_can_rollback says so first. */
@@ -41,5 +45,9 @@ void nem_writer_destroy(nem_writer_t *w);
 /* Deletes every document and model a script wrote in a run (resume and rollback without a writer). */
 bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
                       size_t position, bool legacy_stamp, bson_error_t *err);
+
+/* The last value of each metric the script reported (the first NEM_RESULT_METRICS, per model measured on), for
+ * its result and the run record. */
+size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, size_t max);
 
 #endif

@@ -21,6 +21,18 @@ def main(**kwargs):
         db.log_metric("accuracy", epoch, 0.5 + epoch / 10)
     yield ({"kind": "python"}, b"python-model")
 EOS
+cat >"$T/py_predict.py" <<'EOS'
+# evaluates every model of the bucket, oldest first: a "test accuracy" a model (its length / 100)
+def main(**kwargs):
+    db, args = kwargs["db"], kwargs["args"]
+    db.connect()
+    cursor = db.getCursor(db_collection_name="models.files", db_pipeline=[{"$sort": {"uploadDate": 1}}])
+    for batch in db.getFiles(db_batch_size=1, db_data_cursor=cursor, db_collection_name="models"):
+        for f in batch:
+            n = len(f["gridout"].read())
+            db.log_metric("test_accuracy", 0, n / 100.0)
+            yield {"model_len": n}
+EOS
 cat >"$T/fails.sh" <<'EOS'
 #!/bin/sh
 echo '{"$nemesyst_metric": {"name": "loss", "step": 0, "value": 3}}'
@@ -33,12 +45,13 @@ EOS
 chmod +x "$T"/*.sh
 args=(--data-clean --data-cleaner "$PLUGIN" --data-cleaner-entry-point clean --data-collection d
       --dl-learn --dl-learner "$T/exec_learn.sh" "$T/py_learn.py" "$PLUGIN" --dl-learner-entry-point main main learn
-      --dl-data-collection d d d --dl-epochs 2 --dl-output-model-collection models)
+      --dl-data-collection d d d --dl-epochs 2 --dl-output-model-collection models
+      --i-predict --i-predictor "$T/py_predict.py" --i-output-prediction-collection p)
 stage_run 2 metrics "${args[@]}"
 expect_rc 0
 check metrics <<'PY'
 m = db.nemesyst_metrics
-eq(m.count_documents({"run": RUN}), 3 + 4 + 2, "metrics of the run")
+eq(m.count_documents({"run": RUN}), 3 + 4 + 2 + 3, "metrics of the run")
 for key, name, steps in (("learn-0", "loss", [0, 1, 2]), ("learn-1", "accuracy", [0, 1, 2, 3]), ("learn-2", "seen", [0, 1])):
     docs = list(m.find({"run": RUN, "script": key}, sort=[("step", 1)]))
     eq([d["step"] for d in docs], steps, key + " steps")
@@ -50,6 +63,19 @@ for key, name, steps in (("learn-0", "loss", [0, 1, 2]), ("learn-1", "accuracy",
     eq(all(d["t"] is not None for d in docs), True, key + " times")
 eq([d["value"] for d in m.find({"run": RUN, "script": "learn-0"}, sort=[("step", 1)])], [1.0, 1.1, 1.2], "exec values")
 eq(m.find_one({"run": RUN, "script": "learn-2", "step": 1})["value"], 13.0, "plugin: documents seen in epoch 1")
+# the predictor's evaluation: each test_accuracy references the model it measured, the model's metadata keeps it,
+# and the run record holds every script's last values
+files = list(db["models.files"].find({"metadata._nemesyst.run": RUN}, sort=[("uploadDate", 1)]))
+evals = list(m.find({"run": RUN, "script": "predict-0"}))
+eq(sorted((e["model"], e["value"]) for e in evals), sorted((f["_id"], f["length"] / 100.0) for f in files),
+   "the predictor's metrics reference the models they measured")
+for f in files:
+    ev = f["metadata"]["evaluation"]["test_accuracy"]
+    eq((ev["value"], ev["run"], ev["script"]), (f["length"] / 100.0, RUN, "predict-0"), "evaluation in the metadata")
+eq([(x["name"], x["value"], x["step"]) for x in script("learn-0")["metrics"]], [("loss", 1.2, 2)],
+   "the run record's last metric of learn-0")
+eq(sorted((x["model"], x["value"]) for x in script("predict-0")["metrics"]),
+   sorted((f["_id"], f["length"] / 100.0) for f in files), "the run record's evaluations of predict-0")
 PY
 # the registry: table, JSON, one script, a plot
 "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" >"$T/table" ||
