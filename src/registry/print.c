@@ -148,8 +148,17 @@ static void metrics_into(bson_iter_t *it, const char *prefix, int depth, bson_t 
         if (!prefix && strcmp(key, "_nemesyst") == 0)
             continue;
         char *name = prefix ? bson_strdup_printf("%s.%s", prefix, key) : bson_strdup(key);
-        bson_iter_t sub;
-        if (holds_metric(it)) {
+        bson_iter_t sub, ev, v;
+        if (!prefix && strcmp(key, "evaluation") == 0 && BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &ev)) {
+            /* what predictors measured on the model (stage/writer.c): evaluation.NAME = {value, step, run, script} */
+            while (bson_iter_next(&ev))
+                if (BSON_ITER_HOLDS_DOCUMENT(&ev) && bson_iter_recurse(&ev, &v) && bson_iter_find(&v, "value") &&
+                    holds_metric(&v)) {
+                    char *en = bson_strdup_printf("evaluation.%s", bson_iter_key(&ev));
+                    BSON_APPEND_VALUE(out, en, bson_iter_value(&v));
+                    bson_free(en);
+                }
+        } else if (holds_metric(it)) {
             BSON_APPEND_VALUE(out, name, bson_iter_value(it));
         } else if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &sub)) {
             /* a history: its final number is the model's value */

@@ -89,6 +89,16 @@ r = json.load(open(sys.argv[1]))
 assert [(m["script"], m["name"], m["step"], m["value"]) for m in r["metrics"]] == \
     [("learn-0", "loss", 0, 1.0), ("learn-0", "loss", 1, 1.1), ("learn-0", "loss", 2, 1.2)], r
 PY
+# the best model by what the predictor measured on it
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics --json models --bucket models \
+    --best evaluation.test_accuracy --max >"$T/best" || fail "registry models --best evaluation.test_accuracy exited $?"
+check metrics "$T/best" <<'PY'
+import json
+best = json.load(open(argv[0]))
+want = db["models.files"].find_one({"metadata._nemesyst.run": RUN}, sort=[("length", -1)])
+got = best["models"][0]
+eq(str(got["id"]), str(want["_id"]), "the best model by evaluation.test_accuracy")
+PY
 if command -v gnuplot >/dev/null; then
     "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" --plot "$T/m.png" ||
         fail "registry metrics --plot exited $?"
