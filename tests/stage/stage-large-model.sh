@@ -12,6 +12,10 @@ MB=200
 export NEM_T_MODEL_MB=$MB NEM_T_COPY="$T/plugin-copy"
 # Peak memory, KiB: a reader in pieces holds about one reply; a whole read or the plugin's buffer the model once.
 export NEM_T_PIECES_KB=$((96 << 10)) NEM_T_WHOLE_KB=$(((MB + 96) << 10))
+# AddressSanitizer keeps freed memory in quarantine and pads every allocation: a C process's peak there says
+# nothing about the code's own (the Python readers are not instrumented). The bound for the C reader is then the
+# model twice plus the slack: still far below what reading into one reply buffer after another would take.
+grep -q -- '-fsanitize' Makefile 2>/dev/null && export NEM_T_PLUGIN_KB=$(((2 * MB + 192) << 10))
 learner="$FIX/large_model_learner" predictor="$FIX/large_model_predictor.py"
 
 # The host's peak memory while it downloads the input model for the executable (its own reader, src/store/gridfs.c),
@@ -69,7 +73,8 @@ for kind in ("python-pieces", "python-whole"):
 eq((got["plugin"]["len"], plugin_sha), (size, want), "plugin: length and sha256 read back")
 for d in got.values():
     eq(d["_nemesyst"]["model"], m["_id"], d["kind"] + " prediction references the model")
-for kind, limit in (("python-pieces", pieces_kb), ("python-whole", whole_kb), ("plugin", whole_kb)):
+plugin_kb = int(os.environ.get("NEM_T_PLUGIN_KB") or whole_kb)
+for kind, limit in (("python-pieces", pieces_kb), ("python-whole", whole_kb), ("plugin", plugin_kb)):
     print("%s: peak RSS %d KiB (model %d KiB)" % (kind, got[kind]["maxrss_kb"], size >> 10))
     ok(got[kind]["maxrss_kb"] < limit, "%s: peak RSS %d KiB under %d KiB" % (kind, got[kind]["maxrss_kb"], limit))
 (e,) = docs("r")
