@@ -40,19 +40,7 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
     int current = -1;          /* option that takes the following positional values */
     bool current_optional = false;
 
-    for (int i = 0; i < NEM_OPT__COUNT; i++) {
-        const nem_option_t *o = &nem_options[i];
-        bool optional = o->type == NEM_T_BOOL || (o->flags & NEM_F_PROMPT);
-        longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, CODE_BASE + i};
-        if (o->short_name) {
-            optstring[os++] = o->short_name;
-            if (o->type != NEM_T_BOOL)
-                optstring[os++] = ':';
-            if (optional && o->type != NEM_T_BOOL)
-                optstring[os++] = ':'; /* "::": the value is optional */
-        }
-    }
-    optstring[os] = '\0';
+    nem_options_getopt(longopts, CODE_BASE, optstring, &os);
     longopts[NEM_OPT__COUNT] = (struct option){"help", no_argument, NULL, CODE_HELP};
     longopts[NEM_OPT__COUNT + 1] = (struct option){"version", no_argument, NULL, CODE_VERSION};
     longopts[NEM_OPT__COUNT + 2] = (struct option){0};

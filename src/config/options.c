@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <string.h>
 #include <strings.h>
 
@@ -169,4 +170,23 @@ void nem_options_print_help(FILE *out, const char *prog)
             fprintf(out, " [env %s]\n", env);
         }
     }
+}
+
+void nem_options_getopt(struct option *longopts, int code_base, char *optstring, size_t *len)
+{
+    size_t os = *len;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        bool optional = o->type == NEM_T_BOOL || (o->flags & NEM_F_PROMPT);
+        longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, code_base + i};
+        if (o->short_name) {
+            optstring[os++] = o->short_name;
+            if (o->type != NEM_T_BOOL)
+                optstring[os++] = ':';
+            if (optional && o->type != NEM_T_BOOL)
+                optstring[os++] = ':'; /* "::": the value is optional */
+        }
+    }
+    optstring[os] = '\0';
+    *len = os;
 }

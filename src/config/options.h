@@ -92,6 +92,12 @@ void nem_option_env_name(nem_opt_id_t id, char *buf, size_t len);
 /* Suggests the long option closest to name (edit distance), or NULL when nothing is close. */
 const char *nem_option_suggest(const char *name);
 
+/* getopt_long's view of the table: longopts[i] is option i (val code_base + i; booleans and prompting options take
+ * an optional value), and their short names are appended to optstring at *len (with ':' or '::'), NUL-terminated.
+ * longopts needs NEM_OPT__COUNT entries, optstring 3 * NEM_OPT__COUNT + 1 more bytes. */
+struct option;
+void nem_options_getopt(struct option *longopts, int code_base, char *optstring, size_t *len);
+
 /* The index of value in the option's choices (ignoring case for NEM_CHOICES_ANYCASE), or -1 when it is not one
  * of them or the option has none. */
 int nem_option_choice(nem_opt_id_t id, const char *value);

@@ -168,17 +168,7 @@ static int parse_args(int argc, char **argv, args_t *a)
     int done = 1;              /* argv before this index is forwarded or taken */
     int takes_word = -1;       /* nemesyst's option whose value may follow as a separate word (bool, prompt) */
     int list = -1;             /* nemesyst's list option whose values go on until the verb ("-c a.conf b.conf") */
-    for (int i = 0; i < NEM_OPT__COUNT; i++) {
-        const nem_option_t *o = &nem_options[i];
-        bool optional = o->type == NEM_T_BOOL || (o->flags & NEM_F_PROMPT);
-        longopts[i] = (struct option){o->name, optional ? optional_argument : required_argument, NULL, CODE_BASE + i};
-        if (o->short_name) {
-            optstring[os++] = o->short_name;
-            if (o->type != NEM_T_BOOL)
-                optstring[os++] = ':';
-        }
-    }
-    optstring[os] = '\0';
+    nem_options_getopt(longopts, CODE_BASE, optstring, &os);
     longopts[NEM_OPT__COUNT] = (struct option){"json", no_argument, NULL, OWN_JSON};
     longopts[NEM_OPT__COUNT + 1] = (struct option){"bucket", required_argument, NULL, OWN_BUCKET};
     longopts[NEM_OPT__COUNT + 2] = (struct option){"best", required_argument, NULL, OWN_BEST};
