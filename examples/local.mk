@@ -5,7 +5,8 @@ EXTRA_DIST += examples/fashion-mnist.sh examples/configs examples/cleaners examp
 # The Fashion-MNIST example's C plugins (cleaner, learner, predictor), installed as modules beside the library:
 # $(pkglibdir)/plugins/fashion_mnist_*.so. In the build tree: examples/plugins/.libs/fashion_mnist_*.so.
 # --as-needed: the compiler is mpicc, but plugins must not drag MPI into their process. The learner and predictor
-# keep their model as an HDF5 file (fashion_mnist_model.h): configure --without-hdf5 builds the cleaner only.
+# keep their model (an MLP) as an HDF5 file and do its matrix products with OpenBLAS (fashion_mnist_model.h):
+# without HDF5 (configure --without-hdf5) or without OpenBLAS configure builds the cleaner only.
 examplepluginsdir = $(pkglibdir)/plugins
 exampleplugins_LTLIBRARIES = examples/plugins/fashion_mnist_cleaner.la
 EXAMPLE_PLUGIN_LDFLAGS = -module -avoid-version -shared -no-undefined -Wl,--as-needed
@@ -16,10 +17,10 @@ examples_plugins_fashion_mnist_cleaner_la_CFLAGS = $(AM_CFLAGS) $(ZLIB_CFLAGS)
 examples_plugins_fashion_mnist_cleaner_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
 examples_plugins_fashion_mnist_cleaner_la_LIBADD = $(EXAMPLE_PLUGIN_LIBS) $(ZLIB_LIBS)
 
-if HAVE_HDF5
+if HAVE_FASHION_MNIST_MLP
 exampleplugins_LTLIBRARIES += examples/plugins/fashion_mnist_learner.la examples/plugins/fashion_mnist_predictor.la
-EXAMPLE_HDF5_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS)
-EXAMPLE_HDF5_LIBS = $(EXAMPLE_PLUGIN_LIBS) $(HDF5_LIBS) -lm
+EXAMPLE_HDF5_CFLAGS = $(AM_CFLAGS) $(HDF5_CFLAGS) $(OPENBLAS_CFLAGS)
+EXAMPLE_HDF5_LIBS = $(EXAMPLE_PLUGIN_LIBS) $(HDF5_LIBS) $(OPENBLAS_LIBS) -lm
 
 examples_plugins_fashion_mnist_learner_la_SOURCES = examples/plugins/fashion_mnist_learner.c \
 	examples/plugins/fashion_mnist_model.h

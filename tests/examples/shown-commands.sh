@@ -38,6 +38,8 @@ for src in "$top_srcdir"/examples/plugins/*.c; do
     fashion_mnist_*)
         [ -r "$data/train-images-idx3-ubyte.gz" ] || { echo "$name: left out ($data missing)"; continue; }
         pkg-config --exists hdf5-serial || { echo "$name: left out (no HDF5)"; continue; }
+        case $name in *_learner | *_predictor)
+            pkg-config --exists openblas || { echo "$name: left out (no OpenBLAS)"; continue; } ;; esac
         db=shown_fashion ;;
     *) db=shown_$name ;;
     esac

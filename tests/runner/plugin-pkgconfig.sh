@@ -12,14 +12,18 @@ flags=$(PKG_CONFIG_PATH="$tmp${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" pkg-config -
 cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/plugin.so" "$top_srcdir/tests/runner/plugin_fixture.c" $flags \
     || fail "a plugin does not build with: $flags"
 nm -D --defined-only "$tmp/plugin.so" | grep -qw nemesyst_main || fail "nemesyst_main not exported"
-# the example plugins build the same way (those using zlib or HDF5 add its flags, as their authors would; without
-# HDF5 installed the HDF5 ones are left out, as configure --without-hdf5 leaves them out)
+# the example plugins build the same way (those using zlib, HDF5 or OpenBLAS add its flags, as their authors would;
+# without HDF5 or OpenBLAS installed the MLP ones are left out, as configure leaves them out)
 for src in "$top_srcdir"/examples/plugins/*.c; do
     extra=
     grep -q '<zlib.h>' "$src" && extra="$(pkg-config --cflags --libs zlib)"
     if grep -q 'fashion_mnist_model.h\|<hdf5.h>' "$src"; then
         pkg-config --exists hdf5-serial || { echo "no HDF5: $src left out"; continue; }
         extra="$extra $(pkg-config --cflags --libs hdf5-serial) -lm"
+    fi
+    if grep -q 'fashion_mnist_model.h\|<cblas.h>' "$src"; then
+        pkg-config --exists openblas || { echo "no OpenBLAS: $src left out"; continue; }
+        extra="$extra $(pkg-config --cflags --libs openblas)"
     fi
     cc -Wall -Wextra -Werror -shared -fPIC -o "$tmp/example.so" "$src" $flags $extra || fail "example $src does not build"
 done
