@@ -1,8 +1,12 @@
 #!/bin/bash
 # The full example, on the embedded FerretDB server: init a database with a user, then in one MPI job start it,
-# clean Fashion-MNIST into it, learn a model, predict the test set with it, and stop the server.
+# clean Fashion-MNIST into it, train two models at once in one learn stage (the C MLP and, when python3-torch is
+# installed, the PyTorch CNN: two scripts of one round on two workers, 2.0.6's "hybrid parallelisation"), predict
+# the test set with them, and then ask the store: each model's test accuracy read back from the database, the
+# best model's lineage and `verify` of its training data; then stop the server.
 #   bash examples/fashion-mnist.sh            (after bash build-aux/setup.sh)
 # Environment: RANKS (default 3), PORT (default 27917), FASHION_MNIST_LIMIT (examples per split, default all),
+# TORCH=0 (leave the PyTorch CNN out), EPOCHS="C CNN" (epochs per learner, default "8 3"),
 # NEMESYST (the binary, default _build/nemesyst), PLUGINDIR (the built C plugins, default found beside NEMESYST,
 # else installed), SCRIPTS=c (default: the C plugins of examples/plugins) or python (the original-style Python
 # scripts of examples/cleaners, learners, predictors), PREDICTOR (a predictor script to use instead; it must read
@@ -27,6 +31,9 @@ if [ ! -r "$data/train-images-idx3-ubyte.gz" ]; then
         apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >/dev/null; }
 fi
 
+# the interpreter nemesyst runs Python scripts with (NEMESYST_PYTHON3, else the one configure found: Debian's)
+python=${NEMESYST_PYTHON3:-/usr/bin/python3}
+[ -x "$python" ] || python=python3
 scripts=()
 case "$SCRIPTS" in
 c)
@@ -39,8 +46,22 @@ c)
     [ -f "${PLUGINDIR:-}/fashion_mnist_learner.so" ] || {
         echo "example: the C plugins are not built (looked beside $NEMESYST; set PLUGINDIR; a build configured" \
              "--without-hdf5 has no C learner or predictor: run SCRIPTS=python)" >&2; exit 1; }
-    scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so" --dl-learner "$PLUGINDIR/fashion_mnist_learner.so"
-             --i-predictor "${PREDICTOR:-$PLUGINDIR/fashion_mnist_predictor.so}")
+    read -r epochs_c epochs_cnn <<<"${EPOCHS:-8 3}"
+    if [ "${TORCH:-1}" != 0 ] && "$python" -c 'import torch, h5py' 2>/dev/null; then
+        # both learners in the one learn stage, each with its own pipeline, epochs and batch size; the Python
+        # predictor reads both models (the MLP's HDF5 through h5py, the CNN's torch state)
+        scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so"
+                 --dl-learner "$PLUGINDIR/fashion_mnist_learner.so" examples/learners/fashion_mnist_cnn.py
+                 --dl-data-collection fashion_mnist fashion_mnist
+                 --dl-data-pipeline '[{"$match": {"split": "train"}}]' '[{"$match": {"split": "train"}}]'
+                 --dl-epochs "$epochs_c" "${epochs_cnn:-3}" --dl-batch-size 256 128
+                 --dl-output-model-collection fashion_models fashion_models
+                 --i-predictor "${PREDICTOR:-examples/predictors/fashion_mnist_predictor.py}")
+    else
+        echo "example: python3-torch or python3-h5py missing (or TORCH=0): the C MLP alone"
+        scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so" --dl-learner "$PLUGINDIR/fashion_mnist_learner.so"
+                 --dl-epochs "$epochs_c" --i-predictor "${PREDICTOR:-$PLUGINDIR/fashion_mnist_predictor.so}")
+    fi
     ;;
 python)
     scripts=(--data-cleaner examples/cleaners/fashion_mnist_cleaner.py
@@ -58,7 +79,30 @@ common=(-c examples/configs/nemesyst/fashion-mnist.conf --db-engine ferretdb --d
         --db-path "$work/db" --db-log-path "$work/log" --db-password-file "$work/password")
 
 "$NEMESYST" "${common[@]}" --db-init
+# the server this job starts stays up for the questions below; it is stopped on every way out
+trap '"$NEMESYST" "${common[@]}" --db-stop >/dev/null 2>&1 || true' EXIT
 read -ra launcher <<<"${LAUNCHER:-mpirun --oversubscribe -n $RANKS}"
 "${launcher[@]}" "$NEMESYST" "${common[@]}" "${scripts[@]}" --db-start --data-clean --dl-learn \
-    --i-predict --db-stop --summary-json "$work/summary.json"
+    --i-predict --summary-json "$work/summary.json"
+
+# Find and trace the models: the registry reads what the run recorded (README "Asking the store").
+registry=("$(dirname "$NEMESYST")/nemesyst-registry")
+[ -x "${registry[0]}" ] || registry=(nemesyst-registry)
+registry+=("${common[@]}")
+echo
+echo "example: each model's test accuracy, read back from the database (measured by the predictor):"
+"${registry[@]}" --json models --bucket fashion_models | "$python" -c '
+import json, sys
+for m in json.load(sys.stdin)["models"]:
+    x = m["metrics"]
+    print("  %s %s: test accuracy %.4f (train accuracy %.4f, %d epochs)" % (m["id"], m["script"],
+          x.get("evaluation.test_accuracy", float("nan")), x.get("train_accuracy", float("nan")), x.get("epochs", 0)))'
+best=$("${registry[@]}" --json models --bucket fashion_models --best evaluation.test_accuracy --max |
+       "$python" -c 'import json, sys; print(json.load(sys.stdin)["models"][0]["id"])')
+echo
+echo "example: the best model, $best: its lineage"
+"${registry[@]}" lineage "$best"
+echo
+echo "example: is its training data still what it was trained on?"
+"${registry[@]}" verify "$best"
 echo "example: summary in $work/summary.json, server log in $work/log"

@@ -7,3 +7,8 @@ endif
 # Every command shown in an example plugin's header runs as shown (tests/examples/shown-commands.sh).
 dist_check_SCRIPTS += tests/examples/shown-commands.sh
 TESTS += tests/examples/shown-commands.sh
+# The PyTorch CNN learner and the Python predictor (examples/learners/fashion_mnist_cnn.py,
+# examples/predictors/fashion_mnist_predictor.py) through the adapter, beside the C learner when it is built; the
+# test skips (77) when $(PYTHON3) cannot import torch and h5py (python3-torch python3-h5py).
+dist_check_SCRIPTS += tests/examples/fashion-mnist-python.sh
+TESTS += tests/examples/fashion-mnist-python.sh
