@@ -51,12 +51,12 @@ c)
         # both learners in the one learn stage, each with its own pipeline, epochs and batch size; the Python
         # predictor reads both models (the MLP's HDF5 through h5py, the CNN's torch state)
         scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so"
-                 --dl-learner "$PLUGINDIR/fashion_mnist_learner.so" examples/learners/fashion_mnist_cnn.py
+                 --dl-learner "$PLUGINDIR/fashion_mnist_learner.so" "$top/examples/learners/fashion_mnist_cnn.py"
                  --dl-data-collection fashion_mnist fashion_mnist
                  --dl-data-pipeline '[{"$match": {"split": "train"}}]' '[{"$match": {"split": "train"}}]'
                  --dl-epochs "$epochs_c" "${epochs_cnn:-3}" --dl-batch-size 256 128
                  --dl-output-model-collection fashion_models fashion_models
-                 --i-predictor "${PREDICTOR:-examples/predictors/fashion_mnist_predictor.py}")
+                 --i-predictor "${PREDICTOR:-$top/examples/predictors/fashion_mnist_predictor.py}")
     else
         echo "example: python3-torch or python3-h5py missing (or TORCH=0): the C MLP alone"
         scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so" --dl-learner "$PLUGINDIR/fashion_mnist_learner.so"
