@@ -112,7 +112,7 @@ section startup startup
     echo "## Server start (against 2.0.6's fixed sleeps)"
     echo
     echo '```'
-    cat "$tmp/serve.txt"
+    sed "s|$HOME/|~/|g" "$tmp/serve.txt" # the report names no path outside the project but the cache's
     echo '```'
     echo
     echo "## Start-up"
