@@ -12,10 +12,10 @@
 # given), y the label. Each batch becomes one uint8 array with numpy.frombuffer, then a float tensor of
 # pixels / 255, shaped [n, 1, 28, 28].
 #
-# The network (build_model): three blocks of 3x3 convolution (16, 32, 64 channels, no bias) + batch norm + ReLU +
-# 2x2 max-pool (28 -> 14 -> 7 -> 3), then dropout, a 576 -> 128 ReLU layer, dropout, and 128 -> 10. Adam; the
-# first epoch at the constant learning rate, the later ones annealed to 0 on a cosine (the number of steps is known
-# once the first epoch has read the data). About 91% test accuracy after 3 epochs over the 60,000 training images
+# The network (build_model in fashion_mnist_common.py beside this script, shared with the predictor): three blocks
+# of 3x3 convolution (16, 32, 64 channels, no bias) + batch norm + ReLU + 2x2 max-pool (28 -> 14 -> 7 -> 3), then
+# dropout, a 576 -> 128 ReLU layer, dropout, and 128 -> 10. Adam; the first epoch at the constant learning rate,
+# the later ones annealed to 0 on a cosine (the number of steps is known once the first epoch has read the data). About 91% test accuracy after 3 epochs over the 60,000 training images
 # in 2-3 minutes on one CPU core.
 #
 # Data: the first epoch streams the documents batch by batch from the database, in the pipeline's order. It keeps
@@ -41,51 +41,14 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from fashion_mnist_common import arrays, build_model, option  # beside this script (the adapter puts it on sys.path)
 
 ARCHITECTURE = "fashion_mnist_cnn"
 CHANNELS = [16, 32, 64]
 HIDDEN = 128
 DROPOUT = 0.2
-PIXELS = 784
-CLASSES = 10
-
-
-def build_model(channels=CHANNELS, hidden=HIDDEN, dropout=DROPOUT):
-    """The network; examples/predictors/fashion_mnist_predictor.py builds the same from the model's metadata."""
-    layers, width, side = [], 1, 28
-    for c in channels:
-        layers += [nn.Conv2d(width, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                   nn.MaxPool2d(2)]
-        width, side = c, side // 2
-    layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(width * side * side, hidden), nn.ReLU(inplace=True),
-               nn.Dropout(dropout), nn.Linear(hidden, CLASSES)]
-    return nn.Sequential(*layers)
-
-
-def option(args, name, i, default=None):
-    """This script's value of a per-script option (a list indexed by position; a short list repeats its last)."""
-    value = args.get(name)
-    if isinstance(value, list):
-        return value[min(i, len(value) - 1)] if value else default
-    return default if value is None else value
-
-
-def arrays(batch):
-    """A batch of documents as (pixels uint8 [n, 784], labels int64 [n])."""
-    rows = []
-    for doc in batch:
-        x = doc.get("x")
-        if doc.get("dtype", "uint8") != "uint8" or not isinstance(x, (bytes, list)) or len(x) != PIXELS:
-            raise ValueError("document img_num=%r has no x of %d uint8 pixels: clean the data with the "
-                             "Fashion-MNIST cleaner" % (doc.get("img_num"), PIXELS))
-        rows.append(x if isinstance(x, bytes) else bytes(x))
-    labels = np.fromiter((doc["y"] for doc in batch), dtype=np.int64, count=len(batch))
-    if labels.min() < 0 or labels.max() >= CLASSES:
-        raise ValueError("a document's label y is outside 0..%d" % (CLASSES - 1))
-    # joined into a bytearray (one copy), so the array is writable, as torch.from_numpy wants
-    return np.frombuffer(bytearray().join(rows), dtype=np.uint8).reshape(-1, PIXELS), labels
 
 
 def as_input(pixels):
@@ -124,7 +87,7 @@ def main(**kwargs):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
-    model = build_model()
+    model = build_model(CHANNELS, HIDDEN, DROPOUT)
     retrained = False
     if args.get("input_model"):
         try:

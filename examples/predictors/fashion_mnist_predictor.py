@@ -29,23 +29,17 @@
 # torch and h5py are imported only when a model needs them; every loader needs NumPy.
 import io
 import os
+import sys
 import time
 
 import numpy as np
 
-PIXELS = 784
-CLASSES = 10
+# shared with the CNN learner, which is beside it in ../learners: the options, the documents as arrays, the network
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "learners"))
+from fashion_mnist_common import CLASSES, PIXELS, arrays, build_model, option  # noqa: E402
 BATCH = 512
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 TORCH_ARCHITECTURES = ("fashion_mnist_cnn",)
-
-
-def option(args, name, i, default=None):
-    """This script's value of a per-script option (a list indexed by position; a short list repeats its last)."""
-    value = args.get(name)
-    if isinstance(value, list):
-        return value[min(i, len(value) - 1)] if value else default
-    return default if value is None else value
 
 
 def architecture_of(meta):
@@ -53,44 +47,18 @@ def architecture_of(meta):
     return str(meta.get("model") or meta.get("architecture") or "unknown")
 
 
-def arrays(batch):
-    """A batch of documents as (pixels uint8 [n, 784], labels int64 [n], -1 where there is none)."""
-    rows = []
-    for doc in batch:
-        x = doc.get("x")
-        if doc.get("dtype", "uint8") != "uint8" or not isinstance(x, (bytes, list)) or len(x) != PIXELS:
-            raise ValueError("document img_num=%r has no x of %d uint8 pixels: clean the data with the "
-                             "Fashion-MNIST cleaner" % (doc.get("img_num"), PIXELS))
-        rows.append(x if isinstance(x, bytes) else bytes(x))
-    labels = np.fromiter((doc["y"] if isinstance(doc.get("y"), int) else -1 for doc in batch), dtype=np.int64,
-                         count=len(batch))
-    # joined into a bytearray (one copy), so the array is writable, as torch.from_numpy wants
-    return np.frombuffer(bytearray().join(rows), dtype=np.uint8).reshape(-1, PIXELS), labels
-
-
 # --- loaders: each returns (a function from pixels uint8 [n, 784] to predicted classes [n], a description) ---
 
 def torch_loader(meta, data):
     import torch
-    import torch.nn as nn
-
-    def build_model(channels, hidden):
-        # The network of examples/learners/fashion_mnist_cnn.py (build_model), dropout left out: it does nothing
-        # in evaluation and has no parameters. load_state_dict(strict) refuses any other network.
-        layers, width, side = [], 1, 28
-        for c in channels:
-            layers += [nn.Conv2d(width, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
-            width, side = c, side // 2
-        layers += [nn.Flatten(), nn.Identity(), nn.Linear(width * side * side, hidden), nn.ReLU(inplace=True),
-                   nn.Identity(), nn.Linear(hidden, CLASSES)]
-        return nn.Sequential(*layers)
 
     threads = int(os.environ.get("FASHION_MNIST_THREADS") or 0)
     if threads:
         torch.set_num_threads(threads)
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    model = build_model([int(c) for c in meta.get("channels", [16, 32, 64])], int(meta.get("hidden", 128)))
+    # dropout does nothing in evaluation and has no parameters: load_state_dict (strict) refuses any other network
+    model = build_model([int(c) for c in meta.get("channels", [16, 32, 64])], int(meta.get("hidden", 128)),
+                        float(meta.get("dropout", 0.0)))
     model.load_state_dict(state)
     model.eval()
 
@@ -221,7 +189,7 @@ def main(**kwargs):
         total = labelled = correct = 0
         cursor = db.getCursor(db_collection_name=collection, db_pipeline=[{"$match": {"split": "test"}}])
         for batch in db.getBatches(db_batch_size=BATCH, db_data_cursor=cursor):
-            pixels, labels = arrays(batch)
+            pixels, labels = arrays(batch, labelled=False)
             predictions = predict(pixels)
             for doc, p, y in zip(batch, predictions.tolist(), labels.tolist()):
                 out = {"img_num": doc.get("img_num"), "prediction": p}
