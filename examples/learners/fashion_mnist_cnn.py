@@ -15,8 +15,8 @@
 # The network (build_model in fashion_mnist_common.py beside this script, shared with the predictor): three blocks
 # of 3x3 convolution (16, 32, 64 channels, no bias) + batch norm + ReLU + 2x2 max-pool (28 -> 14 -> 7 -> 3), then
 # dropout, a 576 -> 128 ReLU layer, dropout, and 128 -> 10. Adam; the first epoch at the constant learning rate,
-# the later ones annealed to 0 on a cosine (the number of steps is known once the first epoch has read the data). About 91% test accuracy after 3 epochs over the 60,000 training images
-# in 2-3 minutes on one CPU core.
+# the later ones annealed to 0 on a cosine (the number of steps is known once the first epoch has read the data).
+# About 91% test accuracy after 3 epochs over the 60,000 training images in 2-3 minutes on one CPU core.
 #
 # Data: the first epoch streams the documents batch by batch from the database, in the pipeline's order. It keeps
 # their pixels and labels (one uint8 array of 47 MB for the 60,000 training images; never the documents), so the
