@@ -138,6 +138,31 @@ uint64_t nemesyst_batches_count(const nemesyst_batches_t *b);
 void nemesyst_batches_digest(const nemesyst_batches_t *b, char hex[65]);
 void nemesyst_batches_destroy(nemesyst_batches_t *b);
 
+/* --- learner groups (--dl-data-parallel K) --- */
+
+/* A learner given --dl-data-parallel K runs as K members of one group, in one round, on K worker slots (several
+ * ranks and hosts, or several slots of one rank with --process-pool). Member i reads only its shard of
+ * --dl-data-collection: nemesyst_batches_new on that collection applies it (a $match on an _id range, first); the
+ * shards are disjoint and together the whole collection. Only member 0's models are stored (the others' are
+ * dropped, being copies of the same model); its metadata holds every member's count and digest. If one member
+ * fails, the whole group fails and is rolled back as one.
+ * nemesyst_group_rank is this member's index (0 when alone), nemesyst_group_size K (1 when alone). */
+int nemesyst_group_rank(const nemesyst_ctx_t *ctx);
+int nemesyst_group_size(const nemesyst_ctx_t *ctx);
+
+typedef enum { NEMESYST_FLOAT32 = 0, NEMESYST_FLOAT64 = 1, NEMESYST_INT32 = 2, NEMESYST_INT64 = 3 } nemesyst_dtype_t;
+typedef enum { NEMESYST_SUM = 0, NEMESYST_MAX = 1, NEMESYST_MIN = 2 } nemesyst_op_t;
+
+/* Reduces buf (count elements of dtype, 1 <= count <= 2^31 - 1) over every member of the group, in place: on
+ * return each member's buf holds the same result. Every member must make the same calls, with the same count,
+ * dtype and op. Over MPI: the members on one rank are combined there, then the group's ranks reduce with a
+ * nonblocking collective on a communicator of their own. Alone (no group) it returns at once, buf unchanged.
+ * Averaging is the caller's: reduce sums weighted by each member's count, and the counts beside them. Fails with
+ * NEMESYST_EARG for bad arguments, NEMESYST_EIO when the group failed (another member crashed, or the members
+ * called it differently; the member is then stopped by its rank as well). */
+bool nemesyst_allreduce(nemesyst_ctx_t *ctx, void *buf, size_t count, nemesyst_dtype_t dtype, nemesyst_op_t op,
+                        bson_error_t *error);
+
 /* --- models --- */
 
 /* Reads the stored model with GridFS id from bucket (e.g. the predictor's --dl-output-model-collection) into a new

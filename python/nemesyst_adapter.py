@@ -475,6 +475,15 @@ class Mongo(object):
         self.on_consumed = None
         self.on_model_used = None
         self.on_metric = None
+        shard = os.environ.get("NEMESYST_SHARD")
+        self._shard = json_util.loads(shard) if shard and os.environ.get("NEMESYST_GROUP_SIZE") else None
+        self._shard_collection = os.environ.get("NEMESYST_SHARD_COLLECTION")
+
+    @property
+    def group(self):
+        """(rank, size) of this learner in its group (--dl-data-parallel); (0, 1) alone. torch.distributed's
+        MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE and LOCAL_RANK are set for init_process_group("gloo")."""
+        return (int(os.environ.get("NEMESYST_GROUP_RANK", "0")), int(os.environ.get("NEMESYST_GROUP_SIZE", "1")))
 
     # the original's dict-like magic on its settings
     def __getitem__(self, key):
@@ -538,6 +547,9 @@ class Mongo(object):
         database = self._database(db)
         name = db_collection_name or self.args.get("db_collection_name")
         pipeline = list(db_pipeline) if db_pipeline is not None else [{"$match": {}}]
+        if self._shard is not None and name == self._shard_collection:
+            # a learner group's member reads its own shard of the group's collection (README: "Learner groups")
+            pipeline = [{"$match": self._shard}] + pipeline
         raw = database.get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
         cursor = TrackedCursor(raw.aggregate(pipeline, allowDiskUse=True), name, pipeline, self._consumed)
         self._cursors.append(cursor)
@@ -653,6 +665,8 @@ def build_args():
     args["workdir"] = os.environ.get("NEMESYST_WORKDIR")
     args["input_model"] = os.environ.get("NEMESYST_INPUT_MODEL")
     args["input_model_id"] = os.environ.get("NEMESYST_INPUT_MODEL_ID")
+    args["group_rank"], args["group_size"] = (int(os.environ.get("NEMESYST_GROUP_RANK", "0")),
+                                              int(os.environ.get("NEMESYST_GROUP_SIZE", "1")))
     return args
 
 

@@ -21,3 +21,9 @@ tests_runner_plugin_badapi_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS
 dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
 TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
 EXTRA_DIST += tests/runner/fixtures
+
+# The learner-group tests' C plugin (tests/groups/groups.sh).
+check_LTLIBRARIES += tests/groups/linear_plugin.la
+tests_groups_linear_plugin_la_SOURCES = tests/groups/linear_plugin.c
+tests_groups_linear_plugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
+tests_groups_linear_plugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)

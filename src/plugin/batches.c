@@ -38,6 +38,26 @@ static void pipeline_array(const bson_t *pipeline, bson_t *out)
         bson_init(out);
 }
 
+/* A learner group's member reads only its shard of the group's collection: {"$match": shard} goes first. */
+static void add_shard(const bson_t *shard, bson_t *pipeline)
+{
+    bson_t out = BSON_INITIALIZER, st;
+    bson_iter_t it;
+    char key[16];
+    const char *k;
+    uint32_t i = 0;
+    BSON_APPEND_DOCUMENT_BEGIN(&out, "0", &st);
+    BSON_APPEND_DOCUMENT(&st, "$match", shard);
+    bson_append_document_end(&out, &st);
+    if (bson_iter_init(&it, pipeline))
+        while (bson_iter_next(&it)) {
+            bson_uint32_to_string(++i, &k, key, sizeof key);
+            bson_append_value(&out, k, -1, bson_iter_value(&it));
+        }
+    bson_destroy(pipeline);
+    bson_steal(pipeline, &out);
+}
+
 static void track(nemesyst_ctx_t *ctx, nemesyst_batches_t *b)
 {
     if (ctx->n_live == ctx->cap_live) {
@@ -72,6 +92,8 @@ nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collec
     b->ctx = ctx;
     b->collection = bson_strdup(collection);
     pipeline_array(pipeline, &b->pipeline);
+    if (ctx->shard && ctx->shard_collection && !strcmp(collection, ctx->shard_collection))
+        add_shard(ctx->shard, &b->pipeline);
     if (!(b->it = nem_batches_new(store, collection, &b->pipeline, batch_size, &e))) {
         nemesyst__store_error(error, &e);
         bson_destroy(&b->pipeline);

@@ -112,6 +112,23 @@ nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error)
     ctx->entry_point = env_dup("NEMESYST_ENTRY_POINT");
     ctx->position = pos ? (size_t)strtoul(pos, NULL, 10) : 0;
     ctx->item_fd = env_fd("NEMESYST_ITEM_FD");
+    ctx->group_fd = env_fd("NEMESYST_GROUP_FD");
+    ctx->group_size = 1;
+    if (getenv("NEMESYST_GROUP_SIZE")) {
+        ctx->group_size = (int)strtol(getenv("NEMESYST_GROUP_SIZE"), NULL, 10);
+        ctx->group_rank = getenv("NEMESYST_GROUP_RANK") ? (int)strtol(getenv("NEMESYST_GROUP_RANK"), NULL, 10) : 0;
+        if (ctx->group_size < 1)
+            ctx->group_size = 1;
+    }
+    const char *shard = getenv("NEMESYST_SHARD");
+    if (shard && *shard && ctx->group_size > 1) {
+        bson_error_t e;
+        if (!(ctx->shard = bson_new_from_json((const uint8_t *)shard, -1, &e))) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "NEMESYST_SHARD is not JSON: %s", e.message);
+            goto fail;
+        }
+        ctx->shard_collection = env_dup("NEMESYST_SHARD_COLLECTION");
+    }
     if (!load_options(ctx, error) || !read_password(ctx, error))
         goto fail;
     if (ctx->item_fd < 0) {
@@ -140,6 +157,11 @@ void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx)
         memset(ctx->password, 0, strlen(ctx->password));
         bson_free(ctx->password);
     }
+    if (ctx->shard)
+        bson_destroy(ctx->shard);
+    bson_free(ctx->shard_collection);
+    if (ctx->group_fd >= 0)
+        close(ctx->group_fd);
     for (size_t i = 0; i < ctx->n_reported; i++)
         bson_free(ctx->reported[i]);
     bson_free(ctx->reported);

@@ -26,6 +26,10 @@ struct nemesyst_ctx {
     size_t n_live, cap_live;
     char **reported;              /* consumed records sent (collection + digest): epochs over the same data once */
     size_t n_reported;
+    int group_rank, group_size;   /* NEMESYST_GROUP_RANK/SIZE: 0 and 1 alone */
+    int group_fd;                 /* NEMESYST_GROUP_FD: nemesyst_allreduce's socket, -1 alone */
+    bson_t *shard;                /* NEMESYST_SHARD: this member's filter of shard_collection, NULL alone */
+    char *shard_collection;
 };
 
 /* Builds the context from the NEMESYST_* environment the host set. */

@@ -11,6 +11,20 @@
 #define NEM_RECORD_FLUSH_MS 1000
 #define NEM_HOSTLEN ((int)sizeof(((nem_world_t *)0)->host))
 
+/* Rank 0: a learner group of the round being run, until every member has reported. */
+typedef struct {
+    nem_stage_t stage;
+    size_t position;
+    int size;
+    int index;                   /* in the round */
+    int *ranks;                  /* each member's rank */
+    nem_task_result_t *results;  /* each member's, as it reports */
+    bool *reported;
+    int n_reported;
+    bool aborted;                /* the other members' ranks were told to stop them */
+    char **shards;               /* each member's filter (extended JSON), for the lineage */
+} coord_group_t;
+
 typedef struct {
     const nem_world_t *world;
     const nem_run_plan_t *plan;
@@ -26,6 +40,12 @@ typedef struct {
     int64_t sent_ms;
     int64_t beat_ms;     /* rank 0: when the run record's heartbeat was last refreshed */
     bool beat_failed;    /* a heartbeat write failed (warned once) */
+    char *hosts;         /* rank 0: every rank's host, NEM_HOSTLEN each */
+    coord_group_t *groups; /* rank 0: the learner groups of the round under way */
+    size_t n_groups;
+    int round;           /* the round's number in the run (abort messages name it) */
+    int *aborts_sent;    /* rank 0: abort messages sent to each rank */
+    int aborts_received; /* workers */
 } coord_t;
 
 /* transport.c: MPI carries only control. Round plans and the run's hello are BSON broadcast from rank 0; results,
@@ -40,6 +60,26 @@ void nem_coord_progress_send(uint64_t documents, void *ud);
 void nem_coord_send_round_done(coord_t *c);
 /* Rank 0, more than one rank: waits for every worker's end of round, recording results as they come. */
 void nem_coord_collect_round(coord_t *c);
+
+/* Rank 0: tells rank that the learner group index of this round failed (why: which member, where). */
+void nem_coord_send_abort(coord_t *c, int rank, int group, const char *why);
+/* Workers: the group index (of this round) whose abort arrived, with why; -1 when none is waiting. */
+int nem_coord_poll_abort(void *ud, char *why, size_t len);
+/* Workers: receives the aborts rank 0 says it sent this rank (from a round plan's "aborts"), late ones of an
+ * earlier round included, so none is left unreceived. */
+void nem_coord_drain_aborts(coord_t *c, const bson_t *plan);
+/* Rank 0: every rank's abort count into a plan ("aborts": [...]). */
+void nem_coord_append_aborts(const coord_t *c, bson_t *plan);
+
+/* coord-group.c: a member's result; the group's once all have reported. */
+void nem_coord_group_result(coord_t *c, const nem_task_result_t *r);
+void nem_coord_groups_clear(coord_t *c);
+/* Each member's part of sp's --dl-data-collection: k filters by _id range (canonical extended JSON, json[0..k),
+ * bson_free each), checked to cover the collection exactly. */
+bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, int k, char **json,
+                      bson_error_t *err);
+/* The run record's entry for a result, with extra fields (may be NULL). */
+void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t *extra);
 
 /* run-record.c: the run record's life on rank 0. */
 int nem_coord_open_run(coord_t *c);

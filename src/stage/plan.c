@@ -3,6 +3,16 @@
 
 #include <string.h>
 
+bool nem_shardable_stage(const char *name)
+{
+    static const char *const ok[] = {"$match", "$project", "$addFields", "$set", "$unset", "$unwind",
+                                     "$replaceRoot", "$replaceWith", "$lookup", "$redact", "$sort"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (!strcmp(name, ok[i]))
+            return true;
+    return false;
+}
+
 bool nem_run_plan_any_stage(const nem_run_plan_t *plan)
 {
     for (int s = 0; s < NEM_STAGE__COUNT; s++)

@@ -25,6 +25,7 @@ typedef struct {
     /* learn only */
     const char *input_bucket;       /* retraining: the bucket the parent model comes from */
     bson_t *input_pipeline;         /* retraining: the pipeline that picks the parent model; NULL = from scratch */
+    int group_size;                 /* --dl-data-parallel: members of its learner group (1 = one process) */
 } nem_script_plan_t;
 
 typedef struct {
@@ -53,6 +54,10 @@ typedef struct {
     bool list_runs;             /* print the run records instead of running */
     nem_strv_t owned;           /* every string above */
 } nem_run_plan_t;
+
+/* The aggregation stages a learner group may shard under: each maps one input document to its own outputs, so the
+ * pipeline's result over disjoint parts of the collection is, put together, its result over the whole. */
+bool nem_shardable_stage(const char *name);
 
 /* True when some stage is enabled. */
 bool nem_run_plan_any_stage(const nem_run_plan_t *plan);

@@ -42,9 +42,8 @@ void nem_coord_flush(coord_t *c)
 }
 
 /* Rank 0: records a result in the run record and the summary. */
-void nem_coord_record(const nem_task_result_t *r, void *ud)
+void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t *extra)
 {
-    coord_t *c = ud;
     bson_t entry;
     char key[64], path[80];
     const nem_script_plan_t *sp = nem_run_plan_script(c->plan, r->stage, r->position);
@@ -54,6 +53,8 @@ void nem_coord_record(const nem_task_result_t *r, void *ud)
         nem_stamp_id(c->run_id, r->stage, r->position, &stamp);
         BSON_APPEND_OID(&entry, "stamp", &stamp);
     }
+    if (extra)
+        bson_concat(&entry, extra);
     nem_script_key(r->stage, r->position, key, sizeof key);
     snprintf(path, sizeof path, "scripts.%s", key);
     BSON_APPEND_DOCUMENT(&c->pending, path, &entry);
@@ -62,6 +63,15 @@ void nem_coord_record(const nem_task_result_t *r, void *ud)
         nem_coord_flush(c);
     nem_summary_add(c->summary, r);
     nem_summary_progress(c->summary, NEM_PROGRESS_MS);
+}
+
+void nem_coord_record(const nem_task_result_t *r, void *ud)
+{
+    coord_t *c = ud;
+    if (r->group_size > 1 && r->member >= 0)
+        nem_coord_group_result(c, r); /* the group's entry once every member has reported */
+    else
+        nem_coord_record_entry(c, r, NULL);
 }
 
 /* Rank 0: store, run record. Returns an exit status or -1 to go on. */
@@ -76,6 +86,8 @@ int nem_coord_open_run(coord_t *c)
     nem_mpi_gather(c->world->host, NEM_HOSTLEN, MPI_CHAR, hosts, 0);
     if (c->world->rank != 0)
         return -1;
+    c->hosts = hosts;
+    c->aborts_sent = bson_malloc0(((size_t)c->world->size + 1) * sizeof *c->aborts_sent);
     for (int r = 0; r < c->world->size; r++) {
         char key[16];
         const char *k;
@@ -83,7 +95,6 @@ int nem_coord_open_run(coord_t *c)
         hosts[r * NEM_HOSTLEN + NEM_HOSTLEN - 1] = '\0';
         BSON_APPEND_UTF8(&harr, k, hosts + r * NEM_HOSTLEN);
     }
-    bson_free(hosts);
     int status = -1;
     if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
         NEM_ERROR("%s", err.message);

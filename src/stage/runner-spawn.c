@@ -19,6 +19,7 @@
 
 #define CHILD_PASSWORD_FD 4
 #define CHILD_TLS_KEY_PASSWORD_FD 6
+#define CHILD_GROUP_FD 7
 
 static void env_set(nem_strv_t *env, const char *name, const char *value)
 {
@@ -49,6 +50,20 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
         nem_strv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
     if (spec->tls_key_password && *spec->tls_key_password)
         nem_strv_pushf(env, "NEMESYST_TLS_KEY_PASSWORD_FD=%d", CHILD_TLS_KEY_PASSWORD_FD);
+    if (spec->group_size > 1) {
+        nem_strv_pushf(env, "NEMESYST_GROUP_RANK=%d", spec->group_rank);
+        nem_strv_pushf(env, "NEMESYST_GROUP_SIZE=%d", spec->group_size);
+        nem_strv_pushf(env, "RANK=%d", spec->group_rank);
+        nem_strv_pushf(env, "WORLD_SIZE=%d", spec->group_size);
+        nem_strv_pushf(env, "LOCAL_RANK=%d", spec->local_rank);
+        nem_strv_pushf(env, "LOCAL_WORLD_SIZE=%d", spec->local_size);
+        env_set(env, "MASTER_ADDR", spec->master_addr);
+        nem_strv_pushf(env, "MASTER_PORT=%d", spec->master_port);
+        env_set(env, "NEMESYST_SHARD", spec->shard_json);
+        env_set(env, "NEMESYST_SHARD_COLLECTION", spec->shard_collection);
+        if (spec->group_fd >= 0)
+            nem_strv_pushf(env, "NEMESYST_GROUP_FD=%d", CHILD_GROUP_FD);
+    }
 }
 
 /* The resolved options as extended JSON in the workdir: a file, not the environment, because the options can be
@@ -209,7 +224,8 @@ bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
     {
         /* A slot this script does not use (-1) is /dev/null: it must not pass on what nemesyst inherited there. */
         nem_spawn_fd_t more[] = {{p.err[1], 2}, {p.items[1], NEM_RUNNER_ITEM_FD}, {p.pw[0], CHILD_PASSWORD_FD},
-                                 {p.kpw[0], CHILD_TLS_KEY_PASSWORD_FD}};
+                                 {p.kpw[0], CHILD_TLS_KEY_PASSWORD_FD},
+                                 {spec->group_size > 1 ? spec->group_fd : -1, CHILD_GROUP_FD}};
         nem_spawn_t sp = {.argv = p.argv.v, .withhold = nem_env_withheld, .env_extra = p.env.v, .in_fd = NEM_FD_NULL,
                           .out_fd = p.out[1],
                           .keep_fd = -1, .fds = more, .n_fds = sizeof more / sizeof *more, .new_group = true,

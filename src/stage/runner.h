@@ -39,6 +39,10 @@
  *           NEMESYST_PASSWORD_FD (only when there is a password: read it to EOF from that inherited pipe; it is
  *           never in argv or the environment, and secret N_* variables are removed from the child's environment),
  *           NEMESYST_TLS_KEY_PASSWORD_FD (likewise, for --db-tls-certificate-key-file-password).
+ *           A learner group's member (--dl-data-parallel K) also gets NEMESYST_GROUP_RANK and NEMESYST_GROUP_SIZE,
+ *           torch.distributed's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE,
+ *           NEMESYST_SHARD (the filter that picks its part of NEMESYST_SHARD_COLLECTION, canonical extended JSON)
+ *           and, for plugins, NEMESYST_GROUP_FD (nemesyst_allreduce's socket).
  *   group   the child leads its own process group: a kill or a timeout takes its whole tree. */
 #ifndef NEM_RUNNER_H
 #define NEM_RUNNER_H
@@ -96,6 +100,14 @@ typedef struct {
     const char *input_model_id;/* its GridFS _id as extended JSON, or NULL */
     int timeout_s;             /* 0 = none */
     int rank;
+    /* a learner group's member (group_size > 1; README "Learner groups") */
+    int group_size, group_rank;   /* the group's size and this member's index */
+    int local_rank, local_size;   /* among the members on this host */
+    const char *master_addr;      /* torch.distributed's rendezvous: member 0's host, and a port free there */
+    int master_port;
+    int group_fd;                 /* the child's end of its nemesyst_allreduce socket (plugins), -1 = none */
+    const char *shard_json;       /* its part of --dl-data-collection: a filter, canonical extended JSON */
+    const char *shard_collection; /* that collection */
 } nem_script_spec_t;
 
 typedef struct nem_runner nem_runner_t;

@@ -22,6 +22,25 @@ void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_
         BSON_APPEND_NULL(out, "error");
     else
         BSON_APPEND_UTF8(out, "error", r->error);
+    if (r->group_size > 1) {
+        if (r->member >= 0) {
+            BSON_APPEND_INT32(out, "member", r->member);
+            BSON_APPEND_BOOL(out, "group_stopped", r->group_stopped);
+        }
+        BSON_APPEND_INT32(out, "group_size", r->group_size);
+    }
+    if (r->consumed >= 0) {
+        bson_t c;
+        BSON_APPEND_DOCUMENT_BEGIN(out, "consumed", &c);
+        BSON_APPEND_INT64(&c, "count", r->consumed);
+        BSON_APPEND_UTF8(&c, "digest", r->consumed_digest);
+        bson_append_document_end(out, &c);
+    }
+    if (r->model[0]) {
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, r->model);
+        BSON_APPEND_OID(out, "model", &oid);
+    }
     if (r->n_metrics) {
         bson_t arr, m;
         char key[16];
@@ -73,6 +92,9 @@ bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
 {
     bson_iter_t it;
     memset(r, 0, sizeof *r);
+    r->member = -1;
+    r->group_size = 1;
+    r->consumed = -1;
     if (!bson_iter_init(&it, doc))
         return false;
     while (bson_iter_next(&it)) {
@@ -99,6 +121,24 @@ bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
             bson_strncpy(r->error, bson_iter_utf8(&it, NULL), sizeof r->error);
         else if (!strcmp(k, "metrics"))
             metrics_from_bson(r, &it);
+        else if (!strcmp(k, "member"))
+            r->member = (int)bson_iter_as_int64(&it);
+        else if (!strcmp(k, "group_size"))
+            r->group_size = (int)bson_iter_as_int64(&it);
+        else if (!strcmp(k, "group_stopped"))
+            r->group_stopped = bson_iter_as_bool(&it);
+        else if (!strcmp(k, "model") && BSON_ITER_HOLDS_OID(&it))
+            bson_oid_to_string(bson_iter_oid(&it), r->model);
+        else if (!strcmp(k, "consumed") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_t c;
+            bson_iter_recurse(&it, &c);
+            while (bson_iter_next(&c)) {
+                if (!strcmp(bson_iter_key(&c), "count"))
+                    r->consumed = bson_iter_as_int64(&c);
+                else if (!strcmp(bson_iter_key(&c), "digest") && BSON_ITER_HOLDS_UTF8(&c))
+                    bson_strncpy(r->consumed_digest, bson_iter_utf8(&c, NULL), sizeof r->consumed_digest);
+            }
+        }
     }
     return true;
 }

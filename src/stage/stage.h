@@ -33,6 +33,13 @@ typedef struct {
     char host[64];
     nem_result_metric_t metrics[NEM_RESULT_METRICS]; /* the first metrics the script reported, each at its last */
     size_t n_metrics;
+    /* learner groups (--dl-data-parallel): a member's own result, before rank 0 makes the group's of them */
+    int member;                 /* this member's index in its group; -1 for the group's result */
+    int group_size;             /* 1: not in a group */
+    bool group_stopped;         /* it was stopped because another member failed (its error is not the cause) */
+    int64_t consumed;           /* documents of its last complete read of --dl-data-collection, -1 = none */
+    char consumed_digest[65];   /* their sha256 */
+    char model[25];             /* the first model it stored (GridFS id), "" = none */
 } nem_task_result_t;
 
 void nem_task_result_to_bson(const nem_task_result_t *r, const char *path, bson_t *out);

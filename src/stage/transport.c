@@ -6,7 +6,7 @@
 #include "stage/coordinator-private.h"
 #include "util/exitcodes.h"
 
-enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12, TAG_PROGRESS = 13 };
+enum { TAG_RESULT = 11, TAG_ROUND_DONE = 12, TAG_PROGRESS = 13, TAG_GROUP_ABORT = 14 };
 
 /* Broadcasts a BSON document from rank 0; on other ranks doc is initialised from what arrived. */
 void nem_coord_bcast(const nem_world_t *world, bson_t *doc)
@@ -92,4 +92,98 @@ void nem_coord_collect_round(coord_t *c)
         }
         bson_free(buf);
     }
+}
+
+/* Learner groups: rank 0 tells the ranks of a failed group's other members to stop them. The message is BSON
+ * {round, group, why}; rank 0 counts what it sent to each rank and says so in every round plan, so each worker
+ * receives every one (nem_coord_drain_aborts) and none is left behind at the end. */
+void nem_coord_send_abort(coord_t *c, int rank, int group, const char *why)
+{
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_INT32(&doc, "round", c->round);
+    BSON_APPEND_INT32(&doc, "group", group);
+    BSON_APPEND_UTF8(&doc, "why", why);
+    MPI_Send(bson_get_data(&doc), (int)doc.len, MPI_BYTE, rank, TAG_GROUP_ABORT, MPI_COMM_WORLD);
+    bson_destroy(&doc);
+    c->aborts_sent[rank]++;
+}
+
+/* Receives one abort that is known to be there or waiting (blocking when wait); the group index when it is of
+ * this round, else -1. */
+static int receive_abort(coord_t *c, bool wait, char *why, size_t len)
+{
+    MPI_Status st;
+    int flag = 0;
+    if (wait)
+        MPI_Probe(0, TAG_GROUP_ABORT, MPI_COMM_WORLD, &st), flag = 1;
+    else
+        MPI_Iprobe(0, TAG_GROUP_ABORT, MPI_COMM_WORLD, &flag, &st);
+    if (!flag)
+        return -2;
+    int n;
+    MPI_Get_count(&st, MPI_BYTE, &n);
+    uint8_t *buf = bson_malloc(n > 0 ? (size_t)n : 1);
+    MPI_Recv(buf, n, MPI_BYTE, 0, TAG_GROUP_ABORT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    c->aborts_received++;
+    bson_t doc;
+    bson_iter_t it;
+    int round = -1, group = -1;
+    if (why && len)
+        why[0] = '\0';
+    if (n > 0 && bson_init_static(&doc, buf, (size_t)n) && bson_iter_init(&it, &doc)) {
+        while (bson_iter_next(&it)) {
+            if (!strcmp(bson_iter_key(&it), "round"))
+                round = (int)bson_iter_as_int64(&it);
+            else if (!strcmp(bson_iter_key(&it), "group"))
+                group = (int)bson_iter_as_int64(&it);
+            else if (!strcmp(bson_iter_key(&it), "why") && BSON_ITER_HOLDS_UTF8(&it) && why)
+                bson_strncpy(why, bson_iter_utf8(&it, NULL), len);
+        }
+    }
+    bson_free(buf);
+    return round == c->round ? group : -1;
+}
+
+int nem_coord_poll_abort(void *ud, char *why, size_t len)
+{
+    coord_t *c = ud;
+    if (c->world->size == 1 || c->world->rank == 0)
+        return -1;
+    for (;;) {
+        int g = receive_abort(c, false, why, len);
+        if (g == -2)
+            return -1;
+        if (g >= 0)
+            return g;
+    }
+}
+
+void nem_coord_drain_aborts(coord_t *c, const bson_t *plan)
+{
+    bson_iter_t it, arr;
+    char key[16];
+    const char *k;
+    if (c->world->rank == 0 || !bson_iter_init_find(&it, plan, "aborts") || !bson_iter_recurse(&it, &arr))
+        return;
+    bson_uint32_to_string((uint32_t)c->world->rank, &k, key, sizeof key);
+    if (!bson_iter_find(&arr, k))
+        return;
+    int sent = (int)bson_iter_as_int64(&arr);
+    while (c->aborts_received < sent)
+        receive_abort(c, true, NULL, 0);
+}
+
+void nem_coord_append_aborts(const coord_t *c, bson_t *plan)
+{
+    bson_t arr;
+    char key[16];
+    const char *k;
+    if (!c->aborts_sent)
+        return;
+    BSON_APPEND_ARRAY_BEGIN(plan, "aborts", &arr);
+    for (int r = 0; r < c->world->size; r++) {
+        bson_uint32_to_string((uint32_t)r, &k, key, sizeof key);
+        BSON_APPEND_INT32(&arr, k, c->aborts_sent[r]);
+    }
+    bson_append_array_end(plan, &arr);
 }

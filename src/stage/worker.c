@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ typedef struct {
 
 typedef struct {
     size_t position;
+    const nem_worker_task_t *wt; /* what the round gave (group membership) */
     nem_runner_t *runner;
     nem_writer_t *writer;
     char workdir[256];
@@ -56,8 +58,16 @@ typedef struct {
     rollback_t *rollback;   /* TASK_ROLLBACK: the thread doing it */
 } task_t;
 
+/* A member's end, as its group sees it (the first verdict counts). */
+static void group_end(task_t *t, bool ok)
+{
+    if (t->wt->group)
+        nem_group_member_ended(t->wt->group, t->wt->slot, ok);
+}
+
 static void fail_task(task_t *t, const bson_error_t *err)
 {
+    group_end(t, false);
     t->failed = true;
     if (!t->result.error[0])
         bson_strncpy(t->result.error, err->message, sizeof t->result.error);
@@ -131,13 +141,14 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         t->workdir[0] = '\0';
         return false;
     }
-    if (ctx->resume && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, ctx->legacy_stamp, err))
+    /* a learner group's earlier try: rank 0 removed it before the round, as one */
+    if (ctx->resume && t->wt->group_size <= 1 && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, ctx->legacy_stamp, err))
         return false;
     if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, sp, t, err))
         return false;
     nem_writer_opts_t wo = {ctx->store, &plan->writer, &plan->options, ctx->run_id, stage, t->position, sp,
                             ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL,
-                            ctx->legacy_stamp, &plan->store};
+                            ctx->legacy_stamp, t->wt->member, &plan->store};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
     nem_script_spec_t spec = {
@@ -157,10 +168,32 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         .input_model_id = t->parent_json,
         .timeout_s = plan->script_timeout_s,
         .rank = ctx->world->rank,
+        .group_fd = -1,
     };
+    const nem_worker_task_t *wt = t->wt;
+    char member[48] = "";
+    if (wt->group) {
+        char why[300];
+        spec.group_size = wt->group_size;
+        spec.group_rank = wt->member;
+        spec.local_rank = wt->local_rank;
+        spec.local_size = wt->local_size;
+        spec.master_addr = wt->master_addr;
+        spec.master_port = wt->master_port;
+        spec.shard_json = wt->shard_json;
+        spec.shard_collection = sp->data_collection;
+        if (!nem_group_attach(wt->group, wt->slot, wt->member, nem_script_kind(sp->path) == NEM_SCRIPT_PLUGIN,
+                              &spec.group_fd, why, sizeof why)) {
+            bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s", why);
+            return false;
+        }
+        snprintf(member, sizeof member, " member %d of %d", wt->member, wt->group_size);
+    }
     t->runner = nem_runner_start(&spec, err);
+    if (spec.group_fd >= 0)
+        close(spec.group_fd); /* the child has its end */
     if (t->runner)
-        NEM_INFO("%s[%zu] %s started (%s, pid %d)", name, t->position, sp->path,
+        NEM_INFO("%s[%zu]%s %s started (%s, pid %d)", name, t->position, member, sp->path,
                  nem_script_kind_name(nem_script_kind(sp->path)), (int)nem_runner_pid(t->runner));
     return t->runner != NULL;
 }
@@ -244,10 +277,15 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
         fail_task(t, &err);
     if (!t->failed && t->writer && !nem_writer_finish(t->writer, &err))
         fail_task(t, &err);
+    group_end(t, !t->failed);
     if (t->writer) {
+        const nem_script_plan_t *sp = nem_run_plan_script(ctx->plan, stage, t->position);
         t->result.documents = nem_writer_documents(t->writer);
         t->result.models = nem_writer_models(t->writer);
         t->result.n_metrics = nem_writer_last_metrics(t->writer, t->result.metrics, NEM_RESULT_METRICS);
+        t->result.consumed = nem_writer_consumed(t->writer, sp ? sp->data_collection : NULL,
+                                                 t->result.consumed_digest);
+        nem_writer_first_model(t->writer, t->result.model);
     }
     if (t->failed && t->writer) {
         /* Flush first so every document the script got out is known, then remove them all. */
@@ -301,15 +339,51 @@ static void report_progress(const nem_worker_ctx_t *ctx, task_t *t)
     }
 }
 
+/* The learner groups of the round: their requests and collectives, rank 0's aborts, and a failed group's members
+ * still running stopped (they fail with the group's reason; the member that failed first keeps its own). */
+static void groups_pass(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n)
+{
+    char why[300];
+    int aborted;
+    while (ctx->poll_abort && (aborted = ctx->poll_abort(ctx->progress_ud, why, sizeof why)) >= 0)
+        for (size_t i = 0; i < n; i++)
+            if (tasks[i].wt->group && tasks[i].wt->group_index == aborted)
+                nem_group_abort(tasks[i].wt->group, why);
+    for (size_t i = 0; i < n; i++)
+        if (tasks[i].wt->group && tasks[i].wt->slot == 0)
+            nem_group_progress(tasks[i].wt->group);
+    for (size_t i = 0; i < n; i++) {
+        task_t *t = &tasks[i];
+        const char *reason = t->wt->group ? nem_group_failure(t->wt->group) : "";
+        if (!reason[0] || t->done || t->failed || t->phase != TASK_RUNNING)
+            continue;
+        bson_error_t err;
+        bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_EGROUP, "%s[%zu] member %d of %d: stopped: %s",
+                       nem_stage_name(stage), t->position, t->wt->member, t->wt->group_size, reason);
+        t->result.group_stopped = true;
+        fail_task(t, &err);
+    }
+}
+
 /* One pass of poll() over every live script. A script whose output has closed is not waited for here: it drains
  * until its process exits, so one slow exit never stalls the others or a signal. */
 static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n, nem_result_cb done,
                        void *ud)
 {
-    /* Up to 3 descriptors per script, however large --process-pool is. */
-    struct pollfd *pfds = bson_malloc0((n * 3 + 1) * sizeof *pfds);
-    size_t *owner = bson_malloc0((n * 3 + 1) * sizeof *owner), nfds = 0;
+    /* Up to 3 descriptors per script, however large --process-pool is, and its group socket. */
+    struct pollfd *pfds = bson_malloc0((n * 4 + 1) * sizeof *pfds);
+    size_t *owner = bson_malloc0((n * 4 + 1) * sizeof *owner), nfds = 0;
     int timeout = 1000;
+    for (size_t i = 0; i < n; i++) {
+        nem_group_t *g = tasks[i].wt->group;
+        if (!g || tasks[i].wt->slot != 0 || nem_group_over(g))
+            continue;
+        /* a collective in flight is tested often; rank 0's abort is looked for a few times a second */
+        timeout = timeout < (nem_group_busy(g) ? 1 : 50) ? timeout : (nem_group_busy(g) ? 1 : 50);
+        size_t k = nem_group_fds(g, pfds + nfds);
+        for (size_t j = 0; j < k; j++)
+            owner[nfds++] = SIZE_MAX;
+    }
     for (size_t i = 0; i < n; i++) {
         int fds[3];
         if (tasks[i].done)
@@ -330,6 +404,7 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
     int r = poll(pfds, nfds, timeout);
     if (r < 0 && errno != EINTR)
         NEM_ERROR("poll: %s", strerror(errno));
+    groups_pass(ctx, stage, tasks, n);
     for (size_t i = 0; i < n; i++) {
         task_t *t = &tasks[i];
         bool ready = false, eof = false;
@@ -384,16 +459,20 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
     bson_free(owner);
 }
 
-void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t *positions, size_t n,
+void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const nem_worker_task_t *wtasks, size_t n,
                     nem_result_cb done, void *ud)
 {
-    task_t *tasks = bson_malloc0(n * sizeof *tasks);
+    task_t *tasks = bson_malloc0((n + 1) * sizeof *tasks);
     for (size_t i = 0; i < n; i++) {
         task_t *t = &tasks[i];
         bson_error_t err = {0};
-        t->position = positions[i];
+        t->wt = &wtasks[i];
+        t->position = wtasks[i].position;
         t->result.stage = stage;
-        t->result.position = positions[i];
+        t->result.position = wtasks[i].position;
+        t->result.member = wtasks[i].member;
+        t->result.group_size = wtasks[i].group_size;
+        t->result.consumed = -1;
         t->result.rank = ctx->world->rank;
         bson_strncpy(t->result.host, ctx->world->host, sizeof t->result.host);
         t->result.started_ms = nem_wall_ms();
@@ -406,7 +485,7 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const size_t
     for (;;) {
         size_t remaining = 0;
         for (size_t i = 0; i < n; i++)
-            remaining += !tasks[i].done;
+            remaining += !tasks[i].done || (tasks[i].wt->group && !nem_group_over(tasks[i].wt->group));
         if (!remaining)
             break;
         pump_ready(ctx, stage, tasks, n, done, ud);

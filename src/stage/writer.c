@@ -34,6 +34,7 @@ struct nem_writer {
     bson_t model_ids;           /* array of GridFS ids uploaded (for rollback) */
     uint32_t n_models;
     uint64_t docs;
+    uint64_t dropped;           /* models of a group member other than 0, not stored */
 };
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
@@ -256,7 +257,17 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     bool ok = true;
     switch (item->kind) {
     case NEM_ITEM_DOC: ok = write_document(w, item, err); break;
-    case NEM_ITEM_MODEL: ok = write_model(w, item, err); break;
+    case NEM_ITEM_MODEL:
+        if (w->o.member > 0) { /* a learner group's model is member 0's: the others' copies are the same model */
+            if (!w->dropped++)
+                NEM_DEBUG("learn[%zu] member %d: its model is not stored (member 0 stores the group's)",
+                          w->o.position, w->o.member);
+            if (item->path_is_temp && item->path)
+                unlink(item->path);
+            break;
+        }
+        ok = write_model(w, item, err);
+        break;
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
     case NEM_ITEM_METRIC: ok = write_metric(w, item, err); break;
     }
@@ -382,6 +393,48 @@ bool nem_writer_rollback(nem_writer_t *w, nem_store_t *store, bson_error_t *err)
 uint64_t nem_writer_documents(const nem_writer_t *w)
 {
     return w->docs;
+}
+
+int64_t nem_writer_consumed(const nem_writer_t *w, const char *collection, char digest[65])
+{
+    bson_iter_t it, rec;
+    int64_t count = -1;
+    digest[0] = '\0';
+    if (!bson_iter_init(&it, &w->consumed))
+        return -1;
+    while (bson_iter_next(&it)) {
+        const char *coll = NULL, *dig = NULL;
+        int64_t n = -1;
+        bool complete = true;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &rec))
+            continue;
+        while (bson_iter_next(&rec)) {
+            const char *k = bson_iter_key(&rec);
+            if (!strcmp(k, "collection") && BSON_ITER_HOLDS_UTF8(&rec))
+                coll = bson_iter_utf8(&rec, NULL);
+            else if (!strcmp(k, "digest") && BSON_ITER_HOLDS_UTF8(&rec))
+                dig = bson_iter_utf8(&rec, NULL);
+            else if (!strcmp(k, "count") && BSON_ITER_HOLDS_NUMBER(&rec))
+                n = bson_iter_as_int64(&rec);
+            else if (!strcmp(k, "complete"))
+                complete = bson_iter_as_bool(&rec);
+        }
+        if (coll && dig && n >= 0 && complete && (!collection || !strcmp(coll, collection))) {
+            count = n;
+            bson_strncpy(digest, dig, 65);
+        }
+    }
+    return count;
+}
+
+bool nem_writer_first_model(const nem_writer_t *w, char hex[25])
+{
+    bson_iter_t it;
+    hex[0] = '\0';
+    if (!bson_iter_init_find(&it, &w->model_ids, "0") || !BSON_ITER_HOLDS_OID(&it))
+        return false;
+    bson_oid_to_string(bson_iter_oid(&it), hex);
+    return true;
 }
 
 uint64_t nem_writer_models(const nem_writer_t *w)

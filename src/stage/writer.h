@@ -21,6 +21,8 @@ typedef struct {
     const char *host;
     const bson_value_t *parent; /* learn: the model retrained from (in script->input_bucket), or NULL */
     bool legacy_stamp;          /* the first provenance stamp format (a run recorded before format 2) */
+    int member;                 /* learner groups: this member's index; only member 0 (or a script alone) stores
+                                 * models, the others' are dropped (README: "Learner groups") */
     const nem_store_opts_t *async; /* non-NULL: documents are sent from a thread on a connection of its own, made
                                     * with these settings, while the script's next ones are read */
 } nem_writer_opts_t;
@@ -39,6 +41,10 @@ bool nem_writer_finish(nem_writer_t *w, bson_error_t *err);
 bool nem_writer_can_rollback(const nem_writer_t *w, bson_error_t *err);
 bool nem_writer_rollback(nem_writer_t *w, nem_store_t *store, bson_error_t *err);
 uint64_t nem_writer_documents(const nem_writer_t *w);
+/* The last complete read of collection the script reported: its count (-1 when none) and sha256 into digest. */
+int64_t nem_writer_consumed(const nem_writer_t *w, const char *collection, char digest[65]);
+/* The GridFS id of the first model stored, as 24 hex digits into hex; false when none (or not an ObjectId). */
+bool nem_writer_first_model(const nem_writer_t *w, char hex[25]);
 uint64_t nem_writer_models(const nem_writer_t *w);
 void nem_writer_destroy(nem_writer_t *w);
 

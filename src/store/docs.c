@@ -78,6 +78,23 @@ bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *fi
     return ok;
 }
 
+bool nem_store_count(nem_store_t *store, const char *collection, const bson_t *filter, int64_t *n, bson_error_t *err)
+{
+    mongoc_collection_t *coll = collection_of(store, collection);
+    bson_error_t e;
+    bson_t all = BSON_INITIALIZER;
+    *n = mongoc_collection_count_documents(coll, filter ? filter : &all, NULL, NULL, NULL, &e);
+    bson_destroy(&all);
+    mongoc_collection_destroy(coll);
+    if (*n < 0) {
+        char what[300];
+        snprintf(what, sizeof what, "count in %s.%s", store->db_name, collection);
+        nem_store_wrap(err, &e, what);
+        return false;
+    }
+    return true;
+}
+
 bool nem_gridfs_delete_matching(nem_store_t *store, const char *bucket, const bson_t *filter, uint64_t *deleted,
                                 bson_error_t *err)
 {

@@ -97,6 +97,9 @@ typedef bool (*nem_doc_cb)(const bson_t *doc, void *ud, bson_error_t *err);
 bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *opts,
                     nem_doc_cb cb, void *ud, bson_error_t *err);
 
+/* The number of documents of collection matching filter (countDocuments). */
+bool nem_store_count(nem_store_t *store, const char *collection, const bson_t *filter, int64_t *n, bson_error_t *err);
+
 /* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. */
 typedef struct nem_batches nem_batches_t;
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,

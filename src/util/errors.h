@@ -56,6 +56,7 @@ enum {
     NEM_RUNNER_ESIGNAL = 5,  /* killed by a signal (crash) */
     NEM_RUNNER_ETIMEOUT = 6, /* ran past its timeout and was killed */
     NEM_RUNNER_EINCOMPLETE = 7, /* exited 0 without (or with a wrong) end-of-output record: output was lost */
+    NEM_RUNNER_EGROUP = 8,   /* a learner group failed as one: a member failed, or the members disagreed */
 };
 
 /* NEM_ERROR_PROVENANCE */
