@@ -114,20 +114,21 @@ static coord_group_t *find_group(coord_t *c, nem_stage_t stage, size_t position)
     return NULL;
 }
 
-/* The member whose error is the cause: the first that failed on its own, not stopped for another. */
+/* The member whose error is the cause: the first to fail on its own, not stopped for another (a member whose peer
+ * died may fail on its own too, later: gloo sees the closed connection). */
 static const nem_task_result_t *cause(const coord_group_t *g)
 {
-    const nem_task_result_t *any = NULL;
+    const nem_task_result_t *first = NULL, *any = NULL;
     for (int m = 0; m < g->size; m++) {
         const nem_task_result_t *r = &g->results[m];
         if (r->ok)
             continue;
-        if (!r->group_stopped)
-            return r;
+        if (!r->group_stopped && (!first || r->ended_ms < first->ended_ms))
+            first = r;
         if (!any)
             any = r;
     }
-    return any;
+    return first ? first : any;
 }
 
 static const char *host_of(const coord_t *c, int rank)

@@ -290,7 +290,9 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     if (t->failed && t->writer) {
         /* Flush first so every document the script got out is known, then remove them all. */
         nem_writer_flush(t->writer, &err);
-        if (!ctx->plan->writer.keep_partial) {
+        /* a learner group is rolled back as one by rank 0, once every member has ended (coord-group.c): members
+         * removing the same stamp at once would race each other */
+        if (!ctx->plan->writer.keep_partial && !t->wt->group) {
             if (rollback_start(ctx, t, &err)) {
                 t->phase = TASK_ROLLBACK;
                 return;
@@ -299,8 +301,9 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
             report_end(t, name);
             return;
         }
-        NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", name, t->position,
-                 t->result.documents);
+        if (ctx->plan->writer.keep_partial)
+            NEM_WARN("%s[%zu]: keeping %" PRIu64 " partial documents (--keep-partial)", name, t->position,
+                     t->result.documents);
     }
     report_end(t, name);
 }

@@ -95,3 +95,93 @@ mine = m["metadata"]["_nemesyst"]["consumed"]
 ok(len(mine) >= 1 and "$match" in mine[0]["pipeline"] and "_id" in mine[0]["pipeline"],
    "member 0's own consumed record names its shard's $match: %s" % mine[0]["pipeline"][:120])
 PY
+
+if ! "$PYTHON3" -c 'import torch.distributed' 2>/dev/null; then
+    echo "SKIP: $PYTHON3 cannot import torch (python3-torch): the PyTorch half of the learner-group tests"
+    exit 77
+fi
+echo "== PyTorch through torch.distributed (gloo)"
+LEARNER=$TORCH ENTRY=main BUCKET=lin_torch
+export LEARNER ENTRY BUCKET
+learn 0 1; expect_rc 0; weights "$RUN" t1
+same c1 t1
+learn 3 2; expect_rc 0; weights "$RUN" t2; same t1 t2
+learn 2 3 --process-pool 3; expect_rc 0; weights "$RUN" t3; same t1 t3
+check "$DB" <<'PY'
+g = script("learn-0")["group"]
+eq(g["count"], 900, "the PyTorch group's total")
+eq(len(models("lin_torch", {"metadata._nemesyst.run": RUN})), 1, "one model stored, by member 0")
+PY
+unset LEARNER ENTRY BUCKET
+
+# fails_fast KIND: member 1 crashes at step 3 while the others wait for it in a collective; the whole group ends
+# within seconds, exit 4, nothing of it kept; the run record names member 1 and why; --resume retrains the group.
+fails_fast() {
+    local kind=$1 t0 t1
+    : >"$T/crash"
+    t0=$(date +%s)
+    NEM_T_CRASH_MEMBER=1 NEM_T_CRASH_FILE="$T/crash" learn 3 3 --process-pool 2 --dl-epochs 400
+    t1=$(date +%s)
+    expect_rc 4
+    [ $((t1 - t0)) -le 30 ] || fail "$kind: the failed group took $((t1 - t0)) s to end"
+    echo "ok: $kind: the group with a crashed member ended in $((t1 - t0)) s"
+    FAILED=$RUN
+    check "$DB" "$kind" <<'PY'
+e = script("learn-0")
+eq(e["status"], "failed", "the group's status")
+ok("member 1" in e["error"], "the error names the member that failed: %s" % e["error"])
+ok("crash" in e["error"] or "signal" in e["error"] or "SIGABRT" in e["error"], "and why: %s" % e["error"])
+st = {m["member"]: m for m in e["group"]["members"]}
+eq(sorted(st), [0, 1, 2], "every member reported")
+ok(all(m["status"] == "failed" for m in st.values()), "every member failed with the group")
+if argv[0] == "C plugin":  # (gloo may see the dead peer first and fail a member on its own)
+    ok(all("stopped" in st[m]["error"] for m in (0, 2)), "the others were stopped: %r" % [st[m]["error"] for m in (0, 2)])
+eq(len([m for b in ("lin", "lin_torch") for m in models(b, {"metadata._nemesyst.run": RUN})]), 0, "no model kept")
+eq(count("nemesyst_metrics", {"run": RUN}), 0, "no metric kept")
+PY
+    rm -f "$T/crash"
+    stage_run 3 "$DB" --resume "$FAILED" --dl-learn --dl-learner "${LEARNER:-$LIN}" \
+        --dl-learner-entry-point "${ENTRY:-linear}" --dl-data-collection points --dl-data-pipeline "$PIPE" \
+        --dl-epochs 400 --dl-data-parallel 3 --process-pool 2 --dl-output-model-collection "${BUCKET:-lin}"
+    expect_rc 0
+    RUN=$FAILED
+    check "$DB" <<'PY'
+e = script("learn-0")
+eq(e["status"], "succeeded", "the resumed group's status")
+eq(e["group"]["count"], 900, "the resumed group's total")
+eq(len([m for b in ("lin", "lin_torch") for m in models(b, {"metadata._nemesyst.run": RUN})]), 1,
+   "one model, stored once, after the resume")
+PY
+}
+
+echo "== a member that crashes ends its group"
+fails_fast "C plugin"
+LEARNER=$TORCH ENTRY=main BUCKET=lin_torch fails_fast "PyTorch"
+
+echo "== a member busy outside any collective is stopped when another fails (rank 0 tells its rank)"
+t0=$(date +%s)
+NEM_T_HANG_MEMBER=0 NEM_T_FAIL_MEMBER=1 LEARNER=$TORCH ENTRY=main BUCKET=lin_torch learn 3 2
+t1=$(date +%s)
+expect_rc 4
+[ $((t1 - t0)) -le 30 ] || fail "the sleeping member was not stopped: the run took $((t1 - t0)) s"
+echo "ok: the sleeping member was stopped; the run ended in $((t1 - t0)) s"
+check "$DB" <<'PY'
+st = {m["member"]: m for m in script("learn-0")["group"]["members"]}
+ok("fails at once" in script("learn-0")["error"], "the cause is member 1's: %s" % script("learn-0")["error"])
+ok("stopped" in st[0]["error"] and "member 1" in st[0]["error"], "member 0 was stopped for member 1: %s" % st[0]["error"])
+PY
+
+echo "== refused before anything starts"
+expect_fail 2 "needs 3 worker slots in one round, and there are 2" \
+    "$MPIRUN" --oversubscribe -n 3 "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$DB" \
+    --dl-learn --dl-learner "$LIN" --dl-data-parallel 3
+expect_fail 2 'stage 2 \(\$group\) works across documents' \
+    "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$DB" --process-pool 2 \
+    --dl-learn --dl-learner "$LIN" --dl-data-parallel 2 --dl-data-pipeline '[{"$match": {}}, {"$group": {"_id": 1}}]'
+expect_fail 2 'stage 1 \(\$limit\)' \
+    "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$DB" --process-pool 2 \
+    --dl-learn --dl-learner "$LIN" --dl-data-parallel 2 --dl-data-pipeline '{"$limit": 5}'
+check "$DB" <<'PY'
+eq(count("nemesyst_runs", {"status": "running"}), 0, "no run left running")
+PY
+echo "PASS: learner groups"

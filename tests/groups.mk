@@ -1,0 +1,7 @@
+# tests/groups.mk: learner groups (--dl-data-parallel) over real mpirun against a private FerretDB: exactness at
+# K = 1, 2, 3 for a C plugin (nemesyst_allreduce) and PyTorch (gloo), shard lineage, failure, resume and refusals.
+# Its C plugin is built in tests/runner.mk.
+GROUP_TESTS = tests/groups/groups.sh
+TESTS += $(GROUP_TESTS)
+dist_check_SCRIPTS += $(GROUP_TESTS)
+EXTRA_DIST += tests/groups/linear_torch.py
