@@ -12,3 +12,9 @@ TESTS += tests/examples/shown-commands.sh
 # test skips (77) when $(PYTHON3) cannot import torch and h5py (python3-torch python3-h5py).
 dist_check_SCRIPTS += tests/examples/fashion-mnist-python.sh
 TESTS += tests/examples/fashion-mnist-python.sh
+# Both learners as learner groups of 2 beside themselves alone: test accuracy within 1 point
+# (tests/examples/fashion-mnist-groups.sh; skips without OpenBLAS, PyTorch or h5py).
+dist_check_SCRIPTS += tests/examples/fashion-mnist-groups.sh
+if HAVE_HDF5
+TESTS += tests/examples/fashion-mnist-groups.sh
+endif

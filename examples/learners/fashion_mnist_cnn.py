@@ -30,6 +30,12 @@
 # examples and the settings. When the run retrains (--dl-input-model-collection with --dl-input-model-pipeline) it
 # starts from that model, which must be this network's state_dict.
 #
+# Learner groups (--dl-data-parallel K): the K members train one network with torch.distributed (gloo, from the
+# MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE that nemesyst sets) and DistributedDataParallel, which averages the
+# gradients; each reads only its shard (the adapter's getCursor applies it), all of it before the first step, takes
+# batches of ceil(--dl-batch-size / K) so that a step still sees about --dl-batch-size examples, and every epoch
+# runs the fewest steps any member has (shards differ by a document at most). The statistics are the group's.
+#
 # Environment: FASHION_MNIST_LR (Adam's learning rate, default 0.003), FASHION_MNIST_SEED (default 0: the same
 # data in the same order give the same model), FASHION_MNIST_THREADS (PyTorch's threads; default half the CPUs this
 # process may use, at least 1: the other scripts of the round, the database and the ranks share the machine),
@@ -83,6 +89,13 @@ def main(**kwargs):
     stream = os.environ.get("FASHION_MNIST_STREAM", "0") not in ("", "0", "false", "no")
     if epochs < 1:
         raise ValueError("--dl-epochs must be at least 1")
+    rank, members = db.group
+    dist = None
+    if members > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
+        batch_size = -(-batch_size // members)
+        stream = False
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -98,7 +111,10 @@ def main(**kwargs):
                                % (args.get("input_model_id"), ARCHITECTURE, e)) from e
         retrained = True
         print("retraining the input model %s" % args.get("input_model_id"))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    net = model
+    if members > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     scheduler = None
     print("training %s (%d parameters) for %d epochs, batch %d, %d threads%s" % (
         ARCHITECTURE, sum(p.numel() for p in model.parameters()), epochs, batch_size, threads,
@@ -107,10 +123,27 @@ def main(**kwargs):
     kept_x, kept_y = [], []      # the first epoch's batches, as uint8/int64 arrays (unless streaming)
     train_x = train_y = None     # the same, joined, for the later epochs
     t_start = time.monotonic()
+    if members > 1:
+        # a group member reads its whole shard first: every member must take the same number of steps
+        cursor = db.getCursor(db_collection_name=collection, db_pipeline=pipeline)
+        for x, y in (arrays(b) for b in db.getBatches(db_batch_size=batch_size, db_data_cursor=cursor)):
+            kept_x.append(x)
+            kept_y.append(y)
+        if not kept_y:
+            kept_x, kept_y = [np.zeros((0, 784), dtype=np.uint8)], [np.zeros(0, dtype=np.int64)]
+        train_x = torch.from_numpy(np.concatenate(kept_x))
+        train_y = torch.from_numpy(np.concatenate(kept_y))
+        kept_x = kept_y = None
     for epoch in range(epochs):
         t0 = time.monotonic()
         model.train()
-        if epoch == 0 or stream:
+        if members > 1:
+            perm = torch.randperm(len(train_y), generator=order)
+            parts = list(perm.split(batch_size))
+            steps_all = torch.tensor([len(parts)])
+            dist.all_reduce(steps_all, op=dist.ReduceOp.MIN)
+            batches = ((train_x[idx], train_y[idx]) for idx in parts[:int(steps_all)])
+        elif epoch == 0 or stream:
             cursor = db.getCursor(db_collection_name=collection, db_pipeline=pipeline)
             batches = (arrays(b) for b in db.getBatches(db_batch_size=batch_size, db_data_cursor=cursor))
         else:
@@ -119,11 +152,11 @@ def main(**kwargs):
         examples = correct = steps = 0
         loss_sum = 0.0
         for x, y in batches:
-            if epoch == 0 and not stream:
+            if epoch == 0 and not stream and members == 1:
                 kept_x.append(x)
                 kept_y.append(y)
             target = torch.from_numpy(y) if isinstance(y, np.ndarray) else y
-            out = model(as_input(x))
+            out = net(as_input(x))
             loss = F.cross_entropy(out, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -135,10 +168,14 @@ def main(**kwargs):
             steps += 1
             loss_sum += loss.item() * n
             correct += int((out.argmax(1) == target).sum())
+        if members > 1:
+            totals = torch.tensor([loss_sum, float(correct), float(examples)], dtype=torch.float64)
+            dist.all_reduce(totals)
+            loss_sum, correct, examples = float(totals[0]), int(totals[1]), int(totals[2])
         if examples == 0:
             raise RuntimeError("no training documents in %r through --dl-data-pipeline %s" % (collection, pipeline))
         if epoch == 0:
-            if not stream:
+            if not stream and members == 1:
                 train_x = torch.from_numpy(np.concatenate(kept_x))
                 train_y = torch.from_numpy(np.concatenate(kept_y))
                 kept_x = kept_y = None
@@ -150,6 +187,8 @@ def main(**kwargs):
         db.log_metric("loss", epoch, loss_sum / examples)
         db.log_metric("train_accuracy", epoch, correct / examples)
     seconds = time.monotonic() - t_start
+    if members > 1:
+        dist.destroy_process_group()
 
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
@@ -162,5 +201,6 @@ def main(**kwargs):
             "train_accuracy": correct / examples, "loss": loss_sum / examples, "epochs": epochs,
             "examples": examples, "batch_size": batch_size, "learning_rate": lr, "optimizer": "Adam",
             "schedule": "constant for epoch 1, then cosine annealing to 0", "seed": seed, "threads": threads,
-            "train_seconds": seconds, "streamed_every_epoch": stream, "retrained": retrained},
+            "train_seconds": seconds, "streamed_every_epoch": stream, "retrained": retrained,
+            "data_parallel": members},
            buf.getvalue())

@@ -11,6 +11,11 @@
  * on each batch before its update (the learner never reads the test split: the predictor measures test accuracy).
  * FASHION_MNIST_LR sets Adam's learning rate for the first epoch (default 0.002); later epochs take less of it, on a
  * cosine schedule.
+ * With --dl-data-parallel K it trains as one of K members of a learner group: each reads its own shard, takes
+ * batches of ceil(--dl-batch-size / K) so that a step still sees about --dl-batch-size examples, and every step
+ * adds the members' gradient sums and example counts with nemesyst_allreduce before the same Adam update, so the
+ * members keep identical weights. A member whose shard is used up contributes nothing to the steps that remain;
+ * the epoch ends at the first step to which no member contributed.
  *
  * Build: cc -shared -fPIC -o fashion_mnist_learner.so fashion_mnist_learner.c \
  *            $(pkg-config --cflags --libs nemesyst hdf5-serial openblas) -lm
@@ -161,6 +166,9 @@ typedef struct {
     size_t batch;
     float *x, *h, *p, *dh; /* [batch, 784], [batch, 256], [batch, 10], [batch, 256] */
     int *y;                /* [batch] */
+    nemesyst_ctx_t *ctx;   /* learner groups: the members' gradient sums and counts, [FM_PARAMS + 1] */
+    int members;
+    float *sum;
 } trainer_t;
 
 static trainer_t *trainer_new(size_t batch, float lr)
@@ -173,6 +181,7 @@ static trainer_t *trainer_new(size_t batch, float lr)
     t->p = bson_malloc(batch * FM_CLASSES * sizeof(float));
     t->dh = bson_malloc(batch * FM_HIDDEN * sizeof(float));
     t->y = bson_malloc(batch * sizeof(int));
+    t->sum = bson_malloc((FM_PARAMS + 1) * sizeof(float));
     return t;
 }
 
@@ -185,6 +194,7 @@ static void trainer_destroy(trainer_t *t)
     bson_free(t->p);
     bson_free(t->dh);
     bson_free(t->y);
+    bson_free(t->sum);
     bson_free(t);
 }
 
@@ -193,9 +203,10 @@ typedef struct {
     double loss;
 } epoch_stats_t;
 
-/* Counts the batch's correct predictions and cross-entropy, then turns p into dL/dlogits of the mean loss:
- * (p - onehot(y)) / n. */
-static void output_gradient(float *p, const int *y, size_t n, epoch_stats_t *st)
+/* Counts the batch's correct predictions and cross-entropy, then turns p into dL/dlogits of the loss summed over
+ * the batch divided by divisor: (p - onehot(y)) / divisor (n: the mean; 1 in a group, which divides by the members'
+ * total once their sums are added). */
+static void output_gradient(float *p, const int *y, size_t n, float divisor, epoch_stats_t *st)
 {
     for (size_t r = 0; r < n; r++) {
         float *pr = p + r * FM_CLASSES;
@@ -203,7 +214,7 @@ static void output_gradient(float *p, const int *y, size_t n, epoch_stats_t *st)
         st->loss -= log(pr[y[r]] > 1e-30f ? pr[y[r]] : 1e-30f);
         pr[y[r]] -= 1.0f;
         for (int k = 0; k < FM_CLASSES; k++)
-            pr[k] /= (float)n;
+            pr[k] /= divisor;
     }
     st->examples += n;
 }
@@ -250,8 +261,9 @@ static void adam_step(trainer_t *t)
     }
 }
 
-/* One step over a batch of n <= t->batch documents: forward, loss, backward, update. */
-static bool train_batch(trainer_t *t, const bson_t *const *docs, size_t n, epoch_stats_t *st, bson_error_t *error)
+/* Forward, loss and backward over a batch of n <= t->batch documents, the gradient into t->grad. */
+static bool batch_gradient(trainer_t *t, const bson_t *const *docs, size_t n, float divisor, epoch_stats_t *st,
+                           bson_error_t *error)
 {
     if (!fm_batch_input(docs, n, t->x, t->y, error))
         return false;
@@ -262,9 +274,74 @@ static bool train_batch(trainer_t *t, const bson_t *const *docs, size_t n, epoch
             return false;
         }
     fm_forward(&t->model, t->x, t->h, t->p, n);
-    output_gradient(t->p, t->y, n, st);
+    output_gradient(t->p, t->y, n, divisor, st);
     backward(t, n);
+    return true;
+}
+
+/* One step over a batch of n <= t->batch documents: forward, loss, backward, update. */
+static bool train_batch(trainer_t *t, const bson_t *const *docs, size_t n, epoch_stats_t *st, bson_error_t *error)
+{
+    if (!batch_gradient(t, docs, n, (float)n, st, error))
+        return false;
     adam_step(t);
+    return true;
+}
+
+/* A learner group's step: this member's gradient sum over its batch of n (0 once its shard is used up) and n,
+ * added over the members; the update with their mean. *more: false when no member had a batch (the epoch's end,
+ * which every member sees at the same step). */
+static bool group_step(trainer_t *t, const bson_t *const *docs, size_t n, epoch_stats_t *st, bool *more,
+                       bson_error_t *error)
+{
+    if (n && !batch_gradient(t, docs, n, 1.0f, st, error))
+        return false;
+    if (n)
+        memcpy(t->sum, t->grad.p, FM_PARAMS * sizeof(float));
+    else
+        memset(t->sum, 0, FM_PARAMS * sizeof(float));
+    t->sum[FM_PARAMS] = (float)n;
+    if (!nemesyst_allreduce(t->ctx, t->sum, FM_PARAMS + 1, NEMESYST_FLOAT32, NEMESYST_SUM, error))
+        return false;
+    float total = t->sum[FM_PARAMS];
+    *more = total > 0.0f;
+    if (!*more)
+        return true;
+    for (size_t i = 0; i < FM_PARAMS; i++)
+        t->grad.p[i] = t->sum[i] / total;
+    adam_step(t);
+    return true;
+}
+
+/* One pass of a group member over its shard, in steps with the other members; then the epoch's statistics are
+ * the group's. */
+static bool group_epoch(nemesyst_ctx_t *ctx, trainer_t *t, const char *coll, const bson_t *pipeline,
+                        epoch_stats_t *st, bson_error_t *error)
+{
+    nemesyst_batches_t *b = nemesyst_batches_new(ctx, coll, pipeline, t->batch, error);
+    if (!b)
+        return false;
+    const bson_t *const *docs = NULL;
+    size_t n;
+    bool ok = true, mine = true, more = true;
+    memset(st, 0, sizeof *st);
+    while (ok && more) {
+        n = 0;
+        if (mine && !(mine = nemesyst_batches_next(b, &docs, &n, error)) && error->code != 0)
+            ok = false; /* the others wait for this member's sum: it fails, and its group with it */
+        if (ok)
+            ok = group_step(t, docs, n, st, &more, error);
+    }
+    nemesyst_batches_destroy(b);
+    double totals[3] = {(double)st->examples, (double)st->correct, st->loss};
+    if (!ok || !nemesyst_allreduce(ctx, totals, 3, NEMESYST_FLOAT64, NEMESYST_SUM, error))
+        return false;
+    st->examples = (uint64_t)totals[0], st->correct = (uint64_t)totals[1], st->loss = totals[2];
+    if (st->examples == 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "no training documents in '%s' through --dl-data-pipeline", coll);
+        return false;
+    }
     return true;
 }
 
@@ -272,6 +349,8 @@ static bool train_batch(trainer_t *t, const bson_t *const *docs, size_t n, epoch
 static bool train_epoch(nemesyst_ctx_t *ctx, trainer_t *t, const char *coll, const bson_t *pipeline,
                         epoch_stats_t *st, bson_error_t *error)
 {
+    if (t->members > 1)
+        return group_epoch(ctx, t, coll, pipeline, st, error);
     nemesyst_batches_t *b = nemesyst_batches_new(ctx, coll, pipeline, t->batch, error);
     if (!b)
         return false;
@@ -359,6 +438,7 @@ static bool save_model(nemesyst_ctx_t *ctx, const trainer_t *t, const epoch_stat
         "loss", BCON_DOUBLE(st->loss / st->examples), "epochs", BCON_INT64(epochs),
         "examples", BCON_INT64((int64_t)st->examples), "batch_size", BCON_INT64((int64_t)t->batch),
         "optimizer", BCON_UTF8("adam"), "learning_rate", BCON_DOUBLE(lr), "steps", BCON_INT64((int64_t)t->steps),
+        "data_parallel", BCON_INT32(t->members),
         "learning_rate_schedule", BCON_UTF8("cosine over the epochs"), "seed", BCON_INT64((int64_t)INIT_SEED),
         "retrained", BCON_BOOL(retrained));
     bool ok = nemesyst_emit_model(ctx, meta, bytes, len, error);
@@ -394,7 +474,10 @@ bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
         return false;
     }
     fm_blas_threads();
-    trainer_t *t = trainer_new((size_t)batch_size, (float)lr);
+    int members = nemesyst_group_size(ctx);
+    trainer_t *t = trainer_new(((size_t)batch_size + (size_t)members - 1) / (size_t)members, (float)lr);
+    t->ctx = ctx;
+    t->members = members;
     if (!starting_model(ctx, &t->model, &retrained, error))
         goto out;
     for (int64_t e = 0; e < epochs; e++) {

@@ -109,6 +109,8 @@ static bool plan_data(const nem_config_t *cfg, nem_run_plan_t *plan, nem_stage_t
         bson_destroy(&pipeline);
         return false;
     }
+    if (sp->group_size > 1)
+        sp->data_pipeline = bson_copy(&pipeline);
     char *json = nem_provenance_pipeline_json(&pipeline);
     sp->data_pipeline_json = nem_run_plan_keep(plan, json);
     bson_free(json);

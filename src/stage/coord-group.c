@@ -24,9 +24,10 @@ static bool take_id(const bson_t *doc, void *ud, bson_error_t *err)
     return true;
 }
 
-static bool id_at(nem_store_t *store, const char *coll, int64_t skip, first_id_t *f, bson_error_t *err)
+static bool id_at(nem_store_t *store, const char *coll, const bson_t *filter, int64_t skip, first_id_t *f,
+                  bson_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort, proj;
+    bson_t opts = BSON_INITIALIZER, sort, proj;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
     BSON_APPEND_INT32(&sort, "_id", 1);
     bson_append_document_end(&opts, &sort);
@@ -36,8 +37,7 @@ static bool id_at(nem_store_t *store, const char *coll, int64_t skip, first_id_t
     BSON_APPEND_INT64(&opts, "skip", skip);
     BSON_APPEND_INT64(&opts, "limit", 1);
     f->found = false;
-    bool ok = nem_store_find(store, coll, &filter, &opts, take_id, f, err);
-    bson_destroy(&filter);
+    bool ok = nem_store_find(store, coll, filter, &opts, take_id, f, err);
     bson_destroy(&opts);
     return ok;
 }
@@ -66,24 +66,63 @@ static void shard_filter(const first_id_t *b, int i, int k, bson_t *out)
     bson_append_document_end(out, &range);
 }
 
+/* The pipeline's leading $match stages as one filter ({"$and": [...]}; {} when it starts otherwise): the documents
+ * it can use, among which the shards are balanced. */
+static void leading_match(const bson_t *pipeline, bson_t *out)
+{
+    bson_iter_t it, st;
+    bson_t and;
+    uint32_t n = 0;
+    bson_init(out);
+    if (!pipeline || !bson_iter_init(&it, pipeline))
+        return;
+    BSON_APPEND_ARRAY_BEGIN(out, "$and", &and);
+    while (bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &st) &&
+           bson_iter_next(&st) && !strcmp(bson_iter_key(&st), "$match") && BSON_ITER_HOLDS_DOCUMENT(&st)) {
+        char key[16];
+        const char *k;
+        bson_uint32_to_string(n++, &k, key, sizeof key);
+        bson_append_value(&and, k, -1, bson_iter_value(&st));
+    }
+    bson_append_array_end(out, &and);
+    if (!n)
+        bson_reinit(out);
+}
+
+/* filter AND pre */
+static void both(const bson_t *filter, const bson_t *pre, bson_t *out)
+{
+    bson_t and;
+    bson_init(out);
+    BSON_APPEND_ARRAY_BEGIN(out, "$and", &and);
+    BSON_APPEND_DOCUMENT(&and, "0", filter);
+    BSON_APPEND_DOCUMENT(&and, "1", pre);
+    bson_append_array_end(out, &and);
+}
+
 bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, int k, char **json,
                       bson_error_t *err)
 {
     int64_t n = 0;
     const char *coll = sp->data_collection;
     first_id_t *b = bson_malloc0((size_t)k * sizeof *b);
-    bool ok = nem_store_count(c->store, coll, NULL, &n, err);
-    /* the bounds: the _id at each k-th of the collection in _id order */
+    bson_t pre;
+    leading_match(sp->data_pipeline, &pre);
+    bool ok = nem_store_count(c->store, coll, &pre, &n, err);
+    /* the bounds: the _id at each k-th, in _id order, of the documents the pipeline's first $match stages keep (the
+     * ranges themselves are open at both ends: every document is in one of them) */
     for (int i = 1; ok && i < k; i++) {
         int64_t skip = n * i / k;
-        ok = skip >= n || id_at(c->store, coll, skip, &b[i - 1], err);
+        ok = skip >= n || id_at(c->store, coll, &pre, skip, &b[i - 1], err);
     }
     int64_t total = 0;
     for (int i = 0; ok && i < k; i++) {
-        bson_t f;
+        bson_t f, fp;
         int64_t part = 0;
         shard_filter(b, i, k, &f);
-        ok = nem_store_count(c->store, coll, &f, &part, err);
+        both(&f, &pre, &fp);
+        ok = nem_store_count(c->store, coll, &fp, &part, err);
+        bson_destroy(&fp);
         total += part;
         json[i] = bson_as_canonical_extended_json(&f, NULL);
         bson_destroy(&f);
@@ -98,7 +137,9 @@ bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, 
         ok = false;
     }
     if (ok)
-        NEM_INFO("learn[%zu]: %" PRId64 " documents of '%s' split into %d shards by _id", position, n, coll, k);
+        NEM_INFO("learn[%zu]: the %" PRId64 " documents of '%s' its first $match stages keep split into %d shards "
+                 "by _id", position, n, coll, k);
+    bson_destroy(&pre);
     for (int i = 0; i < k - 1; i++)
         if (b[i].found)
             bson_value_destroy(&b[i].id);

@@ -39,9 +39,12 @@ void nem_run_plan_clear(nem_run_plan_t *plan)
 {
     for (int s = 0; s < NEM_STAGE__COUNT; s++) {
         nem_stage_plan_t *sp = &plan->stages[s];
-        for (size_t i = 0; i < sp->n; i++)
+        for (size_t i = 0; i < sp->n; i++) {
             if (sp->scripts[i].input_pipeline)
                 bson_destroy(sp->scripts[i].input_pipeline);
+            if (sp->scripts[i].data_pipeline)
+                bson_destroy(sp->scripts[i].data_pipeline);
+        }
         bson_free(sp->scripts);
         if (sp->args.len)
             bson_destroy(&sp->args);

@@ -26,6 +26,7 @@ typedef struct {
     const char *input_bucket;       /* retraining: the bucket the parent model comes from */
     bson_t *input_pipeline;         /* retraining: the pipeline that picks the parent model; NULL = from scratch */
     int group_size;                 /* --dl-data-parallel: members of its learner group (1 = one process) */
+    bson_t *data_pipeline;          /* learner groups: --dl-data-pipeline, to balance the shards; else NULL */
 } nem_script_plan_t;
 
 typedef struct {

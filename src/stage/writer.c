@@ -269,7 +269,9 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
         ok = write_model(w, item, err);
         break;
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
-    case NEM_ITEM_METRIC: ok = write_metric(w, item, err); break;
+    case NEM_ITEM_METRIC: /* a learner group's history is member 0's (the others' would repeat it per step) */
+        ok = w->o.member > 0 || write_metric(w, item, err);
+        break;
     }
     /* The callback owns the item only when it accepts it: on false the runner clears it (runner.h). */
     if (ok)

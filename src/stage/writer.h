@@ -22,7 +22,7 @@ typedef struct {
     const bson_value_t *parent; /* learn: the model retrained from (in script->input_bucket), or NULL */
     bool legacy_stamp;          /* the first provenance stamp format (a run recorded before format 2) */
     int member;                 /* learner groups: this member's index; only member 0 (or a script alone) stores
-                                 * models, the others' are dropped (README: "Learner groups") */
+                                 * models and metrics, the others' are dropped (README: "Learner groups") */
     const nem_store_opts_t *async; /* non-NULL: documents are sent from a thread on a connection of its own, made
                                     * with these settings, while the script's next ones are read */
 } nem_writer_opts_t;
