@@ -9,6 +9,9 @@
 #   2. --db-bind-ip HOSTNAME, without --db-ip: a clean stage on both workers.
 #   3. --db-bind-ip 0.0.0.0: the log says what the server listens on.
 #   4. a loopback-only --db-bind-ip with ranks on both hosts: refused with a clear message before anything starts.
+#   5. learner groups across the hosts (rank 0 and rank 1 on A, rank 2 on B): a linear model alone, as a C plugin
+#      group of 2 (nemesyst_allreduce over MPI) and as a PyTorch group of 2 (gloo, its rendezvous on A): the same
+#      weights, one member on each host, the gradients crossing the veth pair.
 # It removes the namespaces, the veth pair and every file it created, whatever happens. Needs root and iproute2:
 # skipped (77) without them.
 . ./tests/env.sh
@@ -70,7 +73,7 @@ job() {
     local log=$1
     shift
     timeout -k 5 180 ip netns exec "$A" unshare --uts sh -c "hostname $A && exec \"\$@\"" job \
-        "$MPIRUN" --hostfile "$T/hosts" -n 3 --mca plm_rsh_agent "$T/agent" \
+        "$MPIRUN" --hostfile "${HOSTFILE:-$T/hosts}" -n 3 --mca plm_rsh_agent "$T/agent" \
         --mca oob_tcp_if_include "10.77.$net.0/24" --mca btl tcp,self,vader --mca btl_tcp_if_include "10.77.$net.0/24" \
         -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM -x OMPI_MCA_mpi_yield_when_idle \
         "$NEMESYST" --db-engine ferretdb --db-port "$port" --db-user-name alice --db-password-file "$T/pw" "$@" \
@@ -131,4 +134,52 @@ show "$T/four"
 [ "$rc" = 3 ] || fail "a loopback-only server across hosts: exit $rc, want 3"
 grep -q -- "--db-bind-ip" "$T/four.err" || fail "the refusal does not name --db-bind-ip"
 [ ! -e "$T/db4/nemesyst.pid" ] || fail "a server was started for the refused job"
+# 5. learner groups across the hosts
+LIN="$top_builddir/tests/groups/.libs/linear_plugin.so" TORCH="$top_srcdir/tests/groups/linear_torch.py"
+[ -f "$LIN" ] || fail "$LIN not built (make check builds it)"
+printf '%s slots=2\n%s slots=1\n' "$A" "$B" >"$T/hosts2"
+cat >"$T/points.sh" <<'EOS'
+#!/bin/sh
+awk 'BEGIN { s = 7; for (i = 0; i < 300; i++) { a = (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5
+    b = (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5; c = (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5
+    printf "{\"x\": [%.6f, %.6f, %.6f], \"y\": %.6f, \"use\": true}\n", a, b, c, 2 * a - b + 0.5 * c + 1 } }'
+EOS
+chmod +x "$T/points.sh"
+learners=("$LIN" "$LIN")
+entries=(linear linear)
+if "$PYTHON3" -c 'import torch.distributed' 2>/dev/null; then learners+=("$TORCH"); entries+=(main); fi
+HOSTFILE="$T/hosts2" job "$T/five" --db-path "$T/db5" --db-log-path "$T/db5/log" --db-bind-ip "$ipa" --db-name mh5 \
+    --db-init --db-start --data-clean --data-cleaner "$T/points.sh" --data-collection points \
+    --dl-learn --dl-learner "${learners[@]}" --dl-learner-entry-point "${entries[@]}" --dl-data-collection points \
+    --dl-data-pipeline '[{"$match": {"use": true}}]' --dl-epochs 30 --dl-data-parallel 1 2 2 \
+    --dl-output-model-collection l1 l2 l3
+rc=$?
+show "$T/five"
+[ "$rc" = 0 ] || fail "the learner groups across hosts exited $rc"
+on_a "$PYTHON3" - "$ipa" "$port" "$T/pw" "$A" "$B" "${#learners[@]}" <<'PY' || fail "learner groups across hosts"
+import sys, pymongo
+ip, port, pwfile, host_a, host_b, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
+pw = open(pwfile).read().strip()
+db = pymongo.MongoClient(ip, port, username="alice", password=pw, authSource="mh5", serverSelectionTimeoutMS=10000)["mh5"]
+def ok(cond, what):
+    if not cond:
+        sys.exit("FAIL: " + what)
+    print("ok: " + what)
+w = {}
+for b in ["l1", "l2", "l3"][:n]:
+    files = list(db[b + ".files"].find())
+    ok(len(files) == 1, "%s: one model (%d)" % (b, len(files)))
+    meta = files[0]["metadata"]
+    w[b] = meta["w"]
+    if b != "l1":
+        g = meta["_nemesyst"]["group"]
+        ok(sorted(g["hosts"]) == sorted([host_a, host_b]), "%s: one member on each host: %r" % (b, g["hosts"]))
+        ok(g["count"] == 300 and sum(m["count"] for m in g["members"]) == 300, "%s: the shards add up to 300" % b)
+for b in w:
+    err = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(w["l1"], w[b]))
+    print("across hosts: %s against l1, largest relative error %.3g" % (b, err))
+    ok(err <= 1e-5, "%s: the weights of one process, to 1e-5" % b)
+PY
+HOSTFILE="$T/hosts2" job "$T/stop5" --db-path "$T/db5" --db-log-path "$T/db5/log" --db-bind-ip "$ipa" --db-name mh5 \
+    --db-stop || { show "$T/stop5"; fail "--db-stop of the group job's server"; }
 echo "multihost: ok ($A at $ipa, $B at $ipb)"
