@@ -4,4 +4,4 @@
 GROUP_TESTS = tests/groups/groups.sh
 TESTS += $(GROUP_TESTS)
 dist_check_SCRIPTS += $(GROUP_TESTS)
-EXTRA_DIST += tests/groups/linear_torch.py
+EXTRA_DIST += tests/groups/linear_torch.py tests/groups/env_learner.sh

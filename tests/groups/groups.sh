@@ -96,6 +96,22 @@ ok(len(mine) >= 1 and "$match" in mine[0]["pipeline"] and "_id" in mine[0]["pipe
    "member 0's own consumed record names its shard's $match: %s" % mine[0]["pipeline"][:120])
 PY
 
+echo "== an executable member gets the group's environment"
+stage_run 3 "$DB" --dl-learn --dl-learner "$top_srcdir/tests/groups/env_learner.sh" --dl-data-collection points \
+    --dl-data-parallel 2 --dl-output-model-collection envs
+expect_rc 0
+check "$DB" <<'PY'
+ms = models("envs", {"metadata._nemesyst.run": RUN})
+eq(len(ms), 1, "one model: member 0's")
+m = ms[0]["metadata"]
+eq((m["rank"], m["world_size"], m["group_rank"], m["group_size"]), ("0", "2", "0", "2"), "RANK, WORLD_SIZE, group")
+ok(m["master_addr"] == "127.0.0.1" and 0 < int(m["master_port"]) < 65536, "rendezvous on one host: %s:%s"
+   % (m["master_addr"], m["master_port"]))
+eq(m["local_rank"], "0", "LOCAL_RANK")
+eq(m["shard_collection"], "points", "NEMESYST_SHARD_COLLECTION")
+ok("_id" in m["shard"], "NEMESYST_SHARD is a filter on _id: %r" % m["shard"])
+PY
+
 if ! "$PYTHON3" -c 'import torch.distributed' 2>/dev/null; then
     echo "SKIP: $PYTHON3 cannot import torch (python3-torch): the PyTorch half of the learner-group tests"
     exit 77
