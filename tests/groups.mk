@@ -4,4 +4,5 @@
 GROUP_TESTS = tests/groups/groups.sh
 TESTS += $(GROUP_TESTS)
 dist_check_SCRIPTS += $(GROUP_TESTS)
-EXTRA_DIST += tests/groups/linear_torch.py tests/groups/env_learner.sh
+EXTRA_DIST += tests/groups/linear_torch.py tests/groups/env_learner.sh examples/groups/linear_group.py \
+	examples/groups/count_shard

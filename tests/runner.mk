@@ -27,3 +27,8 @@ check_LTLIBRARIES += tests/groups/linear_plugin.la
 tests_groups_linear_plugin_la_SOURCES = tests/groups/linear_plugin.c
 tests_groups_linear_plugin_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 tests_groups_linear_plugin_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
+# The README's learner-group C plugin (examples/groups/mean_group.c), run by tests/groups/groups.sh.
+check_LTLIBRARIES += tests/groups/mean_group.la
+tests_groups_mean_group_la_SOURCES = examples/groups/mean_group.c
+tests_groups_mean_group_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
+tests_groups_mean_group_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)

@@ -50,9 +50,9 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
         nem_strv_pushf(env, "NEMESYST_PASSWORD_FD=%d", CHILD_PASSWORD_FD);
     if (spec->tls_key_password && *spec->tls_key_password)
         nem_strv_pushf(env, "NEMESYST_TLS_KEY_PASSWORD_FD=%d", CHILD_TLS_KEY_PASSWORD_FD);
+    nem_strv_pushf(env, "NEMESYST_GROUP_RANK=%d", spec->group_size > 1 ? spec->group_rank : 0);
+    nem_strv_pushf(env, "NEMESYST_GROUP_SIZE=%d", spec->group_size > 1 ? spec->group_size : 1);
     if (spec->group_size > 1) {
-        nem_strv_pushf(env, "NEMESYST_GROUP_RANK=%d", spec->group_rank);
-        nem_strv_pushf(env, "NEMESYST_GROUP_SIZE=%d", spec->group_size);
         nem_strv_pushf(env, "RANK=%d", spec->group_rank);
         nem_strv_pushf(env, "WORLD_SIZE=%d", spec->group_size);
         nem_strv_pushf(env, "LOCAL_RANK=%d", spec->local_rank);

@@ -39,8 +39,8 @@
  *           NEMESYST_PASSWORD_FD (only when there is a password: read it to EOF from that inherited pipe; it is
  *           never in argv or the environment, and secret N_* variables are removed from the child's environment),
  *           NEMESYST_TLS_KEY_PASSWORD_FD (likewise, for --db-tls-certificate-key-file-password).
- *           A learner group's member (--dl-data-parallel K) also gets NEMESYST_GROUP_RANK and NEMESYST_GROUP_SIZE,
- *           torch.distributed's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE,
+ *           NEMESYST_GROUP_RANK and NEMESYST_GROUP_SIZE (0 and 1 for a script alone). A learner group's member
+ *           (--dl-data-parallel K) also gets torch.distributed's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE,
  *           NEMESYST_SHARD (the filter that picks its part of NEMESYST_SHARD_COLLECTION, canonical extended JSON)
  *           and, for plugins, NEMESYST_GROUP_FD (nemesyst_allreduce's socket).
  *   group   the child leads its own process group: a kill or a timeout takes its whole tree. */

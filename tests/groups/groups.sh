@@ -112,6 +112,28 @@ eq(m["shard_collection"], "points", "NEMESYST_SHARD_COLLECTION")
 ok("_id" in m["shard"], "NEMESYST_SHARD is a filter on _id: %r" % m["shard"])
 PY
 
+echo "== the README's examples, alone and as groups of 2"
+MEAN="$top_builddir/tests/groups/.libs/mean_group.so"
+[ -f "$MEAN" ] || fail "$MEAN not built"
+for k in 1 2; do
+    PATH="$(dirname "$PYTHON3"):$PATH" stage_run 3 "$DB" --dl-learn --dl-learner "$MEAN" \
+        "$top_srcdir/examples/groups/count_shard" --dl-data-collection points --dl-data-parallel $k \
+        --dl-output-model-collection "readme_mean$k" "readme_count$k"
+    expect_rc 0
+done
+check "$DB" <<'PY'
+m1, m2 = (models("readme_mean%d" % k)[0]["metadata"] for k in (1, 2))
+ys = [d["y"] for d in db.points.find()]
+ok(abs(m1["mean"] - sum(ys) / len(ys)) < 1e-9, "the C example alone: the mean of y, %r" % m1["mean"])
+eq(m2["members"], 2, "the C example ran as a group of 2")
+ok(abs(m1["mean"] - m2["mean"]) <= 1e-12 * max(1, abs(m1["mean"])), "the C example's mean, alone and in a group: %r %r"
+   % (m1["mean"], m2["mean"]))
+c1, c2 = (models("readme_count%d" % k)[0]["metadata"] for k in (1, 2))
+eq(c1["documents"], 1000, "the executable alone counts the whole collection")
+ok(400 <= c2["documents"] <= 600, "member 0 of 2 counts its shard: %d" % c2["documents"])
+eq(len(models("readme_count2")), 1, "one model of the executable group")
+PY
+
 if ! "$PYTHON3" -c 'import torch.distributed' 2>/dev/null; then
     echo "SKIP: $PYTHON3 cannot import torch (python3-torch): the PyTorch half of the learner-group tests"
     exit 77
@@ -123,10 +145,20 @@ learn 0 1; expect_rc 0; weights "$RUN" t1
 same c1 t1
 learn 3 2; expect_rc 0; weights "$RUN" t2; same t1 t2
 learn 2 3 --process-pool 3; expect_rc 0; weights "$RUN" t3; same t1 t3
+LEARNER=$TORCH ENTRY=main BUCKET=lin_torch
 check "$DB" <<'PY'
 g = script("learn-0")["group"]
 eq(g["count"], 900, "the PyTorch group's total")
 eq(len(models("lin_torch", {"metadata._nemesyst.run": RUN})), 1, "one model stored, by member 0")
+PY
+for k in 1 2; do
+    stage_run 3 "$DB" --dl-learn --dl-learner "$top_srcdir/examples/groups/linear_group.py" \
+        --dl-data-collection points --dl-data-parallel $k --dl-output-model-collection "readme_linear$k"
+    expect_rc 0
+done
+check "$DB" <<'PY'
+w1, w2 = (models("readme_linear%d" % k)[0]["metadata"]["w"] for k in (1, 2))
+ok(max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(w1, w2)) <= 1e-5, "the README's PyTorch example: %r %r" % (w1, w2))
 PY
 unset LEARNER ENTRY BUCKET
 
