@@ -32,6 +32,7 @@ section store256 "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps" 
 section instr "$here/run-instr.sh" "$build" --docs 2000,6000
 section memory "$here/run-memory.sh" "$build" --docs 100000,1000000
 section serve "$build/bench/bench_serve" --reps "$reps"
+section groups "$here/run-groups.sh" "$build" --reps "$reps" --docs 12000
 
 # Start-up: nemesyst --help, and a one-rank run of a one-document cleaner, against a Python interpreter importing
 # pymongo (2.0.6 starts with that much); medians of REPS after a warm-up, in ms.
@@ -107,6 +108,16 @@ section startup startup
     echo
     echo '```'
     cat "$tmp/memory.txt"
+    echo '```'
+    echo
+    echo "## Learner groups: one epoch of the example's learners at K = 1 and 2"
+    echo
+    echo "The same cleaned documents; the learners alone on one worker rank, then as groups of 2 on two. The server's"
+    echo "CPU says where the time goes: each member reads its shard with a range query on _id, which MongoDB answers"
+    echo "from the _id index, but which FerretDB's SQLite backend answers by scanning the collection, once per member."
+    echo
+    echo '```'
+    cat "$tmp/groups.txt"
     echo '```'
     echo
     echo "## Server start (against 2.0.6's fixed sleeps)"

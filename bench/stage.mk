@@ -34,7 +34,7 @@ bench-stage: $(BENCH_STAGE_DEPS)
 	MPIRUN='$(MPIRUN)' PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-stage.sh '$(abs_top_builddir)' $(BENCH_STAGE_ARGS)
 
 # Rollback and resume at size (bench/run-rollback.sh; BENCH_ROLLBACK_ARGS="--docs 1000000" for the full figure).
-EXTRA_DIST += bench/run-rollback.sh bench/run-instr.sh bench/run-memory.sh bench/lib.sh
+EXTRA_DIST += bench/run-rollback.sh bench/run-instr.sh bench/run-memory.sh bench/run-groups.sh bench/lib.sh
 .PHONY: bench-rollback
 bench-rollback: nemesyst$(EXEEXT)
 	PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-rollback.sh '$(abs_top_builddir)' $(BENCH_ROLLBACK_ARGS)

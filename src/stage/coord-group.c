@@ -6,26 +6,56 @@
 #include "stage/coordinator-private.h"
 #include "stage/writer.h"
 
-/* The _id of the document at offset skip in _id order, into out; false when there is none. */
+/* The bounds, from one pass over the _ids in _id order: the _id at each k-th position (first_id_t per bound), and
+ * whether they are all of one type (a range compares values of one type only). */
 typedef struct {
     bson_value_t id;
     bool found;
 } first_id_t;
 
-static bool take_id(const bson_t *doc, void *ud, bson_error_t *err)
+typedef struct {
+    first_id_t *b;
+    int k;
+    int64_t n, seen;
+    int first_class;  /* the type class of the first _id (numbers are one class) */
+    bool mixed;
+} bounds_t;
+
+static int type_class(bson_type_t t)
+{
+    switch (t) {
+    case BSON_TYPE_INT32:
+    case BSON_TYPE_INT64:
+    case BSON_TYPE_DOUBLE:
+    case BSON_TYPE_DECIMAL128: return 1;
+    case BSON_TYPE_UTF8:
+    case BSON_TYPE_SYMBOL: return 2;
+    default: return 100 + (int)t;
+    }
+}
+
+static bool take_bound(const bson_t *doc, void *ud, bson_error_t *err)
 {
     (void)err;
-    first_id_t *f = ud;
+    bounds_t *bd = ud;
     bson_iter_t it;
-    if (!f->found && bson_iter_init_find(&it, doc, "_id")) {
-        bson_value_copy(bson_iter_value(&it), &f->id);
-        f->found = true;
-    }
+    if (!bson_iter_init_find(&it, doc, "_id"))
+        return true;
+    int cls = type_class(bson_iter_type(&it));
+    if (bd->seen == 0)
+        bd->first_class = cls;
+    else if (cls != bd->first_class)
+        bd->mixed = true;
+    for (int i = 1; i < bd->k; i++)
+        if (!bd->b[i - 1].found && bd->seen == bd->n * i / bd->k) {
+            bson_value_copy(bson_iter_value(&it), &bd->b[i - 1].id);
+            bd->b[i - 1].found = true;
+        }
+    bd->seen++;
     return true;
 }
 
-static bool id_at(nem_store_t *store, const char *coll, const bson_t *filter, int64_t skip, first_id_t *f,
-                  bson_error_t *err)
+static bool find_bounds(nem_store_t *store, const char *coll, const bson_t *filter, bounds_t *bd, bson_error_t *err)
 {
     bson_t opts = BSON_INITIALIZER, sort, proj;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
@@ -34,10 +64,7 @@ static bool id_at(nem_store_t *store, const char *coll, const bson_t *filter, in
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "_id", 1);
     bson_append_document_end(&opts, &proj);
-    BSON_APPEND_INT64(&opts, "skip", skip);
-    BSON_APPEND_INT64(&opts, "limit", 1);
-    f->found = false;
-    bool ok = nem_store_find(store, coll, filter, &opts, take_id, f, err);
+    bool ok = nem_store_find(store, coll, filter, &opts, take_bound, bd, err);
     bson_destroy(&opts);
     return ok;
 }
@@ -89,17 +116,6 @@ static void leading_match(const bson_t *pipeline, bson_t *out)
         bson_reinit(out);
 }
 
-/* filter AND pre */
-static void both(const bson_t *filter, const bson_t *pre, bson_t *out)
-{
-    bson_t and;
-    bson_init(out);
-    BSON_APPEND_ARRAY_BEGIN(out, "$and", &and);
-    BSON_APPEND_DOCUMENT(&and, "0", filter);
-    BSON_APPEND_DOCUMENT(&and, "1", pre);
-    bson_append_array_end(out, &and);
-}
-
 bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, int k, char **json,
                       bson_error_t *err)
 {
@@ -110,30 +126,22 @@ bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, 
     leading_match(sp->data_pipeline, &pre);
     bool ok = nem_store_count(c->store, coll, &pre, &n, err);
     /* the bounds: the _id at each k-th, in _id order, of the documents the pipeline's first $match stages keep (the
-     * ranges themselves are open at both ends: every document is in one of them) */
-    for (int i = 1; ok && i < k; i++) {
-        int64_t skip = n * i / k;
-        ok = skip >= n || id_at(c->store, coll, &pre, skip, &b[i - 1], err);
-    }
-    int64_t total = 0;
+     * ranges themselves are open at both ends: every document is in one of them), in one pass over their _ids */
+    bounds_t bd = {.b = b, .k = k, .n = n};
+    ok = ok && find_bounds(c->store, coll, &pre, &bd, err);
     for (int i = 0; ok && i < k; i++) {
-        bson_t f, fp;
-        int64_t part = 0;
+        bson_t f;
         shard_filter(b, i, k, &f);
-        both(&f, &pre, &fp);
-        ok = nem_store_count(c->store, coll, &fp, &part, err);
-        bson_destroy(&fp);
-        total += part;
         json[i] = bson_as_canonical_extended_json(&f, NULL);
         bson_destroy(&f);
     }
-    if (ok && total != n) {
-        /* MongoDB compares values of different types in a range query by type first: the ranges miss some */
+    if (ok && (bd.mixed || bd.seen != n)) {
+        /* MongoDB compares values of different types in a range query by type first: ranges would miss some */
         bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_EGROUP,
-                       "learn[%zu] '%s': cannot split '%s' into %d shards by _id: its _id values are not all of one "
-                       "type (the ranges hold %" PRId64 " of its %" PRId64 " documents); give every document the "
-                       "same kind of _id, or use --dl-data-parallel 1",
-                       position, sp->path, coll, k, total, n);
+                       "learn[%zu] '%s': cannot split '%s' into %d shards by _id: %s; give every document the same "
+                       "kind of _id, or use --dl-data-parallel 1",
+                       position, sp->path, coll, k,
+                       bd.mixed ? "its _id values are not all of one type" : "it changed while it was being split");
         ok = false;
     }
     if (ok)

@@ -230,6 +230,18 @@ expect_fail 2 'stage 1 \(\$limit\)' \
     "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$DB" --process-pool 2 \
     --dl-learn --dl-learner "$LIN" --dl-data-parallel 2 --dl-data-pipeline '{"$limit": 5}'
 check "$DB" <<'PY'
+db.mixed.insert_many([{"_id": i, "x": [1.0, 2.0, 3.0], "y": 1.0} for i in range(5)] +
+                     [{"_id": "s%d" % i, "x": [1.0, 2.0, 3.0], "y": 1.0} for i in range(5)])
+PY
+stage_run 3 "$DB" --dl-learn --dl-learner "$LIN" --dl-learner-entry-point linear --dl-data-collection mixed \
+    --dl-data-parallel 2 --dl-output-model-collection mixed_models
+expect_rc 4
+check "$DB" <<'PY'
+e = script("learn-0")
+ok("not all of one type" in e["error"] and "mixed" in e["error"], "mixed _id types are refused: %s" % e["error"])
+eq(len(models("mixed_models")), 0, "nothing stored")
+PY
+check "$DB" <<'PY'
 eq(count("nemesyst_runs", {"status": "running"}), 0, "no run left running")
 PY
 echo "PASS: learner groups"
