@@ -145,6 +145,51 @@ static verdict_t verify_script(const bson_t *prov, bson_t *out, char *msg, size_
     return v;
 }
 
+/* A learner group's model: member 0's consumed records are its own shard's. Each other member read the same
+ * pipeline over its own shard (the same code ran on every member): its record is member 0's with the first $match,
+ * the shard, replaced by the member's, and its own count and digest from metadata._nemesyst.group. */
+static bool member_record(const bson_t *c0, const char *shard0, const bson_t *member, bson_t *out)
+{
+    const char *text = nem_reg_str(c0, "pipeline", NULL), *shard = nem_reg_str(member, "shard", NULL);
+    bson_t pipeline, arr, st, f;
+    bson_iter_t it, first;
+    bool ok = false;
+    if (!text || !shard || !shard0 || !bson_init_from_json(&pipeline, text, -1, NULL))
+        return false;
+    /* member 0's record must begin with its shard's $match */
+    if (bson_iter_init(&it, &pipeline) && bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+        bson_iter_recurse(&it, &first) && bson_iter_find(&first, "$match") &&
+        bson_init_from_json(&f, shard, -1, NULL)) {
+        uint32_t n = 0;
+        char key[16];
+        const char *k;
+        bson_init(&arr);
+        bson_uint32_to_string(n++, &k, key, sizeof key);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &st);
+        BSON_APPEND_DOCUMENT(&st, "$match", &f);
+        bson_append_document_end(&arr, &st);
+        while (bson_iter_next(&it)) {
+            bson_uint32_to_string(n++, &k, key, sizeof key);
+            bson_append_value(&arr, k, -1, bson_iter_value(&it));
+        }
+        char *json = nem_provenance_pipeline_json(&arr);
+        bson_init(out);
+        BSON_APPEND_UTF8(out, "collection", nem_reg_str(c0, "collection", "?"));
+        BSON_APPEND_UTF8(out, "pipeline", json);
+        bson_iter_t cnt;
+        if (bson_iter_init_find(&cnt, member, "count") && BSON_ITER_HOLDS_NUMBER(&cnt))
+            BSON_APPEND_INT64(out, "count", bson_iter_as_int64(&cnt));
+        BSON_APPEND_UTF8(out, "digest", nem_reg_str(member, "digest", "?"));
+        BSON_APPEND_BOOL(out, "complete", true);
+        bson_free(json);
+        bson_destroy(&arr);
+        bson_destroy(&f);
+        ok = true;
+    }
+    bson_destroy(&pipeline);
+    return ok;
+}
+
 int nem_reg_verify(nem_reg_t *r, const char *model_id)
 {
     bson_t file, prov, consumed, report = BSON_INITIALIZER, arr, rec, script;
@@ -182,6 +227,46 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
             any_change |= v == CHANGED;
             any_problem |= v == UNVERIFIABLE;
         }
+    /* the other members of a learner group, from member 0's record on the group's collection */
+    bson_t group, members, c0;
+    const char *gcoll = has ? nem_reg_str(&prov, "data_collection", NULL) : NULL;
+    bool found0 = false;
+    if (ok && has && gcoll && nem_reg_sub(&prov, "group.members", &members) &&
+        bson_iter_init(&it, &consumed))
+        while (!found0 && bson_iter_next(&it))
+            found0 = nem_reg_sub(&consumed, bson_iter_key(&it), &c0) &&
+                     !strcmp(nem_reg_str(&c0, "collection", ""), gcoll) && nem_reg_str(&c0, "pipeline", NULL);
+    if (found0 && nem_reg_sub(&prov, "group", &group) && bson_iter_init(&it, &members)) {
+        bson_t m0;
+        const char *shard0 = nem_reg_sub(&members, "0", &m0) ? nem_reg_str(&m0, "shard", NULL) : NULL;
+        while (ok && bson_iter_next(&it)) {
+            bson_t m, c, one = BSON_INITIALIZER;
+            verdict_t v;
+            if (!strcmp(bson_iter_key(&it), "0") || !nem_reg_sub(&members, bson_iter_key(&it), &m))
+                continue;
+            if (!member_record(&c0, shard0, &m, &c)) {
+                bson_destroy(&one);
+                continue;
+            }
+            ok = verify_consumed(r, &c, &one, &v, msg, sizeof msg, &err);
+            nem_reg_push_doc(&arr, &n, &rec);
+            BSON_APPEND_INT32(&rec, "member", (int32_t)strtol(bson_iter_key(&it), NULL, 10));
+            bson_concat(&rec, &one);
+            bson_append_document_end(&arr, &rec);
+            bson_destroy(&one);
+            bson_destroy(&c);
+            if (!ok)
+                break;
+            if (!r->json)
+                fprintf(r->out, "data    %s (group member %s): %s\n", gcoll, bson_iter_key(&it), msg);
+            if (v == CHANGED && !any_change)
+                snprintf(first_change, sizeof first_change, "%s", msg);
+            if (v == UNVERIFIABLE && !any_problem)
+                snprintf(first_problem, sizeof first_problem, "%s", msg);
+            any_change |= v == CHANGED;
+            any_problem |= v == UNVERIFIABLE;
+        }
+    }
     bson_append_array_end(&report, &arr);
     if (ok && n == 0) {
         any_problem = true;

@@ -244,4 +244,28 @@ PY
 check "$DB" <<'PY'
 eq(count("nemesyst_runs", {"status": "running"}), 0, "no run left running")
 PY
+echo "== nemesyst-registry verify re-reads every member's shard"
+REGISTRY="$top_builddir/nemesyst-registry"
+M3=$(check "$DB" "$C3" <<'PY' | tail -n 1
+print(models("lin", {"metadata._nemesyst.run": argv[0]})[0]["_id"])
+PY
+)
+reg() { "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$DB" "$@" >"$T/reg.out" 2>"$T/reg.err"; }
+reg verify "$M3"; rc=$?
+cat "$T/reg.out"
+[ $rc -eq 0 ] && [ "$(tail -n 1 "$T/reg.out")" = "unchanged" ] || fail "verify of the group's model: exit $rc"
+[ "$(grep -c 'group member' "$T/reg.out")" -eq 2 ] || fail "verify did not re-read members 1 and 2"
+check "$DB" "$C3" <<'PY'
+from bson import json_util
+m = models("lin", {"metadata._nemesyst.run": argv[0]})[0]
+shard = json_util.loads(m["metadata"]["_nemesyst"]["group"]["members"][2]["shard"])
+d = db.points.find_one({"$and": [shard, {"use": True}]})
+db.points.update_one({"_id": d["_id"]}, {"$set": {"y": d["y"] + 1}})
+print("changed one document of member 2's shard")
+PY
+reg verify "$M3"; rc=$?
+cat "$T/reg.out"
+[ $rc -eq 1 ] || fail "verify after a change in member 2's shard: exit $rc, want 1"
+grep -q "group member 2.*changed\|group member 2.*digest" "$T/reg.out" || grep -q "group member 2" "$T/reg.out" ||
+    fail "verify does not say which member's data changed"
 echo "PASS: learner groups"

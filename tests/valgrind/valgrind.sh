@@ -1,6 +1,7 @@
 #!/bin/bash
-# Leak and memory-error check under valgrind: the unit suites, and one nemesyst run with a cleaner, a learner and a
-# predictor of each kind (the plugin host runs under valgrind too). Open MPI's own allocations are suppressed
+# Leak and memory-error check under valgrind: the unit suites, one nemesyst run with a cleaner, a learner and a
+# predictor of each kind (the plugin host runs under valgrind too), and a learner group of 2 on one rank. Open MPI's
+# own allocations are suppressed
 # (tests/valgrind.supp, openmpi-valgrind.supp); ours are not. Skipped (77) when valgrind is missing or under ASan.
 . ./tests/env.sh
 set -u
@@ -46,4 +47,21 @@ done
 want=1; [ -n "$plugin" ] && want=2
 [ "$(grep -c ' ok ' "$work/out.txt")" -eq "$want" ] || { cat "$work/out.txt"; fail "want $want scripts ok"; }
 ls "$work"/host.*.log >/dev/null 2>&1 || [ -z "$plugin" ] || fail "the plugin host did not run under valgrind"
+
+# A learner group of 2 on this one rank (--process-pool 2): shards, the allreduce socket, the group's lineage.
+lin="$top_builddir/tests/groups/.libs/linear_plugin.so"
+if [ -f "$lin" ]; then
+    rm -f "$work"/host.*.log
+    NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/group.log" "$top_builddir/nemesyst" \
+        --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --process-pool 2 --dl-learn \
+        --dl-learner "$lin" --dl-learner-entry-point linear --dl-data-collection vg --dl-data-parallel 2 \
+        --dl-epochs 3 --dl-output-model-collection vgm > "$work/gout.txt" 2> "$work/gerr.txt"
+    rc=$?
+    [ $rc -eq 97 ] && { cat "$work/group.log"; fail "valgrind found errors in nemesyst running a learner group"; }
+    [ $rc -eq 0 ] || { cat "$work/gerr.txt"; fail "the learner group failed under valgrind ($rc)"; }
+    for log in "$work"/host.*.log; do
+        [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in a group member's plugin host"; }
+    done
+    grep -Eq '^run [^ ]+: 1 script\(s\), 0 failed' "$work/gout.txt" || { cat "$work/gout.txt"; fail "the group did not succeed"; }
+fi
 echo "valgrind: clean"
