@@ -190,14 +190,31 @@ static bool member_record(const bson_t *c0, const char *shard0, const bson_t *me
     return ok;
 }
 
+/* The verdicts so far: the first change and the first part that could not be checked, for the last line. */
+typedef struct {
+    char first_change[512], first_problem[512];
+    bool any_change, any_problem;
+} tally_t;
+
+static void tally(tally_t *t, verdict_t v, const char *msg)
+{
+    if (v == CHANGED && !t->any_change)
+        snprintf(t->first_change, sizeof t->first_change, "%s", msg);
+    if (v == UNVERIFIABLE && !t->any_problem)
+        snprintf(t->first_problem, sizeof t->first_problem, "%s", msg);
+    t->any_change |= v == CHANGED;
+    t->any_problem |= v == UNVERIFIABLE;
+}
+
 int nem_reg_verify(nem_reg_t *r, const char *model_id)
 {
     bson_t file, prov, consumed, report = BSON_INITIALIZER, arr, rec, script;
     bson_iter_t it;
     bson_error_t err;
-    char *bucket = NULL, msg[512], first_change[512] = "", first_problem[512] = "";
+    char *bucket = NULL, msg[512];
     uint32_t n = 0;
-    bool ok = true, any_change = false, any_problem = false;
+    bool ok = true;
+    tally_t t = {"", "", false, false};
     if (!nem_reg_model_arg(r, model_id, &file, &bucket, &err))
         return nem_reg_fail(&err);
     BSON_APPEND_UTF8(&report, "model", model_id);
@@ -220,12 +237,7 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
             const char *coll = nem_reg_str(&c, "collection", "?");
             if (!r->json)
                 fprintf(r->out, "data    %s: %s\n", coll, msg);
-            if (v == CHANGED && !any_change)
-                snprintf(first_change, sizeof first_change, "%s", msg);
-            if (v == UNVERIFIABLE && !any_problem)
-                snprintf(first_problem, sizeof first_problem, "%s", msg);
-            any_change |= v == CHANGED;
-            any_problem |= v == UNVERIFIABLE;
+            tally(&t, v, msg);
         }
     /* the other members of a learner group, from member 0's record on the group's collection */
     bson_t group, members, c0;
@@ -259,18 +271,13 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
                 break;
             if (!r->json)
                 fprintf(r->out, "data    %s (group member %s): %s\n", gcoll, bson_iter_key(&it), msg);
-            if (v == CHANGED && !any_change)
-                snprintf(first_change, sizeof first_change, "%s", msg);
-            if (v == UNVERIFIABLE && !any_problem)
-                snprintf(first_problem, sizeof first_problem, "%s", msg);
-            any_change |= v == CHANGED;
-            any_problem |= v == UNVERIFIABLE;
+            tally(&t, v, msg);
         }
     }
     bson_append_array_end(&report, &arr);
     if (ok && n == 0) {
-        any_problem = true;
-        snprintf(first_problem, sizeof first_problem, "%s",
+        t.any_problem = true;
+        snprintf(t.first_problem, sizeof t.first_problem, "%s",
                  has ? "its learner recorded no data it consumed: nothing to re-read"
                      : "it has no nemesyst lineage (metadata._nemesyst): it was not stored by nemesyst");
     }
@@ -281,9 +288,7 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
         bson_append_document_end(&report, &script);
         if (!r->json)
             fprintf(r->out, "script  %s: %s\n", nem_reg_str(&report, "script.path", "?"), msg);
-        if (v == CHANGED && !any_change)
-            snprintf(first_change, sizeof first_change, "%s", msg);
-        any_change |= v == CHANGED;
+        tally(&t, v, msg);
     }
     bson_destroy(&file);
     bson_free(bucket);
@@ -292,16 +297,16 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
         return nem_reg_fail(&err);
     }
     /* A proven change outranks a part that could not be checked. */
-    const char *verdict = any_change ? "changed" : any_problem ? "unverifiable" : "unchanged";
-    const char *line = any_change ? first_change : any_problem ? first_problem : "unchanged";
+    const char *verdict = t.any_change ? "changed" : t.any_problem ? "unverifiable" : "unchanged";
+    const char *line = t.any_change ? t.first_change : t.any_problem ? t.first_problem : "unchanged";
     BSON_APPEND_UTF8(&report, "verdict", verdict);
     BSON_APPEND_UTF8(&report, "message", line);
     if (r->json)
         nem_reg_print_json(r->out, &report);
-    else if (!any_problem || any_change)
+    else if (!t.any_problem || t.any_change)
         fprintf(r->out, "%s\n", line);
-    if (any_problem && !any_change)
-        fprintf(stderr, "nemesyst-registry: error: verify %s: %s\n", model_id, first_problem);
+    if (t.any_problem && !t.any_change)
+        fprintf(stderr, "nemesyst-registry: error: verify %s: %s\n", model_id, t.first_problem);
     bson_destroy(&report);
-    return any_change ? NEM_EXIT_FAILURE : any_problem ? NEM_EXIT_UNVERIFIABLE : NEM_EXIT_OK;
+    return t.any_change ? NEM_EXIT_FAILURE : t.any_problem ? NEM_EXIT_UNVERIFIABLE : NEM_EXIT_OK;
 }
