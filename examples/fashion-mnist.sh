@@ -6,7 +6,9 @@
 # best model's lineage and `verify` of its training data; then stop the server.
 #   bash examples/fashion-mnist.sh            (after bash build-aux/setup.sh)
 # Environment: RANKS (default 3), PORT (default 27917), FASHION_MNIST_LIMIT (examples per split, default all),
-# TORCH=0 (leave the PyTorch CNN out), EPOCHS="C CNN" (epochs per learner, default "8 3"),
+# TORCH=0 (leave the PyTorch CNN out), EPOCHS="C CNN" (epochs per learner, default "8 3"), PARALLEL="C CNN"
+# (--dl-data-parallel per learner, default "1 1": "2 2" trains each as a learner group of 2, README "Learner
+# groups"; a group takes that many worker slots of one round),
 # NEMESYST (the binary, default _build/nemesyst), PLUGINDIR (the built C plugins, default found beside NEMESYST,
 # else installed), SCRIPTS=c (default: the C plugins of examples/plugins) or python (the original-style Python
 # scripts of examples/cleaners, learners, predictors), PREDICTOR (a predictor script to use instead; it must read
@@ -47,6 +49,7 @@ c)
         echo "example: the C plugins are not built (looked beside $NEMESYST; set PLUGINDIR; a build configured" \
              "--without-hdf5 has no C learner or predictor: run SCRIPTS=python)" >&2; exit 1; }
     read -r epochs_c epochs_cnn <<<"${EPOCHS:-8 3}"
+    read -r par_c par_cnn <<<"${PARALLEL:-1 1}"
     if [ "${TORCH:-1}" != 0 ] && "$python" -c 'import torch, h5py' 2>/dev/null; then
         # both learners in the one learn stage, each with its own pipeline, epochs and batch size; the Python
         # predictor reads both models (the MLP's HDF5 through h5py, the CNN's torch state)
@@ -55,12 +58,13 @@ c)
                  --dl-data-collection fashion_mnist fashion_mnist
                  --dl-data-pipeline '[{"$match": {"split": "train"}}]' '[{"$match": {"split": "train"}}]'
                  --dl-epochs "$epochs_c" "${epochs_cnn:-3}" --dl-batch-size 256 128
+                 --dl-data-parallel "$par_c" "${par_cnn:-1}"
                  --dl-output-model-collection fashion_models fashion_models
                  --i-predictor "${PREDICTOR:-$top/examples/predictors/fashion_mnist_predictor.py}")
     else
         echo "example: python3-torch or python3-h5py missing (or TORCH=0): the C MLP alone"
         scripts=(--data-cleaner "$PLUGINDIR/fashion_mnist_cleaner.so" --dl-learner "$PLUGINDIR/fashion_mnist_learner.so"
-                 --dl-epochs "$epochs_c" --i-predictor "${PREDICTOR:-$PLUGINDIR/fashion_mnist_predictor.so}")
+                 --dl-epochs "$epochs_c" --dl-data-parallel "$par_c" --i-predictor "${PREDICTOR:-$PLUGINDIR/fashion_mnist_predictor.so}")
     fi
     ;;
 python)

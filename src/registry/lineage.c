@@ -233,6 +233,9 @@ static bool data_of(nem_reg_t *r, const bson_t *prov, bson_t *out, bson_error_t 
         }
     BSON_APPEND_ARRAY(out, "consumed", &arr);
     bson_destroy(&arr);
+    bson_t group; /* a learner group's model: every member's shard (README "Learner groups") */
+    if (nem_reg_sub(prov, "group", &group))
+        BSON_APPEND_DOCUMENT(out, "group", &group);
     return ok;
 }
 
@@ -336,6 +339,18 @@ static void print_lineage(FILE *out, const bson_t *rep)
         }
     else
         fprintf(out, "consumed     nothing recorded\n");
+    bson_t group, members, m;
+    if (nem_reg_sub(rep, "group", &group)) {
+        fprintf(out, "group        %" PRId64 " members, %" PRId64 " documents in all\n", nem_reg_int(&group, "size", 0),
+                nem_reg_int(&group, "count", -1));
+        if (nem_reg_sub(&group, "members", &members) && bson_iter_init(&it, &members))
+            while (bson_iter_next(&it))
+                if (nem_reg_sub(&members, bson_iter_key(&it), &m))
+                    fprintf(out, "member %-5" PRId64 " rank %" PRId64 " on %s: %" PRId64 " documents, sha256 %s\n"
+                            "             shard %s\n", nem_reg_int(&m, "member", -1), nem_reg_int(&m, "rank", -1),
+                            nem_reg_str(&m, "host", "?"), nem_reg_int(&m, "count", -1), nem_reg_str(&m, "digest", "?"),
+                            nem_reg_str(&m, "shard", "?"));
+    }
     if (nem_reg_sub(rep, "parents", &arr) && bson_iter_init(&it, &arr) && !bson_empty(&arr)) {
         int depth = 0;
         while (bson_iter_next(&it))
