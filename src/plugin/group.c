@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/groupwire.h"
@@ -22,7 +23,7 @@ static bool write_full(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     while (len) {
-        ssize_t w = write(fd, p, len);
+        ssize_t w = send(fd, p, len, MSG_NOSIGNAL); /* a rank gone is an error here, not a SIGPIPE */
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)

@@ -234,8 +234,8 @@ static bool ready_header(nem_group_t *g)
             waiting++;
         } else if (m->state == M_OK)
             ok++;
-        else if (failed < 0)
-            failed = m->member;
+        else if (failed < 0) /* a member that never started has no index yet: the group's failure, unnamed */
+            failed = m->member >= 0 ? m->member : g->size;
     }
     memset(g->sh, 0, sizeof g->sh);
     if (failed >= 0 || g->why[0]) { /* without a failed member here, the reason is in why: g->size + 1 says so */
