@@ -12,6 +12,7 @@
 #include "util/exitcodes.h"
 #include "log/log.h"
 #include "config/pipeline.h"
+#include "stage/plan.h"
 #include "util/fs.h"
 
 /* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
@@ -42,10 +43,58 @@ static bool check_pipelines(const nem_config_t *cfg, bson_error_t *err)
     return true;
 }
 
-/* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
-static bool check_run_options(const nem_config_t *cfg, bson_error_t *err)
+/* Learner groups (--dl-data-parallel K > 1): each runs in one round, so it must fit in one; and its members read
+ * disjoint _id ranges of the collection, so its pipeline may hold only stages whose result over the parts is, put
+ * together, the result over the whole (nem_shardable_stage), never $group, $limit, $sample, ... */
+static bool check_groups(const nem_config_t *cfg, int workers, bson_error_t *err)
 {
-    if (!check_pipelines(cfg, err))
+    const char *where = cfg->values[NEM_OPT_DL_DATA_PARALLEL].where;
+    long slots = (long)workers * nem_cfg_int(cfg, NEM_OPT_PROCESS_POOL, 0);
+    if (!nem_cfg_bool(cfg, NEM_OPT_DL_LEARN))
+        return true;
+    for (size_t i = 0; i < nem_cfg_count(cfg, NEM_OPT_DL_LEARNER); i++) {
+        int64_t k = nem_cfg_int(cfg, NEM_OPT_DL_DATA_PARALLEL, i);
+        if (k <= 1)
+            continue;
+        if (k > slots) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                           "%s: learner #%zu '%s': --dl-data-parallel %" PRId64 " needs %" PRId64 " worker slots in "
+                           "one round, and there are %ld (%d worker rank(s) x --process-pool %" PRId64 "): add ranks "
+                           "or raise --process-pool", where, i, nem_cfg_str(cfg, NEM_OPT_DL_LEARNER, i), k, k, slots,
+                           workers, nem_cfg_int(cfg, NEM_OPT_PROCESS_POOL, 0));
+            return false;
+        }
+        bson_t p;
+        bson_iter_t it, st;
+        size_t n = 0;
+        if (!nem_pipeline_option(cfg, NEM_OPT_DL_DATA_PIPELINE, i, &p, err))
+            return false;
+        bool ok = true;
+        if (bson_iter_init(&it, &p))
+            while (ok && bson_iter_next(&it)) {
+                n++;
+                if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &st) && bson_iter_next(&st) &&
+                    !nem_shardable_stage(bson_iter_key(&st))) {
+                    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                                   "%s: --dl-data-pipeline[%zu] stage %zu (%s) works across documents: split over "
+                                   "the --dl-data-parallel %" PRId64 " members of learner %zu it would give another "
+                                   "result; use --dl-data-parallel 1, or store its result with a cleaner and learn "
+                                   "from that", cfg->values[NEM_OPT_DL_DATA_PIPELINE].where, i, n,
+                                   bson_iter_key(&st), k, i);
+                    ok = false;
+                }
+            }
+        bson_destroy(&p);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
+static bool check_run_options(const nem_config_t *cfg, int workers, bson_error_t *err)
+{
+    if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err))
         return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
     if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err))
@@ -95,7 +144,7 @@ static void print_error(const char *msg)
 }
 
 /* Rank 0's half: returns an exit status, or -1 to go on. */
-static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
+static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_config_t *cfg)
 {
     bson_error_t err = {0};
     if (!nem_config_resolve(cfg, argc, argv, &err)) {
@@ -122,7 +171,7 @@ static int resolve_on_root(int argc, char **argv, nem_config_t *cfg)
     }
     /* Everything that can be refused is, before the password is asked for and before anything starts. */
     if (!nem_config_check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) ||
-        !check_run_options(cfg, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
         print_error(err.message);
         return nem_exit_status(&err);
     }
@@ -137,7 +186,7 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
     uint32_t len = 0;
 
     if (world->rank == 0)
-        status = resolve_on_root(argc, argv, cfg); /* scrubs secrets from argv as it parses */
+        status = resolve_on_root(world, argc, argv, cfg); /* scrubs secrets from argv as it parses */
     else
         nem_config_scrub_argv(argc, argv);        /* the other ranks never parse argv, but it is theirs too */
     nem_mpi_bcast(&status, 1, MPI_INT, 0);

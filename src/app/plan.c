@@ -69,31 +69,6 @@ static void plan_store(const nem_config_t *cfg, nem_run_plan_t *plan)
         *strings[i] = nem_run_plan_keep(plan, *strings[i]);
 }
 
-/* A learner group splits --dl-data-pipeline's input by _id ranges, one per member: refused for a pipeline whose
- * result over the parts would not be its result over the whole ($group, $limit, $sample, ...). */
-static bool shardable(const bson_t *pipeline, size_t i, int k, bson_error_t *err)
-{
-    bson_iter_t it, st;
-    size_t n = 0;
-    if (!bson_iter_init(&it, pipeline))
-        return true;
-    while (bson_iter_next(&it)) {
-        n++;
-        if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &st) || !bson_iter_next(&st))
-            continue;
-        const char *name = bson_iter_key(&st);
-        if (!nem_shardable_stage(name)) {
-            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                           "--dl-data-pipeline[%zu] stage %zu (%s) works across documents: split over the "
-                           "--dl-data-parallel %d members of learner %zu it would give another result; use "
-                           "--dl-data-parallel 1, or store its result with a cleaner and learn from that",
-                           i, n, name, k, i);
-            return false;
-        }
-    }
-    return true;
-}
-
 /* The lineage of the data a script reads (the --dl-data-* options, recorded with any model a script stores) and,
  * for learners given --dl-input-model-pipeline, the parent model's picker. */
 static bool plan_data(const nem_config_t *cfg, nem_run_plan_t *plan, nem_stage_t stage, size_t i,
@@ -104,11 +79,8 @@ static bool plan_data(const nem_config_t *cfg, nem_run_plan_t *plan, nem_stage_t
     sp->input_bucket = nem_run_plan_keep(plan, nem_cfg_str(cfg, NEM_OPT_DL_INPUT_MODEL_COLLECTION, i));
     if (!nem_pipeline_option(cfg, NEM_OPT_DL_DATA_PIPELINE, i, &pipeline, err))
         return false;
+    /* learner groups: configure.c checked that the group fits a round and its pipeline can be split */
     sp->group_size = stage == NEM_STAGE_LEARN ? (int)nem_cfg_int(cfg, NEM_OPT_DL_DATA_PARALLEL, i) : 1;
-    if (sp->group_size > 1 && !shardable(&pipeline, i, sp->group_size, err)) {
-        bson_destroy(&pipeline);
-        return false;
-    }
     if (sp->group_size > 1)
         sp->data_pipeline = bson_copy(&pipeline);
     char *json = nem_provenance_pipeline_json(&pipeline);

@@ -23,25 +23,6 @@ static bool plan_everywhere(const nem_world_t *world, const nem_config_t *cfg, n
     return all != 0;
 }
 
-/* A learner group runs in one round, all its members at once: refused before anything starts when it cannot. */
-static bool groups_fit(const nem_world_t *world, const nem_run_plan_t *plan)
-{
-    const nem_stage_plan_t *st = &plan->stages[NEM_STAGE_LEARN];
-    int workers = world->size > 1 ? world->size - 1 : 1;
-    long slots = (long)workers * plan->process_pool;
-    for (size_t i = 0; st->enabled && i < st->n; i++) {
-        if (st->scripts[i].group_size <= slots)
-            continue;
-        if (world->rank == 0)
-            NEM_ERROR("learner #%zu '%s': --dl-data-parallel %d needs %d worker slots in one round, and there are "
-                      "%ld (%d worker rank(s) x --process-pool %d): add ranks or raise --process-pool",
-                      i, st->scripts[i].path, st->scripts[i].group_size, st->scripts[i].group_size, slots, workers,
-                      plan->process_pool);
-        return false;
-    }
-    return true;
-}
-
 int nem_app_run(const nem_world_t *world, nem_config_t *cfg)
 {
     nem_run_plan_t run;
@@ -54,10 +35,6 @@ int nem_app_run(const nem_world_t *world, nem_config_t *cfg)
         NEM_DEBUG("nemesyst %s on %d rank(s)", PACKAGE_VERSION, world->size);
     if (!plan_everywhere(world, cfg, &run))
         return NEM_EXIT_USAGE;
-    if (!groups_fit(world, &run)) {
-        nem_run_plan_clear(&run);
-        return NEM_EXIT_USAGE;
-    }
     nem_plan_serve(cfg, &run.store, &serving);
     status = nem_serve_begin(world, &serving, &serve);
     if (status < 0) {
