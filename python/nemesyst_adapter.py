@@ -23,6 +23,7 @@ model's metadata the data it was trained on. An exception fails the script: trac
 """
 
 import atexit
+import collections.abc
 import datetime
 import hashlib
 import importlib.util
@@ -54,6 +55,22 @@ def _log(level, text):
         sys.stderr.write("<%d>%s\n" % (level, line))
     sys.stderr.flush()
 
+
+
+def _check_pipeline(pipeline):
+    """MongoDB's rule for a pipeline: a list of stage documents, each with one field that names a stage ('$...').
+    Anything else is refused here with a clear error rather than by the server or the connection."""
+    if not isinstance(pipeline, (list, tuple)):
+        raise ValueError("getCursor: db_pipeline must be a list of stage documents such as [{\"$match\": {}}], "
+                         "got %s" % type(pipeline).__name__)
+    for n, stage in enumerate(pipeline):
+        if not isinstance(stage, collections.abc.Mapping) or len(stage) != 1:
+            raise ValueError("getCursor: db_pipeline stage %d is not a document with one field" % n)
+        name = next(iter(stage))
+        if not isinstance(name, str) or not name.startswith("$"):
+            raise ValueError("getCursor: db_pipeline stage %d %r does not name a stage (its field must start with "
+                             "'$')" % (n, name))
+    return list(pipeline)
 
 class ItemWriter(object):
     """BSON items to the host over the inherited pipe."""
@@ -546,7 +563,7 @@ class Mongo(object):
         lists."""
         database = self._database(db)
         name = db_collection_name or self.args.get("db_collection_name")
-        pipeline = list(db_pipeline) if db_pipeline is not None else [{"$match": {}}]
+        pipeline = _check_pipeline(db_pipeline) if db_pipeline is not None else [{"$match": {}}]
         if self._shard is not None and name == self._shard_collection:
             # a learner group's member reads its own shard of the group's collection (README: "Learner groups")
             pipeline = [{"$match": self._shard}] + pipeline

@@ -125,9 +125,14 @@ static bool check_run_options(const nem_config_t *cfg, int workers, bson_error_t
     return true;
 }
 
+/* A password is asked for (or read) when someone will authenticate with it: the clients, unless --db-authentication
+ * '' turned that off, and serving, which creates the user and stops the server as that user. */
 static bool needs_password(const nem_config_t *cfg)
 {
-    return nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME) || nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE);
+    if (!nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME) && !nem_cfg_is_set(cfg, NEM_OPT_DB_PASSWORD_FILE))
+        return false;
+    return !nem_cfg_auth_off(cfg) || nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START) ||
+           nem_cfg_bool(cfg, NEM_OPT_DB_STOP) || nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN);
 }
 
 /* One line on stderr, whatever the message holds: control characters (a newline in a value) are written as \xNN. */

@@ -43,9 +43,11 @@ void nem_store_opts_from_config(nem_store_opts_t *opts, const nem_config_t *cfg,
     opts->host = nem_cfg_str(cfg, NEM_OPT_DB_IP, 0);
     opts->port = (int)nem_cfg_int(cfg, NEM_OPT_DB_PORT, 0);
     opts->db_name = nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0);
-    opts->user = str_or_null(cfg, NEM_OPT_DB_USER_NAME);
-    opts->password = cfg->password;
-    opts->auth_mechanism = str_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
+    if (!nem_cfg_auth_off(cfg)) {
+        opts->user = str_or_null(cfg, NEM_OPT_DB_USER_NAME);
+        opts->password = cfg->password;
+        opts->auth_mechanism = str_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
+    }
     opts->auth_db = str_or_null(cfg, NEM_OPT_DB_AUTHENTICATION_DATABASE);
     opts->replica_set = str_or_null(cfg, NEM_OPT_DB_REPLICA_SET_NAME);
     opts->read_preference = str_or_null(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE);
@@ -176,7 +178,8 @@ static void plan_server_spec(const nem_config_t *cfg, nem_server_spec_t *spec)
     spec->password = cfg->password ? bson_strdup(cfg->password) : NULL;
     spec->auth_db = bson_strdup(auth_db ? auth_db : nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0));
     spec->role = dup_or_null(cfg, NEM_OPT_DB_USER_ROLE);
-    spec->auth_mechanism = dup_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
+    /* '' turns the clients' authentication off; serving still creates and uses --db-user-name with the default */
+    spec->auth_mechanism = nem_cfg_auth_off(cfg) ? NULL : dup_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
     spec->start_timeout_ms = seconds_ms(nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0));
     spec->stop_timeout_ms = seconds_ms(nem_cfg_int(cfg, NEM_OPT_DB_STOP_TIMEOUT, 0));
 }

@@ -135,7 +135,8 @@ bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err)
                 return false;
             }
             /* Names get the naming rule's message; an empty NEM_F_PROMPT secret (--db-password) means none. */
-            if (len == 0 && !(o->flags & (NEM_F_PROMPT | NEM_F_DB | NEM_F_COLLECTION | NEM_F_BUCKET))) {
+            if (len == 0 && !(o->flags & (NEM_F_PROMPT | NEM_F_EMPTY_NONE | NEM_F_DB | NEM_F_COLLECTION |
+                                          NEM_F_BUCKET))) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: value%s is empty",
                                v->where, o->name, nth(v, k, k_text, sizeof k_text));
                 return false;
@@ -189,7 +190,8 @@ bool nem_config_check_choices(const nem_config_t *cfg, bson_error_t *err)
             continue;
         for (size_t k = 0; k < v->n; k++) {
             char allowed[256], q[128];
-            if (nem_option_choice((nem_opt_id_t)i, v->v[k]) >= 0)
+            if (nem_option_choice((nem_opt_id_t)i, v->v[k]) >= 0 ||
+                (!*v->v[k] && (nem_options[i].flags & NEM_F_EMPTY_NONE)))
                 continue;
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
                            v->where, nem_options[i].name,

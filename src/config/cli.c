@@ -4,10 +4,41 @@
  * secret given alone means "true" (ask on the terminal). */
 #include "config-private.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256, CODE_HELP = 'h', CODE_VERSION = 'V' };
+
+/* argparse's rule: a word that starts with '-' and is not a negative number is an option, never the value of the
+ * option before it ("--db-name --data-clean" names no database). */
+static bool looks_like_option(const char *s)
+{
+    if (s[0] != '-' || s[1] == '\0')
+        return false;
+    char *end;
+    errno = 0;
+    (void)strtod(s, &end);
+    return *end != '\0';
+}
+
+/* A value taken from the next word (not "--opt=value", not "-cvalue") that is an option: refused as argparse does. */
+static bool swallowed_option(char **argv, int prev, int optind_now, const nem_option_t *o, const char *value,
+                             bson_error_t *err)
+{
+    if (optind_now != prev + 2 || argv[prev + 1] != value || !looks_like_option(value))
+        return false;
+    if (o->flags & NEM_F_SECRET)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                       "option --%s expected one argument, and the next word is an option (give a value that starts "
+                       "with '-' as --%s=VALUE)", o->name, o->name);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
+                       "option --%s expected one argument, got the option '%s' (give a value that starts with '-' as "
+                       "--%s=%s)", o->name, value, o->name, value);
+    return true;
+}
 
 static bool unknown_option(const char *arg, bson_error_t *err)
 {
@@ -117,6 +148,8 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
         const nem_option_t *o = &nem_options[id];
         current = -1;
         current_optional = false;
+        if (optarg && o->type != NEM_T_BOOL && swallowed_option(argv, prev, optind, o, optarg, err))
+            return false;
         if (o->type == NEM_T_BOOL) {
             if (!nem_config_set_text(layer, (nem_opt_id_t)id, optarg ? optarg : "true", NEM_SRC_CLI, "cli", err))
                 return false;

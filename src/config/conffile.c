@@ -83,7 +83,9 @@ static bool parse_line(nem_config_t *layer, char *line, const char *name, int li
                        sug ? "?)" : "");
         return false;
     }
-    if (!has_value || !*rest) {
+    /* "key =" gives an empty value to the options where 2.0.6 reads empty as none ("db-authentication ="). */
+    bool empty_ok = has_value && (nem_options[id].flags & NEM_F_EMPTY_NONE);
+    if (!has_value || (!*rest && !empty_ok)) {
         if (nem_options[id].type != NEM_T_BOOL) {
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: option '%s' needs a value", where, key);
             return false;

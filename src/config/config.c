@@ -306,6 +306,21 @@ static bool apply_defaults(nem_config_t *cfg, bson_error_t *err)
     return true;
 }
 
+/* 2.0.6 tests these options with "if value", so an empty value at any level means none and overrides a lower
+ * level's value: an option without a default becomes unset (its source kept for --print-config); one with a default
+ * keeps '' (--db-authentication '' turns authentication off). */
+static void empty_means_none(nem_config_t *cfg)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        nem_value_t *v = &cfg->values[i];
+        if (!(nem_options[i].flags & NEM_F_EMPTY_NONE) || nem_options[i].defval || v->n != 1 || *v->v[0])
+            continue;
+        bson_free(v->v[0]);
+        v->v[0] = NULL;
+        v->n = 0;
+    }
+}
+
 bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *err)
 {
     nem_config_t *cli = nem_config_new(), *env = nem_config_new(), *files = nem_config_new();
@@ -343,6 +358,7 @@ bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *
     merge(cfg, files);
     merge(cfg, env);
     merge(cfg, cli);
+    empty_means_none(cfg);
     ok = nem_config_validate(cfg, err);
 done:
     for (size_t i = 0; i < npaths; i++)
@@ -362,6 +378,12 @@ size_t nem_cfg_count(const nem_config_t *cfg, nem_opt_id_t id)
 bool nem_cfg_is_set(const nem_config_t *cfg, nem_opt_id_t id)
 {
     return cfg->values[id].n > 0;
+}
+
+bool nem_cfg_auth_off(const nem_config_t *cfg)
+{
+    const char *mech = nem_cfg_str(cfg, NEM_OPT_DB_AUTHENTICATION, 0);
+    return mech && !*mech;
 }
 
 const char *nem_cfg_str(const nem_config_t *cfg, nem_opt_id_t id, size_t idx)
@@ -478,7 +500,7 @@ void nem_config_print(const nem_config_t *cfg, FILE *out)
         const nem_value_t *v = &cfg->values[i];
         fprintf(out, "%-38s ", o->name);
         if (v->n == 0) {
-            fprintf(out, "(unset)");
+            fputs(v->src > NEM_SRC_DEFAULT ? "(none: given empty)" : "(unset)", out);
         } else if (o->flags & NEM_F_SECRET) {
             /* A NEM_F_PROMPT secret's true/false means "prompt"/"none", not a secret; any other value is masked. */
             bool b;
@@ -489,9 +511,9 @@ void nem_config_print(const nem_config_t *cfg, FILE *out)
                 fprintf(out, "%s%s", k ? ", " : "", v->v[k]);
             fputc(']', out);
         } else {
-            fprintf(out, "%s", v->v[0]);
+            fprintf(out, "%s", *v->v[0] ? v->v[0] : "'' (none)");
         }
-        fprintf(out, "  # %s\n", v->n ? v->where : "default");
+        fprintf(out, "  # %s\n", v->n || v->src > NEM_SRC_DEFAULT ? v->where : "default");
     }
 }
 

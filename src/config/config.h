@@ -108,6 +108,9 @@ const char *nem_cfg_str(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);
 int64_t nem_cfg_int(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);
 bool nem_cfg_bool(const nem_config_t *cfg, nem_opt_id_t id);
 bool nem_cfg_is_set(const nem_config_t *cfg, nem_opt_id_t id);
+/* --db-authentication '' (2.0.6's way to reach a server without authentication): no client authenticates, whatever
+ * --db-user-name says. */
+bool nem_cfg_auth_off(const nem_config_t *cfg);
 /* A JSON option as BSON: inline JSON, or the path of a file holding it. An array becomes {"0":..,"1":..}. */
 bool nem_cfg_json(const nem_config_t *cfg, nem_opt_id_t id, size_t idx, bson_t *out, bson_error_t *err);
 /* Expands a leading ~ in a path option into $HOME; caller frees. */

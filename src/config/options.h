@@ -21,6 +21,8 @@ enum {
     NEM_F_FILE = 1u << 7,   /* a file nemesyst reads: must be a regular, readable file before anything starts */
     NEM_F_PROMPT = 1u << 8, /* a secret that may come without a value: alone or true asks on the terminal; false or
                              * empty means none (shown as given by --print-config; every other value is masked) */
+    NEM_F_EMPTY_NONE = 1u << 9, /* 2.0.6 tests these with "if value": an empty value means none. Without a default
+                                 * the option is then unset; --db-authentication keeps '' (no authentication) */
 };
 
 /* The integers an option accepts (check.c refuses the rest, naming the bound; the man page prints it). */

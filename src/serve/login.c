@@ -77,7 +77,7 @@ char *nem_login_script(const nem_store_opts_t *client, const nem_server_spec_t *
 
     append_uri(js, client);
     bson_string_append(js, ");\n");
-    if (spec->user) {
+    if (spec->user && client->user) { /* no user for the clients: --db-authentication '' */
         bson_string_append(js, "db.getSiblingDB(");
         js_string(js, spec->auth_db);
         bson_string_append(js, ").auth({user: ");
@@ -163,7 +163,7 @@ bool nem_serve_login(const nem_store_opts_t *client, const nem_server_spec_t *sp
         goto out;
     }
     script = nem_login_script(client, spec);
-    NEM_INFO("--db-login: %s on %s:%d as %s", shell, client->host, client->port, spec->user ? spec->user : "(no user)");
+    NEM_INFO("--db-login: %s on %s:%d as %s", shell, client->host, client->port, client->user ? client->user : "(no user)");
     status = run_shell(shell, fifo, script);
     ok = status >= 0;
     if (!ok)

@@ -22,12 +22,55 @@ static void clear_batch(nem_batches_t *b)
     b->n = 0;
 }
 
+const char *nem_pipeline_problem(const bson_t *pipeline, uint32_t *stage, const char **name)
+{
+    static const char *const wrappers[] = {"$oid", "$date", "$binary", "$numberInt", "$numberLong", "$numberDouble",
+                                           "$numberDecimal", "$maxKey", "$minKey", "$regex", "$regularExpression",
+                                           "$timestamp", "$code", "$scope", "$symbol", "$dbPointer", "$undefined",
+                                           "$uuid", "$type", "$options", "$ref", "$id", "$db"};
+    bson_iter_t it, st;
+    char key[16];
+    const char *k;
+    *stage = 0;
+    *name = "";
+    if (!bson_iter_init(&it, pipeline))
+        return "is not a BSON document";
+    for (; bson_iter_next(&it); (*stage)++) {
+        bson_uint32_to_string(*stage, &k, key, sizeof key);
+        if (strcmp(bson_iter_key(&it), k) != 0) {
+            *name = bson_iter_key(&it);
+            return "is a field of a document: a pipeline is an array of stage documents";
+        }
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &st) || !bson_iter_next(&st))
+            return "is not a document with one field";
+        *name = bson_iter_key(&st);
+        if ((*name)[0] != '$')
+            return "does not name a stage (its field must start with '$')";
+        if (bson_iter_next(&st))
+            return "has more than one field";
+        for (size_t w = 0; w < sizeof wrappers / sizeof *wrappers; w++)
+            if (strcmp(*name, wrappers[w]) == 0)
+                return "is an extended-JSON type wrapper, not a stage";
+    }
+    return NULL;
+}
+
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
                                size_t batch_size, bson_error_t *err)
 {
     nem_batches_t *b;
     bson_t opts = BSON_INITIALIZER;
     bson_t empty = BSON_INITIALIZER;
+    uint32_t bad;
+    const char *name, *why = pipeline ? nem_pipeline_problem(pipeline, &bad, &name) : NULL;
+
+    if (why) {
+        nem_store_seterr(err, NEM_STORE_EOPTION, "pipeline for %s.%s: stage %u%s%.40s%s %s", store->db_name,
+                         collection, bad, *name ? " '" : "", name, *name ? "'" : "", why);
+        bson_destroy(&opts);
+        bson_destroy(&empty);
+        return NULL;
+    }
 
     if (batch_size == 0 || batch_size > INT32_MAX) {
         nem_store_seterr(err, NEM_STORE_EOPTION, "batch size %zu for %s.%s: must be between 1 and %d", batch_size,

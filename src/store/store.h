@@ -100,7 +100,14 @@ bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *fi
 /* The number of documents of collection matching filter (countDocuments). */
 bool nem_store_count(nem_store_t *store, const char *collection, const bson_t *filter, int64_t *n, bson_error_t *err);
 
-/* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. */
+/* MongoDB's rule for an aggregation pipeline, as a BSON array (keys "0", "1", ...): every stage is a document with
+ * exactly one field, the stage's name, which starts with '$' and is not one of extended JSON's type wrappers ($oid,
+ * $date, ...). NULL when pipeline keeps it; otherwise why not, and *stage the 0-based stage at fault and *name its
+ * field ("" when it has none), borrowed from pipeline. */
+const char *nem_pipeline_problem(const bson_t *pipeline, uint32_t *stage, const char **name);
+
+/* Batches of an aggregation pipeline: the cursor uses an explicit batchSize; the last batch is never empty. A
+ * pipeline that breaks nem_pipeline_problem's rule is refused (NEM_STORE_EOPTION) before the server sees it. */
 typedef struct nem_batches nem_batches_t;
 nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const bson_t *pipeline,
                                size_t batch_size, bson_error_t *err);

@@ -42,3 +42,31 @@ eq([(p["img_num"], p["prediction"], p["truth"]) for p in preds],
    [(8, model["majority"], 2), (9, model["majority"], 0), (10, model["majority"], 1)], "predictions")
 eq({p["_nemesyst"]["model"] for p in preds}, {ms[0]["_id"]}, "predictions reference the model")
 PY
+
+# 2.0.6 reaches a server without authentication with an empty mechanism, whatever the user name: on the command
+# line, in N_DB_AUTHENTICATION and in a config file ("db-authentication ="). No password is asked for (stdin is not
+# a terminal here), and the scripts connect without authenticating to this server, which has none.
+printf 'data-clean\ndata-cleaner = %s\ndata-collection = mnist\ndb-user-name = groot\ndb-authentication =\n' \
+    "$FIX/original/mnist_cleaner.py" >"$T/noauth.conf"
+for form in cli env file; do
+    case $form in
+        cli) stage_run 0 "noauth_$form" --data-clean --data-cleaner "$FIX/original/mnist_cleaner.py" \
+                 --data-collection mnist --db-user-name groot --db-authentication "" </dev/null ;;
+        env) N_DB_AUTHENTICATION= stage_run 0 "noauth_$form" --data-clean --data-cleaner \
+                 "$FIX/original/mnist_cleaner.py" --data-collection mnist --db-user-name groot </dev/null ;;
+        file) stage_run 0 "noauth_$form" --config "$T/noauth.conf" </dev/null ;;
+    esac
+    expect_rc 0
+    check "noauth_$form" <<'PY'
+eq(count("mnist", {"dataset": "mnist"}), 11, "documents cleaned without authentication")
+PY
+done
+# Without the empty mechanism, the same user name authenticates (and this server has no such user).
+(umask 077 && echo pw >"$T/pw")
+stage_run 0 noauth_default --data-clean --data-cleaner "$FIX/original/mnist_cleaner.py" --data-collection mnist \
+    --db-user-name groot --db-password-file "$T/pw" </dev/null
+[ "$RC" -eq 3 ] || fail "a user name with the default mechanism: want exit 3 (no such user), got $RC"
+grep -q "authentication failed for user 'groot'" "$ERR" || fail "no authentication error naming the user"
+check noauth_default <<'PY'
+eq(count("mnist", {}), 0, "nothing written without authenticating")
+PY

@@ -1238,8 +1238,96 @@ START_TEST(secret_flag_scrubs_masks_and_withholds_every_secret)
     ck_assert_msg(cfg != NULL, "%s", err.message);
     nem_config_destroy(cfg);
     free_argv(&a);
-    expect_error(ARGV("--db-tls-certificate-key-file-password="),
-                 "option --db-tls-certificate-key-file-password: value is empty", NULL);
+    /* 2.0.6 reads an empty key-file password as none (NEM_F_EMPTY_NONE), as for every option it tests with "if". */
+    a = ARGV("--db-tls-certificate-key-file-password=");
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(!nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD));
+    nem_config_destroy(cfg);
+    free_argv(&a);
+}
+END_TEST
+
+/* 2.0.6 tests these options with "if value": empty means none, at any level, and wins over lower levels. An empty
+ * --db-authentication is how 2.0.6 reaches a server without authentication, whatever the user name. */
+START_TEST(empty_value_means_none_where_2_0_6_reads_it_so)
+{
+    static const nem_opt_id_t none_if_empty[] = {
+        NEM_OPT_DB_AUTHENTICATION, NEM_OPT_DB_USER_NAME, NEM_OPT_DB_AUTHENTICATION_DATABASE,
+        NEM_OPT_DB_REPLICA_SET_NAME, NEM_OPT_DB_TLS_CA_FILE, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE,
+        NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD, NEM_OPT_DB_TLS_CRL_FILE, NEM_OPT_DB_CONFIG_PATH,
+        NEM_OPT_DB_PIPELINE};
+    for (size_t k = 0; k < sizeof none_if_empty / sizeof *none_if_empty; k++) {
+        nem_opt_id_t id = none_if_empty[k];
+        char *opt = bson_strdup_printf("--%s=", nem_options[id].name);
+        argv_t a = ARGV(opt);
+        bson_error_t err;
+        nem_config_t *cfg = resolve(&a, &err);
+        ck_assert_msg(cfg != NULL, "%s: %s", opt, err.message);
+        if (id == NEM_OPT_DB_AUTHENTICATION)
+            ck_assert_str_eq(nem_cfg_str(cfg, id, 0), "");
+        else
+            ck_assert_msg(!nem_cfg_is_set(cfg, id), "%s left a value", opt);
+        nem_config_destroy(cfg);
+        free_argv(&a);
+        bson_free(opt);
+    }
+    /* An empty value in the environment overrides a config file's; a config file may give one ("key ="). */
+    char *conf = write_file("a.conf", "db-user-name = alice\ndb-authentication = SCRAM-SHA-256\n");
+    setenv("N_DB_USER_NAME", "", 1);
+    argv_t a = ARGV("-c", conf);
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(!nem_cfg_is_set(cfg, NEM_OPT_DB_USER_NAME));
+    ck_assert(!nem_cfg_auth_off(cfg));
+    char *buf = printed(cfg);
+    ck_assert_ptr_nonnull(strstr(buf, "db-user-name                           (none: given empty)  # env N_DB_USER_NAME"));
+    free(buf);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    unsetenv("N_DB_USER_NAME");
+    bson_free(conf);
+    conf = write_file("b.conf", "db-user-name = alice\ndb-authentication =\n");
+    a = ARGV("-c", conf);
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(nem_cfg_auth_off(cfg));
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_USER_NAME, 0), "alice");
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    bson_free(conf);
+    /* Options 2.0.6 never reads as none keep refusing an empty value, and a bare key still needs one. */
+    expect_error(ARGV("--db-user-role="), "option --db-user-role: value is empty", NULL);
+    conf = write_file("c.conf", "db-authentication\n");
+    expect_error(ARGV("-c", conf), "option 'db-authentication' needs a value", NULL);
+    bson_free(conf);
+}
+END_TEST
+
+/* argparse's rule: an option that takes a value never takes the next option as its value. */
+START_TEST(an_option_never_swallows_the_next_option)
+{
+    expect_error(ARGV("--db-name", "--data-clean"),
+                 "option --db-name expected one argument, got the option '--data-clean'", "--db-name=--data-clean");
+    expect_error(ARGV("-c", "-d"), "option --config expected one argument, got the option '-d'", NULL);
+    expect_error(ARGV("--data-collection", "--dl-learn"), "option --data-collection expected one argument", NULL);
+    /* a secret's value is never repeated in the message */
+    bson_error_t err = {0};
+    argv_t a = ARGV("--db-tls-certificate-key-file-password", "-hunter2");
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_ptr_null(cfg);
+    ck_assert_ptr_null(strstr(err.message, "hunter2"));
+    ck_assert_ptr_nonnull(strstr(err.message, "expected one argument"));
+    free_argv(&a);
+    /* "--opt=-value", negative numbers and a lone "-" are values */
+    a = ARGV("--db-name=--odd", "--db-replica-max-staleness", "-1", "--data-collection", "a", "b");
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_DB_NAME, 0), "--odd");
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0), -1);
+    nem_config_destroy(cfg);
+    free_argv(&a);
 }
 END_TEST
 
@@ -1298,6 +1386,8 @@ static Suite *config_suite(void)
     tcase_add_test(r, choices_are_read_from_the_table);
     tcase_add_test(r, script_flag_makes_the_scripts_of_a_running_stage_exist);
     tcase_add_test(r, secret_flag_scrubs_masks_and_withholds_every_secret);
+    tcase_add_test(r, empty_value_means_none_where_2_0_6_reads_it_so);
+    tcase_add_test(r, an_option_never_swallows_the_next_option);
     suite_add_tcase(s, r);
     return s;
 }
