@@ -1,10 +1,12 @@
 /* Option resolution happens once, on rank 0; every rank then receives the same resolved set (as BSON over MPI), so
  * a password is asked for once and a bad config file is reported once. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +14,9 @@
 #include "util/exitcodes.h"
 #include "log/log.h"
 #include "config/pipeline.h"
+#include "app/plan.h"
 #include "stage/plan.h"
+#include "stage/runner.h"
 #include "util/fs.h"
 
 /* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
@@ -91,13 +95,57 @@ static bool check_groups(const nem_config_t *cfg, int workers, bson_error_t *err
     return true;
 }
 
+/* A script of a stage that runs, as its kind will start it: an executable must be executable by us (a .py is read by
+ * the adapter and a .so by the plugin host: nem_config_check_scripts checked both can be read). */
+static bool check_script_modes(const nem_config_t *cfg, bson_error_t *err)
+{
+    for (nem_stage_t st = 0; st < NEM_STAGE__COUNT; st++) {
+        const nem_stage_options_t *so = nem_stage_options(st);
+        if (!nem_cfg_bool(cfg, so->flag))
+            continue;
+        for (size_t i = 0; i < nem_cfg_count(cfg, so->scripts); i++) {
+            const char *path = nem_cfg_str(cfg, so->scripts, i);
+            struct stat sb;
+            if (nem_script_kind(path) != NEM_SCRIPT_EXEC || access(path, X_OK) == 0)
+                continue;
+            char why[64];
+            if (stat(path, &sb) == 0)
+                snprintf(why, sizeof why, "mode %03o", (unsigned)(sb.st_mode & 07777));
+            else
+                snprintf(why, sizeof why, "%s", strerror(errno));
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                           "%s: --%s script '%s' cannot be executed (%s): chmod +x it, or name a .py script or a .so "
+                           "plugin", cfg->values[so->scripts].where, nem_options[so->scripts].name, path, why);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --log-file is opened (created when missing, never truncated) before anything starts, so a path that cannot be
+ * written is one error now, not a warning and a run without its log; ranks > 0 write PATH.N beside it. */
+static bool check_log_file(const nem_config_t *cfg, bson_error_t *err)
+{
+    const char *path = nem_cfg_str(cfg, NEM_OPT_LOG_FILE, 0);
+    if (!path)
+        return true;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    if (fd < 0) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --log-file '%s' cannot be opened: %s",
+                       cfg->values[NEM_OPT_LOG_FILE].where, path, strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
 /* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
 static bool check_run_options(const nem_config_t *cfg, int workers, bson_error_t *err)
 {
     if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err))
         return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
-    if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err))
+    if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err) || !check_log_file(cfg, err) || !check_script_modes(cfg, err))
         return false;
     if (json) {
         char *copy = bson_strdup(json);
@@ -133,6 +181,16 @@ static bool needs_password(const nem_config_t *cfg)
         return false;
     return !nem_cfg_auth_off(cfg) || nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START) ||
            nem_cfg_bool(cfg, NEM_OPT_DB_STOP) || nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN);
+}
+
+/* The password will go through SCRAM: a SCRAM mechanism (the default) for the clients, or serving, which creates
+ * the user (SCRAM on every engine) and stops the server as that user. */
+static bool scram_password(const nem_config_t *cfg)
+{
+    const char *mech = nem_cfg_str(cfg, NEM_OPT_DB_AUTHENTICATION, 0);
+    bool serving = nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START) ||
+                   nem_cfg_bool(cfg, NEM_OPT_DB_STOP) || nem_cfg_bool(cfg, NEM_OPT_DB_LOGIN);
+    return cfg->password && (serving || (mech && strncasecmp(mech, "SCRAM-", 6) == 0));
 }
 
 /* One line on stderr, whatever the message holds: control characters (a newline in a value) are written as \xNN. */
@@ -176,7 +234,9 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
     }
     /* Everything that can be refused is, before the password is asked for and before anything starts. */
     if (!nem_config_check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) ||
-        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err) || (needs_password(cfg) && !nem_config_resolve_password(cfg, &err))) {
+        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err) ||
+        (needs_password(cfg) && !nem_config_resolve_password(cfg, &err)) ||
+        (scram_password(cfg) && !nem_config_check_password_saslprep(cfg, &err))) {
         print_error(err.message);
         return nem_exit_status(&err);
     }
@@ -224,11 +284,18 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
     nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
     const char *logfile = nem_cfg_str(cfg, NEM_OPT_LOG_FILE, 0);
     if (logfile) {
+        /* Every rank opens its own (PATH.N beside rank 0's PATH); one that cannot ends the run before it starts. */
         bson_error_t err;
         char *path = world->rank ? bson_strdup_printf("%s.%d", logfile, world->rank) : bson_strdup(logfile);
-        if (!nem_log_open_file(path, &err))
-            NEM_WARN("%s", err.message);
+        int ok = nem_log_open_file(path, &err), all_ok = 0;
+        if (!ok)
+            print_error(err.message);
         bson_free(path);
+        nem_mpi_allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN);
+        if (!all_ok) {
+            nem_config_destroy(cfg);
+            return NEM_EXIT_USAGE;
+        }
     }
     *out = cfg;
     return -1;

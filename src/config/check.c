@@ -266,6 +266,29 @@ bool nem_collection_name_ok(const char *name, char *why, size_t why_len)
     return true;
 }
 
+/* Where a stage writes: not into nemesyst's own collections (a cleaner writing run records would forge them), and
+ * not into a GridFS bucket's files or chunks collection (documents there break every model of the bucket). */
+static bool output_name_ok(const char *name, bool bucket, char *why, size_t why_len)
+{
+    size_t len = strlen(name);
+    if (strncmp(name, NEM_OWN_PREFIX, strlen(NEM_OWN_PREFIX)) == 0) {
+        snprintf(why, why_len, "starts with '" NEM_OWN_PREFIX "', which nemesyst keeps for its own collections (run "
+                 "records, metrics, lineage, checkpoints): choose another name");
+        return false;
+    }
+    static const char *const parts[] = {".files", ".chunks"};
+    for (size_t p = 0; p < 2; p++) {
+        size_t n = strlen(parts[p]);
+        if (len > n && strcmp(name + len - n, parts[p]) == 0) {
+            snprintf(why, why_len, "is the %s collection of the GridFS bucket '%.*s'%s: choose another name",
+                     parts[p] + 1, (int)(len - n), name,
+                     bucket ? " (a bucket's name is its prefix)" : ", and documents written there break its models");
+            return false;
+        }
+    }
+    return true;
+}
+
 bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
 {
     char why[160], q[128], k_text[24];
@@ -291,6 +314,12 @@ bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
         for (size_t k = 0; k < v->n; k++) {
             const char *kind = bucket ? "GridFS bucket name" : "collection name";
             if (!nem_collection_name_ok(v->v[k], why, sizeof why)) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
+                               nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
+                               nem_config_quote(v->v[k], q, sizeof q), why);
+                return false;
+            }
+            if ((nem_options[i].flags & NEM_F_OUTPUT) && !output_name_ok(v->v[k], bucket, why, sizeof why)) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
                                nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
                                nem_config_quote(v->v[k], q, sizeof q), why);

@@ -101,6 +101,11 @@ const char *nem_config_quote(const char *s, char *buf, size_t size);
 /* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
  * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */
 bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err);
+/* SCRAM prepares a password with SASLprep (RFC 4013) before hashing it: one holding a code point that profile
+ * prohibits (controls, private use, non-characters, ...), leaves unassigned, or whose right-to-left text breaks its
+ * rule has no SCRAM form, and a server refuses it late (or logs it). False with an error naming the password's source
+ * and the character's position, never the password. */
+bool nem_config_check_password_saslprep(const nem_config_t *cfg, bson_error_t *err);
 
 /* Accessors. Lists index with repeat-last semantics; an index past a short list gets its last value. */
 size_t nem_cfg_count(const nem_config_t *cfg, nem_opt_id_t id);

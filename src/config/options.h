@@ -23,7 +23,12 @@ enum {
                              * empty means none (shown as given by --print-config; every other value is masked) */
     NEM_F_EMPTY_NONE = 1u << 9, /* 2.0.6 tests these with "if value": an empty value means none. Without a default
                                  * the option is then unset; --db-authentication keeps '' (no authentication) */
+    NEM_F_OUTPUT = 1u << 10,    /* a stage writes here: never one of nemesyst's own collections (NEM_OWN_PREFIX) nor
+                                 * a GridFS bucket's BUCKET.files or BUCKET.chunks */
 };
+
+/* Nemesyst's own collections and buckets (run records, metrics, lineage blobs, checkpoints) all start with this. */
+#define NEM_OWN_PREFIX "nemesyst_"
 
 /* The integers an option accepts (check.c refuses the rest, naming the bound; the man page prints it). */
 typedef struct {

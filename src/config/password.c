@@ -3,6 +3,7 @@
 #include "config-private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+#include <unicode/usprep.h>
+#include <unicode/ustring.h>
 
 #include "util/fs.h"
 
@@ -127,4 +130,73 @@ bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err)
     if (is_bool && b)
         return prompt_password(&cfg->password, err);
     return true;
+}
+
+/* Where the password came from, as an error names it: "cli: --db-password-file 'pw'", never the password. */
+static const char *password_source(const nem_config_t *cfg, char *buf, size_t len)
+{
+    const nem_value_t *pw = &cfg->values[NEM_OPT_DB_PASSWORD], *file = &cfg->values[NEM_OPT_DB_PASSWORD_FILE];
+    bool b;
+    if (file->n && (!pw->n || file->src > pw->src || nem_parse_bool(pw->v[0], &b)))
+        snprintf(buf, len, "%s: --db-password-file '%s'", file->where, file->v[0]);
+    else if (pw->n && !nem_parse_bool(pw->v[0], &b))
+        snprintf(buf, len, "%s: --db-password", pw->where);
+    else
+        snprintf(buf, len, "the password typed at the prompt");
+    return buf;
+}
+
+bool nem_config_check_password_saslprep(const nem_config_t *cfg, bson_error_t *err)
+{
+    const char *pw = cfg->password;
+    char src[PATH_MAX + 64];
+    UErrorCode st = U_ZERO_ERROR;
+    UParseError where = {0};
+    int32_t n16 = 0;
+    bool ok = false;
+    if (!pw || !*pw)
+        return true;
+    u_strFromUTF8(NULL, 0, &n16, pw, -1, &st);
+    if (st != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(st)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: the password is not valid UTF-8",
+                       password_source(cfg, src, sizeof src));
+        return false;
+    }
+    UChar *in = bson_malloc0(((size_t)n16 + 1) * sizeof(UChar));
+    int32_t cap = 4 * n16 + 16;
+    UChar *out = bson_malloc0((size_t)cap * sizeof(UChar));
+    st = U_ZERO_ERROR;
+    u_strFromUTF8(in, n16 + 1, NULL, pw, -1, &st);
+    UStringPrepProfile *prep = U_SUCCESS(st) ? usprep_openByType(USPREP_RFC4013_SASLPREP, &st) : NULL;
+    if (prep) {
+        /* USPREP_DEFAULT: unassigned code points are refused, as RFC 4013 asks of stored strings. */
+        int32_t len = usprep_prepare(prep, in, n16, out, cap, USPREP_DEFAULT, &where, &st);
+        const char *why = st == U_STRINGPREP_PROHIBITED_ERROR  ? "is one SASLprep prohibits (a control, private-use, "
+                                                                 "non-character or tagging code point)"
+                          : st == U_STRINGPREP_UNASSIGNED_ERROR ? "is unassigned in SASLprep's Unicode 3.2"
+                          : st == U_STRINGPREP_CHECK_BIDI_ERROR ? "breaks SASLprep's rule for right-to-left text"
+                                                                : NULL;
+        if (U_SUCCESS(st) && len == 0)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                           "%s: the password is empty after SASLprep (it holds only characters SCRAM maps to nothing)",
+                           password_source(cfg, src, sizeof src));
+        else if (U_SUCCESS(st))
+            ok = true;
+        else if (why)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                           "%s: character %d of the password %s, so SCRAM cannot use it: choose another password",
+                           password_source(cfg, src, sizeof src), u_countChar32(in, where.offset > 0 ? where.offset : 0) + 1, why);
+        else
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: SASLprep of the password failed: %s",
+                           password_source(cfg, src, sizeof src), u_errorName(st));
+        usprep_close(prep);
+    } else {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "cannot load ICU's SASLprep profile: %s",
+                       u_errorName(st));
+    }
+    memset(in, 0, (size_t)n16 * sizeof(UChar));
+    memset(out, 0, (size_t)cap * sizeof(UChar));
+    bson_free(in);
+    bson_free(out);
+    return ok;
 }

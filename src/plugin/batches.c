@@ -88,6 +88,15 @@ nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collec
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "batches need a collection and a batch size");
         return NULL;
     }
+    uint32_t bad;
+    const char *name, *why = pipeline ? nem_pipeline_problem(pipeline, &bad, &name) : NULL;
+    if (why && !(bson_iter_init_find(&(bson_iter_t){0}, pipeline, "pipeline") && bson_count_keys(pipeline) == 1)) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "nemesyst_batches_new on '%s': the pipeline's stage %u%s%.40s%s %s (pass an array such as "
+                       "[{\"$match\": {}}], or NULL for every document)", collection, bad, *name ? " '" : "", name,
+                       *name ? "'" : "", why);
+        return NULL;
+    }
     nemesyst_batches_t *b = BSON_ALIGNED_ALLOC0(nemesyst_batches_t); /* it embeds a bson_t (128-byte aligned) */
     b->ctx = ctx;
     b->collection = bson_strdup(collection);
