@@ -234,11 +234,24 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
     }
     /* Everything that can be refused is, before the password is asked for and before anything starts. */
     if (!nem_config_check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) ||
-        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err) ||
-        (needs_password(cfg) && !nem_config_resolve_password(cfg, &err)) ||
+        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err)) {
+        print_error(err.message);
+        return nem_exit_status(&err);
+    }
+    if ((needs_password(cfg) && !nem_config_resolve_password(cfg, &err)) ||
         (scram_password(cfg) && !nem_config_check_password_saslprep(cfg, &err))) {
         print_error(err.message);
         return nem_exit_status(&err);
+    }
+    static const nem_opt_id_t actions[] = {NEM_OPT_DB_INIT,  NEM_OPT_DB_START, NEM_OPT_DATA_CLEAN, NEM_OPT_DL_LEARN,
+                                           NEM_OPT_I_PREDICT, NEM_OPT_DB_LOGIN, NEM_OPT_DB_STOP,   NEM_OPT_LIST_RUNS};
+    bool any = nem_cfg_is_set(cfg, NEM_OPT_RESUME);
+    for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
+        any = any || nem_cfg_bool(cfg, actions[i]);
+    if (!any) {
+        fputs("nemesyst: nothing to do: give a stage (--data-clean, --dl-learn, --i-predict), a serving option "
+              "(--db-init, --db-start, --db-stop, --db-login), --resume RUN or --list-runs (see --help)\n", stderr);
+        return NEM_EXIT_OK;
     }
     return -1;
 }

@@ -79,4 +79,9 @@ chmod +x one.sh
     --data-collection c > run.txt 2>&1 || fail "a one-rank run started MPI: $(tail -5 run.txt)"
 grep -q "1 script(s), 0 failed" run.txt || fail "the one-rank run: $(cat run.txt)"
 unset OMPI_MCA_pml
+# Nothing to do: one line that says so, exit 0, and no connection attempted (no server is named here).
+"$NEMESYST" --db-ip 192.0.2.1 --db-port 9 > none.out 2> none.err || fail "nothing to do: exit $?"
+[ "$(wc -l < none.err)" -eq 1 ] && grep -q "^nemesyst: nothing to do: give a stage" none.err ||
+    fail "nothing to do: stderr $(cat none.err)"
+[ ! -s none.out ] || fail "nothing to do: stdout $(cat none.out)"
 echo "cli: ok"
