@@ -38,7 +38,8 @@ int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
 
 /* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
 
-/* One row of `runs` from a run record: id, status (lost when "running" with an expired heartbeat), started,
+/* One row of `runs` from a run record: id, status (lost when "running" with an expired heartbeat, or with a rank 0
+ * that ran on this host and has ended: util/procinfo.h), started,
  * ended, duration_s, hosts, ranks, scripts_ok, scripts_failed, error. */
 void nem_reg_run_row(const nem_reg_t *r, const bson_t *record, bson_t *out);
 /* The `runs` table's header and one row. */

@@ -3,11 +3,13 @@
  * run's status (coordinator-private.h). */
 #include <mpi.h>
 #include <string.h>
+#include <time.h>
 
 #include "log/log.h"
 #include "provenance/provenance.h"
 #include "stage/coordinator-private.h"
 #include "util/exitcodes.h"
+#include "util/procinfo.h"
 #include "util/signals.h"
 
 /* Rank 0: refreshes the run record's nem_coord_heartbeat every --nem_coord_heartbeat seconds, so a run whose rank 0 died can be told
@@ -74,6 +76,133 @@ void nem_coord_record(const nem_task_result_t *r, void *ud)
         nem_coord_record_entry(c, r, NULL);
 }
 
+/* The run record's heartbeat interval in seconds (as provenance.c reads it: 30 when it names none). */
+static int64_t heartbeat_interval_s(const bson_t *run)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
+        return bson_iter_as_int64(&it);
+    return 30;
+}
+
+static bool is_running(const bson_t *run)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it) &&
+           strcmp(bson_iter_utf8(&it, NULL), "running") == 0;
+}
+
+/* Lost now: recorded as running, and its heartbeat has expired (provenance.h) or its rank 0 ran on this host and
+ * has ended (util/procinfo.h: a killed rank 0, or one that could not close its record because the server was gone,
+ * is seen at once, not three heartbeat intervals later). */
+static bool lost_now(const bson_t *run, int64_t now_ms, int64_t *age_ms)
+{
+    return nem_runrec_is_lost(run, now_ms, age_ms) ||
+           (is_running(run) && nem_proc_owner_state(run, NULL) == NEM_PROC_GONE);
+}
+
+static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    bson_t *out = ud;
+    bson_destroy(out);
+    bson_copy_to(doc, out);
+    return true;
+}
+
+/* --resume of a run still recorded as running: refused while it may live, with how long to wait; taken over at
+ * once when its rank 0 ran on this host and has ended. What nem_runrec_begin would refuse by the heartbeat alone
+ * is decided here; a run it already calls lost, or one not running, is left to it. Returns an exit status, or -1
+ * to go on. */
+static int check_resume(coord_t *c)
+{
+    const char *id = c->plan->resume_id;
+    bson_t filter = BSON_INITIALIZER, run = BSON_INITIALIZER;
+    bson_error_t err = {0};
+    int status = -1;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    if (!nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, NULL, copy_doc, &run, &err)) {
+        NEM_ERROR("run record: %s", err.message);
+        status = NEM_EXIT_SERVER;
+        goto out;
+    }
+    int64_t age = 0, now = nem_wall_ms();
+    if (bson_empty(&run) || !is_running(&run) || nem_runrec_is_lost(&run, now, &age))
+        goto out;
+    nem_proc_t owner;
+    nem_proc_state_t state = nem_proc_owner_state(&run, &owner);
+    if (state == NEM_PROC_GONE) {
+        /* Closed for it as failed, then reopened by nem_runrec_begin; only while it still says running, so a
+         * record another process changed meanwhile is judged again there. */
+        bson_t update = BSON_INITIALIZER, set;
+        char why[512];
+        snprintf(why, sizeof why, "its rank 0, pid %" PRId64 " on host %s, ended without closing the run",
+                 owner.pid, owner.host);
+        BSON_APPEND_UTF8(&filter, "status", "running");
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+        BSON_APPEND_UTF8(&set, "status", "failed");
+        BSON_APPEND_DATE_TIME(&set, "ended", now);
+        BSON_APPEND_UTF8(&set, "error", why);
+        bson_append_document_end(&update, &set);
+        if (nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, &err)) {
+            NEM_WARN("--resume %s: that run was lost (%s; last heartbeat %.0f s ago): resuming it", id, why,
+                     age / 1000.0);
+        } else {
+            NEM_ERROR("run record: %s", err.message);
+            status = NEM_EXIT_SERVER;
+        }
+        bson_destroy(&update);
+        goto out;
+    }
+    if (state == NEM_PROC_ALIVE) {
+        char launcher[64] = "";
+        if (owner.launcher_pid > 0) /* rank 0 may have ended while its job is still being wound down */
+            snprintf(launcher, sizeof launcher, ", its job's launcher pid %" PRId64, owner.launcher_pid);
+        bson_set_error(&err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELIVE,
+                       "--resume %s: that run is still running (its rank 0 is pid %" PRId64 "%s on this host, %s; "
+                       "last heartbeat %.0f s ago): resume it once it has ended",
+                       id, owner.pid, launcher, owner.host, age / 1000.0);
+    } else {
+        /* Not a process of this host (or this boot, or this pid namespace), or a record naming none: only its
+         * heartbeat can tell, so say when it will. */
+        int64_t left_ms = (int64_t)NEM_RUNREC_LOST_FACTOR * heartbeat_interval_s(&run) * 1000 - age;
+        int64_t left_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
+        char where[512], hint[512];
+        where[0] = '\0';
+        if (owner.host[0] && strcmp(owner.host, c->world->host) == 0) /* another boot or pid namespace */
+            snprintf(where, sizeof where, " on host %s, from another boot or pid namespace", owner.host);
+        else if (owner.host[0])
+            snprintf(where, sizeof where, " on host %s", owner.host);
+        if (owner.host[0] && strcmp(owner.host, c->world->host) != 0)
+            snprintf(hint, sizeof hint, ", or at once when resumed on %s once its rank 0 there has ended", owner.host);
+        else
+            snprintf(hint, sizeof hint, " (see --list-runs)");
+        bson_set_error(&err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELIVE,
+                       "--resume %s: run %s may still be running%s (heartbeat %.0f s ago); it counts as lost after "
+                       "%" PRId64 " more seconds%s",
+                       id, id, where, age / 1000.0, left_s, hint);
+    }
+    NEM_ERROR("run record: %s", err.message);
+    status = nem_exit_status(&err);
+out:
+    bson_destroy(&filter);
+    bson_destroy(&run);
+    return status;
+}
+
+/* Names this process in the run record as its rank 0 (util/procinfo.h), with its launcher when there are other
+ * ranks: their job is over only when the launcher has ended too. */
+static bool record_owner(coord_t *c, bson_error_t *err)
+{
+    nem_proc_t self;
+    bson_t set = BSON_INITIALIZER;
+    nem_proc_self(&self, c->world->size > 1);
+    nem_proc_append(&set, NEM_RUN_OWNER_KEY, &self);
+    bool ok = nem_runrec_scripts(c->store, c->run_id, &set, err);
+    bson_destroy(&set);
+    return ok;
+}
+
 /* Rank 0: store, run record. Returns an exit status or -1 to go on. */
 int nem_coord_open_run(coord_t *c)
 {
@@ -99,14 +228,23 @@ int nem_coord_open_run(coord_t *c)
     if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_SERVER;
+    } else if (c->plan->resume_id && (status = check_resume(c)) >= 0) {
+        /* refused, and said why */
     } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->heartbeat_s, &harr, c->world->size,
                                  c->plan->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
         status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;
+    } else if (!record_owner(c, &err)) {
+        NEM_ERROR("run record %s: %s", c->run_id, err.message);
+        status = NEM_EXIT_SERVER;
     } else if (!nem_coord_same_scripts(c, &err)) {
+        bson_error_t e;
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_USAGE;
+        /* the refused resume reopened the record: close it again, so the right --resume may follow at once */
+        if (!nem_runrec_end(c->store, c->run_id, "failed", err.message, &e))
+            NEM_ERROR("run record %s: %s", c->run_id, e.message);
     } else {
         NEM_INFO("run %s%s", c->run_id, c->plan->resume_id ? " (resumed)" : "");
     }
@@ -128,12 +266,17 @@ int nem_coord_close_run(coord_t *c)
                  "--resume %s finishes it", what, job, c->run_id);
     else if (sig)
         snprintf(why, sizeof why, "interrupted by %s; --resume %s finishes it", what, c->run_id);
-    else
+    else if (failed)
         snprintf(why, sizeof why, "%zu script(s) failed", failed);
-    bool ok = !failed && !sig;
+    else
+        snprintf(why, sizeof why, "part of the run record could not be written; --resume %s finishes it", c->run_id);
+    /* A run whose record missed a write is not "succeeded": --resume reruns what the record does not show done. */
+    bool ok = !failed && !sig && !c->record_failed;
     nem_coord_flush(c);
-    if (!nem_runrec_end(c->store, c->run_id, ok ? "succeeded" : sig ? "interrupted" : "failed", ok ? NULL : why,
-                        &err)) {
+    ok = ok && !c->record_failed;
+    bool closed = nem_runrec_end(c->store, c->run_id, ok ? "succeeded" : sig ? "interrupted" : "failed",
+                                 ok ? NULL : why, &err);
+    if (!closed) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
         c->record_failed = true;
     }
@@ -145,13 +288,21 @@ int nem_coord_close_run(coord_t *c)
         return NEM_EXIT_FAILURE;
     }
     if (c->record_failed) {
-        /* The server went away (or refused): what the run wrote and what its record says may differ. The record
-         * still says running, so once its nem_coord_heartbeat expires it is a lost run, and --resume then removes what the
-         * unfinished scripts wrote and reruns them, exactly once. */
-        NEM_ERROR("run %s: its run record could not be written (see above: the server stopped answering or "
-                  "refused): once it works again, --resume %s finishes this run exactly once (after %" PRId64
-                  " s, when its nem_coord_heartbeat has expired)",
-                  c->run_id, c->run_id, (int64_t)NEM_RUNREC_LOST_FACTOR * c->plan->heartbeat_s);
+        /* The server went away (or refused): what the run wrote and what its record says may differ. --resume
+         * removes what the unfinished scripts wrote and reruns them, exactly once. When the record could be closed,
+         * at once; when not, it still says running: a --resume on this host takes it over as soon as this process
+         * has ended (the record names it), one elsewhere once its heartbeat has expired. */
+        if (closed)
+            NEM_ERROR("run %s: part of its run record could not be written (see above); it is recorded as %s: "
+                      "--resume %s finishes this run exactly once",
+                      c->run_id, sig ? "interrupted" : "failed", c->run_id);
+        else
+            NEM_ERROR("run %s: its run record could not be written (see above: the server stopped answering or "
+                      "refused): once it works again, --resume %s finishes this run exactly once (at once on this "
+                      "host, %s, when this run has ended; elsewhere after %" PRId64 " s, when its heartbeat has "
+                      "expired)",
+                      c->run_id, c->run_id, c->world->host,
+                      (int64_t)NEM_RUNREC_LOST_FACTOR * c->plan->heartbeat_s);
         return sig ? (sig == 2 ? NEM_EXIT_SIGINT : NEM_EXIT_SIGTERM) : NEM_EXIT_SERVER;
     }
     if (sig)
@@ -192,25 +343,100 @@ void nem_coord_progress_local(uint64_t documents, void *ud)
     nem_coord_heartbeat(c);
 }
 
-/* --list-runs: rank 0 prints the run records; 1 when one of them is lost. */
+static void count_scripts(const bson_t *run, unsigned *ok, unsigned *failed)
+{
+    bson_iter_t it, s, f;
+    *ok = *failed = 0;
+    if (!bson_iter_init_find(&it, run, "scripts") || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &s))
+        return;
+    while (bson_iter_next(&s))
+        if (BSON_ITER_HOLDS_DOCUMENT(&s) && bson_iter_recurse(&s, &f) && bson_iter_find(&f, "status") &&
+            BSON_ITER_HOLDS_UTF8(&f))
+            (*(strcmp(bson_iter_utf8(&f, NULL), "succeeded") == 0 ? ok : failed))++;
+}
+
+static void fmt_time(const bson_t *run, const char *key, char *out, size_t n)
+{
+    bson_iter_t it;
+    snprintf(out, n, "-");
+    if (bson_iter_init_find(&it, run, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
+        time_t t = (time_t)(bson_iter_date_time(&it) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+}
+
+typedef struct {
+    FILE *out;
+    size_t lost;
+    int64_t now;
+} list_t;
+
+/* One line of --list-runs (the format of nem_runrec_list), lost by lost_now. */
+static bool list_one(const bson_t *run, void *ud, bson_error_t *err)
+{
+    list_t *l = ud;
+    bson_iter_t it, h;
+    char started[32], ended[32], age_s[32] = "-";
+    int64_t age = 0;
+    unsigned n_ok, n_failed;
+    (void)err;
+    const char *id = bson_iter_init_find(&it, run, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
+                                                                                   : "?";
+    const char *status = bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it)
+                             ? bson_iter_utf8(&it, NULL)
+                             : "?";
+    bool is_lost = lost_now(run, l->now, &age);
+    l->lost += is_lost;
+    if (strcmp(status, "running") == 0)
+        snprintf(age_s, sizeof age_s, "%.0fs", age / 1000.0);
+    fmt_time(run, "started", started, sizeof started);
+    fmt_time(run, "ended", ended, sizeof ended);
+    count_scripts(run, &n_ok, &n_failed);
+    bson_string_t *hosts = bson_string_new("");
+    if (bson_iter_init_find(&it, run, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
+        const char *last = NULL;
+        while (bson_iter_next(&h))
+            if (BSON_ITER_HOLDS_UTF8(&h) && (!last || strcmp(last, bson_iter_utf8(&h, NULL)) != 0)) {
+                bson_string_append_printf(hosts, "%s%s", last ? "," : "", bson_iter_utf8(&h, NULL));
+                last = bson_iter_utf8(&h, NULL);
+            }
+    }
+    fprintf(l->out, "%-28s %-12s %-20s %-20s %8s %7u %7u  %s\n", id, is_lost ? "lost" : status, started, ended,
+            age_s, n_ok, n_failed, hosts->str);
+    bson_string_free(hosts, true);
+    return true;
+}
+
+/* --list-runs: rank 0 prints the run records, newest first; 1 when one of them is lost. */
 int nem_coord_list_runs(const nem_world_t *world, const nem_run_plan_t *plan)
 {
     int status = NEM_EXIT_OK;
     if (world->rank == 0) {
         bson_error_t err = {0};
         nem_store_t *store;
-        size_t lost = 0;
+        bson_t filter = BSON_INITIALIZER;
+        bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
+                                BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
+        list_t l = {stdout, 0, nem_wall_ms()};
         if (!(store = nem_store_new(&plan->store, &err)) || !nem_store_ping(store, &err)) {
             NEM_ERROR("%s", err.message);
             status = NEM_EXIT_SERVER;
-        } else if (!nem_runrec_list(store, stdout, &lost, &err)) {
-            NEM_ERROR("--list-runs: %s", err.message);
-            status = NEM_EXIT_SERVER;
-        } else if (lost) {
-            NEM_WARN("%zu lost run(s): rank 0 died without closing them; --resume RUN_ID finishes one", lost);
-            status = NEM_EXIT_FAILURE;
+        } else {
+            fprintf(stdout, "%-28s %-12s %-20s %-20s %8s %7s %7s  %s\n", "run", "status", "started", "ended",
+                    "beat_age", "ok", "failed", "hosts");
+            if (!nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, list_one, &l, &err)) {
+                NEM_ERROR("--list-runs: %s", err.message);
+                status = NEM_EXIT_SERVER;
+            } else if (l.lost) {
+                NEM_WARN("%zu lost run(s): rank 0 died without closing them; --resume RUN_ID finishes one", l.lost);
+                status = NEM_EXIT_FAILURE;
+            }
         }
         fflush(stdout);
+        bson_destroy(opts);
+        bson_destroy(&filter);
         nem_store_destroy(store);
     }
     nem_mpi_bcast(&status, 1, MPI_INT, 0);
