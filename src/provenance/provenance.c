@@ -2,6 +2,7 @@
 #include "provenance/provenance.h"
 
 #include "log/log.h"
+#include "util/procinfo.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -143,8 +144,8 @@ static void make_run_id(char out[64])
     snprintf(out, 64, "%s-%s", stamp, hex + 16);
 }
 
-/* Lost: recorded as running, but its heartbeat (or, from a version before heartbeats, its start) is older than
- * NEM_RUNREC_LOST_FACTOR heartbeat intervals. */
+/* Lost: recorded as running, but its rank 0 ran on this host and has ended (util/procinfo.h: seen at once), or its
+ * heartbeat (or, from a version before heartbeats, its start) is older than NEM_RUNREC_LOST_FACTOR intervals. */
 bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms)
 {
     bson_iter_t it;
@@ -154,6 +155,7 @@ bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms)
         return false;
     if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
         interval_s = bson_iter_as_int64(&it);
+    bool gone = nem_proc_owner_state(run, NULL) == NEM_PROC_GONE;
     static const char *const clocks[] = {"heartbeat", "resumed", "started"};
     for (size_t i = 0; i < sizeof clocks / sizeof *clocks && !beat; i++)
         if (bson_iter_init_find(&it, run, clocks[i]) && BSON_ITER_HOLDS_DATE_TIME(&it))
@@ -161,7 +163,7 @@ bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms)
     int64_t age = now_ms - beat;
     if (age_ms)
         *age_ms = age;
-    return age > NEM_RUNREC_LOST_FACTOR * interval_s * 1000;
+    return gone || age > NEM_RUNREC_LOST_FACTOR * interval_s * 1000;
 }
 
 /* A run being resumed must not be alive: two runs writing the same scripts' output would break exactly-once. */

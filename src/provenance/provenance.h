@@ -75,10 +75,10 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbe
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
  * ...}), the heartbeat, the end. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
-/* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives) and
- * "heartbeat_s". A run whose status is "running" but whose heartbeat is older than NEM_RUNREC_LOST_FACTOR
- * intervals is lost (its rank 0 died without closing it): --list-runs says so, and --resume takes it over; a live
- * one is refused. */
+/* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives),
+ * "heartbeat_s" and the process of its rank 0 (util/procinfo.h). A run whose status is "running" but whose rank 0
+ * ran on this host and has ended, or whose heartbeat is older than NEM_RUNREC_LOST_FACTOR intervals, is lost (its
+ * rank 0 died without closing it): --list-runs says so, and --resume takes it over; a live one is refused. */
 #define NEM_RUNREC_LOST_FACTOR 3
 bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err);
 /* True for a lost run; age_ms (may be NULL) receives the age of its heartbeat. */

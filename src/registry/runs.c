@@ -5,7 +5,6 @@
 
 #include "provenance/provenance.h"
 #include "util/exitcodes.h"
-#include "util/procinfo.h"
 
 void nem_reg_run_row(const nem_reg_t *r, const bson_t *record, bson_t *out)
 {
@@ -14,8 +13,7 @@ void nem_reg_run_row(const nem_reg_t *r, const bson_t *record, bson_t *out)
     int64_t age = 0, ok = 0, failed = 0;
     const char *status = nem_reg_str(record, "status", "?");
     /* lost as --list-runs says: an expired heartbeat, or a rank 0 of this host that has ended (util/procinfo.h) */
-    bool lost = nem_runrec_is_lost(record, r->now_ms, &age) ||
-                (strcmp(status, "running") == 0 && nem_proc_owner_state(record, NULL) == NEM_PROC_GONE);
+    bool lost = nem_runrec_is_lost(record, r->now_ms, &age);
     int64_t started = nem_reg_date(record, "started"), ended = nem_reg_date(record, "ended");
     /* How long it ran: to its end, to now while it lives, to its last heartbeat once lost. */
     int64_t until = ended != INT64_MIN ? ended

@@ -92,15 +92,6 @@ static bool is_running(const bson_t *run)
            strcmp(bson_iter_utf8(&it, NULL), "running") == 0;
 }
 
-/* Lost now: recorded as running, and its heartbeat has expired (provenance.h) or its rank 0 ran on this host and
- * has ended (util/procinfo.h: a killed rank 0, or one that could not close its record because the server was gone,
- * is seen at once, not three heartbeat intervals later). */
-static bool lost_now(const bson_t *run, int64_t now_ms, int64_t *age_ms)
-{
-    return nem_runrec_is_lost(run, now_ms, age_ms) ||
-           (is_running(run) && nem_proc_owner_state(run, NULL) == NEM_PROC_GONE);
-}
-
 static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
 {
     (void)err;
@@ -127,10 +118,13 @@ static int check_resume(coord_t *c)
         goto out;
     }
     int64_t age = 0, now = nem_wall_ms();
-    if (bson_empty(&run) || !is_running(&run) || nem_runrec_is_lost(&run, now, &age))
+    if (bson_empty(&run) || !is_running(&run))
         goto out;
     nem_proc_t owner;
     nem_proc_state_t state = nem_proc_owner_state(&run, &owner);
+    bool lost = nem_runrec_is_lost(&run, now, &age); /* by its heartbeat, or its owner gone */
+    if (lost && state != NEM_PROC_GONE)
+        goto out; /* nem_runrec_begin takes it over, saying so */
     if (state == NEM_PROC_GONE) {
         /* Closed for it as failed, then reopened by nem_runrec_begin; only while it still says running, so a
          * record another process changed meanwhile is judged again there. */
@@ -343,72 +337,6 @@ void nem_coord_progress_local(uint64_t documents, void *ud)
     nem_coord_heartbeat(c);
 }
 
-static void count_scripts(const bson_t *run, unsigned *ok, unsigned *failed)
-{
-    bson_iter_t it, s, f;
-    *ok = *failed = 0;
-    if (!bson_iter_init_find(&it, run, "scripts") || !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &s))
-        return;
-    while (bson_iter_next(&s))
-        if (BSON_ITER_HOLDS_DOCUMENT(&s) && bson_iter_recurse(&s, &f) && bson_iter_find(&f, "status") &&
-            BSON_ITER_HOLDS_UTF8(&f))
-            (*(strcmp(bson_iter_utf8(&f, NULL), "succeeded") == 0 ? ok : failed))++;
-}
-
-static void fmt_time(const bson_t *run, const char *key, char *out, size_t n)
-{
-    bson_iter_t it;
-    snprintf(out, n, "-");
-    if (bson_iter_init_find(&it, run, key) && BSON_ITER_HOLDS_DATE_TIME(&it)) {
-        time_t t = (time_t)(bson_iter_date_time(&it) / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    }
-}
-
-typedef struct {
-    FILE *out;
-    size_t lost;
-    int64_t now;
-} list_t;
-
-/* One line of --list-runs (the format of nem_runrec_list), lost by lost_now. */
-static bool list_one(const bson_t *run, void *ud, bson_error_t *err)
-{
-    list_t *l = ud;
-    bson_iter_t it, h;
-    char started[32], ended[32], age_s[32] = "-";
-    int64_t age = 0;
-    unsigned n_ok, n_failed;
-    (void)err;
-    const char *id = bson_iter_init_find(&it, run, "_id") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
-                                                                                   : "?";
-    const char *status = bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it)
-                             ? bson_iter_utf8(&it, NULL)
-                             : "?";
-    bool is_lost = lost_now(run, l->now, &age);
-    l->lost += is_lost;
-    if (strcmp(status, "running") == 0)
-        snprintf(age_s, sizeof age_s, "%.0fs", age / 1000.0);
-    fmt_time(run, "started", started, sizeof started);
-    fmt_time(run, "ended", ended, sizeof ended);
-    count_scripts(run, &n_ok, &n_failed);
-    bson_string_t *hosts = bson_string_new("");
-    if (bson_iter_init_find(&it, run, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h)) {
-        const char *last = NULL;
-        while (bson_iter_next(&h))
-            if (BSON_ITER_HOLDS_UTF8(&h) && (!last || strcmp(last, bson_iter_utf8(&h, NULL)) != 0)) {
-                bson_string_append_printf(hosts, "%s%s", last ? "," : "", bson_iter_utf8(&h, NULL));
-                last = bson_iter_utf8(&h, NULL);
-            }
-    }
-    fprintf(l->out, "%-28s %-12s %-20s %-20s %8s %7u %7u  %s\n", id, is_lost ? "lost" : status, started, ended,
-            age_s, n_ok, n_failed, hosts->str);
-    bson_string_free(hosts, true);
-    return true;
-}
-
 /* --list-runs: rank 0 prints the run records, newest first; 1 when one of them is lost. */
 int nem_coord_list_runs(const nem_world_t *world, const nem_run_plan_t *plan)
 {
@@ -416,27 +344,18 @@ int nem_coord_list_runs(const nem_world_t *world, const nem_run_plan_t *plan)
     if (world->rank == 0) {
         bson_error_t err = {0};
         nem_store_t *store;
-        bson_t filter = BSON_INITIALIZER;
-        bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
-                                BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
-        list_t l = {stdout, 0, nem_wall_ms()};
+        size_t lost = 0;
         if (!(store = nem_store_new(&plan->store, &err)) || !nem_store_ping(store, &err)) {
             NEM_ERROR("%s", err.message);
             status = NEM_EXIT_SERVER;
-        } else {
-            fprintf(stdout, "%-28s %-12s %-20s %-20s %8s %7s %7s  %s\n", "run", "status", "started", "ended",
-                    "beat_age", "ok", "failed", "hosts");
-            if (!nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, list_one, &l, &err)) {
-                NEM_ERROR("--list-runs: %s", err.message);
-                status = NEM_EXIT_SERVER;
-            } else if (l.lost) {
-                NEM_WARN("%zu lost run(s): rank 0 died without closing them; --resume RUN_ID finishes one", l.lost);
-                status = NEM_EXIT_FAILURE;
-            }
+        } else if (!nem_runrec_list(store, stdout, &lost, &err)) {
+            NEM_ERROR("--list-runs: %s", err.message);
+            status = NEM_EXIT_SERVER;
+        } else if (lost) {
+            NEM_WARN("%zu lost run(s): rank 0 died without closing them; --resume RUN_ID finishes one", lost);
+            status = NEM_EXIT_FAILURE;
         }
         fflush(stdout);
-        bson_destroy(opts);
-        bson_destroy(&filter);
         nem_store_destroy(store);
     }
     nem_mpi_bcast(&status, 1, MPI_INT, 0);
