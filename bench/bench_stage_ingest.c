@@ -11,6 +11,9 @@
  *                  during insert_many); the server's CPU is not counted. FerretDB is the bottleneck of the wall
  *                  times, so this column shows what our side costs on its own.
  *   fixed cost:    (with --empty PATH) the process wall time of nemesyst running one script that exits at once
+ *   storable check: the walk the host makes over each document before sending it to a FerretDB 1.x server
+ *                  (store/storable.h), timed alone over the same N documents, against raw insert_many's time per
+ *                  document: its share of the ingest time
  * --raw-once: build the N documents and insert_many them once, then exit (bench/run-instr.sh counts its
  * instructions under callgrind as the floor of client work per document).
  * After each kind's first measured run, the last stored document (less _id and the provenance field) is checked
@@ -21,6 +24,7 @@
 #include <mongoc/mongoc.h>
 
 #include "stage/common.h"
+#include "store/storable.h"
 
 #define DB "bench_stage"
 #define COLL "ingest"
@@ -84,6 +88,29 @@ static void check_same(bench_t *b, int kind)
     bson_destroy(&want);
     bson_destroy(filter);
     mongoc_cursor_destroy(cur);
+}
+
+/* Seconds per document of nem_storable_ferretdb over the N documents (repeated for at least 0.2 s). */
+static double storable_walk(bench_t *b)
+{
+    bson_t *docs = bson_malloc((size_t)b->docs * sizeof *docs);
+    nem_unstorable_t why;
+    long walked = 0;
+    for (int i = 0; i < b->docs; i++)
+        bench_make_doc(&docs[i], i);
+    double t = bench_now(), el;
+    do {
+        for (int i = 0; i < b->docs; i++)
+            if (!nem_storable_ferretdb(&docs[i], &why)) {
+                fprintf(stderr, "bench_stage_ingest: document %d: %s %s\n", i, why.path, why.what);
+                exit(1);
+            }
+        walked += b->docs;
+    } while ((el = bench_now() - t) < 0.2);
+    for (int i = 0; i < b->docs; i++)
+        bson_destroy(&docs[i]);
+    bson_free(docs);
+    return el / (double)walked;
 }
 
 static double raw_insert(bench_t *b, double *cpu)
@@ -273,6 +300,15 @@ int main(int argc, char **argv)
         printf("%-26s %10.3f %10s %7s   %10s %10s %7s   %8.3f   (nemesyst start-up and end, one script that "
                "exits at once)\n",
                "fixed cost, empty script", bench_median(fixed, reps), "", "", "", "", "", bench_median(fixed_cpu, reps));
+    char hp[64];
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", b.port);
+    nem_store_t *store = nem_store_adopt(b.client, DB, hp);
+    double walk = storable_walk(&b), per_doc = raw / b.docs;
+    printf("storable check (the host's walk of each document before sending it to FerretDB 1.x; %s): %.0f ns per "
+           "document = %.3f%% of raw insert_many's %.1f us per document\n",
+           nem_store_ferretdb_limits(store) ? "on with this server" : "off with this server", walk * 1e9,
+           100 * walk / per_doc, per_doc * 1e6);
+    nem_store_destroy(store);
     mongoc_collection_destroy(b.coll);
     mongoc_client_destroy(b.client);
     mongoc_cleanup();

@@ -7,7 +7,7 @@
 #   bench_stage_rounds   per-round orchestration with empty scripts at 1-4 workers vs bench_stage_barrier
 noinst_PROGRAMS += bench/bench_stage_ingest bench/bench_stage_feed bench/bench_stage_barrier bench/bench_stage_rounds bench/bench_stage_idle
 bench_bench_stage_ingest_SOURCES = bench/bench_stage_ingest.c bench/stage/common.h
-bench_bench_stage_ingest_LDADD = $(MONGOC_LIBS) $(BSON_LIBS)
+bench_bench_stage_ingest_LDADD = libnemesyst_store.la $(MONGOC_LIBS) $(BSON_LIBS)
 bench_bench_stage_feed_SOURCES = bench/bench_stage_feed.c bench/stage/common.h
 bench_bench_stage_feed_LDADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 bench_bench_stage_barrier_SOURCES = bench/bench_stage_barrier.c bench/stage/common.h

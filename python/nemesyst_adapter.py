@@ -549,8 +549,62 @@ class Mongo(object):
         return db if db is not None else self.connect()
 
     def dump(self, db_collection_name, data, db=None):
-        """Writes directly, as the original did (no provenance, no rollback): prefer yielding items."""
+        """Writes directly, as the original did (no provenance, no rollback): prefer yielding items. On a FerretDB 1.x
+        server, a value it cannot store (NaN, +/-Infinity, Decimal128, a nested array, a key with '.' or a leading
+        '$', ...) raises ValueError naming the dump and the field, where the server would drop the connection."""
         database = self._database(db)
+        self._dumps = getattr(self, "_dumps", 0) + 1
+        client = database.client
+        if getattr(self, "_ferretdb", (None,))[0] is not client:  # asked once per connection
+            try:
+                info = client.admin.command("buildInfo")
+            except pymongo.errors.PyMongoError:
+                info = {}
+            version = info.get("ferretdbVersion")
+            if version is None and isinstance(info.get("ferretdb"), dict):
+                version = info["ferretdb"].get("version") or "v2"
+            major = str(version or "").lstrip("vV").split(".")[0]
+            self._ferretdb = (client, version is not None and (not major.isdigit() or int(major) < 2))
+        mongod = "or use MongoDB (--db-engine mongod), which stores it"
+
+        def unstorable(value, path, in_array):
+            if isinstance(value, float):
+                if value != value:
+                    return path, "holds NaN", ("store missing values as null (None), or use MongoDB "
+                                               "(--db-engine mongod), which stores NaN")
+                if value in (float("inf"), float("-inf")):
+                    return path, "holds %sInfinity" % ("" if value > 0 else "-"), \
+                        "store a finite number or None, " + mongod
+            elif isinstance(value, bson.Decimal128):
+                return path, "holds a Decimal128", "store it as a float or a string, " + mongod
+            elif isinstance(value, bson.Code):
+                return path, "holds JavaScript code", "store it as a string, " + mongod
+            elif isinstance(value, (bson.MinKey, bson.MaxKey)):
+                return path, "holds %s" % type(value).__name__, "store another value, " + mongod
+            elif isinstance(value, (list, tuple)):
+                if in_array:
+                    return path, "is an array inside an array (a nested array)", \
+                        "store the inner arrays as documents or flatten them, " + mongod
+                for i, v in enumerate(value):
+                    found = unstorable(v, path + [str(i)], True)
+                    if found:
+                        return found
+            elif isinstance(value, dict) or hasattr(value, "items"):
+                for k, v in value.items():
+                    if isinstance(k, str) and (k.startswith("$") or "." in k):
+                        return path + [k], "has a key that %s" % ("starts with '$'" if k.startswith("$") else
+                                                                  "contains '.'"), \
+                            "rename the key, or use MongoDB 5.0 or later (--db-engine mongod), which stores it"
+                    found = unstorable(v, path + [str(k)], False)
+                    if found:
+                        return found
+            return None
+
+        if self._ferretdb[1]:
+            found = unstorable(data[0], ["metadata"], False) if isinstance(data, tuple) else unstorable(data, [], False)
+            if found:
+                raise ValueError("dump %d into %s: field '%s' %s, which the FerretDB server cannot store: %s"
+                                 % (self._dumps, db_collection_name, ".".join(found[0]), found[1], found[2]))
         if isinstance(data, tuple):
             fs = gridfs.GridFS(database, collection=db_collection_name)
             fs.put(data[1], metadata=data[0])

@@ -1,6 +1,7 @@
 /* Documents and models from a script into the database, with provenance. */
 #include "stage/writer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "log/log.h"
 #include "provenance/provenance.h"
+#include "store/storable.h"
 
 struct nem_writer {
     nem_writer_opts_t o;
@@ -35,6 +37,7 @@ struct nem_writer {
     uint32_t n_models;
     uint64_t docs;
     uint64_t dropped;           /* models of a group member other than 0, not stored */
+    int ferretdb;               /* FerretDB 1.x behind the store: -1 not asked yet (storable_here) */
 };
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
@@ -51,6 +54,7 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     nem_stamp_init(&w->stamp, w->o.run_id, w->o.stage, w->o.position, w->o.script->path, w->o.legacy_stamp);
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
+    w->ferretdb = -1;
     return w;
 }
 
@@ -63,8 +67,35 @@ static bool have_bulk(nem_writer_t *w, bson_error_t *err)
     return w->bulk != NULL;
 }
 
+/* Whether what the script stores must be checked against FerretDB 1.x's limits (store/storable.h): asked of the
+ * server with the script's first item that goes to the database, then remembered. */
+static bool storable_here(nem_writer_t *w)
+{
+    if (w->ferretdb < 0)
+        w->ferretdb = nem_store_ferretdb_limits(w->o.store);
+    return w->ferretdb;
+}
+
+/* A value the server cannot store fails the script as bad output does (runner-items.c), before it is sent: FerretDB
+ * would drop the connection on some of them and the script's error would not say why. what: "document 3". */
+static bool unstorable(nem_writer_t *w, const char *what, const char *prefix, const nem_unstorable_t *why,
+                       bson_error_t *err)
+{
+    bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_EOUTPUT,
+                   "%s script #%zu '%s': %s: field '%s%s' %s, which the FerretDB server cannot store: %s",
+                   nem_stage_name(w->o.stage), w->o.position, w->o.script->path, what, prefix, why->path, why->what,
+                   why->fix);
+    return false;
+}
+
 static bool write_document(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 {
+    nem_unstorable_t why;
+    if (storable_here(w) && !nem_storable_ferretdb(&item->doc, &why)) {
+        char what[48];
+        bson_snprintf(what, sizeof what, "document %" PRIu64, w->docs + 1);
+        return unstorable(w, what, "", &why, err);
+    }
     if (!have_bulk(w, err))
         return false;
     if (w->provenance)
@@ -117,13 +148,24 @@ static bool write_model(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     const char *k;
     const char *bucket = w->bucket;
     bson_t full;
-    model_metadata(w, &item->doc, &full);
-    /* Pipelines of many MiB appear several times in the lineage (options, data_pipeline, consumed): stored once
-     * by reference, the metadata stays small whatever they are. */
-    bool ok = nem_lineage_compact(w->o.store, &full, NEM_PROVENANCE_FIELD, &meta, err);
-    bson_destroy(&full);
+    nem_unstorable_t why;
+    bool ok = true;
+    bson_init(&meta);
+    if (storable_here(w) && !nem_storable_ferretdb(&item->doc, &why)) {
+        char what[48];
+        bson_snprintf(what, sizeof what, "model %u", w->n_models + 1);
+        ok = unstorable(w, what, "metadata.", &why, err);
+    }
     snprintf(filename, sizeof filename, "%s-%s-%zu-%u", w->o.run_id, nem_stage_name(w->o.stage),
              w->o.position, w->n_models);
+    if (ok) {
+        /* Pipelines of many MiB appear several times in the lineage (options, data_pipeline, consumed): stored
+         * once by reference, the metadata stays small whatever they are. */
+        bson_destroy(&meta);
+        model_metadata(w, &item->doc, &full);
+        ok = nem_lineage_compact(w->o.store, &full, NEM_PROVENANCE_FIELD, &meta, err);
+        bson_destroy(&full);
+    }
     ok = ok && nem_gridfs_upload_file(w->o.store, bucket, filename, item->path, &meta, &id, err);
     bson_destroy(&meta);
     if (!ok && item->path_is_temp) {
@@ -231,6 +273,18 @@ static void note_last(nem_writer_t *w, const bson_t *metric)
 static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 {
     char key[64];
+    bson_iter_t it;
+    if (storable_here(w) && bson_iter_init_find(&it, &item->doc, "value") && BSON_ITER_HOLDS_DOUBLE(&it) &&
+        !isfinite(bson_iter_double(&it))) {
+        double v = bson_iter_double(&it);
+        bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_EOUTPUT,
+                       "%s script #%zu '%s': metric '%s' at step %" PRId64 " is %s, which the FerretDB server cannot "
+                       "store: log a finite value, or use MongoDB (--db-engine mongod), which stores it",
+                       nem_stage_name(w->o.stage), w->o.position, w->o.script->path, metric_name(&item->doc),
+                       bson_iter_init_find(&it, &item->doc, "step") ? bson_iter_as_int64(&it) : 0,
+                       isnan(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+        return false;
+    }
     bson_t doc = BSON_INITIALIZER;
     nem_script_key(w->o.stage, w->o.position, key, sizeof key);
     BSON_APPEND_UTF8(&doc, "run", w->o.run_id);

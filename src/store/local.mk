@@ -4,4 +4,5 @@ noinst_LTLIBRARIES += libnemesyst_store.la
 libnemesyst_core_la_LIBADD += libnemesyst_store.la
 libnemesyst_store_la_LIBADD = $(MONGOC_LIBS) $(BSON_LIBS)
 libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
-	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c
+	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c \
+	src/store/storable.h src/store/storable.c

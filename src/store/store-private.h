@@ -13,6 +13,7 @@ struct nem_store {
     char *auth_desc;      /* "user 'u' on database 'd' (mechanism)", NULL without authentication */
     int timeout_ms;       /* server selection deadline */
     bool borrowed;        /* the client belongs to the caller (nem_store_adopt) */
+    int ferretdb;         /* FerretDB 1.x behind it: 0 not asked yet, 1 no, 2 yes (storable.c) */
 };
 
 /* Sets a one-line NEM_ERROR_STORE error. */

@@ -10,6 +10,11 @@
  *                         length and the process's peak memory (stage-large-model.sh)
  *   refuse, crash         failures after some output: the plugin's own error, a segmentation fault
  *   exit_early, quit_early  clean's documents, then exit(0) or _exit(0) before the host has them all
+ *   unstorable_array, unstorable_key  two documents, then one FerretDB cannot store (rows.1.grid.0 an array in an
+ *                         array; meta.a.b a key with '.'), then one more (stage-unstorable.sh)
+ *   daemonize             leaves a daemon behind (fork, setsid, fork), its pid in NEM_T_DAEMON_DIR/plugin-RANK-POS,
+ *                         then clean's documents and the end NEM_T_DAEMON_END names: ok, fail, hang, kill, wait
+ *                         (tests/stage/stage-daemon.sh)
  * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
  * the environment, which the runner passes through. */
 #include <nemesyst.h>
@@ -17,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error);
@@ -29,6 +36,9 @@ bool refuse(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool crash(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool exit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool unstorable_array(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool unstorable_key(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool daemonize(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 static void note_run(nemesyst_ctx_t *ctx)
 {
@@ -275,4 +285,91 @@ bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error)
     if (!clean(ctx, error))
         return false;
     _exit(0);
+}
+
+/* A daemon: fork, setsid, fork again, the middle process exits; the daemon (stdio on /dev/null) reports its pid
+ * through a pipe and sleeps. The pid goes to NEM_T_DAEMON_DIR/plugin-RANK-POSITION (written whole, by rename). */
+static bool leave_daemon(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    const char *dir = getenv("NEM_T_DAEMON_DIR"), *rank = getenv("NEMESYST_RANK");
+    char path[4096], tmp[4200];
+    pid_t mid, daemon = 0;
+    int p[2], null;
+    FILE *f;
+    if (!dir || !rank || pipe(p) != 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "daemonize: no NEM_T_DAEMON_DIR or pipe");
+        return false;
+    }
+    if ((mid = fork()) == 0) {
+        close(p[0]);
+        if (setsid() < 0)
+            _exit(1);
+        if (fork() == 0) {
+            if ((null = open("/dev/null", O_RDWR)) >= 0)
+                dup2(null, 0), dup2(null, 1), dup2(null, 2);
+            daemon = getpid();
+            if (write(p[1], &daemon, sizeof daemon) == (ssize_t)sizeof daemon)
+                close(p[1]);
+            sleep(300);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    if (mid < 0 || read(p[0], &daemon, sizeof daemon) != (ssize_t)sizeof daemon)
+        daemon = 0;
+    close(p[0]);
+    if (mid > 0)
+        waitpid(mid, NULL, 0);
+    snprintf(path, sizeof path, "%s/plugin-%s-%zu", dir, rank, nemesyst_position(ctx));
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (daemon <= 0 || !(f = fopen(tmp, "w"))) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "daemonize: no daemon");
+        return false;
+    }
+    fprintf(f, "%d\n", (int)daemon);
+    return fclose(f) == 0 && rename(tmp, path) == 0;
+}
+
+bool daemonize(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    const char *end = getenv("NEM_T_DAEMON_END");
+    end = end && *end ? end : "ok";
+    if (!leave_daemon(ctx, error))
+        return false;
+    if (strcmp(end, "hang") == 0 || strcmp(end, "wait") == 0)
+        sleep(300);
+    if (strcmp(end, "kill") == 0)
+        raise(SIGKILL);
+    if (!clean(ctx, error))
+        return false;
+    if (strcmp(end, "fail") == 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "daemonize: failing on purpose");
+        return false;
+    }
+    return true;
+}
+
+/* Documents 1, 2 and 4 are {i}; document 3 is bad. */
+static bool emit_with_bad_third(nemesyst_ctx_t *ctx, bson_t *bad, bson_error_t *error)
+{
+    bool ok = true;
+    for (int32_t i = 1; ok && i <= 4; i++) {
+        bson_t *doc = i == 3 ? bad : BCON_NEW("i", BCON_INT32(i));
+        ok = nemesyst_emit(ctx, doc, error);
+        if (doc != bad)
+            bson_destroy(doc);
+    }
+    bson_destroy(bad);
+    return ok;
+}
+
+bool unstorable_array(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    return emit_with_bad_third(ctx, BCON_NEW("rows", "[", "{", "i", BCON_INT32(1), "}", "{", "grid", "[", "[",
+                                             BCON_INT32(1), BCON_INT32(2), "]", "]", "}", "]"), error);
+}
+
+bool unstorable_key(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    return emit_with_bad_third(ctx, BCON_NEW("meta", "{", "a.b", BCON_INT32(1), "}"), error);
 }

@@ -1,12 +1,14 @@
 /* Unit suite (no server): connection options from the configuration, the public URI, and every bad setting caught
  * by nem_store_new with a one-line message naming the option and value; an unreachable host named with its
- * timeout. */
+ * timeout. What FerretDB 1.x cannot store (store/storable.h): each limit found with its field's path, what it stores
+ * passed, and which buildInfo replies mean FerretDB 1.x. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app/plan.h"
+#include "store/storable.h"
 #include "store/store.h"
 
 /* Resolves a command line (writable copies: the resolver scrubs passwords in argv). */
@@ -240,6 +242,164 @@ START_TEST(unreachable_host_names_address_and_timeout)
 }
 END_TEST
 
+static bson_t *json(const char *text)
+{
+    bson_error_t err;
+    bson_t *doc = bson_new_from_json((const uint8_t *)text, -1, &err);
+    ck_assert_msg(doc, "%s: %s", text, err.message);
+    return doc;
+}
+
+/* doc is refused at path, with what starting with what. */
+static void expect_unstorable(bson_t *doc, const char *path, const char *what)
+{
+    nem_unstorable_t why;
+    char *text = bson_as_canonical_extended_json(doc, NULL);
+    ck_assert_msg(!nem_storable_ferretdb(doc, &why), "accepted: %s", text);
+    ck_assert_msg(strcmp(why.path, path) == 0, "%s: path '%s', want '%s'", text, why.path, path);
+    ck_assert_msg(strncmp(why.what, what, strlen(what)) == 0, "%s: '%s', want '%s'", text, why.what, what);
+    ck_assert_msg(strstr(why.fix, "--db-engine mongod") || strstr(why.fix, "bson_uint32_to_string"), "%s", why.fix);
+    bson_free(text);
+    bson_destroy(doc);
+}
+
+/* Everything FerretDB 1.24 stores (each sent to it): -0.0 (stored as 0), '$' inside a key, an empty key, arrays of
+ * documents holding arrays, binary, regex, timestamp, dates, NUL inside a string, 150 levels of nesting. */
+START_TEST(storable_accepts_what_ferretdb_stores)
+{
+    nem_unstorable_t why;
+    bson_t *doc = json("{\"i\": 1, \"l\": {\"$numberLong\": \"4611686018427387904\"}, \"z\": -0.0, \"d\": 1.5e308,"
+                       " \"s\": \"miNVpaKWqm\", \"a$\": 1, \"\": {\"\": 2}, \"rows\": [{\"x\": [1, 2]}, {\"y\": []}],"
+                       " \"e\": [], \"n\": null, \"b\": {\"$binary\": {\"base64\": \"AAE=\", \"subType\": \"05\"}},"
+                       " \"r\": {\"$regularExpression\": {\"pattern\": \"x\", \"options\": \"i\"}},"
+                       " \"t\": {\"$timestamp\": {\"t\": 1, \"i\": 1}},"
+                       " \"o\": {\"$oid\": \"5f1e6a6c2b3c4d5e6f708192\"},"
+                       " \"dt\": {\"$date\": {\"$numberLong\": \"253370764800000\"}}, \"nul\": \"a\\u0000b\"}");
+    ck_assert_msg(nem_storable_ferretdb(doc, &why), "%s %s", why.path, why.what);
+    bson_destroy(doc);
+    bson_t *deep = bson_new(), *inner = bson_new();
+    BSON_APPEND_INT32(inner, "x", 1);
+    for (int i = 0; i < 150; i++) {
+        bson_reinit(deep);
+        BSON_APPEND_DOCUMENT(deep, "n", inner);
+        bson_destroy(inner);
+        inner = bson_copy(deep);
+    }
+    ck_assert(nem_storable_ferretdb(deep, &why));
+    bson_destroy(deep);
+    bson_destroy(inner);
+    bson_t empty = BSON_INITIALIZER;
+    ck_assert(nem_storable_ferretdb(&empty, &why));
+}
+END_TEST
+
+/* Each limit, with the path of the field that holds it. */
+START_TEST(storable_refuses_each_limit)
+{
+    expect_unstorable(json("{\"a\": 1, \"price\": {\"$numberDouble\": \"NaN\"}}"), "price", "holds NaN");
+    expect_unstorable(json("{\"rows\": [{\"p\": 1.0}, {\"p\": 2.0}, {\"p\": 3.0}, {\"p\": {\"$numberDouble\": "
+                           "\"NaN\"}}]}"), "rows.3.p", "holds NaN");
+    expect_unstorable(json("{\"x\": {\"y\": {\"$numberDouble\": \"Infinity\"}}}"), "x.y", "holds Infinity");
+    expect_unstorable(json("{\"x\": [{\"$numberDouble\": \"-Infinity\"}]}"), "x.0", "holds -Infinity");
+    expect_unstorable(json("{\"d\": {\"$numberDecimal\": \"1.5\"}}"), "d", "holds a Decimal128");
+    expect_unstorable(json("{\"a\": [1, [2]]}"), "a.1", "is an array inside an array");
+    expect_unstorable(json("{\"a\": [[]]}"), "a.0", "is an array inside an array");
+    expect_unstorable(json("{\"a\": [{\"b\": [1, [2]]}]}"), "a.0.b.1", "is an array inside an array");
+    expect_unstorable(json("{\"m\": {\"a.b\": 1}}"), "m.a.b", "has a key that contains '.'");
+    expect_unstorable(json("{\"a.b\": 1}"), "a.b", "has a key that contains '.'");
+    expect_unstorable(json("{\"l\": [{\"k\": {\"x.\": 1}}]}"), "l.0.k.x.", "has a key that contains '.'");
+    expect_unstorable(json("{\"c\": {\"$code\": \"f()\"}}"), "c", "holds JavaScript code");
+    expect_unstorable(json("{\"c\": {\"$code\": \"f()\", \"$scope\": {}}}"), "c", "holds JavaScript code");
+    expect_unstorable(json("{\"k\": {\"$minKey\": 1}}"), "k", "holds MinKey");
+    expect_unstorable(json("{\"k\": {\"$maxKey\": 1}}"), "k", "holds MaxKey");
+    expect_unstorable(json("{\"u\": {\"$undefined\": true}}"), "u", "holds undefined");
+    expect_unstorable(json("{\"s\": {\"$symbol\": \"x\"}}"), "s", "holds a symbol");
+    expect_unstorable(json("{\"p\": {\"$dbPointer\": {\"$ref\": \"c\", \"$id\": {\"$oid\": "
+                           "\"5f1e6a6c2b3c4d5e6f708192\"}}}}"), "p", "holds a DBPointer");
+    bson_t *doc = bson_new(), sub;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "x", &sub);
+    BSON_APPEND_INT32(&sub, "$set", 1);
+    bson_append_document_end(doc, &sub);
+    expect_unstorable(doc, "x.$set", "has a key that starts with '$'");
+    /* an array whose keys are not 0, 1, 2, ... (a common mistake with libbson): the array's own path */
+    doc = bson_new();
+    BSON_APPEND_ARRAY_BEGIN(doc, "v", &sub);
+    BSON_APPEND_INT32(&sub, "0", 1);
+    BSON_APPEND_INT32(&sub, "2", 2);
+    bson_append_array_end(doc, &sub);
+    expect_unstorable(doc, "v", "is an array whose keys are not 0, 1, 2");
+    doc = bson_new();
+    BSON_APPEND_ARRAY_BEGIN(doc, "v", &sub);
+    BSON_APPEND_INT32(&sub, "00", 1);
+    bson_append_array_end(doc, &sub);
+    expect_unstorable(doc, "v", "is an array whose keys are not 0, 1, 2");
+}
+END_TEST
+
+/* The path is one line of valid UTF-8 whatever the keys: control characters and invalid bytes become '?', a long
+ * path is cut (never inside a character) and ends with "...". Deeper than NEM_STORABLE_MAX_DEPTH is not walked. */
+START_TEST(storable_path_is_one_short_line)
+{
+    nem_unstorable_t why;
+    bson_t *doc = bson_new(), sub;
+    BSON_APPEND_DOCUMENT_BEGIN(doc, "line\nbreak\xff", &sub);
+    BSON_APPEND_DOUBLE(&sub, "x", NAN);
+    bson_append_document_end(doc, &sub);
+    ck_assert(!nem_storable_ferretdb(doc, &why));
+    ck_assert_str_eq(why.path, "line?break?.x");
+    bson_destroy(doc);
+
+    char key[200];
+    memset(key, 'k', sizeof key);
+    memcpy(key + 150, "\xc3\xa9\xc3\xa9\xc3\xa9", 6); /* "é" x 3 across the cut */
+    key[sizeof key - 1] = '\0';
+    doc = bson_new();
+    BSON_APPEND_DOUBLE(doc, key, INFINITY);
+    ck_assert(!nem_storable_ferretdb(doc, &why));
+    size_t n = strlen(why.path);
+    ck_assert_uint_lt(n, NEM_STORABLE_PATH_MAX);
+    ck_assert_str_eq(why.path + n - 3, "...");
+    ck_assert(bson_utf8_validate(why.path, n, false));
+    bson_destroy(doc);
+
+    /* a NaN 1000 levels down: not walked (no crash), left to the server; 300 levels down: found */
+    for (int depth = 300; depth <= 1000; depth += 700) {
+        bson_t *d = bson_new(), *inner = bson_new();
+        BSON_APPEND_DOUBLE(inner, "x", NAN);
+        for (int i = 0; i < depth; i++) {
+            bson_reinit(d);
+            BSON_APPEND_DOCUMENT(d, "n", inner);
+            bson_destroy(inner);
+            inner = bson_copy(d);
+        }
+        ck_assert_int_eq(nem_storable_ferretdb(d, &why), depth > NEM_STORABLE_MAX_DEPTH);
+        bson_destroy(d);
+        bson_destroy(inner);
+    }
+}
+END_TEST
+
+/* FerretDB 1.x says "ferretdbVersion"; FerretDB 2.x ("ferretdb": {"version"}) and mongod have no such limits. */
+START_TEST(ferretdb_limits_from_build_info)
+{
+    static const struct {
+        const char *reply;
+        bool limits;
+    } cases[] = {
+        {"{\"version\": \"7.0.42\", \"ferretdbVersion\": \"v1.24.2\", \"ok\": 1.0}", true},
+        {"{\"version\": \"6.0.42\", \"ferretdbVersion\": \"v0.9.0\", \"ok\": 1.0}", true},
+        {"{\"version\": \"7.0.77\", \"ferretdb\": {\"version\": \"v2.1.0\", \"package\": \"deb\"}}", false},
+        {"{\"version\": \"7.0.14\", \"gitVersion\": \"ce59cfc6a3c5e5c067dca0d30697edd68d4f5188\", \"ok\": 1.0}", false},
+        {"{\"ok\": 1.0}", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bson_t *reply = json(cases[i].reply);
+        ck_assert_msg(nem_store_ferretdb_limits_of(reply) == cases[i].limits, "%s", cases[i].reply);
+        bson_destroy(reply);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("store-opts");
@@ -256,6 +416,12 @@ static Suite *suite(void)
     tcase_add_test(tc, unreachable_host_names_address_and_timeout);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
+    TCase *st = tcase_create("storable");
+    tcase_add_test(st, storable_accepts_what_ferretdb_stores);
+    tcase_add_test(st, storable_refuses_each_limit);
+    tcase_add_test(st, storable_path_is_one_short_line);
+    tcase_add_test(st, ferretdb_limits_from_build_info);
+    suite_add_tcase(s, st);
     return s;
 }
 
