@@ -14,3 +14,5 @@ dist_check_SCRIPTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/s
 EXTRA_DIST += tests/serve/lib.sh
 TESTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tests/serve/login.sh \
 	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh tests/serve/multihost.sh
+dist_check_SCRIPTS += tests/serve/server-group.sh
+TESTS += tests/serve/server-group.sh

@@ -14,5 +14,6 @@ STAGE_TESTS = tests/stage/stage-kinds-n1.sh tests/stage/stage-kinds-n2.sh tests/
 TESTS += $(STAGE_TESTS)
 dist_check_SCRIPTS += $(STAGE_TESTS)
 EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagecheck.py tests/stage/fixtures
+STAGE_TESTS += tests/stage/stage-daemon.sh
 STAGE_TESTS += tests/stage/stage-resume-kill.sh
 STAGE_TESTS += tests/stage/stage-unstorable.sh

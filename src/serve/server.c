@@ -1,5 +1,6 @@
 /* Launch, readiness and stop of one server process. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <mongoc/mongoc.h>
@@ -252,6 +253,75 @@ static void fail_with_tail(nem_server_t *srv, bson_error_t *err, const char *wha
     bson_free(tail);
 }
 
+/* The server leads a process group of its own (its own session: nem_server_launch), and is signalled as a group:
+ * a server started through a wrapper script (a cluster module's, which runs the real server as its child, in the
+ * background or not) is the wrapper and its children together. The pid alone when no group has its number (a pid
+ * file written otherwise), unless the pid was already reaped (then the number may be another process's by now). */
+static void signal_server(pid_t pid, int sig, bool reaped)
+{
+    if (pid > 0 && kill(-pid, sig) != 0 && errno == ESRCH && !reaped)
+        kill(pid, sig);
+}
+
+/* True while a live process (not a zombie waiting for its parent) is in process group pgid. */
+static bool group_alive(pid_t pgid)
+{
+    DIR *d;
+    struct dirent *e;
+    bool alive = false;
+
+    if (pgid <= 0 || (kill(-pgid, 0) != 0 && errno == ESRCH))
+        return false;
+    if (!(d = opendir("/proc")))
+        return true;
+    while (!alive && (e = readdir(d))) {
+        char path[300], buf[512], *paren, state;
+        long ppid, pgrp;
+        FILE *f;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        bson_snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so the last ')' ends it */
+        if (fgets(buf, sizeof buf, f) && (paren = strrchr(buf, ')')) &&
+            sscanf(paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3)
+            alive = pgrp == (long)pgid && state != 'Z' && state != 'X';
+        fclose(f);
+    }
+    closedir(d);
+    return alive;
+}
+
+/* Waits until deadline (nem_now_ms) for process group pgid to have no live process. */
+static bool wait_group(pid_t pgid, int64_t deadline)
+{
+    int step = 1;
+    while (group_alive(pgid)) {
+        if (nem_now_ms() >= deadline)
+            return false;
+        nem_sleep_ms(step);
+        step = step < 20 ? step * 2 : 20;
+    }
+    return true;
+}
+
+/* What a server that ended by itself left in its group (a wrapper's background server): stopped as the server
+ * would be, SIGTERM, --db-stop-timeout, then SIGKILL. */
+static void stop_leftovers(const nem_server_t *srv, pid_t pgid)
+{
+    if (!group_alive(pgid))
+        return;
+    NEM_WARN("%s (pid %d) ended but left processes in its process group: stopping them", srv->engine->name,
+             (int)pgid);
+    kill(-pgid, SIGTERM);
+    if (!wait_group(pgid, nem_now_ms() + srv->spec->stop_timeout_ms)) {
+        kill(-pgid, SIGKILL);
+        if (!wait_group(pgid, nem_now_ms() + 10000))
+            NEM_WARN("processes of %s's process group %d survived SIGKILL", srv->engine->name, (int)pgid);
+    }
+}
+
 static bool child_gone(nem_server_t *srv, bson_error_t *err)
 {
     int status = 0;
@@ -260,9 +330,10 @@ static bool child_gone(nem_server_t *srv, bson_error_t *err)
     if (!nem_spawn_reap(srv->pid, false, &status))
         return false;
     nem_cleanup_server_pid(0);
+    stop_leftovers(srv, srv->pid); /* the start failed: nothing of it stays, the pid file's lock included */
     srv->pid = 0;
-    /* nem_server_stop has nothing left to stop, so the pid file goes here (its lock died with the server,
-     * unless something the server left behind still holds it). */
+    /* nem_server_stop has nothing left to stop, so the pid file goes here (its lock died with the server and
+     * what it left in its group). */
     remove_pidfile(srv->spec);
     nem_spawn_describe(status, how, sizeof how);
     bson_snprintf(what, sizeof what, "%s before it answered ping on %s:%d", how, srv->spec->connect_ip,
@@ -309,9 +380,9 @@ bool nem_server_wait_ready(nem_server_t *srv, bson_error_t *err)
     return false;
 }
 
-/* The engine's shutdown command when it has one (mongod), else SIGTERM. A command that closes the connection
- * under us was accepted. */
-static void request_stop(nem_server_t *srv)
+/* The engine's shutdown command when it has one (mongod), else SIGTERM to the server's process group. A command
+ * that closes the connection under us was accepted. True when the group was signalled. */
+static bool request_stop(nem_server_t *srv)
 {
     bson_t cmd = BSON_INITIALIZER;
     bson_error_t e = {0};
@@ -321,12 +392,13 @@ static void request_stop(nem_server_t *srv)
         bool ok = nem_serve_command(srv->spec, srv->phase == NEM_PHASE_START, "admin", &cmd, 5000, NULL, &e);
         bson_destroy(&cmd);
         if (ok || e.domain == MONGOC_ERROR_STREAM)
-            return;
+            return false;
         NEM_WARN("%s did not take the shutdown command (%s); sending SIGTERM to pid %d", srv->engine->name,
                  e.message, (int)srv->pid);
     }
     bson_destroy(&cmd);
-    kill(srv->pid, SIGTERM);
+    signal_server(srv->pid, SIGTERM, false);
+    return true;
 }
 
 /* Gone or a zombie (exited, waiting for its parent to reap it). */
@@ -348,16 +420,18 @@ static bool pid_dead(pid_t pid)
     return zombie;
 }
 
-/* A server this process did not start cannot be waited for; its death shows as the pid-file lock coming free. */
-static bool wait_gone(nem_server_t *srv, int timeout_ms)
+/* The server itself. A server this process did not start cannot be waited for; its death shows as the pid-file
+ * lock coming free. */
+static bool wait_server(nem_server_t *srv, int64_t deadline)
 {
     char *path;
     int fd;
-    int64_t deadline = nem_now_ms() + timeout_ms;
     bool gone = false;
 
-    if (srv->is_child)
-        return nem_spawn_wait(srv->pid, timeout_ms, NULL);
+    if (srv->is_child) {
+        int64_t left = deadline - nem_now_ms();
+        return nem_spawn_wait(srv->pid, left > 0 ? (int)left : 0, NULL);
+    }
     path = pidfile_path(srv->spec);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     bson_free(path);
@@ -370,6 +444,20 @@ static bool wait_gone(nem_server_t *srv, int timeout_ms)
     while (gone && !pid_dead(srv->pid) && nem_now_ms() < deadline + 1000)
         nem_sleep_ms(5);
     return gone;
+}
+
+/* The server and then the rest of its process group, within timeout_ms. *reaped: the server itself is gone.
+ * term_rest: the group was not signalled (a shutdown command stopped the server), so what is left of it gets
+ * SIGTERM once the server has ended. */
+static bool wait_gone(nem_server_t *srv, int timeout_ms, bool term_rest, bool *reaped)
+{
+    int64_t deadline = nem_now_ms() + timeout_ms;
+
+    if (!*reaped && !(*reaped = wait_server(srv, deadline)))
+        return false;
+    if (term_rest && group_alive(srv->pid))
+        kill(-srv->pid, SIGTERM);
+    return wait_group(srv->pid, deadline);
 }
 
 static void unlink_pidfile(const nem_server_spec_t *spec)
@@ -395,16 +483,16 @@ static void remove_pidfile(const nem_server_spec_t *spec)
 
 bool nem_server_stop(nem_server_t *srv, bson_error_t *err)
 {
-    bool ok = true;
+    bool ok = true, reaped = false, signalled;
 
     if (srv->pid <= 0)
         return true;
-    request_stop(srv);
-    if (!wait_gone(srv, srv->spec->stop_timeout_ms)) {
+    signalled = request_stop(srv);
+    if (!wait_gone(srv, srv->spec->stop_timeout_ms, !signalled, &reaped)) {
         NEM_WARN("%s (pid %d) did not stop within --db-stop-timeout %d s: killing it", srv->engine->name,
                  (int)srv->pid, srv->spec->stop_timeout_ms / 1000);
-        kill(srv->pid, SIGKILL);
-        if (!wait_gone(srv, 10000)) {
+        signal_server(srv->pid, SIGKILL, reaped);
+        if (!wait_gone(srv, 10000, false, &reaped)) {
             bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EFAILED, "%s (pid %d) survived SIGKILL", srv->engine->name, (int)srv->pid);
             ok = false;
         }

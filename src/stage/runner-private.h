@@ -5,6 +5,8 @@
 
 #include "stage/runner.h"
 
+#include <signal.h>
+
 /* A growable input buffer: bytes [start, len) are unconsumed. */
 typedef struct {
     char *data;
@@ -75,6 +77,9 @@ typedef struct {
     int items, out, err;    /* out = -1 when stdout carries the items */
 } nem_child_fds_t;
 
+/* runner-spawn.c. NEM_GUARD_KILL: sent by the rank to a script's guard alone (never to the group), it SIGKILLs
+ * the script and everything the script left, in its process group or out of it, and the guard then ends. */
+#define NEM_GUARD_KILL SIGUSR1
 /* runner-spawn.c */
 bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *spec, pid_t *pid,
                       nem_child_fds_t *fds, bson_error_t *err);

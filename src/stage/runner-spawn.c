@@ -1,6 +1,6 @@
 /* Starting a stage script: argv, environment, args file and pipes, then the shared spawner (util/spawn.c) forks a
  * guard that runs the script (see guard_relay). The parent is an MPI process: the guard only does
- * async-signal-safe work (sigaction, waitpid, kill, _exit). */
+ * async-signal-safe work (sigaction, waitpid, kill, reading /proc, _exit). */
 #define _GNU_SOURCE /* pipe2: close-on-exec from the start, no window for a concurrent fork */
 #include "stage/runner-private.h"
 
@@ -152,19 +152,35 @@ static bool plan_pipes(spawn_plan_t *p, const nem_runner_kind_t *kind, bson_erro
     return kind->items_on_stdout || make_pipe(p->items, true, err);
 }
 
-/* The guard: the rank's direct child, leader of the script's process group, which it never leaves. PDEATHSIG
- * reaches only a direct child, so a script's own children would outlive a rank killed outright; the guard turns
- * the rank's death (its death signal, SIGTERM) into SIGKILL for the whole group. It ignores the signals the rank
- * sends the group (the script handles those: SIGTERM keeps its grace), waits for the script and ends the way the
- * script ended, so the rank sees the script's own exit status or signal. The spawner calls it with every signal
- * blocked, so its handlers are in place before any signal can arrive. */
+/* The guard: the rank's direct child, leader of the script's process group, which it never leaves, and a child
+ * subreaper (util/spawn.h), so every descendant of the script is its own to end: those that stay in the group
+ * and those that leave it (setsid, a double fork, a daemon). PDEATHSIG reaches only a direct child, so a
+ * script's own children would outlive a rank killed outright; the guard turns the rank's death (its death
+ * signal, SIGTERM) into SIGKILL for all of them. It ignores the signals the rank sends the group (the script
+ * handles those: SIGTERM keeps its grace); NEM_GUARD_KILL from the rank itself (nem_runner's hard stop, where
+ * SIGKILL to the group would take the guard first and leave the escaped descendants to init) SIGKILLs the
+ * script and everything it left. It reaps whatever is handed over while the script runs, waits for the script,
+ * and once the script has ended, however it ended, SIGKILLs and reaps what is left (nem_spawn_sweep): nothing
+ * outlives its job. Then it ends the way the script ended, so the rank sees the script's own exit status or
+ * signal. The spawner calls it with every signal blocked, so its handlers are in place before any signal can
+ * arrive. */
 static volatile sig_atomic_t guard_parent;
 
 static void guard_on_term(int sig)
 {
     (void)sig;
-    if (getppid() != (pid_t)guard_parent) /* the rank died (PDEATHSIG): nothing of the script may outlive it */
+    if (getppid() != (pid_t)guard_parent) { /* the rank died (PDEATHSIG): nothing of the script may outlive it */
+        nem_spawn_sweep();
         kill(0, SIGKILL);
+    }
+}
+
+static void guard_on_kill(int sig, siginfo_t *info, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    if (info->si_code == SI_USER && info->si_pid == (pid_t)guard_parent) /* the rank's, not the script's own */
+        nem_spawn_signal_children(SIGKILL); /* the main loop reaps the script, then sweeps the rest */
 }
 
 static void guard_relay(pid_t script, pid_t parent)
@@ -173,30 +189,42 @@ static void guard_relay(pid_t script, pid_t parent)
     struct sigaction sa;
     guard_parent = (sig_atomic_t)parent;
     memset(&sa, 0, sizeof sa);
+    sigfillset(&sa.sa_mask); /* one handler at a time */
     sa.sa_handler = guard_on_term;
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_sigaction = guard_on_kill;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(NEM_GUARD_KILL, &sa, NULL);
+    sa.sa_flags = 0;
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL); /* SIGUSR1 is NEM_GUARD_KILL */
     sigaction(SIGPIPE, &sa, NULL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (getppid() != parent)
+    if (getppid() != parent) {
+        nem_spawn_sweep();
         kill(0, SIGKILL);
+    }
     for (;;) {
-        pid_t got = waitpid(script, &status, 0);
-        if (got == script)
+        /* any child: what the script hands over while it runs is reaped as it ends, not left a zombie */
+        int st = 0;
+        pid_t got = waitpid(-1, &st, 0);
+        if (got == script) {
+            status = st;
             break;
+        }
         if (got < 0 && errno != EINTR)
             _exit(127);
     }
+    nem_spawn_sweep();
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         struct rlimit none_core = {0, 0};
         setrlimit(RLIMIT_CORE, &none_core); /* the script dumped its own core, if any: not a copy of the rank */
+        memset(&sa, 0, sizeof sa);
         sa.sa_handler = SIG_DFL;
         sigaction(sig, &sa, NULL);
         kill(getpid(), sig);

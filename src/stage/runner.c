@@ -98,6 +98,15 @@ static void kill_group(const nem_runner_t *r, int sig)
         kill(-r->pid, sig);
 }
 
+/* The hard stop: the guard SIGKILLs the script and everything it left, in its process group or out of it, and
+ * ends (runner-spawn.c). SIGKILL to the group would take the guard first and leave what escaped the group to
+ * init; it stays the fallback for a guard that does not end (kill_group). */
+static void kill_tree(const nem_runner_t *r)
+{
+    if (r->pid > 0 && !r->reaped)
+        kill(r->pid, NEM_GUARD_KILL);
+}
+
 static void close_channel(int *fd)
 {
     if (*fd >= 0)
@@ -117,8 +126,7 @@ static bool fail_now(nem_runner_t *r, const bson_error_t *err)
 {
     r->failed = true;
     r->fail_err = *err;
-    if (!r->reaped)
-        kill_group(r, SIGKILL);
+    kill_tree(r);
     close_all(r);
     return false;
 }
@@ -201,16 +209,26 @@ static bool wait_exit(nem_runner_t *r, int ms)
     return r->reaped;
 }
 
+/* SIGKILL for what nem_runner_kill or nem_runner_stopped could not stop with the grace and the guard's kill. */
+static void kill_last_resort(nem_runner_t *r)
+{
+    if (!reap(r, false)) {
+        kill_group(r, SIGKILL);
+        reap(r, true);
+    }
+}
+
 void nem_runner_kill(nem_runner_t *r)
 {
     if (!r->reaped) {
         kill_group(r, SIGTERM);
         if (!wait_exit(r, KILL_GRACE_MS)) {
-            kill_group(r, SIGKILL);
-            reap(r, true);
+            kill_tree(r);
+            if (!wait_exit(r, KILL_GRACE_MS))
+                kill_last_resort(r);
         }
     }
-    kill_group(r, SIGKILL); /* whatever of its tree outlived it */
+    kill_group(r, SIGKILL); /* whatever of its group outlived it */
 }
 
 void nem_runner_stop(nem_runner_t *r)
@@ -229,8 +247,11 @@ bool nem_runner_stopped(nem_runner_t *r)
     if (reap(r, false))
         return true;
     if (r->stop_us && !r->killed && nem_now_us() >= r->stop_us) {
-        kill_group(r, SIGKILL);
+        kill_tree(r);
         r->killed = true;
+    } else if (r->killed && nem_now_us() >= r->stop_us + (int64_t)KILL_GRACE_MS * 1000) {
+        kill_last_resort(r);
+        return true;
     }
     return false;
 }

@@ -32,7 +32,10 @@ typedef struct {
 
 /* The process between a rank and its program (fork_guard): it gets what the program gets (process group,
  * descriptors, death signal, default dispositions, every signal still blocked), holds none of the descriptors,
- * and must not return. program: the program's pid; parent: the pid that spawned the guard. */
+ * and must not return. program: the program's pid; parent: the pid that spawned the guard. On Linux the guard is
+ * a child subreaper (PR_SET_CHILD_SUBREAPER, set before the program is forked): whatever the program leaves
+ * behind, in its process group or out of it (setsid, a double fork, a daemon), becomes the guard's child when its
+ * own parent ends, so the guard reaps it (waitpid(-1, ...)) and can end it (nem_spawn_sweep). */
 typedef void (*nem_spawn_guard_fn)(pid_t program, pid_t parent);
 
 /* True for an entry of environ the child must not inherit. */
@@ -71,6 +74,14 @@ bool nem_spawn_reap(pid_t pid, bool block, int *status);
 /* Waits up to timeout_ms (-1 = no limit) for child pid to end and reaps it. Signals do not cut it short: it is
  * the wait of a stop, which must finish. */
 bool nem_spawn_wait(pid_t pid, int timeout_ms, int *status);
+
+/* For a single-threaded process such as a guard; async-signal-safe (a guard's signal handler may call them).
+ * nem_spawn_signal_children sends sig to every child of this process (listed from /proc): the number signalled,
+ * or -1 when /proc cannot list them. nem_spawn_sweep SIGKILLs and reaps every child of this process, then what
+ * their deaths hand over to it (a subreaper's orphans), until none is left, or until the ones left cannot be
+ * listed. */
+int nem_spawn_signal_children(int sig);
+void nem_spawn_sweep(void);
 
 /* How a wait status reads in every message: "exited with status 3", "killed by SIGSEGV (signal 11,
  * Segmentation fault), core dumped", "killed by signal 40 (Real-time signal 6)". */

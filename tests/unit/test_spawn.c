@@ -65,8 +65,39 @@ static int child_signals(void)
     return 0;
 }
 
+/* daemon FILE: leaves a daemon behind (fork, setsid, fork; the middle process exits), which writes its pid to FILE
+ * (whole, by rename) and sleeps; returns once FILE is there. */
+static int child_daemon(const char *file)
+{
+    char tmp[4200];
+    pid_t mid = fork();
+    if (mid < 0)
+        return 2;
+    if (mid == 0) {
+        if (setsid() < 0)
+            _exit(1);
+        if (fork() == 0) {
+            FILE *f;
+            snprintf(tmp, sizeof tmp, "%s.tmp", file);
+            if ((f = fopen(tmp, "w"))) {
+                fprintf(f, "%d\n", (int)getpid());
+                if (fclose(f) == 0)
+                    rename(tmp, file);
+            }
+            sleep(20); /* the sweep ends it long before */
+        }
+        _exit(0);
+    }
+    waitpid(mid, NULL, 0);
+    for (int i = 0; i < 10000 && access(file, F_OK) != 0; i++)
+        usleep(1000);
+    return access(file, F_OK) == 0 ? 0 : 3;
+}
+
 static int child_main(const char *mode, char **args)
 {
+    if (strcmp(mode, "daemon") == 0 && args[0])
+        return child_daemon(args[0]);
     if (strcmp(mode, "fds") == 0 && args[0] && args[1])
         return child_fds(atoi(args[0]), atoi(args[1]));
     if (strcmp(mode, "signals") == 0)
@@ -358,6 +389,90 @@ START_TEST(a_guard_leads_the_group_and_relays)
 }
 END_TEST
 
+/* A guard that sweeps: it reaps whatever it is handed while the program runs, then ends what the program left. */
+static void sweeping_guard(pid_t program, pid_t parent)
+{
+    int status = 0;
+    pid_t got;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (parent != getppid())
+        _exit(90);
+    while ((got = waitpid(-1, &status, 0)) != program)
+        if (got < 0 && errno != EINTR)
+            _exit(91);
+    nem_spawn_sweep();
+    errno = 0;
+    if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+        _exit(93);
+    _exit(WIFEXITED(status) ? 40 + WEXITSTATUS(status) : 92);
+}
+
+static pid_t read_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    ck_assert_msg(f != NULL, "no pid file %s", path);
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
+}
+
+/* A daemon the program leaves (out of its process group and session) is the guard's child once its parent is
+ * gone (the guard is a subreaper), and the guard's sweep ends and reaps it before the guard itself ends. */
+START_TEST(a_guard_is_a_subreaper_and_sweeps)
+{
+    char dir[] = "/tmp/nem-test-spawn.XXXXXX", file[128];
+    nem_spawn_t sp = {.in_fd = NEM_FD_NULL, .out_fd = NEM_FD_NULL, .keep_fd = -1, .new_group = true,
+                      .death_signal = SIGTERM, .guard = sweeping_guard};
+    bson_error_t err = {0};
+    int status = -1;
+    pid_t pid, daemon;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/daemon.pid", dir);
+    pid = spawn_args(&sp, &err, "daemon", file, NULL);
+    ck_assert_msg(pid > 0, "%s", err.message);
+    ck_assert(nem_spawn_reap(pid, true, &status));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 40, "guard status %d", status);
+    daemon = read_pid_file(file);
+    ck_assert_int_gt(daemon, 0);
+    /* reaped by the guard before it ended: no such process now, not even a zombie */
+    errno = 0;
+    ck_assert_int_eq(kill(daemon, 0), -1);
+    ck_assert_int_eq(errno, ESRCH);
+    assert_no_child_left();
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+/* nem_spawn_signal_children reaches every child of the caller, and only its children. */
+START_TEST(signal_children_reaches_every_child)
+{
+    pid_t kids[3];
+    int status;
+
+    ck_assert_int_eq(nem_spawn_signal_children(SIGTERM), 0);
+    signal(SIGTERM, SIG_DFL); /* not Check's handler, which a child would run on the SIGTERM meant for it */
+    for (int i = 0; i < 3; i++) {
+        kids[i] = fork();
+        ck_assert_int_ge(kids[i], 0);
+        if (kids[i] == 0)
+            for (;;)
+                pause();
+    }
+    ck_assert_int_eq(nem_spawn_signal_children(SIGTERM), 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(waitpid(kids[i], &status, 0), kids[i]);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "child status %d", status);
+    }
+    nem_spawn_sweep(); /* nothing left: returns at once */
+    assert_no_child_left();
+}
+END_TEST
+
 /* The parent (a process between the test and the child) dies: the child gets its death signal. This process is
  * a subreaper, so the orphan's wait status comes here. */
 START_TEST(death_signal_fires_when_the_parent_dies)
@@ -479,6 +594,8 @@ static Suite *spawn_suite(void)
     tcase_add_test(t, descriptor_out_of_range_is_refused);
     tcase_add_test(t, child_starts_with_default_signals);
     tcase_add_test(t, a_guard_leads_the_group_and_relays);
+    tcase_add_test(t, a_guard_is_a_subreaper_and_sweeps);
+    tcase_add_test(t, signal_children_reaches_every_child);
     tcase_add_test(t, death_signal_fires_when_the_parent_dies);
     tcase_add_test(t, wait_with_a_deadline);
     tcase_add_test(t, wait_status_wording);
