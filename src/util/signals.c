@@ -54,7 +54,7 @@ static void on_signal(int sig)
     } else {
         /* Second signal: the user insists. Kill the server hard and die by the default action. */
         struct sigaction dfl = {.sa_handler = SIG_DFL};
-        if (pid > 0)
+        if (pid > 0 && kill(-pid, SIGKILL) != 0) /* the server leads its own process group: all of it */
             kill(pid, SIGKILL);
         sigemptyset(&dfl.sa_mask);
         sigaction(sig, &dfl, NULL);
@@ -73,13 +73,15 @@ static void at_exit_stop_server(void)
     if (pid <= 0)
         return;
     server_pid = 0;
-    if (kill(pid, SIGTERM) != 0)
+    /* The server leads its own process group (a wrapper script's children included): signal all of it. */
+    if (kill(-pid, SIGTERM) != 0 && kill(pid, SIGTERM) != 0)
         return;
     for (int i = 0; i < 250; i++) {     /* 5 s */
-        if (waitpid(pid, NULL, WNOHANG) == pid || kill(pid, 0) != 0)
+        if ((waitpid(pid, NULL, WNOHANG) == pid || kill(pid, 0) != 0) && kill(-pid, 0) != 0)
             return;
         nanosleep(&tick, NULL);
     }
+    kill(-pid, SIGKILL);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
