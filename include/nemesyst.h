@@ -54,6 +54,7 @@ enum {
     NEMESYST_ENOOPT = 4,   /* the option is not set, or has another type */
     NEMESYST_ENOMODEL = 5, /* no input model (not retraining) or no such stored model */
     NEMESYST_EDB = 6,      /* cannot connect to the database */
+    NEMESYST_ENOCHECKPOINT = 7, /* nemesyst_checkpoint_load: this script has no checkpoint yet (start from step 0) */
 };
 
 typedef struct nemesyst_ctx nemesyst_ctx_t;
@@ -177,6 +178,36 @@ bool nemesyst_model_fetch(nemesyst_ctx_t *ctx, const char *bucket, const bson_va
 bool nemesyst_input_model(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, bson_error_t *error);
 /* The input model's file path, or NULL when not retraining (for libraries that want a path, e.g. HDF5). */
 const char *nemesyst_input_model_path(const nemesyst_ctx_t *ctx);
+
+/* --- checkpoints: training that outlives its job --- */
+
+/* A learner that saves its state now and then goes on from there when its run is resumed (--resume RUN, a requeued
+ * job), instead of from step 0. Checkpoints are stored in GridFS (bucket nemesyst_checkpoints) under this run and
+ * script, with the attempt, step, sha256, host, rank and time; the --dl-checkpoint-keep newest are kept (default 2),
+ * an older one deleted only after a newer one is stored and acknowledged. A save returns once the checkpoint is
+ * stored; false (NEMESYST_EDB, NEMESYST_EIO) when it could not be, the older ones untouched: the script may go on
+ * and try again later. In a learner group only member 0 stores (the others' calls return true at once); every
+ * member loads the same one. Once the learner has succeeded and its model is stored, its checkpoints are removed
+ * (--dl-checkpoint-keep-final keeps them). */
+bool nemesyst_checkpoint_save(nemesyst_ctx_t *ctx, const uint8_t *data, size_t len, int64_t step,
+                              const bson_t *metadata, bson_error_t *error);
+/* The same from a file (large states), read as it is sent. */
+bool nemesyst_checkpoint_save_file(nemesyst_ctx_t *ctx, const char *path, int64_t step, const bson_t *metadata,
+                                   bson_error_t *error);
+/* The newest complete checkpoint of this script in this run: its bytes in a new buffer (bson_free it), its step
+ * and its metadata (metadata may be NULL; else initialised by the call, also on failure: destroy it). One whose
+ * chunks are missing or whose sha256 does not match is passed over, with a warning in the log naming it. When
+ * the script has none: false with NEMESYST_ENOCHECKPOINT (start from step 0); when none is usable: false with
+ * NEMESYST_EDB naming each one tried. */
+bool nemesyst_checkpoint_load(nemesyst_ctx_t *ctx, uint8_t **data, size_t *len, int64_t *step, bson_t *metadata,
+                              bson_error_t *error);
+/* The same, written to path (a file of the script's choosing, e.g. in nemesyst_workdir). */
+bool nemesyst_checkpoint_load_file(nemesyst_ctx_t *ctx, const char *path, int64_t *step, bson_t *metadata,
+                                   bson_error_t *error);
+/* True once a stop is coming (the job's time limit is near, it is preempted, or the run is being interrupted):
+ * save a checkpoint now and return false from the entry point, or go on; the script is stopped after
+ * --checkpoint-grace seconds. Cheap enough to call every step. */
+bool nemesyst_checkpoint_requested(const nemesyst_ctx_t *ctx);
 
 /* --- log --- */
 

@@ -672,6 +672,116 @@ class Mongo(object):
 
     GetFiles = getFiles
 
+    # --- checkpoints: training that outlives its job (README "Long training") -------------------------------------
+    # The same store as C plugins' nemesyst_checkpoint_* (src/store/checkpoint.h): GridFS bucket
+    # nemesyst_checkpoints, one file per checkpoint with metadata {run, script, attempt, step, sha256, bytes, host,
+    # rank, t, metadata}; the --dl-checkpoint-keep newest are kept, older ones deleted only after a newer is stored.
+
+    CHECKPOINT_BUCKET = "nemesyst_checkpoints"
+
+    def _checkpoint_key(self):
+        return "%s-%d" % (os.environ.get("NEMESYST_STAGE", "learn"), int(os.environ.get("NEMESYST_POSITION", "0")))
+
+    def _checkpoint_keep(self):
+        keep = self.args.get("dl_checkpoint_keep") or [2]
+        keep = keep if isinstance(keep, list) else [keep]
+        return max(1, int(keep[min(int(self.args.get("process", 0)), len(keep) - 1)]))
+
+    def save_checkpoint(self, data, step, metadata=None):
+        """Stores this learner's state: data is bytes, or a file-like object read as it is sent (large states).
+        Returns once it is stored; raises on failure (pymongo's errors), the older checkpoints untouched. In a
+        learner group only member 0 stores (the others return at once)."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError("save_checkpoint: step must be a whole number >= 0, got %r" % (step,))
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError("save_checkpoint: metadata must be a dict or None")
+        if self.group[0] != 0:
+            return
+        run = os.environ.get("NEMESYST_RUN_ID")
+        if not run:
+            raise RuntimeError("save_checkpoint: no run (NEMESYST_RUN_ID is not set)")
+        sha, spool = hashlib.sha256(), None
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            sha.update(data)
+            size, source = len(data), io.BytesIO(bytes(data))
+        else:
+            if not (hasattr(data, "seek") and hasattr(data, "tell") and data.seekable()):
+                spool = tempfile.TemporaryFile(dir=os.environ.get("NEMESYST_WORKDIR"))
+                for block in iter(lambda: data.read(1 << 20), b""):
+                    spool.write(block)
+                data = spool
+            data.seek(0)
+            size = 0
+            for block in iter(lambda: data.read(1 << 20), b""):
+                sha.update(block)
+                size += len(block)
+            data.seek(0)
+            source = data
+        key = self._checkpoint_key()
+        meta = {"run": run, "script": key, "attempt": int(os.environ.get("NEMESYST_ATTEMPT", "1")),
+                "step": step, "sha256": sha.hexdigest(), "bytes": size, "host": os.environ.get("NEMESYST_HOST", ""),
+                "rank": int(os.environ.get("NEMESYST_RANK", "0")),
+                "t": datetime.datetime.now(datetime.timezone.utc), "metadata": dict(metadata or {})}
+        database = self.connect()
+        bucket = gridfs.GridFSBucket(database, bucket_name=self.CHECKPOINT_BUCKET)
+        try:
+            bucket.upload_from_stream("%s/%s/step-%d" % (run, key, step), source, metadata=meta)
+        finally:
+            if spool is not None:
+                spool.close()
+        files = database[self.CHECKPOINT_BUCKET + ".files"]
+        newest = list(files.find({"metadata.run": run, "metadata.script": key}, {"_id": 1},
+                                 sort=[("metadata.step", -1), ("uploadDate", -1), ("_id", -1)]))
+        for old in newest[self._checkpoint_keep():]:
+            bucket.delete(old["_id"])
+
+    def load_checkpoint(self, path=None):
+        """The newest complete checkpoint of this learner in this run: None when there is none yet, else
+        (data, step, metadata), data the bytes, or with path the file written there (path returned). One whose
+        chunks are missing or whose sha256 does not match is passed over with a warning naming it; when none is
+        usable, RuntimeError names each one tried."""
+        run, key = os.environ.get("NEMESYST_RUN_ID"), self._checkpoint_key()
+        database = self.connect()
+        files = list(database[self.CHECKPOINT_BUCKET + ".files"].find(
+            {"metadata.run": run, "metadata.script": key}, sort=[("metadata.step", -1), ("uploadDate", -1), ("_id", -1)]))
+        tried = []
+        for doc in files:
+            meta = doc.get("metadata") or {}
+            name = doc.get("filename", str(doc["_id"]))
+            sha = hashlib.sha256()
+            try:
+                grid = BoundedGridOut.open(database, self.CHECKPOINT_BUCKET, doc["_id"])
+                out = open(path + ".part", "wb") if path else io.BytesIO()
+                try:
+                    for block in iter(lambda: grid.read(1 << 20), b""):
+                        sha.update(block)
+                        out.write(block)
+                    if sha.hexdigest() != meta.get("sha256"):
+                        raise gridfs.errors.CorruptGridFile("its sha256 does not match what was saved")
+                    data = path if path else out.getvalue()
+                finally:
+                    out.close()
+            except (gridfs.errors.GridFSError, pymongo.errors.PyMongoError) as e:
+                if path and os.path.exists(path + ".part"):
+                    os.unlink(path + ".part")
+                tried.append("'%s' (%s)" % (name, e))
+                _log(4, "checkpoint: passed over '%s': %s" % (name, e))
+                continue
+            if path:
+                os.replace(path + ".part", path)
+            if tried:  # an older one than the newest: the steps after it are logged again, once
+                database["nemesyst_metrics"].delete_many({"run": run, "script": key,
+                                                          "step": {"$gt": int(meta.get("step", 0))}})
+            return data, int(meta.get("step", 0)), dict(meta.get("metadata") or {})
+        if tried:
+            raise RuntimeError("no usable checkpoint of %s in run %s: tried %s" % (key, run, "; ".join(tried)))
+        return None
+
+    def checkpoint_requested(self):
+        """True once a stop is coming (a time limit, a preemption, an interrupt): save a checkpoint now."""
+        stop = os.environ.get("NEMESYST_STOP_FILE")
+        return bool(stop) and os.path.exists(stop)
+
     def finish(self):
         """Cursors never read to their end are reported as incomplete."""
         for cursor in self._cursors:

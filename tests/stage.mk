@@ -17,3 +17,4 @@ EXTRA_DIST += tests/stage/kinds-body.sh tests/stage/lib.sh tests/stage/stagechec
 STAGE_TESTS += tests/stage/stage-daemon.sh
 STAGE_TESTS += tests/stage/stage-resume-kill.sh
 STAGE_TESTS += tests/stage/stage-unstorable.sh
+STAGE_TESTS += tests/stage/stage-checkpoint.sh

@@ -110,6 +110,7 @@ static bool plan_stage(const nem_config_t *cfg, nem_run_plan_t *plan, nem_stage_
     for (size_t i = 0; i < st->n; i++) {
         nem_script_plan_t *sp = &st->scripts[i];
         sp->group_size = 1;
+        sp->checkpoint_keep = nem_cfg_int(cfg, NEM_OPT_DL_CHECKPOINT_KEEP, i);
         sp->path = nem_run_plan_keep(plan, nem_cfg_str(cfg, so->scripts, i));
         sp->entry_point = nem_run_plan_keep(plan, nem_cfg_str(cfg, so->entry, i));
         sp->output = nem_run_plan_keep(plan, nem_cfg_str(cfg, so->output, i));
@@ -133,6 +134,7 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
         }
     plan->writer.provenance = nem_cfg_bool(cfg, NEM_OPT_PROVENANCE);
     plan->writer.keep_partial = nem_cfg_bool(cfg, NEM_OPT_KEEP_PARTIAL);
+    plan->writer.keep_checkpoints = nem_cfg_bool(cfg, NEM_OPT_DL_CHECKPOINT_KEEP_FINAL);
     nem_config_to_bson(cfg, false, &plan->options);
     plan->process_pool = (int)nem_cfg_int(cfg, NEM_OPT_PROCESS_POOL, 0);
     plan->script_timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0);

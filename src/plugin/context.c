@@ -111,6 +111,10 @@ nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error)
     ctx->input_model_id = env_dup("NEMESYST_INPUT_MODEL_ID");
     ctx->entry_point = env_dup("NEMESYST_ENTRY_POINT");
     ctx->position = pos ? (size_t)strtoul(pos, NULL, 10) : 0;
+    ctx->attempt = getenv("NEMESYST_ATTEMPT") ? strtoll(getenv("NEMESYST_ATTEMPT"), NULL, 10) : 1;
+    ctx->stop_file = env_dup("NEMESYST_STOP_FILE");
+    ctx->host = env_dup("NEMESYST_HOST");
+    ctx->rank = getenv("NEMESYST_RANK") ? (int)strtol(getenv("NEMESYST_RANK"), NULL, 10) : 0;
     ctx->item_fd = env_fd("NEMESYST_ITEM_FD");
     ctx->group_fd = env_fd("NEMESYST_GROUP_FD");
     ctx->group_size = 1;
@@ -160,6 +164,8 @@ void nemesyst__ctx_destroy(nemesyst_ctx_t *ctx)
     if (ctx->shard)
         bson_destroy(ctx->shard);
     bson_free(ctx->shard_collection);
+    bson_free(ctx->stop_file);
+    bson_free(ctx->host);
     if (ctx->group_fd >= 0)
         close(ctx->group_fd);
     for (size_t i = 0; i < ctx->n_reported; i++)

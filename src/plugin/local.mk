@@ -3,7 +3,7 @@
 lib_LTLIBRARIES += libnemesyst.la
 include_HEADERS += include/nemesyst.h
 libnemesyst_la_SOURCES = src/plugin/plugin-private.h src/plugin/context.c src/plugin/emit.c src/plugin/options.c \
-	src/plugin/batches.c src/plugin/model.c src/plugin/group.c
+	src/plugin/batches.c src/plugin/model.c src/plugin/group.c src/plugin/checkpoint.c
 # --as-needed: the compiler is mpicc, but plugins must not drag MPI into their process.
 libnemesyst_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
 # The store layer is linked in (libnemesyst_store.la); only the public API and the host's nemesyst__ calls are exported.

@@ -30,6 +30,10 @@ struct nemesyst_ctx {
     int group_fd;                 /* NEMESYST_GROUP_FD: nemesyst_allreduce's socket, -1 alone */
     bson_t *shard;                /* NEMESYST_SHARD: this member's filter of shard_collection, NULL alone */
     char *shard_collection;
+    int64_t attempt;              /* NEMESYST_ATTEMPT: 1, then one more per --resume (checkpoints record it) */
+    char *stop_file;              /* NEMESYST_STOP_FILE: exists once a stop is coming (checkpoint now) */
+    char *host;                   /* NEMESYST_HOST: the worker's host name, for checkpoints */
+    int rank;                     /* NEMESYST_RANK: the worker's MPI rank */
 };
 
 /* Builds the context from the NEMESYST_* environment the host set. */

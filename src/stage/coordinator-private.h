@@ -30,6 +30,7 @@ typedef struct {
     const nem_run_plan_t *plan;
     nem_store_t *store;
     char run_id[64];
+    int64_t attempt;     /* this job's try at the run: 1, then one more per --resume (the record's attempts) */
     bson_t previous;     /* resume: per-script entries of the run being resumed */
     nem_summary_t *summary;
     bson_t pending;      /* run-record entries not written yet: {"scripts.clean-0": {...}} */

@@ -311,6 +311,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
     if (world->rank == 0) {
         BSON_APPEND_INT32(&hello, "status", status);
         BSON_APPEND_UTF8(&hello, "run", c.run_id);
+        BSON_APPEND_INT64(&hello, "attempt", c.attempt);
         BSON_APPEND_BOOL(&hello, "legacy", c.legacy);
     }
     nem_coord_bcast(world, &hello);
@@ -319,6 +320,8 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         status = bson_iter_int32(&it);
     if (bson_iter_init_find(&it, &hello, "run"))
         bson_strncpy(c.run_id, bson_iter_utf8(&it, NULL), sizeof c.run_id);
+    if (bson_iter_init_find(&it, &hello, "attempt") && BSON_ITER_HOLDS_INT64(&it))
+        c.attempt = bson_iter_int64(&it);
     if (bson_iter_init_find(&it, &hello, "legacy"))
         c.legacy = bson_iter_as_bool(&it);
     bson_destroy(&hello);
@@ -331,7 +334,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
     }
     nem_worker_ctx_t wctx = {world, plan, c.store, c.run_id, plan->resume_id != NULL, c.legacy,
                              world->rank == 0 ? nem_coord_progress_local : nem_coord_progress_send, &c,
-                             nem_coord_poll_abort};
+                             nem_coord_poll_abort, c.attempt};
     size_t total = 0;
     for (int s = 0; s < NEM_STAGE__COUNT; s++)
         if (plan->stages[s].enabled)

@@ -27,6 +27,7 @@ typedef struct {
     bson_t *input_pipeline;         /* retraining: the pipeline that picks the parent model; NULL = from scratch */
     int group_size;                 /* --dl-data-parallel: members of its learner group (1 = one process) */
     bson_t *data_pipeline;          /* learner groups: --dl-data-pipeline, to balance the shards; else NULL */
+    int64_t checkpoint_keep;        /* --dl-checkpoint-keep: its newest checkpoints kept (store/checkpoint.h) */
 } nem_script_plan_t;
 
 typedef struct {
@@ -40,6 +41,7 @@ typedef struct {
 typedef struct {
     bool provenance;            /* stamp every document (rollback and --resume need it) */
     bool keep_partial;          /* keep what a failed script wrote instead of rolling it back */
+    bool keep_checkpoints;      /* --dl-checkpoint-keep-final: a learner's checkpoints outlive its success */
 } nem_writer_policy_t;
 
 typedef struct {

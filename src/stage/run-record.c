@@ -186,6 +186,75 @@ out:
 
 /* Names this process in the run record as its rank 0 (util/procinfo.h), with its launcher when there are other
  * ranks: their job is over only when the launcher has ended too. */
+static bool count_attempts(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    bson_iter_t it;
+    int64_t *n = ud;
+    bson_iter_t a;
+    *n = 0;
+    if (bson_iter_init_find(&it, doc, "attempts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &a))
+        while (bson_iter_next(&a))
+            (*n)++;
+    return true;
+}
+
+/* Appends this job's try to the record's attempts: {n, job (Slurm's, when there is one), restart (Slurm's restart
+ * count), host (rank 0's), ranks, started}; closed by nem_coord_close_run with {ended, status}. A run records its
+ * history here, and each checkpoint the attempt that saved it. */
+static bool record_attempt(coord_t *c, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, push, a;
+    int64_t n = 0;
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    BSON_APPEND_UTF8(&filter, "_id", c->run_id);
+    bson_t *proj = BCON_NEW("projection", "{", "attempts", BCON_INT32(1), "}");
+    bool ok = nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, proj, count_attempts, &n, err);
+    bson_destroy(proj);
+    if (ok) {
+        c->attempt = n + 1;
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "attempts", &a);
+        BSON_APPEND_INT64(&a, "n", c->attempt);
+        if (job && *job)
+            BSON_APPEND_UTF8(&a, "job", job);
+        else
+            BSON_APPEND_NULL(&a, "job");
+        if (restart && *restart)
+            BSON_APPEND_INT64(&a, "restart", strtoll(restart, NULL, 10));
+        BSON_APPEND_UTF8(&a, "host", c->world->host);
+        BSON_APPEND_INT32(&a, "ranks", c->world->size);
+        BSON_APPEND_DATE_TIME(&a, "started", nem_wall_ms());
+        bson_append_document_end(&push, &a);
+        bson_append_document_end(&update, &push);
+        ok = nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, err);
+    }
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* Closes this job's entry of attempts with how it ended. */
+static void close_attempt(coord_t *c, const char *status)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    bson_error_t err;
+    char key[64];
+    if (c->attempt < 1)
+        return;
+    BSON_APPEND_UTF8(&filter, "_id", c->run_id);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    snprintf(key, sizeof key, "attempts.%" PRId64 ".ended", c->attempt - 1);
+    BSON_APPEND_DATE_TIME(&set, key, nem_wall_ms());
+    snprintf(key, sizeof key, "attempts.%" PRId64 ".status", c->attempt - 1);
+    BSON_APPEND_UTF8(&set, key, status);
+    bson_append_document_end(&update, &set);
+    if (!nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, &err))
+        NEM_WARN("run record %s: attempt %" PRId64 " not closed: %s", c->run_id, c->attempt, err.message);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+}
+
 static bool record_owner(coord_t *c, bson_error_t *err)
 {
     nem_proc_t self;
@@ -229,7 +298,7 @@ int nem_coord_open_run(coord_t *c)
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
         status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;
-    } else if (!record_owner(c, &err)) {
+    } else if (!record_owner(c, &err) || !record_attempt(c, &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
         status = NEM_EXIT_SERVER;
     } else if (!nem_coord_same_scripts(c, &err)) {
@@ -268,6 +337,7 @@ int nem_coord_close_run(coord_t *c)
     bool ok = !failed && !sig && !c->record_failed;
     nem_coord_flush(c);
     ok = ok && !c->record_failed;
+    close_attempt(c, ok ? "succeeded" : sig ? "interrupted" : "failed");
     bool closed = nem_runrec_end(c->store, c->run_id, ok ? "succeeded" : sig ? "interrupted" : "failed",
                                  ok ? NULL : why, &err);
     if (!closed) {

@@ -65,6 +65,58 @@ static bool marker_model(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bso
     return true;
 }
 
+/* {"$nemesyst_checkpoint": {"path": FILE, "step": N[, "metadata": {...}]}} */
+static bool marker_checkpoint(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t sub;
+    struct stat st;
+    const char *path = NULL;
+    int64_t step = -1;
+    bson_t meta = BSON_INITIALIZER;
+    bool ok = false;
+    char msg[400];
+    if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &sub))
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, NEM_RUNNER_MARKER_CHECKPOINT " must be a document");
+    msg[0] = '\0';
+    while (!msg[0] && bson_iter_next(&sub)) {
+        const char *key = bson_iter_key(&sub);
+        if (strcmp(key, "path") == 0 && BSON_ITER_HOLDS_UTF8(&sub)) {
+            path = bson_iter_utf8(&sub, NULL);
+        } else if (strcmp(key, "step") == 0 && (BSON_ITER_HOLDS_INT32(&sub) || BSON_ITER_HOLDS_INT64(&sub))) {
+            step = bson_iter_as_int64(&sub);
+        } else if (strcmp(key, "metadata") == 0 && BSON_ITER_HOLDS_DOCUMENT(&sub)) {
+            const uint8_t *data;
+            uint32_t len;
+            bson_t view;
+            bson_iter_document(&sub, &len, &data);
+            if (bson_init_static(&view, data, len)) {
+                bson_destroy(&meta);
+                bson_copy_to(&view, &meta);
+            }
+        } else {
+            bson_snprintf(msg, sizeof msg, NEM_RUNNER_MARKER_CHECKPOINT " has an unexpected field '%s' (want path, "
+                          "step, metadata)", key);
+        }
+    }
+    if (!msg[0] && (!path || step < 0))
+        bson_snprintf(msg, sizeof msg, NEM_RUNNER_MARKER_CHECKPOINT " needs a \"path\" and a whole \"step\" >= 0");
+    else if (!msg[0] && (stat(path, &st) != 0 || !S_ISREG(st.st_mode)))
+        bson_snprintf(msg, sizeof msg, "checkpoint file '%s' is not a readable file", path);
+    if (msg[0]) {
+        ok = item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, msg);
+    } else {
+        bson_destroy(&item->doc);
+        bson_init(&item->doc);
+        BSON_APPEND_INT64(&item->doc, "step", step);
+        BSON_APPEND_DOCUMENT(&item->doc, "metadata", &meta);
+        item->kind = NEM_ITEM_CHECKPOINT;
+        item->path = bson_strdup(path);
+        ok = true;
+    }
+    bson_destroy(&meta);
+    return ok;
+}
+
 static bool marker_consumed(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
 {
     const uint8_t *data;
@@ -171,6 +223,8 @@ static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_
         ok = marker_consumed(r, &it, item, err);
     else if (strcmp(key, NEM_RUNNER_MARKER_METRIC) == 0)
         ok = marker_metric(r, &it, item, err);
+    else if (strcmp(key, NEM_RUNNER_MARKER_CHECKPOINT) == 0)
+        ok = marker_checkpoint(r, &it, item, err);
     else {
         char msg[200];
         bson_snprintf(msg, sizeof msg, "unknown marker '%s'", key);

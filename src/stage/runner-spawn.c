@@ -34,6 +34,11 @@ static void build_env(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
     env_set(env, "NEMESYST_STAGE", spec->stage);
     nem_strv_pushf(env, "NEMESYST_POSITION=%zu", spec->position);
     nem_strv_pushf(env, "NEMESYST_RANK=%d", spec->rank);
+    if (spec->attempt > 0)
+        nem_strv_pushf(env, "NEMESYST_ATTEMPT=%" PRId64, spec->attempt);
+    env_set(env, "NEMESYST_HOST", spec->host);
+    env_set(env, "NEMESYST_STOP_FILE", spec->stop_file);
+    env_set(env, "NEMESYST_CHECKPOINT", spec->checkpoint);
     env_set(env, "NEMESYST_RUN_ID", spec->run_id);
     env_set(env, "NEMESYST_SCRIPT", spec->path);
     env_set(env, "NEMESYST_ENTRY_POINT", spec->entry_point ? spec->entry_point : "main");

@@ -20,6 +20,9 @@
  *             {"$nemesyst_metric": {"name": "loss", "step": N, "value": X[, "t": DATE]}}
  *                 a metric while the script runs (name 1-128 bytes, step a whole number >= 0, value a number),
  *                 stored in nemesyst_metrics (provenance.h)
+ *             {"$nemesyst_checkpoint": {"path": "FILE", "step": N, "metadata": {...}}}
+ *                 a checkpoint of a learner's state (EXEC: the other kinds store theirs themselves), stored in
+ *                 GridFS (store/checkpoint.h) before the next line is read; FILE must stay as it is until then
  *             {"$nemesyst_end": {"items": N}}
  *                 the end of the output: N items (documents and markers) came before it, and nothing may follow.
  *                 PYTHON/PLUGIN: required (the adapter and the plugin host send it once the script's entry point
@@ -61,6 +64,7 @@
 #define NEM_RUNNER_MARKER_CONSUMED "$nemesyst_consumed"
 #define NEM_RUNNER_MARKER_END "$nemesyst_end"
 #define NEM_RUNNER_MARKER_METRIC "$nemesyst_metric"
+#define NEM_RUNNER_MARKER_CHECKPOINT "$nemesyst_checkpoint"
 #define NEM_RUNNER_METRIC_NAME_MAX 128
 #define NEM_RUNNER_ITEM_FD 3
 
@@ -73,12 +77,13 @@ typedef enum {
     NEM_ITEM_MODEL,    /* doc: metadata; path: file holding the model bytes */
     NEM_ITEM_CONSUMED, /* doc: {collection, pipeline, count, digest} of data a learner read (for lineage) */
     NEM_ITEM_METRIC,   /* doc: {name, step, value, t}: a metric the script reported while it ran */
+    NEM_ITEM_CHECKPOINT, /* doc: {step, metadata}; path: the file holding the state */
 } nem_item_kind_t;
 
 typedef struct {
     nem_item_kind_t kind;
     bson_t doc;
-    char *path;         /* NEM_ITEM_MODEL only */
+    char *path;         /* NEM_ITEM_MODEL and NEM_ITEM_CHECKPOINT */
     bool path_is_temp;  /* the host deletes it after upload */
     uint64_t where;     /* line number (JSON lines) or byte offset (BSON) of the item in the script's output */
 } nem_item_t;
@@ -108,6 +113,11 @@ typedef struct {
     int group_fd;                 /* the child's end of its nemesyst_allreduce socket (plugins), -1 = none */
     const char *shard_json;       /* its part of --dl-data-collection: a filter, canonical extended JSON */
     const char *shard_collection; /* that collection */
+    /* checkpoints (store/checkpoint.h) */
+    int64_t attempt;              /* the run's attempt (NEMESYST_ATTEMPT), 0 = not known */
+    const char *host;             /* this worker's host (NEMESYST_HOST) */
+    const char *stop_file;        /* exists once a stop is coming (NEMESYST_STOP_FILE), or NULL */
+    const char *checkpoint;       /* executables: the newest checkpoint, downloaded (NEMESYST_CHECKPOINT), or NULL */
 } nem_script_spec_t;
 
 typedef struct nem_runner nem_runner_t;

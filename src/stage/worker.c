@@ -19,6 +19,8 @@
 #include "log/log.h"
 #include "stage/runner.h"
 #include "stage/writer.h"
+#include "provenance/provenance.h"
+#include "store/checkpoint.h"
 #include "util/fs.h"
 
 #define DRAIN_POLL_MS 10
@@ -44,6 +46,8 @@ typedef struct {
     nem_runner_t *runner;
     nem_writer_t *writer;
     char workdir[256];
+    char stop_file[300];    /* created when a stop is coming: the script should checkpoint now */
+    char checkpoint[300];   /* executables: its newest checkpoint, downloaded into workdir ("" = none) */
     phase_t phase;
     bool done;
     bool failed;
@@ -75,6 +79,31 @@ static void fail_task(task_t *t, const bson_error_t *err)
 
 /* Retraining: the first model that --dl-input-model-pipeline picks from --dl-input-model-collection (sort in the
  * pipeline to choose, e.g. {"$sort": {"uploadDate": -1}} for the newest). */
+/* An executable learner of a resumed run goes on from its newest usable checkpoint: downloaded into its work
+ * directory before it starts, its path in NEMESYST_CHECKPOINT (C plugins and Python load theirs themselves). */
+static bool fetch_checkpoint(const nem_worker_ctx_t *ctx, task_t *t, bson_error_t *err)
+{
+    char key[64], path[300];
+    nem_ckpt_found_t found;
+    nem_script_key(NEM_STAGE_LEARN, t->position, key, sizeof key);
+    snprintf(path, sizeof path, "%s/checkpoint", t->workdir);
+    int rc = nem_ckpt_load_file(ctx->store, ctx->run_id, key, path, &found, err);
+    if (rc == 1) {
+        bson_error_t e;
+        if (found.skipped[0]) {
+            NEM_WARN("learn[%zu]: checkpoint: passed over %s", t->position, found.skipped);
+            if (!nem_ckpt_trim_after(ctx->store, NEM_METRICS_COLLECTION, ctx->run_id, key, found.step, &e))
+                NEM_WARN("learn[%zu]: metrics after step %" PRId64 " not removed: %s", t->position, found.step,
+                         e.message);
+        }
+        NEM_INFO("learn[%zu]: goes on from its checkpoint at step %" PRId64 " (attempt %" PRId64 ")", t->position,
+                 found.step, found.attempt);
+        bson_strncpy(t->checkpoint, path, sizeof t->checkpoint);
+    }
+    bson_destroy(&found.metadata);
+    return rc >= 0;
+}
+
 static bool fetch_parent(const nem_worker_ctx_t *ctx, const nem_script_plan_t *sp, task_t *t, bson_error_t *err)
 {
     if (!sp->input_pipeline)
@@ -146,9 +175,12 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         return false;
     if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, sp, t, err))
         return false;
+    snprintf(t->stop_file, sizeof t->stop_file, "%s/stop-requested", t->workdir);
+    if (stage == NEM_STAGE_LEARN && nem_script_kind(sp->path) == NEM_SCRIPT_EXEC && !fetch_checkpoint(ctx, t, err))
+        return false;
     nem_writer_opts_t wo = {ctx->store, &plan->writer, &plan->options, ctx->run_id, stage, t->position, sp,
                             ctx->world->rank, ctx->world->host, t->has_parent ? &t->parent : NULL,
-                            ctx->legacy_stamp, t->wt->member, &plan->store};
+                            ctx->legacy_stamp, t->wt->member, &plan->store, ctx->attempt};
     if (!(t->writer = nem_writer_new(&wo, err)))
         return false;
     nem_script_spec_t spec = {
@@ -169,6 +201,10 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         .timeout_s = plan->script_timeout_s,
         .rank = ctx->world->rank,
         .group_fd = -1,
+        .attempt = ctx->attempt,
+        .host = ctx->world->host,
+        .stop_file = t->stop_file,
+        .checkpoint = t->checkpoint[0] ? t->checkpoint : NULL,
     };
     const nem_worker_task_t *wt = t->wt;
     char member[48] = "";

@@ -17,6 +17,7 @@ typedef struct {
     void *progress_ud;
     /* learner groups: the group (its index in the round) whose abort rank 0 sent, or -1; may be NULL */
     int (*poll_abort)(void *ud, char *why, size_t len);
+    int64_t attempt;        /* the run's attempt this job makes (1, then one more per --resume) */
 } nem_worker_ctx_t;
 
 /* One script of the round for this rank. */

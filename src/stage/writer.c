@@ -9,6 +9,7 @@
 
 #include "log/log.h"
 #include "provenance/provenance.h"
+#include "store/checkpoint.h"
 #include "store/storable.h"
 
 struct nem_writer {
@@ -305,6 +306,34 @@ static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     return ok;
 }
 
+/* An executable's checkpoint: stored (and the older ones beyond --dl-checkpoint-keep pruned) before its next line
+ * is read, so the script's next save never races this one. */
+static bool write_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
+{
+    char key[64];
+    bson_iter_t it;
+    bson_t meta = BSON_INITIALIZER;
+    int64_t step = 0;
+    if (bson_iter_init_find(&it, &item->doc, "step"))
+        step = bson_iter_as_int64(&it);
+    if (bson_iter_init_find(&it, &item->doc, "metadata") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_iter_document(&it, &len, &data);
+        bson_destroy(&meta);
+        if (!bson_init_static(&meta, data, len))
+            bson_init(&meta);
+    }
+    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    nem_ckpt_info_t info = {w->o.run_id, key, w->o.attempt > 0 ? w->o.attempt : 1, step, w->o.host, w->o.rank, &meta};
+    int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
+    bool ok = nem_ckpt_save_file(w->o.store, &info, item->path, keep, err);
+    if (ok)
+        NEM_DEBUG("%s[%zu]: checkpoint at step %" PRId64 " stored", nem_stage_name(w->o.stage), w->o.position, step);
+    bson_destroy(&meta);
+    return ok;
+}
+
 bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
 {
     nem_writer_t *w = ud;
@@ -325,6 +354,9 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
     case NEM_ITEM_METRIC: /* a learner group's history is member 0's (the others' would repeat it per step) */
         ok = w->o.member > 0 || write_metric(w, item, err);
+        break;
+    case NEM_ITEM_CHECKPOINT: /* a learner group's state is member 0's, as its model is */
+        ok = w->o.member > 0 || write_checkpoint(w, item, err);
         break;
     }
     /* The callback owns the item only when it accepts it: on false the runner clears it (runner.h). */
@@ -394,9 +426,28 @@ bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
     return (!w->bulk || nem_bulk_flush(w->bulk, err)) && (!w->metrics || nem_bulk_flush(w->metrics, err));
 }
 
+/* A learner that succeeded, its model stored: its checkpoints have served (--dl-checkpoint-keep-final keeps them).
+ * A learner group's stay until the group's end is known (a member that fails later rolls the group back). */
+static bool drop_checkpoints(nem_writer_t *w, bson_error_t *err)
+{
+    char key[64];
+    uint64_t n = 0;
+    if (w->o.stage != NEM_STAGE_LEARN || w->o.member >= 0 || w->o.policy->keep_checkpoints)
+        return true;
+    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    if (!nem_ckpt_remove(w->o.store, w->o.run_id, key, &n, err)) {
+        /* the model is stored: a checkpoint left behind is space, not a wrong result */
+        NEM_WARN("learn[%zu]: its checkpoints were not removed: %s", w->o.position, err->message);
+        return true;
+    }
+    if (n)
+        NEM_DEBUG("learn[%zu]: its %" PRIu64 " checkpoint(s) removed, its model stored", w->o.position, n);
+    return true;
+}
+
 bool nem_writer_finish(nem_writer_t *w, bson_error_t *err)
 {
-    return nem_writer_flush(w, err) && metrics_model(w, err) && evaluations(w, err);
+    return nem_writer_flush(w, err) && metrics_model(w, err) && evaluations(w, err) && drop_checkpoints(w, err);
 }
 
 size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, size_t max)
@@ -410,6 +461,14 @@ size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, 
 /* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
  * its models by their lineage metadata. Any stage may emit models: learners into their output bucket, the others
  * into --dl-output-model-collection (as write_model does). */
+int64_t nem_writer_checkpoint_step(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
+                                   bson_error_t *err)
+{
+    char key[64];
+    nem_script_key(stage, position, key, sizeof key);
+    return nem_ckpt_newest_step(store, run_id, key, err);
+}
+
 bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
                       size_t position, bool legacy_stamp, bson_error_t *err)
 {
@@ -422,7 +481,17 @@ bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const
         BSON_APPEND_INT64(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".position", (int64_t)position);
         ok = nem_gridfs_delete_matching(store, script->model_bucket, &mfilter, NULL, err);
     }
-    /* its metrics go with it: a rerun reports its own */
+    /* its metrics go with it: a rerun reports its own, except those up to its newest checkpoint, from which the
+     * rerun goes on (so every step appears once in the history) */
+    int64_t kept = ok && stage == NEM_STAGE_LEARN ? nem_writer_checkpoint_step(store, run_id, stage, position, err) : -1;
+    if (kept == -2)
+        ok = false;
+    if (ok && kept >= 0) {
+        bson_t gt;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "step", &gt);
+        BSON_APPEND_INT64(&gt, "$gt", kept);
+        bson_append_document_end(&filter, &gt);
+    }
     ok = ok && nem_store_delete_matching(store, NEM_METRICS_COLLECTION, &filter, NULL, err);
     bson_destroy(&filter);
     bson_destroy(&mfilter);

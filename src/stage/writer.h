@@ -25,6 +25,7 @@ typedef struct {
                                  * models and metrics, the others' are dropped (README: "Learner groups") */
     const nem_store_opts_t *async; /* non-NULL: documents are sent from a thread on a connection of its own, made
                                     * with these settings, while the script's next ones are read */
+    int64_t attempt;            /* the run's attempt, recorded with each checkpoint */
 } nem_writer_opts_t;
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err);
@@ -35,6 +36,9 @@ bool nem_writer_flush(nem_writer_t *w, bson_error_t *err);
  * models it loaded (a predictor's test accuracy) goes into their metadata (metadata.evaluation.NAME). A failed
  * script gets nem_writer_flush only: nothing of it is kept. */
 bool nem_writer_finish(nem_writer_t *w, bson_error_t *err);
+/* The newest checkpoint step of a script in a run (store/checkpoint.h), or -1 when it has none. */
+int64_t nem_writer_checkpoint_step(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
+                                   bson_error_t *err);
 /* Removes what the script wrote in this run: documents by their provenance, models by their lineage. store: the
  * connection to use (NULL: the writer's own; a rollback on another thread needs its own connection). Refused
  * (NEM_PROVENANCE_ENOSTAMP) when documents were written without provenance: nem_writer_can_rollback says so first. */

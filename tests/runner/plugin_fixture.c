@@ -15,6 +15,9 @@
  *   daemonize             leaves a daemon behind (fork, setsid, fork), its pid in NEM_T_DAEMON_DIR/plugin-RANK-POS,
  *                         then clean's documents and the end NEM_T_DAEMON_END names: ok, fail, hang, kill, wait
  *                         (tests/stage/stage-daemon.sh)
+ *   checkpoint            a deterministic learner of NEM_T_STEPS steps (x = x * c + k / 1000) that loads its newest
+ *                         checkpoint, saves one every NEM_T_EVERY steps, logs "x" each step and fails at step
+ *                         NEM_T_DIE_AT in the run's first attempt; its model is x's 8 bytes (stage-checkpoint.sh)
  * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
  * the environment, which the runner passes through. */
 #include <nemesyst.h>
@@ -39,6 +42,7 @@ bool quit_early(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool unstorable_array(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool unstorable_key(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool daemonize(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool checkpoint(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 static void note_run(nemesyst_ctx_t *ctx)
 {
@@ -372,4 +376,49 @@ bool unstorable_array(nemesyst_ctx_t *ctx, bson_error_t *error)
 bool unstorable_key(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     return emit_with_bad_third(ctx, BCON_NEW("meta", "{", "a.b", BCON_INT32(1), "}"), error);
+}
+
+static int64_t env_int(const char *name, int64_t dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtoll(v, NULL, 10) : dflt;
+}
+
+bool checkpoint(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    int64_t steps = env_int("NEM_T_STEPS", 100), every = env_int("NEM_T_EVERY", 25), die = env_int("NEM_T_DIE_AT", -1);
+    bool first = env_int("NEMESYST_ATTEMPT", 1) == 1;
+    double x = 0.5;
+    int64_t start = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    bson_error_t e;
+    if (nemesyst_checkpoint_load(ctx, &data, &len, &start, NULL, &e)) {
+        bool whole = len == sizeof x;
+        if (whole)
+            memcpy(&x, data, sizeof x);
+        bson_free(data);
+        if (!whole) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "checkpoint of %zu bytes, not 8", len);
+            return false;
+        }
+    } else if (e.code != NEMESYST_ENOCHECKPOINT) {
+        bson_set_error(error, e.domain, e.code, "%s", e.message);
+        return false;
+    }
+    for (int64_t k = start + 1; k <= steps; k++) {
+        x = x * 0.9990234375 + (double)k / 1000.0;
+        if (!nemesyst_log_metric(ctx, "x", k, x, error))
+            return false;
+        if (k % every == 0 && !nemesyst_checkpoint_save(ctx, (const uint8_t *)&x, sizeof x, k, NULL, error))
+            return false;
+        if (k == die && first) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "stopped at step %" PRId64 " (test)", k);
+            return false;
+        }
+    }
+    bson_t *meta = BCON_NEW("model", BCON_UTF8("checkpoint"), "started_at", BCON_INT64(start));
+    bool ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)&x, sizeof x, error);
+    bson_destroy(meta);
+    return ok;
 }
