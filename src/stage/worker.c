@@ -6,6 +6,7 @@
 #include "stage/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -48,6 +49,7 @@ typedef struct {
     char workdir[256];
     char stop_file[300];    /* created when a stop is coming: the script should checkpoint now */
     char checkpoint[300];   /* executables: its newest checkpoint, downloaded into workdir ("" = none) */
+    int64_t stop_asked_ms;  /* a learner asked to checkpoint (its stop file made) when a stop came; 0 = not */
     phase_t phase;
     bool done;
     bool failed;
@@ -404,6 +406,25 @@ static void groups_pass(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     }
 }
 
+/* A stop is coming (a signal: a time limit's warning, a preemption, an interrupt): a running learner is asked to
+ * checkpoint (its stop file appears: nemesyst_checkpoint_requested, db.checkpoint_requested(), NEMESYST_STOP_FILE)
+ * and gets --checkpoint-grace seconds to do so and end; true while that time lasts. Other scripts stop at once. */
+static bool grace_left(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t)
+{
+    int grace_s = ctx->plan->checkpoint_grace_s;
+    if (stage != NEM_STAGE_LEARN || grace_s <= 0)
+        return false;
+    int64_t now = nem_now_ms();
+    if (!t->stop_asked_ms) {
+        int fd = open(t->stop_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+        t->stop_asked_ms = now;
+        NEM_INFO("learn[%zu]: a stop is coming: asked to checkpoint and end (up to %d s)", t->position, grace_s);
+    }
+    return now - t->stop_asked_ms < (int64_t)grace_s * 1000;
+}
+
 /* One pass of poll() over every live script. A script whose output has closed is not waited for here: it drains
  * until its process exits, so one slow exit never stalls the others or a signal. */
 static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *tasks, size_t n, nem_result_cb done,
@@ -476,7 +497,7 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
             t->exited_ms = nem_now_ms();
         if (t->exited_ms && nem_now_ms() - t->exited_ms >= EXITED_GRACE_MS)
             t->draining = true;
-        if (nem_signal_pending() && !t->failed) {
+        if (nem_signal_pending() && !t->failed && !t->draining && !grace_left(ctx, stage, t)) {
             bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_ESIGNAL,
                            "%s script #%zu '%s': interrupted by signal %d", nem_stage_name(stage), t->position,
                            nem_run_plan_script(ctx->plan, stage, t->position)->path, nem_signal_pending());

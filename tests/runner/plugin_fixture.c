@@ -17,7 +17,8 @@
  *                         (tests/stage/stage-daemon.sh)
  *   checkpoint            a deterministic learner of NEM_T_STEPS steps (x = x * c + k / 1000) that loads its newest
  *                         checkpoint, saves one every NEM_T_EVERY steps, logs "x" each step and fails at step
- *                         NEM_T_DIE_AT in the run's first attempt; its model is x's 8 bytes (stage-checkpoint.sh)
+ *                         NEM_T_DIE_AT in the run's first attempt, or when asked to stop (after a checkpoint);
+ *                         NEM_T_SLEEP_MS between steps; its model is x's 8 bytes (stage-checkpoint.sh)
  * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
  * the environment, which the runner passes through. */
 #include <nemesyst.h>
@@ -416,6 +417,14 @@ bool checkpoint(nemesyst_ctx_t *ctx, bson_error_t *error)
             bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "stopped at step %" PRId64 " (test)", k);
             return false;
         }
+        if (nemesyst_checkpoint_requested(ctx)) {
+            if (!nemesyst_checkpoint_save(ctx, (const uint8_t *)&x, sizeof x, k, NULL, error))
+                return false;
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "asked to stop: checkpoint at step %" PRId64,
+                           k);
+            return false;
+        }
+        usleep((useconds_t)env_int("NEM_T_SLEEP_MS", 0) * 1000);
     }
     bson_t *meta = BCON_NEW("model", BCON_UTF8("checkpoint"), "started_at", BCON_INT64(start));
     bool ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)&x, sizeof x, error);

@@ -115,4 +115,49 @@ for k in 0 1 2; do
     grep -q "no usable checkpoint of learn-$k in run $NONE: tried '$NONE/learn-$k/step-50' (its sha256 does not match what was saved); '$NONE/learn-$k/step-25' (its sha256" "$ERR" ||
         fail "learn-$k: the error does not name each checkpoint tried"
 done
+# Stopped another way: SIGTERM through nemesyst-mpirun while the learners run (2 ranks, the learners on rank 1).
+# Each is asked to checkpoint (its stop file), saves at the step it is at and ends within --checkpoint-grace; the
+# run is interrupted (143); --resume goes on from those steps to the reference weights.
+WRAP="$top_srcdir/src/app/nemesyst-mpirun"
+NEM_T_SLEEP_MS=40 "$PYTHON3" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+    "$WRAP" -n 2 --oversubscribe "$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name ck_term \
+    --process-pool 3 --dl-learn --dl-learner "$CK/ckpt_exec" "$CK/ckpt_learner.py" "$PLUGIN" \
+    --dl-learner-entry-point main main checkpoint --dl-output-model-collection models >"$T/term.out" 2>"$T/term.err" &
+w=$!
+# wait until every learner has stored its first checkpoint (step 25), then stop the job
+for _ in $(seq 1 600); do
+    n=$(NEM_T_DB=ck_term "$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))[os.environ["NEM_T_DB"]]["nemesyst_checkpoints.files"].count_documents({}))' 2>/dev/null)
+    [ "${n:-0}" -ge 3 ] && break
+    sleep 0.05
+done
+[ "${n:-0}" -ge 3 ] || { cat "$T/term.err"; fail "the learners never stored their first checkpoints"; }
+kill -TERM "$w"
+RC=0; wait "$w" || RC=$?
+sed 's/^/   stderr: /' "$T/term.err" | tail -n 20
+[ "$RC" -eq 143 ] || fail "SIGTERM: want exit 143, got $RC"
+TERMED=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$T/term.out" | tail -n 1)
+grep -q "asked to checkpoint and end" "$T/term.err" || fail "the learners were not asked to checkpoint"
+RUN=$TERMED check ck_term <<'PY'
+eq(run["status"], "interrupted", "the run is interrupted")
+files = list(db["nemesyst_checkpoints.files"].find({"metadata.run": run["_id"]}))
+for k in ("learn-0", "learn-1", "learn-2"):
+    steps = sorted(f["metadata"]["step"] for f in files if f["metadata"]["script"] == k)
+    ok(steps and steps[-1] > 25 and steps[-1] < 100, k + ": checkpointed when asked, at step %s" % steps)
+PY
+NEM_T_SLEEP_MS=0 stage_run 0 ck_term --resume "$TERMED" --process-pool 3 --dl-learn --dl-learner "$CK/ckpt_exec" \
+    "$CK/ckpt_learner.py" "$PLUGIN" --dl-learner-entry-point main main checkpoint --dl-output-model-collection models
+expect_rc 0
+check ck_term ck_ref <<'PY'
+import gridfs
+ref = db.client[argv[0]]
+for k, pos in (("learn-0", 0), ("learn-1", 1), ("learn-2", 2)):
+    f = db["models.files"].find_one({"metadata._nemesyst.position": pos})
+    g = ref["models.files"].find_one({"metadata._nemesyst.position": pos})
+    eq(gridfs.GridFS(db, collection="models").get(f["_id"]).read().hex(),
+       gridfs.GridFS(ref, collection="models").get(g["_id"]).read().hex(), k + ": the reference weights after SIGTERM")
+    ok(f["metadata"]["started_at"] > 25, k + ": went on from where it was stopped")
+    steps = [m["step"] for m in db["nemesyst_metrics"].find({"run": run["_id"], "script": k}).sort("step", 1)]
+    eq(steps, list(range(1, 101)), k + ": every step once")
+eq([a["status"] for a in run["attempts"]], ["interrupted", "succeeded"], "two attempts")
+PY
 echo "stage-checkpoint: ok"
