@@ -164,10 +164,12 @@ static bool check_run_options(const nem_config_t *cfg, int workers, bson_error_t
         if (!ok || !check_output_file(cfg, NEM_OPT_SUMMARY_JSON, err))
             return false;
     }
-    if (nem_cfg_is_set(cfg, NEM_OPT_RESUME) && !nem_cfg_bool(cfg, NEM_OPT_PROVENANCE)) {
+    if ((nem_cfg_is_set(cfg, NEM_OPT_RESUME) || nem_cfg_bool(cfg, NEM_OPT_REQUEUE)) &&
+        !nem_cfg_bool(cfg, NEM_OPT_PROVENANCE)) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
-                       "%s: --resume needs provenance to remove what failed scripts wrote: drop --provenance false",
-                       cfg->values[NEM_OPT_PROVENANCE].where);
+                       "%s: --%s needs provenance to remove what failed scripts wrote: drop --provenance false",
+                       cfg->values[NEM_OPT_PROVENANCE].where,
+                       nem_cfg_is_set(cfg, NEM_OPT_RESUME) ? "resume" : "requeue");
         return false;
     }
     return true;

@@ -139,6 +139,7 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
     plan->process_pool = (int)nem_cfg_int(cfg, NEM_OPT_PROCESS_POOL, 0);
     plan->script_timeout_s = (int)nem_cfg_int(cfg, NEM_OPT_SCRIPT_TIMEOUT, 0);
     plan->checkpoint_grace_s = (int)nem_cfg_int(cfg, NEM_OPT_CHECKPOINT_GRACE, 0);
+    plan->requeue = nem_cfg_bool(cfg, NEM_OPT_REQUEUE);
     plan->heartbeat_s = (int)nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0);
     plan->resume_id = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_RESUME));
     plan->summary_json = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_SUMMARY_JSON));

@@ -32,6 +32,8 @@ typedef struct {
     char run_id[64];
     int64_t attempt;     /* this job's try at the run: 1, then one more per --resume (the record's attempts) */
     bson_t previous;     /* resume: per-script entries of the run being resumed */
+    const char *resume_id; /* the run resumed: --resume, or the one a requeued Slurm job started; NULL = new */
+    char requeued_id[64];  /* the latter's storage */
     nem_summary_t *summary;
     bson_t pending;      /* run-record entries not written yet: {"scripts.clean-0": {...}} */
     int64_t flushed_ms;

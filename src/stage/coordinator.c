@@ -184,7 +184,7 @@ static bool add_unit(coord_t *c, nem_stage_t stage, size_t position, bson_t *arr
         shards = bson_malloc0((size_t)k * sizeof *shards);
         bool ok = nem_coord_shards(c, sp, position, k, shards, &err);
         /* --resume: what an earlier try of the group stored goes first, as one, before any member runs */
-        if (ok && c->plan->resume_id)
+        if (ok && c->resume_id)
             ok = nem_writer_purge(c->store, sp, c->run_id, stage, position, c->legacy, &err);
         if (!ok) {
             nem_task_result_t r = {.stage = stage, .position = position, .member = -1, .group_size = k,
@@ -312,6 +312,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         BSON_APPEND_INT32(&hello, "status", status);
         BSON_APPEND_UTF8(&hello, "run", c.run_id);
         BSON_APPEND_INT64(&hello, "attempt", c.attempt);
+        BSON_APPEND_BOOL(&hello, "resumed", c.resume_id != NULL);
         BSON_APPEND_BOOL(&hello, "legacy", c.legacy);
     }
     nem_coord_bcast(world, &hello);
@@ -322,6 +323,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         bson_strncpy(c.run_id, bson_iter_utf8(&it, NULL), sizeof c.run_id);
     if (bson_iter_init_find(&it, &hello, "attempt") && BSON_ITER_HOLDS_INT64(&it))
         c.attempt = bson_iter_int64(&it);
+    bool resumed = bson_iter_init_find(&it, &hello, "resumed") && bson_iter_as_bool(&it);
     if (bson_iter_init_find(&it, &hello, "legacy"))
         c.legacy = bson_iter_as_bool(&it);
     bson_destroy(&hello);
@@ -332,7 +334,7 @@ int nem_stages_run(const nem_world_t *world, const nem_run_plan_t *plan)
         status = NEM_EXIT_SERVER;
         goto done;
     }
-    nem_worker_ctx_t wctx = {world, plan, c.store, c.run_id, plan->resume_id != NULL, c.legacy,
+    nem_worker_ctx_t wctx = {world, plan, c.store, c.run_id, resumed, c.legacy,
                              world->rank == 0 ? nem_coord_progress_local : nem_coord_progress_send, &c,
                              nem_coord_poll_abort, c.attempt};
     size_t total = 0;

@@ -52,6 +52,7 @@ typedef struct {
     int process_pool;           /* scripts per worker rank in one round */
     int script_timeout_s;       /* 0 = none */
     int checkpoint_grace_s;     /* on a stop, learners get this long to checkpoint and end (0 = stopped at once) */
+    bool requeue;               /* --requeue: a requeued Slurm job resumes the run its job started */
     int heartbeat_s;            /* how often rank 0 refreshes the run record's heartbeat */
     const char *resume_id;      /* the run to finish; NULL = a new run */
     const char *summary_json;   /* where the JSON summary goes; NULL = nowhere */

@@ -107,7 +107,7 @@ static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
  * to go on. */
 static int check_resume(coord_t *c)
 {
-    const char *id = c->plan->resume_id;
+    const char *id = c->resume_id;
     bson_t filter = BSON_INITIALIZER, run = BSON_INITIALIZER;
     bson_error_t err = {0};
     int status = -1;
@@ -255,6 +255,44 @@ static void close_attempt(coord_t *c, const char *status)
     bson_destroy(&filter);
 }
 
+static bool take_run_id(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    coord_t *c = ud;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+        bson_strncpy(c->requeued_id, bson_iter_utf8(&it, NULL), sizeof c->requeued_id);
+    return true;
+}
+
+/* --requeue in a requeued Slurm job (SLURM_RESTART_COUNT above 0): the run this job started (the newest whose
+ * attempts name its SLURM_JOB_ID) is resumed, with no run id to copy. None, or one that succeeded: a new run. */
+static bool requeued_run(coord_t *c, bson_error_t *err)
+{
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    c->resume_id = c->plan->resume_id;
+    if (c->resume_id || !c->plan->requeue || !job || !*job || !restart || strtoll(restart, NULL, 10) < 1)
+        return true;
+    bson_t filter = BSON_INITIALIZER, ne;
+    BSON_APPEND_UTF8(&filter, "attempts.job", job);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status", &ne);
+    BSON_APPEND_UTF8(&ne, "$ne", "succeeded");
+    bson_append_document_end(&filter, &ne);
+    bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "limit", BCON_INT64(1), "projection", "{",
+                            "_id", BCON_INT32(1), "}");
+    c->requeued_id[0] = '\0';
+    bool ok = nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, opts, take_run_id, c, err);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    if (ok && c->requeued_id[0]) {
+        c->resume_id = c->requeued_id;
+        NEM_INFO("Slurm job %s, restart %s: resuming its run %s (--requeue)", job, restart, c->resume_id);
+    } else if (ok) {
+        NEM_INFO("Slurm job %s, restart %s: no unfinished run of this job to resume: a new run", job, restart);
+    }
+    return ok;
+}
+
 static bool record_owner(coord_t *c, bson_error_t *err)
 {
     nem_proc_t self;
@@ -291,10 +329,13 @@ int nem_coord_open_run(coord_t *c)
     if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_SERVER;
-    } else if (c->plan->resume_id && (status = check_resume(c)) >= 0) {
+    } else if (!requeued_run(c, &err)) {
+        NEM_ERROR("run record: %s", err.message);
+        status = NEM_EXIT_SERVER;
+    } else if (c->resume_id && (status = check_resume(c)) >= 0) {
         /* refused, and said why */
     } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->heartbeat_s, &harr, c->world->size,
-                                 c->plan->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
+                                 c->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
         status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;
@@ -309,7 +350,7 @@ int nem_coord_open_run(coord_t *c)
         if (!nem_runrec_end(c->store, c->run_id, "failed", err.message, &e))
             NEM_ERROR("run record %s: %s", c->run_id, e.message);
     } else {
-        NEM_INFO("run %s%s", c->run_id, c->plan->resume_id ? " (resumed)" : "");
+        NEM_INFO("run %s%s", c->run_id, c->resume_id ? " (resumed)" : "");
     }
     bson_destroy(&harr);
     return status;

@@ -262,7 +262,7 @@ bool nem_runner_spawn(const nem_runner_kind_t *kind, const nem_script_spec_t *sp
         nem_spawn_t sp = {.argv = p.argv.v, .withhold = nem_env_withheld, .env_extra = p.env.v, .in_fd = NEM_FD_NULL,
                           .out_fd = p.out[1],
                           .keep_fd = -1, .fds = more, .n_fds = sizeof more / sizeof *more, .new_group = true,
-                          .death_signal = SIGTERM, .guard = guard_relay};
+                          .death_signal = SIGTERM, .guard = guard_relay, .ignore_usr_signals = true};
         if ((*pid = nem_spawn(&sp, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, err)) < 0)
             goto out;
     }

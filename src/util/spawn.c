@@ -205,6 +205,14 @@ static _Noreturn void child_run(const nem_spawn_t *sp, const plan_t *p)
         if (getppid() != guard)
             _exit(127);
     }
+    if (sp->ignore_usr_signals) {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGUSR1, &ign, NULL);
+        sigaction(SIGUSR2, &ign, NULL);
+    }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(sp->argv[0], sp->argv, p->env.v);

@@ -57,6 +57,9 @@ typedef struct {
     int death_signal;           /* PR_SET_PDEATHSIG of the child (the guard when there is one); 0 = none */
     nem_spawn_guard_fn guard;   /* non-NULL: the child forks the program and becomes its guard; the program gets
                                  * SIGKILL when the guard dies */
+    bool ignore_usr_signals;    /* the program starts with SIGUSR1 and SIGUSR2 ignored: a batch system's warning
+                                 * signal (sbatch --signal) reaches every process of a job step, and is nemesyst's to
+                                 * act on (a stage script learns of a coming stop from its stop file) */
 } nem_spawn_t;
 
 /* Starts sp->argv. Returns the child's pid (the guard's when there is one), or -1 with err set in domain/code

@@ -113,6 +113,21 @@ count() { # DB COLLECTION [FILTER-JSON]
 print(c.count_documents(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))" "$@"
 }
 
+# Long training through requeues, in the background too: two learners (an executable and a C plugin) of 200 steps
+# of 0.2 s, a checkpoint every 25, in a job of one minute whose warning signal (sbatch --signal USR1@30) stops the
+# run; with --requeue the learners checkpoint where they are, the job requeues itself, and the requeued job
+# (SLURM_RESTART_COUNT 1) resumes the run by itself. Slurm makes a requeued job wait two minutes.
+CK="$top_srcdir/tests/stage/fixtures/checkpoint"
+PLUGIN="$top_builddir/tests/runner/.libs/plugin_fixture.so"
+export NEM_T_STEPS=200 NEM_T_EVERY=25
+learners=(--process-pool 2 --dl-learn --dl-learner "$CK/ckpt_exec" "$PLUGIN" --dl-learner-entry-point main checkpoint
+          --dl-output-model-collection models)
+NEM_T_SLEEP_MS=200 NEMESYST="$NEMESYST" sbatch --parsable --oversubscribe --overcommit --time=1 --signal=USR1@30 \
+    --requeue --ntasks=2 -o "$T/requeue.out" --open-mode=append "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" \
+    --db-name slurmrq --requeue --checkpoint-grace 10 "${learners[@]}" >"$T/requeue.id" 2>&1 ||
+    fail "sbatch of the requeue job: $(cat "$T/requeue.id")"
+rq_job=$(tail -n 1 "$T/requeue.id")
+
 # The time-limit job first, in the background: Slurm ends it between one and two minutes from now.
 NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit --time=1 --ntasks=2 \
     -o "$T/timelimit.out" "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmtl \
@@ -181,4 +196,45 @@ rm -f "$T/marker"
     --resume "$RUN" >"$T/resume.out" 2>&1 || { cat "$T/resume.out"; fail "--resume $RUN"; }
 n=$(count slurmtl tl) d=$("$PYTHON3" -c "import pymongo; print(len(pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT).slurmtl.tl.distinct('i')))")
 [ "$n $d" = "10 10" ] || fail "after --resume: $n documents, $d distinct (want 10 10)"
+# The requeued training: done by its second start, with the weights and the metric history of an uninterrupted run.
+NEM_T_SLEEP_MS=0 "$NEMESYST" "${srv[@]}" --db-name slurmrq_ref "${learners[@]}" >"$T/rq_ref.out" 2>&1 ||
+    { cat "$T/rq_ref.out"; fail "the uninterrupted reference training"; }
+state=
+for _ in $(seq 1 600); do # up to 10 minutes: a minute's job, Slurm's two-minute requeue delay, the rest
+    state=$(scontrol show job "$rq_job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1)
+    restarts=$(scontrol show job "$rq_job" 2>/dev/null | grep -o 'Restarts=[0-9]*' | head -n 1)
+    case $state in *COMPLETED | *FAILED | *TIMEOUT | *CANCELLED | *NODE_FAIL | *OUT_OF_MEMORY) break ;; esac
+    sleep 1
+done
+grep -v '^\s*$' "$T/requeue.out" | tail -n 40
+[ "$state" = JobState=COMPLETED ] || fail "the requeued job ended $state ($restarts)"
+[ "$restarts" = Restarts=1 ] || fail "the job was not requeued once: $restarts"
+grep -q "asked to checkpoint and end" "$T/requeue.out" || fail "the learners were not asked to checkpoint"
+grep -q "requeued: it resumes this run" "$T/requeue.out" || fail "the job did not requeue itself"
+grep -q "Slurm job $rq_job, restart 1: resuming its run" "$T/requeue.out" || fail "the requeued job did not resume"
+"$PYTHON3" - "$NEM_TEST_PORT" "$rq_job" <<'PY' || fail "the requeued training"
+import sys, gridfs, pymongo
+client = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]))
+db, ref, job = client.slurmrq, client.slurmrq_ref, sys.argv[2]
+runs = list(db.nemesyst_runs.find())
+assert len(runs) == 1, "one run across both starts of the job, got %d" % len(runs)
+run = runs[0]
+attempts = [(a.get("job"), a.get("restart"), a.get("status")) for a in run["attempts"]]
+assert run["status"] == "succeeded", run["status"]
+assert attempts == [(job, None, "interrupted"), (job, 1, "succeeded")], attempts
+for pos, key in ((0, "learn-0"), (1, "learn-1")):
+    f = db["models.files"].find_one({"metadata._nemesyst.position": pos})
+    g = ref["models.files"].find_one({"metadata._nemesyst.position": pos})
+    got = gridfs.GridFS(db, collection="models").get(f["_id"]).read()
+    want = gridfs.GridFS(ref, collection="models").get(g["_id"]).read()
+    assert got == want, "%s: weights %s, uninterrupted %s" % (key, got.hex(), want.hex())
+    assert 0 < f["metadata"]["started_at"] < 200, "%s went on from step %r" % (key, f["metadata"]["started_at"])
+    steps = [m["step"] for m in db.nemesyst_metrics.find({"run": run["_id"], "script": key}).sort("step", 1)]
+    assert steps == list(range(1, 201)), "%s: metric steps %s" % (key, steps[:5])
+    mine = [m["value"] for m in db.nemesyst_metrics.find({"run": run["_id"], "script": key}).sort("step", 1)]
+    theirs = [m["value"] for m in ref.nemesyst_metrics.find({"script": key}).sort("step", 1)]
+    assert mine == theirs, key + ": metric values differ from the uninterrupted run's"
+    print("%s: bit-identical after a requeue, went on from step %d" % (key, f["metadata"]["started_at"]))
+assert db["nemesyst_checkpoints.files"].count_documents({}) == 0, "checkpoints left after success"
+PY
 echo "slurm: ok"
