@@ -44,6 +44,7 @@ static bool append_run(nem_reg_t *r, bson_t *out, const char *run_id, bson_error
     nem_reg_run_row(r, &record, &row);
     BSON_APPEND_DOCUMENT(out, "run", &row);
     bson_destroy(&row);
+    nem_reg_append_attempts(&record, out); /* a training that outlived its jobs: each job's try */
     bson_destroy(&record);
     return true;
 }
@@ -313,6 +314,18 @@ static void print_lineage(FILE *out, const bson_t *rep)
                 nem_reg_str(&run, "started", "-"));
     else
         fprintf(out, "run          %s (its run record is gone)\n", nem_reg_str(&model, "run", "?"));
+    if (nem_reg_sub(rep, "attempts", &arr) && bson_count_keys(&arr) > 1) {
+        fprintf(out, "attempts     %u:", bson_count_keys(&arr));
+        if (bson_iter_init(&it, &arr))
+            while (bson_iter_next(&it))
+                if (nem_reg_sub(&arr, bson_iter_key(&it), &item)) {
+                    const char *job = nem_reg_str(&item, "job", NULL);
+                    fprintf(out, "%s %" PRId64 " (%s%s%s, %s)", bson_iter_key(&it)[0] == '0' ? "" : ",",
+                            nem_reg_int(&item, "n", 0), job ? "Slurm job " : "on ", job ? job : nem_reg_str(&item, "host", "?"),
+                            nem_reg_int(&item, "restart", 0) ? " requeued" : "", nem_reg_str(&item, "status", "?"));
+                }
+        fputc('\n', out);
+    }
     fprintf(out, "script       %s: %s\n             sha256 %s\n", nem_reg_str(&model, "script", "?"),
             nem_reg_str(rep, "script.path", "?"), nem_reg_str(rep, "script.sha256", "?"));
     fprintf(out, "host         %s, rank %" PRId64 ", stored %s\n", nem_reg_str(rep, "host", "?"), nem_reg_int(rep, "rank", -1),

@@ -108,6 +108,8 @@ void nem_reg_print_json(FILE *out, const bson_t *report);
 /* A date (ms since the epoch) as ISO 8601 UTC, or "-" for a missing one (INT64_MIN). */
 const char *nem_reg_iso(int64_t ms, char buf[32]);
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms);
+/* The run record's attempts as an array "attempts" of out: {n, job, restart, host, ranks, started, ended, status}. */
+void nem_reg_append_attempts(const bson_t *record, bson_t *out);
 /* Field readers of stored documents, tolerant of missing fields and other types: dotted paths allowed. */
 const char *nem_reg_str(const bson_t *doc, const char *path, const char *dflt);
 int64_t nem_reg_int(const bson_t *doc, const char *path, int64_t dflt);

@@ -145,6 +145,49 @@ static bool run_predictions(nem_reg_t *r, const char *run_id, bson_t *out, bson_
     return ok;
 }
 
+/* The run's attempts (one per job that ran it: the first, then each --resume or requeue), as the record keeps them:
+ * {n, job, restart, host, ranks, started, ended, status}; a run of an earlier version has none. */
+void nem_reg_append_attempts(const bson_t *record, bson_t *out)
+{
+    bson_t arr, list, a, child;
+    bson_iter_t it;
+    uint32_t k = 0;
+    BSON_APPEND_ARRAY_BEGIN(out, "attempts", &arr);
+    if (nem_reg_sub(record, "attempts", &list) && bson_iter_init(&it, &list))
+        while (bson_iter_next(&it)) {
+            if (!nem_reg_sub(&list, bson_iter_key(&it), &a))
+                continue;
+            nem_reg_push_doc(&arr, &k, &child);
+            BSON_APPEND_INT64(&child, "n", nem_reg_int(&a, "n", k));
+            const char *job = nem_reg_str(&a, "job", NULL);
+            if (job)
+                BSON_APPEND_UTF8(&child, "job", job);
+            else
+                BSON_APPEND_NULL(&child, "job");
+            BSON_APPEND_INT64(&child, "restart", nem_reg_int(&a, "restart", 0));
+            BSON_APPEND_UTF8(&child, "host", nem_reg_str(&a, "host", "?"));
+            BSON_APPEND_INT64(&child, "ranks", nem_reg_int(&a, "ranks", 0));
+            nem_reg_append_date(&child, "started", nem_reg_date(&a, "started"));
+            nem_reg_append_date(&child, "ended", nem_reg_date(&a, "ended"));
+            BSON_APPEND_UTF8(&child, "status", nem_reg_str(&a, "status", "running"));
+            bson_append_document_end(&arr, &child);
+        }
+    bson_append_array_end(out, &arr);
+}
+
+static void print_attempt(FILE *out, const bson_t *a)
+{
+    bson_iter_t it;
+    char started[40] = "-", ended[40] = "-";
+    if (bson_iter_init_find(&it, a, "started") && BSON_ITER_HOLDS_UTF8(&it))
+        bson_strncpy(started, bson_iter_utf8(&it, NULL), sizeof started);
+    if (bson_iter_init_find(&it, a, "ended") && BSON_ITER_HOLDS_UTF8(&it))
+        bson_strncpy(ended, bson_iter_utf8(&it, NULL), sizeof ended);
+    fprintf(out, "  %3" PRId64 "  %-12s %7" PRId64 "  %-12s %5" PRId64 "  %-24s %-24s %s\n", nem_reg_int(a, "n", 0),
+            nem_reg_str(a, "job", "-"), nem_reg_int(a, "restart", 0), nem_reg_str(a, "host", "?"),
+            nem_reg_int(a, "ranks", 0), started, ended, nem_reg_str(a, "status", "?"));
+}
+
 bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_error_t *err)
 {
     bson_t record, row, arr, child, opts, view;
@@ -158,6 +201,7 @@ bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_erro
     bson_destroy(&row);
     nem_reg_append_date(out, "resumed", nem_reg_date(&record, "resumed"));
     BSON_APPEND_INT64(out, "stamp_format", nem_reg_int(&record, "stamp_format", 1));
+    nem_reg_append_attempts(&record, out);
 
     script_ref_t *scripts = sorted_scripts(&record, &n);
     BSON_APPEND_ARRAY_BEGIN(out, "scripts", &arr);
@@ -274,6 +318,11 @@ static void print_run(FILE *out, const bson_t *report)
     fprintf(out, "\nscripts:\n  %-10s %-10s %4s %-12s %9s %9s %6s  %s\n", "script", "status", "rank", "host", "seconds",
             "documents", "models", "path");
     print_each(out, report, "scripts", print_script);
+    if (has_items(report, "attempts")) {
+        fprintf(out, "\nattempts:\n  %3s  %-12s %7s  %-12s %5s  %-24s %-24s %s\n", "n", "slurm_job", "restart", "host",
+                "ranks", "started", "ended", "status");
+        print_each(out, report, "attempts", print_attempt);
+    }
     fprintf(out, "\nerrors:%s\n", has_items(report, "errors") ? "" : " none");
     print_each(out, report, "errors", print_error);
     fprintf(out, "\nmodels:%s\n", has_items(report, "models") ? "" : " none");

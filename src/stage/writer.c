@@ -137,6 +137,7 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     }
     BSON_APPEND_UTF8(&prov, "host", w->o.host);
     BSON_APPEND_INT32(&prov, "rank", w->o.rank);
+    BSON_APPEND_INT64(&prov, "attempt", w->o.attempt > 0 ? w->o.attempt : 1); /* the run's attempts: its record */
     BSON_APPEND_DATE_TIME(&prov, "stored", nem_wall_ms());
     bson_append_document_end(out, &prov);
 }

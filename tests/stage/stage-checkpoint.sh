@@ -11,6 +11,7 @@
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 CK="$FIX/checkpoint"
+REGISTRY="$top_builddir/nemesyst-registry"
 export NEM_T_STEPS=100 NEM_T_EVERY=25
 learn() {
     local db=$1
@@ -65,6 +66,21 @@ eq(db["nemesyst_checkpoints.files"].count_documents({"metadata.run": run["_id"]}
    "checkpoints removed once the models are stored")
 eq(db["nemesyst_checkpoints.chunks"].count_documents({}), 0, "no chunk left behind")
 PY
+
+# The registry shows the attempts: the run's table and JSON, and the lineage of each model.
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name ck_stop run "$STOPPED" >"$T/run.txt" ||
+    fail "registry run"
+grep -A3 '^attempts:' "$T/run.txt"
+grep -Eq '^ +1 +- +0 .* failed$' "$T/run.txt" && grep -Eq '^ +2 +- +0 .* succeeded$' "$T/run.txt" ||
+    fail "registry run does not list both attempts: $(cat "$T/run.txt")"
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name ck_stop --json run "$STOPPED" >"$T/run.json"
+"$PYTHON3" -c 'import json, sys; a = json.load(open(sys.argv[1]))["attempts"]; assert [(x["n"], x["status"]) for x in a] == [(1, "failed"), (2, "succeeded")], a' "$T/run.json" ||
+    fail "registry run --json attempts"
+model=$(NEM_T_DB=ck_stop "$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))["ck_stop"]["models.files"].find_one({"metadata._nemesyst.position": 2})["_id"])')
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name ck_stop lineage "$model" >"$T/lineage.txt" ||
+    fail "registry lineage"
+grep -q "^attempts     2: 1 (on .*, failed), 2 (on .*, succeeded)$" "$T/lineage.txt" ||
+    fail "the model's lineage does not show its two attempts: $(head -5 "$T/lineage.txt")"
 
 # A corrupt newest checkpoint (its sha256 no longer matches; a missing chunk for the plugin's): the previous one.
 NEM_T_DIE_AT=60 learn ck_bad
