@@ -34,3 +34,6 @@ examples_plugins_fashion_mnist_predictor_la_CFLAGS = $(EXAMPLE_HDF5_CFLAGS)
 examples_plugins_fashion_mnist_predictor_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
 examples_plugins_fashion_mnist_predictor_la_LIBADD = $(EXAMPLE_HDF5_LIBS)
 endif
+
+# A training longer than its job, through requeues (README: Long training).
+EXTRA_DIST += slurm/nemesyst-long.sbatch

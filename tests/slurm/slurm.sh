@@ -5,6 +5,8 @@
 #   nemesyst-array.sbatch     an array of 2, each task picking its own cleaner and collection by its index;
 #   nemesyst-multinode.sbatch init, start, clean, stop, the server bound to the first node's host name;
 #   nemesyst-example.sbatch   the Fashion-MNIST example, reduced (FASHION_MNIST_LIMIT);
+#   nemesyst-long.sbatch      a training longer than its one-minute job: stopped by the warning signal, requeued,
+#                             resumed by the requeued job, bit-identical to an uninterrupted run;
 #   a job whose script fails exits non-zero;
 #   a job that hits its time limit (Slurm's SIGTERM, then SIGKILL after KillWait) leaves a run record that says so,
 #   and --resume then completes it with every document exactly once.
@@ -123,8 +125,8 @@ export NEM_T_STEPS=200 NEM_T_EVERY=25
 learners=(--process-pool 2 --dl-learn --dl-learner "$CK/ckpt_exec" "$PLUGIN" --dl-learner-entry-point main checkpoint
           --dl-output-model-collection models)
 NEM_T_SLEEP_MS=200 NEMESYST="$NEMESYST" sbatch --parsable --oversubscribe --overcommit --time=1 --signal=USR1@30 \
-    --requeue --ntasks=2 -o "$T/requeue.out" --open-mode=append "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" \
-    --db-name slurmrq --requeue --checkpoint-grace 10 "${learners[@]}" >"$T/requeue.id" 2>&1 ||
+    --ntasks=2 -o "$T/requeue.out" "$top_srcdir/slurm/nemesyst-long.sbatch" "${srv[@]}" \
+    --db-name slurmrq --checkpoint-grace 10 "${learners[@]}" >"$T/requeue.id" 2>&1 ||
     fail "sbatch of the requeue job: $(cat "$T/requeue.id")"
 rq_job=$(tail -n 1 "$T/requeue.id")
 
