@@ -47,6 +47,7 @@ MARKER_MODEL = "$nemesyst_model"
 MARKER_CONSUMED = "$nemesyst_consumed"
 MARKER_END = "$nemesyst_end"
 MARKER_METRIC = "$nemesyst_metric"
+MARKER_CODE = "$nemesyst_code"
 
 
 def _log(level, text):
@@ -72,6 +73,59 @@ def _check_pipeline(pipeline):
                              "'$')" % (n, name))
     return list(pipeline)
 
+_SHA_CACHE = {}
+
+
+def _sha256_of(path):
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def _code_lineage():
+    """{modules: [{name, path, sha256}], packages: {name: version}, python: version} of the modules imported so far
+    (the adapter itself and the interpreter's own library left out; installed packages by version)."""
+    import importlib.metadata
+    import sysconfig
+    roots = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib") if sysconfig.get_paths().get(k)}
+    installed = {os.path.realpath(p) for p in sys.path if p and ("site-packages" in p or "dist-packages" in p)}
+    for k in ("purelib", "platlib"):
+        if sysconfig.get_paths().get(k):
+            installed.add(os.path.realpath(sysconfig.get_paths()[k]))
+    this = os.path.realpath(__file__)
+    modules, packages = [], {}
+    for name, module in sorted(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or name == "__main__":
+            continue
+        real = os.path.realpath(path)
+        if real == this or not os.path.isfile(real):
+            continue
+        if any(real.startswith(r + os.sep) for r in installed):
+            top = name.split(".")[0]
+            if top not in packages:
+                try:
+                    packages[top] = importlib.metadata.version(top)
+                except Exception:
+                    version = getattr(sys.modules.get(top), "__version__", None)
+                    if isinstance(version, str):
+                        packages[top] = version
+            continue
+        if any(real.startswith(r + os.sep) for r in roots):
+            continue
+        try:
+            modules.append({"name": name, "path": real, "sha256": _sha256_of(real)})
+        except OSError:
+            continue
+    return {"modules": modules, "packages": packages, "python": "%d.%d.%d" % sys.version_info[:3]}
+
+
 class ItemWriter(object):
     """BSON items to the host over the inherited pipe."""
 
@@ -86,10 +140,21 @@ class ItemWriter(object):
         self._items += 1
 
     def model(self, metadata, data):
+        self.code()
         fd, path = tempfile.mkstemp(prefix="model-", dir=self._workdir)
         with os.fdopen(fd, "wb") as f:
             _write_model_data(f, data)
         self.document({MARKER_MODEL: {"path": path, "metadata": dict(metadata or {}), "temp": True}})
+
+    def code(self):
+        """What the script really ran, announced before each model (once per change): every module it imported
+        from outside the interpreter's own library and installed packages, with its sha256; the versions of the
+        installed packages it imported; the interpreter's version. The host keeps it in the model's lineage and
+        nemesyst-registry verify checks it."""
+        code = _code_lineage()
+        if code != getattr(self, "_code_sent", None):
+            self._code_sent = code
+            self.document({MARKER_CODE: code})
 
     def consumed(self, collection, pipeline, count, digest, complete):
         key = (collection, digest, complete)

@@ -18,3 +18,4 @@ STAGE_TESTS += tests/stage/stage-daemon.sh
 STAGE_TESTS += tests/stage/stage-resume-kill.sh
 STAGE_TESTS += tests/stage/stage-unstorable.sh
 STAGE_TESTS += tests/stage/stage-checkpoint.sh
+STAGE_TESTS += tests/stage/stage-code-lineage.sh

@@ -145,6 +145,81 @@ static verdict_t verify_script(const bson_t *prov, bson_t *out, char *msg, size_
     return v;
 }
 
+/* One file of the code a script ran (an imported module, an interpreter): its sha256 then against the file now. */
+static verdict_t verify_file(const char *what, const bson_t *f, bson_t *arr, uint32_t *k, char *msg, size_t msglen)
+{
+    const char *path = nem_reg_str(f, "path", NULL), *then = nem_reg_str(f, "sha256", NULL);
+    char now[65] = "", key[16];
+    const char *kp;
+    struct stat st;
+    bson_error_t e;
+    verdict_t v = SAME;
+    bson_t child;
+    bson_uint32_to_string((*k)++, &kp, key, sizeof key);
+    BSON_APPEND_DOCUMENT_BEGIN(arr, kp, &child);
+    BSON_APPEND_UTF8(&child, "kind", what);
+    BSON_APPEND_UTF8(&child, "path", path ? path : "?");
+    if (!path || !then || path[0] != '/')
+        snprintf(msg, msglen, "%s without an absolute path and sha256: not checked", what);
+    else if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        snprintf(msg, msglen, "%s %.300s is not on this host any more: not checked", what, path);
+    else if (!nem_sha256_file(path, now, &e))
+        snprintf(msg, msglen, "%s %.300s cannot be read: not checked", what, path);
+    else if ((v = strcmp(now, then) == 0 ? SAME : CHANGED) == CHANGED)
+        snprintf(msg, msglen, "changed: %s %.300s (sha256 then %.12s..., now %.12s...)", what, path, then, now);
+    else
+        snprintf(msg, msglen, "unchanged");
+    /* as for the script itself: a file gone from this host, or unreadable, is reported but not held against it */
+    BSON_APPEND_UTF8(&child, "verdict", v == CHANGED ? "changed" : strcmp(msg, "unchanged") == 0 ? "unchanged"
+                                                                                               : "not checked");
+    bson_append_document_end(arr, &child);
+    return v;
+}
+
+/* The code the script ran beyond its own file (provenance/code.h): every module a Python script imported, an
+ * executable's interpreter. Git facts are shown, not judged: a work tree that moved on need not touch the script. */
+static void verify_code(const bson_t *prov, bson_t *out, verdict_t *worst, char *msg, size_t msglen)
+{
+    bson_t code, mods, item, arr, interp;
+    bson_iter_t it;
+    uint32_t k = 0, n = 0, changed = 0;
+    char one[600], first_change[600] = "", first_problem[600] = "";
+    *worst = SAME;
+    BSON_APPEND_ARRAY_BEGIN(out, "files", &arr);
+    if (nem_reg_sub(prov, "code", &code)) {
+        if (nem_reg_sub(&code, "interpreter", &interp)) {
+            verdict_t v = verify_file("interpreter", &interp, &arr, &k, one, sizeof one);
+            n++;
+            if (v == CHANGED && !changed++)
+                bson_strncpy(first_change, one, sizeof first_change);
+            else if (v == UNVERIFIABLE && !first_problem[0])
+                bson_strncpy(first_problem, one, sizeof first_problem);
+        }
+        if (nem_reg_sub(&code, "modules", &mods) && bson_iter_init(&it, &mods))
+            while (bson_iter_next(&it))
+                if (nem_reg_sub(&mods, bson_iter_key(&it), &item)) {
+                    char what[200];
+                    snprintf(what, sizeof what, "module %.150s", nem_reg_str(&item, "name", "?"));
+                    verdict_t v = verify_file(what, &item, &arr, &k, one, sizeof one);
+                    n++;
+                    if (v == CHANGED && !changed++)
+                        bson_strncpy(first_change, one, sizeof first_change);
+                    else if (v == UNVERIFIABLE && !first_problem[0])
+                        bson_strncpy(first_problem, one, sizeof first_problem);
+                }
+    }
+    bson_append_array_end(out, &arr);
+    if (changed) {
+        *worst = CHANGED;
+        snprintf(msg, msglen, "%s%s", first_change, changed > 1 ? " (and more)" : "");
+    } else if (first_problem[0]) {
+        *worst = UNVERIFIABLE;
+        snprintf(msg, msglen, "%s", first_problem);
+    } else {
+        snprintf(msg, msglen, n ? "unchanged (%u file(s))" : "nothing beyond the script recorded", n);
+    }
+}
+
 /* A learner group's model: member 0's consumed records are its own shard's. Each other member read the same
  * pipeline over its own shard (the same code ran on every member): its record is member 0's with the first $match,
  * the shard, replaced by the member's, and its own count and digest from metadata._nemesyst.group. */
@@ -289,6 +364,14 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
         if (!r->json)
             fprintf(r->out, "script  %s: %s\n", nem_reg_str(&report, "script.path", "?"), msg);
         tally(&t, v, msg);
+        bson_t code;
+        BSON_APPEND_DOCUMENT_BEGIN(&report, "code", &code);
+        verify_code(has ? &prov : &none, &code, &v, msg, sizeof msg);
+        bson_append_document_end(&report, &code);
+        if (!r->json)
+            fprintf(r->out, "code    %s\n", msg);
+        if (v != SAME)
+            tally(&t, v, msg);
     }
     bson_destroy(&file);
     bson_free(bucket);

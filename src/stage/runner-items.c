@@ -117,6 +117,23 @@ static bool marker_checkpoint(nem_runner_t *r, bson_iter_t *it, nem_item_t *item
     return ok;
 }
 
+/* {"$nemesyst_code": {...}}: kept whole (a document) for the lineage of the models that follow. */
+static bool marker_code(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    const uint8_t *data;
+    uint32_t len;
+    bson_t view;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it))
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, NEM_RUNNER_MARKER_CODE " must be a document");
+    bson_iter_document(it, &len, &data);
+    if (!bson_init_static(&view, data, len))
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT, NEM_RUNNER_MARKER_CODE " is malformed");
+    bson_destroy(&item->doc);
+    bson_copy_to(&view, &item->doc);
+    item->kind = NEM_ITEM_CODE;
+    return true;
+}
+
 static bool marker_consumed(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
 {
     const uint8_t *data;
@@ -225,6 +242,8 @@ static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_
         ok = marker_metric(r, &it, item, err);
     else if (strcmp(key, NEM_RUNNER_MARKER_CHECKPOINT) == 0)
         ok = marker_checkpoint(r, &it, item, err);
+    else if (strcmp(key, NEM_RUNNER_MARKER_CODE) == 0)
+        ok = marker_code(r, &it, item, err);
     else {
         char msg[200];
         bson_snprintf(msg, sizeof msg, "unknown marker '%s'", key);

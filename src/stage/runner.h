@@ -23,6 +23,9 @@
  *             {"$nemesyst_checkpoint": {"path": "FILE", "step": N, "metadata": {...}}}
  *                 a checkpoint of a learner's state (EXEC: the other kinds store theirs themselves), stored in
  *                 GridFS (store/checkpoint.h) before the next line is read; FILE must stay as it is until then
+ *             {"$nemesyst_code": {"modules": [{"name", "path", "sha256"}], "packages": {NAME: VERSION}, ...}}
+ *                 what the script ran beyond its own file (the Python adapter sends it before each model), kept
+ *                 in the lineage of the models it stores after it (its latest, whole)
  *             {"$nemesyst_end": {"items": N}}
  *                 the end of the output: N items (documents and markers) came before it, and nothing may follow.
  *                 PYTHON/PLUGIN: required (the adapter and the plugin host send it once the script's entry point
@@ -65,6 +68,7 @@
 #define NEM_RUNNER_MARKER_END "$nemesyst_end"
 #define NEM_RUNNER_MARKER_METRIC "$nemesyst_metric"
 #define NEM_RUNNER_MARKER_CHECKPOINT "$nemesyst_checkpoint"
+#define NEM_RUNNER_MARKER_CODE "$nemesyst_code"
 #define NEM_RUNNER_METRIC_NAME_MAX 128
 #define NEM_RUNNER_ITEM_FD 3
 
@@ -78,6 +82,7 @@ typedef enum {
     NEM_ITEM_CONSUMED, /* doc: {collection, pipeline, count, digest} of data a learner read (for lineage) */
     NEM_ITEM_METRIC,   /* doc: {name, step, value, t}: a metric the script reported while it ran */
     NEM_ITEM_CHECKPOINT, /* doc: {step, metadata}; path: the file holding the state */
+    NEM_ITEM_CODE,     /* doc: what the script ran beyond its own file (modules, packages, interpreter) */
 } nem_item_kind_t;
 
 typedef struct {

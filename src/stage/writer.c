@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "provenance/code.h"
 #include "provenance/provenance.h"
 #include "store/checkpoint.h"
 #include "store/storable.h"
@@ -39,6 +40,9 @@ struct nem_writer {
     uint64_t docs;
     uint64_t dropped;           /* models of a group member other than 0, not stored */
     int ferretdb;               /* FerretDB 1.x behind the store: -1 not asked yet (storable_here) */
+    bson_t code;                /* the script's latest $nemesyst_code (what a Python script imported), or empty */
+    bson_t host_code;           /* what the host found (provenance/code.h), with the first model */
+    bool host_code_done;
 };
 
 nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
@@ -55,6 +59,8 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
     nem_stamp_init(&w->stamp, w->o.run_id, w->o.stage, w->o.position, w->o.script->path, w->o.legacy_stamp);
     bson_init(&w->consumed);
     bson_init(&w->model_ids);
+    bson_init(&w->code);
+    bson_init(&w->host_code);
     w->ferretdb = -1;
     return w;
 }
@@ -108,6 +114,25 @@ static bool write_document(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
 }
 
 /* Lineage: everything needed to walk from the model back to its data and run. */
+/* What the script ran beyond its own file (provenance/code.h): the host's facts, found once, then the script's
+ * own $nemesyst_code. */
+static void append_code(nem_writer_t *w, bson_t *prov)
+{
+    bson_t code;
+    bson_iter_t it;
+    if (!w->host_code_done) {
+        nem_code_host_facts(w->o.script->path, nem_script_kind(w->o.script->path) == NEM_SCRIPT_EXEC, &w->host_code);
+        w->host_code_done = true;
+    }
+    BSON_APPEND_DOCUMENT_BEGIN(prov, "code", &code);
+    bson_concat(&code, &w->host_code);
+    if (bson_iter_init(&it, &w->code))
+        while (bson_iter_next(&it))
+            if (!bson_has_field(&w->host_code, bson_iter_key(&it)))
+                bson_append_iter(&code, NULL, 0, &it);
+    bson_append_document_end(prov, &code);
+}
+
 static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
 {
     bson_t prov;
@@ -138,6 +163,7 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     BSON_APPEND_UTF8(&prov, "host", w->o.host);
     BSON_APPEND_INT32(&prov, "rank", w->o.rank);
     BSON_APPEND_INT64(&prov, "attempt", w->o.attempt > 0 ? w->o.attempt : 1); /* the run's attempts: its record */
+    append_code(w, &prov);
     BSON_APPEND_DATE_TIME(&prov, "stored", nem_wall_ms());
     bson_append_document_end(out, &prov);
 }
@@ -355,6 +381,10 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     case NEM_ITEM_CONSUMED: note_consumed(w, item); break;
     case NEM_ITEM_METRIC: /* a learner group's history is member 0's (the others' would repeat it per step) */
         ok = w->o.member > 0 || write_metric(w, item, err);
+        break;
+    case NEM_ITEM_CODE:
+        bson_destroy(&w->code);
+        bson_copy_to(&item->doc, &w->code);
         break;
     case NEM_ITEM_CHECKPOINT: /* a learner group's state is member 0's, as its model is */
         ok = w->o.member > 0 || write_checkpoint(w, item, err);
@@ -576,6 +606,8 @@ void nem_writer_destroy(nem_writer_t *w)
     nem_bulk_destroy(w->metrics);
     bson_destroy(&w->consumed);
     bson_destroy(&w->model_ids);
+    bson_destroy(&w->code);
+    bson_destroy(&w->host_code);
     if (w->has_model_used)
         bson_value_destroy(&w->model_used);
     bson_free(w->model_used_bucket);

@@ -95,10 +95,12 @@ static bool collect(void *ud, nem_item_t *item, bson_error_t *err)
     bson_t rec;
     bson_uint32_to_string(res->n++, &k, key, sizeof key);
     BSON_APPEND_DOCUMENT_BEGIN(&res->items, k, &rec);
-    BSON_APPEND_UTF8(&rec, "kind", item->kind == NEM_ITEM_DOC       ? "doc"
-                                   : item->kind == NEM_ITEM_MODEL   ? "model"
-                                   : item->kind == NEM_ITEM_METRIC  ? "metric"
-                                                                    : "consumed");
+    BSON_APPEND_UTF8(&rec, "kind", item->kind == NEM_ITEM_DOC          ? "doc"
+                                   : item->kind == NEM_ITEM_MODEL      ? "model"
+                                   : item->kind == NEM_ITEM_METRIC     ? "metric"
+                                   : item->kind == NEM_ITEM_CODE       ? "code"
+                                   : item->kind == NEM_ITEM_CHECKPOINT ? "checkpoint"
+                                                                       : "consumed");
     BSON_APPEND_DOCUMENT(&rec, "doc", &item->doc);
     BSON_APPEND_INT64(&rec, "where", (int64_t)item->where);
     if (item->path) {
@@ -625,9 +627,12 @@ START_TEST(python_learner_batches_without_empty_last_batch_and_reports_lineage)
     spec.stage = "learn";
     run_spec(&spec, &res);
     ck_assert_msg(res.ok, "%s", res.err.message);
-    ck_assert_uint_eq(res.n, 2); /* one consumed record for two identical epochs, one model */
+    ck_assert_uint_eq(res.n, 3); /* one consumed record for two identical epochs, what it ran, one model */
     ITEM(c, &res, 0);
-    ITEM(m, &res, 1);
+    ITEM(code, &res, 1);
+    ITEM(m, &res, 2);
+    ck_assert_str_eq(str_at(&code, "kind"), "code"); /* the adapter says what the script ran before its model */
+    ck_assert_msg(strstr(str_at(&code, "doc.python"), "."), "the interpreter's version");
     ck_assert_str_eq(str_at(&c, "kind"), "consumed");
     ck_assert_str_eq(str_at(&c, "doc.collection"), "points");
     ck_assert_int_eq(int_at(&c, "doc.count"), 50);

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Code lineage: what a script really ran is kept with its models and checked by nemesyst-registry verify. A Python
+# learner in 2.0.6's form imports a helper module of its own and numpy: the model records the module with its
+# sha256, numpy's version and the interpreter's; an executable learner (#!/usr/bin/env python3) records its
+# interpreter; both, living in a git work tree, record its commit. verify says unchanged, then, once the helper
+# module is edited, changed, naming the module.
+. ./tests/env.sh
+. "$top_srcdir/tests/stage/lib.sh"
+REGISTRY="$top_builddir/nemesyst-registry"
+command -v git >/dev/null 2>&1 || { echo "git not installed"; exit 77; }
+W="$T/work"
+mkdir -p "$W"
+cat >"$W/helper_mod.py" <<'PY'
+FACTOR = 2
+PY
+cat >"$W/code_learner.py" <<'PY'
+import numpy
+import helper_mod
+
+
+def main(**kwargs):
+    db = kwargs["db"]
+    seen = sum(1 for _ in db.getCursor(db_collection_name="rows"))
+    yield {"model": "code", "factor": helper_mod.FACTOR, "numpy": numpy.__version__, "seen": seen}, b"weights"
+PY
+cat >"$W/exec_learner" <<'PY'
+#!/usr/bin/env python3
+import json, os
+path = os.path.join(os.environ["NEMESYST_WORKDIR"], "m")
+open(path, "wb").write(b"exec-weights")
+print(json.dumps({"$nemesyst_model": {"path": path, "metadata": {"model": "exec"}}}))
+PY
+chmod +x "$W/exec_learner"
+git -C "$W" init -q && git -C "$W" add -A && git -C "$W" -c user.name=t -c user.email=t@example.org commit -qm one ||
+    fail "cannot make the test's git work tree"
+HEAD=$(git -C "$W" rev-parse HEAD)
+
+printf '#!/bin/sh\nfor i in 1 2 3; do echo "{\\"i\\": $i}"; done\n' >"$T/rows.sh" && chmod +x "$T/rows.sh"
+stage_run 0 codelin --process-pool 2 --data-clean --data-cleaner "$T/rows.sh" --data-collection rows --dl-learn --dl-learner "$W/code_learner.py" "$W/exec_learner" \
+    --dl-output-model-collection models
+expect_rc 0
+check codelin "$W" "$HEAD" <<'PY'
+import hashlib, os, sys
+w, head = argv
+def sha(p):
+    return hashlib.sha256(open(p, "rb").read()).hexdigest()
+py = db["models.files"].find_one({"metadata.model": "code"})["metadata"]["_nemesyst"]["code"]
+mods = {m["name"]: m for m in py["modules"]}
+ok("helper_mod" in mods, "the helper module is recorded: %s" % sorted(mods))
+eq(mods["helper_mod"]["path"], os.path.realpath(os.path.join(w, "helper_mod.py")), "its path")
+eq(mods["helper_mod"]["sha256"], sha(os.path.join(w, "helper_mod.py")), "its sha256")
+ok(not any(m["path"].startswith(sys.prefix + "/lib/python") for m in py["modules"]), "no standard library module")
+ok("numpy" in py["packages"] and py["packages"]["numpy"], "numpy's version: %s" % py["packages"])
+eq(py["python"], "%d.%d.%d" % sys.version_info[:3], "the interpreter's version")
+eq((py["git"]["commit"], py["git"]["dirty"]), (head, False), "the git commit of the script's work tree")
+ex = db["models.files"].find_one({"metadata.model": "exec"})["metadata"]["_nemesyst"]["code"]
+ok(os.path.basename(ex["interpreter"]["path"]).startswith("python3"), "the executable's interpreter: %s" % ex)
+eq(ex["interpreter"]["sha256"], sha(ex["interpreter"]["path"]), "the interpreter's sha256")
+eq(ex["git"]["commit"], head, "the executable's git commit")
+PY
+model=$(NEM_T_DB=codelin "$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))["codelin"]["models.files"].find_one({"metadata.model": "code"})["_id"])')
+reg() { "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name codelin "$@"; }
+reg verify "$model" >"$T/v1.txt" 2>&1
+rc=$?
+cat "$T/v1.txt"
+[ $rc -eq 0 ] || fail "verify before any change: exit $rc"
+grep -Eq '^code +unchanged \([0-9]+ file\(s\)\)$' "$T/v1.txt" || fail "verify does not report the code unchanged"
+echo "FACTOR = 3" >"$W/helper_mod.py"
+reg verify "$model" >"$T/v2.txt" 2>&1
+rc=$?
+cat "$T/v2.txt"
+[ $rc -eq 1 ] || fail "verify after the helper module changed: exit $rc, want 1"
+grep -q "changed: module helper_mod $(readlink -f "$W/helper_mod.py")" "$T/v2.txt" ||
+    fail "verify does not name the changed module"
+reg --json verify "$model" | "$PYTHON3" -c 'import json, sys; r = json.load(sys.stdin); f = [x for x in r["code"]["files"] if x["verdict"] == "changed"]; assert r["verdict"] == "changed" and len(f) == 1 and f[0]["kind"] == "module helper_mod", r["code"]' ||
+    fail "verify --json: the changed module"
+echo "stage-code-lineage: ok"
