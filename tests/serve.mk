@@ -16,3 +16,5 @@ TESTS += tests/serve/cycle.sh tests/serve/failures.sh tests/serve/signals.sh tes
 	tests/serve/binary.sh tests/serve/rank-dies.sh tests/serve/disk-faults.sh tests/serve/multihost.sh
 dist_check_SCRIPTS += tests/serve/server-group.sh
 TESTS += tests/serve/server-group.sh
+dist_check_SCRIPTS += tests/serve/address-file.sh
+TESTS += tests/serve/address-file.sh

@@ -18,6 +18,7 @@
 #include "stage/plan.h"
 #include "stage/runner.h"
 #include "util/fs.h"
+#include "util/signals.h"
 
 /* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
  * files and character devices (/dev/null, /dev/stderr) are fine; a path that does not exist yet is too. */
@@ -208,6 +209,74 @@ static void print_error(const char *msg)
     fputc('\n', stderr);
 }
 
+/* --db-address-file without --db-start: a client of a server another job started. Waits (polling, up to
+ * --db-start-timeout) for the file the serving job writes once its server answers, then connects where it says:
+ * --db-ip, --db-port and --db-tls come from it. Returns an exit status, or -1 to go on. */
+static int take_address_file(nem_config_t *cfg)
+{
+    const char *path = nem_cfg_str(cfg, NEM_OPT_DB_ADDRESS_FILE, 0);
+    const char *where = cfg->values[NEM_OPT_DB_ADDRESS_FILE].where;
+    if (!path || nem_cfg_bool(cfg, NEM_OPT_DB_START) || nem_cfg_bool(cfg, NEM_OPT_DB_STOP))
+        return -1;
+    static const nem_opt_id_t given[] = {NEM_OPT_DB_IP, NEM_OPT_DB_PORT};
+    for (size_t i = 0; i < 2; i++)
+        if (cfg->values[given[i]].src > NEM_SRC_DEFAULT) {
+            fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s' says where the server is, and --%s (%s) "
+                            "too: give one\n", where, path, nem_options[given[i]].name, cfg->values[given[i]].where);
+            return NEM_EXIT_USAGE;
+        }
+    int64_t deadline = bson_get_monotonic_time() + nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0) * 1000000;
+    bson_error_t err = {0};
+    char why[256] = "it does not exist yet";
+    for (;;) {
+        bson_t doc;
+        bson_iter_t it;
+        struct stat st;
+        if (stat(path, &st) == 0) {
+            if (!S_ISREG(st.st_mode)) {
+                fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s' is %s, not a regular file\n", where, path,
+                        nem_file_kind(st.st_mode));
+                return NEM_EXIT_USAGE;
+            }
+            char *text = NULL;
+            size_t len = 0;
+            if (nem_read_regular_file(path, 4096, "--db-address-file", &text, &len, &err) &&
+                bson_init_from_json(&doc, text, (ssize_t)len, NULL)) {
+                const char *host = bson_iter_init_find(&it, &doc, "host") && BSON_ITER_HOLDS_UTF8(&it)
+                                       ? bson_iter_utf8(&it, NULL) : NULL;
+                int64_t port = bson_iter_init_find(&it, &doc, "port") && BSON_ITER_HOLDS_NUMBER(&it)
+                                   ? bson_iter_as_int64(&it) : 0;
+                bool tls = bson_iter_init_find(&it, &doc, "tls") && bson_iter_as_bool(&it);
+                char text_where[600], port_text[16];
+                snprintf(text_where, sizeof text_where, "address file %s", path);
+                snprintf(port_text, sizeof port_text, "%" PRId64, port);
+                bool ok = host && *host && port >= 1 && port <= 65535 &&
+                          nem_config_set_text(cfg, NEM_OPT_DB_IP, host, NEM_SRC_CLI, text_where, &err) &&
+                          nem_config_set_text(cfg, NEM_OPT_DB_PORT, port_text, NEM_SRC_CLI, text_where, &err) &&
+                          (!tls || nem_config_set_text(cfg, NEM_OPT_DB_TLS, "true", NEM_SRC_CLI, text_where, &err));
+                bson_destroy(&doc);
+                bson_free(text);
+                if (ok) {
+                    NEM_INFO("--db-address-file %s: the server is at %s port %" PRId64 "%s", path, host, port,
+                             tls ? " (TLS)" : "");
+                    return -1;
+                }
+                snprintf(why, sizeof why, "it holds no host, port (1-65535) and tls");
+            } else {
+                bson_free(text);
+                snprintf(why, sizeof why, "it is not an address file (JSON {host, port, tls})");
+            }
+        }
+        if (bson_get_monotonic_time() >= deadline || nem_signal_pending())
+            break;
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s': no server address within --db-start-timeout %" PRId64
+                    " s: %s (is the serving job running?)\n", where, path, nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0),
+            why);
+    return NEM_EXIT_SERVER;
+}
+
 /* Rank 0's half: returns an exit status, or -1 to go on. */
 static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_config_t *cfg)
 {
@@ -240,6 +309,9 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
         print_error(err.message);
         return nem_exit_status(&err);
     }
+    int address = take_address_file(cfg);
+    if (address >= 0)
+        return address;
     if ((needs_password(cfg) && !nem_config_resolve_password(cfg, &err)) ||
         (scram_password(cfg) && !nem_config_check_password_saslprep(cfg, &err))) {
         print_error(err.message);

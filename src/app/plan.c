@@ -200,4 +200,6 @@ void nem_plan_serve(const nem_config_t *cfg, const nem_store_opts_t *client, nem
     plan->client = client;
     if (plan->init || plan->start || plan->stop || plan->login)
         plan_server_spec(cfg, &plan->spec);
+    plan->address_file = plan->start || plan->stop ? nem_cfg_path(cfg, NEM_OPT_DB_ADDRESS_FILE, 0) : NULL;
+    plan->tls = client && nem_store_opts_use_tls(client);
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -173,6 +174,62 @@ static bool do_stop(nem_serve_t *s, bson_error_t *err)
 
 /* Rank 0: -1 when serving is done (or nothing was asked), else an exit status. several_hosts: the ranks run on
  * more than one host. Takes the plan's server spec. */
+/* Where clients on other hosts find the server this run started: its first --db-bind-ip when that is an address or
+ * a name, this host's name when it listens on a wildcard, loopback when it listens there only. */
+static const char *address_host(const nem_server_spec_t *spec, char *buf, size_t len)
+{
+    for (size_t i = 0; i < spec->n_bind_ip; i++) {
+        const char *ip = spec->bind_ip[i];
+        if (!strcmp(ip, "0.0.0.0") || !strcmp(ip, "::") || !strcmp(ip, "*")) {
+            if (gethostname(buf, len) == 0) {
+                buf[len - 1] = '\0';
+                return buf;
+            }
+        } else if (!nem_serve_is_loopback(ip)) {
+            return ip;
+        }
+    }
+    return "127.0.0.1";
+}
+
+/* --db-address-file: {host, port, tls} written to a private file beside it, synced, then renamed over it, so a
+ * client never reads half of one; mode 0600. */
+static bool write_address_file(const nem_serve_plan_t *plan, const nem_server_spec_t *spec, bson_error_t *err)
+{
+    char host[256], *tmp = bson_strdup_printf("%s.XXXXXX", plan->address_file);
+    bson_t doc = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&doc, "host", address_host(spec, host, sizeof host));
+    BSON_APPEND_INT32(&doc, "port", spec->port);
+    BSON_APPEND_BOOL(&doc, "tls", plan->tls);
+    size_t n;
+    char *json = bson_as_relaxed_extended_json(&doc, &n);
+    int fd = mkstemp(tmp);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, json, n) == (ssize_t)n && write(fd, "\n", 1) == 1 &&
+              fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok && rename(tmp, plan->address_file) != 0) {
+        ok = false;
+        e = errno;
+    }
+    if (!ok) {
+        if (fd >= 0)
+            unlink(tmp);
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-address-file '%s' cannot be written: %s",
+                       plan->address_file, strerror(e));
+    } else {
+        NEM_INFO("--db-address-file %s: clients find the server at %s port %d", plan->address_file, host[0] ? host
+                 : address_host(spec, host, sizeof host), spec->port);
+    }
+    bson_free(json);
+    bson_destroy(&doc);
+    bson_free(tmp);
+    return ok;
+}
+
 static int root_begin(nem_serve_plan_t *plan, nem_serve_t *s, bool several_hosts)
 {
     bool init = plan->init, start = plan->start;
@@ -202,6 +259,12 @@ static int root_begin(nem_serve_plan_t *plan, nem_serve_t *s, bool several_hosts
         goto fail;
     if (start && !do_start(s, plan->stop, &err))
         goto fail;
+    if (start && plan->address_file && !write_address_file(plan, &s->spec, &err)) {
+        bson_error_t ignored;
+        if (plan->stop && s->server.pid) /* a server nobody can find is stopped if this run owns its life */
+            nem_server_stop(&s->server, &ignored);
+        goto fail;
+    }
     return -1;
 fail:
     NEM_ERROR("%s%s: %s", init ? "--db-init" : "", start ? (init ? "/--db-start" : "--db-start") : "", err.message);
@@ -279,6 +342,8 @@ static int root_end(const nem_serve_plan_t *plan, nem_serve_t *s)
         if (!do_stop(s, &err)) {
             NEM_ERROR("--db-stop: %s", err.message);
             status = NEM_EXIT_SERVER;
+        } else if (plan->address_file && unlink(plan->address_file) != 0 && errno != ENOENT) {
+            NEM_WARN("--db-address-file %s not removed: %s", plan->address_file, strerror(errno));
         }
     } else if (s->server.pid) {
         NEM_INFO("%s keeps running (pid %d, pid file %s/" NEM_PIDFILE_NAME "): stop it with --db-stop",
@@ -306,5 +371,6 @@ void nem_serve_plan_clear(nem_serve_plan_t *plan)
 {
     nem_serve_spec_clear(&plan->spec);
     bson_free(plan->engine);
+    bson_free(plan->address_file);
     memset(plan, 0, sizeof *plan);
 }

@@ -13,6 +13,8 @@ typedef struct {
     char *engine;                   /* auto, mongod or ferretdb */
     nem_server_spec_t spec;         /* filled when any of the four is asked; nem_serve_begin takes it */
     const nem_store_opts_t *client; /* how nemesyst reaches the server (its host) and --db-login connects */
+    char *address_file;             /* --db-address-file: written once the started server answers, removed at stop */
+    bool tls;                       /* clients must use TLS (said in the address file) */
 } nem_serve_plan_t;
 
 void nem_serve_plan_clear(nem_serve_plan_t *plan);
