@@ -37,3 +37,14 @@ endif
 
 # A training longer than its job, through requeues (README: Long training).
 EXTRA_DIST += slurm/nemesyst-long.sbatch
+
+# README "Your first pipeline" (examples/first): its C plugin, built and installed as the ones above
+# ($(pkglibdir)/plugins/first.so; in the build tree examples/first/.libs/first.so), and the rest of the example:
+# the CSV, the config, the Python scripts and the executables (a user copies the directory and builds first.so in
+# the copy with cc, as the README shows; tests/examples/first-pipeline.sh does the same).
+exampleplugins_LTLIBRARIES += examples/first/first.la
+examples_first_first_la_SOURCES = examples/first/first.c
+examples_first_first_la_LDFLAGS = $(EXAMPLE_PLUGIN_LDFLAGS)
+examples_first_first_la_LIBADD = $(EXAMPLE_PLUGIN_LIBS)
+EXTRA_DIST += examples/first/flowers.csv examples/first/first.conf examples/first/clean.py examples/first/learn.py \
+	examples/first/predict.py examples/first/clean examples/first/learn examples/first/predict

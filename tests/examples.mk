@@ -18,3 +18,7 @@ dist_check_SCRIPTS += tests/examples/fashion-mnist-groups.sh
 if HAVE_HDF5
 TESTS += tests/examples/fashion-mnist-groups.sh
 endif
+# README "Your first pipeline" runs as written: its commands, taken from README.md, in a fresh directory, for the
+# three kinds of scripts of examples/first (tests/examples/first-pipeline.sh).
+dist_check_SCRIPTS += tests/examples/first-pipeline.sh
+TESTS += tests/examples/first-pipeline.sh
