@@ -142,7 +142,10 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     BSON_APPEND_UTF8(&prov, "run", w->o.run_id);
     BSON_APPEND_UTF8(&prov, "stage", nem_stage_name(w->o.stage));
     BSON_APPEND_INT64(&prov, "position", (int64_t)w->o.position);
-    BSON_APPEND_UTF8(&prov, "script", w->o.script->path);
+    /* a relative path is relative to where nemesyst ran, which a later verify need not share: kept absolute */
+    char *abs = w->o.script->path[0] == '/' ? NULL : realpath(w->o.script->path, NULL);
+    BSON_APPEND_UTF8(&prov, "script", abs ? abs : w->o.script->path);
+    free(abs);
     BSON_APPEND_UTF8(&prov, "script_sha256", w->sha256);
     BSON_APPEND_DOCUMENT(&prov, "options", w->o.options);
     if (w->o.script->data_collection)
