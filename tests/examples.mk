@@ -18,6 +18,13 @@ dist_check_SCRIPTS += tests/examples/fashion-mnist-groups.sh
 if HAVE_HDF5
 TESTS += tests/examples/fashion-mnist-groups.sh
 endif
+# Both learners checkpoint every epoch: a run stopped after its first epoch (SIGTERM through nemesyst-mpirun) and
+# resumed reaches the uninterrupted run's test accuracy within 1 point (tests/examples/fashion-mnist-checkpoint.sh;
+# skips without OpenBLAS, PyTorch or h5py).
+dist_check_SCRIPTS += tests/examples/fashion-mnist-checkpoint.sh
+if HAVE_HDF5
+TESTS += tests/examples/fashion-mnist-checkpoint.sh
+endif
 # README "Your first pipeline" runs as written: its commands, taken from README.md, in a fresh directory, for the
 # three kinds of scripts of examples/first (tests/examples/first-pipeline.sh).
 dist_check_SCRIPTS += tests/examples/first-pipeline.sh

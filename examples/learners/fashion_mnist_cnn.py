@@ -36,10 +36,23 @@
 # batches of ceil(--dl-batch-size / K) so that a step still sees about --dl-batch-size examples, and every epoch
 # runs the fewest steps any member has (shards differ by a document at most). The statistics are the group's.
 #
+# Checkpoints (README "Long training"): after each epoch it stores, with db.save_checkpoint and step = the epochs
+# done, torch.save (into an io.BytesIO) of a dict: a format version, the model's and the optimizer's state_dicts
+# (Adam's moments and step counts), the cosine schedule's (its T_max and position), the epochs done, the RNG states
+# (torch's, which dropout draws from, and the generator of the epochs' orders; in a group each member's), the last
+# epoch's statistics and the settings. At its start it loads the newest one (db.load_checkpoint) and, when there is
+# one, restores all of that and goes on with the next epoch, so a run stopped and resumed (--resume RUN) trains as
+# an uninterrupted one would. A resumed run that skips the first epoch reads the data it would have kept then from
+# the database before its first epoch, in the same order. When a stop is coming (db.checkpoint_requested(); in a
+# group, when any member is asked) it ends after that epoch's checkpoint with "stopping: checkpoint after epoch N",
+# so that the run is recorded as interrupted. In a learner group member 0 stores the checkpoint and every member
+# loads the same one. FASHION_MNIST_HOLD_AFTER=N (for tests) waits after epoch N's checkpoint in the run's first
+# attempt (NEMESYST_ATTEMPT 1), up to 10 minutes, until it is asked to stop, so that a test can stop the run there.
+#
 # Environment: FASHION_MNIST_LR (Adam's learning rate, default 0.003), FASHION_MNIST_SEED (default 0: the same
 # data in the same order give the same model), FASHION_MNIST_THREADS (PyTorch's threads; default half the CPUs this
 # process may use, at least 1: the other scripts of the round, the database and the ranks share the machine),
-# FASHION_MNIST_STREAM.
+# FASHION_MNIST_STREAM, FASHION_MNIST_HOLD_AFTER.
 import json
 import io
 import os
@@ -69,6 +82,21 @@ def default_threads():
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, cpus // 2)
+
+
+CHECKPOINT_VERSION = 1
+
+
+def hold_for_stop(db, epochs_done):
+    """FASHION_MNIST_HOLD_AFTER=N, for tests: after epoch N's checkpoint in the run's first attempt, wait until a
+    stop is requested (10 minutes at most)."""
+    hold = os.environ.get("FASHION_MNIST_HOLD_AFTER", "")
+    if not hold or int(hold) != epochs_done or os.environ.get("NEMESYST_ATTEMPT", "1") != "1":
+        return
+    print("FASHION_MNIST_HOLD_AFTER=%s: waiting to be asked to stop" % hold)
+    end = time.monotonic() + 600
+    while not db.checkpoint_requested() and time.monotonic() < end:
+        time.sleep(0.02)
 
 
 def main(**kwargs):
@@ -102,7 +130,31 @@ def main(**kwargs):
     order = torch.Generator().manual_seed(seed)
     model = build_model(CHANNELS, HIDDEN, DROPOUT)
     retrained = False
-    if args.get("input_model"):
+    # a checkpoint of this run (a resumed one): the state after its epochs; else a fresh start
+    ckpt = db.load_checkpoint()
+    if ckpt is not None:
+        data, step, _ = ckpt
+        # this learner's own state from its run's store, with floats (learning rates) that torch 1.13's
+        # weights-only loader cannot read
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+        if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION or \
+                ckpt.get("architecture") != ARCHITECTURE or ckpt.get("epoch") != step:
+            raise RuntimeError("the checkpoint at step %d is not a version %d checkpoint of this %s learner"
+                               % (step, CHECKPOINT_VERSION, ARCHITECTURE))
+        if not 1 <= step <= epochs:
+            raise RuntimeError("the checkpoint holds %d epochs done, but --dl-epochs is %d" % (step, epochs))
+        if ckpt.get("epochs") != epochs or ckpt.get("learning_rate") != lr:
+            print("warning: the checkpoint was made for --dl-epochs %s and learning rate %s, this attempt has %d and "
+                  "%g" % (ckpt.get("epochs"), ckpt.get("learning_rate"), epochs, lr))
+        model.load_state_dict(ckpt["model"])
+        retrained = bool(ckpt.get("retrained"))
+        rngs = ckpt["rng"]  # one (torch, order) pair per member of the group that saved it
+        torch_rng, order_rng = rngs[rank] if len(rngs) == members else rngs[0]
+        torch.set_rng_state(torch_rng)
+        order.set_state(order_rng)
+        print("goes on from its checkpoint after epoch %d of %d (saved by a group of %d)"
+              % (step, epochs, len(rngs)))
+    elif args.get("input_model"):
         try:
             state = torch.load(args["input_model"], map_location="cpu", weights_only=True)
             model.load_state_dict(state)
@@ -116,6 +168,37 @@ def main(**kwargs):
         net = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     scheduler = None
+    start = 0
+    examples = correct = 0
+    loss_sum = seconds_before = 0.0
+    if ckpt is not None:
+        if ckpt["scheduler"] is not None:
+            # made before the optimizer's state is loaded, which then holds the schedule's learning rates
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=ckpt["scheduler"]["T_max"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        start = ckpt["epoch"]
+        examples, correct, loss_sum = ckpt["examples"], ckpt["correct"], ckpt["loss_sum"]
+        seconds_before = ckpt["train_seconds"]
+
+    def save_checkpoint(done):
+        """The state after done epochs, through db.save_checkpoint (step: done)."""
+        rng = (torch.get_rng_state(), order.get_state())
+        rngs = [rng]
+        if members > 1:
+            rngs = [None] * members
+            dist.all_gather_object(rngs, rng)
+        buf = io.BytesIO()
+        torch.save({"version": CHECKPOINT_VERSION, "architecture": ARCHITECTURE, "epoch": done, "epochs": epochs,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rngs,
+                    "examples": examples, "correct": correct, "loss_sum": loss_sum,
+                    "train_seconds": seconds_before + time.monotonic() - t_start, "retrained": retrained,
+                    "learning_rate": lr, "batch_size": batch_size, "seed": seed, "members": members}, buf)
+        db.save_checkpoint(buf, done, {"model": ARCHITECTURE, "checkpoint_version": CHECKPOINT_VERSION,
+                                       "epochs_done": done, "epochs": epochs})
+
     print("training %s (%d parameters) for %d epochs, batch %d, %d threads%s" % (
         ARCHITECTURE, sum(p.numel() for p in model.parameters()), epochs, batch_size, threads,
         ", streaming every epoch" if stream else ""))
@@ -123,8 +206,9 @@ def main(**kwargs):
     kept_x, kept_y = [], []      # the first epoch's batches, as uint8/int64 arrays (unless streaming)
     train_x = train_y = None     # the same, joined, for the later epochs
     t_start = time.monotonic()
-    if members > 1:
-        # a group member reads its whole shard first: every member must take the same number of steps
+    if members > 1 or (start > 0 and not stream):
+        # a group member reads its whole shard first: every member must take the same number of steps; a resumed
+        # run past the first epoch reads what that epoch would have kept, in the same order
         cursor = db.getCursor(db_collection_name=collection, db_pipeline=pipeline)
         for x, y in (arrays(b) for b in db.getBatches(db_batch_size=batch_size, db_data_cursor=cursor)):
             kept_x.append(x)
@@ -134,7 +218,7 @@ def main(**kwargs):
         train_x = torch.from_numpy(np.concatenate(kept_x))
         train_y = torch.from_numpy(np.concatenate(kept_y))
         kept_x = kept_y = None
-    for epoch in range(epochs):
+    for epoch in range(start, epochs):
         t0 = time.monotonic()
         model.train()
         if members > 1:
@@ -181,12 +265,23 @@ def main(**kwargs):
                 kept_x = kept_y = None
             if epochs > 1:
                 scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=(epochs - 1) * steps)
+        # the checkpoint (step: the epochs done), then this epoch's metrics (step: the epoch, from 0): a resumed run
+        # keeps the metrics up to its checkpoint's step, so each epoch's appear once
+        save_checkpoint(epoch + 1)
         print("epoch %d/%d: %d examples, loss %.4f, accuracy %.4f (%.1f s)" % (
             epoch + 1, epochs, examples, loss_sum / examples, correct / examples, time.monotonic() - t0))
         # the history, for nemesyst-registry metrics RUN_ID (the model's metadata keeps the last epoch's)
         db.log_metric("loss", epoch, loss_sum / examples)
         db.log_metric("train_accuracy", epoch, correct / examples)
-    seconds = time.monotonic() - t_start
+        hold_for_stop(db, epoch + 1)
+        stop = db.checkpoint_requested()
+        if members > 1:  # the members stop at the same epoch
+            asked = torch.tensor([1.0 if stop else 0.0])
+            dist.all_reduce(asked, op=dist.ReduceOp.MAX)
+            stop = bool(asked.item() > 0)
+        if stop:
+            raise SystemExit("stopping: checkpoint after epoch %d" % (epoch + 1))
+    seconds = seconds_before + time.monotonic() - t_start
     if members > 1:
         dist.destroy_process_group()
 

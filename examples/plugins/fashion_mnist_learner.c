@@ -4,7 +4,7 @@
  * nemesyst_batches_* (each epoch streams the data again: memory stays bounded whatever the data size). The matrix
  * products go through OpenBLAS (cblas_sgemm). When the run retrains (--dl-input-model-collection with
  * --dl-input-model-pipeline) it starts from that model, an MLP of the same layout (the old softmax-regression layout
- * is refused; Adam's moment estimates are not stored, so they start again from zero); else from He-initialised
+ * is refused; Adam's moment estimates are not in a model, so they start again from zero); else from He-initialised
  * weights drawn from a fixed-seed generator, so that runs are reproducible. The model is saved as an HDF5 file built
  * in memory and stored in GridFS (--dl-output-model-collection) with the metadata
  * {model, train_accuracy, loss, epochs, examples, ...}; train_accuracy and loss are those of the last epoch, measured
@@ -16,6 +16,17 @@
  * adds the members' gradient sums and example counts with nemesyst_allreduce before the same Adam update, so the
  * members keep identical weights. A member whose shard is used up contributes nothing to the steps that remain;
  * the epoch ends at the first step to which no member contributed.
+ * Checkpoints (README "Long training"): after each epoch it stores, with nemesyst_checkpoint_save and step = the
+ * epochs done, one buffer: a small versioned header (format, Adam's step count, the epochs done, the --dl-epochs and
+ * learning rate the cosine schedule was computed for, the last epoch's statistics, whether it retrains) and then the
+ * weights and Adam's two moment estimates, float32 each (about 2.4 MB). At its start it loads the newest one
+ * (nemesyst_checkpoint_load) and, when there is one, restores all of that and goes on with the next epoch, so a run
+ * stopped and resumed (--resume RUN) trains as an uninterrupted one would. When a stop is coming
+ * (nemesyst_checkpoint_requested; in a group, when any member is asked) it ends after that epoch's checkpoint with
+ * the error "stopping: checkpoint after epoch N", so that the run is recorded as interrupted. In a learner group
+ * member 0 stores the checkpoint and every member loads the same one. FASHION_MNIST_HOLD_AFTER=N (for tests) waits
+ * after epoch N's checkpoint in the run's first attempt (NEMESYST_ATTEMPT 1), up to 10 minutes, until it is asked to
+ * stop, so that a test can stop the run at that point.
  *
  * Build: cc -shared -fPIC -o fashion_mnist_learner.so fashion_mnist_learner.c \
  *            $(pkg-config --cflags --libs nemesyst hdf5-serial openblas) -lm
@@ -24,7 +35,9 @@
 #include "fashion_mnist_model.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define DEFAULT_LR 0.002
 #define ADAM_BETA1 0.9f
@@ -422,6 +435,152 @@ static bool starting_model(nemesyst_ctx_t *ctx, fm_model_t *m, bool *retrained, 
     return ok;
 }
 
+/* --- checkpoints --- */
+
+/* A checkpoint is this header followed by the weights, Adam's first and then second moment estimates: FM_PARAMS
+ * float32 each, in this machine's byte order (byte_order says which). */
+#define CKPT_MAGIC "FMMLPCKP"
+#define CKPT_VERSION 1
+#define CKPT_BYTE_ORDER UINT32_C(0x01020304)
+typedef struct {
+    char magic[8];        /* CKPT_MAGIC, without its NUL */
+    uint32_t version;     /* CKPT_VERSION */
+    uint32_t byte_order;  /* CKPT_BYTE_ORDER as written */
+    uint32_t params;      /* FM_PARAMS: the length of each array */
+    uint32_t members;     /* the learner group's size when it was saved (for the log) */
+    uint32_t retrained;   /* 1: the training started from an input model */
+    uint32_t reserved;    /* 0 */
+    uint64_t steps;       /* Adam's step count (its bias corrections) */
+    int64_t epochs_done;  /* the epochs trained: the next one is epochs_done (from 0) */
+    int64_t epochs;       /* the --dl-epochs the cosine schedule was computed for */
+    uint64_t examples;    /* the last epoch's statistics: the model's metadata, should every epoch be done */
+    uint64_t correct;
+    double loss;
+    double lr;            /* the first epoch's learning rate, from which the schedule goes */
+} ckpt_header_t;
+_Static_assert(sizeof(ckpt_header_t) == 88, "the checkpoint header has no padding");
+#define CKPT_BYTES (sizeof(ckpt_header_t) + 3 * FM_PARAMS * sizeof(float))
+
+/* Stores the state after epochs_done epochs; false (logged, the training goes on) when it could not be stored. */
+static bool save_checkpoint(nemesyst_ctx_t *ctx, const trainer_t *t, int64_t epochs_done, int64_t epochs, double lr,
+                            const epoch_stats_t *st, bool retrained, bson_error_t *error)
+{
+    ckpt_header_t h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, CKPT_MAGIC, sizeof h.magic);
+    h.version = CKPT_VERSION;
+    h.byte_order = CKPT_BYTE_ORDER;
+    h.params = FM_PARAMS;
+    h.members = (uint32_t)t->members;
+    h.retrained = retrained;
+    h.steps = t->steps;
+    h.epochs_done = epochs_done;
+    h.epochs = epochs;
+    h.examples = st->examples;
+    h.correct = st->correct;
+    h.loss = st->loss;
+    h.lr = lr;
+    uint8_t *buf = bson_malloc(CKPT_BYTES), *at = buf;
+    memcpy(at, &h, sizeof h);
+    at += sizeof h;
+    const fm_model_t *arrays[3] = {&t->model, &t->moment1, &t->moment2};
+    for (int i = 0; i < 3; i++) {
+        memcpy(at, arrays[i]->p, sizeof arrays[i]->p);
+        at += sizeof arrays[i]->p;
+    }
+    bson_t *meta = BCON_NEW("model", BCON_UTF8(FM_MODEL_NAME), "checkpoint_version", BCON_INT32(CKPT_VERSION),
+                            "epochs_done", BCON_INT64(epochs_done), "epochs", BCON_INT64(epochs),
+                            "adam_steps", BCON_INT64((int64_t)t->steps));
+    bool ok = nemesyst_checkpoint_save(ctx, buf, CKPT_BYTES, epochs_done, meta, error);
+    bson_destroy(meta);
+    bson_free(buf);
+    if (!ok)
+        nemesyst_log(ctx, NEMESYST_LOG_WARN, "the checkpoint after epoch %lld was not stored (%s): going on",
+                     (long long)epochs_done, error->message);
+    return ok;
+}
+
+/* Restores the newest checkpoint, when this learner has one: *first is then the next epoch (from 0), else 0 and
+ * nothing is changed. */
+static bool load_checkpoint(nemesyst_ctx_t *ctx, trainer_t *t, int64_t epochs, double lr, int64_t *first,
+                            epoch_stats_t *st, bool *retrained, bson_error_t *error)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int64_t step = 0;
+    bson_error_t why;
+    *first = 0;
+    if (!nemesyst_checkpoint_load(ctx, &buf, &len, &step, NULL, &why)) {
+        if (why.domain == NEMESYST_ERROR_DOMAIN && why.code == NEMESYST_ENOCHECKPOINT)
+            return true;
+        *error = why;
+        return false;
+    }
+    ckpt_header_t h;
+    bool ok = false;
+    if (len != CKPT_BYTES || (memcpy(&h, buf, sizeof h), memcmp(h.magic, CKPT_MAGIC, sizeof h.magic) != 0) ||
+        h.version != CKPT_VERSION || h.byte_order != CKPT_BYTE_ORDER || h.params != FM_PARAMS) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "checkpoint at step %lld: not a version %d checkpoint of this %s learner on a machine of this "
+                       "byte order (%zu bytes, want %zu)", (long long)step, CKPT_VERSION, FM_MODEL_NAME, len,
+                       (size_t)CKPT_BYTES);
+        goto out;
+    }
+    if (h.epochs_done != step || h.epochs_done < 1 || h.epochs_done > epochs) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "checkpoint at step %lld holds %lld epochs done, but --dl-epochs is %lld", (long long)step,
+                       (long long)h.epochs_done, (long long)epochs);
+        goto out;
+    }
+    if (h.epochs != epochs || h.lr != lr)
+        nemesyst_log(ctx, NEMESYST_LOG_WARN,
+                     "the checkpoint was made for --dl-epochs %lld and learning rate %g, this attempt has %lld and %g: "
+                     "the cosine schedule follows this attempt's", (long long)h.epochs, h.lr, (long long)epochs, lr);
+    const uint8_t *at = buf + sizeof h;
+    fm_model_t *arrays[3] = {&t->model, &t->moment1, &t->moment2};
+    for (int i = 0; i < 3; i++) {
+        memcpy(arrays[i]->p, at, sizeof arrays[i]->p);
+        at += sizeof arrays[i]->p;
+    }
+    t->steps = h.steps;
+    *first = h.epochs_done;
+    st->examples = h.examples;
+    st->correct = h.correct;
+    st->loss = h.loss;
+    *retrained = h.retrained != 0;
+    nemesyst_log(ctx, NEMESYST_LOG_INFO,
+                 "goes on from its checkpoint after epoch %lld of %lld (Adam step %llu, saved by a group of %u)",
+                 (long long)h.epochs_done, (long long)epochs, (unsigned long long)h.steps, h.members);
+    ok = true;
+out:
+    bson_free(buf);
+    return ok;
+}
+
+/* FASHION_MNIST_HOLD_AFTER=N, for tests: after epoch N's checkpoint in the run's first attempt, wait until a stop is
+ * requested (10 minutes at most). */
+static void hold_for_stop(nemesyst_ctx_t *ctx, int64_t epochs_done)
+{
+    const char *hold = getenv("FASHION_MNIST_HOLD_AFTER"), *attempt = getenv("NEMESYST_ATTEMPT");
+    if (!hold || !*hold || strtoll(hold, NULL, 10) != epochs_done || (attempt && strcmp(attempt, "1") != 0))
+        return;
+    nemesyst_log(ctx, NEMESYST_LOG_INFO, "FASHION_MNIST_HOLD_AFTER=%s: waiting to be asked to stop", hold);
+    const struct timespec tick = {0, 20 * 1000 * 1000};
+    for (int64_t end = bson_get_monotonic_time() + INT64_C(600000000);
+         !nemesyst_checkpoint_requested(ctx) && bson_get_monotonic_time() < end;)
+        nanosleep(&tick, NULL);
+}
+
+/* Whether to stop now: a stop is coming (for a group member, to any member: they stop at the same epoch). */
+static bool stop_requested(nemesyst_ctx_t *ctx, const trainer_t *t, bool *stop, bson_error_t *error)
+{
+    float asked = nemesyst_checkpoint_requested(ctx) ? 1.0f : 0.0f;
+    if (t->members > 1 && !nemesyst_allreduce(ctx, &asked, 1, NEMESYST_FLOAT32, NEMESYST_MAX, error))
+        return false;
+    *stop = asked > 0.0f;
+    return true;
+}
+
 static bool save_model(nemesyst_ctx_t *ctx, const trainer_t *t, const epoch_stats_t *st, int64_t epochs, double lr,
                        bool retrained, bson_error_t *error)
 {
@@ -478,13 +637,21 @@ bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
     trainer_t *t = trainer_new(((size_t)batch_size + (size_t)members - 1) / (size_t)members, (float)lr);
     t->ctx = ctx;
     t->members = members;
-    if (!starting_model(ctx, &t->model, &retrained, error))
+    /* a checkpoint of this run (a resumed one) holds the model and Adam's state; else a fresh start */
+    int64_t first = 0;
+    if (!load_checkpoint(ctx, t, epochs, lr, &first, &st, &retrained, error))
         goto out;
-    for (int64_t e = 0; e < epochs; e++) {
+    if (first == 0 && !starting_model(ctx, &t->model, &retrained, error))
+        goto out;
+    for (int64_t e = first; e < epochs; e++) {
         int64_t t0 = bson_get_monotonic_time();
         t->lr = epoch_learning_rate(lr, e, epochs);
         if (!train_epoch(ctx, t, coll, &pipeline, &st, error))
             goto out;
+        /* the checkpoint (step: the epochs done), then this epoch's metrics (step: the epoch, from 0): a resumed
+         * run keeps the metrics up to its checkpoint's step, so each epoch's appear once */
+        bson_error_t save_error;
+        bool saved = save_checkpoint(ctx, t, e + 1, epochs, lr, &st, retrained, &save_error), stop;
         /* the history, for nemesyst-registry metrics RUN_ID (the model's metadata keeps the last epoch's) */
         if (!nemesyst_log_metric(ctx, "loss", e, st.loss / st.examples, error) ||
             !nemesyst_log_metric(ctx, "train_accuracy", e, (double)st.correct / st.examples, error))
@@ -493,6 +660,20 @@ bool nemesyst_main(nemesyst_ctx_t *ctx, bson_error_t *error)
                      "epoch %lld/%lld: %llu examples, loss %.4f, accuracy %.4f, learning rate %.5f (%.2f s)",
                      (long long)e + 1, (long long)epochs, (unsigned long long)st.examples, st.loss / st.examples,
                      (double)st.correct / st.examples, t->lr, (bson_get_monotonic_time() - t0) / 1e6);
+        if (saved)
+            hold_for_stop(ctx, e + 1);
+        if (!stop_requested(ctx, t, &stop, error))
+            goto out;
+        if (stop) {
+            if (saved)
+                bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "stopping: checkpoint after epoch %lld",
+                               (long long)e + 1);
+            else
+                bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                               "stopping after epoch %lld, whose checkpoint could not be stored: %s", (long long)e + 1,
+                               save_error.message);
+            goto out;
+        }
     }
     ok = save_model(ctx, t, &st, epochs, lr, retrained, error);
 out:
