@@ -4,6 +4,7 @@
 
 #include "log/log.h"
 #include "stage/coordinator-private.h"
+#include "store/checkpoint.h"
 #include "stage/writer.h"
 
 /* The bounds, from one pass over the _ids in _id order: the _id at each k-th position (first_id_t per bound), and
@@ -265,6 +266,22 @@ static bool stamp_model(coord_t *c, const coord_group_t *g, const nem_script_pla
     return ok;
 }
 
+/* A group that succeeded, its model stored: its checkpoints have served (as a lone learner's, writer.c), unless
+ * --dl-checkpoint-keep-final keeps them. Not before: a member that fails late rolls the whole group back. */
+static void drop_group_checkpoints(coord_t *c, const coord_group_t *g)
+{
+    char key[64];
+    uint64_t n = 0;
+    bson_error_t err;
+    if (g->stage != NEM_STAGE_LEARN || c->plan->writer.keep_checkpoints)
+        return;
+    nem_script_key(g->stage, g->position, key, sizeof key);
+    if (!nem_ckpt_remove(c->store, c->run_id, key, &n, &err))
+        NEM_WARN("%s: its checkpoints were not removed: %s", key, err.message);
+    else if (n)
+        NEM_DEBUG("%s: its %" PRIu64 " checkpoint(s) removed, the group's model stored", key, n);
+}
+
 static void finish_group(coord_t *c, coord_group_t *g)
 {
     const nem_script_plan_t *sp = nem_run_plan_script(c->plan, g->stage, g->position);
@@ -304,10 +321,12 @@ static void finish_group(coord_t *c, coord_group_t *g)
             bson_snprintf(r.error + len, sizeof r.error - len, "; rollback failed: %s", err.message);
         }
     }
-    if (!r.ok)
+    if (!r.ok) {
         NEM_ERROR("%s", r.error);
-    else
+    } else {
         NEM_INFO("%s[%zu]: learner group of %d done", nem_stage_name(g->stage), g->position, g->size);
+        drop_group_checkpoints(c, g);
+    }
     bson_t extra = BSON_INITIALIZER, lineage;
     group_lineage(c, g, true, &lineage);
     BSON_APPEND_DOCUMENT(&extra, "group", &lineage);
