@@ -1,6 +1,7 @@
 # tests/registry.mk: nemesyst-registry against a real pipeline (clean, learn, retrain, predict) on a private FerretDB
-# (tests/fixtures/with-ferretdb.sh), every verb's table and JSON checked against the database's own values.
+# (tests/fixtures/with-ferretdb.sh), every verb's table and JSON checked against the database's own values;
+# tests/registry/affected.sh: `affected`, from documents to the models, retrained models and predictions made from them.
 # The C plugin stage scripts are the shared test plugin, tests/runner/plugin_fixture.c (tests/runner.mk).
-REGISTRY_TESTS = tests/registry/registry.sh
+REGISTRY_TESTS = tests/registry/registry.sh tests/registry/affected.sh
 TESTS += $(REGISTRY_TESTS)
 dist_check_SCRIPTS += $(REGISTRY_TESTS)

@@ -34,6 +34,9 @@ static const char usage[] =
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
     "    nemesyst-registry export RUN_ID\n"
     "    nemesyst-registry [--json] metrics RUN_ID [--script KEY|POS] [--plot FILE.png]\n"
+    "    nemesyst-registry [--json] affected --collection C [--filter JSON]\n"
+    "    nemesyst-registry [--json] affected [--collection C] --id ID [--id ID ...] | --ids-file FILE\n"
+    "    nemesyst-registry [--json] affected --run RUN_ID [--script KEY]\n"
     "    ... with nemesyst's connection options: -c CONFIG, --db-ip, --db-port, --db-name, --db-user-name,\n"
     "    --db-password[-file], --db-authentication[-database], --db-replica-*, --db-tls*\n"
     "\n"
@@ -61,34 +64,54 @@ static const char usage[] =
     "    metrics RUN_ID    the metrics its scripts reported while they ran (name, step, value, time), by script;\n"
     "                      --script KEY|POS keeps one script (\"learn-0\") or position; --plot FILE.png draws them\n"
     "                      with gnuplot (Debian: gnuplot-nox)\n"
+    "    affected          from data to everything made from it: the models whose training data included any of\n"
+    "                      the given documents (how many of theirs), the models retrained from those, to the last,\n"
+    "                      and the predictions made with any of them (collection, count, run, script). Each model's\n"
+    "                      consumed cursors are re-run on the server restricted to the documents, each distinct\n"
+    "                      collection, pipeline and shard once: a pipeline of per-document stages ($match,\n"
+    "                      $project, $addFields, $set, $unset, $unwind, $replaceRoot, $replaceWith, $redact,\n"
+    "                      $lookup, $graphLookup, $sort) with the documents' $match first; one that also has $limit\n"
+    "                      or $skip (or a learner that stopped early) whole, tracing its output by _id, which no\n"
+    "                      stage may change; anything else ($group, $sample, ...) cannot be checked\n"
     "\n"
     "OPTIONS\n"
     "    --json            JSON instead of a table (export always writes JSON)\n"
     "    --bucket B        look for models in the GridFS bucket B only (default: every bucket of --db-name)\n"
     "    --best METRIC     models: the model whose metadata number METRIC (dotted for nested) is least (--min)\n"
     "                      or greatest (--max)\n"
+    "    --collection C    affected: the documents of collection C (all of them, or those --filter matches)\n"
+    "    --filter JSON     affected: a query filter on C's stored documents ('{\"split\": \"train\"}')\n"
+    "    --id ID           affected: a document's _id, repeatable: 24 hex digits for an ObjectId, else an extended-\n"
+    "                      JSON value (5, \"a\", {\"$oid\": ...}), else the text itself; in C, or in any collection\n"
+    "    --ids-file FILE   affected: one ID a line (empty lines and lines starting with # are skipped)\n"
+    "    --run RUN_ID      affected: the documents the run's scripts wrote (their provenance stamps) and the models\n"
+    "                      its learners stored; --script KEY (\"clean-0\") keeps one script\n"
     "    -h, --help        this text; -V, --version: the version\n"
     "    Connection options, their N_* variables and config files are nemesyst's (nemesyst --help, nemesyst(1));\n"
     "    As for nemesyst, -c takes one or more files (up to the verb), and --db-password alone takes the next\n"
     "    word as the password, or asks for it when it comes last (--db-password=true asks anywhere).\n"
     "\n"
     "EXIT STATUS\n"
-    "    0   done; verify: unchanged\n"
-    "    1   verify: changed (the data or the script); any other failure not listed here\n"
+    "    0   done; verify: unchanged; affected: nothing is\n"
+    "    1   verify: changed (the data or the script); affected: something is; any other failure not listed here\n"
     "    2   bad arguments: an unknown option or verb, a malformed id, an unknown run, model, bucket or metric\n"
     "    3   the server cannot be reached, refused the credentials or failed a query\n"
     "    5   verify: the recorded lineage cannot be checked (its data collection was dropped, its stored\n"
-    "        pipeline is gone, or no consumed data was recorded)\n"
+    "        pipeline is gone, or no consumed data was recorded); affected: whether some model is cannot be checked\n"
+    "        (each named, with why, on one line of stderr; the models found affected are listed all the same)\n"
     "\n"
     "EXAMPLES\n"
     "    nemesyst-registry --db-name fashion runs\n"
     "    nemesyst-registry -c nemesyst.conf models --bucket fashion_models --best train_accuracy --max --json\n"
     "    nemesyst-registry --db-name fashion verify 6b104332f2c648003c0d9edc || echo \"the data moved\"\n"
+    "    nemesyst-registry --db-name fashion affected --collection fashion_mnist --filter '{\"label\": 3}'\n"
     "\n"
     "SEE ALSO\n"
     "    nemesyst(1); README.md, \"Provenance: from a model back to its data\"\n";
 
-typedef enum { VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB_METRICS, VERB__COUNT } verb_t;
+typedef enum {
+    VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB_METRICS, VERB_AFFECTED, VERB__COUNT
+} verb_t;
 
 static const struct {
     const char *name;
@@ -96,17 +119,20 @@ static const struct {
 } verbs[VERB__COUNT] = {
     [VERB_RUNS] = {"runs", false},      [VERB_RUN] = {"run", true},       [VERB_MODELS] = {"models", false},
     [VERB_LINEAGE] = {"lineage", true}, [VERB_VERIFY] = {"verify", true}, [VERB_EXPORT] = {"export", true},
-    [VERB_METRICS] = {"metrics", true},
+    [VERB_METRICS] = {"metrics", true},  [VERB_AFFECTED] = {"affected", false},
 };
 
 /* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
-       OWN_HELP = 'h', OWN_VERSION = 'V' };
+       OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_HELP = 'h', OWN_VERSION = 'V' };
 
 typedef struct {
     bool json, help, version;
     const char *bucket, *best, *script, *plot;
+    const char *collection, *filter, *ids_file, *run; /* affected */
+    const char **ids;     /* affected --id, each (argc slots) */
+    size_t n_ids;
     int order;
     const char *words[3]; /* verb, id, and one too many */
     int n_words;
@@ -145,7 +171,8 @@ static void forward(args_t *a, char **argv, int from, int to, int *done)
  * least (--jsn: --json); nemesyst's options have nem_option_suggest. */
 static const char *own_suggest(const char *arg)
 {
-    static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "help", "version"};
+    static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "collection",
+                                      "filter", "id", "ids-file", "run", "help", "version"};
     const char *best = NULL;
     size_t best_len = 1;
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
@@ -163,7 +190,7 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 10];
+    struct option longopts[NEM_OPT__COUNT + 15];
     char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hV";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
@@ -179,7 +206,12 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 6] = (struct option){"version", no_argument, NULL, OWN_VERSION};
     longopts[NEM_OPT__COUNT + 7] = (struct option){"script", required_argument, NULL, OWN_SCRIPT};
     longopts[NEM_OPT__COUNT + 8] = (struct option){"plot", required_argument, NULL, OWN_PLOT};
-    longopts[NEM_OPT__COUNT + 9] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 9] = (struct option){"collection", required_argument, NULL, OWN_COLLECTION};
+    longopts[NEM_OPT__COUNT + 10] = (struct option){"filter", required_argument, NULL, OWN_FILTER};
+    longopts[NEM_OPT__COUNT + 11] = (struct option){"id", required_argument, NULL, OWN_ID};
+    longopts[NEM_OPT__COUNT + 12] = (struct option){"ids-file", required_argument, NULL, OWN_IDS_FILE};
+    longopts[NEM_OPT__COUNT + 13] = (struct option){"run", required_argument, NULL, OWN_RUN};
+    longopts[NEM_OPT__COUNT + 14] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -199,6 +231,11 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_BEST: a->best = optarg; break;
         case OWN_SCRIPT: a->script = optarg; break;
         case OWN_PLOT: a->plot = optarg; break;
+        case OWN_COLLECTION: a->collection = optarg; break;
+        case OWN_FILTER: a->filter = optarg; break;
+        case OWN_ID: a->ids[a->n_ids++] = optarg; break;
+        case OWN_IDS_FILE: a->ids_file = optarg; break;
+        case OWN_RUN: a->run = optarg; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -206,10 +243,9 @@ static int parse_args(int argc, char **argv, args_t *a)
         case ':':
             if (optopt >= CODE_BASE && optopt < CODE_BASE + NEM_OPT__COUNT)
                 return usage_error("option --%s needs a value%s", nem_options[optopt - CODE_BASE].name, "");
-            if (optopt == OWN_BUCKET || optopt == OWN_BEST || optopt == OWN_SCRIPT || optopt == OWN_PLOT)
-                return usage_error("option --%s needs a value%s",
-                                   optopt == OWN_BUCKET ? "bucket" : optopt == OWN_BEST ? "best"
-                                   : optopt == OWN_SCRIPT ? "script" : "plot", "");
+            for (int i = NEM_OPT__COUNT; longopts[i].name; i++)
+                if (longopts[i].val == optopt)
+                    return usage_error("option --%s needs a value%s", longopts[i].name, "");
             return usage_error("option -%c needs a value%s", (char[]){(char)optopt, 0}, "");
         case '?': {
             const char *arg = prev < argc ? argv[prev] : "?";
@@ -270,11 +306,13 @@ static int check_verb(const args_t *a, verb_t *verb)
         return usage_error("no verb: the word after --%s was read as its value (write --%s=VALUE, or give it last to "
                            "be asked)", a->verb_taken_by, a->verb_taken_by);
     if (a->n_words == 0)
-        return usage_error("no verb: give one of runs, run, models, lineage, verify, export, metrics (see --help)%s%s", "", "");
+        return usage_error("no verb: give one of runs, run, models, lineage, verify, export, metrics, affected (see "
+                           "--help)%s%s", "", "");
     for (*verb = 0; *verb < VERB__COUNT && strcmp(verbs[*verb].name, a->words[0]) != 0; (*verb)++)
         ;
     if (*verb == VERB__COUNT)
-        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export, metrics)%s", a->words[0], "");
+        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export, metrics, "
+                           "affected)%s", a->words[0], "");
     if (verbs[*verb].takes_id && a->n_words < 2)
         return usage_error("%s needs an id: %s", a->words[0],
                            *verb == VERB_RUN || *verb == VERB_EXPORT || *verb == VERB_METRICS ? "a run id (see `runs`)"
@@ -289,10 +327,31 @@ static int check_verb(const args_t *a, verb_t *verb)
         return usage_error("--best %s needs --min or --max%s", a->best, "");
     if (a->order && !a->best)
         return usage_error("--%s needs --best METRIC%s", a->order < 0 ? "min" : "max", "");
-    if ((a->script || a->plot) && *verb != VERB_METRICS)
-        return usage_error("--script and --plot are for `metrics`, not `%s`%s", a->words[0], "");
-    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT || *verb == VERB_METRICS))
+    if (a->plot && *verb != VERB_METRICS)
+        return usage_error("--plot is for `metrics`, not `%s`%s", a->words[0], "");
+    if (a->script && *verb != VERB_METRICS && *verb != VERB_AFFECTED)
+        return usage_error("--script is for `metrics` and `affected --run`, not `%s`%s", a->words[0], "");
+    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT || *verb == VERB_METRICS || *verb == VERB_AFFECTED))
         return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
+    bool documents = a->collection || a->filter || a->n_ids || a->ids_file || a->run;
+    if (documents && *verb != VERB_AFFECTED)
+        return usage_error("--collection, --filter, --id, --ids-file and --run are for `affected`, not `%s`%s",
+                           a->words[0], "");
+    if (*verb != VERB_AFFECTED)
+        return -1;
+    if (a->run && (a->collection || a->filter || a->n_ids || a->ids_file))
+        return usage_error("affected --run %s names the documents itself: not with --collection, --filter, --id or "
+                           "--ids-file%s", a->run, "");
+    if (a->script && !a->run)
+        return usage_error("affected --script %s needs --run RUN_ID: the run whose script it is%s", a->script, "");
+    if (a->filter && (a->n_ids || a->ids_file))
+        return usage_error("affected: --filter and --id/--ids-file together: give one%s%s", "", "");
+    if (a->filter && !a->collection)
+        return usage_error("affected --filter needs --collection C: the collection whose documents it matches%s%s",
+                           "", "");
+    if (!documents)
+        return usage_error("affected needs the documents: --collection C [--filter JSON], --id ID, --ids-file FILE "
+                           "or --run RUN_ID (see --help)%s%s", "", "");
     return -1;
 }
 
@@ -333,7 +392,9 @@ static int connect_store(nem_config_t *cfg, nem_store_t **store)
 static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
 {
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
-                   .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms()};
+                   .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms(),
+                   .collection = a->collection, .filter = a->filter, .ids = a->ids, .n_ids = a->n_ids,
+                   .ids_file = a->ids_file, .run = a->run};
     const char *id = a->words[1];
     switch (verb) {
     case VERB_RUNS: return nem_reg_runs(&r);
@@ -343,6 +404,7 @@ static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
     case VERB_VERIFY: return nem_reg_verify(&r, id);
     case VERB_EXPORT: return nem_reg_export(&r, id);
     case VERB_METRICS: return nem_reg_metric_history(&r, id);
+    case VERB_AFFECTED: return nem_reg_affected(&r);
     default: return NEM_EXIT_USAGE;
     }
 }
@@ -352,6 +414,7 @@ int main(int argc, char **argv)
     args_t a = {0};
     verb_t verb = VERB_RUNS;
     a.rest = bson_malloc0(((size_t)argc + 1) * sizeof *a.rest);
+    a.ids = bson_malloc0(((size_t)argc + 1) * sizeof *a.ids);
     int status = parse_args(argc, argv, &a);
     if (status < 0 && (a.help || a.version)) {
         if (a.help)
@@ -387,5 +450,6 @@ int main(int argc, char **argv)
         nem_log_close();
     }
     bson_free(a.rest);
+    bson_free(a.ids);
     return status;
 }

@@ -24,6 +24,13 @@ typedef struct {
     const char *plot;      /* metrics --plot FILE.png */
     FILE *out;
     int64_t now_ms;        /* one clock for a whole report: lost runs and durations agree */
+    /* affected: the documents, as given (main.c checks which go together) */
+    const char *collection;    /* --collection C */
+    const char *filter;        /* --filter JSON, on C */
+    const char *const *ids;    /* --id ID, each */
+    size_t n_ids;
+    const char *ids_file;      /* --ids-file FILE */
+    const char *run;           /* --run RUN_ID, with script (--script KEY) */
 } nem_reg_t;
 
 /* The verbs (main.c dispatches). Each returns the exit status (util/exitcodes.h) and prints a failure as one line
@@ -35,6 +42,10 @@ int nem_reg_lineage(nem_reg_t *r, const char *model_id);
 int nem_reg_verify(nem_reg_t *r, const char *model_id);
 int nem_reg_export(nem_reg_t *r, const char *run_id);
 int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
+/* `affected` (affected.c): the models trained on the documents r names (collection and filter, ids, or a run's
+ * stamps), those retrained from them and the predictions made with any of them. 0: nothing is affected; 1:
+ * something is; 5: whether some model is cannot be checked (it outranks 1: the list is then a lower bound). */
+int nem_reg_affected(nem_reg_t *r);
 
 /* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
 
