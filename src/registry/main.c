@@ -32,6 +32,7 @@ static const char usage[] =
     "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max]\n"
     "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
+    "    nemesyst-registry [--json] [--bucket B] verify --all\n"
     "    nemesyst-registry export RUN_ID\n"
     "    nemesyst-registry [--json] metrics RUN_ID [--script KEY|POS] [--plot FILE.png]\n"
     "    nemesyst-registry [--json] affected --collection C [--filter JSON]\n"
@@ -59,7 +60,10 @@ static const char usage[] =
     "                      predictions made with it\n"
     "    verify MODEL_ID   re-reads each consumed cursor through its recorded pipeline and recomputes count and\n"
     "                      digest as the learner did; prints `unchanged` or `changed: N documents then, M now`;\n"
-    "                      checks the script's sha256 against the file when it is still there\n"
+    "                      checks the script's sha256 against the file when it is still there, and the code it\n"
+    "                      ran (imported modules, interpreter)\n"
+    "    verify --all      every model of --db-name (or --bucket B): a table of unchanged, changed and unverifiable\n"
+    "                      models with the cause of each; each distinct cursor is re-read once\n"
     "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models\n"
     "    metrics RUN_ID    the metrics its scripts reported while they ran (name, step, value, time), by script;\n"
     "                      --script KEY|POS keeps one script (\"learn-0\") or position; --plot FILE.png draws them\n"
@@ -125,10 +129,10 @@ static const struct {
 /* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
-       OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_HELP = 'h', OWN_VERSION = 'V' };
+       OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_HELP = 'h', OWN_VERSION = 'V' };
 
 typedef struct {
-    bool json, help, version;
+    bool json, help, version, all;
     const char *bucket, *best, *script, *plot;
     const char *collection, *filter, *ids_file, *run; /* affected */
     const char **ids;     /* affected --id, each (argc slots) */
@@ -190,7 +194,7 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 15];
+    struct option longopts[NEM_OPT__COUNT + 16];
     char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hV";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
@@ -211,7 +215,8 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 11] = (struct option){"id", required_argument, NULL, OWN_ID};
     longopts[NEM_OPT__COUNT + 12] = (struct option){"ids-file", required_argument, NULL, OWN_IDS_FILE};
     longopts[NEM_OPT__COUNT + 13] = (struct option){"run", required_argument, NULL, OWN_RUN};
-    longopts[NEM_OPT__COUNT + 14] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 14] = (struct option){"all", no_argument, NULL, OWN_ALL};
+    longopts[NEM_OPT__COUNT + 15] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -236,6 +241,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_ID: a->ids[a->n_ids++] = optarg; break;
         case OWN_IDS_FILE: a->ids_file = optarg; break;
         case OWN_RUN: a->run = optarg; break;
+        case OWN_ALL: a->all = true; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -313,12 +319,17 @@ static int check_verb(const args_t *a, verb_t *verb)
     if (*verb == VERB__COUNT)
         return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export, metrics, "
                            "affected)%s", a->words[0], "");
-    if (verbs[*verb].takes_id && a->n_words < 2)
+    if (a->all && *verb != VERB_VERIFY)
+        return usage_error("--all is for `verify`, not `%s`%s", a->words[0], "");
+    bool takes_id = verbs[*verb].takes_id && !a->all; /* verify --all: every model */
+    if (a->all && a->n_words > 1)
+        return usage_error("verify --all checks every model: no model id ('%s')%s", a->words[1], "");
+    if (takes_id && a->n_words < 2)
         return usage_error("%s needs an id: %s", a->words[0],
                            *verb == VERB_RUN || *verb == VERB_EXPORT || *verb == VERB_METRICS ? "a run id (see `runs`)"
                                                                                   : "a model id (see `models`)");
-    if (a->n_words > (verbs[*verb].takes_id ? 2 : 1))
-        return usage_error("unexpected argument '%s' after %s", a->words[verbs[*verb].takes_id ? 2 : 1], a->words[0]);
+    if (a->n_words > (takes_id ? 2 : 1))
+        return usage_error("unexpected argument '%s' after %s", a->words[takes_id ? 2 : 1], a->words[0]);
     if ((a->best || a->order) && *verb != VERB_MODELS)
         return usage_error("--best, --min and --max are for `models`, not `%s`%s", a->words[0], "");
     if (a->order == 2)
@@ -401,7 +412,7 @@ static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
     case VERB_RUN: return nem_reg_run(&r, id);
     case VERB_MODELS: return nem_reg_models(&r);
     case VERB_LINEAGE: return nem_reg_lineage(&r, id);
-    case VERB_VERIFY: return nem_reg_verify(&r, id);
+    case VERB_VERIFY: return a->all ? nem_reg_verify_all(&r) : nem_reg_verify(&r, id);
     case VERB_EXPORT: return nem_reg_export(&r, id);
     case VERB_METRICS: return nem_reg_metric_history(&r, id);
     case VERB_AFFECTED: return nem_reg_affected(&r);

@@ -40,6 +40,9 @@ int nem_reg_run(nem_reg_t *r, const char *run_id);
 int nem_reg_models(nem_reg_t *r);
 int nem_reg_lineage(nem_reg_t *r, const char *model_id);
 int nem_reg_verify(nem_reg_t *r, const char *model_id);
+/* verify --all: every model nemesyst stored in --db-name (or --bucket B), each distinct cursor re-read once; a table
+ * of verdicts (or --json); exit 1 when one changed, else 5 when one cannot be checked, else 0. */
+int nem_reg_verify_all(nem_reg_t *r);
 int nem_reg_export(nem_reg_t *r, const char *run_id);
 int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
 /* `affected` (affected.c): the models trained on the documents r names (collection and filter, ids, or a run's

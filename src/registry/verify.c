@@ -38,6 +38,25 @@ static void hex_of(EVP_MD_CTX *sha, char hex[65])
     hex[64] = '\0';
 }
 
+/* verify --all: each distinct cursor (collection, pipeline, prefix read) is re-read once, however many models share
+ * it; the others take its count and digest from here. */
+typedef struct {
+    char *key;
+    uint64_t n;
+    char digest[65];
+} cursor_seen_t;
+typedef struct {
+    cursor_seen_t *v;
+    size_t n, cap;
+    uint64_t reads, reused;
+} seen_t;
+static seen_t *g_seen;
+
+static char *cursor_key(const char *coll, const char *pipeline, uint64_t limit)
+{
+    return bson_strdup_printf("%s%c%" PRIu64 "%c%s", coll, '\0' + 1, limit, '\0' + 1, pipeline);
+}
+
 /* One consumed record, re-read: appends {collection, pipeline, complete, count_then, count_now, digest_then,
  * digest_now, verdict, message} to out. Returns false only on a server error. */
 static bool verify_consumed(nem_reg_t *r, const bson_t *c, bson_t *out, verdict_t *v, char *msg, size_t msglen,
@@ -69,13 +88,38 @@ static bool verify_consumed(nem_reg_t *r, const bson_t *c, bson_t *out, verdict_
         snprintf(msg, msglen, "the data collection %s.%s no longer exists (dropped?): the %" PRId64 " documents the "
                  "model was trained on cannot be re-read", nem_store_db_name(r->store), coll, count);
     } else {
-        d.sha = EVP_MD_CTX_new();
-        EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL);
         /* a learner that stopped early hashed only what it read: compare the same prefix */
         d.limit = complete ? UINT64_MAX : (uint64_t)count;
-        ok = nem_reg_aggregate(r->store, coll, &pipeline, hash_doc, &d, err);
-        hex_of(d.sha, digest);
-        EVP_MD_CTX_free(d.sha);
+        char *key = g_seen ? cursor_key(coll, text, d.limit) : NULL;
+        size_t hit = SIZE_MAX;
+        for (size_t i = 0; key && i < g_seen->n && hit == SIZE_MAX; i++)
+            if (!strcmp(g_seen->v[i].key, key))
+                hit = i;
+        if (hit != SIZE_MAX) {
+            d.n = g_seen->v[hit].n;
+            memcpy(digest, g_seen->v[hit].digest, sizeof digest);
+            g_seen->reused++;
+            bson_free(key);
+        } else {
+            d.sha = EVP_MD_CTX_new();
+            EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL);
+            ok = nem_reg_aggregate(r->store, coll, &pipeline, hash_doc, &d, err);
+            hex_of(d.sha, digest);
+            EVP_MD_CTX_free(d.sha);
+            if (key && ok) {
+                if (g_seen->n == g_seen->cap) {
+                    g_seen->cap = g_seen->cap ? 2 * g_seen->cap : 16;
+                    g_seen->v = bson_realloc(g_seen->v, g_seen->cap * sizeof *g_seen->v);
+                }
+                g_seen->v[g_seen->n].key = key;
+                g_seen->v[g_seen->n].n = d.n;
+                memcpy(g_seen->v[g_seen->n].digest, digest, sizeof digest);
+                g_seen->n++;
+                g_seen->reads++;
+            } else {
+                bson_free(key);
+            }
+        }
         uint64_t now = complete ? d.n : (d.n < (uint64_t)count ? d.n : (uint64_t)count);
         *v = now == (uint64_t)count && strcmp(digest, then) == 0 ? SAME : CHANGED;
         if (*v == SAME)
@@ -281,21 +325,22 @@ static void tally(tally_t *t, verdict_t v, const char *msg)
     t->any_problem |= v == UNVERIFIABLE;
 }
 
-int nem_reg_verify(nem_reg_t *r, const char *model_id)
+/* One model's verification (its files document in bucket) into report, its verdicts tallied in t; print: the
+ * table's lines as they come. False only on a server error (err). */
+static bool verify_one(nem_reg_t *r, const char *model_id, const bson_t *file, const char *bucket, bool print,
+                       bson_t *report, tally_t *t_out, bson_error_t *err_out)
 {
-    bson_t file, prov, consumed, report = BSON_INITIALIZER, arr, rec, script;
+    bson_t prov, consumed, arr, rec, script;
     bson_iter_t it;
     bson_error_t err;
-    char *bucket = NULL, msg[512];
+    char msg[512];
     uint32_t n = 0;
     bool ok = true;
     tally_t t = {"", "", false, false};
-    if (!nem_reg_model_arg(r, model_id, &file, &bucket, &err))
-        return nem_reg_fail(&err);
-    BSON_APPEND_UTF8(&report, "model", model_id);
-    BSON_APPEND_UTF8(&report, "bucket", bucket);
-    bool has = nem_reg_sub(&file, "metadata." NEM_PROVENANCE_FIELD, &prov);
-    BSON_APPEND_ARRAY_BEGIN(&report, "data", &arr);
+    BSON_APPEND_UTF8(report, "model", model_id);
+    BSON_APPEND_UTF8(report, "bucket", bucket);
+    bool has = nem_reg_sub(file, "metadata." NEM_PROVENANCE_FIELD, &prov);
+    BSON_APPEND_ARRAY_BEGIN(report, "data", &arr);
     if (has && nem_reg_sub(&prov, "consumed", &consumed) && bson_iter_init(&it, &consumed))
         while (ok && bson_iter_next(&it)) {
             bson_t c, one = BSON_INITIALIZER;
@@ -310,7 +355,7 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
             if (!ok)
                 break;
             const char *coll = nem_reg_str(&c, "collection", "?");
-            if (!r->json)
+            if (print)
                 fprintf(r->out, "data    %s: %s\n", coll, msg);
             tally(&t, v, msg);
         }
@@ -344,12 +389,12 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
             bson_destroy(&c);
             if (!ok)
                 break;
-            if (!r->json)
+            if (print)
                 fprintf(r->out, "data    %s (group member %s): %s\n", gcoll, bson_iter_key(&it), msg);
             tally(&t, v, msg);
         }
     }
-    bson_append_array_end(&report, &arr);
+    bson_append_array_end(report, &arr);
     if (ok && n == 0) {
         t.any_problem = true;
         snprintf(t.first_problem, sizeof t.first_problem, "%s",
@@ -357,22 +402,37 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
                      : "it has no nemesyst lineage (metadata._nemesyst): it was not stored by nemesyst");
     }
     if (ok) {
-        BSON_APPEND_DOCUMENT_BEGIN(&report, "script", &script);
+        BSON_APPEND_DOCUMENT_BEGIN(report, "script", &script);
         bson_t none = BSON_INITIALIZER;
         verdict_t v = verify_script(has ? &prov : &none, &script, msg, sizeof msg);
-        bson_append_document_end(&report, &script);
-        if (!r->json)
-            fprintf(r->out, "script  %s: %s\n", nem_reg_str(&report, "script.path", "?"), msg);
+        bson_append_document_end(report, &script);
+        if (print)
+            fprintf(r->out, "script  %s: %s\n", nem_reg_str(report, "script.path", "?"), msg);
         tally(&t, v, msg);
         bson_t code;
-        BSON_APPEND_DOCUMENT_BEGIN(&report, "code", &code);
+        BSON_APPEND_DOCUMENT_BEGIN(report, "code", &code);
         verify_code(has ? &prov : &none, &code, &v, msg, sizeof msg);
-        bson_append_document_end(&report, &code);
-        if (!r->json)
+        bson_append_document_end(report, &code);
+        if (print)
             fprintf(r->out, "code    %s\n", msg);
         if (v != SAME)
             tally(&t, v, msg);
     }
+    *t_out = t;
+    if (!ok)
+        *err_out = err;
+    return ok;
+}
+
+int nem_reg_verify(nem_reg_t *r, const char *model_id)
+{
+    bson_t file, report = BSON_INITIALIZER;
+    bson_error_t err;
+    char *bucket = NULL;
+    tally_t t;
+    if (!nem_reg_model_arg(r, model_id, &file, &bucket, &err))
+        return nem_reg_fail(&err);
+    bool ok = verify_one(r, model_id, &file, bucket, !r->json, &report, &t, &err);
     bson_destroy(&file);
     bson_free(bucket);
     if (!ok) {
@@ -392,4 +452,101 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
         fprintf(stderr, "nemesyst-registry: error: verify %s: %s\n", model_id, t.first_problem);
     bson_destroy(&report);
     return t.any_change ? NEM_EXIT_FAILURE : t.any_problem ? NEM_EXIT_UNVERIFIABLE : NEM_EXIT_OK;
+}
+
+typedef struct {
+    nem_reg_t *r;
+    const char *bucket;
+    bson_t *rows;
+    uint32_t n;
+    unsigned same, changed, unverifiable;
+    bson_error_t *err;
+} all_t;
+
+static bool verify_each(const bson_t *file, void *ud, bson_error_t *err)
+{
+    all_t *a = ud;
+    bson_iter_t it;
+    char id[25] = "";
+    bson_t report = BSON_INITIALIZER, row;
+    tally_t t;
+    if (!bson_iter_init_find(&it, file, "_id") || !BSON_ITER_HOLDS_OID(&it))
+        return true;
+    bson_oid_to_string(bson_iter_oid(&it), id);
+    if (!verify_one(a->r, id, file, a->bucket, false, &report, &t, err)) {
+        bson_destroy(&report);
+        return false;
+    }
+    const char *verdict = t.any_change ? "changed" : t.any_problem ? "unverifiable" : "unchanged";
+    const char *line = t.any_change ? t.first_change : t.any_problem ? t.first_problem : "unchanged";
+    a->changed += t.any_change;
+    a->unverifiable += !t.any_change && t.any_problem;
+    a->same += !t.any_change && !t.any_problem;
+    nem_reg_push_doc(a->rows, &a->n, &row);
+    BSON_APPEND_UTF8(&row, "model", id);
+    BSON_APPEND_UTF8(&row, "bucket", a->bucket);
+    BSON_APPEND_UTF8(&row, "run", nem_reg_str(file, "metadata." NEM_PROVENANCE_FIELD ".run", "?"));
+    BSON_APPEND_UTF8(&row, "verdict", verdict);
+    BSON_APPEND_UTF8(&row, "message", line);
+    bson_append_document_end(a->rows, &row);
+    if (!a->r->json)
+        fprintf(a->r->out, "%-12s %-24s %-20s %s\n", verdict, id, a->bucket, line);
+    bson_destroy(&report);
+    return true;
+}
+
+int nem_reg_verify_all(nem_reg_t *r)
+{
+    nem_strv_t buckets = {0};
+    bson_error_t err = {0};
+    bson_t out = BSON_INITIALIZER, rows;
+    seen_t seen = {0};
+    bool ok = true;
+    all_t a = {r, NULL, &rows, 0, 0, 0, 0, &err};
+    g_seen = &seen;
+    if (r->bucket)
+        nem_strv_push(&buckets, r->bucket);
+    else
+        ok = nem_reg_buckets(r->store, &buckets, &err);
+    if (!r->json)
+        fprintf(r->out, "%-12s %-24s %-20s %s\n", "verdict", "model", "bucket", "cause");
+    BSON_APPEND_ARRAY_BEGIN(&out, "models", &rows);
+    for (size_t i = 0; ok && i < buckets.n; i++) {
+        /* only what nemesyst stored: a model with lineage; oldest first */
+        char *files = bson_strdup_printf("%s.files", buckets.v[i]);
+        bson_t filter = BSON_INITIALIZER, ex;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata." NEM_PROVENANCE_FIELD, &ex);
+        BSON_APPEND_BOOL(&ex, "$exists", true);
+        bson_append_document_end(&filter, &ex);
+        bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}");
+        a.bucket = buckets.v[i];
+        ok = nem_store_find(r->store, files, &filter, opts, verify_each, &a, &err);
+        bson_destroy(opts);
+        bson_destroy(&filter);
+        bson_free(files);
+    }
+    bson_append_array_end(&out, &rows);
+    g_seen = NULL;
+    for (size_t i = 0; i < seen.n; i++)
+        bson_free(seen.v[i].key);
+    bson_free(seen.v);
+    nem_strv_free(&buckets);
+    if (!ok) {
+        bson_destroy(&out);
+        return nem_reg_fail(&err);
+    }
+    unsigned total = a.same + a.changed + a.unverifiable;
+    BSON_APPEND_INT32(&out, "unchanged", (int32_t)a.same);
+    BSON_APPEND_INT32(&out, "changed", (int32_t)a.changed);
+    BSON_APPEND_INT32(&out, "unverifiable", (int32_t)a.unverifiable);
+    BSON_APPEND_INT64(&out, "cursors_read", (int64_t)seen.reads);
+    BSON_APPEND_INT64(&out, "cursors_shared", (int64_t)seen.reused);
+    if (r->json)
+        nem_reg_print_json(r->out, &out);
+    else
+        fprintf(r->out, "%u model(s): %u unchanged, %u changed, %u unverifiable (%" PRIu64 " cursor(s) read, %" PRIu64
+                " shared)\n", total, a.same, a.changed, a.unverifiable, seen.reads, seen.reused);
+    bson_destroy(&out);
+    /* as for one model: a change outranks what could not be checked */
+    return a.changed ? NEM_EXIT_FAILURE : a.unverifiable ? NEM_EXIT_UNVERIFIABLE : NEM_EXIT_OK;
 }

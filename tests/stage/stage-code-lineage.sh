@@ -36,7 +36,7 @@ git -C "$W" init -q && git -C "$W" add -A && git -C "$W" -c user.name=t -c user.
 HEAD=$(git -C "$W" rev-parse HEAD)
 
 printf '#!/bin/sh\nfor i in 1 2 3; do echo "{\\"i\\": $i}"; done\n' >"$T/rows.sh" && chmod +x "$T/rows.sh"
-stage_run 0 codelin --process-pool 2 --data-clean --data-cleaner "$T/rows.sh" --data-collection rows --dl-learn --dl-learner "$W/code_learner.py" "$W/exec_learner" \
+stage_run 0 codelin --process-pool 3 --data-clean --data-cleaner "$T/rows.sh" --data-collection rows --dl-learn --dl-learner "$W/code_learner.py" "$W/exec_learner" "$W/code_learner.py" \
     --dl-output-model-collection models
 expect_rc 0
 check codelin "$W" "$HEAD" <<'PY'
@@ -44,7 +44,7 @@ import hashlib, os, sys
 w, head = argv
 def sha(p):
     return hashlib.sha256(open(p, "rb").read()).hexdigest()
-py = db["models.files"].find_one({"metadata.model": "code"})["metadata"]["_nemesyst"]["code"]
+py = db["models.files"].find_one({"metadata.model": "code", "metadata._nemesyst.position": 0})["metadata"]["_nemesyst"]["code"]
 mods = {m["name"]: m for m in py["modules"]}
 ok("helper_mod" in mods, "the helper module is recorded: %s" % sorted(mods))
 eq(mods["helper_mod"]["path"], os.path.realpath(os.path.join(w, "helper_mod.py")), "its path")
@@ -58,7 +58,7 @@ ok(os.path.basename(ex["interpreter"]["path"]).startswith("python3"), "the execu
 eq(ex["interpreter"]["sha256"], sha(ex["interpreter"]["path"]), "the interpreter's sha256")
 eq(ex["git"]["commit"], head, "the executable's git commit")
 PY
-model=$(NEM_T_DB=codelin "$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))["codelin"]["models.files"].find_one({"metadata.model": "code"})["_id"])')
+model=$(NEM_T_DB=codelin "$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))["codelin"]["models.files"].find_one({"metadata.model": "code", "metadata._nemesyst.position": 0})["_id"])')
 reg() { "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name codelin "$@"; }
 reg verify "$model" >"$T/v1.txt" 2>&1
 rc=$?
@@ -74,4 +74,22 @@ grep -q "changed: module helper_mod $(readlink -f "$W/helper_mod.py")" "$T/v2.tx
     fail "verify does not name the changed module"
 reg --json verify "$model" | "$PYTHON3" -c 'import json, sys; r = json.load(sys.stdin); f = [x for x in r["code"]["files"] if x["verdict"] == "changed"]; assert r["verdict"] == "changed" and len(f) == 1 and f[0]["kind"] == "module helper_mod", r["code"]' ||
     fail "verify --json: the changed module"
+# verify --all: every model at once, each distinct cursor read once (the two Python learners read the same one):
+# the two changed (their helper module), the executable's unverifiable (it recorded no data), exit 1.
+reg verify --all >"$T/all.txt" 2>&1
+rc=$?
+cat "$T/all.txt"
+[ $rc -eq 1 ] || fail "verify --all with a changed module: exit $rc, want 1"
+[ "$(grep -c '^changed .*module helper_mod' "$T/all.txt")" = 2 ] || fail "verify --all: the two changed models"
+[ "$(grep -c '^unverifiable .*recorded no data' "$T/all.txt")" = 1 ] || fail "verify --all: the unverifiable model"
+grep -q "^3 model(s): 0 unchanged, 2 changed, 1 unverifiable (1 cursor(s) read, 1 shared)$" "$T/all.txt" ||
+    fail "verify --all: the tally"
+echo "FACTOR = 2" >"$W/helper_mod.py"
+reg --json verify --all >"$T/all.json"
+rc=$?
+[ $rc -eq 5 ] || fail "verify --all with only an unverifiable model: exit $rc, want 5"
+"$PYTHON3" -c 'import json, sys; r = json.load(open(sys.argv[1])); assert (r["unchanged"], r["changed"], r["unverifiable"], len(r["models"])) == (2, 0, 1, 3), r' "$T/all.json" ||
+    fail "verify --all --json"
+reg verify --all "$model" >/dev/null 2>"$T/bad.err"
+[ $? -eq 2 ] && grep -q "verify --all checks every model: no model id" "$T/bad.err" || fail "verify --all with an id"
 echo "stage-code-lineage: ok"
