@@ -606,6 +606,7 @@ class Mongo(object):
                 crl = self.args.get("db_tls_crl_file")
                 if crl:
                     kwargs["tlsCRLFile"] = os.path.expanduser(crl)
+            self._checkpoint_own_random()  # the driver's random draws never move the script's random state
             self._client = pymongo.MongoClient(uri, **kwargs)
         self._db = self._client[name]
         return self._db
@@ -747,6 +748,31 @@ class Mongo(object):
     def _checkpoint_key(self):
         return "%s-%d" % (os.environ.get("NEMESYST_STAGE", "learn"), int(os.environ.get("NEMESYST_POSITION", "0")))
 
+    @staticmethod
+    def _checkpoint_own_random():
+        """pymongo draws on Python's global `random` (random.choice to select a server, random.randint for each
+        request id, in the script's thread and in its monitors' threads at each heartbeat, whenever that comes): a
+        script that keeps random.getstate() in its checkpoints would find, on resuming, a state that the driver had
+        moved on in the uninterrupted run (every save_checkpoint did), and the heartbeats' timing would change its
+        numbers from run to run. Before its first save or load, the driver gets a random.Random of its own (seeded
+        from the OS), so the global one is the script's alone."""
+        import random
+        if getattr(Mongo, "_driver_random", None) is None:
+            Mongo._driver_random = random.Random()
+        for name, module in list(sys.modules.items()):
+            if module is not None and name.split(".")[0] in ("pymongo", "gridfs", "bson") and \
+                    getattr(module, "random", None) is random:
+                module.random = Mongo._driver_random
+
+    def _checkpoint_items_out(self):
+        """Every item the script gave before a checkpoint (its metrics above all) goes to the host before the
+        checkpoint is stored: left in this process's buffer, they would be lost with it if it were then killed (a
+        stop whose grace is over), while the stored checkpoint says that their steps are done, so the resumed run
+        would never log them again. The items go through the ItemWriter that run() gave log_metric."""
+        out = getattr(getattr(self.on_metric, "__self__", None), "_out", None)
+        if out is not None and not out.closed:
+            out.flush()
+
     def _checkpoint_keep(self):
         keep = self.args.get("dl_checkpoint_keep") or [2]
         keep = keep if isinstance(keep, list) else [keep]
@@ -760,8 +786,10 @@ class Mongo(object):
             raise ValueError("save_checkpoint: step must be a whole number >= 0, got %r" % (step,))
         if metadata is not None and not isinstance(metadata, dict):
             raise ValueError("save_checkpoint: metadata must be a dict or None")
+        self._checkpoint_items_out()
         if self.group[0] != 0:
             return
+        self._checkpoint_own_random()
         run = os.environ.get("NEMESYST_RUN_ID")
         if not run:
             raise RuntimeError("save_checkpoint: no run (NEMESYST_RUN_ID is not set)")
@@ -805,6 +833,7 @@ class Mongo(object):
         (data, step, metadata), data the bytes, or with path the file written there (path returned). One whose
         chunks are missing or whose sha256 does not match is passed over with a warning naming it; when none is
         usable, RuntimeError names each one tried."""
+        self._checkpoint_own_random()
         run, key = os.environ.get("NEMESYST_RUN_ID"), self._checkpoint_key()
         database = self.connect()
         files = list(database[self.CHECKPOINT_BUCKET + ".files"].find(

@@ -6,3 +6,5 @@ TESTS += $(GROUP_TESTS)
 dist_check_SCRIPTS += $(GROUP_TESTS)
 EXTRA_DIST += tests/groups/linear_torch.py tests/groups/env_learner.sh examples/groups/linear_group.py \
 	examples/groups/count_shard
+GROUP_TESTS += tests/groups/groups-checkpoint.sh
+EXTRA_DIST += tests/groups/ckpt_torch.py

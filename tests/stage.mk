@@ -18,4 +18,6 @@ STAGE_TESTS += tests/stage/stage-daemon.sh
 STAGE_TESTS += tests/stage/stage-resume-kill.sh
 STAGE_TESTS += tests/stage/stage-unstorable.sh
 STAGE_TESTS += tests/stage/stage-checkpoint.sh
+STAGE_TESTS += tests/stage/stage-checkpoint-torch.sh
 STAGE_TESTS += tests/stage/stage-code-lineage.sh
+STAGE_TESTS += tests/stage/stage-python-choice.sh

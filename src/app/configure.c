@@ -1,10 +1,15 @@
 /* Option resolution happens once, on rank 0; every rank then receives the same resolved set (as BSON over MPI), so
  * a password is asked for once and a bad config file is reported once. */
+#define _GNU_SOURCE /* pipe2: close-on-exec from the start */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <mpi.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -13,12 +18,16 @@
 #include "app/app.h"
 #include "util/exitcodes.h"
 #include "log/log.h"
+#include "config/env.h"
 #include "config/pipeline.h"
 #include "app/plan.h"
 #include "stage/plan.h"
 #include "stage/runner.h"
 #include "util/fs.h"
 #include "util/signals.h"
+#include "util/spawn.h"
+
+extern char **environ;
 
 /* A file nemesyst will write: a FIFO would block the writer, a directory or a socket cannot be written. Regular
  * files and character devices (/dev/null, /dev/stderr) are fine; a path that does not exist yet is too. */
@@ -124,12 +133,23 @@ static bool check_script_modes(const nem_config_t *cfg, bson_error_t *err)
 }
 
 /* --log-file is opened (created when missing, never truncated) before anything starts, so a path that cannot be
- * written is one error now, not a warning and a run without its log; ranks > 0 write PATH.N beside it. */
-static bool check_log_file(const nem_config_t *cfg, bson_error_t *err)
+ * written is one error now, not a warning and a run without its log; ranks > 0 write PATH.N beside it. --check
+ * creates nothing: it asks whether the file, or else its directory, can be written. */
+static bool check_log_file(const nem_config_t *cfg, bool dry, bson_error_t *err)
 {
     const char *path = nem_cfg_str(cfg, NEM_OPT_LOG_FILE, 0);
     if (!path)
         return true;
+    if (dry) {
+        char *copy = bson_strdup(path);
+        bool ok = access(path, F_OK) == 0 ? access(path, W_OK) == 0 : access(dirname(copy), W_OK | X_OK) == 0;
+        int e = errno;
+        bson_free(copy);
+        if (!ok)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --log-file '%s' cannot be opened: %s",
+                           cfg->values[NEM_OPT_LOG_FILE].where, path, strerror(e));
+        return ok;
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (fd < 0) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --log-file '%s' cannot be opened: %s",
@@ -140,13 +160,15 @@ static bool check_log_file(const nem_config_t *cfg, bson_error_t *err)
     return true;
 }
 
-/* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. */
-static bool check_run_options(const nem_config_t *cfg, int workers, bson_error_t *err)
+/* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. dry
+ * (--check): nothing is created. */
+static bool check_run_options(const nem_config_t *cfg, int workers, bool dry, bson_error_t *err)
 {
     if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err))
         return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
-    if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err) || !check_log_file(cfg, err) || !check_script_modes(cfg, err))
+    if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err) || !check_log_file(cfg, dry, err) ||
+        !check_script_modes(cfg, err))
         return false;
     if (json) {
         char *copy = bson_strdup(json);
@@ -209,13 +231,63 @@ static void print_error(const char *msg)
     fputc('\n', stderr);
 }
 
+/* One look at an address file: ADDR_READ (--db-ip, --db-port and --db-tls now come from it), ADDR_NOT_YET (it does
+ * not exist, or holds no address yet: why says which) or ADDR_REFUSED (it is no regular file: said on stderr). */
+enum { ADDR_READ, ADDR_NOT_YET, ADDR_REFUSED };
+static int read_address_file(nem_config_t *cfg, const char *path, const char *where, char *why, size_t why_len)
+{
+    bson_error_t err = {0};
+    bson_t doc;
+    bson_iter_t it;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, why_len, "it does not exist yet");
+        return ADDR_NOT_YET;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s' is %s, not a regular file\n", where, path,
+                nem_file_kind(st.st_mode));
+        return ADDR_REFUSED;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (!nem_read_regular_file(path, 4096, "--db-address-file", &text, &len, &err) ||
+        !bson_init_from_json(&doc, text, (ssize_t)len, NULL)) {
+        bson_free(text);
+        snprintf(why, why_len, "it is not an address file (JSON {host, port, tls})");
+        return ADDR_NOT_YET;
+    }
+    const char *host = bson_iter_init_find(&it, &doc, "host") && BSON_ITER_HOLDS_UTF8(&it)
+                           ? bson_iter_utf8(&it, NULL) : NULL;
+    int64_t port = bson_iter_init_find(&it, &doc, "port") && BSON_ITER_HOLDS_NUMBER(&it)
+                       ? bson_iter_as_int64(&it) : 0;
+    bool tls = bson_iter_init_find(&it, &doc, "tls") && bson_iter_as_bool(&it);
+    char text_where[600], port_text[16];
+    snprintf(text_where, sizeof text_where, "address file %s", path);
+    snprintf(port_text, sizeof port_text, "%" PRId64, port);
+    bool ok = host && *host && port >= 1 && port <= 65535 &&
+              nem_config_set_text(cfg, NEM_OPT_DB_IP, host, NEM_SRC_CLI, text_where, &err) &&
+              nem_config_set_text(cfg, NEM_OPT_DB_PORT, port_text, NEM_SRC_CLI, text_where, &err) &&
+              (!tls || nem_config_set_text(cfg, NEM_OPT_DB_TLS, "true", NEM_SRC_CLI, text_where, &err));
+    if (ok)
+        NEM_INFO("--db-address-file %s: the server is at %s port %" PRId64 "%s", path, host, port,
+                 tls ? " (TLS)" : "");
+    else
+        snprintf(why, why_len, "it holds no host, port (1-65535) and tls");
+    bson_destroy(&doc);
+    bson_free(text);
+    return ok ? ADDR_READ : ADDR_NOT_YET;
+}
+
 /* --db-address-file without --db-start: a client of a server another job started. Waits (polling, up to
  * --db-start-timeout) for the file the serving job writes once its server answers, then connects where it says:
- * --db-ip, --db-port and --db-tls come from it. Returns an exit status, or -1 to go on. */
-static int take_address_file(nem_config_t *cfg)
+ * --db-ip, --db-port and --db-tls come from it. --check (once) does not wait: a file that is not there yet sets
+ * *absent; one that holds no address is an error. Returns an exit status, or -1 to go on. */
+static int take_address_file(nem_config_t *cfg, bool once, bool *absent)
 {
     const char *path = nem_cfg_str(cfg, NEM_OPT_DB_ADDRESS_FILE, 0);
     const char *where = cfg->values[NEM_OPT_DB_ADDRESS_FILE].where;
+    *absent = false;
     if (!path || nem_cfg_bool(cfg, NEM_OPT_DB_START) || nem_cfg_bool(cfg, NEM_OPT_DB_STOP))
         return -1;
     static const nem_opt_id_t given[] = {NEM_OPT_DB_IP, NEM_OPT_DB_PORT};
@@ -226,46 +298,21 @@ static int take_address_file(nem_config_t *cfg)
             return NEM_EXIT_USAGE;
         }
     int64_t deadline = bson_get_monotonic_time() + nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0) * 1000000;
-    bson_error_t err = {0};
     char why[256] = "it does not exist yet";
     for (;;) {
-        bson_t doc;
-        bson_iter_t it;
-        struct stat st;
-        if (stat(path, &st) == 0) {
-            if (!S_ISREG(st.st_mode)) {
-                fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s' is %s, not a regular file\n", where, path,
-                        nem_file_kind(st.st_mode));
+        switch (read_address_file(cfg, path, where, why, sizeof why)) {
+        case ADDR_READ: return -1;
+        case ADDR_REFUSED: return NEM_EXIT_USAGE;
+        default: break;
+        }
+        if (once) {
+            struct stat st;
+            if (stat(path, &st) == 0) {
+                fprintf(stderr, "nemesyst: error: %s: --db-address-file '%s': %s\n", where, path, why);
                 return NEM_EXIT_USAGE;
             }
-            char *text = NULL;
-            size_t len = 0;
-            if (nem_read_regular_file(path, 4096, "--db-address-file", &text, &len, &err) &&
-                bson_init_from_json(&doc, text, (ssize_t)len, NULL)) {
-                const char *host = bson_iter_init_find(&it, &doc, "host") && BSON_ITER_HOLDS_UTF8(&it)
-                                       ? bson_iter_utf8(&it, NULL) : NULL;
-                int64_t port = bson_iter_init_find(&it, &doc, "port") && BSON_ITER_HOLDS_NUMBER(&it)
-                                   ? bson_iter_as_int64(&it) : 0;
-                bool tls = bson_iter_init_find(&it, &doc, "tls") && bson_iter_as_bool(&it);
-                char text_where[600], port_text[16];
-                snprintf(text_where, sizeof text_where, "address file %s", path);
-                snprintf(port_text, sizeof port_text, "%" PRId64, port);
-                bool ok = host && *host && port >= 1 && port <= 65535 &&
-                          nem_config_set_text(cfg, NEM_OPT_DB_IP, host, NEM_SRC_CLI, text_where, &err) &&
-                          nem_config_set_text(cfg, NEM_OPT_DB_PORT, port_text, NEM_SRC_CLI, text_where, &err) &&
-                          (!tls || nem_config_set_text(cfg, NEM_OPT_DB_TLS, "true", NEM_SRC_CLI, text_where, &err));
-                bson_destroy(&doc);
-                bson_free(text);
-                if (ok) {
-                    NEM_INFO("--db-address-file %s: the server is at %s port %" PRId64 "%s", path, host, port,
-                             tls ? " (TLS)" : "");
-                    return -1;
-                }
-                snprintf(why, sizeof why, "it holds no host, port (1-65535) and tls");
-            } else {
-                bson_free(text);
-                snprintf(why, sizeof why, "it is not an address file (JSON {host, port, tls})");
-            }
+            *absent = true;
+            return -1;
         }
         if (bson_get_monotonic_time() >= deadline || nem_signal_pending())
             break;
@@ -275,6 +322,310 @@ static int take_address_file(nem_config_t *cfg)
                     " s: %s (is the serving job running?)\n", where, path, nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0),
             why);
     return NEM_EXIT_SERVER;
+}
+
+/* ---- The interpreter of Python scripts (--python) ---- */
+
+/* What the run's log says once: which interpreter runs the Python scripts, and why that one (rank 0). */
+static char python_note[2 * PATH_MAX];
+
+/* True when a stage that runs has a .py script: only then is an interpreter needed. */
+static bool python_wanted(const nem_config_t *cfg)
+{
+    for (nem_stage_t st = 0; st < NEM_STAGE__COUNT; st++) {
+        const nem_stage_options_t *so = nem_stage_options(st);
+        if (!nem_cfg_bool(cfg, so->flag))
+            continue;
+        for (size_t i = 0; i < nem_cfg_count(cfg, so->scripts); i++)
+            if (nem_script_kind(nem_cfg_str(cfg, so->scripts, i)) == NEM_SCRIPT_PYTHON)
+                return true;
+    }
+    return false;
+}
+
+/* A program as the child will be started: an absolute path. A name with a '/' is taken from the working directory
+ * (symbolic links are kept: a virtual environment's bin/python3 is one, and it is the link that makes the
+ * environment); a bare name is looked up on PATH. NULL when PATH has none. */
+static char *program_path(const char *name)
+{
+    char cwd[PATH_MAX];
+    if (strchr(name, '/')) {
+        if (name[0] == '/' || !getcwd(cwd, sizeof cwd))
+            return bson_strdup(name);
+        while (name[0] == '.' && name[1] == '/')
+            name += 2;
+        return bson_strdup_printf("%s/%s", cwd, name);
+    }
+    const char *path = getenv("PATH");
+    char *copy = bson_strdup(path ? path : ""), *save = NULL, *out = NULL;
+    for (char *dir = strtok_r(copy, ":", &save); dir && !out; dir = strtok_r(NULL, ":", &save)) {
+        char *cand = bson_strdup_printf("%s/%s", *dir ? dir : ".", name);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+            out = cand[0] == '/' || !getcwd(cwd, sizeof cwd) ? bson_strdup(cand)
+                                                             : bson_strdup_printf("%s/%s", cwd, cand);
+        bson_free(cand);
+    }
+    bson_free(copy);
+    return out;
+}
+
+/* What the adapter (python/nemesyst_adapter.py) imports beyond the standard library: pymongo, which brings bson and
+ * gridfs. Exit 0 and PYTHON_PROBE_OK on stdout: it can run the adapter; exit 3: not Python 3; exit 4: the modules it
+ * lacks, on stdout. */
+#define PYTHON_PROBE_OK "nemesyst-python-ok"
+static const char python_probe_code[] =
+    "import sys\n"
+    "if sys.version_info[0] < 3:\n"
+    "    sys.exit(3)\n"
+    "missing = []\n"
+    "for name in ('pymongo', 'bson.json_util', 'gridfs'):\n"
+    "    try:\n"
+    "        __import__(name)\n"
+    "    except Exception:\n"
+    "        missing.append(name.split('.')[0])\n"
+    "sys.stdout.write(', '.join(missing) or '" PYTHON_PROBE_OK "')\n"
+    "sys.exit(4 if missing else 0)\n";
+#define PYTHON_PROBE_MS 30000
+
+/* Runs the interpreter on the probe (no bytecode written, stdin empty, secrets withheld as from scripts). True when
+ * it can run the adapter; else why (len bytes) says what it lacks or how it failed. */
+static bool python_probe(const char *python, char *why, size_t len)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(why, len, "cannot make a pipe: %s", strerror(errno));
+        return false;
+    }
+    char *argv[] = {(char *)python, "-B", "-c", (char *)python_probe_code, NULL};
+    nem_spawn_t sp = {.argv = argv, .withhold = nem_env_withheld, .in_fd = NEM_FD_NULL, .out_fd = fds[1],
+                      .keep_fd = -1, .new_group = true};
+    bson_error_t err = {0};
+    pid_t pid = nem_spawn(&sp, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, &err);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        snprintf(why, len, "%s", err.message);
+        return false;
+    }
+    char out[512] = "";
+    size_t used = 0;
+    int64_t deadline = bson_get_monotonic_time() / 1000 + PYTHON_PROBE_MS;
+    for (;;) {
+        int64_t left = deadline - bson_get_monotonic_time() / 1000;
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (left <= 0)
+            break;
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        char buf[512];
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        /* what it says first (the missing modules; else the start of a traceback) */
+        size_t take = (size_t)n < sizeof out - 1 - used ? (size_t)n : sizeof out - 1 - used;
+        memcpy(out + used, buf, take);
+        used += take;
+        out[used] = '\0';
+    }
+    close(fds[0]);
+    int st = 0;
+    int64_t left = deadline - bson_get_monotonic_time() / 1000;
+    if (!nem_spawn_wait(pid, left > 0 ? (int)left : 0, &st)) {
+        kill(-pid, SIGKILL);
+        nem_spawn_wait(pid, -1, &st);
+        snprintf(why, len, "it did not answer within %d s", PYTHON_PROBE_MS / 1000);
+        return false;
+    }
+    for (char *c = out; *c; c++)
+        if (*c == '\n' || *c == '\r' || *c == '\t')
+            *c = ' ';
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && strcmp(out, PYTHON_PROBE_OK) == 0)
+        return true;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        snprintf(why, len, "it is no Python interpreter (it exited 0 without running the probe)");
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 4)
+        snprintf(why, len, "it lacks %s", out);
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+        snprintf(why, len, "it is not Python 3");
+    else {
+        char how[128];
+        nem_spawn_describe(st, how, sizeof how);
+        snprintf(why, len, "it %s%s%.200s", how, *out ? ": " : "", out);
+    }
+    return false;
+}
+
+/* The error for an interpreter that cannot run the adapter: what lacks what, and the fix. */
+static bool python_refused(const char *where, const char *what, const char *python, const char *why, bson_error_t *err)
+{
+    if (strncmp(why, "it lacks ", 9) == 0)
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                       "%s: %s '%s' cannot run Python stage scripts: %s: install pymongo there ('%s -m pip install "
+                       "pymongo') or name an interpreter that has it with --python", where, what, python, why, python);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                       "%s: %s '%s' cannot run Python stage scripts: %s: name a Python 3 with pymongo with --python",
+                       where, what, python, why);
+    return false;
+}
+
+/* The interpreter .py scripts run with, checked before anything starts (only when one will run): --python when
+ * given, else NEMESYST_PYTHON3, else python3 on PATH when it has pymongo, else the one nemesyst was built with
+ * (NEM_PYTHON3). --python then holds it as an absolute path, for every rank's plan; python_note says why it. */
+static bool resolve_python(nem_config_t *cfg, bson_error_t *err)
+{
+    char why[600] = "", path_why[600] = "";
+    const char *env = getenv("NEMESYST_PYTHON3");
+    const nem_value_t *v = &cfg->values[NEM_OPT_PYTHON];
+    python_note[0] = '\0';
+    if (!python_wanted(cfg))
+        return true;
+    const char *given = nem_cfg_str(cfg, NEM_OPT_PYTHON, 0);
+    const char *where = v->where, *what = "--python";
+    char *where_copy = bson_strdup(given ? v->where : "default"), *chosen = NULL, *on_path = NULL;
+    bool ok = false;
+    nem_source_t src = given ? v->src : NEM_SRC_DEFAULT;
+    if (given || (env && *env)) {
+        const char *name = given ? given : env;
+        if (!given) {
+            where = "env NEMESYST_PYTHON3";
+            what = "the interpreter";
+        }
+        char *expanded = given ? nem_cfg_path(cfg, NEM_OPT_PYTHON, 0) : bson_strdup(name);
+        struct stat st;
+        chosen = program_path(expanded);
+        bson_free(expanded);
+        if (!chosen)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s '%s' is not on PATH", where, what, name);
+        else if (stat(chosen, &st) != 0)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s '%s' does not exist (%s)", where, what,
+                           name, strerror(errno));
+        else if (!S_ISREG(st.st_mode) || access(chosen, X_OK) != 0)
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s '%s' is not an executable file (%s, "
+                           "mode %03o)", where, what, name, nem_file_kind(st.st_mode), (unsigned)(st.st_mode & 07777));
+        else if (!python_probe(chosen, why, sizeof why))
+            python_refused(where, what, chosen, why, err);
+        else {
+            ok = true;
+            snprintf(python_note, sizeof python_note, "Python scripts run with %s (%s%s)", chosen,
+                     given ? "--python, " : "", where);
+        }
+    } else {
+        char *builtin = program_path(NEM_PYTHON3);
+        on_path = program_path("python3");
+        if (on_path && python_probe(on_path, path_why, sizeof path_why)) {
+            chosen = bson_strdup(on_path);
+            ok = true;
+            snprintf(python_note, sizeof python_note, "Python scripts run with %s (python3 on PATH)", chosen);
+        } else if (builtin && (!on_path || strcmp(builtin, on_path) != 0) && python_probe(builtin, why, sizeof why)) {
+            chosen = bson_strdup(builtin);
+            ok = true;
+            if (on_path)
+                snprintf(python_note, sizeof python_note, "Python scripts run with %s (the one nemesyst was built "
+                         "with; python3 on PATH, %s: %.300s)", chosen, on_path, path_why);
+            else
+                snprintf(python_note, sizeof python_note, "Python scripts run with %s (the one nemesyst was built "
+                         "with; no python3 on PATH)", chosen);
+        } else if (!builtin || (on_path && strcmp(builtin, on_path) == 0)) {
+            python_refused("default", on_path ? "python3 on PATH" : "the Python nemesyst was built with",
+                           on_path ? on_path : NEM_PYTHON3, on_path ? path_why : "it is not on PATH", err);
+        } else if (on_path) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
+                           "default: neither python3 on PATH ('%s': %.150s) nor the Python nemesyst was built with "
+                           "('%s': %.150s) can run Python stage scripts: install pymongo ('%s -m pip install "
+                           "pymongo') or name an interpreter that has it with --python", on_path, path_why, builtin,
+                           why, on_path);
+        } else {
+            python_refused("default", "the Python nemesyst was built with", builtin, why, err);
+        }
+        bson_free(builtin);
+    }
+    if (ok)
+        ok = nem_config_set_text(cfg, NEM_OPT_PYTHON, chosen, src, where_copy, err);
+    bson_free(chosen);
+    bson_free(on_path);
+    bson_free(where_copy);
+    return ok;
+}
+
+/* ---- Warnings: what a run accepts but likely did not mean (the log, never the exit status) ---- */
+
+/* N_* variables that name no option (N_DB_PROT): ignored, so say so. Only the name: a value may be a secret. */
+static void warn_unknown_env(void)
+{
+    for (char **e = environ; e && *e; e++) {
+        char suggest[128];
+        if (!nem_config_env_unknown(*e, suggest, sizeof suggest))
+            continue;
+        int n = (int)strcspn(*e, "=");
+        char name[128];
+        char *copy = bson_strndup(*e, (size_t)n);
+        nem_config_quote(copy, name, sizeof name);
+        bson_free(copy);
+        if (*suggest)
+            NEM_WARN("env %s names no option of nemesyst and is ignored (did you mean %s?)", name, suggest);
+        else
+            NEM_WARN("env %s names no option of nemesyst and is ignored (see --help)", name);
+    }
+}
+
+/* A per-script list longer than the script list it goes with: its last values are never used (--dl-epochs 1 2 3 for
+ * two learners). The --dl-data-* lists and --dl-output-model-collection go with every stage's scripts (lineage,
+ * models), the other --dl-* lists with the learners, --data-* with the cleaners, --i-* with the predictors. */
+static void warn_long_lists(const nem_config_t *cfg)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        if (!nem_option_is_per_script((nem_opt_id_t)i) || v->src <= NEM_SRC_DEFAULT || v->n < 2)
+            continue;
+        bool shared = i == NEM_OPT_DL_DATA_COLLECTION || i == NEM_OPT_DL_DATA_PIPELINE ||
+                      i == NEM_OPT_DL_OUTPUT_MODEL_COLLECTION;
+        size_t most = 0;
+        nem_opt_id_t scripts = NEM_OPT__COUNT;
+        for (nem_stage_t st = 0; st < NEM_STAGE__COUNT; st++) {
+            const nem_stage_options_t *so = nem_stage_options(st);
+            bool mine = shared || (o->group == NEM_G_DATA && st == NEM_STAGE_CLEAN) ||
+                        (o->group == NEM_G_DL && st == NEM_STAGE_LEARN) ||
+                        (o->group == NEM_G_INFER && st == NEM_STAGE_PREDICT);
+            if (!mine || !nem_cfg_bool(cfg, so->flag) || nem_cfg_count(cfg, so->scripts) <= most)
+                continue;
+            most = nem_cfg_count(cfg, so->scripts);
+            scripts = so->scripts;
+        }
+        if (scripts != NEM_OPT__COUNT && v->n > most)
+            NEM_WARN("%s: --%s has %zu values for %zu --%s script(s): the values after the first %zu are not used",
+                     v->where, o->name, v->n, most, nem_options[scripts].name, most);
+    }
+}
+
+static void config_warnings(const nem_config_t *cfg)
+{
+    warn_unknown_env();
+    warn_long_lists(cfg);
+}
+
+/* --check-server: the connection a run would make, and a ping (authenticating when it would). */
+static int ping_server(const nem_config_t *cfg)
+{
+    nem_store_opts_t opts;
+    nem_strv_t owned = {0};
+    bson_error_t err = {0};
+    nem_store_opts_from_config(&opts, cfg, &owned);
+    nem_store_t *store = nem_store_new(&opts, &err);
+    bool ok = store && nem_store_ping(store, &err);
+    nem_store_destroy(store);
+    nem_strv_free(&owned);
+    if (ok)
+        return -1;
+    print_error(err.message);
+    return err.domain == NEM_ERROR_CONFIG ? NEM_EXIT_USAGE : NEM_EXIT_SERVER;
 }
 
 /* Rank 0's half: returns an exit status, or -1 to go on. */
@@ -303,19 +654,47 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
         nem_config_print(cfg, stdout);
         return NEM_EXIT_OK;
     }
+    nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
+    /* --check (--check-server): every check below, nothing started, waited for or written. */
+    bool ping = nem_cfg_bool(cfg, NEM_OPT_CHECK_SERVER), check = ping || nem_cfg_bool(cfg, NEM_OPT_CHECK);
     /* Everything that can be refused is, before the password is asked for and before anything starts. */
     if (!nem_config_check_scripts(cfg, &err) || !nem_config_check_files(cfg, &err) ||
-        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, &err)) {
+        !check_run_options(cfg, world->size > 1 ? world->size - 1 : 1, check, &err)) {
         print_error(err.message);
         return nem_exit_status(&err);
     }
-    int address = take_address_file(cfg);
+    bool absent = false;
+    int address = take_address_file(cfg, check, &absent);
     if (address >= 0)
         return address;
     if ((needs_password(cfg) && !nem_config_resolve_password(cfg, &err)) ||
-        (scram_password(cfg) && !nem_config_check_password_saslprep(cfg, &err))) {
+        (scram_password(cfg) && !nem_config_check_password_saslprep(cfg, &err)) || !resolve_python(cfg, &err)) {
         print_error(err.message);
         return nem_exit_status(&err);
+    }
+    if (check) {
+        config_warnings(cfg);
+        if (*python_note)
+            NEM_INFO("%s", python_note);
+        if (ping && (nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START)))
+            NEM_INFO("--check-server: the run starts its own server (--db-%s): nothing to ping",
+                     nem_cfg_bool(cfg, NEM_OPT_DB_INIT) ? "init" : "start");
+        else if (absent && ping) {
+            fprintf(stderr, "nemesyst: error: %s: --check-server: no server to ping: --db-address-file '%s' does not "
+                            "exist yet (is the serving job running?)\n", cfg->values[NEM_OPT_DB_ADDRESS_FILE].where,
+                    nem_cfg_str(cfg, NEM_OPT_DB_ADDRESS_FILE, 0));
+            return NEM_EXIT_SERVER;
+        } else if (absent) {
+            NEM_INFO("--db-address-file '%s' does not exist yet: a run waits up to --db-start-timeout %" PRId64
+                     " s for the serving job to write it", nem_cfg_str(cfg, NEM_OPT_DB_ADDRESS_FILE, 0),
+                     nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0));
+        } else if (ping) {
+            int status = ping_server(cfg);
+            if (status >= 0)
+                return status;
+        }
+        puts("ok");
+        return NEM_EXIT_OK;
     }
     static const nem_opt_id_t actions[] = {NEM_OPT_DB_INIT,  NEM_OPT_DB_START, NEM_OPT_DATA_CLEAN, NEM_OPT_DL_LEARN,
                                            NEM_OPT_I_PREDICT, NEM_OPT_DB_LOGIN, NEM_OPT_DB_STOP,   NEM_OPT_LIST_RUNS};
@@ -323,8 +702,10 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
     for (size_t i = 0; i < sizeof actions / sizeof *actions; i++)
         any = any || nem_cfg_bool(cfg, actions[i]);
     if (!any) {
+        config_warnings(cfg);
         fputs("nemesyst: nothing to do: give a stage (--data-clean, --dl-learn, --i-predict), a serving option "
-              "(--db-init, --db-start, --db-stop, --db-login), --resume RUN or --list-runs (see --help)\n", stderr);
+              "(--db-init, --db-start, --db-stop, --db-login), --resume RUN, --list-runs or --check (see --help)\n",
+              stderr);
         return NEM_EXIT_OK;
     }
     return -1;
@@ -383,6 +764,12 @@ int nem_app_configure(const nem_world_t *world, int argc, char **argv, nem_confi
             nem_config_destroy(cfg);
             return NEM_EXIT_USAGE;
         }
+    }
+    if (world->rank == 0) {
+        /* once per run, now that --log-level and --log-file hold */
+        config_warnings(cfg);
+        if (*python_note)
+            NEM_INFO("%s", python_note);
     }
     *out = cfg;
     return -1;

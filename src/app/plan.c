@@ -144,6 +144,7 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
     plan->resume_id = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_RESUME));
     plan->summary_json = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_SUMMARY_JSON));
     plan->list_runs = nem_cfg_bool(cfg, NEM_OPT_LIST_RUNS);
+    plan->python = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_PYTHON));
     return true;
 }
 

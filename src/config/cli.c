@@ -118,11 +118,9 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
             }
             nem_value_t *v = &layer->values[current];
             bool ignored;
-            if (current_optional && nem_options[current].type == NEM_T_BOOL && !nem_parse_bool(optarg, &ignored)) {
-                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE,
-                               "unexpected argument '%s' (values follow the option they belong to)", optarg);
-                return false;
-            }
+            /* "--provenance maybe": the word is the boolean's value, refused as "--provenance=maybe" is. */
+            if (current_optional && nem_options[current].type == NEM_T_BOOL && !nem_parse_bool(optarg, &ignored))
+                return nem_config_set_text(layer, (nem_opt_id_t)current, optarg, NEM_SRC_CLI, "cli", err);
             if (current_optional) {
                 nem_value_set(v, &optarg, 1, NEM_SRC_CLI, "cli");
                 current = -1;

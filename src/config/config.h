@@ -107,6 +107,11 @@ bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err);
  * and the character's position, never the password. */
 bool nem_config_check_password_saslprep(const nem_config_t *cfg, bson_error_t *err);
 
+/* True for an environ entry "N_NAME=VALUE" whose N_NAME is no option's variable (N_DB_PROT): nemesyst ignores it,
+ * and warns (app/configure.c). suggest (len bytes) gets the closest option's variable ("N_DB_PORT"), or "" when none
+ * is close. */
+bool nem_config_env_unknown(const char *entry, char *suggest, size_t len);
+
 /* Accessors. Lists index with repeat-last semantics; an index past a short list gets its last value. */
 size_t nem_cfg_count(const nem_config_t *cfg, nem_opt_id_t id);
 const char *nem_cfg_str(const nem_config_t *cfg, nem_opt_id_t id, size_t idx);

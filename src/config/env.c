@@ -1,8 +1,9 @@
-/* Environment hygiene for child processes. */
+/* Environment hygiene for child processes, and N_* variables that name no option. */
 #include "config/env.h"
 
 #include <string.h>
 
+#include "config/config.h"
 #include "config/options.h"
 
 extern char **environ;
@@ -86,4 +87,31 @@ size_t nem_env_scrub_launcher_argv(int argc, char **argv)
         }
     }
     return scrubbed;
+}
+
+bool nem_config_env_unknown(const char *entry, char *suggest, size_t len)
+{
+    if (len)
+        suggest[0] = '\0';
+    if (strncmp(entry, "N_", 2) != 0)
+        return false;
+    size_t n = strcspn(entry, "=");
+    if (entry[n] != '=' || n == 2)
+        return false;
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        char name[128];
+        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
+        if (strlen(name) == n && strncmp(entry, name, n) == 0)
+            return false;
+    }
+    /* N_DB_PROT: the option closest to "db-prot" (nem_option_suggest reads '_' as '-' and ignores case). */
+    char key[128];
+    size_t k = n - 2 < sizeof key - 1 ? n - 2 : sizeof key - 1;
+    memcpy(key, entry + 2, k);
+    key[k] = '\0';
+    const char *s = nem_option_suggest(key);
+    int id = s ? nem_option_find(s) : -1;
+    if (id >= 0 && len)
+        nem_option_env_name((nem_opt_id_t)id, suggest, len);
+    return true;
 }

@@ -27,6 +27,11 @@ static bool save(nemesyst_ctx_t *ctx, const uint8_t *data, size_t len, const cha
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "no run: NEMESYST_RUN_ID is not set");
         return false;
     }
+    /* The items given so far (the metrics of the steps this checkpoint covers) go to the host first: left in the
+     * buffer, they would be lost with this process if it were then killed (a stop whose grace is over), while the
+     * stored checkpoint says that their steps are done, so the resumed run would never log them again. */
+    if (!nemesyst__flush(ctx, error))
+        return false;
     if (ctx->group_rank != 0)
         return true; /* member 0 stores the group's state; the others hold the same */
     nem_store_t *store = nemesyst__store(ctx, error);

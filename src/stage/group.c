@@ -24,6 +24,7 @@ typedef struct {
     size_t hdr_got;
     uint8_t *data;
     size_t data_len, data_got;
+    int ended;              /* its end, seen while its request was in a header in flight: 0 none, 1 ok, 2 failed */
 } member_t;
 
 typedef enum { OP_NONE, OP_HEADER, OP_DATA } op_t;
@@ -106,8 +107,33 @@ void nem_group_member_ended(nem_group_t *g, size_t slot, bool ok)
 {
     if (slot >= g->n || g->m[slot].state == M_OK || g->m[slot].state == M_FAILED)
         return;
-    g->m[slot].state = ok ? M_OK : M_FAILED;
-    close_member(&g->m[slot]);
+    member_t *m = &g->m[slot];
+    if (m->state == M_WAITING && g->op == OP_HEADER) {
+        /* Its whole request is in, and this rank's header (posted with it) may already be the other ranks' too: if
+         * they all agree on the reduction, every rank must then take part in it, with this member's buffer. So it
+         * still counts there; it has ended once the header is done (ended_now), which the next header tells. */
+        if (!m->ended)
+            m->ended = ok ? 1 : 2;
+        if (m->fd >= 0)
+            close(m->fd);
+        m->fd = -1;
+        return;
+    }
+    m->state = ok ? M_OK : M_FAILED;
+    close_member(m);
+}
+
+/* The ends seen during a header, once it is done (its members' buffers, if reduced, are in g->acc by then). */
+static void ended_now(nem_group_t *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        member_t *m = &g->m[i];
+        if (!m->ended)
+            continue;
+        m->state = m->ended == 1 ? M_OK : M_FAILED;
+        m->ended = 0;
+        close_member(m);
+    }
 }
 
 void nem_group_abort(nem_group_t *g, const char *why)
@@ -369,10 +395,12 @@ void nem_group_progress(nem_group_t *g)
         }
         if (!test(g))
             return;
-        if (g->op == OP_HEADER)
+        if (g->op == OP_HEADER) {
             header_done(g);
-        else
+            ended_now(g);
+        } else {
             data_done(g);
+        }
     }
 }
 

@@ -57,6 +57,8 @@ typedef struct {
     const char *resume_id;      /* the run to finish; NULL = a new run */
     const char *summary_json;   /* where the JSON summary goes; NULL = nowhere */
     bool list_runs;             /* print the run records instead of running */
+    const char *python;         /* the interpreter of .py scripts (--python, resolved by app/configure.c); NULL =
+                                 * NEMESYST_PYTHON3, else the one nemesyst was built with */
     nem_strv_t owned;           /* every string above */
 } nem_run_plan_t;
 

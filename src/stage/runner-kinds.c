@@ -48,7 +48,8 @@ static bool python_argv(const nem_script_spec_t *spec, nem_strv_t *argv, bson_er
 {
     char *build = bson_strdup_printf("%s/python/" PYTHON_ADAPTER, nem_runner_source_top());
     char *adapter = nem_runner_helper_path("NEMESYST_PYTHON_ADAPTER", build, NEM_PKGDATADIR "/" PYTHON_ADAPTER);
-    const char *python = getenv("NEMESYST_PYTHON3");
+    /* the run's interpreter (--python, as app/configure.c resolved it), else NEMESYST_PYTHON3, else the built-in */
+    const char *python = spec->python && *spec->python ? spec->python : getenv("NEMESYST_PYTHON3");
     nem_strv_push(argv, python && *python ? python : NEM_PYTHON3);
     nem_strv_push(argv, adapter);
     nem_strv_push(argv, spec->path);

@@ -123,6 +123,8 @@ typedef struct {
     const char *host;             /* this worker's host (NEMESYST_HOST) */
     const char *stop_file;        /* exists once a stop is coming (NEMESYST_STOP_FILE), or NULL */
     const char *checkpoint;       /* executables: the newest checkpoint, downloaded (NEMESYST_CHECKPOINT), or NULL */
+    const char *python;           /* .py scripts: the interpreter (an absolute path); NULL = NEMESYST_PYTHON3, else
+                                   * the one nemesyst was built with */
 } nem_script_spec_t;
 
 typedef struct nem_runner nem_runner_t;

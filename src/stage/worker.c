@@ -207,6 +207,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         .host = ctx->world->host,
         .stop_file = t->stop_file,
         .checkpoint = t->checkpoint[0] ? t->checkpoint : NULL,
+        .python = plan->python,
     };
     const nem_worker_task_t *wt = t->wt;
     char member[48] = "";

@@ -41,6 +41,7 @@ struct nem_writer {
     uint64_t dropped;           /* models of a group member other than 0, not stored */
     int ferretdb;               /* FerretDB 1.x behind the store: -1 not asked yet (storable_here) */
     bson_t code;                /* the script's latest $nemesyst_code (what a Python script imported), or empty */
+    bool warned_empty;          /* a learner read a cursor to its end and found no document: said once */
     bson_t host_code;           /* what the host found (provenance/code.h), with the first model */
     bool host_code_done;
 };
@@ -257,6 +258,21 @@ static void note_consumed(nem_writer_t *w, nem_item_t *item)
         }
     }
     bson_append_document_end(&w->consumed, &rec);
+    /* A learner whose pipeline matched nothing trains on nothing and still succeeds: say so in the log. */
+    bson_iter_t c;
+    bool complete = !bson_iter_init_find(&c, &item->doc, "complete") || bson_iter_as_bool(&c);
+    if (w->o.stage == NEM_STAGE_LEARN && !w->warned_empty && complete &&
+        bson_iter_init_find(&c, &item->doc, "count") && BSON_ITER_HOLDS_NUMBER(&c) && bson_iter_as_int64(&c) == 0) {
+        const char *coll = bson_iter_init_find(&c, &item->doc, "collection") && BSON_ITER_HOLDS_UTF8(&c)
+                               ? bson_iter_utf8(&c, NULL) : "?";
+        w->warned_empty = true;
+        if (w->o.member >= 0)
+            NEM_WARN("learn[%zu] member %d %s: its pipeline read no documents from its shard of collection '%s'",
+                     w->o.position, w->o.member, w->o.script->path, coll);
+        else
+            NEM_WARN("learn[%zu] %s: its pipeline read no documents from collection '%s': is --dl-data-collection "
+                     "right, and did a cleaner write there?", w->o.position, w->o.script->path, coll);
+    }
 }
 
 static const char *metric_name(const bson_t *metric)
@@ -357,7 +373,10 @@ static bool write_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *er
     nem_script_key(w->o.stage, w->o.position, key, sizeof key);
     nem_ckpt_info_t info = {w->o.run_id, key, w->o.attempt > 0 ? w->o.attempt : 1, step, w->o.host, w->o.rank, &meta};
     int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
-    bool ok = nem_ckpt_save_file(w->o.store, &info, item->path, keep, err);
+    /* the metrics before it are stored first: a checkpoint says their steps are done, and a resumed run never logs
+     * them again */
+    bool ok = (!w->metrics || nem_bulk_flush(w->metrics, err)) && nem_ckpt_save_file(w->o.store, &info, item->path,
+                                                                                     keep, err);
     if (ok)
         NEM_DEBUG("%s[%zu]: checkpoint at step %" PRId64 " stored", nem_stage_name(w->o.stage), w->o.position, step);
     bson_destroy(&meta);

@@ -425,9 +425,16 @@ bool nem_store_ping(nem_store_t *store, bson_error_t *err)
         if (strstr(derr.message, "TLS handshake failed"))
             bson_snprintf(what, sizeof what, "TLS connection to MongoDB at %s failed (check --db-tls-ca-file, "
                           "--db-tls-certificate-key-file, --db-tls-crl-file)", store->host_port);
-        else
+        else {
+            /* The likely fix, after the driver's words (shortened to leave it room): nothing listens there. */
+            static const char hint[] = " (is a server running there? start one with nemesyst --db-start, or point "
+                                       "--db-ip/--db-port at one that is)";
             bson_snprintf(what, sizeof what, "cannot reach MongoDB at %s within %d ms", store->host_port,
                           store->timeout_ms);
+            int room = (int)sizeof err->message - 1 - (int)strlen(what) - 2 - (int)(sizeof hint - 1);
+            nem_store_seterr(err, NEM_STORE_ECONNECT, "%s: %.*s%s", what, room > 0 ? room : 0, derr.message, hint);
+            return false;
+        }
         break;
     case NEM_STORE_EAUTH:
         bson_snprintf(what, sizeof what, "authentication failed for %s at %s",

@@ -34,8 +34,10 @@ expect_fail 2 "--data-clean is given but no --data-cleaner script" "$NEMESYST" -
 expect_fail 2 "--summary-json '/no/such/dir/s.json': cannot write in '/no/such/dir'" "$NEMESYST" --summary-json /no/such/dir/s.json
 expect_fail 2 "--summary-json '/tmp' is a directory" "$NEMESYST" --summary-json /tmp
 expect_fail 2 "--resume needs provenance" "$NEMESYST" --resume R1 --provenance false
-# A run that cannot reach its server still answers on --summary-json (status failed), with exit 3.
-expect_fail 3 "cannot reach MongoDB at 127.0.0.1:1" "$NEMESYST" --db-ip 127.0.0.1 --db-port 1 --data-clean \
+# A boolean option followed by a word that is no boolean: the same message as --provenance=maybe.
+expect_fail 2 "^nemesyst: error: cli: option --provenance expects true/false/yes/no/1/0, got 'maybe'$" "$NEMESYST" --provenance maybe
+# A run that cannot reach its server still answers on --summary-json (status failed), with exit 3, and says the fix.
+expect_fail 3 "cannot reach MongoDB at 127.0.0.1:1 .*\(is a server running there\? start one with nemesyst --db-start, or point --db-ip/--db-port at one that is\)" "$NEMESYST" --db-ip 127.0.0.1 --db-port 1 --data-clean \
     --data-cleaner "$top_srcdir/examples/cleaners/fashion_mnist_cleaner.py" --summary-json "$PWD/s.json"
 grep -q '"status" : "failed"' s.json || fail "no failed summary after an unreachable server: $(cat s.json)"
 expect_fail 2 "config file '/tmp': it is a directory" "$NEMESYST" -c /tmp
@@ -84,4 +86,57 @@ unset OMPI_MCA_pml
 [ "$(wc -l < none.err)" -eq 1 ] && grep -q "^nemesyst: nothing to do: give a stage" none.err ||
     fail "nothing to do: stderr $(cat none.err)"
 [ ! -s none.out ] || fail "nothing to do: stdout $(cat none.out)"
+# --check: every check a run makes, then one line "ok" on stdout and exit 0; nothing started, nothing written (not
+# the --log-file a run creates, not --summary-json, no run record).
+db=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name cli_check)
+"$NEMESYST" "${db[@]}" --check --data-clean --data-cleaner ./one.sh --data-collection c --log-file chk.log \
+    --summary-json chk.json > check.out 2> check.err || fail "--check: exit $?: $(cat check.err)"
+[ "$(cat check.out)" = ok ] || fail "--check stdout: $(cat check.out)"
+[ ! -e chk.log ] && [ ! -e chk.json ] || fail "--check wrote the log file or the summary"
+# --check-server also pings the server (live here): ok; an unreachable one: exit 3 with the fix.
+"$NEMESYST" "${db[@]}" --check-server --data-clean --data-cleaner ./one.sh > ping.out 2> ping.err ||
+    fail "--check-server against the live server: exit $?: $(cat ping.err)"
+[ "$(cat ping.out)" = ok ] || fail "--check-server stdout: $(cat ping.out)"
+expect_fail 3 "^nemesyst: error: cannot reach MongoDB at 127.0.0.1:1 within .*start one with nemesyst --db-start" \
+    "$NEMESYST" --check-server --db-ip 127.0.0.1 --db-port 1
+n=$("$NEMESYST" --check-server --db-ip 127.0.0.1 --db-port 1 2>&1 >/dev/null | wc -l)
+[ "$n" -eq 1 ] || fail "--check-server to no server printed $n lines, want 1"
+"$NEMESYST" "${db[@]}" --list-runs > runs.out 2>&1 || fail "--list-runs after --check: $(cat runs.out)"
+! grep -q '^20' runs.out || fail "--check left a run record: $(cat runs.out)"
+# What a run refuses, --check refuses (where --print-config passes it): a missing learner, a password file others
+# can read, a learner group whose pipeline has $limit.
+"$NEMESYST" --dl-learn --dl-learner nope.py --print-config > /dev/null || fail "--print-config refused a missing learner"
+expect_fail 2 "^nemesyst: error: cli: --dl-learner script 'nope.py' does not exist" "$NEMESYST" --check --dl-learn --dl-learner nope.py
+printf 'secret\n' > open.pw && chmod 644 open.pw
+expect_fail 2 "--db-password-file 'open.pw' is accessible by group or others" "$NEMESYST" --check --db-password-file open.pw
+expect_fail 2 "stage 1 \(\\\$limit\) works across documents" "$NEMESYST" --check --process-pool 2 --dl-learn \
+    --dl-learner ./one.sh --dl-data-parallel 2 --dl-data-pipeline '{"$limit": 5}'
+
+# Warnings go to the log, never to the exit status: an N_* variable that names no option (its value never shown), a
+# per-script list longer than its scripts.
+N_DB_PROT=12345 "$NEMESYST" --check > w.out 2> w.err || fail "--check with N_DB_PROT: exit $?"
+grep -q "warn: env N_DB_PROT names no option of nemesyst and is ignored (did you mean N_DB_PORT?)" w.err ||
+    fail "no warning for N_DB_PROT: $(cat w.err)"
+! grep -q 12345 w.err || fail "the warning shows the variable's value"
+[ "$(cat w.out)" = ok ] || fail "--check with a warning: stdout $(cat w.out)"
+N_DATA_CLAEN=1 "$NEMESYST" --db-ip 192.0.2.1 > w.out 2> w.err || fail "nothing to do with N_DATA_CLAEN: exit $?"
+grep -q "did you mean N_DATA_CLEAN?" w.err && grep -q "nothing to do" w.err || fail "N_DATA_CLAEN: $(cat w.err)"
+"$NEMESYST" --check --dl-learn --dl-learner ./one.sh ./one.sh --dl-epochs 1 2 3 > w.out 2> w.err || fail "long list: $?"
+grep -q "warn: cli: --dl-epochs has 3 values for 2 --dl-learner script(s): the values after the first 2 are not used" \
+    w.err || fail "no warning for --dl-epochs 1 2 3 with two learners: $(cat w.err)"
+"$NEMESYST" --check --dl-learn --dl-learner ./one.sh ./one.sh --dl-epochs 1 2 > w.out 2> w.err || fail "list: $?"
+! grep -q "warn:" w.err || fail "a warning for a list as long as the scripts: $(cat w.err)"
+# A learner whose pipeline reads no documents: a warning in the log (and --log-file), the run succeeds.
+cat > empty_learner.py <<'PY'
+def main(**kwargs):
+    db = kwargs["db"]
+    seen = sum(1 for _ in db.getCursor(db_collection_name="nothing_here", db_pipeline=[{"$match": {}}]))
+    yield {"seen": seen}
+PY
+"$NEMESYST" "${db[@]}" --dl-learn --dl-learner ./empty_learner.py --dl-data-collection nothing_here \
+    --log-file empty.log > e.out 2> e.err || fail "a learner that reads nothing: exit $?: $(tail -5 e.err)"
+for f in e.err empty.log; do
+    grep -q "warn: learn\[0\] ./empty_learner.py: its pipeline read no documents from collection 'nothing_here'" "$f" ||
+        fail "no warning in $f for a learner that read nothing: $(cat "$f")"
+done
 echo "cli: ok"

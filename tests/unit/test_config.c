@@ -527,7 +527,52 @@ START_TEST(bool_option_takes_a_following_boolean_word)
     ck_assert(nem_cfg_bool(cfg, NEM_OPT_DATA_CLEAN));
     nem_config_destroy(cfg);
     free_argv(&a);
-    expect_error(ARGV("--data-clean", "maybe"), "unexpected argument 'maybe'", NULL);
+    /* a following word that is no boolean: the same message as --data-clean=maybe */
+    expect_error(ARGV("--data-clean", "maybe"), "cli: option --data-clean expects true/false/yes/no/1/0, got 'maybe'",
+                 NULL);
+    expect_error(ARGV("--provenance", "maybe"), "cli: option --provenance expects true/false/yes/no/1/0, got 'maybe'",
+                 NULL);
+}
+END_TEST
+
+START_TEST(unknown_env_variables_are_found_with_a_suggestion)
+{
+    char s[64];
+    ck_assert(nem_config_env_unknown("N_DB_PROT=5", s, sizeof s));
+    ck_assert_str_eq(s, "N_DB_PORT");
+    ck_assert(nem_config_env_unknown("N_DATA_CLAEN=1", s, sizeof s));
+    ck_assert_str_eq(s, "N_DATA_CLEAN");
+    ck_assert(nem_config_env_unknown("N_FROBNICATE_THE_WIDGETS=1", s, sizeof s));
+    ck_assert_str_eq(s, "");
+    /* every option's own variable, the new ones included, and anything else is no concern of nemesyst's */
+    ck_assert(!nem_config_env_unknown("N_DB_PORT=5", s, sizeof s));
+    ck_assert(!nem_config_env_unknown("N_PYTHON=/usr/bin/python3", s, sizeof s));
+    ck_assert(!nem_config_env_unknown("N_CHECK_SERVER=", s, sizeof s));
+    ck_assert(!nem_config_env_unknown("PATH=/bin", s, sizeof s));
+    ck_assert(!nem_config_env_unknown("N_=x", s, sizeof s));
+    ck_assert(!nem_config_env_unknown("N_DB_PORT", s, sizeof s));
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        char name[128], entry[160];
+        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
+        snprintf(entry, sizeof entry, "%s=1", name);
+        ck_assert_msg(!nem_config_env_unknown(entry, s, sizeof s), "%s called unknown", name);
+    }
+}
+END_TEST
+
+START_TEST(check_and_python_are_options_of_the_table)
+{
+    argv_t a = ARGV("--check", "--python", "/opt/venv/bin/python3");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert(nem_cfg_bool(cfg, NEM_OPT_CHECK));
+    ck_assert(!nem_cfg_bool(cfg, NEM_OPT_CHECK_SERVER));
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_PYTHON, 0), "/opt/venv/bin/python3");
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    expect_error(ARGV("--check", "maybe"), "cli: option --check expects true/false/yes/no/1/0, got 'maybe'", NULL);
+    expect_error(ARGV("--python", ""), "cli: option --python: value is empty", NULL);
 }
 END_TEST
 
@@ -1363,6 +1408,8 @@ static Suite *config_suite(void)
     tcase_add_test(t, pipelines_parse_inline_and_from_files);
     tcase_add_test(t, print_config_masks_secrets_and_shows_sources);
     tcase_add_test(t, bool_option_takes_a_following_boolean_word);
+    tcase_add_test(t, unknown_env_variables_are_found_with_a_suggestion);
+    tcase_add_test(t, check_and_python_are_options_of_the_table);
     tcase_add_test(t, script_args_pad_per_script_lists_by_repeating_the_last_value);
     suite_add_tcase(s, t);
     TCase *r = tcase_create("robustness");
