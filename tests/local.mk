@@ -13,6 +13,9 @@ TESTS += tests/unit/test_spawn
 # Command-line behaviour of the nemesyst binary
 dist_check_SCRIPTS += tests/cli/cli.sh
 TESTS += tests/cli/cli.sh
+# README and the man pages against the program: options, defaults, ranges, environment, the error catalogue
+dist_check_SCRIPTS += tests/cli/docs.sh
+TESTS += tests/cli/docs.sh
 
 # Leaks and memory errors under valgrind (skipped in sanitizer builds)
 dist_check_SCRIPTS += tests/valgrind/valgrind.sh

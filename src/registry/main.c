@@ -85,20 +85,22 @@ static const char usage[] =
     "                      or greatest (--max)\n"
     "    --collection C    affected: the documents of collection C (all of them, or those --filter matches)\n"
     "    --filter JSON     affected: a query filter on C's stored documents ('{\"split\": \"train\"}')\n"
-    "    --id ID           affected: a document's _id, repeatable: 24 hex digits for an ObjectId, else an extended-\n"
-    "                      JSON value (5, \"a\", {\"$oid\": ...}), else the text itself; in C, or in any collection\n"
+    "    --id ID           affected: a document's _id, repeatable: 24 hex digits for an ObjectId, else an\n"
+    "                      extended-JSON value (5, \"a\", {\"$oid\": ...}), else the text itself; in C, or in any\n"
+    "                      collection\n"
     "    --ids-file FILE   affected: one ID a line (empty lines and lines starting with # are skipped)\n"
     "    --run RUN_ID      affected: the documents the run's scripts wrote (their provenance stamps) and the models\n"
     "                      its learners stored; --script KEY (\"clean-0\") keeps one script\n"
     "    -h, --help        this text; -V, --version: the version\n"
-    "    Connection options, their N_* variables and config files are nemesyst's (nemesyst --help, nemesyst(1));\n"
+    "    Connection options, their N_* variables and config files are nemesyst's (nemesyst --help, nemesyst(1)).\n"
     "    As for nemesyst, -c takes one or more files (up to the verb), and --db-password alone takes the next\n"
     "    word as the password, or asks for it when it comes last (--db-password=true asks anywhere).\n"
     "\n"
     "EXIT STATUS\n"
     "    0   done; verify: unchanged; affected: nothing is\n"
     "    1   verify: changed (the data or the script); affected: something is; any other failure not listed here\n"
-    "    2   bad arguments: an unknown option or verb, a malformed id, an unknown run, model, bucket or metric\n"
+    "    2   bad arguments: an unknown option or verb, a malformed id (refused before connecting), an unknown run,\n"
+    "        model, bucket or metric\n"
     "    3   the server cannot be reached, refused the credentials or failed a query\n"
     "    5   verify: the recorded lineage cannot be checked (its data collection was dropped, its stored\n"
     "        pipeline is gone, or no consumed data was recorded); affected: whether some model is cannot be checked\n"
@@ -111,7 +113,8 @@ static const char usage[] =
     "    nemesyst-registry --db-name fashion affected --collection fashion_mnist --filter '{\"label\": 3}'\n"
     "\n"
     "SEE ALSO\n"
-    "    nemesyst(1); README.md, \"Provenance: from a model back to its data\"\n";
+    "    nemesyst(1), nemesyst-errors(7), nemesyst-export (nemesyst-export --help); README.md, \"Asking the store:\n"
+    "    nemesyst-registry\" and \"Provenance: from a model back to its data\"\n";
 
 typedef enum {
     VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB_METRICS, VERB_AFFECTED, VERB__COUNT
@@ -366,6 +369,22 @@ static int check_verb(const args_t *a, verb_t *verb)
     return -1;
 }
 
+/* The ids the verb was given, checked for their shape before anything connects or asks for a password: a
+ * malformed id is bad input (exit 2), whether or not a server is there. -1 when they are right. */
+static int check_ids(const args_t *a, verb_t verb)
+{
+    bson_error_t err = {0};
+    bson_oid_t oid;
+    bool ok = true;
+    if (verb == VERB_RUN || verb == VERB_EXPORT || verb == VERB_METRICS)
+        ok = nem_reg_check_run_id(a->words[1], &err);
+    else if ((verb == VERB_LINEAGE || verb == VERB_VERIFY) && !a->all)
+        ok = nem_reg_check_model_id(a->words[1], &oid, &err);
+    else if (verb == VERB_AFFECTED && a->run)
+        ok = nem_reg_check_run_id(a->run, &err);
+    return ok ? -1 : nem_reg_fail(&err);
+}
+
 /* nemesyst's options, environment and config files, resolved as nemesyst resolves them; -1 or the exit status. */
 static int resolve_config(const args_t *a, nem_config_t *cfg)
 {
@@ -450,6 +469,8 @@ int main(int argc, char **argv)
         }
         if (status < 0)
             status = check_verb(&a, &verb);
+        if (status < 0)
+            status = check_ids(&a, verb);
         if (status < 0)
             status = connect_store(cfg, &store);
         if (status < 0)

@@ -1,17 +1,26 @@
 #!/bin/bash
 # Slurm: a private single-node cluster (munged, slurmctld, slurmd) runs every script of slurm/ with sbatch --wait,
-# through srun --mpi=pmix, and checks each job's exit status and what it stored, read back from the database:
-#   nemesyst.sbatch           a cleaning stage on two tasks into the test's FerretDB;
-#   nemesyst-array.sbatch     an array of 2, each task picking its own cleaner and collection by its index;
-#   nemesyst-multinode.sbatch init, start, clean, stop, the server bound to the first node's host name;
-#   nemesyst-example.sbatch   the Fashion-MNIST example, reduced (FASHION_MNIST_LIMIT);
+# through srun --mpi=pmix, and checks each job's exit status and what it stored, read back from the database. Each
+# script's header gives one usage line, which runs here as written (in a directory of its own with a copy of the
+# script, HOME private to the test, N_DB_PORT and N_DB_ENGINE=ferretdb in the environment, sbatch waiting):
+#   nemesyst.sbatch           a cleaning stage on two tasks into the test's FerretDB (Slurm's MpiDefault, with
+#                             NEMESYST_SRUN_MPI empty; CUDA_VISIBLE_DEVICES reaching the scripts); its usage line:
+#                             init, start, clean, stop, the server's files on node-local storage (TMPDIR);
+#   nemesyst-array.sbatch     its usage line: an array of 4 learners, each its own script by its index, connecting
+#                             to a store started beforehand through its address file;
+#   nemesyst-multinode.sbatch its usage line (on one node): init (the db path is new), start, clean, stop, the
+#                             server bound to the first node's host name;
+#   nemesyst-example.sbatch   its usage line: the Fashion-MNIST example, reduced (FASHION_MNIST_LIMIT);
+#   nemesyst-long.sbatch      its usage line: init, start, a learner, stop;
 #   nemesyst-long.sbatch      a training longer than its one-minute job: stopped by the warning signal, requeued,
 #                             resumed by the requeued job, bit-identical to an uninterrupted run;
 #   a job whose script fails exits non-zero;
 #   a job that hits its time limit (Slurm's SIGTERM, then SIGKILL after KillWait) leaves a run record that says so,
 #   and --resume then completes it with every document exactly once.
+#   NEMESYST_SRUN_MPI names srun's MPI plugin: a bogus one fails the job.
 # Daemons are stopped by the PIDs recorded here, whatever happens.
 . ./tests/env.sh
+. "$top_srcdir/tests/fixtures/ferretdb.sh" # nem_ferretdb_bin
 set -u
 for b in slurmctld slurmd sbatch munged; do
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || { echo "$b not installed"; exit 77; }
@@ -20,7 +29,16 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-slurm.XXXXXX")
 chmod 755 "$T"
 pids=()
 cleanup() {
-    local p
+    local p jobs
+    # The jobs first, while this cluster's slurmctld can still end them: their steps' processes are no children
+    # of this script (a test that fails early leaves jobs in the background).
+    jobs=
+    [ "${SLURM_CONF:-}" = "$T/slurm.conf" ] && jobs=$(timeout 5 squeue -h -o %A 2>/dev/null) # this cluster's only
+    if [ -n "$jobs" ]; then
+        # shellcheck disable=SC2086
+        timeout 10 scancel $jobs 2>/dev/null
+        for _ in $(seq 1 40); do [ -z "$(timeout 5 squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.5; done
+    fi
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -84,9 +102,8 @@ timeout 5 sinfo -h -o %T | grep -q idle || { tail "$T"/log/*; fail "the Slurm no
 
 cat > "$T/clean.sh" <<'EOS'
 #!/bin/sh
-for i in 1 2 3 4; do echo "{\"i\": $i, \"slurm_job\": \"$SLURM_JOB_ID\"}"; done
+for i in 1 2 3 4; do echo "{\"i\": $i, \"slurm_job\": \"$SLURM_JOB_ID\", \"cuda\": \"$CUDA_VISIBLE_DEVICES\"}"; done
 EOS
-for a in 0 1; do printf '#!/bin/sh\necho "{\\"task\\": %s, \\"job\\": \\"$SLURM_ARRAY_JOB_ID\\"}"\n' "$a" >"$T/task-$a.sh"; done
 printf '#!/bin/sh\necho "{\\"x\\": 1}"\nexit 1\n' >"$T/fails.sh"
 # the time-limit job's cleaner: ten documents, then, while the marker is there, far longer than the limit
 cat > "$T/slow.sh" <<EOS
@@ -114,6 +131,47 @@ count() { # DB COLLECTION [FILTER-JSON]
     "$PYTHON3" -c "import json, pymongo, sys; c = pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT)[sys.argv[1]][sys.argv[2]]; \
 print(c.count_documents(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))" "$@"
 }
+# usage_of SCRIPT: the commands of the script's header usage ("#   (umask ..." and "#   sbatch ..." lines, with
+# their "\" continuations joined), one a line.
+usage_of() {
+    awk '/^#SBATCH/ { exit }
+         cont { l = substr($0, 2); sub(/^ +/, " ", l); cmd = cmd l }
+         !cont && /^#   (\(umask|sbatch )/ { cmd = substr($0, 5); cont = 1 }
+         cont { if (cmd ~ /\\$/) sub(/\\$/, "", cmd); else { print cmd; cont = 0 } }' "$1"
+}
+for f in "$top_srcdir"/slurm/*.sbatch; do
+    [ "$(usage_of "$f" | grep -c '^sbatch ')" = 1 ] || fail "$(basename "$f"): its header has no one sbatch usage line"
+done
+# The usage lines run in a private home (the password file, an address file, a store), with the test's FerretDB
+# binary (the build cache is found through HOME), node-local storage under $T/tmp, ports of their own.
+mkdir -p "$T/home" "$T/tmp"
+FERRETDB_BIN=$(nem_ferretdb_bin) || fail "no FerretDB binary"
+# run_usage NAME DIR OUT [SBATCH-OPTIONS...]: runs slurm/NAME.sbatch's usage lines as written in DIR (with a copy of
+# the script unless DIR is the source tree), sbatch waiting for the job and writing its output to OUT; the exit
+# status of the last in RC.
+run_usage() {
+    local name=$1 dir=$2 out=$3
+    shift 3
+    mkdir -p "$dir"
+    [ "$dir" = "$top_srcdir" ] || cp "$top_srcdir/slurm/$name.sbatch" "$dir/"
+    (
+        cd "$dir" || exit 99
+        [ "$dir" = "$top_srcdir" ] || export HOME="$T/home"
+        export TMPDIR="$T/tmp" NEMESYST NEMESYST_FERRETDB="$FERRETDB_BIN" N_DB_ENGINE=ferretdb
+        # a port of its own for a server the job starts (none for a client of an address file)
+        if [ -n "${NO_PORT:-}" ]; then unset N_DB_PORT; else export N_DB_PORT=${N_DB_PORT:-$(nem_random_port)}; fi
+        # (timeout runs the sbatch program, not this function)
+        sbatch() { timeout -k 5 300 sbatch --wait --oversubscribe --overcommit -o "$out" "${extra[@]}" "$@"; }
+        extra=("$@")
+        while IFS= read -r line; do
+            echo "+ $line"
+            eval "$line" || exit
+        done < <(usage_of "$top_srcdir/slurm/$name.sbatch")
+    ) >"$T/$name-usage.sbatch" 2>&1
+    RC=$?
+    echo "== $name.sbatch's usage line: exit $RC"
+    cat "$T/$name-usage.sbatch" $(ls ${out//%a/*} 2>/dev/null) | tail -n 40
+}
 
 # Long training through requeues, in the background too: two learners (an executable and a C plugin) of 200 steps
 # of 0.2 s, a checkpoint every 25, in a job of one minute whose warning signal (sbatch --signal USR1@30) stops the
@@ -136,39 +194,79 @@ NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit
     --data-clean --data-cleaner "$T/slow.sh" --data-collection tl >"$T/timelimit.sbatch" 2>&1 &
 tl_pid=$!
 
-sbatch_wait one --ntasks=2 "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmtest \
-    --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c
+# srun's MPI plugin left to Slurm's MpiDefault (NEMESYST_SRUN_MPI empty); the scripts get the job's environment.
+NEMESYST_SRUN_MPI= CUDA_VISIBLE_DEVICES=nemesyst-test-7 sbatch_wait one --ntasks=2 "$top_srcdir/slurm/nemesyst.sbatch" \
+    "${srv[@]}" --db-name slurmtest --data-clean --data-cleaner "$T/clean.sh" "$T/clean.sh" --data-collection c
 [ $RC -eq 0 ] || fail "sbatch --wait exited $RC"
 n=$(count slurmtest c '{"slurm_job": {"$ne": ""}, "_nemesyst.s": {"$exists": true}}')
 [ "$n" = 8 ] || fail "want 8 documents written inside the Slurm job, found $n"
+n=$(count slurmtest c '{"cuda": "nemesyst-test-7"}')
+[ "$n" = 8 ] || fail "CUDA_VISIBLE_DEVICES reached $n of the 8 documents' scripts"
 grep -q "2 script(s), 0 failed" "$T/one.out" || fail "no summary in the job output"
+NEMESYST_SRUN_MPI=nosuchmpi sbatch_wait badmpi --ntasks=1 "$top_srcdir/slurm/nemesyst.sbatch" --version
+[ $RC -ne 0 ] && grep -qi nosuchmpi "$T/badmpi.out" || fail "NEMESYST_SRUN_MPI=nosuchmpi did not reach srun (exit $RC)"
 
-sbatch_wait array --array=0-1 --ntasks=2 "$top_srcdir/slurm/nemesyst-array.sbatch" "${srv[@]}" --db-name slurmarr \
-    --data-clean --data-cleaner "$T/task-%a.sh" --data-collection "arr%a"
-[ $RC -eq 0 ] || fail "the array job exited $RC"
-for a in 0 1; do
-    n=$(count slurmarr "arr$a" "{\"task\": $a}")
-    [ "$n" = 1 ] || fail "array task $a: want its one document in arr$a, found $n"
-done
+# nemesyst.sbatch's usage line: a server of the job's own, its files on node-local storage (TMPDIR) by default.
+printf 'def main(**kwargs):\n    for i in range(3):\n        yield {"i": i}\n' > "$T/clean.py"
+mkdir -p "$T/u-one" && cp "$T/clean.py" "$T/u-one/"
+run_usage nemesyst "$T/u-one" "$T/u-one.out"
+[ $RC -eq 0 ] || fail "nemesyst.sbatch's usage line exited $RC"
+grep -q "1 script(s), 0 failed" "$T/u-one.out" || fail "nemesyst.sbatch's usage line: no successful summary"
+ls -d "$T"/tmp/nemesyst-db-[0-9]*/log >/dev/null 2>&1 || fail "nemesyst.sbatch: the server's files are not in TMPDIR"
+[ ! -e "$T/home/db" ] || fail "nemesyst.sbatch: the server used the default ~/db, not node-local storage"
+
+# nemesyst-array.sbatch's usage line: four learners, one script each by the task's index, connecting through the
+# address file of a store started beforehand (outside Slurm here: any server the tasks reach will do).
+sport=$(nem_random_port)
+store=(--db-engine ferretdb --db-port "$sport" --db-path "$T/store" --db-log-path "$T/store/log"
+       --db-user-name me --db-password-file "$T/home/.nemesyst-pw" --db-address-file "$T/home/store.addr")
+NEMESYST_FERRETDB="$FERRETDB_BIN" "$NEMESYST" "${store[@]}" --db-init --db-start >"$T/store.out" 2>&1 ||
+    { cat "$T/store.out"; fail "the array's store"; }
+store_pid=$(head -n 1 "$T/store/nemesyst.pid")
+pids+=("$store_pid") # stopped whatever happens
+mkdir -p "$T/u-array"
+for a in 0 1 2 3; do printf 'def main(**kwargs):\n    yield ({"learner": %d}, b"model %d")\n' $a $a >"$T/u-array/learn-$a.py"; done
+NO_PORT=1 run_usage nemesyst-array "$T/u-array" "$T/u-array-%a.out"
+[ $RC -eq 0 ] || fail "nemesyst-array.sbatch's usage line exited $RC"
+"$PYTHON3" - "$sport" "$T/home/.nemesyst-pw" <<'PY' || fail "nemesyst-array.sbatch: want 4 models, one from each task's learner"
+import sys, pymongo
+pw = open(sys.argv[2]).read().rstrip("\n")
+db = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]), username="me", password=pw, authSource="nemesyst").nemesyst
+got = sorted(f["metadata"].get("learner") for f in db["debug_models.files"].find())
+assert got == [0, 1, 2, 3], got
+print("array: the models of learners", got)
+PY
+NEMESYST_FERRETDB="$FERRETDB_BIN" "$NEMESYST" "${store[@]}" --db-stop >>"$T/store.out" 2>&1 || fail "the store's stop"
+kept=()
+for p in "${pids[@]}"; do [ "$p" = "$store_pid" ] || kept+=("$p"); done
+pids=("${kept[@]}")
 
 sbatch_wait fails --ntasks=2 "$top_srcdir/slurm/nemesyst.sbatch" "${srv[@]}" --db-name slurmfail \
     --data-clean --data-cleaner "$T/fails.sh" --data-collection f
 [ $RC -ne 0 ] || fail "a job whose script failed exited 0"
 [ "$(count slurmfail f)" = 0 ] || fail "the failed script's document was not rolled back"
 
-printf 'pw-slurm\n' >"$T/pw" && chmod 600 "$T/pw"
+# nemesyst-multinode.sbatch's usage line, on the one node there is: the first job inits its new db path.
 mport=$(nem_random_port)
-NEMESYST_DB_INIT=1 NEMESYST_DB_PATH="$T/mdb" sbatch_wait multinode --nodes=1 --ntasks=2 \
-    "$top_srcdir/slurm/nemesyst-multinode.sbatch" --db-engine ferretdb --db-port "$mport" --db-name slurmmn \
-    --db-user-name alice --db-password-file "$T/pw" --data-clean --data-cleaner "$T/clean.sh" --data-collection m
+mkdir -p "$T/u-multinode" && cp "$T/clean.py" "$T/u-multinode/"
+N_DB_PORT=$mport run_usage nemesyst-multinode "$T/u-multinode" "$T/multinode.out" --nodes=1
 [ $RC -eq 0 ] || fail "the multinode script on one node exited $RC"
 grep -q "listening on $host port $mport" "$T/multinode.out" || fail "the server did not listen on the node's name $host"
 grep -q "1 script(s), 0 failed" "$T/multinode.out" || fail "multinode: no successful summary"
+[ -d "$T/u-multinode/nemesyst-db" ] || fail "multinode: no database in the default ./nemesyst-db"
+
+# nemesyst-long.sbatch's usage line: a learner that ends within the time limit, the server started and stopped.
+mkdir -p "$T/u-long"
+printf 'def main(**kwargs):\n    yield ({"long": 1}, b"weights")\n' >"$T/u-long/train.py"
+run_usage nemesyst-long "$T/u-long" "$T/u-long.out"
+[ $RC -eq 0 ] || fail "nemesyst-long.sbatch's usage line exited $RC"
+grep -q "1 script(s), 0 failed" "$T/u-long.out" || fail "nemesyst-long.sbatch's usage line: no successful summary"
+[ -d "$T/home/nemesyst-db" ] || fail "nemesyst-long.sbatch: no database in ~/nemesyst-db"
 
 data=/usr/share/datasets/fashion-mnist
 if [ -r "$data/train-images-idx3-ubyte.gz" ] && [ -f "$(dirname "$NEMESYST")/examples/plugins/.libs/fashion_mnist_learner.so" ]; then
-    (cd "$top_srcdir" && FASHION_MNIST_LIMIT=300 PORT=$(nem_random_port) sbatch_wait example --ntasks=3 \
-        "$top_srcdir/slurm/nemesyst-example.sbatch") || true
+    # its usage line, from the source tree
+    FASHION_MNIST_LIMIT=300 PORT=$(nem_random_port) run_usage nemesyst-example "$top_srcdir" "$T/example.out" || true
     grep -Eq "[0-9]+ script\(s\), 0 failed" "$T/example.out" && grep -q "^unchanged" "$T/example.out" ||
         fail "the example job did not succeed, or its verify did not say unchanged"
     grep -Eq "accuracy" "$T/example.out" || fail "the example job logged no accuracy"
