@@ -399,6 +399,9 @@ static void groups_pass(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
         const char *reason = t->wt->group ? nem_group_failure(t->wt->group) : "";
         if (!reason[0] || t->done || t->failed || t->phase != TASK_RUNNING)
             continue;
+        /* a member whose process has ended already ends with its own outcome (a crash keeps its own error) */
+        if (t->exited_ms || (t->runner && nem_runner_exited(t->runner)))
+            continue;
         bson_error_t err;
         bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_EGROUP, "%s[%zu] member %d of %d: stopped: %s",
                        nem_stage_name(stage), t->position, t->wt->member, t->wt->group_size, reason);

@@ -179,7 +179,10 @@ e = script("learn-0")
 eq(e["status"], "failed", "the group's status")
 st = {m["member"]: m for m in e["group"]["members"]}
 eq(sorted(st), [0, 1, 2], "every member reported")
-ok("crash" in st[1]["error"] or "SIGABRT" in st[1]["error"], "member 1's own entry says why: %s" % st[1]["error"])
+# member 1's entry says why; under gloo a peer may see the closed connection and fail first, and member 1 may then
+# be stopped for it before its own end is read (the log keeps its traceback)
+ok("crash" in st[1]["error"] or "SIGABRT" in st[1]["error"] or (argv[0] != "C plugin" and "stopped" in st[1]["error"]),
+   "member 1's own entry says why: %s" % st[1]["error"])
 if argv[0] == "C plugin":
     ok("member 1" in e["error"] and "SIGABRT" in e["error"], "the error names the member that failed: %s" % e["error"])
 else:
