@@ -222,31 +222,6 @@ static bool id_parts(nem_reg_t *r, sel_t *s, bson_error_t *err)
     return ok;
 }
 
-/* The collection a script's documents went to: its stage's per-script option, repeat-last (as query.c reads it). */
-static const char *output_of(const bson_t *options, nem_stage_t stage, int64_t position)
-{
-    static const char *const option[NEM_STAGE__COUNT] = {
-        [NEM_STAGE_CLEAN] = "data-collection",
-        [NEM_STAGE_LEARN] = "dl-output-model-collection",
-        [NEM_STAGE_PREDICT] = "i-output-prediction-collection",
-    };
-    bson_iter_t it, arr;
-    const char *last = NULL;
-    if (!bson_iter_init_find(&it, options, option[stage]))
-        return NULL;
-    if (BSON_ITER_HOLDS_UTF8(&it))
-        return bson_iter_utf8(&it, NULL);
-    if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &arr))
-        return NULL;
-    for (int64_t i = 0; bson_iter_next(&arr); i++) {
-        if (BSON_ITER_HOLDS_UTF8(&arr))
-            last = bson_iter_utf8(&arr, NULL);
-        if (i >= position)
-            break;
-    }
-    return last;
-}
-
 /* "clean-0": its stage and position. */
 static bool parse_key(const char *key, nem_stage_t *stage, size_t *position)
 {
@@ -298,8 +273,8 @@ static bool run_parts(nem_reg_t *r, sel_t *s, char *problem, size_t plen, bson_e
                 nem_strv_push(&s->stored, key);
                 continue;
             }
-            const char *first = has_opts ? output_of(&options, stage, (int64_t)pos) : NULL;
-            const char *again = has_resumed ? output_of(&resumed, stage, (int64_t)pos) : NULL;
+            const char *first = has_opts ? nem_reg_output_of(&options, stage, (int64_t)pos) : NULL;
+            const char *again = has_resumed ? nem_reg_output_of(&resumed, stage, (int64_t)pos) : NULL;
             for (int k = 0; k < 2; k++) {
                 const char *coll = k ? again : first;
                 if (!coll || (k && first && !strcmp(first, again)))
@@ -545,22 +520,6 @@ static bool starts_with_match(const char *text)
     return yes;
 }
 
-static char *id_text(const bson_value_t *id)
-{
-    if (id->value_type == BSON_TYPE_OID) {
-        char *hex = bson_malloc(25);
-        bson_oid_to_string(&id->value.v_oid, hex);
-        return hex;
-    }
-    bson_t wrap = BSON_INITIALIZER;
-    bson_iter_t it;
-    BSON_APPEND_VALUE(&wrap, "v", id);
-    bson_iter_init_find(&it, &wrap, "v");
-    char *text = nem_reg_value_text(&it, 60);
-    bson_destroy(&wrap);
-    return text;
-}
-
 static bool load_model(const bson_t *file, void *ud, bson_error_t *err)
 {
     aff_t *a = ud;
@@ -575,7 +534,7 @@ static bool load_model(const bson_t *file, void *ud, bson_error_t *err)
     model_t *m = &a->m[a->n++];
     memset(m, 0, sizeof *m);
     bson_value_copy(bson_iter_value(&it), &m->id);
-    m->text = id_text(&m->id);
+    m->text = nem_reg_id_text(&m->id);
     m->bucket = bson_strdup(a->bucket);
     m->row = bson_new();
     nem_reg_model_row(a->bucket, file, m->row);
@@ -1188,7 +1147,7 @@ static bool add_pred(const bson_t *group, void *ud, bson_error_t *err)
             }
         }
     p->v = bson_realloc(p->v, (p->n + 1) * sizeof *p->v);
-    p->v[p->n++] = (pred_t){bson_strdup(p->collection), id_text(bson_iter_value(&m)), run ? bson_strdup(run) : NULL,
+    p->v[p->n++] = (pred_t){bson_strdup(p->collection), nem_reg_id_text(bson_iter_value(&m)), run ? bson_strdup(run) : NULL,
                             script ? bson_strdup(script) : NULL, order, nem_reg_int(group, "n", 0)};
     return true;
 }

@@ -12,23 +12,6 @@
 /* A chain longer than this is a loop the ids did not reveal, or corruption: stop and say so. */
 #define MAX_PARENTS 1000
 
-/* An id as text: an ObjectId's hex digits, anything else as JSON. */
-static char *id_text(const bson_value_t *id)
-{
-    if (id->value_type == BSON_TYPE_OID) {
-        char *hex = bson_malloc(25);
-        bson_oid_to_string(&id->value.v_oid, hex);
-        return hex;
-    }
-    bson_t wrap = BSON_INITIALIZER;
-    bson_iter_t it;
-    BSON_APPEND_VALUE(&wrap, "v", id);
-    bson_iter_init_find(&it, &wrap, "v");
-    char *text = nem_reg_value_text(&it, 60);
-    bson_destroy(&wrap);
-    return text;
-}
-
 /* The run as its record says now; null (and a warning) when the record is gone. */
 static bool append_run(nem_reg_t *r, bson_t *out, const char *run_id, bson_error_t *err)
 {
@@ -71,7 +54,7 @@ static bool parents(nem_reg_t *r, const bson_t *prov, bson_t *arr, bson_error_t 
     bool ok = true, have = parent_of(prov, &cur, &bucket);
     bson_init(arr);
     while (have) {
-        char *text = id_text(&cur), *in_bucket = NULL;
+        char *text = nem_reg_id_text(&cur), *in_bucket = NULL;
         bool found = false, loop = false;
         bson_t file, entry, meta, next;
         for (size_t i = 0; i < seen.n && !loop; i++)

@@ -233,3 +233,19 @@ void nem_reg_warn(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
 }
+
+char *nem_reg_id_text(const bson_value_t *id)
+{
+    if (id->value_type == BSON_TYPE_OID) {
+        char *hex = bson_malloc(25);
+        bson_oid_to_string(&id->value.v_oid, hex);
+        return hex;
+    }
+    bson_t wrap = BSON_INITIALIZER;
+    bson_iter_t it;
+    BSON_APPEND_VALUE(&wrap, "v", id);
+    bson_iter_init_find(&it, &wrap, "v");
+    char *text = nem_reg_value_text(&it, 60);
+    bson_destroy(&wrap);
+    return text;
+}

@@ -218,7 +218,7 @@ bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t 
 
 /* The collection a script's documents went to: its stage's per-script option, repeat-last (README "Stage
  * scripts"), in the options snapshot or NULL. */
-static const char *output_of(const bson_t *options, nem_stage_t stage, int64_t position)
+const char *nem_reg_output_of(const bson_t *options, nem_stage_t stage, int64_t position)
 {
     static const char *const option[NEM_STAGE__COUNT] = {
         [NEM_STAGE_CLEAN] = "data-collection",
@@ -282,8 +282,8 @@ static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
         bson_t colls;
         uint32_t nc = 0;
         /* A resumed run may have sent its rerun scripts elsewhere: both snapshots name where they wrote. */
-        const char *first = has_opts ? output_of(&options, stage, pos) : NULL;
-        const char *again = has_resumed ? output_of(&resumed, stage, pos) : NULL;
+        const char *first = has_opts ? nem_reg_output_of(&options, stage, pos) : NULL;
+        const char *again = has_resumed ? nem_reg_output_of(&resumed, stage, pos) : NULL;
         BSON_APPEND_ARRAY_BEGIN(&entry, "collections", &colls);
         if (first)
             nem_reg_push_str(&colls, &nc, first);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "store/store.h"
+#include "util/stages.h"
 #include "util/strv.h"
 
 typedef struct {
@@ -140,6 +141,11 @@ void nem_reg_clean_options(const bson_t *in, bson_t *out);
 void nem_reg_metrics(const bson_t *metadata, bson_t *out);
 /* A value as short text for tables (strings bare, numbers plain, the rest as JSON), cut at max bytes. */
 char *nem_reg_value_text(const bson_iter_t *it, size_t max);
+/* An id as text (bson_free it): an ObjectId's hex digits, anything else as JSON. */
+char *nem_reg_id_text(const bson_value_t *id);
+/* The collection a script's documents went to: its stage's per-script option in an options snapshot, repeat-last
+ * (README "Stage scripts"), or NULL. */
+const char *nem_reg_output_of(const bson_t *options, nem_stage_t stage, int64_t position);
 /* One-line error on stderr: "nemesyst-registry: error: MESSAGE"; returns nem_exit_status(err). */
 int nem_reg_fail(const bson_error_t *err);
 void nem_reg_warn(const char *fmt, ...) BSON_GNUC_PRINTF(1, 2);

@@ -221,47 +221,34 @@ static verdict_t verify_file(const char *what, const bson_t *f, bson_t *arr, uin
 }
 
 /* The code the script ran beyond its own file (provenance/code.h): every module a Python script imported, an
- * executable's interpreter. Git facts are shown, not judged: a work tree that moved on need not touch the script. */
+ * executable's interpreter. A file gone from this host is reported, not held against the model (as the script
+ * itself); git facts are shown, not judged: a work tree that moved on need not touch the script. */
 static void verify_code(const bson_t *prov, bson_t *out, verdict_t *worst, char *msg, size_t msglen)
 {
     bson_t code, mods, item, arr, interp;
     bson_iter_t it;
-    uint32_t k = 0, n = 0, changed = 0;
-    char one[600], first_change[600] = "", first_problem[600] = "";
-    *worst = SAME;
+    uint32_t k = 0, changed = 0;
+    char one[600], first_change[600] = "", what[200];
     BSON_APPEND_ARRAY_BEGIN(out, "files", &arr);
     if (nem_reg_sub(prov, "code", &code)) {
-        if (nem_reg_sub(&code, "interpreter", &interp)) {
-            verdict_t v = verify_file("interpreter", &interp, &arr, &k, one, sizeof one);
-            n++;
-            if (v == CHANGED && !changed++)
-                bson_strncpy(first_change, one, sizeof first_change);
-            else if (v == UNVERIFIABLE && !first_problem[0])
-                bson_strncpy(first_problem, one, sizeof first_problem);
-        }
+        if (nem_reg_sub(&code, "interpreter", &interp) &&
+            verify_file("interpreter", &interp, &arr, &k, one, sizeof one) == CHANGED && !changed++)
+            bson_strncpy(first_change, one, sizeof first_change);
         if (nem_reg_sub(&code, "modules", &mods) && bson_iter_init(&it, &mods))
-            while (bson_iter_next(&it))
-                if (nem_reg_sub(&mods, bson_iter_key(&it), &item)) {
-                    char what[200];
-                    snprintf(what, sizeof what, "module %.150s", nem_reg_str(&item, "name", "?"));
-                    verdict_t v = verify_file(what, &item, &arr, &k, one, sizeof one);
-                    n++;
-                    if (v == CHANGED && !changed++)
-                        bson_strncpy(first_change, one, sizeof first_change);
-                    else if (v == UNVERIFIABLE && !first_problem[0])
-                        bson_strncpy(first_problem, one, sizeof first_problem);
-                }
+            while (bson_iter_next(&it)) {
+                if (!nem_reg_sub(&mods, bson_iter_key(&it), &item))
+                    continue;
+                snprintf(what, sizeof what, "module %.150s", nem_reg_str(&item, "name", "?"));
+                if (verify_file(what, &item, &arr, &k, one, sizeof one) == CHANGED && !changed++)
+                    bson_strncpy(first_change, one, sizeof first_change);
+            }
     }
     bson_append_array_end(out, &arr);
-    if (changed) {
-        *worst = CHANGED;
+    *worst = changed ? CHANGED : SAME;
+    if (changed)
         snprintf(msg, msglen, "%s%s", first_change, changed > 1 ? " (and more)" : "");
-    } else if (first_problem[0]) {
-        *worst = UNVERIFIABLE;
-        snprintf(msg, msglen, "%s", first_problem);
-    } else {
-        snprintf(msg, msglen, n ? "unchanged (%u file(s))" : "nothing beyond the script recorded", n);
-    }
+    else
+        snprintf(msg, msglen, k ? "unchanged (%u file(s))" : "nothing beyond the script recorded", k);
 }
 
 /* A learner group's model: member 0's consumed records are its own shard's. Each other member read the same
