@@ -131,7 +131,7 @@ static void env_item(const char *name, const char *body)
     putchar('\n');
 }
 
-/* The variables stage scripts receive (src/stage/runner.h, runner-spawn.c) and the ones nemesyst reads; every
+/* The variables stage scripts receive (src/stage/runner/runner.h, runner-spawn.c) and the ones nemesyst reads; every
  * NEMESYST_* variable the sources set or read is here, and tests/cli/docs.sh keeps it so. */
 static void environment(void)
 {

@@ -25,3 +25,8 @@ EXTRA_DIST += tests/valgrind.supp
 # Slurm: sbatch --wait of slurm/nemesyst.sbatch on a private single-node cluster
 dist_check_SCRIPTS += tests/slurm/slurm.sh
 TESTS += tests/slurm/slurm.sh
+check_PROGRAMS += tests/unit/test_stage
+tests_unit_test_stage_SOURCES = tests/unit/test_stage.c
+tests_unit_test_stage_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_stage_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_stage

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 #include "serve/serve.h"
-#include "stage/plan.h"
+#include "stage/run-plan.h"
 #include "store/store.h"
 
 /* Which options configure each stage. */

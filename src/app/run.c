@@ -27,7 +27,7 @@ static bool plan_everywhere(const nem_world_t *world, const nem_config_t *cfg, n
 }
 
 /* --requeue: a run stopped by a signal (a time limit's warning, a preemption) puts its Slurm job back in the queue
- * once everything is wound down and recorded; the requeued job resumes the run (stage/run-record.c). Outside Slurm
+ * once everything is wound down and recorded; the requeued job resumes the run (stage/coordinator/run-record.c). Outside Slurm
  * there is nothing to requeue. */
 static void requeue_job(void)
 {

@@ -8,7 +8,7 @@
 
 extern char **environ;
 
-/* The variables nemesyst sets for each stage script (src/stage/runner.h): a value of the user's under one of these
+/* The variables nemesyst sets for each stage script (src/stage/runner/runner.h): a value of the user's under one of these
  * names would be stale or, for a descriptor number, wrong, so it is replaced or removed. Every other NEMESYST_*
  * variable is the user's own and passes through, as in 2.0.6. */
 static const char *const own_names[] = {

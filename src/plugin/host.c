@@ -1,5 +1,5 @@
 /* nemesyst-plugin-host PLUGIN.so: runs one C stage script. Started by the runner with the NEMESYST_* environment,
- * items pipe and password pipe (see src/stage/runner.h); it dlopens the plugin, calls its entry point with a
+ * items pipe and password pipe (see src/stage/runner/runner.h); it dlopens the plugin, calls its entry point with a
  * context (include/nemesyst.h) and turns the result into an exit status: 0 success, 1 failure (reason on stderr),
  * 2 usage. */
 #include <dlfcn.h>

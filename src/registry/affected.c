@@ -1,6 +1,6 @@
 /* `affected`: from data to everything made from it. The documents are given as a filter on a collection, as _ids
  * (in one collection or in any), or as what a run or one of its scripts wrote (their provenance stamps,
- * provenance.h; and the models its learners stored). Every model's consumed records (stage/writer.c: collection,
+ * provenance.h; and the models its learners stored). Every model's consumed records (stage/worker/writer.c: collection,
  * pipeline, count, complete; a learner group's other members from member 0's record with their own shard in place
  * of its first $match, as verify.c rebuilds them) are re-run on the server restricted to those documents, each
  * distinct (collection, pipeline, limit) once however many models share it:

@@ -1,5 +1,5 @@
 /* `lineage MODEL_ID`: from a model back to its run, script, options and data, up through its parents to the
- * first, and down to the predictions made with it. What is read is the model's _nemesyst metadata (stage/writer.c
+ * first, and down to the predictions made with it. What is read is the model's _nemesyst metadata (stage/worker/writer.c
  * model_metadata), the run records and the predictions' _nemesyst.model (provenance.h). */
 #include "registry/registry.h"
 

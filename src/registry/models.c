@@ -1,5 +1,5 @@
 /* `models [--bucket B] [--best METRIC --min|--max]`: the models nemesyst stored in GridFS (files documents whose
- * metadata holds _nemesyst, stage/writer.c) with their metrics, and the best one by a metric. */
+ * metadata holds _nemesyst, stage/worker/writer.c) with their metrics, and the best one by a metric. */
 #include "registry/registry.h"
 
 #include <string.h>

@@ -150,7 +150,7 @@ static void metrics_into(bson_iter_t *it, const char *prefix, int depth, bson_t 
         char *name = prefix ? bson_strdup_printf("%s.%s", prefix, key) : bson_strdup(key);
         bson_iter_t sub, ev, v;
         if (!prefix && strcmp(key, "evaluation") == 0 && BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &ev)) {
-            /* what predictors measured on the model (stage/writer.c): evaluation.NAME = {value, step, run, script} */
+            /* what predictors measured on the model (stage/worker/writer.c): evaluation.NAME = {value, step, run, script} */
             while (bson_iter_next(&ev))
                 if (BSON_ITER_HOLDS_DOCUMENT(&ev) && bson_iter_recurse(&ev, &v) && bson_iter_find(&v, "value") &&
                     holds_metric(&v)) {

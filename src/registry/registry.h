@@ -1,6 +1,6 @@
 /* nemesyst-registry: read-only questions to the store about what nemesyst recorded (README "Asking the store").
  * Every verb builds one BSON report from the run records (provenance.h), the models' GridFS metadata (_nemesyst,
- * stage/writer.c) and the stamped documents, then prints it as a table for people or, with --json, as relaxed
+ * stage/worker/writer.c) and the stamped documents, then prints it as a table for people or, with --json, as relaxed
  * extended JSON for scripts: the table and the JSON are the same report. Nothing here writes, deletes or changes a
  * document; the only writes are to stdout and stderr. */
 #ifndef NEM_REGISTRY_H

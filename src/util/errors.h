@@ -13,8 +13,8 @@ enum {
     NEM_ERROR_STORE = 1003,      /* the database: connection, writes, GridFS (src/store) */
     NEM_ERROR_SERVE = 1004,      /* the database server's life: init, start, stop, login (src/serve) */
     NEM_ERROR_RUNNER = 1005,     /* a stage script (src/stage/runner*) */
-    NEM_ERROR_PROVENANCE = 1006, /* run records, lineage, rollback (src/provenance, src/stage/writer.c) */
-    NEM_ERROR_SUMMARY = 1007,    /* --summary-json (src/stage/summary.c) */
+    NEM_ERROR_PROVENANCE = 1006, /* run records, lineage, rollback (src/provenance, src/stage/worker/writer.c) */
+    NEM_ERROR_SUMMARY = 1007,    /* --summary-json (src/stage/coordinator/summary.c) */
     NEM_ERROR_SIGNAL = 1008,     /* a wait interrupted by SIGINT/SIGTERM/SIGHUP: the code is the signal number */
     NEM_ERROR_FS = 1010,         /* file helpers (src/util/fs.c): codes are errno values, 0 for a wrong kind or size */
 };

@@ -40,7 +40,7 @@ void nem_proc_append(bson_t *doc, const char *key, const nem_proc_t *p);
 /* Reads what nem_proc_append wrote under key (a dotted path such as "rank0"); false when it is not there. */
 bool nem_proc_from_bson(const bson_t *doc, const char *key, nem_proc_t *p);
 
-/* A run record names its rank 0 under this key (stage/run-record.c writes it when the run starts or resumes). A run
+/* A run record names its rank 0 under this key (stage/coordinator/run-record.c writes it when the run starts or resumes). A run
  * still recorded as running whose rank 0 is NEM_PROC_GONE is lost at once; owner (may be NULL) receives what the
  * record says (all empty when it names none: a run of an earlier version, ELSEWHERE). */
 #define NEM_RUN_OWNER_KEY "rank0"

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
-#include "stage/runner.h"
+#include "stage/runner/runner.h"
 
 #define TEST_PASSWORD "s3cret-pw-4711"
 

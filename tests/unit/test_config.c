@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "util/errors.h"
 #include "util/fs.h"
-#include "stage/runner.h"
+#include "stage/runner/runner.h"
 
 extern char **environ;
 

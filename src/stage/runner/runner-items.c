@@ -1,7 +1,7 @@
 /* The item stream: extended-JSON lines or BSON documents, parsed incrementally as the bytes arrive (a pump may
  * deliver half a line or half a document; the rest waits in the buffer). Marker documents become model and
  * consumed-data items. Every error names the line (JSON) or the byte offset (BSON) of the offending item. */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 #include "util/clock.h"
 
 #include <string.h>
@@ -501,4 +501,13 @@ bool nem_items_parse(nem_runner_t *r, bool at_eof, nem_item_cb cb, void *ud, bso
     if (ch->fmt == NEM_FMT_DETECT && !detect_format(ch, at_eof))
         return true;
     return ch->fmt == NEM_FMT_BSON ? parse_bson(r, at_eof, cb, ud, err) : parse_json(r, at_eof, cb, ud, err);
+}
+
+void nem_item_clear(nem_item_t *item)
+{
+    if (!item)
+        return;
+    bson_destroy(&item->doc);
+    bson_free(item->path);
+    item->path = NULL;
 }

@@ -1,6 +1,6 @@
-/* A learner group's part on one worker rank (group.h). */
+/* A learner group's part on one worker rank (learner-group.h). */
 #define _GNU_SOURCE
-#include "stage/group.h"
+#include "stage/worker/learner-group.h"
 
 #include <bson/bson.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/clock.h"
+#include "stage/message.h"
 #include "util/groupwire.h"
 
 typedef enum { M_RUNNING, M_WAITING, M_OK, M_FAILED } mstate_t;
@@ -29,9 +30,8 @@ typedef struct {
 
 typedef enum { OP_NONE, OP_HEADER, OP_DATA } op_t;
 
-enum { H_COUNT, H_NCOUNT, H_DTYPE, H_NDTYPE, H_OP, H_NOP, H_ENDED, H_FAILED, H_N };
 
-struct nem_group {
+struct nem_learner_group {
     char label[64];
     int size;
     MPI_Comm comm;
@@ -39,7 +39,7 @@ struct nem_group {
     size_t n;
     op_t op;
     MPI_Request req;
-    int64_t sh[H_N], rh[H_N];
+    int64_t sh[NEM_GROUP_HEADER_LEN], rh[NEM_GROUP_HEADER_LEN]; /* message.h */
     uint8_t *acc;           /* the local members' combined buffer, reduced in place */
     uint64_t count;
     uint32_t dtype, rop;
@@ -48,9 +48,9 @@ struct nem_group {
     unsigned long steps;
 };
 
-nem_group_t *nem_group_new(const char *label, int size, MPI_Comm comm, size_t nlocal)
+nem_learner_group_t *nem_learner_group_new(const char *label, int size, MPI_Comm comm, size_t nlocal)
 {
-    nem_group_t *g = bson_malloc0(sizeof *g);
+    nem_learner_group_t *g = bson_malloc0(sizeof *g);
     bson_strncpy(g->label, label, sizeof g->label);
     g->size = size;
     g->comm = comm;
@@ -63,7 +63,7 @@ nem_group_t *nem_group_new(const char *label, int size, MPI_Comm comm, size_t nl
     return g;
 }
 
-bool nem_group_attach(nem_group_t *g, size_t slot, int member, bool plugin, int *child_fd, char *why, size_t len)
+bool nem_learner_group_attach(nem_learner_group_t *g, size_t slot, int member, bool plugin, int *child_fd, char *why, size_t len)
 {
     int sv[2];
     *child_fd = -1;
@@ -82,8 +82,8 @@ bool nem_group_attach(nem_group_t *g, size_t slot, int member, bool plugin, int 
     return true;
 }
 
-static void fail(nem_group_t *g, const char *fmt, ...) BSON_GNUC_PRINTF(2, 3);
-static void fail(nem_group_t *g, const char *fmt, ...)
+static void fail(nem_learner_group_t *g, const char *fmt, ...) BSON_GNUC_PRINTF(2, 3);
+static void fail(nem_learner_group_t *g, const char *fmt, ...)
 {
     if (g->why[0])
         return;
@@ -103,7 +103,7 @@ static void close_member(member_t *m)
     m->data_len = m->data_got = m->hdr_got = 0;
 }
 
-void nem_group_member_ended(nem_group_t *g, size_t slot, bool ok)
+void nem_learner_group_member_ended(nem_learner_group_t *g, size_t slot, bool ok)
 {
     if (slot >= g->n || g->m[slot].state == M_OK || g->m[slot].state == M_FAILED)
         return;
@@ -124,7 +124,7 @@ void nem_group_member_ended(nem_group_t *g, size_t slot, bool ok)
 }
 
 /* The ends seen during a header, once it is done (its members' buffers, if reduced, are in g->acc by then). */
-static void ended_now(nem_group_t *g)
+static void ended_now(nem_learner_group_t *g)
 {
     for (size_t i = 0; i < g->n; i++) {
         member_t *m = &g->m[i];
@@ -136,12 +136,12 @@ static void ended_now(nem_group_t *g)
     }
 }
 
-void nem_group_abort(nem_group_t *g, const char *why)
+void nem_learner_group_abort(nem_learner_group_t *g, const char *why)
 {
     fail(g, "%s", why);
 }
 
-size_t nem_group_fds(const nem_group_t *g, struct pollfd *pfds)
+size_t nem_learner_group_fds(const nem_learner_group_t *g, struct pollfd *pfds)
 {
     size_t k = 0;
     for (size_t i = 0; i < g->n; i++)
@@ -151,7 +151,7 @@ size_t nem_group_fds(const nem_group_t *g, struct pollfd *pfds)
 }
 
 /* Reads what a running member has sent of its request, without blocking. */
-static void read_request(nem_group_t *g, member_t *m)
+static void read_request(nem_learner_group_t *g, member_t *m)
 {
     while (m->state == M_RUNNING && m->fd >= 0) {
         ssize_t r;
@@ -239,7 +239,7 @@ static MPI_Op mpi_op(uint32_t op)
 }
 
 /* Whether this rank can post its next header now, and what it says. */
-static bool ready_header(nem_group_t *g)
+static bool ready_header(nem_learner_group_t *g)
 {
     size_t running = 0, waiting = 0, ok = 0;
     int failed = -1;
@@ -263,29 +263,26 @@ static bool ready_header(nem_group_t *g)
         else if (failed < 0) /* a member that never started has no index yet: the group's failure, unnamed */
             failed = m->member >= 0 ? m->member : g->size;
     }
-    memset(g->sh, 0, sizeof g->sh);
+    nem_group_header_t h = {0};
     if (failed >= 0 || g->why[0]) { /* without a failed member here, the reason is in why: g->size + 1 says so */
-        g->sh[H_ENDED] = 1;
-        g->sh[H_FAILED] = failed >= 0 ? failed + 1 : g->size + 1;
+        h.ended = true;
+        h.failed = failed >= 0 ? failed + 1 : g->size + 1;
+        nem_group_header_encode(&h, g->sh);
         return true;
     }
     if (running)
         return false;
-    g->sh[H_ENDED] = ok > 0;
+    h.ended = ok > 0;
     if (first) {
-        g->count = first->hdr.count;
-        g->dtype = first->hdr.dtype;
-        g->rop = first->hdr.op;
-        g->sh[H_COUNT] = (int64_t)g->count, g->sh[H_NCOUNT] = -(int64_t)g->count;
-        g->sh[H_DTYPE] = g->dtype, g->sh[H_NDTYPE] = -(int64_t)g->dtype;
-        g->sh[H_OP] = g->rop, g->sh[H_NOP] = -(int64_t)g->rop;
-    } else {
-        g->sh[H_NCOUNT] = 0;
+        h.count = g->count = first->hdr.count;
+        h.dtype = g->dtype = first->hdr.dtype;
+        h.op = g->rop = first->hdr.op;
     }
+    nem_group_header_encode(&h, g->sh);
     return true;
 }
 
-static void post(nem_group_t *g, op_t op)
+static void post(nem_learner_group_t *g, op_t op)
 {
     g->op = op;
     if (g->comm == MPI_COMM_NULL) { /* every member is here: the local values are the group's */
@@ -295,7 +292,7 @@ static void post(nem_group_t *g, op_t op)
         return;
     }
     if (op == OP_HEADER)
-        MPI_Iallreduce(g->sh, g->rh, H_N, MPI_INT64_T, MPI_MAX, g->comm, &g->req);
+        MPI_Iallreduce(g->sh, g->rh, NEM_GROUP_HEADER_LEN, MPI_INT64_T, MPI_MAX, g->comm, &g->req);
     else
         MPI_Iallreduce(MPI_IN_PLACE, g->acc, (int)g->count, mpi_type(g->dtype), mpi_op(g->rop), g->comm, &g->req);
 }
@@ -305,7 +302,7 @@ static void post(nem_group_t *g, op_t op)
  * millisecond costs a large reduction its many internal steps a millisecond each). A header waits for the members'
  * next step: it is tested once a pass. */
 #define DATA_SPIN_MS 20
-static bool test(nem_group_t *g)
+static bool test(nem_learner_group_t *g)
 {
     if (g->req == MPI_REQUEST_NULL)
         return true;
@@ -318,30 +315,37 @@ static bool test(nem_group_t *g)
 }
 
 /* What every rank concludes from the same header. */
-static void header_done(nem_group_t *g)
+static void header_done(nem_learner_group_t *g)
 {
-    int64_t maxc = g->rh[H_COUNT], minc = -g->rh[H_NCOUNT];
+    nem_group_header_t h;
+    int64_t x, y;
+    nem_group_verdict_t v = nem_group_header_decode(g->rh, g->size, &h, &x, &y);
     g->op = OP_NONE;
-    if (g->rh[H_FAILED] > g->size) {
+    switch (v) {
+    case NEM_GROUP_REDUCE:
+        break;
+    case NEM_GROUP_VERSION:
+        fail(g, "%s: the ranks of the learner group run different nemesyst versions (messages %" PRId64 " to %"
+             PRId64 ")", g->label, x, y);
+        break;
+    case NEM_GROUP_FAILED:
         fail(g, "%s: the learner group of %d failed", g->label, g->size);
-        g->over = true;
-        return;
-    }
-    if (g->rh[H_FAILED] > 0) {
-        fail(g, "%s: member %" PRId64 " of the learner group of %d failed", g->label, g->rh[H_FAILED] - 1, g->size);
-        g->over = true;
-        return;
-    }
-    if (g->rh[H_ENDED]) {
-        if (maxc > 0)
-            fail(g, "%s: a member of the learner group of %d ended while another still called nemesyst_allreduce",
-                 g->label, g->size);
-        g->over = true;
-        return;
-    }
-    if (maxc != minc || g->rh[H_DTYPE] != -g->rh[H_NDTYPE] || g->rh[H_OP] != -g->rh[H_NOP]) {
+        break;
+    case NEM_GROUP_MEMBER_FAILED:
+        fail(g, "%s: member %" PRId64 " of the learner group of %d failed", g->label, x, g->size);
+        break;
+    case NEM_GROUP_ENDED_REDUCING:
+        fail(g, "%s: a member of the learner group of %d ended while another still called nemesyst_allreduce",
+             g->label, g->size);
+        break;
+    case NEM_GROUP_OVER:
+        break;
+    case NEM_GROUP_DISAGREE:
         fail(g, "%s: the members of the learner group called nemesyst_allreduce with different arguments (count %"
-             PRId64 " to %" PRId64 ")", g->label, minc, maxc);
+             PRId64 " to %" PRId64 ")", g->label, x, y);
+        break;
+    }
+    if (v != NEM_GROUP_REDUCE) {
         g->over = true;
         return;
     }
@@ -362,7 +366,7 @@ static void header_done(nem_group_t *g)
     post(g, OP_DATA);
 }
 
-static void data_done(nem_group_t *g)
+static void data_done(nem_learner_group_t *g)
 {
     nem_group_wire_t reply = {NEM_GROUP_MAGIC, g->dtype, g->rop, 0, g->count};
     size_t len = (size_t)g->count * nem_group_dtype_size(g->dtype);
@@ -383,7 +387,7 @@ static void data_done(nem_group_t *g)
     g->acc = NULL;
 }
 
-void nem_group_progress(nem_group_t *g)
+void nem_learner_group_progress(nem_learner_group_t *g)
 {
     for (size_t i = 0; i < g->n; i++)
         read_request(g, &g->m[i]);
@@ -404,27 +408,27 @@ void nem_group_progress(nem_group_t *g)
     }
 }
 
-bool nem_group_busy(const nem_group_t *g)
+bool nem_learner_group_busy(const nem_learner_group_t *g)
 {
     return g->op != OP_NONE;
 }
 
-const char *nem_group_failure(const nem_group_t *g)
+const char *nem_learner_group_failure(const nem_learner_group_t *g)
 {
     return g->why;
 }
 
-bool nem_group_over(const nem_group_t *g)
+bool nem_learner_group_over(const nem_learner_group_t *g)
 {
     return g->over;
 }
 
-unsigned long nem_group_steps(const nem_group_t *g)
+unsigned long nem_learner_group_steps(const nem_learner_group_t *g)
 {
     return g->steps;
 }
 
-void nem_group_destroy(nem_group_t *g)
+void nem_learner_group_destroy(nem_learner_group_t *g)
 {
     if (!g)
         return;

@@ -2,7 +2,7 @@
  * guard that runs the script (see guard_relay). The parent is an MPI process: the guard only does
  * async-signal-safe work (sigaction, waitpid, kill, reading /proc, _exit). */
 #define _GNU_SOURCE /* pipe2: close-on-exec from the start, no window for a concurrent fork */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 
 #include <errno.h>
 #include <fcntl.h>

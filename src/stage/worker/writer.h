@@ -3,8 +3,8 @@
 #ifndef NEM_WRITER_H
 #define NEM_WRITER_H
 
-#include "stage/runner.h"
-#include "stage/stage.h"
+#include "stage/runner/runner.h"
+#include "stage/message.h"
 #include "store/store.h"
 
 typedef struct nem_writer nem_writer_t;
@@ -36,9 +36,6 @@ bool nem_writer_flush(nem_writer_t *w, bson_error_t *err);
  * models it loaded (a predictor's test accuracy) goes into their metadata (metadata.evaluation.NAME). A failed
  * script gets nem_writer_flush only: nothing of it is kept. */
 bool nem_writer_finish(nem_writer_t *w, bson_error_t *err);
-/* The newest checkpoint step of a script in a run (store/checkpoint.h), or -1 when it has none. */
-int64_t nem_writer_checkpoint_step(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
-                                   bson_error_t *err);
 /* Removes what the script wrote in this run: documents by their provenance, models by their lineage. store: the
  * connection to use (NULL: the writer's own; a rollback on another thread needs its own connection). Refused
  * (NEM_PROVENANCE_ENOSTAMP) when documents were written without provenance: nem_writer_can_rollback says so first. */
@@ -52,9 +49,6 @@ bool nem_writer_first_model(const nem_writer_t *w, char hex[25]);
 uint64_t nem_writer_models(const nem_writer_t *w);
 void nem_writer_destroy(nem_writer_t *w);
 
-/* Deletes every document and model a script wrote in a run (resume and rollback without a writer). */
-bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
-                      size_t position, bool legacy_stamp, bson_error_t *err);
 
 /* The last value of each metric the script reported (the first NEM_RESULT_METRICS, per model measured on), for
  * its result and the run record. */

@@ -1,6 +1,6 @@
 /* The three kinds of stage script, one vtable each (the aiori pattern): how to start it and where its items come
  * from. Everything else (pipes, parsing, verdicts) is shared. */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 
 #include <limits.h>
 #include <stdlib.h>

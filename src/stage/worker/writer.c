@@ -1,5 +1,6 @@
 /* Documents and models from a script into the database, with provenance. */
-#include "stage/writer.h"
+#include "stage/worker/writer.h"
+#include "stage/output.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -483,18 +484,9 @@ bool nem_writer_flush(nem_writer_t *w, bson_error_t *err)
  * A learner group's stay until the group's end is known (a member that fails later rolls the group back). */
 static bool drop_checkpoints(nem_writer_t *w, bson_error_t *err)
 {
-    char key[64];
-    uint64_t n = 0;
-    if (w->o.stage != NEM_STAGE_LEARN || w->o.member >= 0 || w->o.policy->keep_checkpoints)
-        return true;
-    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
-    if (!nem_ckpt_remove(w->o.store, w->o.run_id, key, &n, err)) {
-        /* the model is stored: a checkpoint left behind is space, not a wrong result */
-        NEM_WARN("learn[%zu]: its checkpoints were not removed: %s", w->o.position, err->message);
-        return true;
-    }
-    if (n)
-        NEM_DEBUG("learn[%zu]: its %" PRIu64 " checkpoint(s) removed, its model stored", w->o.position, n);
+    (void)err; /* the model is stored: a checkpoint left behind is space, not a wrong result */
+    if (w->o.member < 0 && !w->o.policy->keep_checkpoints)
+        nem_output_drop_checkpoints(w->o.store, w->o.run_id, w->o.stage, w->o.position);
     return true;
 }
 
@@ -511,46 +503,6 @@ size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, 
     return n;
 }
 
-/* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
- * its models by their lineage metadata. Any stage may emit models: learners into their output bucket, the others
- * into --dl-output-model-collection (as write_model does). */
-int64_t nem_writer_checkpoint_step(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
-                                   bson_error_t *err)
-{
-    char key[64];
-    nem_script_key(stage, position, key, sizeof key);
-    return nem_ckpt_newest_step(store, run_id, key, err);
-}
-
-bool nem_writer_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
-                      size_t position, bool legacy_stamp, bson_error_t *err)
-{
-    bson_t filter, mfilter = BSON_INITIALIZER;
-    nem_provenance_filter(run_id, stage, position, legacy_stamp, &filter);
-    bool ok = nem_store_delete_matching(store, script->output, &filter, NULL, err);
-    if (ok) {
-        BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".run", run_id);
-        BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".stage", nem_stage_name(stage));
-        BSON_APPEND_INT64(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".position", (int64_t)position);
-        ok = nem_gridfs_delete_matching(store, script->model_bucket, &mfilter, NULL, err);
-    }
-    /* its metrics go with it: a rerun reports its own, except those up to its newest checkpoint, from which the
-     * rerun goes on (so every step appears once in the history) */
-    int64_t kept = ok && stage == NEM_STAGE_LEARN ? nem_writer_checkpoint_step(store, run_id, stage, position, err) : -1;
-    if (kept == -2)
-        ok = false;
-    if (ok && kept >= 0) {
-        bson_t gt;
-        BSON_APPEND_DOCUMENT_BEGIN(&filter, "step", &gt);
-        BSON_APPEND_INT64(&gt, "$gt", kept);
-        bson_append_document_end(&filter, &gt);
-    }
-    ok = ok && nem_store_delete_matching(store, NEM_METRICS_COLLECTION, &filter, NULL, err);
-    bson_destroy(&filter);
-    bson_destroy(&mfilter);
-    return ok;
-}
-
 bool nem_writer_can_rollback(const nem_writer_t *w, bson_error_t *err)
 {
     if (!w->provenance && w->docs > 0) {
@@ -564,7 +516,7 @@ bool nem_writer_can_rollback(const nem_writer_t *w, bson_error_t *err)
 bool nem_writer_rollback(nem_writer_t *w, nem_store_t *store, bson_error_t *err)
 {
     return nem_writer_can_rollback(w, err) &&
-           nem_writer_purge(store ? store : w->o.store, w->o.script, w->o.run_id, w->o.stage, w->o.position,
+           nem_output_purge(store ? store : w->o.store, w->o.script, w->o.run_id, w->o.stage, w->o.position,
                             w->o.legacy_stamp, err);
 }
 

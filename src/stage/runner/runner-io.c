@@ -1,7 +1,8 @@
-/* Non-blocking reads into a growable buffer, shared by the item and log channels. */
-#include "stage/runner-private.h"
+/* Non-blocking reads into a growable buffer, shared by the item and log channels; the runner's errors. */
+#include "stage/runner/runner-private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -59,4 +60,16 @@ bool nem_rbuf_fill(nem_rbuf_t *b, int fd, size_t budget, bool *closed)
         }
     }
     return true;
+}
+
+/* A runner's error, prefixed with the script's label (runner-private.h). */
+bool nem_runner_error(const nem_runner_t *r, bson_error_t *err, int code, const char *fmt, ...)
+{
+    char msg[BSON_ERROR_BUFFER_SIZE];
+    va_list ap;
+    va_start(ap, fmt);
+    bson_vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    bson_set_error(err, NEM_ERROR_RUNNER, (uint32_t)code, "%s: %s", r->label, msg);
+    return false;
 }

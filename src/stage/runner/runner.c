@@ -1,6 +1,6 @@
 /* Runner lifecycle: start, pump, timeout, kill, verdict. The kind-specific parts (argv, where items arrive) live
  * in runner-kinds.c; fork/exec in runner-spawn.c; parsing in runner-items.c and runner-log.c. */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 #include "util/clock.h"
 #include "util/spawn.h"
 
@@ -40,17 +40,6 @@ static const nem_runner_kind_t *kind_of(nem_script_kind_t kind)
 const char *nem_script_kind_name(nem_script_kind_t kind)
 {
     return kind_of(kind)->name;
-}
-
-bool nem_runner_error(const nem_runner_t *r, bson_error_t *err, int code, const char *fmt, ...)
-{
-    char msg[BSON_ERROR_BUFFER_SIZE];
-    va_list ap;
-    va_start(ap, fmt);
-    bson_vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    bson_set_error(err, NEM_ERROR_RUNNER, (uint32_t)code, "%s: %s", r->label, msg);
-    return false;
 }
 
 nem_runner_t *nem_runner_start(const nem_script_spec_t *spec, bson_error_t *err)
@@ -313,13 +302,4 @@ void nem_runner_destroy(nem_runner_t *r)
     bson_free(r->label);
     bson_free(r->log_prefix);
     bson_free(r);
-}
-
-void nem_item_clear(nem_item_t *item)
-{
-    if (!item)
-        return;
-    bson_destroy(&item->doc);
-    bson_free(item->path);
-    item->path = NULL;
 }

@@ -3,7 +3,7 @@
  * waits on one script: a stop gives its grace period across passes (SIGTERM, then SIGKILL), and a rollback runs on a
  * thread of its own with its own connection (deleting many documents takes a while on any server), so the other
  * scripts' pipes are read all the while. */
-#include "stage/worker.h"
+#include "stage/worker/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +18,9 @@
 
 #include "util/signals.h"
 #include "log/log.h"
-#include "stage/runner.h"
-#include "stage/writer.h"
+#include "stage/runner/runner.h"
+#include "stage/worker/writer.h"
+#include "stage/output.h"
 #include "provenance/provenance.h"
 #include "store/checkpoint.h"
 #include "util/fs.h"
@@ -68,7 +69,7 @@ typedef struct {
 static void group_end(task_t *t, bool ok)
 {
     if (t->wt->group)
-        nem_group_member_ended(t->wt->group, t->wt->slot, ok);
+        nem_learner_group_member_ended(t->wt->group, t->wt->slot, ok);
 }
 
 static void fail_task(task_t *t, const bson_error_t *err)
@@ -173,7 +174,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         return false;
     }
     /* a learner group's earlier try: rank 0 removed it before the round, as one */
-    if (ctx->resume && t->wt->group_size <= 1 && !nem_writer_purge(ctx->store, sp, ctx->run_id, stage, t->position, ctx->legacy_stamp, err))
+    if (ctx->resume && t->wt->group_size <= 1 && !nem_output_purge(ctx->store, sp, ctx->run_id, stage, t->position, ctx->legacy_stamp, err))
         return false;
     if (stage == NEM_STAGE_LEARN && !fetch_parent(ctx, sp, t, err))
         return false;
@@ -221,7 +222,7 @@ static bool start_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
         spec.master_port = wt->master_port;
         spec.shard_json = wt->shard_json;
         spec.shard_collection = sp->data_collection;
-        if (!nem_group_attach(wt->group, wt->slot, wt->member, nem_script_kind(sp->path) == NEM_SCRIPT_PLUGIN,
+        if (!nem_learner_group_attach(wt->group, wt->slot, wt->member, nem_script_kind(sp->path) == NEM_SCRIPT_PLUGIN,
                               &spec.group_fd, why, sizeof why)) {
             bson_set_error(err, NEM_ERROR_RUNNER, NEM_RUNNER_ESPAWN, "%s", why);
             return false;
@@ -329,7 +330,7 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     if (t->failed && t->writer) {
         /* Flush first so every document the script got out is known, then remove them all. */
         nem_writer_flush(t->writer, &err);
-        /* a learner group is rolled back as one by rank 0, once every member has ended (coord-group.c): members
+        /* a learner group is rolled back as one by rank 0, once every member has ended (coordinator/learner-groups.c): members
          * removing the same stamp at once would race each other */
         if (!ctx->plan->writer.keep_partial && !t->wt->group) {
             if (rollback_start(ctx, t, &err)) {
@@ -390,13 +391,13 @@ static void groups_pass(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     while (ctx->poll_abort && (aborted = ctx->poll_abort(ctx->progress_ud, why, sizeof why)) >= 0)
         for (size_t i = 0; i < n; i++)
             if (tasks[i].wt->group && tasks[i].wt->group_index == aborted)
-                nem_group_abort(tasks[i].wt->group, why);
+                nem_learner_group_abort(tasks[i].wt->group, why);
     for (size_t i = 0; i < n; i++)
         if (tasks[i].wt->group && tasks[i].wt->slot == 0)
-            nem_group_progress(tasks[i].wt->group);
+            nem_learner_group_progress(tasks[i].wt->group);
     for (size_t i = 0; i < n; i++) {
         task_t *t = &tasks[i];
-        const char *reason = t->wt->group ? nem_group_failure(t->wt->group) : "";
+        const char *reason = t->wt->group ? nem_learner_group_failure(t->wt->group) : "";
         if (!reason[0] || t->done || t->failed || t->phase != TASK_RUNNING)
             continue;
         /* a member whose process has ended already ends with its own outcome (a crash keeps its own error) */
@@ -439,12 +440,12 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
     size_t *owner = bson_malloc0((n * 4 + 1) * sizeof *owner), nfds = 0;
     int timeout = 1000;
     for (size_t i = 0; i < n; i++) {
-        nem_group_t *g = tasks[i].wt->group;
-        if (!g || tasks[i].wt->slot != 0 || nem_group_over(g))
+        nem_learner_group_t *g = tasks[i].wt->group;
+        if (!g || tasks[i].wt->slot != 0 || nem_learner_group_over(g))
             continue;
         /* a collective in flight is tested often; rank 0's abort is looked for a few times a second */
-        timeout = timeout < (nem_group_busy(g) ? 1 : 50) ? timeout : (nem_group_busy(g) ? 1 : 50);
-        size_t k = nem_group_fds(g, pfds + nfds);
+        timeout = timeout < (nem_learner_group_busy(g) ? 1 : 50) ? timeout : (nem_learner_group_busy(g) ? 1 : 50);
+        size_t k = nem_learner_group_fds(g, pfds + nfds);
         for (size_t j = 0; j < k; j++)
             owner[nfds++] = SIZE_MAX;
     }
@@ -549,7 +550,7 @@ void nem_worker_run(const nem_worker_ctx_t *ctx, nem_stage_t stage, const nem_wo
     for (;;) {
         size_t remaining = 0;
         for (size_t i = 0; i < n; i++)
-            remaining += !tasks[i].done || (tasks[i].wt->group && !nem_group_over(tasks[i].wt->group));
+            remaining += !tasks[i].done || (tasks[i].wt->group && !nem_learner_group_over(tasks[i].wt->group));
         if (!remaining)
             break;
         pump_ready(ctx, stage, tasks, n, done, ud);

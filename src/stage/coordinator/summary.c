@@ -1,5 +1,5 @@
 /* Summary table, JSON summary and progress lines. */
-#include "stage/summary.h"
+#include "stage/coordinator/summary.h"
 
 #include <errno.h>
 #include <string.h>

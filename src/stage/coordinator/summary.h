@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "stage/stage.h"
+#include "stage/message.h"
 
 typedef struct nem_summary nem_summary_t;
 

@@ -3,7 +3,7 @@
 #ifndef NEM_RUNNER_PRIVATE_H
 #define NEM_RUNNER_PRIVATE_H
 
-#include "stage/runner.h"
+#include "stage/runner/runner.h"
 
 #include <signal.h>
 
@@ -98,7 +98,7 @@ void nem_items_free(nem_items_chan_t *ch);
 /* runner-log.c: logs the complete lines in the buffer (all of it at EOF). */
 void nem_log_lines(nem_runner_t *r, nem_log_chan_t *ch, bool at_eof);
 
-/* runner.c */
+/* runner-io.c: an error prefixed with the script's label */
 bool nem_runner_error(const nem_runner_t *r, bson_error_t *err, int code, const char *fmt, ...)
     BSON_GNUC_PRINTF(4, 5);
 

@@ -1,30 +1,30 @@
 /* The run record's life on rank 0: opened (or reopened for --resume) before the first round, every result
  * recorded as it arrives (in one update per round or per second), a heartbeat while the run lives, closed with the
- * run's status (coordinator-private.h). */
+ * run's status (coordinator.h). */
 #include <mpi.h>
 #include <string.h>
 #include <time.h>
 
 #include "log/log.h"
 #include "provenance/provenance.h"
-#include "stage/coordinator-private.h"
+#include "stage/coordinator/coordinator-private.h"
 #include "util/exitcodes.h"
 #include "util/procinfo.h"
 #include "util/signals.h"
 
-/* Rank 0: refreshes the run record's nem_coord_heartbeat every --nem_coord_heartbeat seconds, so a run whose rank 0 died can be told
+/* Rank 0: refreshes the run record's heartbeat every --heartbeat seconds, so a run whose rank 0 died can be told
  * from a live one (nem_runrec_is_lost). Called from every wait of rank 0. */
 void nem_coord_heartbeat(coord_t *c)
 {
     int64_t now = nem_wall_ms();
     bson_error_t err;
-    if (c->world->rank != 0 || !c->store || !c->run_id[0] ||
+    if (!c->store || !c->run_id[0] ||
         now - c->beat_ms < (int64_t)c->plan->heartbeat_s * 1000)
         return;
     c->beat_ms = now;
     if (!nem_runrec_heartbeat(c->store, c->run_id, &err) && !c->beat_failed) {
         c->beat_failed = true;
-        NEM_WARN("run record %s: nem_coord_heartbeat: %s", c->run_id, err.message);
+        NEM_WARN("run record %s: heartbeat: %s", c->run_id, err.message);
     }
 }
 
@@ -67,14 +67,6 @@ void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t
     nem_summary_progress(c->summary, NEM_PROGRESS_MS);
 }
 
-void nem_coord_record(const nem_task_result_t *r, void *ud)
-{
-    coord_t *c = ud;
-    if (r->group_size > 1 && r->member >= 0)
-        nem_coord_group_result(c, r); /* the group's entry once every member has reported */
-    else
-        nem_coord_record_entry(c, r, NULL);
-}
 
 /* The run record's heartbeat interval in seconds (as provenance.c reads it: 30 when it names none). */
 static int64_t heartbeat_interval_s(const bson_t *run)
@@ -304,26 +296,16 @@ static bool record_owner(coord_t *c, bson_error_t *err)
     return ok;
 }
 
-/* Rank 0: store, run record. Returns an exit status or -1 to go on. */
-int nem_coord_open_run(coord_t *c)
+/* The store and the run record: the hello every rank needs (its status: an exit status, or -1 to go on). */
+void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
 {
     bson_error_t err = {0};
-    char *hosts = NULL;
     bson_t harr = BSON_INITIALIZER;
-
-    if (c->world->rank == 0)
-        hosts = bson_malloc0((size_t)c->world->size * NEM_HOSTLEN);
-    nem_mpi_gather(c->world->host, NEM_HOSTLEN, MPI_CHAR, hosts, 0);
-    if (c->world->rank != 0)
-        return -1;
-    c->hosts = hosts;
-    c->aborts_sent = bson_malloc0(((size_t)c->world->size + 1) * sizeof *c->aborts_sent);
     for (int r = 0; r < c->world->size; r++) {
         char key[16];
         const char *k;
         bson_uint32_to_string((uint32_t)r, &k, key, sizeof key);
-        hosts[r * NEM_HOSTLEN + NEM_HOSTLEN - 1] = '\0';
-        BSON_APPEND_UTF8(&harr, k, hosts + r * NEM_HOSTLEN);
+        BSON_APPEND_UTF8(&harr, k, nem_pack_host(&c->pack, r));
     }
     int status = -1;
     if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
@@ -353,7 +335,12 @@ int nem_coord_open_run(coord_t *c)
         NEM_INFO("run %s%s", c->run_id, c->resume_id ? " (resumed)" : "");
     }
     bson_destroy(&harr);
-    return status;
+    memset(hello, 0, sizeof *hello);
+    hello->status = status;
+    bson_strncpy(hello->run_id, c->run_id, sizeof hello->run_id);
+    hello->attempt = c->attempt;
+    hello->resumed = c->resume_id != NULL;
+    hello->legacy = c->legacy;
 }
 
 int nem_coord_close_run(coord_t *c)
@@ -417,26 +404,12 @@ int nem_coord_close_run(coord_t *c)
     return NEM_EXIT_OK;
 }
 
-/* Every worker connects (and pings, so an unreachable server is found now, not per script); then all ranks agree:
- * if any could not, every rank ends with NEM_EXIT_SERVER and the run record says why. */
-bool nem_coord_connect_workers(coord_t *c)
+void nem_coord_workers_failed(coord_t *c)
 {
-    int ok = 1, all = 0;
-    if (c->world->rank != 0) {
-        bson_error_t err = {0};
-        if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
-            NEM_ERROR("rank %d on %s cannot use the database: %s", c->world->rank, c->world->host, err.message);
-            ok = 0;
-        }
-    }
-    nem_mpi_allreduce(&ok, &all, 1, MPI_INT, MPI_MIN);
-    if (!all && c->world->rank == 0) {
-        bson_error_t err;
-        NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
-        if (!nem_runrec_end(c->store, c->run_id, "failed", "a worker rank could not connect to the database", &err))
-            NEM_ERROR("run record %s: %s", c->run_id, err.message);
-    }
-    return all;
+    bson_error_t err;
+    NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
+    if (!nem_runrec_end(c->store, c->run_id, "failed", "a worker rank could not connect to the database", &err))
+        NEM_ERROR("run record %s: %s", c->run_id, err.message);
 }
 
 /* Live progress: rank 0 counts documents as they are written, not only when scripts end. */

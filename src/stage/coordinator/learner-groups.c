@@ -3,9 +3,8 @@
 #include <string.h>
 
 #include "log/log.h"
-#include "stage/coordinator-private.h"
-#include "store/checkpoint.h"
-#include "stage/writer.h"
+#include "stage/coordinator/coordinator-private.h"
+#include "stage/output.h"
 
 /* The bounds, from one pass over the _ids in _id order: the _id at each k-th position (first_id_t per bound), and
  * whether they are all of one type (a range compares values of one type only). */
@@ -181,11 +180,6 @@ static const nem_task_result_t *cause(const coord_group_t *g)
     return first ? first : any;
 }
 
-static const char *host_of(const coord_t *c, int rank)
-{
-    return c->hosts ? c->hosts + (size_t)rank * NEM_HOSTLEN : "";
-}
-
 /* The group's lineage: its size, hosts, every member's shard (count, digest) and the total. */
 static void group_lineage(const coord_t *c, const coord_group_t *g, bool for_record, bson_t *out)
 {
@@ -215,7 +209,7 @@ static void group_lineage(const coord_t *c, const coord_group_t *g, bool for_rec
         BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &m);
         BSON_APPEND_INT32(&m, "member", i);
         BSON_APPEND_INT32(&m, "rank", r->rank);
-        BSON_APPEND_UTF8(&m, "host", r->host[0] ? r->host : host_of(c, g->ranks[i]));
+        BSON_APPEND_UTF8(&m, "host", r->host[0] ? r->host : nem_pack_host(&c->pack, g->ranks[i]));
         if (g->shards && g->shards[i])
             BSON_APPEND_UTF8(&m, "shard", g->shards[i]); /* as JSON text: a stored document may not hold '$' keys */
         if (r->consumed >= 0) {
@@ -266,22 +260,6 @@ static bool stamp_model(coord_t *c, const coord_group_t *g, const nem_script_pla
     return ok;
 }
 
-/* A group that succeeded, its model stored: its checkpoints have served (as a lone learner's, writer.c), unless
- * --dl-checkpoint-keep-final keeps them. Not before: a member that fails late rolls the whole group back. */
-static void drop_group_checkpoints(coord_t *c, const coord_group_t *g)
-{
-    char key[64];
-    uint64_t n = 0;
-    bson_error_t err;
-    if (g->stage != NEM_STAGE_LEARN || c->plan->writer.keep_checkpoints)
-        return;
-    nem_script_key(g->stage, g->position, key, sizeof key);
-    if (!nem_ckpt_remove(c->store, c->run_id, key, &n, &err))
-        NEM_WARN("%s: its checkpoints were not removed: %s", key, err.message);
-    else if (n)
-        NEM_DEBUG("%s: its %" PRIu64 " checkpoint(s) removed, the group's model stored", key, n);
-}
-
 static void finish_group(coord_t *c, coord_group_t *g)
 {
     const nem_script_plan_t *sp = nem_run_plan_script(c->plan, g->stage, g->position);
@@ -313,7 +291,7 @@ static void finish_group(coord_t *c, coord_group_t *g)
     }
     if (!r.ok && sp && !c->plan->writer.keep_partial) {
         /* what any member stored goes, all of it: the group failed as one */
-        if (nem_writer_purge(c->store, sp, c->run_id, g->stage, g->position, c->legacy, &err)) {
+        if (nem_output_purge(c->store, sp, c->run_id, g->stage, g->position, c->legacy, &err)) {
             r.documents = 0, r.models = 0;
             r.model[0] = '\0';
         } else {
@@ -325,7 +303,8 @@ static void finish_group(coord_t *c, coord_group_t *g)
         NEM_ERROR("%s", r.error);
     } else {
         NEM_INFO("%s[%zu]: learner group of %d done", nem_stage_name(g->stage), g->position, g->size);
-        drop_group_checkpoints(c, g);
+        if (!c->plan->writer.keep_checkpoints) /* not before: a member that fails late rolls the whole group back */
+            nem_output_drop_checkpoints(c->store, c->run_id, g->stage, g->position);
     }
     bson_t extra = BSON_INITIALIZER, lineage;
     group_lineage(c, g, true, &lineage);
@@ -362,6 +341,24 @@ void nem_coord_group_result(coord_t *c, const nem_task_result_t *r)
     }
     if (g->n_reported == g->size)
         finish_group(c, g);
+}
+
+void nem_coord_group_add(coord_t *c, nem_stage_t stage, size_t position, int index, int size, const int *ranks,
+                         char **shards)
+{
+    coord_group_t *g;
+    c->groups = bson_realloc(c->groups, (c->n_groups + 1) * sizeof *c->groups);
+    g = &c->groups[c->n_groups++];
+    memset(g, 0, sizeof *g);
+    g->stage = stage;
+    g->position = position;
+    g->size = size;
+    g->index = index;
+    g->ranks = bson_malloc0((size_t)size * sizeof *g->ranks);
+    memcpy(g->ranks, ranks, (size_t)size * sizeof *g->ranks);
+    g->results = bson_malloc0((size_t)size * sizeof *g->results);
+    g->reported = bson_malloc0((size_t)size * sizeof *g->reported);
+    g->shards = shards;
 }
 
 void nem_coord_groups_clear(coord_t *c)

@@ -1,5 +1,5 @@
 /* Run plans (plan.h): ownership and lookups; app/plan.c builds them. */
-#include "stage/plan.h"
+#include "stage/run-plan.h"
 
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * lists are those of the run it resumes (coordinator-private.h). */
 #include <string.h>
 
-#include "stage/coordinator-private.h"
+#include "stage/coordinator/coordinator-private.h"
 
 bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos)
 {

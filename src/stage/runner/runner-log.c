@@ -1,6 +1,6 @@
 /* Log channels: a script's stderr (and, for Python scripts and plugins, its stdout, where print() goes) become
  * log lines prefixed with the script, its position and the rank. */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* The build tree's locations, compiled into their own object so that only the helper lookup depends on them
  * (runner-kinds.c uses them only while the running program itself lives in the build tree). */
-#include "stage/runner-private.h"
+#include "stage/runner/runner-private.h"
 
 const char *nem_runner_build_top(void)
 {
