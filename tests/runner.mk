@@ -12,7 +12,7 @@ tests_runner_plugin_fixture_la_SOURCES = tests/runner/plugin_fixture.c
 tests_runner_plugin_fixture_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
 tests_runner_plugin_fixture_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS)
 
-# A plugin stamped with another plugin API version, which the host must refuse.
+# A plugin stamped as built against nemesyst 99.0, which the host must refuse (also tests/badinput/scripts.tsv).
 check_LTLIBRARIES += tests/runner/plugin_badapi.la
 tests_runner_plugin_badapi_la_SOURCES = tests/runner/plugin_badapi.c
 tests_runner_plugin_badapi_la_LDFLAGS = -module -avoid-version -rpath /nowhere -Wl,--as-needed
@@ -20,6 +20,9 @@ tests_runner_plugin_badapi_la_LIBADD = libnemesyst.la $(MONGOC_LIBS) $(BSON_LIBS
 
 dist_check_SCRIPTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
 TESTS += tests/runner/runner.sh tests/runner/plugin-pkgconfig.sh tests/runner/adapter-cursor.sh
+# libnemesyst.so exports nemesyst.h and nothing else and the version agrees everywhere
+dist_check_SCRIPTS += tests/runner/plugin-exports.sh
+TESTS += tests/runner/plugin-exports.sh
 EXTRA_DIST += tests/runner/fixtures
 
 # The learner-group tests' C plugin (tests/groups/groups.sh).

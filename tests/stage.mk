@@ -21,3 +21,7 @@ STAGE_TESTS += tests/stage/stage-checkpoint.sh
 STAGE_TESTS += tests/stage/stage-checkpoint-torch.sh
 STAGE_TESTS += tests/stage/stage-code-lineage.sh
 STAGE_TESTS += tests/stage/stage-python-choice.sh
+# Plugin compatibility: which plugin versions the host loads and which it refuses, naming both versions.
+STAGE_TESTS += tests/stage/stage-plugin-abi.sh
+# A C++ plugin (g++, or CXX): the header as C++, the stamp in C++ builds, a real stage (skipped without one).
+STAGE_TESTS += tests/stage/stage-plugin-cxx.sh

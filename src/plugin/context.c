@@ -224,6 +224,23 @@ bool nemesyst__ctx_end(nemesyst_ctx_t *ctx, bson_error_t *error)
     return ok;
 }
 
+bool nemesyst__host_run(nemesyst_entry_fn entry, bson_error_t *error)
+{
+    nemesyst_ctx_t *ctx = nemesyst__ctx_from_env(error);
+    if (!ctx)
+        return false;
+    bool ok = entry(ctx, error);
+    bson_error_t ferr;
+    bool flushed = nemesyst__ctx_finish(ctx, &ferr); /* a failed script's items too, for --keep-partial */
+    if (ok && !(flushed && nemesyst__ctx_end(ctx, &ferr))) {
+        ok = false;
+        *error = ferr;
+    }
+    /* Disconnect before the host reports, so the reason is the last line the runner sees. */
+    nemesyst__ctx_destroy(ctx);
+    return ok;
+}
+
 bool nemesyst__write_item(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error)
 {
     ctx->n_items++;

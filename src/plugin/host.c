@@ -18,24 +18,51 @@ static const char *entry_symbol(void)
     return name;
 }
 
+/* The plugin's stamp (include/nemesyst.h) against the running libnemesyst's version, the library the plugin's calls
+ * reach. The rule: the same major, and a minor no newer than ours (a minor release only adds to the API). The stamp
+ * is nemesyst_plugin_abi, or the 3.0 header's int nemesyst_plugin_api_version, whose one version (1) is 3.0; a
+ * plugin with neither loads unchecked. The library and this host carry no stamp (NEMESYST_NO_API_STAMP), so a stamp
+ * found is the plugin's. */
+static bool compatible(void *handle, bson_error_t *error)
+{
+    unsigned v = nemesyst_version(), our_major = v >> 16, our_minor = (v >> 8) & 0xff;
+    const nemesyst_plugin_abi_t *abi = dlsym(handle, "nemesyst_plugin_abi");
+    const int *api = dlsym(handle, "nemesyst_plugin_api_version");
+    nemesyst_plugin_abi_t built = {3, 0};
+    if (abi)
+        built = *abi;
+    else if (!api)
+        return true;
+    /* One line, the versions first: the runner keeps the last line of stderr, after the plugin's path. */
+    if (!abi && *api != NEMESYST_API_VERSION) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                       "the plugin was built against nemesyst plugin API version %d, which no nemesyst had, this "
+                       "nemesyst is %u.%u: rebuild it against this nemesyst", *api, our_major, our_minor);
+        return false;
+    }
+    if (built.major_version == our_major && built.minor_version <= our_minor)
+        return true;
+    bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                   "the plugin was built against nemesyst %u.%u (%s), this nemesyst is %u.%u: rebuild it against this "
+                   "nemesyst", built.major_version, built.minor_version,
+                   built.major_version < our_major ? "an older, incompatible major" : "needs a newer nemesyst",
+                   our_major, our_minor);
+    return false;
+}
+
 static nemesyst_entry_fn load_entry(const char *path, bson_error_t *error)
 {
     const char *sym = entry_symbol();
     nemesyst_entry_fn fn;
-    /* RTLD_LOCAL: two plugins never share symbols; RTLD_NOW: a missing symbol fails here, not mid-run */
+    /* RTLD_LOCAL: two plugins never share symbols; RTLD_NOW: a missing symbol fails here, not mid-run. (dlopen runs
+     * the plugin's constructors, if it has any; nothing else in it runs before the stamp is checked.) */
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "cannot load plugin: %s", dlerror());
         return NULL;
     }
-    /* The plugin's own stamp (include/nemesyst.h); the library and this host carry none, so this is the plugin's. */
-    const int *api = dlsym(handle, "nemesyst_plugin_api_version");
-    if (api && *api != NEMESYST_API_VERSION) {
-        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
-                       "plugin '%s' was built against nemesyst plugin API version %d, this nemesyst provides version "
-                       "%d: rebuild it against this nemesyst.h", path, *api, NEMESYST_API_VERSION);
+    if (!compatible(handle, error))
         return NULL;
-    }
     *(void **)&fn = dlsym(handle, sym);
     if (!fn)
         bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "plugin '%s' has no entry point '%s'", path, sym);
@@ -60,8 +87,6 @@ static void mongoc_to_log(mongoc_log_level_t level, const char *domain, const ch
 int main(int argc, char **argv)
 {
     bson_error_t error = {0};
-    nemesyst_ctx_t *ctx = NULL;
-    int rc = 1;
     if (argc != 2) {
         fprintf(stderr, "usage: %s PLUGIN.so (run by nemesyst)\n", argv[0]);
         return 2;
@@ -69,19 +94,8 @@ int main(int argc, char **argv)
     mongoc_init();
     mongoc_log_set_handler(mongoc_to_log, NULL);
     nemesyst_entry_fn entry = load_entry(argv[1], &error);
-    bool ok = false;
-    if (entry && (ctx = nemesyst__ctx_from_env(&error))) {
-        ok = entry(ctx, &error);
-        bson_error_t ferr;
-        bool flushed = nemesyst__ctx_finish(ctx, &ferr); /* a failed script's items too, for --keep-partial */
-        if (ok && !(flushed && nemesyst__ctx_end(ctx, &ferr))) {
-            ok = false;
-            error = ferr;
-        }
-    }
-    /* Disconnect before reporting, so the reason is the last line the host sees. */
-    nemesyst__ctx_destroy(ctx);
-    rc = ok ? 0 : fail(argv[1], &error);
+    bool ok = entry && nemesyst__host_run(entry, &error);
+    int rc = ok ? 0 : fail(argv[1], &error);
     mongoc_cleanup();
     return rc;
 }

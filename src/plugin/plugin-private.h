@@ -1,5 +1,7 @@
-/* libnemesyst internals: the context a plugin receives, and the calls nemesyst-plugin-host makes around the
- * entry point. The nemesyst__ functions are exported for the host helper only, not part of the public API. */
+/* libnemesyst internals: the context a plugin receives, and what runs around the entry point. libnemesyst is built
+ * with -fvisibility=hidden, so these nemesyst__ functions are not exported, with one exception: nemesyst__host_run,
+ * the host's one door into the library (below). The benchmarks that call the others link the convenience library
+ * libnemesyst_plugin.la instead (src/plugin/local.mk). */
 #ifndef NEMESYST_PLUGIN_PRIVATE_H
 #define NEMESYST_PLUGIN_PRIVATE_H
 
@@ -35,6 +37,18 @@ struct nemesyst_ctx {
     char *host;                   /* NEMESYST_HOST: the worker's host name, for checkpoints */
     int rank;                     /* NEMESYST_RANK: the worker's MPI rank */
 };
+
+/* Runs one script for nemesyst-plugin-host: builds the context from the NEMESYST_* environment the runner set,
+ * calls entry with it, flushes the items and sends the end-of-output record (after a successful entry point only),
+ * and disconnects. True when the entry point returned true and everything it emitted reached the pipe; else false
+ * with error set (left as the entry point left it when that returned false).
+ * Exported, under the private prefix nemesyst__ and declared in no installed header, because the host links the
+ * shared libnemesyst: the plugin links it too (pkg-config --libs nemesyst), so the process holds one copy of the
+ * library, whose context the plugin's calls receive. Linking the internals into the host statically instead would
+ * put a second copy in the process, building contexts that another copy's code reads. Folding the host's calls
+ * into this one keeps the private exports at one (tests/runner/exports.sh allows it and nothing else beyond
+ * nemesyst.h). */
+NEMESYST_EXTERN bool nemesyst__host_run(nemesyst_entry_fn entry, bson_error_t *error);
 
 /* Builds the context from the NEMESYST_* environment the host set. */
 nemesyst_ctx_t *nemesyst__ctx_from_env(bson_error_t *error);

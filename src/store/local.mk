@@ -3,6 +3,8 @@
 noinst_LTLIBRARIES += libnemesyst_store.la
 libnemesyst_core_la_LIBADD += libnemesyst_store.la
 libnemesyst_store_la_LIBADD = $(MONGOC_LIBS) $(BSON_LIBS)
+# hidden: linked into libnemesyst.so, which exports only the plugin API (src/plugin/local.mk)
+libnemesyst_store_la_CFLAGS = $(AM_CFLAGS) $(VISIBILITY_CFLAGS)
 libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
 	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c \
 	src/store/storable.h src/store/storable.c

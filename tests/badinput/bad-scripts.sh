@@ -13,6 +13,7 @@ while IFS=$'\t' read -r name kind entry want body; do
     py) f="$T/$name.py"; printf -- "$body" >"$f" ;;
     so) f="$T/$name.so"; if [ "$body" = - ]; then : >"$f"; else printf -- "$body" >"$f"; fi ;;
     plugin) f="$PLUGIN" ;;
+    abi) f="$top_builddir/tests/runner/.libs/plugin_badapi.so" ;;
     *) fail "$name: unknown kind $kind" ;;
     esac
     names+=("$name") scripts+=("$f") entries+=("$entry") wants+=("$want")
