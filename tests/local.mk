@@ -9,6 +9,11 @@ tests_unit_test_spawn_SOURCES = tests/unit/test_spawn.c
 tests_unit_test_spawn_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_spawn_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test_spawn
+check_PROGRAMS += tests/unit/test_table
+tests_unit_test_table_SOURCES = tests/unit/test_table.c
+tests_unit_test_table_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_table_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_table
 
 # Command-line behaviour of the nemesyst binary
 dist_check_SCRIPTS += tests/cli/cli.sh

@@ -83,7 +83,8 @@ bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fi
 bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err);
 /* True for a lost run; age_ms (may be NULL) receives the age of its heartbeat. */
 bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms);
-/* Prints the runs of the store's database, newest first, one line each (lost ones as "lost"); *lost counts them. */
+/* --list-runs: prints the runs of the store's database, newest first, one line each (lost ones as "lost"), through
+ * the one run listing (runlist.h, where it is defined); *lost counts them. */
 bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err);
 /* status: "succeeded", "failed" or "interrupted" (a signal stopped the run; --resume finishes it). */
 bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err);

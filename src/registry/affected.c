@@ -1311,38 +1311,55 @@ static char *selection_text(const nem_reg_t *r, const sel_t *s)
     return bson_string_free(t, false);
 }
 
+static const nem_table_col_t affected_columns[] = {
+    {"model", NEM_TABLE_LEFT, 0},  {"bucket", NEM_TABLE_LEFT, 0},    {"run", NEM_TABLE_LEFT, 0},
+    {"script", NEM_TABLE_LEFT, 0}, {"documents", NEM_TABLE_LEFT, 0}, {"how", NEM_TABLE_LEFT, 0},
+};
+
+static const nem_table_col_t made_columns[] = {
+    {"collection", NEM_TABLE_LEFT, 0}, {"count", NEM_TABLE_RIGHT, 0}, {"model", NEM_TABLE_LEFT, 0},
+    {"run", NEM_TABLE_LEFT, 0},        {"script", NEM_TABLE_LEFT, 0},
+};
+
 static void print_table(FILE *out, const aff_t *a, model_t **order, size_t n, const preds_t *p, const char *sel,
                         const char *verdict)
 {
-    char how[1024], docs[48];
+    char how[1024];
+    nem_table_t *t = nem_table_new(affected_columns, sizeof affected_columns / sizeof *affected_columns);
     fprintf(out, "documents   %s\n", sel);
-    bool any = false;
-    for (size_t i = 0; i < n; i++)
-        any |= order[i]->how || order[i]->undetermined;
-    if (any) {
-        fprintf(out, "  %-24s %-16s %-26s %-9s %-13s %s\n", "model", "bucket", "run", "script", "documents", "how");
-        for (size_t i = 0; i < n; i++) {
-            const model_t *m = order[i];
-            if (!m->how && !m->undetermined)
-                continue;
-            how_text(a, m, how, sizeof how);
-            char got[24] = "?";
-            if (!m->undetermined)
-                snprintf(got, sizeof got, "%" PRId64 "%s", m->affected, m->problem ? "+" : "");
-            if (m->documents >= 0)
-                snprintf(docs, sizeof docs, "%s of %" PRId64, got, m->documents);
-            else
-                snprintf(docs, sizeof docs, "%s of ?", got);
-            fprintf(out, "  %-24s %-16s %-26s %-9s %-13s %s\n", m->text, m->bucket, nem_reg_str(m->row, "run", "?"),
-                    nem_reg_str(m->row, "script", "?"), docs, how);
-        }
+    for (size_t i = 0; i < n; i++) {
+        const model_t *m = order[i];
+        if (!m->how && !m->undetermined)
+            continue;
+        how_text(a, m, how, sizeof how);
+        nem_table_add(t, m->text);
+        nem_table_add(t, m->bucket);
+        nem_table_add(t, nem_reg_str(m->row, "run", "?"));
+        nem_table_add(t, nem_reg_str(m->row, "script", "?"));
+        char got[24] = "?";
+        if (!m->undetermined)
+            snprintf(got, sizeof got, "%" PRId64 "%s", m->affected, m->problem ? "+" : "");
+        if (m->documents >= 0)
+            nem_table_addf(t, "%s of %" PRId64, got, m->documents);
+        else
+            nem_table_addf(t, "%s of ?", got);
+        nem_table_add(t, how);
     }
+    if (nem_table_rows(t))
+        nem_table_print(t, out, "  ");
+    nem_table_destroy(t);
     if (p->n) {
-        fprintf(out, "predictions made with them\n  %-24s %-8s %-24s %-26s %s\n", "collection", "count", "model", "run",
-                "script");
-        for (size_t i = 0; i < p->n; i++)
-            fprintf(out, "  %-24s %-8" PRId64 " %-24s %-26s %s\n", p->v[i].collection, p->v[i].count, p->v[i].model,
-                    p->v[i].run ? p->v[i].run : "?", p->v[i].script ? p->v[i].script : "?");
+        t = nem_table_new(made_columns, sizeof made_columns / sizeof *made_columns);
+        for (size_t i = 0; i < p->n; i++) {
+            nem_table_add(t, p->v[i].collection);
+            nem_table_addf(t, "%" PRId64, p->v[i].count);
+            nem_table_add(t, p->v[i].model);
+            nem_table_add(t, p->v[i].run ? p->v[i].run : "?");
+            nem_table_add(t, p->v[i].script ? p->v[i].script : "?");
+        }
+        fprintf(out, "predictions made with them\n");
+        nem_table_print(t, out, "  ");
+        nem_table_destroy(t);
     }
     fprintf(out, "%s\n", verdict);
 }

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/exitcodes.h"
 
 static bool lineage_of(nem_reg_t *r, const bson_t *row, bson_t *out, bool *found, bson_error_t *err)
@@ -43,7 +44,7 @@ int nem_reg_export(nem_reg_t *r, const char *run_id)
     BSON_APPEND_UTF8(&out, "format", "nemesyst-registry-export/1");
     BSON_APPEND_UTF8(&out, "database", nem_store_db_name(r->store));
     BSON_APPEND_UTF8(&out, "server", nem_store_public_uri(r->store));
-    BSON_APPEND_UTF8(&out, "exported", nem_reg_iso(r->now_ms, now));
+    BSON_APPEND_UTF8(&out, "exported", nem_iso_ms(r->now_ms, now));
     bson_concat(&out, &report);
     bool ok = true;
     bson_t lineage = BSON_INITIALIZER;

@@ -24,7 +24,7 @@ static bool append_run(nem_reg_t *r, bson_t *out, const char *run_id, bson_error
         BSON_APPEND_NULL(out, "run");
         return true;
     }
-    nem_reg_run_row(r, &record, &row);
+    nem_runlist_row(&record, r->now_ms, &row);
     BSON_APPEND_DOCUMENT(out, "run", &row);
     bson_destroy(&row);
     nem_reg_append_attempts(&record, out); /* a training that outlived its jobs: each job's try */
@@ -384,12 +384,8 @@ static void print_lineage(FILE *out, const bson_t *rep)
     else
         fprintf(out, " none");
     fprintf(out, "\noptions (secrets removed):\n");
-    if (nem_reg_sub(rep, "options", &opts) && bson_iter_init(&it, &opts))
-        while (bson_iter_next(&it)) {
-            text = nem_reg_value_text(&it, 200);
-            fprintf(out, "  %-34s %s\n", bson_iter_key(&it), text);
-            bson_free(text);
-        }
+    if (nem_reg_sub(rep, "options", &opts))
+        nem_reg_print_options(out, &opts);
 }
 
 /* The model of a MODEL_ID argument: checked, then looked up in --bucket or every bucket. */

@@ -47,11 +47,13 @@ static const char usage[] =
     "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only: it never writes, changes or deletes.\n"
     "\n"
     "VERBS\n"
-    "    runs              every run, newest first: id, start, duration, status (lost: still \"running\" but its\n"
-    "                      rank 0 ran on this host and has ended, or its heartbeat is over 3 --heartbeat\n"
-    "                      intervals old), hosts, scripts ok and failed\n"
-    "    run RUN_ID        one run: its scripts (status, rank, host, time, documents, models, path), errors, the\n"
-    "                      models and the predictions it made, and its options (secrets removed)\n"
+    "    runs              every run, newest first, as nemesyst --list-runs lists them: id, status (succeeded,\n"
+    "                      failed, interrupted, running, or lost: still \"running\" but its rank 0 ran on this\n"
+    "                      host and has ended, or its heartbeat is over 3 --heartbeat intervals old), start,\n"
+    "                      duration, heartbeat age, scripts ok and failed, hosts\n"
+    "    run RUN_ID        one run: its scripts as the end-of-run summary shows them (status: succeeded or failed,\n"
+    "                      rank, host, seconds, documents, models, file, error), its attempts, errors, the models\n"
+    "                      and the predictions it made, and its options (secrets removed)\n"
     "    models            the models of every bucket (or --bucket B) with their metrics: the numbers of the\n"
     "                      learner's metadata, the final value of a list (a history); --best METRIC --min|--max\n"
     "                      keeps the one with the least or greatest METRIC\n"
@@ -116,25 +118,53 @@ static const char usage[] =
     "    nemesyst(1), nemesyst-errors(7), nemesyst-export (nemesyst-export --help); README.md, \"Asking the store:\n"
     "    nemesyst-registry\" and \"Provenance: from a model back to its data\"\n";
 
-typedef enum {
-    VERB_RUNS, VERB_RUN, VERB_MODELS, VERB_LINEAGE, VERB_VERIFY, VERB_EXPORT, VERB_METRICS, VERB_AFFECTED, VERB__COUNT
+/* The verbs: each one's name, what runs it, the id it takes and the options it accepts besides --json and the
+ * connection; the parser (is_verb, check_verb, check_ids) and the dispatch (run_verb) read this table only. */
+typedef enum { ID_NONE, ID_RUN, ID_MODEL } id_kind_t;
+enum {
+    V_BUCKET = 1 << 0,    /* --bucket B */
+    V_BEST = 1 << 1,      /* --best METRIC --min|--max */
+    V_ALL = 1 << 2,       /* --all instead of the id (verify) */
+    V_PLOT = 1 << 3,      /* --plot FILE.png */
+    V_SCRIPT = 1 << 4,    /* --script KEY */
+    V_DOCUMENTS = 1 << 5, /* --collection, --filter, --id, --ids-file, --run */
+};
+
+typedef struct args args_t;
+typedef struct {
+    const char *name;
+    int (*fn)(nem_reg_t *r, const args_t *a);
+    id_kind_t id;
+    unsigned flags;
 } verb_t;
 
-static const struct {
-    const char *name;
-    bool takes_id;
-} verbs[VERB__COUNT] = {
-    [VERB_RUNS] = {"runs", false},      [VERB_RUN] = {"run", true},       [VERB_MODELS] = {"models", false},
-    [VERB_LINEAGE] = {"lineage", true}, [VERB_VERIFY] = {"verify", true}, [VERB_EXPORT] = {"export", true},
-    [VERB_METRICS] = {"metrics", true},  [VERB_AFFECTED] = {"affected", false},
+static int do_runs(nem_reg_t *r, const args_t *a);
+static int do_run(nem_reg_t *r, const args_t *a);
+static int do_models(nem_reg_t *r, const args_t *a);
+static int do_lineage(nem_reg_t *r, const args_t *a);
+static int do_verify(nem_reg_t *r, const args_t *a);
+static int do_export(nem_reg_t *r, const args_t *a);
+static int do_metrics(nem_reg_t *r, const args_t *a);
+static int do_affected(nem_reg_t *r, const args_t *a);
+
+static const verb_t verbs[] = {
+    {"runs", do_runs, ID_NONE, 0},
+    {"run", do_run, ID_RUN, V_BUCKET},
+    {"models", do_models, ID_NONE, V_BUCKET | V_BEST},
+    {"lineage", do_lineage, ID_MODEL, V_BUCKET},
+    {"verify", do_verify, ID_MODEL, V_BUCKET | V_ALL},
+    {"export", do_export, ID_RUN, 0},
+    {"metrics", do_metrics, ID_RUN, V_PLOT | V_SCRIPT},
+    {"affected", do_affected, ID_NONE, V_SCRIPT | V_DOCUMENTS},
 };
+#define N_VERBS (sizeof verbs / sizeof *verbs)
 
 /* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
        OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_HELP = 'h', OWN_VERSION = 'V' };
 
-typedef struct {
+struct args {
     bool json, help, version, all;
     const char *bucket, *best, *script, *plot;
     const char *collection, *filter, *ids_file, *run; /* affected */
@@ -146,14 +176,29 @@ typedef struct {
     char **rest;          /* argv[0] and nemesyst's options, for nem_config_resolve */
     int n_rest;
     const char *verb_taken_by; /* a verb's name was read as this option's value ("--db-password runs") */
-} args_t;
+};
+
+static const verb_t *find_verb(const char *word)
+{
+    for (size_t v = 0; v < N_VERBS; v++)
+        if (strcmp(verbs[v].name, word) == 0)
+            return &verbs[v];
+    return NULL;
+}
 
 static bool is_verb(const char *word)
 {
-    for (int v = 0; v < VERB__COUNT; v++)
-        if (strcmp(verbs[v].name, word) == 0)
-            return true;
-    return false;
+    return find_verb(word) != NULL;
+}
+
+/* "runs, run, ..., metrics, affected": the verbs' names, for messages. */
+static const char *verb_names(void)
+{
+    static char names[256];
+    if (!names[0])
+        for (size_t v = 0; v < N_VERBS; v++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", v ? ", " : "", verbs[v].name);
+    return names;
 }
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -309,31 +354,27 @@ static int parse_args(int argc, char **argv, args_t *a)
 }
 
 /* The verb and its id; returns -1 when they are right, else the exit status. */
-static int check_verb(const args_t *a, verb_t *verb)
+static int check_verb(const args_t *a, const verb_t **verb)
 {
     if (a->n_words == 0 && a->verb_taken_by)
         return usage_error("no verb: the word after --%s was read as its value (write --%s=VALUE, or give it last to "
                            "be asked)", a->verb_taken_by, a->verb_taken_by);
     if (a->n_words == 0)
-        return usage_error("no verb: give one of runs, run, models, lineage, verify, export, metrics, affected (see "
-                           "--help)%s%s", "", "");
-    for (*verb = 0; *verb < VERB__COUNT && strcmp(verbs[*verb].name, a->words[0]) != 0; (*verb)++)
-        ;
-    if (*verb == VERB__COUNT)
-        return usage_error("unknown verb '%s' (one of runs, run, models, lineage, verify, export, metrics, "
-                           "affected)%s", a->words[0], "");
-    if (a->all && *verb != VERB_VERIFY)
+        return usage_error("no verb: give one of %s (see --help)%s", verb_names(), "");
+    const verb_t *v = *verb = find_verb(a->words[0]);
+    if (!v)
+        return usage_error("unknown verb '%s' (one of %s)", a->words[0], verb_names());
+    if (a->all && !(v->flags & V_ALL))
         return usage_error("--all is for `verify`, not `%s`%s", a->words[0], "");
-    bool takes_id = verbs[*verb].takes_id && !a->all; /* verify --all: every model */
+    bool takes_id = v->id != ID_NONE && !a->all; /* verify --all: every model */
     if (a->all && a->n_words > 1)
         return usage_error("verify --all checks every model: no model id ('%s')%s", a->words[1], "");
     if (takes_id && a->n_words < 2)
         return usage_error("%s needs an id: %s", a->words[0],
-                           *verb == VERB_RUN || *verb == VERB_EXPORT || *verb == VERB_METRICS ? "a run id (see `runs`)"
-                                                                                  : "a model id (see `models`)");
+                           v->id == ID_RUN ? "a run id (see `runs`)" : "a model id (see `models`)");
     if (a->n_words > (takes_id ? 2 : 1))
         return usage_error("unexpected argument '%s' after %s", a->words[takes_id ? 2 : 1], a->words[0]);
-    if ((a->best || a->order) && *verb != VERB_MODELS)
+    if ((a->best || a->order) && !(v->flags & V_BEST))
         return usage_error("--best, --min and --max are for `models`, not `%s`%s", a->words[0], "");
     if (a->order == 2)
         return usage_error("--min and --max together: give one%s%s", "", "");
@@ -341,17 +382,17 @@ static int check_verb(const args_t *a, verb_t *verb)
         return usage_error("--best %s needs --min or --max%s", a->best, "");
     if (a->order && !a->best)
         return usage_error("--%s needs --best METRIC%s", a->order < 0 ? "min" : "max", "");
-    if (a->plot && *verb != VERB_METRICS)
+    if (a->plot && !(v->flags & V_PLOT))
         return usage_error("--plot is for `metrics`, not `%s`%s", a->words[0], "");
-    if (a->script && *verb != VERB_METRICS && *verb != VERB_AFFECTED)
+    if (a->script && !(v->flags & V_SCRIPT))
         return usage_error("--script is for `metrics` and `affected --run`, not `%s`%s", a->words[0], "");
-    if (a->bucket && (*verb == VERB_RUNS || *verb == VERB_EXPORT || *verb == VERB_METRICS || *verb == VERB_AFFECTED))
+    if (a->bucket && !(v->flags & V_BUCKET))
         return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
     bool documents = a->collection || a->filter || a->n_ids || a->ids_file || a->run;
-    if (documents && *verb != VERB_AFFECTED)
+    if (documents && !(v->flags & V_DOCUMENTS))
         return usage_error("--collection, --filter, --id, --ids-file and --run are for `affected`, not `%s`%s",
                            a->words[0], "");
-    if (*verb != VERB_AFFECTED)
+    if (!(v->flags & V_DOCUMENTS))
         return -1;
     if (a->run && (a->collection || a->filter || a->n_ids || a->ids_file))
         return usage_error("affected --run %s names the documents itself: not with --collection, --filter, --id or "
@@ -371,16 +412,16 @@ static int check_verb(const args_t *a, verb_t *verb)
 
 /* The ids the verb was given, checked for their shape before anything connects or asks for a password: a
  * malformed id is bad input (exit 2), whether or not a server is there. -1 when they are right. */
-static int check_ids(const args_t *a, verb_t verb)
+static int check_ids(const args_t *a, const verb_t *verb)
 {
     bson_error_t err = {0};
     bson_oid_t oid;
     bool ok = true;
-    if (verb == VERB_RUN || verb == VERB_EXPORT || verb == VERB_METRICS)
+    if (verb->id == ID_RUN)
         ok = nem_reg_check_run_id(a->words[1], &err);
-    else if ((verb == VERB_LINEAGE || verb == VERB_VERIFY) && !a->all)
+    else if (verb->id == ID_MODEL && !a->all)
         ok = nem_reg_check_model_id(a->words[1], &oid, &err);
-    else if (verb == VERB_AFFECTED && a->run)
+    else if ((verb->flags & V_DOCUMENTS) && a->run)
         ok = nem_reg_check_run_id(a->run, &err);
     return ok ? -1 : nem_reg_fail(&err);
 }
@@ -419,30 +460,62 @@ static int connect_store(nem_config_t *cfg, nem_store_t **store)
     return -1;
 }
 
-static int run_verb(verb_t verb, const args_t *a, nem_store_t *store)
+static int do_runs(nem_reg_t *r, const args_t *a)
+{
+    (void)a;
+    return nem_reg_runs(r);
+}
+
+static int do_run(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_run(r, a->words[1]);
+}
+
+static int do_models(nem_reg_t *r, const args_t *a)
+{
+    (void)a;
+    return nem_reg_models(r);
+}
+
+static int do_lineage(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_lineage(r, a->words[1]);
+}
+
+static int do_verify(nem_reg_t *r, const args_t *a)
+{
+    return a->all ? nem_reg_verify_all(r) : nem_reg_verify(r, a->words[1]);
+}
+
+static int do_export(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_export(r, a->words[1]);
+}
+
+static int do_metrics(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_metric_history(r, a->words[1]);
+}
+
+static int do_affected(nem_reg_t *r, const args_t *a)
+{
+    (void)a;
+    return nem_reg_affected(r);
+}
+
+static int run_verb(const verb_t *verb, const args_t *a, nem_store_t *store)
 {
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
                    .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms(),
                    .collection = a->collection, .filter = a->filter, .ids = a->ids, .n_ids = a->n_ids,
                    .ids_file = a->ids_file, .run = a->run};
-    const char *id = a->words[1];
-    switch (verb) {
-    case VERB_RUNS: return nem_reg_runs(&r);
-    case VERB_RUN: return nem_reg_run(&r, id);
-    case VERB_MODELS: return nem_reg_models(&r);
-    case VERB_LINEAGE: return nem_reg_lineage(&r, id);
-    case VERB_VERIFY: return a->all ? nem_reg_verify_all(&r) : nem_reg_verify(&r, id);
-    case VERB_EXPORT: return nem_reg_export(&r, id);
-    case VERB_METRICS: return nem_reg_metric_history(&r, id);
-    case VERB_AFFECTED: return nem_reg_affected(&r);
-    default: return NEM_EXIT_USAGE;
-    }
+    return verb->fn(&r, a);
 }
 
 int main(int argc, char **argv)
 {
     args_t a = {0};
-    verb_t verb = VERB_RUNS;
+    const verb_t *verb = NULL;
     a.rest = bson_malloc0(((size_t)argc + 1) * sizeof *a.rest);
     a.ids = bson_malloc0(((size_t)argc + 1) * sizeof *a.ids);
     int status = parse_args(argc, argv, &a);

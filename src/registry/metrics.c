@@ -64,25 +64,28 @@ static bool metrics_report(nem_reg_t *r, const char *run_id, const char *script,
     return ok;
 }
 
+static const nem_table_col_t metric_columns[] = {
+    {"script", NEM_TABLE_LEFT, 0}, {"metric", NEM_TABLE_LEFT, 0}, {"step", NEM_TABLE_RIGHT, 0},
+    {"value", NEM_TABLE_RIGHT, 0}, {"time", NEM_TABLE_LEFT, 0},
+};
+
 static void print_table(FILE *out, const bson_t *report)
 {
-    bson_t rows;
-    bson_iter_t it;
-    fprintf(out, "%-12s %-24s %8s %16s  %s\n", "script", "metric", "step", "value", "time");
-    if (!nem_reg_sub(report, "metrics", &rows) || !bson_iter_init(&it, &rows))
-        return;
-    while (bson_iter_next(&it)) {
-        bson_t row;
-        bson_iter_t v;
-        const uint8_t *data;
-        uint32_t len;
-        bson_iter_document(&it, &len, &data);
-        if (!bson_init_static(&row, data, len))
-            continue;
-        double value = bson_iter_init_find(&v, &row, "value") ? bson_iter_as_double(&v) : 0;
-        fprintf(out, "%-12s %-24s %8" PRId64 " %16.6g  %s\n", nem_reg_str(&row, "script", "?"),
-                nem_reg_str(&row, "name", "?"), nem_reg_int(&row, "step", 0), value, nem_reg_str(&row, "t", "-"));
-    }
+    bson_t rows, row;
+    bson_iter_t it, v;
+    nem_table_t *t = nem_table_new(metric_columns, sizeof metric_columns / sizeof *metric_columns);
+    if (nem_reg_sub(report, "metrics", &rows) && bson_iter_init(&it, &rows))
+        while (bson_iter_next(&it)) {
+            if (!nem_reg_sub(&rows, bson_iter_key(&it), &row))
+                continue;
+            nem_table_add(t, nem_reg_str(&row, "script", "?"));
+            nem_table_add(t, nem_reg_str(&row, "name", "?"));
+            nem_table_addf(t, "%" PRId64, nem_reg_int(&row, "step", 0));
+            nem_table_addf(t, "%.6g", bson_iter_init_find(&v, &row, "value") ? bson_iter_as_double(&v) : 0);
+            nem_table_add(t, nem_reg_str(&row, "t", "-"));
+        }
+    nem_table_print(t, out, NULL);
+    nem_table_destroy(t);
 }
 
 /* One data block per (script, metric) series: "step value" lines, blocks two blank lines apart (gnuplot's index),

@@ -133,11 +133,25 @@ static char *metrics_text(const bson_t *row, size_t max)
     return bson_string_free(s, false);
 }
 
-void nem_reg_print_model_row(FILE *out, const bson_t *row)
+static const nem_table_col_t model_columns[] = {
+    {"model", NEM_TABLE_LEFT, 0}, {"bucket", NEM_TABLE_LEFT, 0}, {"uploaded", NEM_TABLE_LEFT, 0},
+    {"run", NEM_TABLE_LEFT, 0},   {"script", NEM_TABLE_LEFT, 0}, {"metrics", NEM_TABLE_LEFT, 0},
+};
+
+nem_table_t *nem_reg_models_table(void)
+{
+    return nem_table_new(model_columns, sizeof model_columns / sizeof *model_columns);
+}
+
+void nem_reg_models_add(nem_table_t *t, const bson_t *row)
 {
     char *metrics = metrics_text(row, 160);
-    fprintf(out, "  %-24s %-16s %-20s %-26s %-9s %s\n", nem_reg_str(row, "id", "?"), nem_reg_str(row, "bucket", "?"),
-            nem_reg_str(row, "uploaded", "-"), nem_reg_str(row, "run", "?"), nem_reg_str(row, "script", "?"), metrics);
+    nem_table_add(t, nem_reg_str(row, "id", "?"));
+    nem_table_add(t, nem_reg_str(row, "bucket", "?"));
+    nem_table_add(t, nem_reg_str(row, "uploaded", "-"));
+    nem_table_add(t, nem_reg_str(row, "run", "?"));
+    nem_table_add(t, nem_reg_str(row, "script", "?"));
+    nem_table_add(t, metrics);
     bson_free(metrics);
 }
 
@@ -222,12 +236,13 @@ int nem_reg_models(nem_reg_t *r)
     } else {
         bson_t arr, row;
         bson_iter_t it;
-        fprintf(r->out, "  %-24s %-16s %-20s %-26s %-9s %s\n", "model", "bucket", "uploaded", "run", "script",
-                "metrics");
+        nem_table_t *t = nem_reg_models_table();
         if (nem_reg_sub(&report, "models", &arr) && bson_iter_init(&it, &arr))
             while (bson_iter_next(&it))
                 if (nem_reg_sub(&arr, bson_iter_key(&it), &row))
-                    nem_reg_print_model_row(r->out, &row);
+                    nem_reg_models_add(t, &row);
+        nem_table_print(t, r->out, NULL);
+        nem_table_destroy(t);
         if (r->best)
             fprintf(r->out, "best by %s (%s): %s\n", r->best, r->best_order < 0 ? "least" : "greatest",
                     nem_reg_str(&report, "models.0.id", "?"));

@@ -4,9 +4,9 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "config/options.h"
+#include "util/clock.h"
 #include "util/errors.h"
 
 void nem_reg_push_doc(bson_t *arr, uint32_t *n, bson_t *child)
@@ -32,23 +32,6 @@ void nem_reg_print_json(FILE *out, const bson_t *report)
     bson_free(json);
 }
 
-const char *nem_reg_iso(int64_t ms, char buf[32])
-{
-    if (ms == INT64_MIN) {
-        strcpy(buf, "-");
-        return buf;
-    }
-    /* milliseconds, as stored: a run's scripts often start within one second */
-    int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-    time_t t = (time_t)sec;
-    struct tm tm;
-    char base[24];
-    gmtime_r(&t, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, 32, "%.19s.%03dZ", base, (int)(ms - sec * 1000));
-    return buf;
-}
-
 /* Dates go out as ISO text (null when missing): what a script compares and a person reads. */
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms)
 {
@@ -56,7 +39,7 @@ void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms)
     if (ms == INT64_MIN)
         BSON_APPEND_NULL(doc, key);
     else
-        BSON_APPEND_UTF8(doc, key, nem_reg_iso(ms, buf));
+        BSON_APPEND_UTF8(doc, key, nem_iso_ms(ms, buf));
 }
 
 static bool find(const bson_t *doc, const char *path, bson_iter_t *out)
@@ -181,6 +164,22 @@ void nem_reg_metrics(const bson_t *metadata, bson_t *out)
     bson_init(out);
     if (metadata && bson_iter_init(&it, metadata))
         metrics_into(&it, NULL, 0, out);
+}
+
+void nem_reg_print_options(FILE *out, const bson_t *opts)
+{
+    static const nem_table_col_t pair[] = {{NULL, NEM_TABLE_LEFT, 0}, {NULL, NEM_TABLE_LEFT, 0}};
+    nem_table_t *t = nem_table_new(pair, 2);
+    bson_iter_t it;
+    if (bson_iter_init(&it, opts))
+        while (bson_iter_next(&it)) {
+            char *v = nem_reg_value_text(&it, 200);
+            nem_table_add(t, bson_iter_key(&it));
+            nem_table_add(t, v);
+            bson_free(v);
+        }
+    nem_table_print(t, out, "  ");
+    nem_table_destroy(t);
 }
 
 char *nem_reg_value_text(const bson_iter_t *it, size_t max)

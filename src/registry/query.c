@@ -67,18 +67,6 @@ bool nem_reg_load_run(nem_store_t *store, const char *run_id, bson_t *out, bson_
     return ok;
 }
 
-bool nem_reg_each_run(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err)
-{
-    bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
-                                : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
-                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
-    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, cb, ud, err);
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    return ok;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -302,7 +290,7 @@ bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_err
     if (bson_iter_init(&it, out))
         while (bson_iter_next(&it))
             s.n++;
-    return nem_reg_each_run(store, true, stamps_of_run, &s, err);
+    return nem_runlist_each(store, true, stamps_of_run, &s, err);
 }
 
 bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,

@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "provenance/runlist.h"
 #include "store/store.h"
 #include "util/stages.h"
 #include "util/strv.h"
+#include "util/table.h"
 
 typedef struct {
     nem_store_t *store;
@@ -53,13 +55,8 @@ int nem_reg_affected(nem_reg_t *r);
 
 /* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
 
-/* One row of `runs` from a run record: id, status (lost when "running" with an expired heartbeat, or with a rank 0
- * that ran on this host and has ended: util/procinfo.h), started,
- * ended, duration_s, hosts, ranks, scripts_ok, scripts_failed, error. */
-void nem_reg_run_row(const nem_reg_t *r, const bson_t *record, bson_t *out);
-/* The `runs` table's header and one row. */
-void nem_reg_print_run_header(FILE *out);
-void nem_reg_print_run_row(FILE *out, const bson_t *row);
+/* A run's row, its table and the run records themselves: the one run listing, provenance/runlist.h
+ * (nem_runlist_row with r->now_ms, nem_runlist_print, nem_runlist_each), shared with `nemesyst --list-runs`. */
 /* `run ID`: the row, the per-script table, the options (secrets removed), the errors, the models and the
  * predictions the run made. out is initialised on success only. */
 bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_error_t *err);
@@ -85,8 +82,6 @@ bool nem_reg_check_run_id(const char *id, bson_error_t *err);
 bool nem_reg_check_model_id(const char *id, bson_oid_t *oid, bson_error_t *err);
 /* The run record of run_id into out (initialised on success); NEM_PROVENANCE_ENORUN when there is none. */
 bool nem_reg_load_run(nem_store_t *store, const char *run_id, bson_t *out, bson_error_t *err);
-/* Every run record, newest first; without their option snapshots unless with_options (they can be large). */
-bool nem_reg_each_run(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err);
 /* The GridFS buckets of --db-name (every collection NAME.files names bucket NAME), sorted. */
 bool nem_reg_buckets(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
 bool nem_reg_collection_exists(nem_store_t *store, const char *name, bool *exists, bson_error_t *err);
@@ -116,12 +111,13 @@ bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *fi
  * bson_append_document_end(arr, child), or a string. */
 void nem_reg_push_doc(bson_t *arr, uint32_t *n, bson_t *child);
 void nem_reg_push_str(bson_t *arr, uint32_t *n, const char *s);
-/* One model's row of a table (models.c), as `models` and `run ID` print it. */
-void nem_reg_print_model_row(FILE *out, const bson_t *row);
+/* The models' table (models.c), as `models` and `run ID` print it: model, bucket, uploaded, run, script,
+ * metrics; a row of nem_reg_model_rows added. */
+nem_table_t *nem_reg_models_table(void);
+void nem_reg_models_add(nem_table_t *t, const bson_t *row);
 /* The report as relaxed extended JSON on one line. */
 void nem_reg_print_json(FILE *out, const bson_t *report);
-/* A date (ms since the epoch) as ISO 8601 UTC, or "-" for a missing one (INT64_MIN). */
-const char *nem_reg_iso(int64_t ms, char buf[32]);
+/* A date (ms since the epoch) as ISO text (util/clock.h nem_iso_ms), or null when missing (INT64_MIN). */
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms);
 /* The run record's attempts as an array "attempts" of out: {n, job, restart, host, ranks, started, ended, status}. */
 void nem_reg_append_attempts(const bson_t *record, bson_t *out);
@@ -139,6 +135,8 @@ void nem_reg_clean_options(const bson_t *in, bson_t *out);
  * its final number; sub-documents of numbers only ({"history": {"loss": [...]}}) dotted ("history.loss"), others
  * (a copy of the options) left out. */
 void nem_reg_metrics(const bson_t *metadata, bson_t *out);
+/* Options (cleaned: nem_reg_clean_options) as a two-column table, name and value, indented; `run` and `lineage`. */
+void nem_reg_print_options(FILE *out, const bson_t *opts);
 /* A value as short text for tables (strings bare, numbers plain, the rest as JSON), cut at max bytes. */
 char *nem_reg_value_text(const bson_iter_t *it, size_t max);
 /* An id as text (bson_free it): an ObjectId's hex digits, anything else as JSON. */

@@ -7,6 +7,7 @@
 
 #include "util/exitcodes.h"
 #include "util/stages.h"
+#include "util/table.h"
 
 typedef struct {
     nem_stage_t stage;
@@ -68,12 +69,7 @@ static void script_row(const script_ref_t *s, bson_t *out)
     BSON_APPEND_UTF8(out, "status", nem_reg_str(entry, "status", "?"));
     BSON_APPEND_INT64(out, "rank", nem_reg_int(entry, "rank", -1));
     BSON_APPEND_UTF8(out, "host", nem_reg_str(entry, "host", "?"));
-    nem_reg_append_date(out, "started", started);
-    nem_reg_append_date(out, "ended", ended);
-    if (started != INT64_MIN && ended != INT64_MIN)
-        BSON_APPEND_INT64(out, "ms", ended - started);
-    else
-        BSON_APPEND_NULL(out, "ms");
+    nem_runlist_append_span(out, started, ended, ended, "ms");
     BSON_APPEND_INT64(out, "documents", nem_reg_int(entry, "documents", 0));
     BSON_APPEND_INT64(out, "models", nem_reg_int(entry, "models", 0));
     const char *error = nem_reg_str(entry, "error", NULL);
@@ -175,19 +171,6 @@ void nem_reg_append_attempts(const bson_t *record, bson_t *out)
     bson_append_array_end(out, &arr);
 }
 
-static void print_attempt(FILE *out, const bson_t *a)
-{
-    bson_iter_t it;
-    char started[40] = "-", ended[40] = "-";
-    if (bson_iter_init_find(&it, a, "started") && BSON_ITER_HOLDS_UTF8(&it))
-        bson_strncpy(started, bson_iter_utf8(&it, NULL), sizeof started);
-    if (bson_iter_init_find(&it, a, "ended") && BSON_ITER_HOLDS_UTF8(&it))
-        bson_strncpy(ended, bson_iter_utf8(&it, NULL), sizeof ended);
-    fprintf(out, "  %3" PRId64 "  %-12s %7" PRId64 "  %-12s %5" PRId64 "  %-24s %-24s %s\n", nem_reg_int(a, "n", 0),
-            nem_reg_str(a, "job", "-"), nem_reg_int(a, "restart", 0), nem_reg_str(a, "host", "?"),
-            nem_reg_int(a, "ranks", 0), started, ended, nem_reg_str(a, "status", "?"));
-}
-
 bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_error_t *err)
 {
     bson_t record, row, arr, child, opts, view;
@@ -196,7 +179,7 @@ bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_erro
     if (!nem_reg_load_run(r->store, run_id, &record, err))
         return false;
     bson_init(out);
-    nem_reg_run_row(r, &record, &row);
+    nem_runlist_row(&record, r->now_ms, &row);
     BSON_APPEND_DOCUMENT(out, "run", &row);
     bson_destroy(&row);
     nem_reg_append_date(out, "resumed", nem_reg_date(&record, "resumed"));
@@ -260,48 +243,65 @@ bool nem_reg_run_report(nem_reg_t *r, const char *run_id, bson_t *out, bson_erro
 
 /* ---- the table of one run ---- */
 
-static void print_each(FILE *out, const bson_t *report, const char *key, void (*fn)(FILE *, const bson_t *))
+/* Each element of the array report[key] into t through add. */
+static void add_each(nem_table_t *t, const bson_t *report, const char *key, void (*add)(nem_table_t *, const bson_t *))
 {
     bson_t arr, item;
     bson_iter_t it;
     if (nem_reg_sub(report, key, &arr) && bson_iter_init(&it, &arr))
         while (bson_iter_next(&it))
             if (nem_reg_sub(&arr, bson_iter_key(&it), &item))
-                fn(out, &item);
+                add(t, &item);
 }
 
-static void print_script(FILE *out, const bson_t *s)
+/* The per-script table is the end-of-run summary's (provenance/runlist.h), with the whole path. */
+static void add_script(nem_table_t *t, const bson_t *s)
 {
-    bson_iter_t it;
-    char secs[32] = "-";
-    if (bson_iter_init_find(&it, s, "ms") && BSON_ITER_HOLDS_INT64(&it))
-        snprintf(secs, sizeof secs, "%.3f", (double)bson_iter_int64(&it) / 1000.0);
-    fprintf(out, "  %-10s %-10s %4" PRId64 " %-12s %9s %9" PRId64 " %6" PRId64 "  %s\n", nem_reg_str(s, "script", "?"),
-            nem_reg_str(s, "status", "?"), nem_reg_int(s, "rank", -1), nem_reg_str(s, "host", "?"), secs,
-            nem_reg_int(s, "documents", 0), nem_reg_int(s, "models", 0), nem_reg_str(s, "path", "?"));
+    nem_runlist_scripts_add(t, &(nem_runlist_script_t){
+        .key = nem_reg_str(s, "script", "?"), .status = nem_reg_str(s, "status", "?"),
+        .host = nem_reg_str(s, "host", "?"), .file = nem_reg_str(s, "path", "?"), .error = nem_reg_str(s, "error", NULL),
+        .rank = nem_reg_int(s, "rank", -1), .ms = nem_reg_int(s, "ms", -1), .documents = nem_reg_int(s, "documents", 0),
+        .models = nem_reg_int(s, "models", 0)});
 }
 
-static void print_error(FILE *out, const bson_t *e)
+static const nem_table_col_t attempt_columns[] = {
+    {"n", NEM_TABLE_RIGHT, 0},       {"slurm_job", NEM_TABLE_LEFT, 0}, {"restart", NEM_TABLE_RIGHT, 0},
+    {"host", NEM_TABLE_LEFT, 0},     {"ranks", NEM_TABLE_RIGHT, 0},    {"started", NEM_TABLE_LEFT, 0},
+    {"ended", NEM_TABLE_LEFT, 0},    {"status", NEM_TABLE_LEFT, 0},
+};
+
+static void add_attempt(nem_table_t *t, const bson_t *a)
 {
-    fprintf(out, "  %s: %s\n", nem_reg_str(e, "script", "run"), nem_reg_str(e, "error", "?"));
+    nem_table_addf(t, "%" PRId64, nem_reg_int(a, "n", 0));
+    nem_table_add(t, nem_reg_str(a, "job", "-"));
+    nem_table_addf(t, "%" PRId64, nem_reg_int(a, "restart", 0));
+    nem_table_add(t, nem_reg_str(a, "host", "?"));
+    nem_table_addf(t, "%" PRId64, nem_reg_int(a, "ranks", 0));
+    nem_table_add(t, nem_reg_str(a, "started", "-"));
+    nem_table_add(t, nem_reg_str(a, "ended", "-"));
+    nem_table_add(t, nem_reg_str(a, "status", "?"));
 }
 
-static void print_prediction(FILE *out, const bson_t *p)
+static const nem_table_col_t prediction_columns[] = {
+    {"script", NEM_TABLE_LEFT, 0}, {"collection", NEM_TABLE_LEFT, 0}, {"count", NEM_TABLE_RIGHT, 0},
+    {"model", NEM_TABLE_LEFT, 0},
+};
+
+static void add_prediction_row(nem_table_t *t, const bson_t *p)
 {
-    fprintf(out, "  %-10s %-24s %8" PRId64 " made with model %s\n", nem_reg_str(p, "script", "?"),
-            nem_reg_str(p, "collection", "?"), nem_reg_int(p, "count", 0), nem_reg_str(p, "model", "(none recorded)"));
+    nem_table_add(t, nem_reg_str(p, "script", "?"));
+    nem_table_add(t, nem_reg_str(p, "collection", "?"));
+    nem_table_addf(t, "%" PRId64, nem_reg_int(p, "count", 0));
+    nem_table_add(t, nem_reg_str(p, "model", "(none recorded)"));
 }
 
-static void print_options(FILE *out, const bson_t *opts)
+static void add_error(nem_table_t *t, const bson_t *e)
 {
-    bson_iter_t it;
-    if (bson_iter_init(&it, opts))
-        while (bson_iter_next(&it)) {
-            char *v = nem_reg_value_text(&it, 200);
-            fprintf(out, "  %-34s %s\n", bson_iter_key(&it), v);
-            bson_free(v);
-        }
+    nem_table_addf(t, "%s:", nem_reg_str(e, "script", "run"));
+    nem_table_add(t, nem_reg_str(e, "error", "?"));
 }
+
+static const nem_table_col_t pair_columns[] = {{NULL, NEM_TABLE_LEFT, 0}, {NULL, NEM_TABLE_LEFT, 0}};
 
 static bool has_items(const bson_t *report, const char *key)
 {
@@ -309,32 +309,35 @@ static bool has_items(const bson_t *report, const char *key)
     return nem_reg_sub(report, key, &arr) && !bson_empty(&arr);
 }
 
+/* "NAME:" (or "NAME: none"), then the table of report[key] when it has rows. */
+static void print_section(FILE *out, const bson_t *report, const char *key, const char *name, nem_table_t *t,
+                          void (*add)(nem_table_t *, const bson_t *))
+{
+    bool any = has_items(report, key);
+    fprintf(out, "\n%s:%s\n", name, any ? "" : " none");
+    add_each(t, report, key, add);
+    if (any)
+        nem_table_print(t, out, "  ");
+    nem_table_destroy(t);
+}
+
 static void print_run(FILE *out, const bson_t *report)
 {
     bson_t row, opts;
     nem_reg_sub(report, "run", &row);
-    nem_reg_print_run_header(out);
-    nem_reg_print_run_row(out, &row);
-    fprintf(out, "\nscripts:\n  %-10s %-10s %4s %-12s %9s %9s %6s  %s\n", "script", "status", "rank", "host", "seconds",
-            "documents", "models", "path");
-    print_each(out, report, "scripts", print_script);
-    if (has_items(report, "attempts")) {
-        fprintf(out, "\nattempts:\n  %3s  %-12s %7s  %-12s %5s  %-24s %-24s %s\n", "n", "slurm_job", "restart", "host",
-                "ranks", "started", "ended", "status");
-        print_each(out, report, "attempts", print_attempt);
-    }
-    fprintf(out, "\nerrors:%s\n", has_items(report, "errors") ? "" : " none");
-    print_each(out, report, "errors", print_error);
-    fprintf(out, "\nmodels:%s\n", has_items(report, "models") ? "" : " none");
-    print_each(out, report, "models", nem_reg_print_model_row);
-    fprintf(out, "\npredictions:%s\n", has_items(report, "predictions") ? "" : " none");
-    print_each(out, report, "predictions", print_prediction);
+    nem_runlist_print_one(out, &row);
+    print_section(out, report, "scripts", "scripts", nem_runlist_scripts_new(), add_script);
+    if (has_items(report, "attempts"))
+        print_section(out, report, "attempts", "attempts", nem_table_new(attempt_columns, 8), add_attempt);
+    print_section(out, report, "errors", "errors", nem_table_new(pair_columns, 2), add_error);
+    print_section(out, report, "models", "models", nem_reg_models_table(), nem_reg_models_add);
+    print_section(out, report, "predictions", "predictions", nem_table_new(prediction_columns, 4), add_prediction_row);
     fprintf(out, "\noptions (secrets removed):\n");
     if (nem_reg_sub(report, "options", &opts))
-        print_options(out, &opts);
+        nem_reg_print_options(out, &opts);
     if (nem_reg_sub(report, "resume_options", &opts)) {
         fprintf(out, "\noptions of the resume (secrets removed):\n");
-        print_options(out, &opts);
+        nem_reg_print_options(out, &opts);
     }
 }
 

@@ -448,7 +448,13 @@ typedef struct {
     uint32_t n;
     unsigned same, changed, unverifiable;
     bson_error_t *err;
+    nem_table_t *table;
 } all_t;
+
+static const nem_table_col_t verdict_columns[] = {
+    {"verdict", NEM_TABLE_LEFT, 0}, {"model", NEM_TABLE_LEFT, 0}, {"bucket", NEM_TABLE_LEFT, 0},
+    {"cause", NEM_TABLE_LEFT, 0},
+};
 
 static bool verify_each(const bson_t *file, void *ud, bson_error_t *err)
 {
@@ -476,8 +482,10 @@ static bool verify_each(const bson_t *file, void *ud, bson_error_t *err)
     BSON_APPEND_UTF8(&row, "verdict", verdict);
     BSON_APPEND_UTF8(&row, "message", line);
     bson_append_document_end(a->rows, &row);
-    if (!a->r->json)
-        fprintf(a->r->out, "%-12s %-24s %-20s %s\n", verdict, id, a->bucket, line);
+    nem_table_add(a->table, verdict);
+    nem_table_add(a->table, id);
+    nem_table_add(a->table, a->bucket);
+    nem_table_add(a->table, line);
     bson_destroy(&report);
     return true;
 }
@@ -489,14 +497,13 @@ int nem_reg_verify_all(nem_reg_t *r)
     bson_t out = BSON_INITIALIZER, rows;
     seen_t seen = {0};
     bool ok = true;
-    all_t a = {r, NULL, &rows, 0, 0, 0, 0, &err};
+    all_t a = {r, NULL, &rows, 0, 0, 0, 0, &err,
+               nem_table_new(verdict_columns, sizeof verdict_columns / sizeof *verdict_columns)};
     g_seen = &seen;
     if (r->bucket)
         nem_strv_push(&buckets, r->bucket);
     else
         ok = nem_reg_buckets(r->store, &buckets, &err);
-    if (!r->json)
-        fprintf(r->out, "%-12s %-24s %-20s %s\n", "verdict", "model", "bucket", "cause");
     BSON_APPEND_ARRAY_BEGIN(&out, "models", &rows);
     for (size_t i = 0; ok && i < buckets.n; i++) {
         /* only what nemesyst stored: a model with lineage; oldest first */
@@ -518,6 +525,9 @@ int nem_reg_verify_all(nem_reg_t *r)
         bson_free(seen.v[i].key);
     bson_free(seen.v);
     nem_strv_free(&buckets);
+    if (ok && !r->json)
+        nem_table_print(a.table, r->out, NULL);
+    nem_table_destroy(a.table);
     if (!ok) {
         bson_destroy(&out);
         return nem_reg_fail(&err);

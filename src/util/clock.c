@@ -1,6 +1,8 @@
 /* Clocks and sleeps. */
 #include "util/clock.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -27,4 +29,21 @@ void nem_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+const char *nem_iso_ms(int64_t ms, char buf[32])
+{
+    if (ms == INT64_MIN) {
+        strcpy(buf, "-");
+        return buf;
+    }
+    /* milliseconds, as stored: a run's scripts often start within one second */
+    int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char base[24];
+    gmtime_r(&t, &tm);
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, 32, "%.19s.%03dZ", base, (int)(ms - sec * 1000));
+    return buf;
 }

@@ -39,7 +39,7 @@ for np in 1 2; do
     grep -Eq 'progress: .*documents/s; running: clean\[0\] slow\.sh [0-9]+ s$' "$ERR" ||
         fail "-n $np: the progress line does not name the running script"
     # the summary table names the script by its file name, however long its directory
-    grep -Eq '^clean +0 slow\.sh +[0-9]+ ok ' "$OUT" || fail "-n $np: the summary table does not name slow.sh: $(cat "$OUT")"
+    grep -Eq '^clean-0 +succeeded +[0-9]+ .* slow\.sh$' "$OUT" || fail "-n $np: the summary table does not name slow.sh: $(cat "$OUT")"
 done
 
 stage_run 1 drain --process-pool 2 --data-clean --data-cleaner "$T/closer.sh" "$T/quick.sh" --data-collection d

@@ -76,9 +76,9 @@ N_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD=key-pass-1 "$NEMESYST" --db-ip 127.0.0.1 
     --dl-learner-entry-point learn --dl-data-collection c --dl-output-model-collection m \
     >"$work/run.out" 2>"$work/run.err" ||
     { cat "$work/run.out" "$work/run.err"; fail "stage scripts over TLS with an encrypted key and a CRL failed"; }
-grep -Eq '^clean +0 .* ok +1 ' "$work/run.out" || { cat "$work/run.out"; fail "the Python script wrote nothing over TLS"; }
-grep -Eq '^clean +1 .* ok +[1-9]' "$work/run.out" || { cat "$work/run.out"; fail "the plugin wrote nothing over TLS"; }
+grep -Eq '^clean-0 +succeeded .* 1 +0 +[^ ]+$' "$work/run.out" || { cat "$work/run.out"; fail "the Python script wrote nothing over TLS"; }
+grep -Eq '^clean-1 +succeeded .* [1-9][0-9]* +0 +[^ ]+$' "$work/run.out" || { cat "$work/run.out"; fail "the plugin wrote nothing over TLS"; }
 # The plugin learner reads its batches through its own TLS connection.
-grep -Eq '^learn +0 .* ok +0 +1 ' "$work/run.out" || { cat "$work/run.out"; fail "the plugin could not read over TLS"; }
+grep -Eq '^learn-0 +succeeded .* 0 +1 +[^ ]+$' "$work/run.out" || { cat "$work/run.out"; fail "the plugin could not read over TLS"; }
 grep -q "key-pass-1" "$work/run.err" && fail "the key password reached the log"
 echo "tls: ok"

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "provenance/runlist.h"
+#include "util/status.h"
 
 struct nem_summary {
     const nem_run_plan_t *plan;
@@ -108,19 +110,21 @@ static const char *script_of(const nem_summary_t *s, const nem_task_result_t *r)
 
 void nem_summary_print(const nem_summary_t *s, FILE *out)
 {
+    nem_table_t *t = nem_runlist_scripts_new();
     fprintf(out, "\nrun %s: %zu script(s), %zu failed\n", s->run_id, s->n, s->failed);
-    fprintf(out, "%-8s %4s %-36s %5s %-9s %10s %6s %9s  %s\n", "stage", "pos", "script", "rank", "status",
-            "documents", "models", "seconds", "error");
     for (size_t i = 0; i < s->n; i++) {
         const nem_task_result_t *r = &s->results[i];
+        char key[64];
         /* The file name, as a user knows the script (the run record and --summary-json hold the full path). */
         const char *path = script_of(s, r), *base = strrchr(path, '/');
-        base = base && base[1] ? base + 1 : path;
-        fprintf(out, "%-8s %4zu %-36.36s %5d %-9s %10" PRIu64 " %6" PRIu64 " %9.3f  %s\n",
-                nem_stage_name(r->stage), r->position, base, r->rank,
-                r->ok ? "ok" : "FAILED", r->documents, r->models, (r->ended_ms - r->started_ms) / 1000.0,
-                r->ok ? "" : r->error);
+        nem_script_key(r->stage, r->position, key, sizeof key);
+        nem_runlist_scripts_add(t, &(nem_runlist_script_t){
+            .key = key, .status = nem_status_name(nem_status_of_script(r->ok)), .host = r->host,
+            .file = base && base[1] ? base + 1 : path, .error = r->ok ? NULL : r->error, .rank = r->rank,
+            .ms = r->ended_ms - r->started_ms, .documents = (int64_t)r->documents, .models = (int64_t)r->models});
     }
+    nem_table_print(t, out, NULL);
+    nem_table_destroy(t);
 }
 
 bool nem_summary_write_json(const nem_summary_t *s, const char *status, const char *path, bson_error_t *err)

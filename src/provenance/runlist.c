@@ -1,0 +1,259 @@
+/* The run listing (runlist.h): rows from run records, one table for --list-runs and nemesyst-registry. */
+#include "provenance/runlist.h"
+
+#include <string.h>
+
+#include "provenance/provenance.h"
+#include "util/clock.h"
+#include "util/status.h"
+#include "util/strv.h"
+#include "util/table.h"
+
+bool nem_runlist_each(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
+                                : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
+                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, cb, ud, err);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
+/* Top-level fields of a record, tolerant of missing ones and other types. */
+static const char *str_of(const bson_t *doc, const char *key, const char *dflt)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : dflt;
+}
+
+static int64_t date_of(const bson_t *doc, const char *key)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_DATE_TIME(&it) ? bson_iter_date_time(&it)
+                                                                               : INT64_MIN;
+}
+
+static int64_t int_of(const bson_t *doc, const char *key, int64_t dflt)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : dflt;
+}
+
+static void append_date(bson_t *doc, const char *key, int64_t ms)
+{
+    char buf[32];
+    if (ms == INT64_MIN)
+        BSON_APPEND_NULL(doc, key);
+    else
+        BSON_APPEND_UTF8(doc, key, nem_iso_ms(ms, buf));
+}
+
+void nem_runlist_append_span(bson_t *out, int64_t started, int64_t ended, int64_t until, const char *duration_key)
+{
+    append_date(out, "started", started);
+    append_date(out, "ended", ended);
+    if (started != INT64_MIN && until != INT64_MIN)
+        BSON_APPEND_INT64(out, duration_key, until - started);
+    else
+        BSON_APPEND_NULL(out, duration_key);
+}
+
+/* Each host once, in rank order. */
+static void append_hosts(const bson_t *record, bson_t *out)
+{
+    bson_iter_t it, h;
+    bson_t hosts;
+    nem_strv_t seen = {0};
+    BSON_APPEND_ARRAY_BEGIN(out, "hosts", &hosts);
+    if (bson_iter_init_find(&it, record, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h))
+        while (bson_iter_next(&h)) {
+            bool dup = false;
+            if (!BSON_ITER_HOLDS_UTF8(&h))
+                continue;
+            for (size_t i = 0; i < seen.n && !dup; i++)
+                dup = strcmp(seen.v[i], bson_iter_utf8(&h, NULL)) == 0;
+            if (!dup) {
+                char key[16];
+                const char *k;
+                bson_uint32_to_string((uint32_t)seen.n, &k, key, sizeof key);
+                BSON_APPEND_UTF8(&hosts, k, bson_iter_utf8(&h, NULL));
+                nem_strv_push(&seen, bson_iter_utf8(&h, NULL));
+            }
+        }
+    bson_append_array_end(out, &hosts);
+    nem_strv_free(&seen);
+}
+
+void nem_runlist_row(const bson_t *record, int64_t now_ms, bson_t *out)
+{
+    bson_iter_t it, s, f;
+    int64_t age = 0, ok = 0, failed = 0;
+    const char *status = str_of(record, "status", "?");
+    bool running = nem_status_parse(status) == NEM_STATUS_RUNNING;
+    bool lost = nem_runrec_is_lost(record, now_ms, &age);
+    int64_t started = date_of(record, "started"), ended = date_of(record, "ended");
+    /* How long it ran: to its end, to now while it lives, to its last heartbeat once lost. */
+    int64_t until = ended != INT64_MIN ? ended : lost ? date_of(record, "heartbeat") : running ? now_ms : INT64_MIN;
+
+    bson_init(out);
+    BSON_APPEND_UTF8(out, "id", str_of(record, "_id", "?"));
+    BSON_APPEND_UTF8(out, "status", lost ? nem_status_name(NEM_STATUS_LOST) : status);
+    BSON_APPEND_UTF8(out, "recorded_status", status);
+    nem_runlist_append_span(out, started, ended, until, "duration_ms");
+    if (running)
+        BSON_APPEND_INT64(out, "heartbeat_age_ms", age);
+    append_hosts(record, out);
+    BSON_APPEND_INT64(out, "ranks", int_of(record, "ranks", 0));
+    if (bson_iter_init_find(&it, record, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &s))
+        while (bson_iter_next(&s))
+            if (BSON_ITER_HOLDS_DOCUMENT(&s) && bson_iter_recurse(&s, &f) && bson_iter_find(&f, "status") &&
+                BSON_ITER_HOLDS_UTF8(&f))
+                (*(nem_status_parse(bson_iter_utf8(&f, NULL)) == NEM_STATUS_SUCCEEDED ? &ok : &failed))++;
+    BSON_APPEND_INT64(out, "scripts_ok", ok);
+    BSON_APPEND_INT64(out, "scripts_failed", failed);
+    const char *error = str_of(record, "error", NULL);
+    if (error)
+        BSON_APPEND_UTF8(out, "error", error);
+    else
+        BSON_APPEND_NULL(out, "error");
+    BSON_APPEND_UTF8(out, "version", str_of(record, "version", "?"));
+}
+
+typedef struct {
+    int64_t now_ms;
+    bson_t *rows;
+    uint32_t n;
+    size_t lost;
+} rows_t;
+
+static bool add_row(const bson_t *record, void *ud, bson_error_t *err)
+{
+    rows_t *r = ud;
+    bson_t row;
+    char key[16];
+    const char *k;
+    (void)err;
+    nem_runlist_row(record, r->now_ms, &row);
+    r->lost += strcmp(str_of(&row, "status", ""), nem_status_name(NEM_STATUS_LOST)) == 0;
+    bson_uint32_to_string(r->n++, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT(r->rows, k, &row);
+    bson_destroy(&row);
+    return true;
+}
+
+bool nem_runlist_rows(nem_store_t *store, int64_t now_ms, bson_t *rows, size_t *lost, bson_error_t *err)
+{
+    rows_t r = {now_ms, rows, 0, 0};
+    bool ok = nem_runlist_each(store, false, add_row, &r, err);
+    if (lost)
+        *lost = r.lost;
+    return ok;
+}
+
+void nem_runlist_duration(int64_t ms, char *buf, size_t n)
+{
+    double s = (double)ms / 1000.0;
+    if (s < 60)
+        snprintf(buf, n, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static const nem_table_col_t columns[] = {
+    {"run", NEM_TABLE_LEFT, 0},      {"status", NEM_TABLE_LEFT, 0}, {"started", NEM_TABLE_LEFT, 0},
+    {"duration", NEM_TABLE_RIGHT, 0}, {"heartbeat", NEM_TABLE_RIGHT, 0}, {"ok", NEM_TABLE_RIGHT, 0},
+    {"failed", NEM_TABLE_RIGHT, 0},  {"hosts", NEM_TABLE_LEFT, 0},
+};
+
+static void add_cells(nem_table_t *t, const bson_t *row)
+{
+    bson_iter_t it, h;
+    char dur[32] = "-", beat[32] = "-";
+    if (bson_iter_init_find(&it, row, "duration_ms") && BSON_ITER_HOLDS_INT64(&it))
+        nem_runlist_duration(bson_iter_int64(&it), dur, sizeof dur);
+    if (bson_iter_init_find(&it, row, "heartbeat_age_ms") && BSON_ITER_HOLDS_INT64(&it))
+        snprintf(beat, sizeof beat, "%.0fs ago", (double)bson_iter_int64(&it) / 1000.0);
+    bson_string_t *hosts = bson_string_new("");
+    if (bson_iter_init_find(&it, row, "hosts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &h))
+        while (bson_iter_next(&h))
+            if (BSON_ITER_HOLDS_UTF8(&h))
+                bson_string_append_printf(hosts, "%s%s", hosts->len ? "," : "", bson_iter_utf8(&h, NULL));
+    nem_table_add(t, str_of(row, "id", "?"));
+    nem_table_add(t, str_of(row, "status", "?"));
+    nem_table_add(t, str_of(row, "started", "-"));
+    nem_table_add(t, dur);
+    nem_table_add(t, beat);
+    nem_table_addf(t, "%" PRId64, int_of(row, "scripts_ok", 0));
+    nem_table_addf(t, "%" PRId64, int_of(row, "scripts_failed", 0));
+    nem_table_add(t, hosts->str);
+    bson_string_free(hosts, true);
+}
+
+void nem_runlist_print(FILE *out, const bson_t *rows)
+{
+    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
+    bson_iter_t it;
+    if (bson_iter_init(&it, rows))
+        while (bson_iter_next(&it)) {
+            bson_t row;
+            const uint8_t *data;
+            uint32_t len;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+                continue;
+            bson_iter_document(&it, &len, &data);
+            if (bson_init_static(&row, data, len))
+                add_cells(t, &row);
+        }
+    nem_table_print(t, out, NULL);
+    nem_table_destroy(t);
+}
+
+void nem_runlist_print_one(FILE *out, const bson_t *row)
+{
+    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
+    add_cells(t, row);
+    nem_table_print(t, out, NULL);
+    nem_table_destroy(t);
+}
+
+static const nem_table_col_t script_columns[] = {
+    {"script", NEM_TABLE_LEFT, 0},     {"status", NEM_TABLE_LEFT, 0},    {"rank", NEM_TABLE_RIGHT, 0},
+    {"host", NEM_TABLE_LEFT, 0},       {"seconds", NEM_TABLE_RIGHT, 0},  {"documents", NEM_TABLE_RIGHT, 0},
+    {"models", NEM_TABLE_RIGHT, 0},    {"file", NEM_TABLE_LEFT, 0},      {"error", NEM_TABLE_LEFT, 0},
+};
+
+nem_table_t *nem_runlist_scripts_new(void)
+{
+    return nem_table_new(script_columns, sizeof script_columns / sizeof *script_columns);
+}
+
+void nem_runlist_scripts_add(nem_table_t *t, const nem_runlist_script_t *s)
+{
+    nem_table_add(t, s->key);
+    nem_table_add(t, s->status);
+    nem_table_addf(t, "%" PRId64, s->rank);
+    nem_table_add(t, s->host);
+    if (s->ms >= 0)
+        nem_table_addf(t, "%.3f", (double)s->ms / 1000.0);
+    else
+        nem_table_add(t, NULL);
+    nem_table_addf(t, "%" PRId64, s->documents);
+    nem_table_addf(t, "%" PRId64, s->models);
+    nem_table_add(t, s->file);
+    nem_table_add(t, s->error ? s->error : "");
+}
+
+/* --list-runs (provenance.h). */
+bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err)
+{
+    bson_t rows = BSON_INITIALIZER;
+    bool ok = nem_runlist_rows(store, nem_wall_ms(), &rows, lost, err);
+    if (ok)
+        nem_runlist_print(out, &rows);
+    bson_destroy(&rows);
+    return ok;
+}
