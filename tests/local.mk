@@ -25,3 +25,8 @@ EXTRA_DIST += tests/valgrind.supp
 # Slurm: sbatch --wait of slurm/nemesyst.sbatch on a private single-node cluster
 dist_check_SCRIPTS += tests/slurm/slurm.sh
 TESTS += tests/slurm/slurm.sh
+
+# The Python adapter's pure parts under pytest (python3-pytest; skipped without it)
+dist_check_SCRIPTS += tests/python/pytest.sh
+TESTS += tests/python/pytest.sh
+EXTRA_DIST += tests/python/conftest.py tests/python/test_adapter.py
