@@ -11,7 +11,7 @@ case " $* " in *" --enable-parallel-hdf5 "*) hdf5=libhdf5-openmpi-dev ;; esac
 case " $* " in *" --without-hdf5 "* | *" --with-hdf5=no "*) hdf5= ;; esac
 packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
           openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev libicu-dev ${hdf5:+"$hdf5"} check zlib1g-dev
-          python3 python3-pymongo python3-gridfs python3-bson-ext openssl valgrind procps iproute2
+          python3 python3-pymongo python3-gridfs python3-bson-ext python3-pytest openssl valgrind procps iproute2
           dataset-fashion-mnist slurmctld slurmd slurm-client munge clang libclang-rt-dev
           libopenblas-dev python3-torch python3-h5py python3-numpy python3-pandas gnuplot-nox)
 missing=()

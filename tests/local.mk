@@ -35,3 +35,8 @@ tests_unit_test_stage_SOURCES = tests/unit/test_stage.c
 tests_unit_test_stage_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_stage_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test_stage
+
+# The Python adapter's pure parts under pytest (python3-pytest; skipped without it)
+dist_check_SCRIPTS += tests/python/pytest.sh
+TESTS += tests/python/pytest.sh
+EXTRA_DIST += tests/python/conftest.py tests/python/test_adapter.py
