@@ -26,6 +26,7 @@
 #include "util/fs.h"
 #include "util/signals.h"
 #include "util/spawn.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -566,7 +567,7 @@ static void warn_unknown_env(void)
         int n = (int)strcspn(*e, "=");
         char name[128];
         char *copy = bson_strndup(*e, (size_t)n);
-        nem_config_quote(copy, name, sizeof name);
+        nem_text_quote(copy, name, sizeof name);
         bson_free(copy);
         if (*suggest)
             NEM_WARN("env %s names no option of nemesyst and is ignored (did you mean %s?)", name, suggest);

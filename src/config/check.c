@@ -12,85 +12,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
-
-bool nem_utf8_valid(const char *s, size_t len, size_t *bad)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i], cp;
-        size_t n;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF)
-            n = 1, cp = c & 0x1F;
-        else if (c >= 0xE0 && c <= 0xEF)
-            n = 2, cp = c & 0x0F;
-        else if (c >= 0xF0 && c <= 0xF4)
-            n = 3, cp = c & 0x07;
-        else
-            goto fail;
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
-                goto fail;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (cp >= 0xD800 && cp <= 0xDFFF) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            goto fail;
-        i += n + 1;
-    }
-    return true;
-fail:
-    if (bad)
-        *bad = i;
-    return false;
-}
-
-const char *nem_config_quote(const char *s, char *buf, size_t size)
-{
-    const size_t show = 60;
-    size_t len = strlen(s), i = 0, o = 0;
-    if (size < 8) {
-        if (size)
-            buf[0] = '\0';
-        return buf;
-    }
-    while (i < len && i < show && o + 8 < size) {
-        unsigned char c = (unsigned char)s[i];
-        size_t seq = 1, bad;
-        if (c >= 0x80) {
-            seq = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-            if (i + seq > len || !nem_utf8_valid(s + i, seq, &bad))
-                seq = 0; /* not a valid sequence: escape this byte */
-        }
-        if (seq == 0 || c < 0x20 || c == 0x7F) {
-            o += (size_t)snprintf(buf + o, size - o, "\\x%02X", c);
-            i++;
-        } else {
-            if (o + seq + 4 >= size)
-                break;
-            memcpy(buf + o, s + i, seq);
-            o += seq;
-            i += seq;
-        }
-    }
-    buf[o] = '\0';
-    if (i < len && o + 4 <= size)
-        memcpy(buf + o, "...", 4);
-    return buf;
-}
-
-void nem_config_rewrap(bson_error_t *err, const char *where, uint32_t code)
-{
-    char msg[sizeof err->message];
-    bson_strncpy(msg, err->message, sizeof msg);
-    if (where)
-        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s: %s", where, msg);
-    else
-        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s", msg);
-}
+#include "util/text.h"
 
 /* " 3" for the third value of a list option, "" for a single value. */
 static const char *nth(const nem_value_t *v, size_t k, char *buf, size_t size)
@@ -131,7 +53,7 @@ bool nem_config_check_values(const nem_config_t *cfg, bson_error_t *err)
                 else
                     bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                                    "%s: option --%s: value%s '%s' is not valid UTF-8 (byte %zu)", v->where, o->name,
-                                   nth(v, k, k_text, sizeof k_text), nem_config_quote(v->v[k], q, sizeof q), bad + 1);
+                                   nth(v, k, k_text, sizeof k_text), nem_text_quote(v->v[k], q, sizeof q), bad + 1);
                 return false;
             }
             /* Names get the naming rule's message; an empty NEM_F_PROMPT secret (--db-password) means none. */
@@ -196,7 +118,7 @@ bool nem_config_check_choices(const nem_config_t *cfg, bson_error_t *err)
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s must be one of %s, got '%s'",
                            v->where, nem_options[i].name,
                            nem_option_choices_text((nem_opt_id_t)i, allowed, sizeof allowed),
-                           nem_config_quote(v->v[k], q, sizeof q));
+                           nem_text_quote(v->v[k], q, sizeof q));
             return false;
         }
     }
@@ -300,7 +222,7 @@ bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
             if (!nem_db_name_ok(v->v[k], i == NEM_OPT_DB_AUTHENTICATION_DATABASE, why, sizeof why)) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: database name%s '%s' %s",
                                v->where, nem_options[i].name, nth(v, k, k_text, sizeof k_text),
-                               nem_config_quote(v->v[k], q, sizeof q), why);
+                               nem_text_quote(v->v[k], q, sizeof q), why);
                 return false;
             }
     }
@@ -316,13 +238,13 @@ bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
             if (!nem_collection_name_ok(v->v[k], why, sizeof why)) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
                                nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
-                               nem_config_quote(v->v[k], q, sizeof q), why);
+                               nem_text_quote(v->v[k], q, sizeof q), why);
                 return false;
             }
             if ((nem_options[i].flags & NEM_F_OUTPUT) && !output_name_ok(v->v[k], bucket, why, sizeof why)) {
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
                                nem_options[i].name, kind, nth(v, k, k_text, sizeof k_text),
-                               nem_config_quote(v->v[k], q, sizeof q), why);
+                               nem_text_quote(v->v[k], q, sizeof q), why);
                 return false;
             }
             /* A bucket's collections are BUCKET.files and BUCKET.chunks; .chunks is the longer. */
@@ -333,8 +255,8 @@ bool nem_config_check_names(const nem_config_t *cfg, bson_error_t *err)
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                                "%s: option --%s: %s%s '%s' in database '%s' makes a namespace of %zu bytes%s, more "
                                "than MongoDB's limit of %d", v->where, nem_options[i].name, kind,
-                               nth(v, k, k_text, sizeof k_text), nem_config_quote(v->v[k], q, sizeof q),
-                               nem_config_quote(db ? db : "", qdb, sizeof qdb), ns, bucket ? " (with .chunks)" : "",
+                               nth(v, k, k_text, sizeof k_text), nem_text_quote(v->v[k], q, sizeof q),
+                               nem_text_quote(db ? db : "", qdb, sizeof qdb), ns, bucket ? " (with .chunks)" : "",
                                NEM_NAMESPACE_MAX);
                 return false;
             }
@@ -364,7 +286,7 @@ bool nem_config_check_files(const nem_config_t *cfg, bson_error_t *err)
             if (st.st_size == 0) {
                 char q[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s '%s' is empty", v->where, what,
-                               nem_config_quote(path, q, sizeof q));
+                               nem_text_quote(path, q, sizeof q));
                 bson_free(path);
                 return false;
             }

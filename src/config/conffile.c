@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "util/fs.h"
+#include "util/text.h"
 
 static bool parse_file_at(nem_config_t *layer, const char *path, int depth, const char *from, bson_error_t *err);
 
@@ -57,7 +58,7 @@ static bool parse_line(nem_config_t *layer, char *line, const char *name, int li
     cut_comment(s);
     s = trim(s);
     char shown[128]; /* the line as written, for a message: parsing cuts it up */
-    nem_config_quote(s, shown, sizeof shown);
+    nem_text_quote(s, shown, sizeof shown);
     char *key = s;
     if (strncmp(key, "--", 2) == 0)
         key += 2;
@@ -79,7 +80,7 @@ static bool parse_line(nem_config_t *layer, char *line, const char *name, int li
         const char *sug = nem_option_suggest(key);
         char q[128];
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: unknown option '%s'%s%s%s", where,
-                       nem_config_quote(key, q, sizeof q), sug ? " (did you mean " : "", sug ? sug : "",
+                       nem_text_quote(key, q, sizeof q), sug ? " (did you mean " : "", sug ? sug : "",
                        sug ? "?)" : "");
         return false;
     }
@@ -206,25 +207,4 @@ static bool parse_file_at(nem_config_t *layer, const char *path, int depth, cons
 bool nem_config_parse_file(nem_config_t *layer, const char *path, bson_error_t *err)
 {
     return parse_file_at(layer, path, 1, NULL, err);
-}
-
-bool nem_config_parse_env(nem_config_t *layer, char **envp, bson_error_t *err)
-{
-    for (int i = 0; i < NEM_OPT__COUNT; i++) {
-        char name[96];
-        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
-        size_t nl = strlen(name);
-        for (char **e = envp; e && *e; e++) {
-            if (strncmp(*e, name, nl) != 0 || (*e)[nl] != '=')
-                continue;
-            char where[128];
-            snprintf(where, sizeof where, "env %s", name);
-            const char *val = *e + nl + 1;
-            if (!*val && nem_options[i].type == NEM_T_BOOL)
-                val = "true";
-            if (!nem_config_set_text(layer, (nem_opt_id_t)i, val, NEM_SRC_ENV, where, err))
-                return false;
-        }
-    }
-    return true;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/fs.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -173,7 +174,7 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
             char q[128];
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                            "%s: option --%s expects true/false/yes/no/1/0, got '%s'", where, o->name,
-                           nem_config_quote(text, q, sizeof q));
+                           nem_text_quote(text, q, sizeof q));
             return false;
         }
         char *v = (char *)(b ? "true" : "false");
@@ -188,7 +189,7 @@ bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text,
         if (open_only) {
             char q[128];
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: list '%s' has no closing ']'",
-                           where, o->name, nem_config_quote(text, q, sizeof q));
+                           where, o->name, nem_text_quote(text, q, sizeof q));
             return false;
         }
     }
@@ -217,14 +218,14 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
                 char q[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                                "%s: option --%s expects an integer, got '%s'", v->where, o->name,
-                               nem_config_quote(v->v[k], q, sizeof q));
+                               nem_text_quote(v->v[k], q, sizeof q));
                 return false;
             }
             if (o->type == NEM_T_BOOL && !nem_parse_bool(v->v[k], &bv)) {
                 char q[128];
                 bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
                                "%s: option --%s expects true/false, got '%s'", v->where, o->name,
-                               nem_config_quote(v->v[k], q, sizeof q));
+                               nem_text_quote(v->v[k], q, sizeof q));
                 return false;
             }
         }
@@ -667,4 +668,15 @@ bool nem_config_from_bson(nem_config_t *cfg, const bson_t *doc, bson_error_t *er
     if (has_where)
         apply_where(cfg, &where_it);
     return true;
+}
+
+/* An error of a file or value read for the configuration, prefixed with where it was read. */
+void nem_config_rewrap(bson_error_t *err, const char *where, uint32_t code)
+{
+    char msg[sizeof err->message];
+    bson_strncpy(msg, err->message, sizeof msg);
+    if (where)
+        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s: %s", where, msg);
+    else
+        bson_set_error(err, NEM_ERROR_CONFIG, code, "%s", msg);
 }

@@ -91,12 +91,6 @@ bool nem_config_check_scripts(const nem_config_t *cfg, bson_error_t *err);
  * such as "contains '$'"). A database name may be "$external" when allow_external (authentication databases). */
 bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len);
 bool nem_collection_name_ok(const char *name, char *why, size_t why_len);
-/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). On failure *bad is the offset of the
- * first bad byte. */
-bool nem_utf8_valid(const char *s, size_t len, size_t *bad);
-/* A value as messages show it: at most 60 bytes, control characters and bytes of invalid UTF-8 as \xNN, "..." when
- * cut. Returns buf. */
-const char *nem_config_quote(const char *s, char *buf, size_t size);
 
 /* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
  * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */

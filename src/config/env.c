@@ -1,9 +1,11 @@
-/* Environment hygiene for child processes, and N_* variables that name no option. */
+/* Everything nemesyst reads from or withholds in the environment: the N_* variables (an option each, and those that
+ * name none), the launcher's variables, and what no child process may inherit. */
 #include "config/env.h"
 
+#include <stdio.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/config-private.h"
 #include "config/options.h"
 
 extern char **environ;
@@ -114,5 +116,27 @@ bool nem_config_env_unknown(const char *entry, char *suggest, size_t len)
     int id = s ? nem_option_find(s) : -1;
     if (id >= 0 && len)
         nem_option_env_name((nem_opt_id_t)id, suggest, len);
+    return true;
+}
+
+/* N_* variables: one per option (nem_option_env_name), read as a configuration layer. */
+bool nem_config_parse_env(nem_config_t *layer, char **envp, bson_error_t *err)
+{
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        char name[96];
+        nem_option_env_name((nem_opt_id_t)i, name, sizeof name);
+        size_t nl = strlen(name);
+        for (char **e = envp; e && *e; e++) {
+            if (strncmp(*e, name, nl) != 0 || (*e)[nl] != '=')
+                continue;
+            char where[128];
+            snprintf(where, sizeof where, "env %s", name);
+            const char *val = *e + nl + 1;
+            if (!*val && nem_options[i].type == NEM_T_BOOL)
+                val = "true";
+            if (!nem_config_set_text(layer, (nem_opt_id_t)i, val, NEM_SRC_ENV, where, err))
+                return false;
+        }
+    }
     return true;
 }

@@ -15,6 +15,7 @@
 #include <unicode/ustring.h>
 
 #include "util/fs.h"
+#include "util/text.h"
 
 static bool read_password_file(const char *path, const char *where, char **out, bson_error_t *err)
 {

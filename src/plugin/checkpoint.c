@@ -5,7 +5,7 @@
 
 #include "plugin/plugin-private.h"
 #include "provenance/provenance.h"
-#include "store/checkpoint.h"
+#include "store/ckpt.h"
 
 /* This script's key in the run ("learn-0"), as run records and provenance write it. */
 static void script_key(const nemesyst_ctx_t *ctx, char *out, size_t len)

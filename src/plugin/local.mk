@@ -7,7 +7,7 @@
 # convenience library itself.
 noinst_LTLIBRARIES += libnemesyst_plugin.la
 libnemesyst_plugin_la_SOURCES = src/plugin/plugin-private.h src/plugin/context.c src/plugin/emit.c \
-	src/plugin/options.c src/plugin/batches.c src/plugin/model.c src/plugin/group.c src/plugin/checkpoint.c \
+	src/plugin/script-options.c src/plugin/feed.c src/plugin/model.c src/plugin/allreduce.c src/plugin/checkpoint.c \
 	src/plugin/version.c
 libnemesyst_plugin_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
 libnemesyst_plugin_la_CFLAGS = $(AM_CFLAGS) $(VISIBILITY_CFLAGS)

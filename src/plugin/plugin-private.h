@@ -67,7 +67,7 @@ bool nemesyst__flush(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool nemesyst__report_consumed(nemesyst_ctx_t *ctx, const char *collection, const bson_t *pipeline, uint64_t count,
                                const char *digest, bool complete, bson_error_t *error);
 void nemesyst__forget_batches(nemesyst_ctx_t *ctx, nemesyst_batches_t *b);
-void nemesyst__report_batches(nemesyst_batches_t *b); /* batches.c: reports an unfinished iterator */
+void nemesyst__report_batches(nemesyst_batches_t *b); /* feed.c: reports an unfinished iterator */
 
 /* The store over the context's connection (connecting first); NULL with error set (NEMESYST_EDB). */
 nem_store_t *nemesyst__store(nemesyst_ctx_t *ctx, bson_error_t *error);

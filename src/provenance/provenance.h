@@ -1,4 +1,5 @@
-/* Provenance: the run record, the _nemesyst field on every stored document, and model lineage metadata. */
+/* Provenance: the _nemesyst field on every stored document, model lineage metadata, and large lineage stored by
+ * reference. The run record is src/runrec/runrec.h. */
 #ifndef NEM_PROVENANCE_H
 #define NEM_PROVENANCE_H
 
@@ -11,7 +12,6 @@
 #include "util/errors.h"
 #include "util/stages.h"
 
-#define NEM_RUNS_COLLECTION "nemesyst_runs"
 /* Metrics scripts report while they run, one document each: {run, script ("learn-0"), stage, position, name,
  * step, value, t, _nemesyst: {s: STAMP}[, model]}, model set when the script stored one (the last). */
 #define NEM_METRICS_COLLECTION "nemesyst_metrics"
@@ -63,30 +63,5 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
 #define NEM_LINEAGE_INLINE_MAX (16 * 1024)
 #define NEM_LINEAGE_BLOB_MAX (15 * 1024 * 1024)
 bool nem_lineage_compact(nem_store_t *store, const bson_t *in, const char *only_key, bson_t *out, bson_error_t *err);
-
-/* Run records, in the NEM_RUNS_COLLECTION collection of --db-name. Rank 0 only. */
-/* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
- * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. run_options: the
- * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat.
- * *legacy: the run was recorded before stamp format 2 (only a resumed run can be): its documents keep the first
- * stamp format. */
-bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
-                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err);
-/* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
- * ...}), the heartbeat, the end. */
-bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
-/* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives),
- * "heartbeat_s" and the process of its rank 0 (util/procinfo.h). A run whose status is "running" but whose rank 0
- * ran on this host and has ended, or whose heartbeat is older than NEM_RUNREC_LOST_FACTOR intervals, is lost (its
- * rank 0 died without closing it): --list-runs says so, and --resume takes it over; a live one is refused. */
-#define NEM_RUNREC_LOST_FACTOR 3
-bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err);
-/* True for a lost run; age_ms (may be NULL) receives the age of its heartbeat. */
-bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms);
-/* --list-runs: prints the runs of the store's database, newest first, one line each (lost ones as "lost"), through
- * the one run listing (runlist.h, where it is defined); *lost counts them. */
-bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err);
-/* status: "succeeded", "failed" or "interrupted" (a signal stopped the run; --resume finishes it). */
-bool nem_runrec_end(nem_store_t *store, const char *run_id, const char *status, const char *error, bson_error_t *err);
 
 #endif

@@ -30,6 +30,7 @@
 #include "provenance/provenance.h"
 #include "util/exitcodes.h"
 #include "util/stages.h"
+#include "util/text.h"
 
 #define ID_CHUNK 10000   /* ids in one $in */
 #define PROBE_BATCH 1000 /* outputs' _ids looked up in one query */
@@ -129,7 +130,7 @@ static bool parse_id(const char *text, const char *where, bson_t *arr, uint32_t 
     if (parsed && bson_iter_init_find(&it, &wrap, "v")) {
         BSON_APPEND_VALUE(arr, k, bson_iter_value(&it));
     } else if (strchr("{[\"", text[0])) {
-        nem_config_quote(text, quoted, sizeof quoted);
+        nem_text_quote(text, quoted, sizeof quoted);
         bad(err, "%s: id '%s' is not valid extended JSON", where, quoted);
     } else {
         BSON_APPEND_UTF8(arr, k, text);
@@ -346,7 +347,7 @@ static bool select_documents(nem_reg_t *r, sel_t *s, char *problem, size_t plen,
         bson_error_t e;
         if (r->filter && (r->filter[0] != '{' || !bson_init_from_json(&filter, r->filter, -1, &e))) {
             char quoted[80];
-            nem_config_quote(r->filter, quoted, sizeof quoted);
+            nem_text_quote(r->filter, quoted, sizeof quoted);
             bad(err, "--filter '%s': not a JSON document (%s)", quoted,
                 r->filter[0] != '{' ? "it must start with '{'" : e.message);
             return false;

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "provenance/provenance.h"
+#include "runrec/runrec.h"
 #include "util/exitcodes.h"
 
 /* A chain longer than this is a loop the ids did not reveal, or corruption: stop and say so. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "provenance/provenance.h"
+#include "runrec/runrec.h"
 #include "util/stages.h"
 
 /* Batches of the registry's own reads: small, so a collection of large documents stays far from any reply or

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "provenance/runlist.h"
+#include "runrec/runlist.h"
 #include "store/store.h"
 #include "util/stages.h"
 #include "util/strv.h"

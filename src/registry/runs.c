@@ -2,7 +2,7 @@
  * (provenance/runlist.h), which `nemesyst --list-runs` prints too. */
 #include "registry/registry.h"
 
-#include "provenance/runlist.h"
+#include "runrec/runlist.h"
 #include "util/exitcodes.h"
 
 int nem_reg_runs(nem_reg_t *r)

@@ -1,7 +1,7 @@
 /* `verify MODEL_ID`: is the data the model was trained on still what it was? Each consumed record of the model
  * (stage/worker/writer.c: collection, pipeline, count, digest, complete) is re-read through its recorded pipeline with the
  * store's batches, the reader the learners' batches use (store/batches.c), and counted and hashed as
- * plugin/batches.c and python/nemesyst_adapter.py hash what they hand out: sha256 over each document's BSON bytes,
+ * plugin/feed.c and python/nemesyst_adapter.py hash what they hand out: sha256 over each document's BSON bytes,
  * in cursor order. The stored script's sha256 is checked against the file when it is still there. */
 #include "registry/registry.h"
 

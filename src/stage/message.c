@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/exitcodes.h"
+#include "util/status.h"
 
 #define VERSION_KEY "v"
 
@@ -35,7 +36,7 @@ static void result_fields(const nem_task_result_t *r, const char *path, bson_t *
     BSON_APPEND_INT64(out, "position", (int64_t)r->position);
     if (path)
         BSON_APPEND_UTF8(out, "path", path);
-    BSON_APPEND_UTF8(out, "status", r->ok ? "succeeded" : "failed");
+    BSON_APPEND_UTF8(out, "status", nem_status_name(nem_status_of_script(r->ok)));
     BSON_APPEND_DATE_TIME(out, "started", r->started_ms);
     BSON_APPEND_DATE_TIME(out, "ended", r->ended_ms);
     BSON_APPEND_INT64(out, "documents", (int64_t)r->documents);
@@ -140,7 +141,7 @@ bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
         else if (!strcmp(k, "position"))
             r->position = (size_t)bson_iter_as_int64(&it);
         else if (!strcmp(k, "status") && BSON_ITER_HOLDS_UTF8(&it))
-            r->ok = strcmp(bson_iter_utf8(&it, NULL), "succeeded") == 0;
+            r->ok = nem_status_parse(bson_iter_utf8(&it, NULL)) == NEM_STATUS_SUCCEEDED;
         else if (!strcmp(k, "started") && BSON_ITER_HOLDS_DATE_TIME(&it))
             r->started_ms = bson_iter_date_time(&it);
         else if (!strcmp(k, "ended") && BSON_ITER_HOLDS_DATE_TIME(&it))

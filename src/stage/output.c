@@ -3,7 +3,7 @@
 
 #include "log/log.h"
 #include "provenance/provenance.h"
-#include "store/checkpoint.h"
+#include "store/ckpt.h"
 
 /* Removing what a script wrote in a run: its documents by their provenance stamp (in pieces: store/delete.c), then
  * its models by their lineage metadata. Any stage may emit models: learners into their output bucket, the others

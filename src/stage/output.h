@@ -15,7 +15,7 @@
  * the rerun goes on from there). legacy_stamp: the run keeps the first provenance stamp format. */
 bool nem_output_purge(nem_store_t *store, const nem_script_plan_t *script, const char *run_id, nem_stage_t stage,
                       size_t position, bool legacy_stamp, bson_error_t *err);
-/* The newest checkpoint step of a script in a run (store/checkpoint.h), -1 when it has none, -2 on error. */
+/* The newest checkpoint step of a script in a run (store/ckpt.h), -1 when it has none, -2 on error. */
 int64_t nem_output_checkpoint_step(nem_store_t *store, const char *run_id, nem_stage_t stage, size_t position,
                                    bson_error_t *err);
 /* A learner whose model is stored: its checkpoints have served and go (a warning when they cannot: the model is

@@ -27,7 +27,7 @@ typedef struct {
     bson_t *input_pipeline;         /* retraining: the pipeline that picks the parent model; NULL = from scratch */
     int group_size;                 /* --dl-data-parallel: members of its learner group (1 = one process) */
     bson_t *data_pipeline;          /* learner groups: --dl-data-pipeline, to balance the shards; else NULL */
-    int64_t checkpoint_keep;        /* --dl-checkpoint-keep: its newest checkpoints kept (store/checkpoint.h) */
+    int64_t checkpoint_keep;        /* --dl-checkpoint-keep: its newest checkpoints kept (store/ckpt.h) */
 } nem_script_plan_t;
 
 typedef struct {

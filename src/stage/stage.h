@@ -1,4 +1,4 @@
-/* The stages of a run over MPI: the entry point every rank calls (stages.c). Rank 0 coordinates
+/* The stages of a run over MPI: the entry point every rank calls (stage.c). Rank 0 coordinates
  * (coordinator/), the other ranks work (worker/), and scripts run in child processes (runner/); run-plan.h is
  * what app/ hands down, message.h what the ranks say to each other. */
 #ifndef NEM_STAGE_H

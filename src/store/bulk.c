@@ -245,16 +245,26 @@ static bool async_submit(nem_bulk_t *bulk, bson_error_t *err)
     return true;
 }
 
+bool nem_batch_flush_before(size_t docs, size_t bytes, size_t next, size_t max_bytes)
+{
+    return docs > 0 && bytes + next > max_bytes;
+}
+
+bool nem_batch_full(size_t docs, size_t bytes, size_t max_docs, size_t max_bytes)
+{
+    return docs >= max_docs || bytes >= max_bytes;
+}
+
 static bool async_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
 {
     batch_t *b = &bulk->filling;
-    if (b->n > 0 && b->bytes + doc->len > bulk->max_bytes && !async_submit(bulk, err))
+    if (nem_batch_flush_before(b->n, b->bytes, doc->len, bulk->max_bytes) && !async_submit(bulk, err))
         return false;
     b = &bulk->filling;
     b->docs[b->n++] = bson_copy(doc);
     b->bytes += doc->len;
     bulk->added++;
-    if (b->n >= bulk->max_docs || b->bytes >= bulk->max_bytes)
+    if (nem_batch_full(b->n, b->bytes, bulk->max_docs, bulk->max_bytes))
         return async_submit(bulk, err);
     return true;
 }
@@ -266,9 +276,8 @@ bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
     bson_error_t derr;
     char what[256];
 
-    /* Flush before a document that would take the batch past its byte budget, so a batch holds at most max_bytes
-     * unless one document alone is larger. */
-    if (bulk->pending_docs > 0 && bulk->pending_bytes + doc->len > bulk->max_bytes && !nem_bulk_flush(bulk, err))
+    if (nem_batch_flush_before(bulk->pending_docs, bulk->pending_bytes, doc->len, bulk->max_bytes) &&
+        !nem_bulk_flush(bulk, err))
         return false;
     if (!bulk->op)
         bulk->op = new_op(bulk);
@@ -281,7 +290,7 @@ bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err)
     bulk->added++;
     bulk->pending_docs++;
     bulk->pending_bytes += doc->len;
-    if (bulk->pending_docs >= bulk->max_docs || bulk->pending_bytes >= bulk->max_bytes)
+    if (nem_batch_full(bulk->pending_docs, bulk->pending_bytes, bulk->max_docs, bulk->max_bytes))
         return nem_bulk_flush(bulk, err);
     return true;
 }

@@ -8,6 +8,6 @@ libnemesyst_store_la_CFLAGS = $(AM_CFLAGS) $(VISIBILITY_CFLAGS)
 libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
 	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c \
 	src/store/storable.h src/store/storable.c
-# Checkpoints (checkpoint.h): GridFS with a sha256 per checkpoint.
-libnemesyst_store_la_SOURCES += src/store/checkpoint.h src/store/checkpoint.c
+# Checkpoints (ckpt.h): GridFS with a sha256 per checkpoint.
+libnemesyst_store_la_SOURCES += src/store/ckpt.h src/store/ckpt.c
 libnemesyst_store_la_LIBADD += $(CRYPTO_LIBS)

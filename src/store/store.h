@@ -73,6 +73,11 @@ bool nem_bulk_add(nem_bulk_t *bulk, const bson_t *doc, bson_error_t *err);
 bool nem_bulk_flush(nem_bulk_t *bulk, bson_error_t *err);
 uint64_t nem_bulk_inserted(const nem_bulk_t *bulk);
 void nem_bulk_destroy(nem_bulk_t *bulk); /* does not flush */
+/* The bulk writer's batching rule, pure (tests/unit/test_stage.c): a batch is sent before a document that would take
+ * it past max_bytes (so a batch holds at most max_bytes unless one document alone is larger), and as soon as it holds
+ * max_docs documents or max_bytes bytes. */
+bool nem_batch_flush_before(size_t docs, size_t bytes, size_t next, size_t max_bytes);
+bool nem_batch_full(size_t docs, size_t bytes, size_t max_docs, size_t max_bytes);
 
 /* Deletes every document matching filter in pieces of at most NEM_DELETE_PIECE_DOCS: the matches' _ids are read
  * once in _id order, and each piece is deleted by the filter restricted to its _id range (no command ever carries a

@@ -1,4 +1,4 @@
-/* The one vocabulary of statuses, as run records store them (provenance.h) and as every table and JSON form shows
+/* The one vocabulary of statuses, as run records store them (runrec/runrec.h) and as every table and JSON form shows
  * them: the end-of-run summary, --summary-json, --list-runs and nemesyst-registry.
  *   a run:     running, succeeded, failed, interrupted (a signal stopped it; --resume finishes it), and lost (shown,
  *              never stored: still recorded as running, but its rank 0 died without closing it);

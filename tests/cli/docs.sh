@@ -227,7 +227,7 @@ for path in glob.glob(os.path.join(src, "src/**/*.c"), recursive=True):
     text = read(path)
     used |= set(re.findall(r'getenv\("(NEMESYST_[A-Z0-9_]+)"\)', text))
     used |= set(re.findall(r'_path\("(NEMESYST_[A-Z0-9_]+)"', text))
-spawn = read(os.path.join(src, "src/stage/runner-spawn.c"))
+spawn = read(os.path.join(src, "src/stage/runner/runner-spawn.c"))
 given = set(re.findall(r'env_set\(env, "([A-Z][A-Z0-9_]+)"', spawn)) | \
         set(re.findall(r'nem_strv_pushf\(env, "([A-Z][A-Z0-9_]+)=', spawn))
 for name in sorted(used | given):

@@ -1,8 +1,8 @@
 #!/bin/bash
 # libFuzzer targets for the parsers of untrusted input, built with clang and run for a bounded time each:
 #   fuzz_conffile   config files (src/config/conffile.c and the checks a run applies to what they set)
-#   fuzz_items      a stage script's output: JSON lines and BSON streams with markers (src/stage/runner-items.c)
-#   fuzz_pipeline   pipeline options and their provenance JSON (src/config/config.c, src/stage/writer.c,
+#   fuzz_items      a stage script's output: JSON lines and BSON streams with markers (src/stage/runner/runner-items.c)
+#   fuzz_pipeline   pipeline options and their provenance JSON (src/config/config.c, src/stage/worker/writer.c,
 #                   src/provenance/provenance.c)
 #
 #   tests/fuzz/run.sh [BUILD_DIR] [SECONDS_PER_TARGET]      (defaults: _build, 60)
@@ -48,7 +48,7 @@ max_len() { case $1 in items) echo 65536 ;; *) echo 16384 ;; esac; }
 # The sources: every C file of these directories that neither needs MPI nor is a program of its own. The archive
 # lets each target link only the objects it reaches.
 srcs=()
-for f in "$top"/src/{config,util,log,store,provenance,stage}/*.c; do
+for f in "$top"/src/{config,util,log,store,provenance,runrec,stage,stage/runner,stage/worker,stage/coordinator}/*.c; do
     grep -q '^#include <mpi\.h>' "$f" && continue
     grep -Eq '^int main[[:space:]]*\(' "$f" && continue
     srcs+=("$f")

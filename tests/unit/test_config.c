@@ -11,6 +11,7 @@
 #include "util/errors.h"
 #include "util/fs.h"
 #include "stage/runner/runner.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -760,10 +761,10 @@ START_TEST(utf8_validation_is_strict)
         ck_assert_msg(nem_utf8_valid(cases[i].s, strlen(cases[i].s), &bad) == cases[i].ok, "case %zu", i);
     }
     char q[128];
-    ck_assert_str_eq(nem_config_quote("a\nb\xFF", q, sizeof q), "a\\x0Ab\\xFF");
+    ck_assert_str_eq(nem_text_quote("a\nb\xFF", q, sizeof q), "a\\x0Ab\\xFF");
     char *long_value = bson_malloc0(1001);
     memset(long_value, 'x', 1000);
-    nem_config_quote(long_value, q, sizeof q);
+    nem_text_quote(long_value, q, sizeof q);
     ck_assert_uint_eq(strlen(q), 63);
     ck_assert_str_eq(q + 60, "...");
     bson_free(long_value);

@@ -2,9 +2,12 @@
  * every message's encoder and decoder (src/stage/message.c), and the learner group header's verdicts. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stage/coordinator/pack.h"
+#include "stage/coordinator/summary.h"
 #include "stage/message.h"
 
 /* --- round packing --- */
@@ -384,10 +387,132 @@ START_TEST(group_header_verdicts)
 }
 END_TEST
 
+/* --- the writer's batching (store/bulk.c) --- */
+
+/* Sends docs of the given sizes through the batching rule; batch_of[i] receives the batch each went into. */
+static size_t batches(const size_t *sizes, size_t n, size_t max_docs, size_t max_bytes, size_t *batch_of,
+                      size_t *bytes_of)
+{
+    size_t nb = 0, docs = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (nem_batch_flush_before(docs, bytes, sizes[i], max_bytes))
+            bytes_of[nb++] = bytes, docs = bytes = 0;
+        batch_of[i] = nb;
+        docs++, bytes += sizes[i];
+        if (nem_batch_full(docs, bytes, max_docs, max_bytes))
+            bytes_of[nb++] = bytes, docs = bytes = 0;
+    }
+    if (docs)
+        bytes_of[nb++] = bytes;
+    return nb;
+}
+
+START_TEST(writer_batches_by_count_and_bytes)
+{
+    size_t of[16], bytes[16];
+    size_t small[7] = {10, 10, 10, 10, 10, 10, 10};
+    ck_assert_uint_eq(batches(small, 7, 3, 1000, of, bytes), 3); /* 3 + 3 + 1 by count */
+    ck_assert_uint_eq(of[2], 0);
+    ck_assert_uint_eq(of[3], 1);
+    ck_assert_uint_eq(of[6], 2);
+    size_t mixed[5] = {40, 40, 30, 100, 5};
+    ck_assert_uint_eq(batches(mixed, 5, 100, 100, of, bytes), 4);
+    ck_assert_uint_eq(bytes[0], 80);  /* 30 more would pass 100: sent first */
+    ck_assert_uint_eq(bytes[1], 30);  /* the same before the 100 */
+    ck_assert_uint_eq(bytes[2], 100); /* full at exactly the budget: sent at once */
+    ck_assert_uint_eq(bytes[3], 5);
+    ck_assert_uint_eq(of[3], 2);
+    size_t huge[3] = {5, 500, 5};
+    ck_assert_uint_eq(batches(huge, 3, 100, 100, of, bytes), 3);
+    ck_assert_uint_eq(bytes[1], 500); /* one document larger than the budget goes alone */
+    ck_assert_uint_eq(of[2], 2);
+    for (size_t i = 0; i < 16; i++)
+        of[i] = 99;
+    ck_assert_uint_eq(batches(huge, 0, 100, 100, of, bytes), 0);
+}
+END_TEST
+
+/* --- the end-of-run summary --- */
+
+START_TEST(summary_table_and_json)
+{
+    nem_script_plan_t scripts[2] = {{.path = "/work/learn/a.py"}, {.path = "b.sh"}};
+    nem_run_plan_t plan = {0};
+    plan.stages[NEM_STAGE_LEARN].enabled = true;
+    plan.stages[NEM_STAGE_LEARN].n = 2;
+    plan.stages[NEM_STAGE_LEARN].scripts = scripts;
+    nem_summary_t *s = nem_summary_new(&plan, "R1", 2);
+    nem_task_result_t ok = {.stage = NEM_STAGE_LEARN, .position = 0, .ok = true, .started_ms = 1000,
+                            .ended_ms = 3500, .documents = 7, .models = 1, .rank = 1, .member = -1,
+                            .group_size = 1, .consumed = -1};
+    nem_task_result_t bad = ok;
+    bad.position = 1;
+    bad.ok = false;
+    bad.documents = 2;
+    bad.models = 0;
+    bson_strncpy(ok.host, "n1", sizeof ok.host);
+    bson_strncpy(bad.host, "n2", sizeof bad.host);
+    bson_strncpy(bad.error, "exit status 3", sizeof bad.error);
+    size_t at[2] = {0, 1};
+    nem_summary_round(s, NEM_STAGE_LEARN, at, 2);
+    nem_summary_add(s, &ok);
+    nem_summary_add(s, &bad);
+    ck_assert_uint_eq(nem_summary_failed(s), 1);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    nem_summary_print(s, out);
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(text, "run R1: 2 script(s), 1 failed"));
+    ck_assert_ptr_nonnull(strstr(text, "script"));
+    char *row0 = strstr(text, "learn-0"), *row1 = strstr(text, "learn-1");
+    ck_assert_ptr_nonnull(row0);
+    ck_assert_ptr_nonnull(row1);
+    ck_assert_ptr_nonnull(strstr(row0, "succeeded"));
+    ck_assert(strstr(row0, "succeeded") < row1);
+    ck_assert_ptr_nonnull(strstr(row1, "failed"));
+    ck_assert_ptr_nonnull(strstr(row1, "exit status 3"));
+    ck_assert_ptr_nonnull(strstr(row0, "a.py")); /* the file name, not the whole path */
+    ck_assert_ptr_null(strstr(text, "/work/learn"));
+    free(text);
+
+    char path[] = "/tmp/nem-summary-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    bson_error_t err;
+    ck_assert_msg(nem_summary_write_json(s, NEM_STATUS_FAILED, path, &err), "%s", err.message);
+    bson_json_reader_t *rd = bson_json_reader_new_from_file(path, &err);
+    ck_assert_ptr_nonnull(rd);
+    bson_t doc = BSON_INITIALIZER;
+    ck_assert_int_eq(bson_json_reader_read(rd, &doc, &err), 1);
+    bson_iter_t it;
+    ck_assert(bson_iter_init_find(&it, &doc, "status"));
+    ck_assert_str_eq(bson_iter_utf8(&it, NULL), "failed");
+    ck_assert(bson_iter_init_find(&it, &doc, "scripts_total"));
+    ck_assert_int_eq(bson_iter_as_int64(&it), 2);
+    ck_assert(bson_iter_init_find(&it, &doc, "scripts_failed"));
+    ck_assert_int_eq(bson_iter_as_int64(&it), 1);
+    ck_assert(bson_iter_init_find(&it, &doc, "documents"));
+    ck_assert_int_eq(bson_iter_as_int64(&it), 9);
+    bson_destroy(&doc);
+    bson_json_reader_destroy(rd);
+    unlink(path);
+    /* a path it cannot write is an error naming it, not a crash */
+    ck_assert(!nem_summary_write_json(s, NEM_STATUS_FAILED, "/nonexistent-dir/x.json", &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent-dir/x.json"));
+    nem_summary_destroy(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stage");
     TCase *pack = tcase_create("pack"), *msg = tcase_create("messages"), *hdr = tcase_create("group header");
+    TCase *sum = tcase_create("summary");
+    tcase_add_test(sum, summary_table_and_json);
+    tcase_add_test(sum, writer_batches_by_count_and_bytes);
     tcase_add_test(pack, pack_deals_slots_to_workers_in_turn);
     tcase_add_test(pack, pack_one_rank_runs_everything);
     tcase_add_test(pack, pack_group_that_does_not_fit_starts_the_next_round);
@@ -402,6 +527,7 @@ int main(void)
     suite_add_tcase(s, pack);
     suite_add_tcase(s, msg);
     suite_add_tcase(s, hdr);
+    suite_add_tcase(s, sum);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -45,7 +45,7 @@ for log in "$work"/host.*.log; do
     [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in the plugin host"; }
 done
 want=1; [ -n "$plugin" ] && want=2
-[ "$(grep -c ' ok ' "$work/out.txt")" -eq "$want" ] || { cat "$work/out.txt"; fail "want $want scripts ok"; }
+[ "$(grep -c ' succeeded ' "$work/out.txt")" -eq "$want" ] || { cat "$work/out.txt"; fail "want $want scripts ok"; }
 ls "$work"/host.*.log >/dev/null 2>&1 || [ -z "$plugin" ] || fail "the plugin host did not run under valgrind"
 
 # A learner group of 2 on this one rank (--process-pool 2): shards, the allreduce socket, the group's lineage.

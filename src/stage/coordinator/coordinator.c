@@ -1,5 +1,5 @@
 /* Rank 0 over the stages, in lockstep rounds (coordinator.h). Each stage's scripts are packed into rounds
- * (pack.h); a round ends when every script in it has reported; a barrier of all ranks ends each stage (stages.c);
+ * (pack.h); a round ends when every script in it has reported; a barrier of all ranks ends each stage (stage.c);
  * rounds never cross a stage boundary. MPI carries only control (message.h). With one rank, rank 0 runs the
  * scripts itself. */
 #include <string.h>
@@ -193,7 +193,7 @@ void nem_coord_never_started(coord_t *c)
     if (!c->plan->summary_json)
         return;
     nem_summary_t *s = c->summary ? c->summary : nem_summary_new(c->plan, c->run_id, 0);
-    if (!nem_summary_write_json(s, "failed", c->plan->summary_json, &err))
+    if (!nem_summary_write_json(s, NEM_STATUS_FAILED, c->plan->summary_json, &err))
         NEM_ERROR("%s", err.message);
     if (s != c->summary)
         nem_summary_destroy(s);

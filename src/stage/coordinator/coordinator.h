@@ -1,5 +1,5 @@
 /* Rank 0's side of a run: the run record, the rounds of each stage, the results as they arrive, learner groups'
- * fates and the summary. stages.c calls it on rank 0 only (nem_coord_list_runs: on every rank). */
+ * fates and the summary. stage.c calls it on rank 0 only (nem_coord_list_runs: on every rank). */
 #ifndef NEM_STAGE_COORDINATOR_H
 #define NEM_STAGE_COORDINATOR_H
 

@@ -5,6 +5,7 @@
 #include "log/log.h"
 #include "stage/coordinator/coordinator-private.h"
 #include "stage/output.h"
+#include "util/status.h"
 
 /* The bounds, from one pass over the _ids in _id order: the _id at each k-th position (first_id_t per bound), and
  * whether they are all of one type (a range compares values of one type only). */
@@ -221,7 +222,7 @@ static void group_lineage(const coord_t *c, const coord_group_t *g, bool for_rec
             all = false;
         }
         if (for_record) {
-            BSON_APPEND_UTF8(&m, "status", r->ok ? "succeeded" : "failed");
+            BSON_APPEND_UTF8(&m, "status", nem_status_name(nem_status_of_script(r->ok)));
             BSON_APPEND_INT64(&m, "documents", (int64_t)r->documents);
             if (r->ok)
                 BSON_APPEND_NULL(&m, "error");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "stage/coordinator/coordinator-private.h"
+#include "util/status.h"
 
 bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos)
 {
@@ -13,7 +14,7 @@ bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos
         return false;
     bson_iter_recurse(&it, &sub);
     return bson_iter_find(&sub, "status") && BSON_ITER_HOLDS_UTF8(&sub) &&
-           strcmp(bson_iter_utf8(&sub, NULL), "succeeded") == 0;
+           nem_status_parse(bson_iter_utf8(&sub, NULL)) == NEM_STATUS_SUCCEEDED;
 }
 
 /* --resume reruns scripts by position: refuse when the script lists differ from the run being resumed, or a rerun

@@ -7,10 +7,12 @@
 
 #include "log/log.h"
 #include "provenance/provenance.h"
+#include "runrec/runrec.h"
 #include "stage/coordinator/coordinator-private.h"
 #include "util/exitcodes.h"
 #include "util/procinfo.h"
 #include "util/signals.h"
+#include "util/status.h"
 
 /* Rank 0: refreshes the run record's heartbeat every --heartbeat seconds, so a run whose rank 0 died can be told
  * from a live one (nem_runrec_is_lost). Called from every wait of rank 0. */
@@ -68,31 +70,6 @@ void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t
 }
 
 
-/* The run record's heartbeat interval in seconds (as provenance.c reads it: 30 when it names none). */
-static int64_t heartbeat_interval_s(const bson_t *run)
-{
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
-        return bson_iter_as_int64(&it);
-    return 30;
-}
-
-static bool is_running(const bson_t *run)
-{
-    bson_iter_t it;
-    return bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it) &&
-           strcmp(bson_iter_utf8(&it, NULL), "running") == 0;
-}
-
-static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
-{
-    (void)err;
-    bson_t *out = ud;
-    bson_destroy(out);
-    bson_copy_to(doc, out);
-    return true;
-}
-
 /* --resume of a run still recorded as running: refused while it may live, with how long to wait; taken over at
  * once when its rank 0 ran on this host and has ended. What nem_runrec_begin would refuse by the heartbeat alone
  * is decided here; a run it already calls lost, or one not running, is left to it. Returns an exit status, or -1
@@ -100,17 +77,16 @@ static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
 static int check_resume(coord_t *c)
 {
     const char *id = c->resume_id;
-    bson_t filter = BSON_INITIALIZER, run = BSON_INITIALIZER;
+    bson_t run;
     bson_error_t err = {0};
     int status = -1;
-    BSON_APPEND_UTF8(&filter, "_id", id);
-    if (!nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, NULL, copy_doc, &run, &err)) {
+    if (!nem_runrec_get(c->store, id, &run, &err)) {
         NEM_ERROR("run record: %s", err.message);
         status = NEM_EXIT_SERVER;
         goto out;
     }
     int64_t age = 0, now = nem_wall_ms();
-    if (bson_empty(&run) || !is_running(&run))
+    if (bson_empty(&run) || !nem_runrec_is_running(&run))
         goto out;
     nem_proc_t owner;
     nem_proc_state_t state = nem_proc_owner_state(&run, &owner);
@@ -120,24 +96,16 @@ static int check_resume(coord_t *c)
     if (state == NEM_PROC_GONE) {
         /* Closed for it as failed, then reopened by nem_runrec_begin; only while it still says running, so a
          * record another process changed meanwhile is judged again there. */
-        bson_t update = BSON_INITIALIZER, set;
         char why[512];
         snprintf(why, sizeof why, "its rank 0, pid %" PRId64 " on host %s, ended without closing the run",
                  owner.pid, owner.host);
-        BSON_APPEND_UTF8(&filter, "status", "running");
-        BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-        BSON_APPEND_UTF8(&set, "status", "failed");
-        BSON_APPEND_DATE_TIME(&set, "ended", now);
-        BSON_APPEND_UTF8(&set, "error", why);
-        bson_append_document_end(&update, &set);
-        if (nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, &err)) {
+        if (nem_runrec_close_lost(c->store, id, why, &err)) {
             NEM_WARN("--resume %s: that run was lost (%s; last heartbeat %.0f s ago): resuming it", id, why,
                      age / 1000.0);
         } else {
             NEM_ERROR("run record: %s", err.message);
             status = NEM_EXIT_SERVER;
         }
-        bson_destroy(&update);
         goto out;
     }
     if (state == NEM_PROC_ALIVE) {
@@ -151,7 +119,7 @@ static int check_resume(coord_t *c)
     } else {
         /* Not a process of this host (or this boot, or this pid namespace), or a record naming none: only its
          * heartbeat can tell, so say when it will. */
-        int64_t left_ms = (int64_t)NEM_RUNREC_LOST_FACTOR * heartbeat_interval_s(&run) * 1000 - age;
+        int64_t left_ms = (int64_t)NEM_RUNREC_LOST_FACTOR * nem_runrec_heartbeat_s(&run) * 1000 - age;
         int64_t left_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
         char where[512], hint[512];
         where[0] = '\0';
@@ -171,90 +139,16 @@ static int check_resume(coord_t *c)
     NEM_ERROR("run record: %s", err.message);
     status = nem_exit_status(&err);
 out:
-    bson_destroy(&filter);
     bson_destroy(&run);
     return status;
 }
 
-/* Names this process in the run record as its rank 0 (util/procinfo.h), with its launcher when there are other
- * ranks: their job is over only when the launcher has ended too. */
-static bool count_attempts(const bson_t *doc, void *ud, bson_error_t *err)
-{
-    (void)err;
-    bson_iter_t it;
-    int64_t *n = ud;
-    bson_iter_t a;
-    *n = 0;
-    if (bson_iter_init_find(&it, doc, "attempts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &a))
-        while (bson_iter_next(&a))
-            (*n)++;
-    return true;
-}
-
-/* Appends this job's try to the record's attempts: {n, job (Slurm's, when there is one), restart (Slurm's restart
- * count), host (rank 0's), ranks, started}; closed by nem_coord_close_run with {ended, status}. A run records its
- * history here, and each checkpoint the attempt that saved it. */
-static bool record_attempt(coord_t *c, bson_error_t *err)
-{
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, push, a;
-    int64_t n = 0;
-    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
-    BSON_APPEND_UTF8(&filter, "_id", c->run_id);
-    bson_t *proj = BCON_NEW("projection", "{", "attempts", BCON_INT32(1), "}");
-    bool ok = nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, proj, count_attempts, &n, err);
-    bson_destroy(proj);
-    if (ok) {
-        c->attempt = n + 1;
-        BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
-        BSON_APPEND_DOCUMENT_BEGIN(&push, "attempts", &a);
-        BSON_APPEND_INT64(&a, "n", c->attempt);
-        if (job && *job)
-            BSON_APPEND_UTF8(&a, "job", job);
-        else
-            BSON_APPEND_NULL(&a, "job");
-        if (restart && *restart)
-            BSON_APPEND_INT64(&a, "restart", strtoll(restart, NULL, 10));
-        BSON_APPEND_UTF8(&a, "host", c->world->host);
-        BSON_APPEND_INT32(&a, "ranks", c->world->size);
-        BSON_APPEND_DATE_TIME(&a, "started", nem_wall_ms());
-        bson_append_document_end(&push, &a);
-        bson_append_document_end(&update, &push);
-        ok = nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, err);
-    }
-    bson_destroy(&update);
-    bson_destroy(&filter);
-    return ok;
-}
-
 /* Closes this job's entry of attempts with how it ended. */
-static void close_attempt(coord_t *c, const char *status)
+static void close_attempt(coord_t *c, nem_status_t status)
 {
-    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     bson_error_t err;
-    char key[64];
-    if (c->attempt < 1)
-        return;
-    BSON_APPEND_UTF8(&filter, "_id", c->run_id);
-    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
-    snprintf(key, sizeof key, "attempts.%" PRId64 ".ended", c->attempt - 1);
-    BSON_APPEND_DATE_TIME(&set, key, nem_wall_ms());
-    snprintf(key, sizeof key, "attempts.%" PRId64 ".status", c->attempt - 1);
-    BSON_APPEND_UTF8(&set, key, status);
-    bson_append_document_end(&update, &set);
-    if (!nem_store_update_one(c->store, NEM_RUNS_COLLECTION, &filter, &update, &err))
+    if (c->attempt >= 1 && !nem_runrec_attempt_end(c->store, c->run_id, c->attempt, status, &err))
         NEM_WARN("run record %s: attempt %" PRId64 " not closed: %s", c->run_id, c->attempt, err.message);
-    bson_destroy(&update);
-    bson_destroy(&filter);
-}
-
-static bool take_run_id(const bson_t *doc, void *ud, bson_error_t *err)
-{
-    (void)err;
-    coord_t *c = ud;
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
-        bson_strncpy(c->requeued_id, bson_iter_utf8(&it, NULL), sizeof c->requeued_id);
-    return true;
 }
 
 /* --requeue in a requeued Slurm job (SLURM_RESTART_COUNT above 0): the run this job started (the newest whose
@@ -265,34 +159,13 @@ static bool requeued_run(coord_t *c, bson_error_t *err)
     c->resume_id = c->plan->resume_id;
     if (c->resume_id || !c->plan->requeue || !job || !*job || !restart || strtoll(restart, NULL, 10) < 1)
         return true;
-    bson_t filter = BSON_INITIALIZER, ne;
-    BSON_APPEND_UTF8(&filter, "attempts.job", job);
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status", &ne);
-    BSON_APPEND_UTF8(&ne, "$ne", "succeeded");
-    bson_append_document_end(&filter, &ne);
-    bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "limit", BCON_INT64(1), "projection", "{",
-                            "_id", BCON_INT32(1), "}");
-    c->requeued_id[0] = '\0';
-    bool ok = nem_store_find(c->store, NEM_RUNS_COLLECTION, &filter, opts, take_run_id, c, err);
-    bson_destroy(opts);
-    bson_destroy(&filter);
+    bool ok = nem_runrec_of_job(c->store, job, c->requeued_id, sizeof c->requeued_id, err);
     if (ok && c->requeued_id[0]) {
         c->resume_id = c->requeued_id;
         NEM_INFO("Slurm job %s, restart %s: resuming its run %s (--requeue)", job, restart, c->resume_id);
     } else if (ok) {
         NEM_INFO("Slurm job %s, restart %s: no unfinished run of this job to resume: a new run", job, restart);
     }
-    return ok;
-}
-
-static bool record_owner(coord_t *c, bson_error_t *err)
-{
-    nem_proc_t self;
-    bson_t set = BSON_INITIALIZER;
-    nem_proc_self(&self, c->world->size > 1);
-    nem_proc_append(&set, NEM_RUN_OWNER_KEY, &self);
-    bool ok = nem_runrec_scripts(c->store, c->run_id, &set, err);
-    bson_destroy(&set);
     return ok;
 }
 
@@ -321,7 +194,8 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */
         status = err.domain == NEM_ERROR_PROVENANCE ? nem_exit_status(&err) : NEM_EXIT_SERVER;
-    } else if (!record_owner(c, &err) || !record_attempt(c, &err)) {
+    } else if (!nem_runrec_set_owner(c->store, c->run_id, c->world->size > 1, &err) ||
+               !nem_runrec_attempt_begin(c->store, c->run_id, c->world->host, c->world->size, &c->attempt, &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
         status = NEM_EXIT_SERVER;
     } else if (!nem_coord_same_scripts(c, &err)) {
@@ -329,7 +203,7 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_USAGE;
         /* the refused resume reopened the record: close it again, so the right --resume may follow at once */
-        if (!nem_runrec_end(c->store, c->run_id, "failed", err.message, &e))
+        if (!nem_runrec_end(c->store, c->run_id, NEM_STATUS_FAILED, err.message, &e))
             NEM_ERROR("run record %s: %s", c->run_id, e.message);
     } else {
         NEM_INFO("run %s%s", c->run_id, c->resume_id ? " (resumed)" : "");
@@ -365,8 +239,9 @@ int nem_coord_close_run(coord_t *c)
     bool ok = !failed && !sig && !c->record_failed;
     nem_coord_flush(c);
     ok = ok && !c->record_failed;
-    close_attempt(c, ok ? "succeeded" : sig ? "interrupted" : "failed");
-    bool closed = nem_runrec_end(c->store, c->run_id, ok ? "succeeded" : sig ? "interrupted" : "failed",
+    nem_status_t status = ok ? NEM_STATUS_SUCCEEDED : sig ? NEM_STATUS_INTERRUPTED : NEM_STATUS_FAILED;
+    close_attempt(c, status);
+    bool closed = nem_runrec_end(c->store, c->run_id, status,
                                  ok ? NULL : why, &err);
     if (!closed) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
@@ -375,7 +250,7 @@ int nem_coord_close_run(coord_t *c)
     nem_summary_print(c->summary, stdout);
     fflush(stdout);
     const char *json = c->plan->summary_json;
-    if (json && !nem_summary_write_json(c->summary, ok ? "succeeded" : sig ? "interrupted" : "failed", json, &err)) {
+    if (json && !nem_summary_write_json(c->summary, status, json, &err)) {
         NEM_ERROR("%s", err.message);
         return NEM_EXIT_FAILURE;
     }
@@ -387,7 +262,7 @@ int nem_coord_close_run(coord_t *c)
         if (closed)
             NEM_ERROR("run %s: part of its run record could not be written (see above); it is recorded as %s: "
                       "--resume %s finishes this run exactly once",
-                      c->run_id, sig ? "interrupted" : "failed", c->run_id);
+                      c->run_id, nem_status_name(status), c->run_id);
         else
             NEM_ERROR("run %s: its run record could not be written (see above: the server stopped answering or "
                       "refused): once it works again, --resume %s finishes this run exactly once (at once on this "
@@ -408,7 +283,8 @@ void nem_coord_workers_failed(coord_t *c)
 {
     bson_error_t err;
     NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
-    if (!nem_runrec_end(c->store, c->run_id, "failed", "a worker rank could not connect to the database", &err))
+    if (!nem_runrec_end(c->store, c->run_id, NEM_STATUS_FAILED, "a worker rank could not connect to the database",
+                        &err))
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
 }
 

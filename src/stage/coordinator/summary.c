@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
-#include "provenance/runlist.h"
+#include "runrec/runlist.h"
 #include "util/status.h"
 
 struct nem_summary {
@@ -127,13 +127,13 @@ void nem_summary_print(const nem_summary_t *s, FILE *out)
     nem_table_destroy(t);
 }
 
-bool nem_summary_write_json(const nem_summary_t *s, const char *status, const char *path, bson_error_t *err)
+bool nem_summary_write_json(const nem_summary_t *s, nem_status_t status, const char *path, bson_error_t *err)
 {
     bson_t doc = BSON_INITIALIZER, arr;
     char key[16];
     const char *k;
     BSON_APPEND_UTF8(&doc, "run", s->run_id);
-    BSON_APPEND_UTF8(&doc, "status", status);
+    BSON_APPEND_UTF8(&doc, "status", nem_status_name(status));
     BSON_APPEND_INT64(&doc, "scripts_total", (int64_t)s->n);
     BSON_APPEND_INT64(&doc, "scripts_failed", (int64_t)s->failed);
     BSON_APPEND_INT64(&doc, "documents", (int64_t)s->documents);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "stage/message.h"
+#include "util/status.h"
 
 typedef struct nem_summary nem_summary_t;
 
@@ -20,7 +21,7 @@ void nem_summary_progress(nem_summary_t *s, int64_t interval_ms);
 void nem_summary_round(nem_summary_t *s, nem_stage_t stage, const size_t *positions, size_t n);
 size_t nem_summary_failed(const nem_summary_t *s);
 void nem_summary_print(const nem_summary_t *s, FILE *out);
-bool nem_summary_write_json(const nem_summary_t *s, const char *status, const char *path, bson_error_t *err);
+bool nem_summary_write_json(const nem_summary_t *s, nem_status_t status, const char *path, bson_error_t *err);
 void nem_summary_destroy(nem_summary_t *s);
 
 #endif

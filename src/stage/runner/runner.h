@@ -22,7 +22,7 @@
  *                 stored in nemesyst_metrics (provenance.h)
  *             {"$nemesyst_checkpoint": {"path": "FILE", "step": N, "metadata": {...}}}
  *                 a checkpoint of a learner's state (EXEC: the other kinds store theirs themselves), stored in
- *                 GridFS (store/checkpoint.h) before the next line is read; FILE must stay as it is until then
+ *                 GridFS (store/ckpt.h) before the next line is read; FILE must stay as it is until then
  *             {"$nemesyst_code": {"modules": [{"name", "path", "sha256"}], "packages": {NAME: VERSION}, ...}}
  *                 what the script ran beyond its own file (the Python adapter sends it before each model), kept
  *                 in the lineage of the models it stores after it (its latest, whole)
@@ -118,7 +118,7 @@ typedef struct {
     int group_fd;                 /* the child's end of its nemesyst_allreduce socket (plugins), -1 = none */
     const char *shard_json;       /* its part of --dl-data-collection: a filter, canonical extended JSON */
     const char *shard_collection; /* that collection */
-    /* checkpoints (store/checkpoint.h) */
+    /* checkpoints (store/ckpt.h) */
     int64_t attempt;              /* the run's attempt (NEMESYST_ATTEMPT), 0 = not known */
     const char *host;             /* this worker's host (NEMESYST_HOST) */
     const char *stop_file;        /* exists once a stop is coming (NEMESYST_STOP_FILE), or NULL */

@@ -22,7 +22,7 @@
 #include "stage/worker/writer.h"
 #include "stage/output.h"
 #include "provenance/provenance.h"
-#include "store/checkpoint.h"
+#include "store/ckpt.h"
 #include "util/fs.h"
 
 #define DRAIN_POLL_MS 10

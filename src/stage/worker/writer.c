@@ -11,7 +11,7 @@
 #include "log/log.h"
 #include "provenance/code.h"
 #include "provenance/provenance.h"
-#include "store/checkpoint.h"
+#include "store/ckpt.h"
 #include "store/storable.h"
 
 struct nem_writer {

@@ -7,8 +7,8 @@
  * acknowledged, so there is never a moment without a complete checkpoint. A load takes the newest (highest step,
  * then latest upload) whose chunks are all there and whose sha256 matches, and names every one it passed over.
  * Used by libnemesyst (C plugins) and by the host (executables); the Python adapter writes the same format. */
-#ifndef NEM_STORE_CHECKPOINT_H
-#define NEM_STORE_CHECKPOINT_H
+#ifndef NEM_STORE_CKPT_H
+#define NEM_STORE_CKPT_H
 
 #include "store/store.h"
 

@@ -1,8 +1,8 @@
-/* The one run listing: `nemesyst --list-runs` (stage/run-record.c, through nem_runrec_list) and
+/* The one run listing: `nemesyst --list-runs` (stage/coordinator/run-record.c, through nem_runrec_list) and
  * `nemesyst-registry runs` (and the run's line of `nemesyst-registry run ID`) build the same rows from the run
  * records and print them through the same table, util/table.h. Both binaries link it (libnemesyst_core). */
-#ifndef NEM_PROVENANCE_RUNLIST_H
-#define NEM_PROVENANCE_RUNLIST_H
+#ifndef NEM_RUNREC_RUNLIST_H
+#define NEM_RUNREC_RUNLIST_H
 
 #include <bson/bson.h>
 #include <stdbool.h>
@@ -29,7 +29,7 @@ bool nem_runlist_rows(nem_store_t *store, int64_t now_ms, bson_t *rows, size_t *
  * (scripts), hosts. rows: an array of rows; row: one. */
 void nem_runlist_print(FILE *out, const bson_t *rows);
 void nem_runlist_print_one(FILE *out, const bson_t *row);
-/* The one per-script table of a run, for the end-of-run summary (stage/summary.c) and `nemesyst-registry run ID`:
+/* The one per-script table of a run, for the end-of-run summary (stage/coordinator/summary.c) and `nemesyst-registry run ID`:
  * script (its key, "clean-0"), status (util/status.h: succeeded or failed), rank, host, seconds, documents,
  * models, file (the script's path, or its file name alone where the caller gives that), error. */
 typedef struct {

@@ -1,5 +1,5 @@
-/* Checkpoints in GridFS (checkpoint.h). */
-#include "store/checkpoint.h"
+/* Checkpoints in GridFS (ckpt.h). */
+#include "store/ckpt.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /* The run listing (runlist.h): rows from run records, one table for --list-runs and nemesyst-registry. */
-#include "provenance/runlist.h"
+#include "runrec/runlist.h"
 
 #include <string.h>
 
-#include "provenance/provenance.h"
+#include "runrec/runrec.h"
 #include "util/clock.h"
 #include "util/status.h"
 #include "util/strv.h"

@@ -1,0 +1,354 @@
+/* The run record (runrec.h). */
+#include "runrec/runrec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "provenance/provenance.h"
+#include "util/clock.h"
+#include "util/procinfo.h"
+#include "util/status.h"
+
+static void make_run_id(char out[64])
+{
+    bson_oid_t oid;
+    char hex[25];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    bson_oid_init(&oid, NULL);
+    bson_oid_to_string(&oid, hex);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    /* Sortable by time, unique by the ObjectId's counter and random part. */
+    snprintf(out, 64, "%s-%s", stamp, hex + 16);
+}
+
+/* Lost: recorded as running, but its rank 0 ran on this host and has ended (util/procinfo.h: seen at once), or its
+ * heartbeat (or, from a version before heartbeats, its start) is older than NEM_RUNREC_LOST_FACTOR intervals. */
+bool nem_runrec_is_lost(const bson_t *run, int64_t now_ms, int64_t *age_ms)
+{
+    bson_iter_t it;
+    int64_t beat = 0, interval_s = 30;
+    if (!nem_runrec_is_running(run))
+        return false;
+    if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
+        interval_s = bson_iter_as_int64(&it);
+    bool gone = nem_proc_owner_state(run, NULL) == NEM_PROC_GONE;
+    static const char *const clocks[] = {"heartbeat", "resumed", "started"};
+    for (size_t i = 0; i < sizeof clocks / sizeof *clocks && !beat; i++)
+        if (bson_iter_init_find(&it, run, clocks[i]) && BSON_ITER_HOLDS_DATE_TIME(&it))
+            beat = bson_iter_date_time(&it);
+    int64_t age = now_ms - beat;
+    if (age_ms)
+        *age_ms = age;
+    return gone || age > NEM_RUNREC_LOST_FACTOR * interval_s * 1000;
+}
+
+/* A run being resumed must not be alive: two runs writing the same scripts' output would break exactly-once. */
+static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_t *err)
+{
+    bson_iter_t it;
+    int64_t age = 0;
+    (void)it;
+    if (!nem_runrec_is_running(run))
+        return true;
+    if (nem_runrec_is_lost(run, nem_wall_ms(), &age)) {
+        NEM_WARN("--resume %s: that run was lost (recorded as running, last heartbeat %.0f s ago): resuming it",
+                 resume_id, age / 1000.0);
+        return true;
+    }
+    bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELIVE,
+                   "--resume %s: that run is still running (last heartbeat %.0f s ago): resume it once it has ended "
+                   "or its heartbeat has expired (see --list-runs)", resume_id, age / 1000.0);
+    return false;
+}
+
+typedef struct {
+    const char *resume_id;
+    bson_t *previous;
+    bool found, legacy;
+} previous_t;
+
+static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    previous_t *p = ud;
+    bson_iter_t it;
+    p->found = true;
+    if (!check_not_live(doc, p->resume_id, err))
+        return false;
+    p->legacy = !(bson_iter_init_find(&it, doc, "stamp_format") && BSON_ITER_HOLDS_NUMBER(&it) &&
+                  bson_iter_as_int64(&it) >= NEM_STAMP_FORMAT);
+    if (bson_iter_init_find(&it, doc, "scripts") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t scripts;
+        bson_iter_document(&it, &len, &data);
+        if (bson_init_static(&scripts, data, len)) {
+            bson_destroy(p->previous);
+            bson_copy_to(&scripts, p->previous);
+        }
+    }
+    return true;
+}
+
+static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *previous, bool *legacy,
+                          bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    previous_t p = {resume_id, previous, false, false};
+    BSON_APPEND_UTF8(&filter, "_id", resume_id);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, take_previous, &p, err);
+    bson_destroy(&filter);
+    *legacy = p.legacy;
+    if (ok && !p.found) {
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ENORUN, "--resume: no run '%s' in %s.%s", resume_id,
+                       nem_store_db_name(store), NEM_RUNS_COLLECTION);
+        return false;
+    }
+    return ok;
+}
+
+bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
+                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err)
+{
+    bson_t options, doc = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    bool ok;
+
+    bson_init(previous);
+    {
+        ok = nem_lineage_compact(store, run_options, NULL, &options, err);
+        if (!ok) {
+            bson_destroy(&options);
+            return false;
+        }
+    }
+    if (resume_id) {
+        bson_strncpy(run_id_out, resume_id, 64);
+        ok = load_previous(store, resume_id, previous, legacy, err);
+        if (ok) {
+            bson_t filter = BSON_INITIALIZER;
+            BSON_APPEND_UTF8(&filter, "_id", resume_id);
+            BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+            BSON_APPEND_UTF8(&set, "status", nem_status_name(NEM_STATUS_RUNNING));
+            BSON_APPEND_DATE_TIME(&set, "resumed", nem_wall_ms());
+            BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
+            BSON_APPEND_INT64(&set, "heartbeat_s", (int64_t)heartbeat_s);
+            BSON_APPEND_DOCUMENT(&set, "resume_options", &options);
+            bson_append_document_end(&update, &set);
+            ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
+            bson_destroy(&filter);
+        }
+    } else {
+        make_run_id(run_id_out);
+        *legacy = false;
+        BSON_APPEND_UTF8(&doc, "_id", run_id_out);
+        BSON_APPEND_INT32(&doc, "schema", NEM_RUNREC_SCHEMA);
+        BSON_APPEND_INT32(&doc, "stamp_format", NEM_STAMP_FORMAT);
+        BSON_APPEND_UTF8(&doc, "status", nem_status_name(NEM_STATUS_RUNNING));
+        BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
+        BSON_APPEND_DATE_TIME(&doc, "heartbeat", nem_wall_ms());
+        BSON_APPEND_INT64(&doc, "heartbeat_s", (int64_t)heartbeat_s);
+        BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
+        BSON_APPEND_INT32(&doc, "ranks", ranks);
+        BSON_APPEND_ARRAY(&doc, "hosts", hosts);
+        BSON_APPEND_DOCUMENT(&doc, "options", &options);
+        bson_t empty = BSON_INITIALIZER;
+        BSON_APPEND_DOCUMENT(&doc, "scripts", &empty);
+        ok = nem_store_insert_one(store, NEM_RUNS_COLLECTION, &doc, NULL, err);
+    }
+    bson_destroy(&options);
+    bson_destroy(&doc);
+    bson_destroy(&update);
+    return ok;
+}
+
+bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&filter, "_id", run_id);
+    BSON_APPEND_DOCUMENT(&update, "$set", fields);
+    bool ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
+    bson_destroy(&filter);
+    bson_destroy(&update);
+    return ok;
+}
+
+bool nem_runrec_end(nem_store_t *store, const char *run_id, nem_status_t status, const char *error,
+                    bson_error_t *err)
+{
+    bson_t set = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&set, "status", nem_status_name(status));
+    BSON_APPEND_DATE_TIME(&set, "ended", nem_wall_ms());
+    if (error)
+        BSON_APPEND_UTF8(&set, "error", error);
+    else
+        BSON_APPEND_NULL(&set, "error");
+    bool ok = nem_runrec_scripts(store, run_id, &set, err);
+    bson_destroy(&set);
+    return ok;
+}
+
+bool nem_runrec_heartbeat(nem_store_t *store, const char *run_id, bson_error_t *err)
+{
+    bson_t set = BSON_INITIALIZER;
+    BSON_APPEND_DATE_TIME(&set, "heartbeat", nem_wall_ms());
+    bool ok = nem_runrec_scripts(store, run_id, &set, err);
+    bson_destroy(&set);
+    return ok;
+}
+
+static bool copy_doc(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    bson_t *out = ud;
+    bson_destroy(out);
+    bson_copy_to(doc, out);
+    return true;
+}
+
+bool nem_runrec_get(nem_store_t *store, const char *id, bson_t *run, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bson_init(run);
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, copy_doc, run, err);
+    bson_destroy(&filter);
+    return ok;
+}
+
+bool nem_runrec_is_running(const bson_t *run)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, run, "status") && BSON_ITER_HOLDS_UTF8(&it) &&
+           nem_status_parse(bson_iter_utf8(&it, NULL)) == NEM_STATUS_RUNNING;
+}
+
+int64_t nem_runrec_heartbeat_s(const bson_t *run)
+{
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, run, "heartbeat_s") && BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
+        return bson_iter_as_int64(&it);
+    return 30;
+}
+
+bool nem_runrec_close_lost(nem_store_t *store, const char *id, const char *why, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    BSON_APPEND_UTF8(&filter, "status", nem_status_name(NEM_STATUS_RUNNING));
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_UTF8(&set, "status", nem_status_name(NEM_STATUS_FAILED));
+    BSON_APPEND_DATE_TIME(&set, "ended", nem_wall_ms());
+    BSON_APPEND_UTF8(&set, "error", why);
+    bson_append_document_end(&update, &set);
+    bool ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    return ok;
+}
+
+bool nem_runrec_set_owner(nem_store_t *store, const char *id, bool with_launcher, bson_error_t *err)
+{
+    nem_proc_t self;
+    bson_t set = BSON_INITIALIZER;
+    nem_proc_self(&self, with_launcher);
+    nem_proc_append(&set, NEM_RUN_OWNER_KEY, &self);
+    bool ok = nem_runrec_scripts(store, id, &set, err);
+    bson_destroy(&set);
+    return ok;
+}
+
+static bool count_attempts(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    bson_iter_t it, a;
+    int64_t *n = ud;
+    *n = 0;
+    if (bson_iter_init_find(&it, doc, "attempts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &a))
+        while (bson_iter_next(&a))
+            (*n)++;
+    return true;
+}
+
+bool nem_runrec_attempt_begin(nem_store_t *store, const char *id, const char *host, int ranks, int64_t *attempt,
+                              bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, push, a;
+    int64_t n = 0;
+    const char *job = getenv("SLURM_JOB_ID"), *restart = getenv("SLURM_RESTART_COUNT");
+    BSON_APPEND_UTF8(&filter, "_id", id);
+    bson_t *proj = BCON_NEW("projection", "{", "attempts", BCON_INT32(1), "}");
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, proj, count_attempts, &n, err);
+    bson_destroy(proj);
+    if (ok) {
+        *attempt = n + 1;
+        BSON_APPEND_DOCUMENT_BEGIN(&update, "$push", &push);
+        BSON_APPEND_DOCUMENT_BEGIN(&push, "attempts", &a);
+        BSON_APPEND_INT64(&a, "n", *attempt);
+        if (job && *job)
+            BSON_APPEND_UTF8(&a, "job", job);
+        else
+            BSON_APPEND_NULL(&a, "job");
+        if (restart && *restart)
+            BSON_APPEND_INT64(&a, "restart", strtoll(restart, NULL, 10));
+        BSON_APPEND_UTF8(&a, "host", host);
+        BSON_APPEND_INT32(&a, "ranks", ranks);
+        BSON_APPEND_DATE_TIME(&a, "started", nem_wall_ms());
+        bson_append_document_end(&push, &a);
+        bson_append_document_end(&update, &push);
+        ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
+    }
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    return ok;
+}
+
+bool nem_runrec_attempt_end(nem_store_t *store, const char *id, int64_t attempt, nem_status_t status,
+                            bson_error_t *err)
+{
+    bson_t set = BSON_INITIALIZER;
+    char key[64];
+    snprintf(key, sizeof key, "attempts.%" PRId64 ".ended", attempt - 1);
+    BSON_APPEND_DATE_TIME(&set, key, nem_wall_ms());
+    snprintf(key, sizeof key, "attempts.%" PRId64 ".status", attempt - 1);
+    BSON_APPEND_UTF8(&set, key, nem_status_name(status));
+    bool ok = nem_runrec_scripts(store, id, &set, err);
+    bson_destroy(&set);
+    return ok;
+}
+
+typedef struct {
+    char *id;
+    size_t len;
+} take_id_t;
+
+static bool take_id(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)err;
+    take_id_t *t = ud;
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it))
+        bson_strncpy(t->id, bson_iter_utf8(&it, NULL), t->len);
+    return true;
+}
+
+bool nem_runrec_of_job(nem_store_t *store, const char *job, char *id_out, size_t len, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, ne;
+    take_id_t t = {id_out, len};
+    BSON_APPEND_UTF8(&filter, "attempts.job", job);
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "status", &ne);
+    BSON_APPEND_UTF8(&ne, "$ne", nem_status_name(NEM_STATUS_SUCCEEDED));
+    bson_append_document_end(&filter, &ne);
+    bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "limit", BCON_INT64(1), "projection", "{",
+                            "_id", BCON_INT32(1), "}");
+    id_out[0] = '\0';
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, take_id, &t, err);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    return ok;
+}
