@@ -859,7 +859,7 @@ class Mongo:
     GetFiles = getFiles
 
     # --- checkpoints: training that outlives its job (README "Long training") -------------------------------------
-    # The same store as C plugins' nemesyst_checkpoint_* (src/store/checkpoint.h): GridFS bucket
+    # The same store as C plugins' nemesyst_checkpoint_* (src/store/ckpt.h): GridFS bucket
     # nemesyst_checkpoints, one file per checkpoint with metadata {run, script, attempt, step, sha256, bytes, host,
     # rank, t, metadata}; the --dl-checkpoint-keep newest are kept, older ones deleted only after a newer is stored.
 
