@@ -1,4 +1,4 @@
-/* Helpers shared by the config sources (cli.c, conffile.c) and config.c. */
+/* Helpers shared by the config sources (cli.c, conffile.c, env.c), resolve.c and config.c. */
 #ifndef NEM_CONFIG_PRIVATE_H
 #define NEM_CONFIG_PRIVATE_H
 
@@ -6,6 +6,8 @@
 
 void nem_value_set(nem_value_t *v, char **items, size_t n, nem_source_t src, const char *where);
 void nem_value_append(nem_value_t *v, const char *item);
+/* dst becomes a copy of src (layers merged by resolve.c). */
+void nem_value_copy(nem_value_t *dst, const nem_value_t *src);
 /* Turns err (from util/fs, say) into a NEM_ERROR_CONFIG error with code, prefixed "where: " when where is set. */
 void nem_config_rewrap(bson_error_t *err, const char *where, uint32_t code);
 

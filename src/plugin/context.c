@@ -1,5 +1,6 @@
-/* The plugin context: built from the NEMESYST_* environment of the child, it carries the connection details, the
- * resolved options and the pipe items go back to the host on. */
+/* The plugin context's life: built from the NEMESYST_* environment of the child (the connection details, the
+ * resolved options, the pipe items go back to the host on), ended with the end-of-output record, destroyed; and
+ * who the script is. The connection is connection.c's, the item pipe and files io.c's. */
 #include "plugin/plugin-private.h"
 
 #include <errno.h>
@@ -22,33 +23,6 @@ static int env_fd(const char *name)
     char *end;
     long fd = v ? strtol(v, &end, 10) : -1;
     return v && *v && *end == '\0' && fd >= 0 && fd < 65536 ? (int)fd : -1;
-}
-
-bool nemesyst__read_file(const char *path, uint8_t **data, size_t *len, bson_error_t *error)
-{
-    FILE *f = fopen(path, "rb");
-    size_t cap = 1 << 16, n = 0, got;
-    uint8_t *buf = NULL;
-    if (!f)
-        goto fail;
-    buf = bson_malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap)
-            buf = bson_realloc(buf, cap *= 2);
-    }
-    if (ferror(f))
-        goto fail;
-    fclose(f);
-    *data = buf;
-    *len = n;
-    return true;
-fail:
-    bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "cannot read '%s': %s", path, strerror(errno));
-    if (f)
-        fclose(f);
-    bson_free(buf);
-    return false;
 }
 
 /* Secrets arrive on inherited pipes, never in argv or the environment; read each whole, then close it. */
@@ -189,30 +163,6 @@ bool nemesyst__ctx_finish(nemesyst_ctx_t *ctx, bson_error_t *error)
     return nemesyst__flush(ctx, error);
 }
 
-static bool write_all(int fd, const uint8_t *p, size_t n, bson_error_t *error)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EIO, "cannot send items to the host: %s",
-                           strerror(errno));
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-bool nemesyst__flush(nemesyst_ctx_t *ctx, bson_error_t *error)
-{
-    bool ok = write_all(ctx->item_fd, ctx->out, ctx->out_len, error);
-    ctx->out_len = 0;
-    return ok;
-}
-
 bool nemesyst__ctx_end(nemesyst_ctx_t *ctx, bson_error_t *error)
 {
     bson_t end = BSON_INITIALIZER, inner;
@@ -239,18 +189,6 @@ bool nemesyst__host_run(nemesyst_entry_fn entry, bson_error_t *error)
     /* Disconnect before the host reports, so the reason is the last line the runner sees. */
     nemesyst__ctx_destroy(ctx);
     return ok;
-}
-
-bool nemesyst__write_item(nemesyst_ctx_t *ctx, const bson_t *doc, bson_error_t *error)
-{
-    ctx->n_items++;
-    if (ctx->out_len + doc->len > sizeof ctx->out && !nemesyst__flush(ctx, error))
-        return false;
-    if (doc->len > sizeof ctx->out)
-        return write_all(ctx->item_fd, bson_get_data(doc), doc->len, error);
-    memcpy(ctx->out + ctx->out_len, bson_get_data(doc), doc->len);
-    ctx->out_len += doc->len;
-    return true;
 }
 
 const char *nemesyst_stage(const nemesyst_ctx_t *ctx)
@@ -281,83 +219,4 @@ const bson_t *nemesyst_options(const nemesyst_ctx_t *ctx)
 const char *nemesyst_input_model_path(const nemesyst_ctx_t *ctx)
 {
     return ctx->input_model;
-}
-
-/* The key-file password and the CRL are not URI options libmongoc takes: set them through the TLS options, with
- * the CA and certificate files the URI names (these options replace the URI's). */
-static void apply_tls_secrets(nemesyst_ctx_t *ctx, const mongoc_uri_t *uri)
-{
-    const char *crl = NULL;
-    bson_error_t ignored;
-    if (!nemesyst_opt_str(ctx, "db-tls-crl-file", &crl, &ignored))
-        crl = NULL;
-    if ((!ctx->tls_key_password && !crl) || !mongoc_uri_get_tls(uri))
-        return;
-    mongoc_ssl_opt_t ssl = *mongoc_ssl_opt_get_default();
-    ssl.ca_file = mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCAFILE, NULL);
-    ssl.pem_file = mongoc_uri_get_option_as_utf8(uri, MONGOC_URI_TLSCERTIFICATEKEYFILE, NULL);
-    ssl.pem_pwd = ctx->tls_key_password;
-    ssl.crl_file = crl;
-    mongoc_client_set_ssl_opts(ctx->client, &ssl);
-}
-
-mongoc_database_t *nemesyst_database(nemesyst_ctx_t *ctx, bson_error_t *error)
-{
-    mongoc_uri_t *uri;
-    if (ctx->db)
-        return ctx->db;
-    if (!ctx->db_uri || !ctx->db_name) {
-        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EDB, "no database: NEMESYST_DB_URI/NAME not set");
-        return NULL;
-    }
-    uri = mongoc_uri_new_with_error(ctx->db_uri, error);
-    if (!uri)
-        return NULL;
-    if (ctx->password)
-        mongoc_uri_set_password(uri, ctx->password);
-    mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_APPNAME, "nemesyst-plugin");
-    ctx->client = mongoc_client_new_from_uri_with_error(uri, error);
-    if (ctx->client)
-        apply_tls_secrets(ctx, uri);
-    mongoc_uri_destroy(uri);
-    if (!ctx->client)
-        return NULL;
-    mongoc_client_set_error_api(ctx->client, MONGOC_ERROR_API_VERSION_2);
-    ctx->db = mongoc_client_get_database(ctx->client, ctx->db_name);
-    return ctx->db;
-}
-
-nem_store_t *nemesyst__store(nemesyst_ctx_t *ctx, bson_error_t *error)
-{
-    if (!ctx->store && nemesyst_database(ctx, error)) {
-        const mongoc_host_list_t *h = mongoc_uri_get_hosts(mongoc_client_get_uri(ctx->client));
-        ctx->store = nem_store_adopt(ctx->client, ctx->db_name, h ? h->host_and_port : NULL);
-    }
-    return ctx->store;
-}
-
-void nemesyst__store_error(bson_error_t *error, const bson_error_t *store_err)
-{
-    uint32_t code = store_err->code == NEM_STORE_ENOTFOUND ? NEMESYST_ENOMODEL
-                    : store_err->code == NEM_STORE_EIO     ? NEMESYST_EIO
-                                                           : NEMESYST_EDB;
-    bson_set_error(error, NEMESYST_ERROR_DOMAIN, code, "%s", store_err->message);
-}
-
-/* The host reads this process's stderr line by line; "<N>" sets the level of each line (sd-daemon style). */
-void nemesyst_log(nemesyst_ctx_t *ctx, nemesyst_log_level_t level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = bson_strdupv_printf(fmt, ap);
-    va_end(ap);
-    bson_string_t *out = bson_string_new(NULL);
-    for (char *line = msg, *nl; line; line = nl && nl[1] ? nl + 1 : NULL) {
-        nl = strchr(line, '\n');
-        bson_string_append_printf(out, "<%d>%.*s\n", (int)level, nl ? (int)(nl - line) : (int)strlen(line), line);
-    }
-    bson_error_t ignored;
-    write_all(STDERR_FILENO, (const uint8_t *)out->str, out->len, &ignored);
-    bson_string_free(out, true);
-    bson_free(msg);
 }

@@ -6,7 +6,7 @@
 # and nothing else (tests/runner/exports.sh); the benchmarks that drive the internals in-process link the
 # convenience library itself.
 noinst_LTLIBRARIES += libnemesyst_plugin.la
-libnemesyst_plugin_la_SOURCES = src/plugin/plugin-private.h src/plugin/context.c src/plugin/emit.c \
+libnemesyst_plugin_la_SOURCES = src/plugin/plugin-private.h src/plugin/context.c src/plugin/io.c src/plugin/connection.c src/plugin/emit.c \
 	src/plugin/script-options.c src/plugin/feed.c src/plugin/model.c src/plugin/allreduce.c src/plugin/checkpoint.c \
 	src/plugin/version.c
 libnemesyst_plugin_la_CPPFLAGS = $(AM_CPPFLAGS) -DNEMESYST_NO_API_STAMP
