@@ -29,6 +29,11 @@ section() { # NAME COMMAND...: runs it, keeps its output for the report
 section stage "$here/run-stage.sh" "$build" --reps "$reps" --docs 20000 --feed-docs 20000 --workers 1-4
 section store "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps"
 section store256 "$here/run-store.sh" "$build/bench/bench_store" --reps "$reps" --mib 256 --docs 1000
+# Checkpoints against raw GridFS: 16 MiB with 3x the repetitions (a pair takes under a second), its A/A control,
+# then 256 MiB.
+section checkpoint "$here/run-store.sh" "$build/bench/bench_checkpoint" --reps $((3 * reps)) --mib 16
+section checkpointctl "$here/run-store.sh" "$build/bench/bench_checkpoint" --reps $((3 * reps)) --mib 16 --control
+section checkpoint256 "$here/run-store.sh" "$build/bench/bench_checkpoint" --reps "$reps" --mib 256
 section instr "$here/run-instr.sh" "$build" --docs 2000,6000
 section memory "$here/run-memory.sh" "$build" --docs 100000,1000000
 section serve "$build/bench/bench_serve" --reps "$reps"
@@ -97,6 +102,32 @@ section startup startup
     echo "The same at 256 MiB:"
     echo
     grep '^|' "$tmp/store256.txt" | grep -v 'bulk insert' || cat "$tmp/store256.txt"
+    echo
+    echo "## Checkpoints against raw GridFS"
+    echo
+    cat <<'TEXT'
+A checkpoint's save (`nem_ckpt_save_*`: the GridFS upload with the sha256 computed on a thread of its own as the
+bytes stream, then the pruning to the newest N) and load (`nem_ckpt_load_*`: the listing, the GridFS download with
+the sha256 checked as it streams, before the bytes are handed over or the file renamed into place) against
+`nem_gridfs_upload_*` and `nem_gridfs_download_to_*` of the same random bytes into the same bucket; the goal is at
+most 1.05x. The control is the same run with a second raw store in the checkpoint's place: its ratios are the
+machine's noise at the time. CPU c/r counts this process's and FerretDB's CPU seconds, which a busy machine does
+not stretch. One at a time: `make bench-checkpoint` (`BENCH_CHECKPOINT_ARGS="--reps 15 --mib 16,256"`).
+TEXT
+    echo
+    head -1 "$tmp/checkpoint.txt"
+    echo
+    grep '^|' "$tmp/checkpoint.txt" || cat "$tmp/checkpoint.txt"
+    echo
+    echo "At 256 MiB:"
+    echo
+    grep '^|' "$tmp/checkpoint256.txt" || cat "$tmp/checkpoint256.txt"
+    echo
+    echo "Control (A/A), 16 MiB, the ckpt columns being the second raw store:"
+    echo
+    grep '^|' "$tmp/checkpointctl.txt" || cat "$tmp/checkpointctl.txt"
+    echo
+    grep -h '^For scale' "$tmp/checkpoint.txt" "$tmp/checkpoint256.txt"
     echo
     echo "## Client CPU per ingested document (callgrind)"
     echo
@@ -176,6 +207,17 @@ try:
              "%.2fx (%s, the largest growth)" % (x, role), x <= 1.10)
 except OSError:
     pass
+for f in ("checkpoint", "checkpoint256"):
+    try:
+        text = open(d + "/" + f + ".txt").read()
+    except OSError:
+        continue
+    skip, cap = r" +[\d.]+ \|", r" +([\d.]+) \|"  # the table's columns: 2 skipped, the ratio, 4, the CPU ratio
+    for op, mib, kind, ratio_, cpu in re.findall(
+            r"^\| (save|load) (\d+) MiB \((\w+)\) +\|" + skip * 2 + cap + skip * 4 + cap + "$", text, re.M):
+        raw = "upload" if op == "save" else "download"
+        line("checkpoint %s, %s MiB, %s" % (op, mib, kind), "<= 1.05x the raw GridFS %s" % raw,
+             "%.3fx (CPU %.3fx)" % (float(ratio_), float(cpu)), float(ratio_) <= 1.05)
 st = open(d + "/startup.txt").read()
 for name, goal, limit in (("nemesyst --help", "never starts MPI", None),
                           ("one-rank run, 1-document cleaner (executable)", "<= 0.2 s", 200)):

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,50 +14,179 @@
 
 #define FILES NEM_CHECKPOINT_BUCKET ".files"
 
+/* ---- the sha256, computed while the bytes stream ----
+ * A save or a load hands the bytes to a tap on its GridFS transfer (store.h), which feeds them to a sha256 on a thread
+ * of its own: the hashing overlaps the server's round trips instead of taking a pass of its own before the upload or
+ * after the download. Bytes that stay where they are until the transfer ends (the caller's buffer, the buffer being
+ * downloaded into) are hashed in place; others are copied into one of a few slots first. The digest goes into the
+ * files document, written only after every chunk (a save), or is compared before the bytes are handed over or the
+ * file is renamed into place (a load). Without a thread the bytes are hashed as they come. */
+
+#define HASH_SLOTS 4
+#define HASH_SLOT_BYTES ((size_t)1 << 20)
+#define HASH_QUEUE 64
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    int slot; /* -1: hashed in place */
+} hash_job_t;
+
+typedef struct {
+    EVP_MD_CTX *md;
+    int64_t bytes;
+    bool threaded, closing;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    hash_job_t q[HASH_QUEUE];
+    size_t head, count;           /* queued jobs; the one being hashed is no longer queued */
+    uint8_t *slot[HASH_SLOTS];
+    bool slot_busy[HASH_SLOTS];
+    /* what the tap's finish does with the digest */
+    const nem_ckpt_info_t *info;  /* a save: builds the metadata */
+    const char *want;             /* a load: the sha256 that was saved */
+    char sha[65];
+} hasher_t;
+
 static void hex_of(const unsigned char *md, unsigned n, char out[65])
 {
     for (unsigned i = 0; i < n && i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static void sha256_buffer(const uint8_t *data, size_t len, char out[65])
+static void *hash_main(void *arg)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    hex_of(md, n, out);
+    hasher_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (h->count == 0 && !h->closing)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (h->count == 0)
+            break;
+        hash_job_t job = h->q[h->head];
+        h->head = (h->head + 1) % HASH_QUEUE;
+        h->count--;
+        pthread_mutex_unlock(&h->mu);
+        EVP_DigestUpdate(h->md, job.data, job.len);
+        pthread_mutex_lock(&h->mu);
+        if (job.slot >= 0)
+            h->slot_busy[job.slot] = false;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
 }
 
-static bool sha256_file(const char *path, char out[65], int64_t *bytes, bson_error_t *err)
+static void hasher_init(hasher_t *h, const nem_ckpt_info_t *info, const char *want)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        nem_store_seterr(err, NEM_STORE_EIO, "cannot read checkpoint file '%s': %s", path, strerror(errno));
-        return false;
+    memset(h, 0, sizeof *h);
+    h->info = info;
+    h->want = want;
+    h->md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(h->md, EVP_sha256(), NULL);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    h->threaded = pthread_create(&h->thread, NULL, hash_main, h) == 0;
+}
+
+/* Queues a job (the lock held): waits for room, merges bytes in place that follow the last queued ones. */
+static void hasher_queue(hasher_t *h, const uint8_t *data, size_t len, int slot)
+{
+    if (slot < 0 && h->count > 0) {
+        hash_job_t *last = &h->q[(h->head + h->count - 1) % HASH_QUEUE];
+        if (last->slot < 0 && last->data + last->len == data) {
+            last->len += len;
+            return;
+        }
     }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t *buf = bson_malloc(1 << 20);
+    while (h->count == HASH_QUEUE)
+        pthread_cond_wait(&h->cv, &h->mu);
+    h->q[(h->head + h->count) % HASH_QUEUE] = (hash_job_t){data, len, slot};
+    h->count++;
+    pthread_cond_broadcast(&h->cv);
+}
+
+static void tap_piece(void *ctx, const uint8_t *data, size_t len, bool stable)
+{
+    hasher_t *h = ctx;
+    h->bytes += (int64_t)len;
+    if (!h->threaded) {
+        EVP_DigestUpdate(h->md, data, len);
+        return;
+    }
+    pthread_mutex_lock(&h->mu);
+    if (stable) {
+        hasher_queue(h, data, len, -1);
+    } else {
+        while (len > 0) {
+            size_t n = len < HASH_SLOT_BYTES ? len : HASH_SLOT_BYTES;
+            int free_slot;
+            for (;;) {
+                for (free_slot = 0; free_slot < HASH_SLOTS && h->slot_busy[free_slot]; free_slot++)
+                    ;
+                if (free_slot < HASH_SLOTS)
+                    break;
+                pthread_cond_wait(&h->cv, &h->mu);
+            }
+            h->slot_busy[free_slot] = true;
+            pthread_mutex_unlock(&h->mu); /* the slot is ours: copy without the lock */
+            if (!h->slot[free_slot])
+                h->slot[free_slot] = bson_malloc(HASH_SLOT_BYTES);
+            memcpy(h->slot[free_slot], data, n);
+            pthread_mutex_lock(&h->mu);
+            hasher_queue(h, h->slot[free_slot], n, free_slot);
+            data += n;
+            len -= n;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits for every queued byte and frees everything; the digest in h->sha. */
+static void hasher_end(hasher_t *h)
+{
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned n = 0;
-    ssize_t got;
-    *bytes = 0;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    while ((got = read(fd, buf, 1 << 20)) > 0 || (got < 0 && errno == EINTR)) {
-        if (got < 0)
-            continue;
-        EVP_DigestUpdate(md, buf, (size_t)got);
-        *bytes += got;
+    if (h->threaded) {
+        pthread_mutex_lock(&h->mu);
+        h->closing = true;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->thread, NULL);
+        h->threaded = false;
     }
-    int e = errno;
-    close(fd);
-    bson_free(buf);
-    EVP_DigestFinal_ex(md, digest, &n);
-    EVP_MD_CTX_free(md);
-    if (got < 0) {
-        nem_store_seterr(err, NEM_STORE_EIO, "cannot read checkpoint file '%s': %s", path, strerror(e));
+    if (h->md) {
+        EVP_DigestFinal_ex(h->md, digest, &n);
+        EVP_MD_CTX_free(h->md);
+        h->md = NULL;
+        hex_of(digest, n, h->sha);
+    }
+    for (int i = 0; i < HASH_SLOTS; i++)
+        bson_free(h->slot[i]);
+    memset(h->slot, 0, sizeof h->slot);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+}
+
+static void build_metadata(const nem_ckpt_info_t *info, const char sha[65], int64_t bytes, bson_t *meta);
+
+/* The tap's finish: a save adds the checkpoint's metadata with the digest; a load compares it. */
+static bool tap_finish(void *ctx, bool ok, bson_t *metadata, bson_error_t *err)
+{
+    hasher_t *h = ctx;
+    hasher_end(h);
+    if (!ok)
+        return false;
+    if (h->info) {
+        bson_t meta;
+        build_metadata(h->info, h->sha, h->bytes, &meta);
+        bson_concat(metadata, &meta);
+        bson_destroy(&meta);
+    } else if (strcmp(h->sha, h->want) != 0) {
+        nem_store_seterr(err, NEM_STORE_ECORRUPT, "its sha256 does not match what was saved");
         return false;
     }
-    hex_of(digest, n, out);
     return true;
 }
 
@@ -216,33 +346,35 @@ static bool check_info(const nem_ckpt_info_t *info, int64_t keep, bson_error_t *
 bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const uint8_t *data, size_t len,
                           int64_t keep, bson_error_t *err)
 {
-    char sha[65], name[512];
-    bson_t meta;
+    char name[512];
+    hasher_t h;
+    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
     if (!check_info(info, keep, err))
         return false;
-    sha256_buffer(data, len, sha);
-    build_metadata(info, sha, (int64_t)len, &meta);
     file_name(info, name, sizeof name);
-    bool ok = nem_gridfs_upload_buffer(store, NEM_CHECKPOINT_BUCKET, name, data, len, &meta, NULL, err) &&
-              prune(store, info, keep, err);
-    bson_destroy(&meta);
-    return ok;
+    hasher_init(&h, info, NULL);
+    return nem_gridfs_upload_buffer_tap(store, NEM_CHECKPOINT_BUCKET, name, data, len, NULL, &tap, NULL, err) &&
+           prune(store, info, keep, err);
 }
 
 bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const char *path, int64_t keep,
                         bson_error_t *err)
 {
-    char sha[65], name[512];
-    int64_t bytes;
-    bson_t meta;
-    if (!check_info(info, keep, err) || !sha256_file(path, sha, &bytes, err))
+    char name[512];
+    hasher_t h;
+    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+    int fd;
+    if (!check_info(info, keep, err))
         return false;
-    build_metadata(info, sha, bytes, &meta);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) { /* the usual mistake, named as such */
+        nem_store_seterr(err, NEM_STORE_EIO, "cannot read checkpoint file '%s': %s", path, strerror(errno));
+        return false;
+    }
+    close(fd);
     file_name(info, name, sizeof name);
-    bool ok = nem_gridfs_upload_file(store, NEM_CHECKPOINT_BUCKET, name, path, &meta, NULL, err) &&
-              prune(store, info, keep, err);
-    bson_destroy(&meta);
-    return ok;
+    hasher_init(&h, info, NULL);
+    return nem_gridfs_upload_file_tap(store, NEM_CHECKPOINT_BUCKET, name, path, NULL, &tap, NULL, err) &&
+           prune(store, info, keep, err);
 }
 
 /* Notes one checkpoint passed over in found->skipped (bounded) and in the error kept for "none usable". */
@@ -278,18 +410,14 @@ static int load(nem_store_t *store, const char *run_id, const char *script, cons
     for (size_t i = 0; i < l.n && rc == 0; i++) {
         const entry_t *e = &l.v[i];
         bson_error_t e_err;
-        char sha[65] = "";
-        int64_t bytes = 0;
+        hasher_t h;
+        nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+        hasher_init(&h, NULL, e->sha256); /* the download fails, its bytes dropped, unless the sha256 matches */
         if (path) {
             char *tmp = bson_strdup_printf("%s.part", path);
-            bool got = nem_gridfs_download_to_file(store, NEM_CHECKPOINT_BUCKET, &e->id, tmp, &e_err) &&
-                       sha256_file(tmp, sha, &bytes, &e_err);
-            if (!got) {
+            if (!nem_gridfs_download_to_file_tap(store, NEM_CHECKPOINT_BUCKET, &e->id, tmp, &tap, &e_err)) {
                 unlink(tmp);
                 skip(found, tried, e, e_err.message);
-            } else if (strcmp(sha, e->sha256) != 0) {
-                unlink(tmp);
-                skip(found, tried, e, "its sha256 does not match what was saved");
             } else if (rename(tmp, path) != 0) {
                 nem_store_seterr(err, NEM_STORE_EIO, "cannot move checkpoint to '%s': %s", path, strerror(errno));
                 unlink(tmp);
@@ -301,14 +429,8 @@ static int load(nem_store_t *store, const char *run_id, const char *script, cons
         } else {
             uint8_t *buf = NULL;
             size_t n = 0;
-            if (!nem_gridfs_download_to_buffer(store, NEM_CHECKPOINT_BUCKET, &e->id, &buf, &n, &e_err)) {
+            if (!nem_gridfs_download_to_buffer_tap(store, NEM_CHECKPOINT_BUCKET, &e->id, &buf, &n, &tap, &e_err)) {
                 skip(found, tried, e, e_err.message);
-                continue;
-            }
-            sha256_buffer(buf, n, sha);
-            if (strcmp(sha, e->sha256) != 0) {
-                bson_free(buf);
-                skip(found, tried, e, "its sha256 does not match what was saved");
                 continue;
             }
             *data = buf;

@@ -1,19 +1,21 @@
 /* GridFS, streamed: memory holds one piece of the file at a time, never the whole file (except for the buffer
  * variants, whose caller holds it anyway).
  *
- * Uploads go through mongoc_gridfs_bucket_t. Downloads read <bucket>.files and <bucket>.chunks as the GridFS
- * specification lays them out, because libmongoc's download stream opens its chunks cursor without a batchSize:
- * a server that caps replies by document count only (FerretDB: 250 per getMore) then sends replies of 250 x 255 KiB,
- * over libmongoc's 48 MB limit, and a large file cannot be read. Here the batch size is derived from the file's chunk
- * size so that a reply stays within MongoDB's own 16 MiB batch size; every chunk is checked (order, count, length). */
+ * Uploads and downloads write and read <bucket>.files and <bucket>.chunks as the GridFS specification lays them out,
+ * so that a tap (store.h) can see the bytes on their way. Uploads write what libmongoc's upload stream writes, one
+ * chunk at a time and the files document last. Downloads do not use libmongoc's download stream because it opens
+ * its chunks cursor without a batchSize: a server that caps replies by document count only (FerretDB: 250 per
+ * getMore) then sends replies of 250 x 255 KiB, over libmongoc's 48 MB limit, and a large file cannot be read. Here
+ * the batch size is derived from the file's chunk size so that a reply stays within MongoDB's own 16 MiB batch size;
+ * every chunk is checked (order, count, length). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/store-private.h"
 
-#define IO_PIECE ((size_t)1 << 20)          /* bytes read from a file per write to the upload stream */
 #define REPLY_BUDGET ((int64_t)16 << 20)    /* bytes of chunks asked for per cursor reply */
 #define CHUNK_OVERHEAD 128                  /* a chunk document's fields besides its data, generously */
 
@@ -45,42 +47,25 @@ static const char *bucket_or_default(const char *bucket)
     return bucket && *bucket ? bucket : "fs";
 }
 
-static mongoc_gridfs_bucket_t *open_bucket(nem_store_t *store, const char *bucket, bson_error_t *err)
+/* Ends a transfer's tap: finish() once, before the bytes it saw as stable can go away; its refusal fails a
+ * transfer that had succeeded. */
+static bool tap_end(const nem_gridfs_tap_t *tap, bool ok, bson_error_t *err)
 {
-    bson_t opts = BSON_INITIALIZER;
-    bson_error_t derr;
-    char what[256];
-    mongoc_gridfs_bucket_t *b;
-
-    BSON_APPEND_UTF8(&opts, "bucketName", bucket_or_default(bucket));
-    b = mongoc_gridfs_bucket_new(store->db, &opts, NULL, &derr);
-    bson_destroy(&opts);
-    if (!b) {
-        bson_snprintf(what, sizeof what, "cannot open GridFS bucket %s.%s", store->db_name, bucket_or_default(bucket));
-        nem_store_wrap(err, &derr, what);
-    }
-    return b;
+    if (!tap || !tap->finish)
+        return ok;
+    return tap->finish(tap->ctx, ok, NULL, ok ? err : NULL) && ok;
 }
 
 /* ---- upload ---- */
 
-/* A source of bytes: returns how many it put in buf (0 at the end), or -1 with err set. */
+/* Uploads write the GridFS layout themselves, as libmongoc's upload stream does (one insert per chunk of
+ * NEM_GRIDFS_CHUNK_BYTES, then the files document), so that a tap (store.h) can see every byte on its way and add to
+ * the metadata once every chunk is stored: the files document, written last, is what makes the file visible, so a
+ * failed upload leaves none (its chunks are removed). */
+
+/* A source of bytes: returns how many it put in buf (0 at the end), or -1 with err set. (A buffer is no source:
+ * upload() stores and taps its bytes where they are.) */
 typedef ssize_t (*source_fn)(void *ctx, uint8_t *buf, size_t len, bson_error_t *err);
-
-typedef struct {
-    const uint8_t *data;
-    size_t left;
-} buffer_source_t;
-
-static ssize_t buffer_read(void *ctx, uint8_t *buf, size_t len, bson_error_t *err)
-{
-    buffer_source_t *s = ctx;
-    size_t n = s->left < len ? s->left : len;
-    memcpy(buf, s->data, n);
-    s->data += n;
-    s->left -= n;
-    return (ssize_t)n;
-}
 
 typedef struct {
     int fd;
@@ -99,97 +84,263 @@ static ssize_t file_read(void *ctx, uint8_t *buf, size_t len, bson_error_t *err)
     return n;
 }
 
-static bool upload_fail(mongoc_stream_t *stream, const char *what, bson_error_t *err)
+/* Fills buf with up to len bytes (short only at the end). */
+static ssize_t read_full(source_fn read_fn, void *ctx, uint8_t *buf, size_t len, bson_error_t *err)
 {
-    bson_error_t derr;
-    if (mongoc_gridfs_bucket_stream_error(stream, &derr))
-        nem_store_wrap(err, &derr, what);
-    else
-        nem_store_seterr(err, NEM_STORE_EDRIVER, "%s", what);
-    return false;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read_fn(ctx, buf + got, len - got, err);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
 }
 
-/* Copies the source into the upload stream piece by piece; on a read or write error the chunks written so far are
- * removed (mongoc_gridfs_bucket_abort_upload) so no half file is left behind. */
-static bool pump(mongoc_stream_t *stream, source_fn read_fn, void *ctx, const char *what, bson_error_t *err)
-{
-    uint8_t *buf = bson_malloc(IO_PIECE);
-    bool ok = false;
-    ssize_t n;
+typedef struct {
+    nem_store_t *store;
+    const char *bucket;
+    mongoc_collection_t *files, *chunks;
+    bson_value_t id;
+    int32_t n;         /* chunks stored */
+    int64_t length;    /* bytes stored */
+    const nem_gridfs_tap_t *tap;
+    char what[512];    /* "GridFS upload of 'x' to db.bucket failed" */
+} writer_t;
 
-    while ((n = read_fn(ctx, buf, IO_PIECE, err)) > 0) {
-        if (mongoc_stream_write(stream, buf, (size_t)n, 0) != n) {
-            upload_fail(stream, what, err);
-            mongoc_gridfs_bucket_abort_upload(stream);
-            goto done;
+static bool key_equal(const bson_t *want, const bson_t *have)
+{
+    bson_iter_t w, h;
+    if (!bson_iter_init(&w, want) || !bson_iter_init(&h, have))
+        return false;
+    while (bson_iter_next(&w)) {
+        if (!bson_iter_next(&h) || strcmp(bson_iter_key(&w), bson_iter_key(&h)) != 0 ||
+            !BSON_ITER_HOLDS_NUMBER(&h) || bson_iter_as_int64(&w) != bson_iter_as_int64(&h))
+            return false;
+    }
+    return !bson_iter_next(&h);
+}
+
+/* Creates the index key on coll unless one with the same key exists (listing first, as libmongoc does, so that a
+ * user allowed to write but not to create indexes can still upload where they exist). */
+static bool ensure_index(mongoc_collection_t *coll, const bson_t *key, const char *name, bool unique,
+                         bson_error_t *derr)
+{
+    mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
+    const bson_t *doc;
+    bson_iter_t it;
+    bool exists = false, ok;
+    while (!exists && mongoc_cursor_next(cur, &doc)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t have;
+        if (bson_iter_init_find(&it, doc, "key") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+            bson_iter_document(&it, &len, &data);
+            exists = bson_init_static(&have, data, len) && key_equal(key, &have);
         }
     }
-    if (n < 0) {
-        mongoc_gridfs_bucket_abort_upload(stream);
-        goto done;
-    }
-    /* Closing writes the last chunk and the files document. */
-    ok = mongoc_stream_close(stream) == 0 || upload_fail(stream, what, err);
-done:
-    bson_free(buf);
+    ok = !mongoc_cursor_error(cur, derr);
+    mongoc_cursor_destroy(cur);
+    if (!ok || exists)
+        return ok;
+    bson_t cmd = BSON_INITIALIZER, indexes, index;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
+    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
+    BSON_APPEND_DOCUMENT(&index, "key", key);
+    BSON_APPEND_UTF8(&index, "name", name);
+    if (unique)
+        BSON_APPEND_BOOL(&index, "unique", true);
+    bson_append_document_end(&indexes, &index);
+    bson_append_array_end(&cmd, &indexes);
+    ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, derr);
+    bson_destroy(&cmd);
     return ok;
 }
 
-static bool upload(nem_store_t *store, const char *bucket, const char *filename, source_fn read_fn, void *ctx,
-                   const bson_t *metadata, bson_value_t *id_out, bson_error_t *err)
+/* The GridFS specification's indexes, made before the first file of a bucket is stored: files {filename,
+ * uploadDate}, chunks {files_id, n} unique. */
+static bool ensure_indexes(writer_t *w, bson_error_t *derr)
 {
-    mongoc_gridfs_bucket_t *b = NULL;
-    mongoc_stream_t *stream = NULL;
-    bson_t opts = BSON_INITIALIZER;
-    bson_value_t id;
-    bson_error_t derr;
-    char what[512];
-    bool ok = false;
-
-    bson_snprintf(what, sizeof what, "GridFS upload of '%s' to %s.%s failed", filename, store->db_name,
-                  bucket_or_default(bucket));
-    if (!(b = open_bucket(store, bucket, err)))
-        goto done;
-    BSON_APPEND_INT32(&opts, "chunkSizeBytes", NEM_GRIDFS_CHUNK_BYTES);
-    if (metadata)
-        BSON_APPEND_DOCUMENT(&opts, "metadata", metadata);
-    if (!(stream = mongoc_gridfs_bucket_open_upload_stream(b, filename, &opts, &id, &derr))) {
-        nem_store_wrap(err, &derr, what);
-        goto done;
-    }
-    if (!(ok = pump(stream, read_fn, ctx, what, err)))
-        goto done;
-    if (id_out)
-        bson_value_copy(&id, id_out);
-done:
-    if (stream) {
-        mongoc_stream_destroy(stream);
-        bson_value_destroy(&id);
-    }
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    const bson_t *doc;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "_id", 1);
+    bson_append_document_end(&opts, &proj);
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    BSON_APPEND_BOOL(&opts, "singleBatch", true);
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(w->files, &filter, &opts, primary);
+    bool any = mongoc_cursor_next(cur, &doc), ok = !mongoc_cursor_error(cur, derr);
+    mongoc_cursor_destroy(cur);
+    mongoc_read_prefs_destroy(primary);
+    bson_destroy(&filter);
     bson_destroy(&opts);
-    mongoc_gridfs_bucket_destroy(b);
+    if (!ok || any)
+        return ok;
+    bson_t *files_key = BCON_NEW("filename", BCON_INT32(1), "uploadDate", BCON_INT32(1));
+    bson_t *chunks_key = BCON_NEW("files_id", BCON_INT32(1), "n", BCON_INT32(1));
+    ok = ensure_index(w->files, files_key, "filename_1_uploadDate_1", false, derr) &&
+         ensure_index(w->chunks, chunks_key, "files_id_1_n_1", true, derr);
+    bson_destroy(files_key);
+    bson_destroy(chunks_key);
     return ok;
+}
+
+/* Stores chunk w->n; the tap sees it first, so that its work overlaps the round trip. */
+static bool write_chunk(writer_t *w, const uint8_t *data, size_t len, bool stable, bson_error_t *err)
+{
+    bson_t chunk = BSON_INITIALIZER;
+    bson_error_t derr;
+    bool ok;
+    if (w->tap)
+        w->tap->piece(w->tap->ctx, data, len, stable);
+    BSON_APPEND_INT32(&chunk, "n", w->n);
+    BSON_APPEND_VALUE(&chunk, "files_id", &w->id);
+    BSON_APPEND_BINARY(&chunk, "data", BSON_SUBTYPE_BINARY, data, (uint32_t)len);
+    ok = mongoc_collection_insert_one(w->chunks, &chunk, NULL, NULL, &derr);
+    bson_destroy(&chunk);
+    if (!ok)
+        nem_store_wrap(err, &derr, w->what);
+    w->n += ok;
+    w->length += ok ? (int64_t)len : 0;
+    return ok;
+}
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Once every chunk is stored: the tap's metadata, then the files document. */
+static bool write_files_doc(writer_t *w, const char *filename, const bson_t *metadata, bson_error_t *err)
+{
+    bson_t doc = BSON_INITIALIZER, meta = BSON_INITIALIZER;
+    bson_error_t derr;
+    bool ok = true, with_meta = metadata || (w->tap && w->tap->finish);
+    if (metadata)
+        bson_concat(&meta, metadata);
+    if (w->tap && w->tap->finish) {
+        const nem_gridfs_tap_t *tap = w->tap;
+        w->tap = NULL; /* finished: the failure path must not call it again */
+        ok = tap->finish(tap->ctx, true, &meta, err);
+    }
+    if (ok) {
+        BSON_APPEND_VALUE(&doc, "_id", &w->id);
+        BSON_APPEND_INT64(&doc, "length", w->length);
+        BSON_APPEND_INT32(&doc, "chunkSize", NEM_GRIDFS_CHUNK_BYTES);
+        BSON_APPEND_DATE_TIME(&doc, "uploadDate", real_ms());
+        BSON_APPEND_UTF8(&doc, "filename", filename);
+        if (with_meta)
+            BSON_APPEND_DOCUMENT(&doc, "metadata", &meta);
+        if (!(ok = mongoc_collection_insert_one(w->files, &doc, NULL, NULL, &derr)))
+            nem_store_wrap(err, &derr, w->what);
+    }
+    bson_destroy(&doc);
+    bson_destroy(&meta);
+    return ok;
+}
+
+/* Removes the chunks of a failed upload (no files document names them). */
+static void remove_chunks(writer_t *w)
+{
+    char name[256];
+    bson_t filter = BSON_INITIALIZER;
+    bson_error_t ignored;
+    BSON_APPEND_VALUE(&filter, "files_id", &w->id);
+    bson_snprintf(name, sizeof name, "%s.chunks", bucket_or_default(w->bucket));
+    (void)nem_store_delete_matching(w->store, name, &filter, NULL, &ignored);
+    bson_destroy(&filter);
+}
+
+/* Uploads data[0..len) when data is set, else what read_fn reads. */
+static bool upload(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data, size_t len,
+                   source_fn read_fn, void *ctx, const bson_t *metadata, const nem_gridfs_tap_t *tap,
+                   bson_value_t *id_out, bson_error_t *err)
+{
+    writer_t w = {.store = store, .bucket = bucket, .tap = tap};
+    char name[256];
+    uint8_t *buf = NULL;
+    bson_error_t derr;
+    bson_oid_t oid;
+    bool ok = true, started = false; /* started: chunks may have been stored */
+
+    bson_snprintf(w.what, sizeof w.what, "GridFS upload of '%s' to %s.%s failed", filename, store->db_name,
+                  bucket_or_default(bucket));
+    bson_snprintf(name, sizeof name, "%s.files", bucket_or_default(bucket));
+    w.files = mongoc_database_get_collection(store->db, name);
+    bson_snprintf(name, sizeof name, "%s.chunks", bucket_or_default(bucket));
+    w.chunks = mongoc_database_get_collection(store->db, name);
+    bson_oid_init(&oid, NULL);
+    w.id.value_type = BSON_TYPE_OID;
+    bson_oid_copy(&oid, &w.id.value.v_oid);
+    if (!ensure_indexes(&w, &derr)) {
+        nem_store_wrap(err, &derr, w.what);
+        ok = false;
+    } else if (data) {
+        started = true;
+        for (size_t off = 0; ok && off < len; off += NEM_GRIDFS_CHUNK_BYTES)
+            ok = write_chunk(&w, data + off, len - off < NEM_GRIDFS_CHUNK_BYTES ? len - off : NEM_GRIDFS_CHUNK_BYTES,
+                             true, err);
+    } else {
+        ssize_t n;
+        started = true;
+        buf = bson_malloc(NEM_GRIDFS_CHUNK_BYTES);
+        while (ok && (n = read_full(read_fn, ctx, buf, NEM_GRIDFS_CHUNK_BYTES, err)) != 0)
+            ok = n > 0 && write_chunk(&w, buf, (size_t)n, false, err);
+    }
+    ok = ok && write_files_doc(&w, filename, metadata, err);
+    if (!ok) {
+        tap_end(w.tap, false, NULL);
+        if (started)
+            remove_chunks(&w);
+    } else if (id_out) {
+        bson_value_copy(&w.id, id_out);
+    }
+    bson_free(buf);
+    mongoc_collection_destroy(w.files);
+    mongoc_collection_destroy(w.chunks);
+    return ok;
+}
+
+bool nem_gridfs_upload_buffer_tap(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
+                                  size_t len, const bson_t *metadata, const nem_gridfs_tap_t *tap,
+                                  bson_value_t *id_out, bson_error_t *err)
+{
+    static const uint8_t empty[1];
+    return upload(store, bucket, filename, data ? data : empty, data ? len : 0, NULL, NULL, metadata, tap, id_out,
+                  err);
 }
 
 bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
                               size_t len, const bson_t *metadata, bson_value_t *id_out, bson_error_t *err)
 {
-    buffer_source_t src = {data, len};
-    return upload(store, bucket, filename, buffer_read, &src, metadata, id_out, err);
+    return nem_gridfs_upload_buffer_tap(store, bucket, filename, data, len, metadata, NULL, id_out, err);
 }
 
-bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *filename, const char *path,
-                            const bson_t *metadata, bson_value_t *id_out, bson_error_t *err)
+bool nem_gridfs_upload_file_tap(nem_store_t *store, const char *bucket, const char *filename, const char *path,
+                                const bson_t *metadata, const nem_gridfs_tap_t *tap, bson_value_t *id_out,
+                                bson_error_t *err)
 {
     file_source_t src = {open(path, O_RDONLY | O_CLOEXEC), path};
     bool ok;
     if (src.fd < 0) {
         nem_store_seterr(err, NEM_STORE_EIO, "cannot open '%s' for GridFS upload: %s", path, strerror(errno));
-        return false;
+        return tap_end(tap, false, NULL);
     }
-    ok = upload(store, bucket, filename, file_read, &src, metadata, id_out, err);
+    ok = upload(store, bucket, filename, NULL, 0, file_read, &src, metadata, tap, id_out, err);
     close(src.fd);
     return ok;
+}
+
+bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *filename, const char *path,
+                            const bson_t *metadata, bson_value_t *id_out, bson_error_t *err)
+{
+    return nem_gridfs_upload_file_tap(store, bucket, filename, path, metadata, NULL, id_out, err);
 }
 
 /* ---- download ---- */
@@ -337,6 +488,7 @@ static bool download(nem_store_t *store, const char *bucket, const bson_value_t 
 typedef struct {
     uint8_t *data;
     size_t len, cap;
+    const nem_gridfs_tap_t *tap;
 } buffer_sink_t;
 
 static bool buffer_begin(void *ctx, int64_t length, bson_error_t *err)
@@ -351,21 +503,24 @@ static bool buffer_begin(void *ctx, int64_t length, bson_error_t *err)
     return true;
 }
 
-/* take_chunk has checked every length against the file's, so the buffer cannot overflow. */
+/* take_chunk has checked every length against the file's, so the buffer cannot overflow. The tap sees the bytes
+ * where they stay (stable) once they are there. */
 static bool buffer_write(void *ctx, const uint8_t *data, size_t len, bson_error_t *err)
 {
     buffer_sink_t *s = ctx;
     memcpy(s->data + s->len, data, len);
+    if (s->tap)
+        s->tap->piece(s->tap->ctx, s->data + s->len, len, true);
     s->len += len;
     return true;
 }
 
-bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
-                                   size_t *len, bson_error_t *err)
+bool nem_gridfs_download_to_buffer_tap(nem_store_t *store, const char *bucket, const bson_value_t *id,
+                                       uint8_t **data, size_t *len, const nem_gridfs_tap_t *tap, bson_error_t *err)
 {
-    buffer_sink_t s = {0};
+    buffer_sink_t s = {.tap = tap};
     sink_t sink = {buffer_begin, buffer_write, &s};
-    if (!download(store, bucket, id, &sink, err)) {
+    if (!tap_end(tap, download(store, bucket, id, &sink, err), err)) {
         bson_free(s.data);
         return false;
     }
@@ -374,9 +529,16 @@ bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const
     return true;
 }
 
+bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
+                                   size_t *len, bson_error_t *err)
+{
+    return nem_gridfs_download_to_buffer_tap(store, bucket, id, data, len, NULL, err);
+}
+
 typedef struct {
     int fd;
     const char *path;
+    const nem_gridfs_tap_t *tap;
 } file_sink_t;
 
 static bool file_begin(void *ctx, int64_t length, bson_error_t *err)
@@ -391,6 +553,8 @@ static bool file_begin(void *ctx, int64_t length, bson_error_t *err)
 static bool file_write(void *ctx, const uint8_t *data, size_t len, bson_error_t *err)
 {
     file_sink_t *s = ctx;
+    if (s->tap)
+        s->tap->piece(s->tap->ctx, data, len, false);
     while (len > 0) {
         ssize_t n = write(s->fd, data, len);
         if (n < 0 && errno == EINTR)
@@ -405,10 +569,10 @@ static bool file_write(void *ctx, const uint8_t *data, size_t len, bson_error_t 
     return true;
 }
 
-bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
-                                 bson_error_t *err)
+bool nem_gridfs_download_to_file_tap(nem_store_t *store, const char *bucket, const bson_value_t *id,
+                                     const char *path, const nem_gridfs_tap_t *tap, bson_error_t *err)
 {
-    file_sink_t s = {-1, path};
+    file_sink_t s = {-1, path, tap};
     sink_t sink = {file_begin, file_write, &s};
     bool ok = download(store, bucket, id, &sink, err);
 
@@ -416,8 +580,15 @@ bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const b
         nem_store_seterr(err, NEM_STORE_EIO, "cannot write '%s': %s", path, strerror(errno));
         ok = false;
     }
-    /* A partial file would look like a model: remove it. */
+    ok = tap_end(tap, ok, err);
+    /* A partial file (or one its tap refused) would look like a model: remove it. */
     if (!ok && s.fd >= 0)
         unlink(path);
     return ok;
+}
+
+bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
+                                 bson_error_t *err)
+{
+    return nem_gridfs_download_to_file_tap(store, bucket, id, path, NULL, err);
 }

@@ -121,11 +121,13 @@ nem_batches_t *nem_batches_new(nem_store_t *store, const char *collection, const
 bool nem_batches_next(nem_batches_t *b, const bson_t *const **docs, size_t *n, bson_error_t *err);
 void nem_batches_destroy(nem_batches_t *b);
 
-/* GridFS (bucket API), streamed in chunks; metadata may be NULL. id_out receives the file's _id (ObjectId; release
- * it with bson_value_destroy). Downloads read <bucket>.chunks with a cursor batch size bounded by bytes, so a large
- * file never asks the server for a reply over 16 MiB whatever the server's own limits; a missing, short or extra
- * chunk is an error (NEM_STORE_ECORRUPT), a missing file NEM_STORE_ENOTFOUND. download_to_file removes the partial
- * file on failure; download_to_buffer returns a bson_malloc'd buffer (bson_free it). */
+/* GridFS (the specification's layout, as libmongoc's bucket API writes it), streamed in chunks; metadata may be
+ * NULL. id_out receives the file's _id (ObjectId; release it with bson_value_destroy). An upload writes the files
+ * document after every chunk, so a failed one leaves no file (its chunks are removed). Downloads read
+ * <bucket>.chunks with a cursor batch size bounded by bytes, so a large file never asks the server for a reply over
+ * 16 MiB whatever the server's own limits; a missing, short or extra chunk is an error (NEM_STORE_ECORRUPT), a
+ * missing file NEM_STORE_ENOTFOUND. download_to_file removes the partial file on failure; download_to_buffer returns
+ * a bson_malloc'd buffer (bson_free it). */
 bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *filename, const char *path,
                             const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
 bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
@@ -138,5 +140,30 @@ bool nem_gridfs_delete_matching(nem_store_t *store, const char *bucket, const bs
                                 bson_error_t *err);
 bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
                                    size_t *len, bson_error_t *err);
+
+/* A tap on an upload or a download: it sees the file's bytes on their way, so a digest (checkpoint.c's sha256) is
+ * computed while they stream instead of in a pass of its own. piece() gets every byte once, in order; its data stays
+ * valid until the call that was given the tap returns when stable is true (the caller's buffer, the buffer being
+ * downloaded into), only during the piece() call otherwise. finish() (may be NULL) is called exactly once, before
+ * that call returns: ok says whether every byte went through; if so, for an upload, before the files document that
+ * makes the file visible is written, with metadata (what the call was given, or {}) to add to, and for a download
+ * with metadata NULL, before the bytes are handed over. Returning false there (with err set) fails the call: the
+ * upload's chunks are removed, the downloaded buffer freed or file removed. When ok is false, err is NULL and the
+ * return value is ignored. */
+typedef struct {
+    void (*piece)(void *ctx, const uint8_t *data, size_t len, bool stable);
+    bool (*finish)(void *ctx, bool ok, bson_t *metadata, bson_error_t *err);
+    void *ctx;
+} nem_gridfs_tap_t;
+bool nem_gridfs_upload_buffer_tap(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
+                                  size_t len, const bson_t *metadata, const nem_gridfs_tap_t *tap,
+                                  bson_value_t *id_out, bson_error_t *err);
+bool nem_gridfs_upload_file_tap(nem_store_t *store, const char *bucket, const char *filename, const char *path,
+                                const bson_t *metadata, const nem_gridfs_tap_t *tap, bson_value_t *id_out,
+                                bson_error_t *err);
+bool nem_gridfs_download_to_buffer_tap(nem_store_t *store, const char *bucket, const bson_value_t *id,
+                                       uint8_t **data, size_t *len, const nem_gridfs_tap_t *tap, bson_error_t *err);
+bool nem_gridfs_download_to_file_tap(nem_store_t *store, const char *bucket, const bson_value_t *id,
+                                     const char *path, const nem_gridfs_tap_t *tap, bson_error_t *err);
 
 #endif
