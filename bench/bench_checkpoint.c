@@ -233,14 +233,14 @@ static void ckpt_save(pair_t *p, span_t *t)
 {
     bench_t *b = p->b;
     bson_error_t err;
-    nem_ckpt_info_t info = {p->run, "learn-0", 1, 1, "bench", 1, NULL};
+    nem_ckpt_info_t info = {p->run, "learn-0", 1, 1, "bench", 1, NULL, false};
     if (b->control) {
         raw_up_to(p, t, &p->control_id);
         return;
     }
     *t = start();
-    if (p->file ? !nem_ckpt_save_file(b->store, &info, b->path, NEM_CHECKPOINT_KEEP_DEFAULT, &err)
-                : !nem_ckpt_save_buffer(b->store, &info, b->data, b->len, NEM_CHECKPOINT_KEEP_DEFAULT, &err))
+    if (p->file ? !nem_ckpt_save_file(b->store, &info, b->path, NEM_CHECKPOINT_KEEP_DEFAULT, NULL, &err)
+                : !nem_ckpt_save_buffer(b->store, &info, b->data, b->len, NEM_CHECKPOINT_KEEP_DEFAULT, NULL, &err))
         die("checkpoint save", &err);
     stop(t);
 }

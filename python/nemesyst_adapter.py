@@ -61,12 +61,14 @@ MARKER_CONSUMED = "$nemesyst_consumed"
 MARKER_END = "$nemesyst_end"
 MARKER_METRIC = "$nemesyst_metric"
 MARKER_CODE = "$nemesyst_code"
+MARKER_CHECKPOINT_COMMIT = "$nemesyst_checkpoint_commit"
 
 # What the host is told through the callbacks a Mongo object is given (run() passes an ItemWriter's methods).
 OnConsumed = Callable[[str, Sequence[Mapping[str, Any]], int, str, bool], None]
 OnModelUsed = Callable[[str, Any], None]
 OnMetric = Callable[[str, int, float], None]
 OnFlush = Callable[[], None]
+OnCheckpoint = Callable[[Any, int], None]
 
 
 def _log(level: int, text: object) -> None:
@@ -230,6 +232,11 @@ class ItemWriter:
         e.g. through os._exit), so nothing still buffered can be lost behind exit status 0."""
         self._out.write(bson.BSON.encode({MARKER_END: {"items": bson.int64.Int64(self._items)}}))
         self._out.flush()
+
+    def checkpoint_commit(self, file_id: Any, step: int) -> None:
+        """A checkpoint this script stored pending: the host commits it once every item before it is stored."""
+        self.document({MARKER_CHECKPOINT_COMMIT: {"id": file_id, "step": bson.int64.Int64(step)}})
+        self.flush()
 
     def flush(self) -> None:
         """Every item given so far to the host (a checkpoint is about to be stored)."""
@@ -700,7 +707,8 @@ class Mongo:
 
     def __init__(self, args: Mapping[str, Any] | None = None, logger: Callable[..., Any] | None = None, *,
                  on_consumed: OnConsumed | None = None, on_model_used: OnModelUsed | None = None,
-                 on_metric: OnMetric | None = None, on_flush: OnFlush | None = None) -> None:
+                 on_metric: OnMetric | None = None, on_flush: OnFlush | None = None,
+                 on_checkpoint: OnCheckpoint | None = None) -> None:
         self.args: dict[str, Any] = dict(args or {})
         self._log = logger if logger is not None else print
         self._client: pymongo.MongoClient | None = None
@@ -712,6 +720,7 @@ class Mongo:
         self.on_model_used = on_model_used
         self.on_metric = on_metric
         self.on_flush = on_flush
+        self.on_checkpoint = on_checkpoint
         shard = os.environ.get("NEMESYST_SHARD")
         self._shard = json_util.loads(shard) if shard and os.environ.get("NEMESYST_GROUP_SIZE") else None
         self._shard_collection = os.environ.get("NEMESYST_SHARD_COLLECTION")
@@ -931,13 +940,20 @@ class Mongo:
             meta = {"run": run, "script": key, "attempt": int(os.environ.get("NEMESYST_ATTEMPT", "1")),
                     "step": step, "sha256": sha.hexdigest(), "bytes": size,
                     "host": os.environ.get("NEMESYST_HOST", ""), "rank": int(os.environ.get("NEMESYST_RANK", "0")),
-                    "t": datetime.datetime.now(datetime.timezone.utc), "metadata": dict(metadata or {})}
+                    "t": datetime.datetime.now(datetime.timezone.utc), "metadata": dict(metadata or {}),
+                    "pending": True}
             database = self.connect()
             bucket = gridfs.GridFSBucket(database, bucket_name=self.CHECKPOINT_BUCKET)
-            bucket.upload_from_stream(f"{run}/{key}/step-{step}", source, metadata=meta)
-        files = database[self.CHECKPOINT_BUCKET + ".files"]
-        newest = list(files.find({"metadata.run": run, "metadata.script": key}, {"_id": 1},
-                                 sort=[("metadata.step", -1), ("uploadDate", -1), ("_id", -1)]))
+            file_id = bucket.upload_from_stream(f"{run}/{key}/step-{step}", source, metadata=meta)
+        # Stored pending: the host commits it (src/store/ckpt.h) once every item before it is stored, so a
+        # checkpoint is never loaded whose steps' metrics were lost with a killed host.
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(file_id, step)
+            return
+        files = database[self.CHECKPOINT_BUCKET + ".files"]  # no host to commit it (outside nemesyst): at once
+        files.update_one({"_id": file_id}, {"$set": {"metadata.pending": False}})
+        newest = list(files.find({"metadata.run": run, "metadata.script": key, "metadata.pending": {"$ne": True}},
+                                 {"_id": 1}, sort=[("metadata.step", -1), ("uploadDate", -1), ("_id", -1)]))
         for old in newest[self._checkpoint_keep():]:
             bucket.delete(old["_id"])
 
@@ -950,7 +966,7 @@ class Mongo:
         run, key = os.environ.get("NEMESYST_RUN_ID"), self._checkpoint_key()
         database = self.connect()
         files = list(database[self.CHECKPOINT_BUCKET + ".files"].find(
-            {"metadata.run": run, "metadata.script": key},
+            {"metadata.run": run, "metadata.script": key, "metadata.pending": {"$ne": True}},
             sort=[("metadata.step", -1), ("uploadDate", -1), ("_id", -1)]))
         part = Path(path + ".part") if path else None
         tried: list[str] = []
@@ -1113,7 +1129,7 @@ def run(script: str) -> None:
         entry = _entry_point(module, script, os.environ.get("NEMESYST_ENTRY_POINT") or "main")
         args = build_args()
         db = Mongo(args, on_consumed=writer.consumed, on_model_used=writer.model_used, on_metric=writer.metric,
-                   on_flush=writer.flush)
+                   on_flush=writer.flush, on_checkpoint=writer.checkpoint_commit)
         _give(writer, entry(args=args, db=db))
         db.finish()
         writer.end()

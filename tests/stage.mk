@@ -25,3 +25,4 @@ STAGE_TESTS += tests/stage/stage-python-choice.sh
 STAGE_TESTS += tests/stage/stage-plugin-abi.sh
 # A C++ plugin (g++, or CXX): the header as C++, the stamp in C++ builds, a real stage (skipped without one).
 STAGE_TESTS += tests/stage/stage-plugin-cxx.sh
+STAGE_TESTS += tests/stage/stage-checkpoint-faults.sh

@@ -39,11 +39,23 @@ static bool save(nemesyst_ctx_t *ctx, const uint8_t *data, size_t len, const cha
         return false;
     (void)nemesyst_opt_int(ctx, "dl-checkpoint-keep", &keep, NULL);
     script_key(ctx, key, sizeof key);
-    nem_ckpt_info_t info = {ctx->run_id, key, ctx->attempt, step, ctx->host, ctx->rank, metadata};
-    bool ok = path ? nem_ckpt_save_file(store, &info, path, keep, &e)
-                   : nem_ckpt_save_buffer(store, &info, data ? data : (const uint8_t *)"", len, keep, &e);
-    if (!ok)
+    /* Stored pending; the host commits it (store/ckpt.h) once the items before it are stored too. */
+    nem_ckpt_info_t info = {ctx->run_id, key, ctx->attempt, step, ctx->host, ctx->rank, metadata, true};
+    bson_value_t id = {0};
+    bool ok = path ? nem_ckpt_save_file(store, &info, path, keep, &id, &e)
+                   : nem_ckpt_save_buffer(store, &info, data ? data : (const uint8_t *)"", len, keep, &id, &e);
+    if (!ok) {
         nemesyst__store_error(error, &e);
+        return false;
+    }
+    bson_t marker = BSON_INITIALIZER, inner;
+    BSON_APPEND_DOCUMENT_BEGIN(&marker, "$nemesyst_checkpoint_commit", &inner);
+    bson_append_value(&inner, "id", -1, &id);
+    BSON_APPEND_INT64(&inner, "step", step);
+    bson_append_document_end(&marker, &inner);
+    ok = nemesyst__write_item(ctx, &marker, error) && nemesyst__flush(ctx, error);
+    bson_destroy(&marker);
+    bson_value_destroy(&id);
     return ok;
 }
 

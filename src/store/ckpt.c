@@ -202,6 +202,8 @@ static void build_metadata(const nem_ckpt_info_t *info, const char sha[65], int6
     BSON_APPEND_UTF8(meta, "host", info->host ? info->host : "");
     BSON_APPEND_INT32(meta, "rank", info->rank);
     BSON_APPEND_DATE_TIME(meta, "t", (int64_t)time(NULL) * 1000);
+    if (info->pending)
+        BSON_APPEND_BOOL(meta, "pending", true);
     if (info->metadata)
         BSON_APPEND_DOCUMENT(meta, "metadata", info->metadata);
     else {
@@ -214,6 +216,7 @@ static void build_metadata(const nem_ckpt_info_t *info, const char sha[65], int6
 typedef struct {
     bson_value_t id;
     int64_t step, attempt, bytes;
+    bool pending;
     char sha256[65];
     char name[160];
     bson_t metadata;
@@ -260,6 +263,8 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
                 e->attempt = bson_iter_as_int64(&m);
             else if (!strcmp(k, "bytes") && BSON_ITER_HOLDS_NUMBER(&m))
                 e->bytes = bson_iter_as_int64(&m);
+            else if (!strcmp(k, "pending"))
+                e->pending = bson_iter_as_bool(&m);
             else if (!strcmp(k, "sha256") && BSON_ITER_HOLDS_UTF8(&m))
                 bson_strncpy(e->sha256, bson_iter_utf8(&m, NULL), sizeof e->sha256);
             else if (!strcmp(k, "metadata") && BSON_ITER_HOLDS_DOCUMENT(&m)) {
@@ -278,13 +283,24 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
     return true;
 }
 
-/* This run's script's checkpoints (or all its scripts' when script is NULL), newest first. */
-static bool list_checkpoints(nem_store_t *store, const char *run_id, const char *script, list_t *l, bson_error_t *err)
+typedef enum { CK_ALL, CK_COMMITTED, CK_PENDING } which_t;
+
+/* This run's script's checkpoints (or all its scripts' when script is NULL), newest first: all of them, the
+ * committed ones (loadable), or the pending ones. */
+static bool list_checkpoints(nem_store_t *store, const char *run_id, const char *script, which_t which, list_t *l,
+                             bson_error_t *err)
 {
-    bson_t filter = BSON_INITIALIZER;
+    bson_t filter = BSON_INITIALIZER, ne;
     BSON_APPEND_UTF8(&filter, "metadata.run", run_id);
     if (script)
         BSON_APPEND_UTF8(&filter, "metadata.script", script);
+    if (which == CK_COMMITTED) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata.pending", &ne);
+        BSON_APPEND_BOOL(&ne, "$ne", true);
+        bson_append_document_end(&filter, &ne);
+    } else if (which == CK_PENDING) {
+        BSON_APPEND_BOOL(&filter, "metadata.pending", true);
+    }
     bson_t *opts = BCON_NEW("sort", "{", "metadata.step", BCON_INT32(-1), "uploadDate", BCON_INT32(-1), "_id",
                             BCON_INT32(-1), "}");
     bool ok = nem_store_find(store, FILES, &filter, opts, take_entry, l, err);
@@ -317,11 +333,11 @@ static bool delete_entries(nem_store_t *store, const entry_t *v, size_t n, uint6
     return ok;
 }
 
-/* After a checkpoint is stored: keep the `keep` newest of the script, delete the rest. */
-static bool prune(nem_store_t *store, const nem_ckpt_info_t *info, int64_t keep, bson_error_t *err)
+/* After a checkpoint is stored (committed): keep the `keep` newest committed ones of the script, delete the rest. */
+static bool prune(nem_store_t *store, const char *run_id, const char *script, int64_t keep, bson_error_t *err)
 {
     list_t l = {0};
-    bool ok = list_checkpoints(store, info->run_id, info->script, &l, err);
+    bool ok = list_checkpoints(store, run_id, script, CK_COMMITTED, &l, err);
     if (ok && keep >= 1 && l.n > (size_t)keep)
         ok = delete_entries(store, l.v + keep, l.n - (size_t)keep, NULL, err);
     list_free(&l);
@@ -344,7 +360,7 @@ static bool check_info(const nem_ckpt_info_t *info, int64_t keep, bson_error_t *
 }
 
 bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const uint8_t *data, size_t len,
-                          int64_t keep, bson_error_t *err)
+                          int64_t keep, bson_value_t *id, bson_error_t *err)
 {
     char name[512];
     hasher_t h;
@@ -353,12 +369,12 @@ bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const
         return false;
     file_name(info, name, sizeof name);
     hasher_init(&h, info, NULL);
-    return nem_gridfs_upload_buffer_tap(store, NEM_CHECKPOINT_BUCKET, name, data, len, NULL, &tap, NULL, err) &&
-           prune(store, info, keep, err);
+    return nem_gridfs_upload_buffer_tap(store, NEM_CHECKPOINT_BUCKET, name, data, len, NULL, &tap, id, err) &&
+           (info->pending || prune(store, info->run_id, info->script, keep, err));
 }
 
 bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const char *path, int64_t keep,
-                        bson_error_t *err)
+                        bson_value_t *id, bson_error_t *err)
 {
     char name[512];
     hasher_t h;
@@ -373,8 +389,38 @@ bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const c
     close(fd);
     file_name(info, name, sizeof name);
     hasher_init(&h, info, NULL);
-    return nem_gridfs_upload_file_tap(store, NEM_CHECKPOINT_BUCKET, name, path, NULL, &tap, NULL, err) &&
-           prune(store, info, keep, err);
+    return nem_gridfs_upload_file_tap(store, NEM_CHECKPOINT_BUCKET, name, path, NULL, &tap, id, err) &&
+           (info->pending || prune(store, info->run_id, info->script, keep, err));
+}
+
+bool nem_ckpt_commit(nem_store_t *store, const char *run_id, const char *script, const bson_value_t *id,
+                     int64_t attempt, int64_t keep, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
+    list_t stale = {0};
+    bson_append_value(&filter, "_id", -1, id);
+    BSON_APPEND_UTF8(&filter, "metadata.run", run_id);
+    BSON_APPEND_UTF8(&filter, "metadata.script", script);
+    BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
+    BSON_APPEND_BOOL(&set, "metadata.pending", false);
+    bson_append_document_end(&update, &set);
+    bool ok = nem_store_update_one(store, FILES, &filter, &update, err) &&
+              prune(store, run_id, script, keep, err) &&
+              list_checkpoints(store, run_id, script, CK_PENDING, &stale, err);
+    if (ok) { /* pending ones of earlier attempts were never committed: their rank died before it could */
+        size_t n = 0;
+        for (size_t i = 0; i < stale.n; i++)
+            if (stale.v[i].attempt < attempt) {
+                entry_t tmp = stale.v[n];
+                stale.v[n++] = stale.v[i];
+                stale.v[i] = tmp;
+            }
+        ok = delete_entries(store, stale.v, n, NULL, err);
+    }
+    list_free(&stale);
+    bson_destroy(&update);
+    bson_destroy(&filter);
+    return ok;
 }
 
 /* Notes one checkpoint passed over in found->skipped (bounded) and in the error kept for "none usable". */
@@ -403,7 +449,7 @@ static int load(nem_store_t *store, const char *run_id, const char *script, cons
     int rc = 0;
     memset(found, 0, sizeof *found);
     bson_init(&found->metadata);
-    if (!list_checkpoints(store, run_id, script, &l, err)) {
+    if (!list_checkpoints(store, run_id, script, CK_COMMITTED, &l, err)) {
         rc = -1;
         goto out;
     }
@@ -468,7 +514,7 @@ int nem_ckpt_load_file(nem_store_t *store, const char *run_id, const char *scrip
 bool nem_ckpt_remove(nem_store_t *store, const char *run_id, const char *script, uint64_t *deleted, bson_error_t *err)
 {
     list_t l = {0};
-    bool ok = list_checkpoints(store, run_id, script, &l, err) && delete_entries(store, l.v, l.n, deleted, err);
+    bool ok = list_checkpoints(store, run_id, script, CK_ALL, &l, err) && delete_entries(store, l.v, l.n, deleted, err);
     list_free(&l);
     return ok;
 }
@@ -477,7 +523,7 @@ int64_t nem_ckpt_newest_step(nem_store_t *store, const char *run_id, const char 
 {
     list_t l = {0};
     int64_t step = -1;
-    if (!list_checkpoints(store, run_id, script, &l, err))
+    if (!list_checkpoints(store, run_id, script, CK_COMMITTED, &l, err))
         step = -2;
     else if (l.n > 0)
         step = l.v[0].step;

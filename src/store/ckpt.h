@@ -6,7 +6,13 @@
  * half way leaves no checkpoint; older ones beyond `keep` are deleted only after a newer one is stored and
  * acknowledged, so there is never a moment without a complete checkpoint. A load takes the newest (highest step,
  * then latest upload) whose chunks are all there and whose sha256 matches, and names every one it passed over.
- * Used by libnemesyst (C plugins) and by the host (executables); the Python adapter writes the same format. */
+ * Used by libnemesyst (C plugins) and by the host (executables); the Python adapter writes the same format.
+ *
+ * A checkpoint a script stores itself (C plugins, Python scripts) is saved pending (metadata.pending true) and
+ * becomes loadable only when the host commits it (nem_ckpt_commit), on the script's commit marker, once everything
+ * the script reported before it (its metrics above all) is stored: a checkpoint says that its steps are done, so
+ * a resumed run must never find one whose steps' metrics were lost with a killed rank (the host's buffers). A
+ * pending one is never loaded; the next commit of a later attempt, or the run's end, removes it. */
 #ifndef NEM_STORE_CKPT_H
 #define NEM_STORE_CKPT_H
 
@@ -23,14 +29,20 @@ typedef struct {
     const char *host;
     int rank;
     const bson_t *metadata;
+    bool pending;                /* stored pending: loadable once nem_ckpt_commit commits it */
 } nem_ckpt_info_t;
 
-/* Stores a checkpoint from memory or from a file, then keeps only the `keep` newest of this run's script (keep >= 1).
- * False with err set when it could not be stored (the older ones are then untouched). */
+/* Stores a checkpoint from memory or from a file, then (unless info->pending) keeps only the `keep` newest of this
+ * run's script (keep >= 1). id (may be NULL) receives the stored file's id (bson_value_destroy it). False with err
+ * set when it could not be stored (the older ones are then untouched). */
 bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const uint8_t *data, size_t len,
-                          int64_t keep, bson_error_t *err);
+                          int64_t keep, bson_value_t *id, bson_error_t *err);
 bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const char *path, int64_t keep,
-                        bson_error_t *err);
+                        bson_value_t *id, bson_error_t *err);
+/* Commits the pending checkpoint id of run_id's script: it becomes loadable; then only the `keep` newest committed
+ * ones are kept, and the pending ones of attempts before `attempt` (never committed: their rank died) go. */
+bool nem_ckpt_commit(nem_store_t *store, const char *run_id, const char *script, const bson_value_t *id,
+                     int64_t attempt, int64_t keep, bson_error_t *err);
 
 /* What a load found. */
 typedef struct {

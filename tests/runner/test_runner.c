@@ -106,6 +106,7 @@ static bool collect(void *ud, nem_item_t *item, bson_error_t *err)
                                    : item->kind == NEM_ITEM_METRIC     ? "metric"
                                    : item->kind == NEM_ITEM_CODE       ? "code"
                                    : item->kind == NEM_ITEM_CHECKPOINT ? "checkpoint"
+                                   : item->kind == NEM_ITEM_CHECKPOINT_COMMIT ? "checkpoint_commit"
                                                                        : "consumed");
     BSON_APPEND_DOCUMENT(&rec, "doc", &item->doc);
     BSON_APPEND_INT64(&rec, "where", (int64_t)item->where);

@@ -117,6 +117,38 @@ static bool marker_checkpoint(nem_runner_t *r, bson_iter_t *it, nem_item_t *item
     return ok;
 }
 
+/* {"$nemesyst_checkpoint_commit": {"id": ID, "step": N}} */
+static bool marker_checkpoint_commit(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
+{
+    bson_iter_t sub;
+    bool id = false;
+    int64_t step = -1;
+    bson_t doc = BSON_INITIALIZER;
+    if (BSON_ITER_HOLDS_DOCUMENT(it) && bson_iter_recurse(it, &sub))
+        while (bson_iter_next(&sub)) {
+            const char *key = bson_iter_key(&sub);
+            if (strcmp(key, "id") == 0 && !id) {
+                bson_append_value(&doc, "id", -1, bson_iter_value(&sub));
+                id = true;
+            } else if (strcmp(key, "step") == 0 && (BSON_ITER_HOLDS_INT32(&sub) || BSON_ITER_HOLDS_INT64(&sub))) {
+                step = bson_iter_as_int64(&sub);
+            } else {
+                id = false;
+                break;
+            }
+        }
+    if (!id || step < 0) {
+        bson_destroy(&doc);
+        return item_error(r, item->where, err, NEM_RUNNER_EOUTPUT,
+                          NEM_RUNNER_MARKER_CHECKPOINT_COMMIT " must be {\"id\": ID, \"step\": N >= 0}");
+    }
+    BSON_APPEND_INT64(&doc, "step", step);
+    bson_destroy(&item->doc);
+    bson_steal(&item->doc, &doc);
+    item->kind = NEM_ITEM_CHECKPOINT_COMMIT;
+    return true;
+}
+
 /* {"$nemesyst_code": {...}}: kept whole (a document) for the lineage of the models that follow. */
 static bool marker_code(nem_runner_t *r, bson_iter_t *it, nem_item_t *item, bson_error_t *err)
 {
@@ -242,6 +274,8 @@ static bool classify(nem_runner_t *r, bson_t *doc, nem_item_t *item, bson_error_
         ok = marker_metric(r, &it, item, err);
     else if (strcmp(key, NEM_RUNNER_MARKER_CHECKPOINT) == 0)
         ok = marker_checkpoint(r, &it, item, err);
+    else if (strcmp(key, NEM_RUNNER_MARKER_CHECKPOINT_COMMIT) == 0)
+        ok = marker_checkpoint_commit(r, &it, item, err);
     else if (strcmp(key, NEM_RUNNER_MARKER_CODE) == 0)
         ok = marker_code(r, &it, item, err);
     else {

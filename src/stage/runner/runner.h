@@ -23,6 +23,9 @@
  *             {"$nemesyst_checkpoint": {"path": "FILE", "step": N, "metadata": {...}}}
  *                 a checkpoint of a learner's state (EXEC: the other kinds store theirs themselves), stored in
  *                 GridFS (store/ckpt.h) before the next line is read; FILE must stay as it is until then
+ *             {"$nemesyst_checkpoint_commit": {"id": ID, "step": N}}
+ *                 PYTHON/PLUGIN: the checkpoint the script stored itself, pending, under that GridFS id: the host
+ *                 commits it (store/ckpt.h) once everything the script gave before it is stored
  *             {"$nemesyst_code": {"modules": [{"name", "path", "sha256"}], "packages": {NAME: VERSION}, ...}}
  *                 what the script ran beyond its own file (the Python adapter sends it before each model), kept
  *                 in the lineage of the models it stores after it (its latest, whole)
@@ -68,6 +71,7 @@
 #define NEM_RUNNER_MARKER_END "$nemesyst_end"
 #define NEM_RUNNER_MARKER_METRIC "$nemesyst_metric"
 #define NEM_RUNNER_MARKER_CHECKPOINT "$nemesyst_checkpoint"
+#define NEM_RUNNER_MARKER_CHECKPOINT_COMMIT "$nemesyst_checkpoint_commit"
 #define NEM_RUNNER_MARKER_CODE "$nemesyst_code"
 #define NEM_RUNNER_METRIC_NAME_MAX 128
 #define NEM_RUNNER_ITEM_FD 3
@@ -83,6 +87,7 @@ typedef enum {
     NEM_ITEM_METRIC,   /* doc: {name, step, value, t}: a metric the script reported while it ran */
     NEM_ITEM_CHECKPOINT, /* doc: {step, metadata}; path: the file holding the state */
     NEM_ITEM_CODE,     /* doc: what the script ran beyond its own file (modules, packages, interpreter) */
+    NEM_ITEM_CHECKPOINT_COMMIT, /* doc: {id, step}: a checkpoint the script stored pending, to commit */
 } nem_item_kind_t;
 
 typedef struct {

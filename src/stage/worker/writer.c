@@ -372,15 +372,37 @@ static bool write_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *er
             bson_init(&meta);
     }
     nem_script_key(w->o.stage, w->o.position, key, sizeof key);
-    nem_ckpt_info_t info = {w->o.run_id, key, w->o.attempt > 0 ? w->o.attempt : 1, step, w->o.host, w->o.rank, &meta};
+    nem_ckpt_info_t info = {w->o.run_id, key, w->o.attempt > 0 ? w->o.attempt : 1, step, w->o.host, w->o.rank, &meta,
+                            false};
     int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
     /* the metrics before it are stored first: a checkpoint says their steps are done, and a resumed run never logs
      * them again */
     bool ok = (!w->metrics || nem_bulk_flush(w->metrics, err)) && nem_ckpt_save_file(w->o.store, &info, item->path,
-                                                                                     keep, err);
+                                                                                     keep, NULL, err);
     if (ok)
         NEM_DEBUG("%s[%zu]: checkpoint at step %" PRId64 " stored", nem_stage_name(w->o.stage), w->o.position, step);
     bson_destroy(&meta);
+    return ok;
+}
+
+/* A checkpoint the script stored itself, pending: committed once everything before it is stored (store/ckpt.h). */
+static bool commit_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
+{
+    char key[64];
+    bson_iter_t it;
+    int64_t step = -1;
+    if (!bson_iter_init_find(&it, &item->doc, "id"))
+        return true;
+    const bson_value_t *id = bson_iter_value(&it);
+    if (bson_iter_init_find(&it, &item->doc, "step"))
+        step = bson_iter_as_int64(&it);
+    nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
+    bool ok = nem_writer_flush(w, err) &&
+              nem_ckpt_commit(w->o.store, w->o.run_id, key, id, w->o.attempt > 0 ? w->o.attempt : 1, keep, err);
+    if (ok)
+        NEM_DEBUG("%s[%zu]: checkpoint at step %" PRId64 " committed", nem_stage_name(w->o.stage), w->o.position,
+                  step);
     return ok;
 }
 
@@ -411,6 +433,9 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
         break;
     case NEM_ITEM_CHECKPOINT: /* a learner group's state is member 0's, as its model is */
         ok = w->o.member > 0 || write_checkpoint(w, item, err);
+        break;
+    case NEM_ITEM_CHECKPOINT_COMMIT:
+        ok = w->o.member > 0 || commit_checkpoint(w, item, err);
         break;
     }
     /* The callback owns the item only when it accepts it: on false the runner clears it (runner.h). */
