@@ -3,6 +3,7 @@
 #   - rank 0 SIGKILLed while the learners run: the run is left "running" with its rank 0 gone, --resume at once
 #     takes it over (this host saw its rank 0 end) and goes on from the checkpoints to the uninterrupted weights;
 #   - a 200 MiB training state, saved from a file-like object and loaded back by a resumed attempt, byte for byte;
+#     a --resume that changes a learner's option is refused, naming it;
 #   - a save while the server is down raises an error the script can catch and act on, in bounded time.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
@@ -91,6 +92,12 @@ f = db["nemesyst_checkpoints.files"].find_one({"metadata.run": run["_id"]})
 eq(f["length"], 200 << 20, "the stored state is 200 MiB")
 eq(f["metadata"]["sha256"], os.environ["WANT"], "its recorded sha256")
 PY
+# A learner goes on from its checkpoint only with the options it was trained with: a changed one is named.
+stage_run 0 cf_big --resume "$BIG" --dl-learn --dl-learner "$T/big_state.py" --dl-output-model-collection models \
+    --dl-batch-size 64
+expect_rc 2
+grep -q -- "--resume $BIG: --dl-batch-size was \[ 32 \] in that run, now \[ 64 \]" "$ERR" ||
+    fail "a changed learner option was not named"
 stage_run 0 cf_big --resume "$BIG" --dl-learn --dl-learner "$T/big_state.py" --dl-output-model-collection models
 expect_rc 0
 RUN=$BIG WANT=$WANT check cf_big <<'PY'

@@ -84,5 +84,7 @@ void nem_coord_flush(coord_t *c);
 /* resume.c: which scripts a resumed run reruns, and whether it may. */
 bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos);
 bool nem_coord_same_scripts(const coord_t *c, bson_error_t *err);
+/* A resumed learn stage: its options are the run's (naming the first that changed). */
+bool nem_coord_same_options(const coord_t *c, bson_error_t *err);
 
 #endif

@@ -198,7 +198,7 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
                !nem_runrec_attempt_begin(c->store, c->run_id, c->world->host, c->world->size, &c->attempt, &err)) {
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
         status = NEM_EXIT_SERVER;
-    } else if (!nem_coord_same_scripts(c, &err)) {
+    } else if (!nem_coord_same_scripts(c, &err) || !nem_coord_same_options(c, &err)) {
         bson_error_t e;
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_USAGE;
