@@ -22,6 +22,7 @@
 #include "config/pipeline.h"
 #include "app/plan.h"
 #include "stage/run-plan.h"
+#include "serve/engine.h"
 #include "stage/runner/runner.h"
 #include "util/fs.h"
 #include "util/signals.h"
@@ -677,7 +678,18 @@ static int resolve_on_root(const nem_world_t *world, int argc, char **argv, nem_
         config_warnings(cfg);
         if (*python_note)
             NEM_INFO("%s", python_note);
-        if (ping && (nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START)))
+        bool serving = nem_cfg_bool(cfg, NEM_OPT_DB_INIT) || nem_cfg_bool(cfg, NEM_OPT_DB_START);
+        if (serving) { /* the server binary the run would start */
+            const nem_engine_t *engine;
+            char *program = NULL;
+            if (!nem_engine_choose(nem_cfg_str(cfg, NEM_OPT_DB_ENGINE, 0), &engine, &program, &err)) {
+                print_error(err.message);
+                return nem_exit_status(&err);
+            }
+            NEM_INFO("--check: the run would start %s", program);
+            bson_free(program);
+        }
+        if (ping && serving)
             NEM_INFO("--check-server: the run starts its own server (--db-%s): nothing to ping",
                      nem_cfg_bool(cfg, NEM_OPT_DB_INIT) ? "init" : "start");
         else if (absent && ping) {

@@ -111,6 +111,16 @@ printf 'secret\n' > open.pw && chmod 644 open.pw
 expect_fail 2 "--db-password-file 'open.pw' is accessible by group or others" "$NEMESYST" --check --db-password-file open.pw
 expect_fail 2 "stage 1 \(\\\$limit\) works across documents" "$NEMESYST" --check --process-pool 2 --dl-learn \
     --dl-learner ./one.sh --dl-data-parallel 2 --dl-data-pipeline '{"$limit": 5}'
+# A run that starts its own server needs the engine's program: --check looks for it as the run would (mongod is on
+# no test machine: exit 3 naming it; the embedded FerretDB is found and named).
+printf 'pw\n' > own.pw && chmod 600 own.pw
+expect_fail 3 "^nemesyst: error: --db-engine mongod: mongod is neither on PATH nor in " env PATH=/usr/bin:/bin \
+    "$NEMESYST" --check --db-init --db-start --db-engine mongod --db-path ./srv --db-user-name u --db-password-file own.pw
+"$NEMESYST" --check --db-start --db-engine ferretdb --db-path ./srv > eng.out 2> eng.err ||
+    fail "--check with the embedded server: exit $?: $(cat eng.err)"
+grep -q "info: --check: the run would start .*ferretdb" eng.err && [ "$(cat eng.out)" = ok ] ||
+    fail "--check did not name the server program: $(cat eng.out eng.err)"
+[ ! -e ./srv ] || fail "--check created the db path"
 
 # Warnings go to the log, never to the exit status: an N_* variable that names no option (its value never shown), a
 # per-script list longer than its scripts.
