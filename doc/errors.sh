@@ -3,7 +3,8 @@
 # built nemesyst, as tests/badinput/badinput.sh runs them (each in an empty directory of its own, with its setup,
 # no site config files, no N_* variables, stdin from /dev/null), with the whole line nemesyst printed; then the
 # catalogue of bad script output (DIR/scripts.tsv), whose cases need a server and so show the text their run
-# record's error holds. No case needs a server or starts anything. Usage: errors.sh NEMESYST VERSION DIR
+# record's error holds. No case needs a server or starts anything. A case whose arguments start with
+# nemesyst-registry runs the nemesyst-registry next to NEMESYST. Usage: errors.sh NEMESYST VERSION DIR
 set -u
 nemesyst=${1:?usage: errors.sh NEMESYST VERSION DIR}
 version=${2:?usage: errors.sh NEMESYST VERSION DIR}
@@ -70,7 +71,9 @@ run_case() { # N SETUP ARGS
         cd "$d" || exit 99
         eval "$2" || exit 98
         eval "set -- $3" || exit 98
-        exec timeout -k 5 20 "$nemesyst" "$@"
+        prog=$nemesyst
+        [ "${1:-}" = nemesyst-registry ] && { prog=$(dirname "$nemesyst")/nemesyst-registry; shift; }
+        exec timeout -k 5 20 "$prog" "$@"
     ) > /dev/null 2> "$d.stderr" < /dev/null
     echo $? > "$d.rc"
     head -n 1 "$d.stderr" | sed "s|$d|\$PWD|g; s|$root/sysconf|/etc|g" > "$d.err"
@@ -117,7 +120,10 @@ while IFS=$'\t' read -r name want text setup args; do
         printf '%s\n' "setup: $setup" | esc
         echo ".br"
     fi
-    printf '%s\n' "nemesyst $args" | esc
+    case $args in
+    nemesyst-registry | "nemesyst-registry "*) printf '%s\n' "$args" | esc ;;
+    *) printf '%s\n' "nemesyst $args" | esc ;;
+    esac
     echo ".br"
     esc < "$root/case-$n.err"
 done < "$dir/cases.tsv"

@@ -5,3 +5,6 @@
 REGISTRY_TESTS = tests/registry/registry.sh tests/registry/affected.sh
 TESTS += $(REGISTRY_TESTS)
 dist_check_SCRIPTS += $(REGISTRY_TESTS)
+# tests/registry/names-tags.sh: run names and tags (--run-name, --tag), the filters of `runs` and `get`, byte for
+# byte, with a damaged chunk refused.
+REGISTRY_TESTS += tests/registry/names-tags.sh

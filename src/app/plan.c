@@ -142,6 +142,14 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
     plan->requeue = nem_cfg_bool(cfg, NEM_OPT_REQUEUE);
     plan->heartbeat_s = (int)nem_cfg_int(cfg, NEM_OPT_HEARTBEAT, 0);
     plan->resume_id = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_RESUME));
+    plan->run_name = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_RUN_NAME));
+    /* KEY=VALUE, checked by nem_config_check_labels: split at the first '=' */
+    bson_init(&plan->tags);
+    for (size_t i = 0; i < nem_cfg_count(cfg, NEM_OPT_TAG); i++) {
+        const char *tag = nem_cfg_str(cfg, NEM_OPT_TAG, i), *eq = strchr(tag, '=');
+        if (eq)
+            bson_append_utf8(&plan->tags, tag, (int)(eq - tag), eq + 1, -1);
+    }
     plan->summary_json = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_SUMMARY_JSON));
     plan->list_runs = nem_cfg_bool(cfg, NEM_OPT_LIST_RUNS);
     plan->python = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_PYTHON));

@@ -332,3 +332,107 @@ bool nem_config_check_scripts(const nem_config_t *cfg, bson_error_t *err)
     }
     return true;
 }
+
+/* ---- labels: --run-name and --tag (NEM_F_LABEL, NEM_F_TAG) ---- */
+
+bool nem_label_ok(const char *s, size_t max, char *why, size_t why_len)
+{
+    size_t len = strlen(s), bad;
+    if (len == 0) {
+        snprintf(why, why_len, "is empty");
+        return false;
+    }
+    if (len > max) {
+        snprintf(why, why_len, "is %zu bytes, more than %zu", len, max);
+        return false;
+    }
+    if (!nem_utf8_valid(s, len, &bad)) {
+        snprintf(why, why_len, "is not valid UTF-8 (byte %zu)", bad + 1);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            snprintf(why, why_len, "holds a control character (byte %zu)", i + 1);
+            return false;
+        }
+    return true;
+}
+
+bool nem_tag_key_ok(const char *key, char *why, size_t why_len)
+{
+    if (!nem_label_ok(key, NEM_TAG_KEY_MAX, why, why_len))
+        return false;
+    if (strchr(key, '.')) {
+        snprintf(why, why_len, "contains '.', which a stored key cannot");
+        return false;
+    }
+    if (key[0] == '$') {
+        snprintf(why, why_len, "starts with '$', which a stored key cannot");
+        return false;
+    }
+    return true;
+}
+
+bool nem_tag_split(const char *tag, char *key, size_t key_len, const char **value, char *why, size_t why_len)
+{
+    const char *eq = strchr(tag, '=');
+    char inner[96];
+    if (!eq) {
+        snprintf(why, why_len, "is not KEY=VALUE (no '=')");
+        return false;
+    }
+    size_t n = (size_t)(eq - tag);
+    if (n >= key_len) /* longer than any key may be: say so with its length */
+        n = key_len - 1;
+    memcpy(key, tag, n);
+    key[n] = '\0';
+    *value = eq + 1;
+    if ((size_t)(eq - tag) > NEM_TAG_KEY_MAX) {
+        snprintf(why, why_len, "has a key of %zu bytes, more than %d", (size_t)(eq - tag), NEM_TAG_KEY_MAX);
+        return false;
+    }
+    if (!nem_tag_key_ok(key, inner, sizeof inner)) {
+        snprintf(why, why_len, "has a key that %s", inner);
+        return false;
+    }
+    if (!nem_label_ok(*value, NEM_TAG_VALUE_MAX, inner, sizeof inner)) {
+        snprintf(why, why_len, "has a value that %s", inner);
+        return false;
+    }
+    return true;
+}
+
+bool nem_config_check_labels(const nem_config_t *cfg, bson_error_t *err)
+{
+    char why[160], q[128], k_text[24];
+    for (int i = 0; i < NEM_OPT__COUNT; i++) {
+        const nem_option_t *o = &nem_options[i];
+        const nem_value_t *v = &cfg->values[i];
+        if (!(o->flags & (NEM_F_LABEL | NEM_F_TAG)))
+            continue;
+        for (size_t k = 0; k < v->n; k++) {
+            char key[NEM_TAG_KEY_MAX + 1];
+            const char *value;
+            bool ok = (o->flags & NEM_F_TAG) ? nem_tag_split(v->v[k], key, sizeof key, &value, why, sizeof why)
+                                             : nem_label_ok(v->v[k], NEM_LABEL_MAX, why, sizeof why);
+            if (!ok) {
+                bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: option --%s: %s%s '%s' %s", v->where,
+                               o->name, (o->flags & NEM_F_TAG) ? "tag" : "value", nth(v, k, k_text, sizeof k_text),
+                               nem_text_quote(v->v[k], q, sizeof q), why);
+                return false;
+            }
+            if (!(o->flags & NEM_F_TAG))
+                continue;
+            for (size_t j = 0; j < k; j++) {
+                size_t n = strlen(key);
+                if (strncmp(v->v[j], key, n) == 0 && v->v[j][n] == '=') {
+                    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
+                                   "%s: option --%s: tag key '%s' is given twice (tags %zu and %zu): give each once",
+                                   v->where, o->name, nem_text_quote(key, q, sizeof q), j + 1, k + 1);
+                    return false;
+                }
+            }
+        }
+    }
+    return true;
+}

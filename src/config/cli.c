@@ -163,7 +163,10 @@ bool nem_config_parse_cli(nem_config_t *layer, int argc, char **argv, bson_error
             current = id;
             current_optional = true;
         } else {
-            nem_value_set(&layer->values[id], &optarg, 1, NEM_SRC_CLI, "cli");
+            if ((o->flags & NEM_F_REPEAT) && layer->values[id].n > 0)
+                nem_value_append(&layer->values[id], optarg); /* --tag a=1 --tag b=2: both */
+            else
+                nem_value_set(&layer->values[id], &optarg, 1, NEM_SRC_CLI, "cli");
             if (o->flags & NEM_F_SECRET)
                 scrub(optarg);
             if (o->flags & NEM_F_LIST)

@@ -92,6 +92,20 @@ bool nem_config_check_scripts(const nem_config_t *cfg, bson_error_t *err);
 bool nem_db_name_ok(const char *name, bool allow_external, char *why, size_t why_len);
 bool nem_collection_name_ok(const char *name, char *why, size_t why_len);
 
+/* Labels people give runs (NEM_F_LABEL, NEM_F_TAG; nemesyst-registry's filters take the same): a label (a run's
+ * name, a tag's value) is 1 to max bytes of UTF-8 without control characters; a tag's key is 1 to NEM_TAG_KEY_MAX
+ * bytes of the same, without '.' and not starting with '$' (a key of the stored document "tags"). True when fine,
+ * else false with the rule broken in why ("is empty", "contains '.'"). nem_tag_split splits "KEY=VALUE" at its first
+ * '=' (false when it has none) and checks both: why names the part at fault. */
+#define NEM_LABEL_MAX 128
+#define NEM_TAG_KEY_MAX 64
+#define NEM_TAG_VALUE_MAX 256
+bool nem_label_ok(const char *s, size_t max, char *why, size_t why_len);
+bool nem_tag_key_ok(const char *key, char *why, size_t why_len);
+bool nem_tag_split(const char *tag, char *key, size_t key_len, const char **value, char *why, size_t why_len);
+/* Run names and tags (NEM_F_LABEL, NEM_F_TAG) by those rules, and each tag's key once. */
+bool nem_config_check_labels(const nem_config_t *cfg, bson_error_t *err);
+
 /* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
  * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */
 bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err);

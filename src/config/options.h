@@ -25,6 +25,11 @@ enum {
                                  * the option is then unset; --db-authentication keeps '' (no authentication) */
     NEM_F_OUTPUT = 1u << 10,    /* a stage writes here: never one of nemesyst's own collections (NEM_OWN_PREFIX) nor
                                  * a GridFS bucket's BUCKET.files or BUCKET.chunks */
+    NEM_F_REPEAT = 1u << 11,    /* a list option given again on the command line adds its values (--tag a=1 --tag
+                                 * b=2) instead of replacing the earlier ones */
+    NEM_F_LABEL = 1u << 12,     /* a label people give (--run-name): at most NEM_LABEL_MAX bytes, no control
+                                 * characters (nem_label_ok) */
+    NEM_F_TAG = 1u << 13,       /* KEY=VALUE tags (--tag): nem_tag_ok's rules, each KEY once */
 };
 
 /* Nemesyst's own collections and buckets (run records, metrics, lineage blobs, checkpoints) all start with this. */

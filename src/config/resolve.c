@@ -69,6 +69,8 @@ bool nem_config_validate(const nem_config_t *cfg, bson_error_t *err)
         return false;
     if (!nem_config_check_names(cfg, err))
         return false;
+    if (!nem_config_check_labels(cfg, err))
+        return false;
     size_t nd = nem_cfg_count(cfg, NEM_OPT_DL_DATA_PIPELINE);
     for (size_t k = 0; k < nd + nem_cfg_count(cfg, NEM_OPT_DL_INPUT_MODEL_PIPELINE); k++) {
         nem_opt_id_t id = k < nd ? NEM_OPT_DL_DATA_PIPELINE : NEM_OPT_DL_INPUT_MODEL_PIPELINE;

@@ -3,5 +3,5 @@
 bin_PROGRAMS += nemesyst-registry
 nemesyst_registry_SOURCES = src/registry/verbs.c src/registry/registry.h src/registry/query.c src/registry/print.c \
 	src/registry/runs.c src/registry/run-show.c src/registry/models.c src/registry/lineage.c src/registry/verify.c \
-	src/registry/run-export.c src/registry/metrics.c src/registry/affected.c
+	src/registry/run-export.c src/registry/metrics.c src/registry/affected.c src/registry/get.c
 nemesyst_registry_LDADD = libnemesyst_core.la

@@ -2,7 +2,7 @@
  * Every verb builds one BSON report from the run records (provenance.h), the models' GridFS metadata (_nemesyst,
  * stage/worker/writer.c) and the stamped documents, then prints it as a table for people or, with --json, as relaxed
  * extended JSON for scripts: the table and the JSON are the same report. Nothing here writes, deletes or changes a
- * document; the only writes are to stdout and stderr. */
+ * document; the only writes are to stdout and stderr, and the file `get -o FILE` is asked for (get.c). */
 #ifndef NEM_REGISTRY_H
 #define NEM_REGISTRY_H
 
@@ -38,7 +38,24 @@ typedef struct {
 
 /* The verbs (main.c dispatches). Each returns the exit status (util/exitcodes.h) and prints a failure as one line
  * on stderr. */
-int nem_reg_runs(nem_reg_t *r);
+/* `runs`'s filters as given (NULL / 0: not given); all must match. */
+typedef struct {
+    const char *name;          /* --name NAME: the run's name, exactly */
+    const char *const *tags;   /* --tag KEY=VALUE, each */
+    size_t n_tags;
+    const char *status;        /* --status WORD (util/status.h, lost included) */
+    const char *since, *until; /* --since / --until TIME: ISO 8601 (util/clock.h nem_iso_parse) */
+    const char *script;        /* --script PATH or its last components */
+} nem_reg_runs_filter_t;
+int nem_reg_runs(nem_reg_t *r, const nem_reg_runs_filter_t *f);
+/* The filters checked (a malformed one is NEM_CONFIG_EVALUE, exit status 2: refused before connecting) and, when
+ * query is given, turned into the query on the run records (initialised on success) and *status the status the
+ * rows must show (-1: any; running and lost are both "running" in the records: the rows tell them apart). */
+bool nem_reg_runs_filter(const nem_reg_runs_filter_t *f, bson_t *query, int *status, bson_error_t *err);
+/* `get MODEL_ID -o FILE|-` (get.c). nem_reg_get_check_output: FILE may be written (exit status 2 otherwise,
+ * before connecting): its directory exists, it is not a directory, and it does not exist unless force. */
+bool nem_reg_get_check_output(const char *output, bool force, bson_error_t *err);
+int nem_reg_get(nem_reg_t *r, const char *model_id, const char *output, bool force);
 int nem_reg_run(nem_reg_t *r, const char *run_id);
 int nem_reg_models(nem_reg_t *r);
 int nem_reg_lineage(nem_reg_t *r, const char *model_id);

@@ -27,13 +27,15 @@ static const char usage[] =
     "    nemesyst-registry - ask the store what nemesyst recorded: runs, models, lineage\n"
     "\n"
     "SYNOPSIS\n"
-    "    nemesyst-registry [--json] runs\n"
+    "    nemesyst-registry [--json] runs [--name NAME] [--tag KEY=VALUE ...] [--status WORD] [--since TIME]\n"
+    "                                    [--until TIME] [--script PATH]\n"
     "    nemesyst-registry [--json] run RUN_ID\n"
     "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max]\n"
     "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
     "    nemesyst-registry [--json] [--bucket B] verify --all\n"
     "    nemesyst-registry export RUN_ID\n"
+    "    nemesyst-registry [--bucket B] get MODEL_ID -o FILE|- [--force]\n"
     "    nemesyst-registry [--json] metrics RUN_ID [--script KEY|POS] [--plot FILE.png]\n"
     "    nemesyst-registry [--json] affected --collection C [--filter JSON]\n"
     "    nemesyst-registry [--json] affected [--collection C] --id ID [--id ID ...] | --ids-file FILE\n"
@@ -44,13 +46,15 @@ static const char usage[] =
     "DESCRIPTION\n"
     "    Reads the run records (nemesyst_runs), the models' GridFS metadata (_nemesyst) and the provenance stamps\n"
     "    of stored documents in --db-name, and answers in a table, or with --json in one JSON document (relaxed\n"
-    "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only: it never writes, changes or deletes.\n"
+    "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only: no verb writes, changes or deletes\n"
+    "    anything in the database (get writes the file it is asked for, nothing else).\n"
     "\n"
     "VERBS\n"
-    "    runs              every run, newest first, as nemesyst --list-runs lists them: id, status (succeeded,\n"
-    "                      failed, interrupted, running, or lost: still \"running\" but its rank 0 ran on this\n"
-    "                      host and has ended, or its heartbeat is over 3 --heartbeat intervals old), start,\n"
-    "                      duration, heartbeat age, scripts ok and failed, hosts\n"
+    "    runs              every run, newest first, as nemesyst --list-runs lists them: id, name (--run-name),\n"
+    "                      status (succeeded, failed, interrupted, running, or lost: still \"running\" but its\n"
+    "                      rank 0 ran on this host and has ended, or its heartbeat is over 3 --heartbeat\n"
+    "                      intervals old), start, duration, heartbeat age, scripts ok and failed, hosts, tags\n"
+    "                      (--tag); the filters below keep fewer, all of them together\n"
     "    run RUN_ID        one run: its scripts as the end-of-run summary shows them (status: succeeded or failed,\n"
     "                      rank, host, seconds, documents, models, file, error), its attempts, errors, the models\n"
     "                      and the predictions it made, and its options (secrets removed)\n"
@@ -67,6 +71,11 @@ static const char usage[] =
     "    verify --all      every model of --db-name (or --bucket B): a table of unchanged, changed and unverifiable\n"
     "                      models with the cause of each; each distinct cursor is re-read once\n"
     "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models\n"
+    "    get MODEL_ID      downloads the model's file, streamed: -o FILE writes FILE (through a temporary file\n"
+    "                      renamed once complete, so never a part of one; an existing FILE only with --force),\n"
+    "                      -o - writes to stdout; checks it against the sha256 its metadata records (models of\n"
+    "                      nemesyst 3.1 on): on a mismatch nothing is written (to stdout, the sha256 is checked\n"
+    "                      in a first read of the file, then it is sent in a second) and the exit status is 1\n"
     "    metrics RUN_ID    the metrics its scripts reported while they ran (name, step, value, time), by script;\n"
     "                      --script KEY|POS keeps one script (\"learn-0\") or position; --plot FILE.png draws them\n"
     "                      with gnuplot (Debian: gnuplot-nox)\n"
@@ -82,6 +91,16 @@ static const char usage[] =
     "\n"
     "OPTIONS\n"
     "    --json            JSON instead of a table (export always writes JSON)\n"
+    "    --name NAME       runs: the runs named NAME (--run-name), exactly\n"
+    "    --tag KEY=VALUE   runs: the runs tagged KEY=VALUE (--tag), exactly; repeatable, all must match\n"
+    "    --status WORD     runs: the runs of that status: succeeded, failed, interrupted, running (alive) or lost\n"
+    "    --since TIME      runs: the runs started at TIME or later; --until TIME: started before TIME. TIME is\n"
+    "                      ISO 8601, UTC unless it has an offset: a date (2026-01-02: its midnight; --until takes\n"
+    "                      the whole day) or a date and time (2026-01-02T03:04[:05[.678]][Z|+01:00])\n"
+    "    --script PATH     runs: the runs that ran that script (a stage that ran with it in its list): PATH as\n"
+    "                      the run was given it, or its last components (learn.py, examples/learn.py)\n"
+    "    -o, --output FILE get: where the model's file goes; - for stdout\n"
+    "    --force           get: replace FILE when it exists\n"
     "    --bucket B        look for models in the GridFS bucket B only (default: every bucket of --db-name)\n"
     "    --best METRIC     models: the model whose metadata number METRIC (dotted for nested) is least (--min)\n"
     "                      or greatest (--max)\n"
@@ -100,9 +119,11 @@ static const char usage[] =
     "\n"
     "EXIT STATUS\n"
     "    0   done; verify: unchanged; affected: nothing is\n"
-    "    1   verify: changed (the data or the script); affected: something is; any other failure not listed here\n"
-    "    2   bad arguments: an unknown option or verb, a malformed id (refused before connecting), an unknown run,\n"
-    "        model, bucket or metric\n"
+    "    1   verify: changed (the data or the script); affected: something is; get: the file does not match its\n"
+    "        recorded sha256, or a chunk of it is damaged or missing (nothing written); any other failure not\n"
+    "        listed here\n"
+    "    2   bad arguments: an unknown option or verb, a malformed id, filter or time, get's FILE exists without\n"
+    "        --force (refused before connecting), an unknown run, model, bucket or metric\n"
     "    3   the server cannot be reached, refused the credentials or failed a query\n"
     "    5   verify: the recorded lineage cannot be checked (its data collection was dropped, its stored\n"
     "        pipeline is gone, or no consumed data was recorded); affected: whether some model is cannot be checked\n"
@@ -110,6 +131,8 @@ static const char usage[] =
     "\n"
     "EXAMPLES\n"
     "    nemesyst-registry --db-name fashion runs\n"
+    "    nemesyst-registry --db-name fashion runs --tag dataset=fashion --status succeeded --since 2026-01-01\n"
+    "    nemesyst-registry --db-name fashion get 6b104332f2c648003c0d9edc -o model.bin\n"
     "    nemesyst-registry -c nemesyst.conf models --bucket fashion_models --best train_accuracy --max --json\n"
     "    nemesyst-registry --db-name fashion verify 6b104332f2c648003c0d9edc || echo \"the data moved\"\n"
     "    nemesyst-registry --db-name fashion affected --collection fashion_mnist --filter '{\"label\": 3}'\n"
@@ -128,6 +151,8 @@ enum {
     V_PLOT = 1 << 3,      /* --plot FILE.png */
     V_SCRIPT = 1 << 4,    /* --script KEY */
     V_DOCUMENTS = 1 << 5, /* --collection, --filter, --id, --ids-file, --run */
+    V_FILTER = 1 << 6,    /* --name, --tag, --status, --since, --until, --script PATH (runs) */
+    V_OUTPUT = 1 << 7,    /* -o FILE, --force (get) */
 };
 
 typedef struct args args_t;
@@ -146,14 +171,16 @@ static int do_verify(nem_reg_t *r, const args_t *a);
 static int do_export(nem_reg_t *r, const args_t *a);
 static int do_metrics(nem_reg_t *r, const args_t *a);
 static int do_affected(nem_reg_t *r, const args_t *a);
+static int do_get(nem_reg_t *r, const args_t *a);
 
 static const verb_t verbs[] = {
-    {"runs", do_runs, ID_NONE, 0},
+    {"runs", do_runs, ID_NONE, V_FILTER | V_SCRIPT},
     {"run", do_run, ID_RUN, V_BUCKET},
     {"models", do_models, ID_NONE, V_BUCKET | V_BEST},
     {"lineage", do_lineage, ID_MODEL, V_BUCKET},
     {"verify", do_verify, ID_MODEL, V_BUCKET | V_ALL},
     {"export", do_export, ID_RUN, 0},
+    {"get", do_get, ID_MODEL, V_BUCKET | V_OUTPUT},
     {"metrics", do_metrics, ID_RUN, V_PLOT | V_SCRIPT},
     {"affected", do_affected, ID_NONE, V_SCRIPT | V_DOCUMENTS},
 };
@@ -162,7 +189,8 @@ static const verb_t verbs[] = {
 /* getopt_long codes: nemesyst's options at CODE_BASE + their id (as config/cli.c numbers them), ours after. */
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
-       OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_HELP = 'h', OWN_VERSION = 'V' };
+       OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_NAME, OWN_STATUS, OWN_SINCE,
+       OWN_UNTIL, OWN_FORCE, OWN_HELP = 'h', OWN_VERSION = 'V', OWN_OUTPUT = 'o' };
 
 struct args {
     bool json, help, version, all;
@@ -170,6 +198,11 @@ struct args {
     const char *collection, *filter, *ids_file, *run; /* affected */
     const char **ids;     /* affected --id, each (argc slots) */
     size_t n_ids;
+    const char *name, *status, *since, *until; /* runs' filters, with tags and script */
+    const char **tags;    /* runs --tag KEY=VALUE, each (argc slots) */
+    size_t n_tags;
+    const char *output;   /* get -o FILE */
+    bool force;
     int order;
     const char *words[3]; /* verb, id, and one too many */
     int n_words;
@@ -224,7 +257,8 @@ static void forward(args_t *a, char **argv, int from, int to, int *done)
 static const char *own_suggest(const char *arg)
 {
     static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "collection",
-                                      "filter", "id", "ids-file", "run", "help", "version"};
+                                      "filter", "id", "ids-file", "run", "name", "status", "since", "until",
+                                      "output", "force", "help", "version"};
     const char *best = NULL;
     size_t best_len = 1;
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
@@ -242,8 +276,8 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 16];
-    char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hV";
+    struct option longopts[NEM_OPT__COUNT + 22];
+    char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hVo:";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
     int takes_word = -1;       /* nemesyst's option whose value may follow as a separate word (bool, prompt) */
@@ -264,7 +298,13 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 12] = (struct option){"ids-file", required_argument, NULL, OWN_IDS_FILE};
     longopts[NEM_OPT__COUNT + 13] = (struct option){"run", required_argument, NULL, OWN_RUN};
     longopts[NEM_OPT__COUNT + 14] = (struct option){"all", no_argument, NULL, OWN_ALL};
-    longopts[NEM_OPT__COUNT + 15] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 15] = (struct option){"name", required_argument, NULL, OWN_NAME};
+    longopts[NEM_OPT__COUNT + 16] = (struct option){"status", required_argument, NULL, OWN_STATUS};
+    longopts[NEM_OPT__COUNT + 17] = (struct option){"since", required_argument, NULL, OWN_SINCE};
+    longopts[NEM_OPT__COUNT + 18] = (struct option){"until", required_argument, NULL, OWN_UNTIL};
+    longopts[NEM_OPT__COUNT + 19] = (struct option){"output", required_argument, NULL, OWN_OUTPUT};
+    longopts[NEM_OPT__COUNT + 20] = (struct option){"force", no_argument, NULL, OWN_FORCE};
+    longopts[NEM_OPT__COUNT + 21] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -290,6 +330,12 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_IDS_FILE: a->ids_file = optarg; break;
         case OWN_RUN: a->run = optarg; break;
         case OWN_ALL: a->all = true; break;
+        case OWN_NAME: a->name = optarg; break;
+        case OWN_STATUS: a->status = optarg; break;
+        case OWN_SINCE: a->since = optarg; break;
+        case OWN_UNTIL: a->until = optarg; break;
+        case OWN_OUTPUT: a->output = optarg; break;
+        case OWN_FORCE: a->force = true; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -339,6 +385,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                     id = i;
             if (id < 0)
                 return usage_error("unknown option '%s'%s", prev < argc ? argv[prev] : "?", " (see --help)");
+            if (id == NEM_OPT_TAG) { /* nemesyst's --tag names a run's tags; here it filters `runs` by them */
+                a->tags[a->n_tags++] = optarg;
+                done = optind;
+                break;
+            }
             forward(a, argv, prev, optind, &done);
             if (!optarg && (nem_options[id].type == NEM_T_BOOL || (nem_options[id].flags & NEM_F_PROMPT)))
                 takes_word = id;
@@ -385,7 +436,15 @@ static int check_verb(const args_t *a, const verb_t **verb)
     if (a->plot && !(v->flags & V_PLOT))
         return usage_error("--plot is for `metrics`, not `%s`%s", a->words[0], "");
     if (a->script && !(v->flags & V_SCRIPT))
-        return usage_error("--script is for `metrics` and `affected --run`, not `%s`%s", a->words[0], "");
+        return usage_error("--script is for `metrics`, `affected --run` and `runs`, not `%s`%s", a->words[0], "");
+    if ((a->name || a->n_tags || a->status || a->since || a->until) && !(v->flags & V_FILTER))
+        return usage_error("--name, --tag, --status, --since and --until are for `runs`, not `%s`%s", a->words[0], "");
+    if ((a->output || a->force) && !(v->flags & V_OUTPUT))
+        return usage_error("-o (--output) and --force are for `get`, not `%s`%s", a->words[0], "");
+    if ((v->flags & V_OUTPUT) && !a->output)
+        return usage_error("%s needs -o FILE: where the model's file goes (- for stdout)%s", a->words[0], "");
+    if ((v->flags & V_OUTPUT) && a->force && strcmp(a->output, "-") == 0)
+        return usage_error("--force is for -o FILE, not -o - (stdout)%s%s", "", "");
     if (a->bucket && !(v->flags & V_BUCKET))
         return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
     bool documents = a->collection || a->filter || a->n_ids || a->ids_file || a->run;
@@ -423,6 +482,11 @@ static int check_ids(const args_t *a, const verb_t *verb)
         ok = nem_reg_check_model_id(a->words[1], &oid, &err);
     else if ((verb->flags & V_DOCUMENTS) && a->run)
         ok = nem_reg_check_run_id(a->run, &err);
+    if (ok && (verb->flags & V_FILTER))
+        ok = nem_reg_runs_filter(&(nem_reg_runs_filter_t){a->name, a->tags, a->n_tags, a->status, a->since, a->until,
+                                                          a->script}, NULL, NULL, &err);
+    if (ok && (verb->flags & V_OUTPUT))
+        ok = nem_reg_get_check_output(a->output, a->force, &err);
     return ok ? -1 : nem_reg_fail(&err);
 }
 
@@ -462,8 +526,13 @@ static int connect_store(nem_config_t *cfg, nem_store_t **store)
 
 static int do_runs(nem_reg_t *r, const args_t *a)
 {
-    (void)a;
-    return nem_reg_runs(r);
+    return nem_reg_runs(r, &(nem_reg_runs_filter_t){a->name, a->tags, a->n_tags, a->status, a->since, a->until,
+                                                     a->script});
+}
+
+static int do_get(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_get(r, a->words[1], a->output, a->force);
 }
 
 static int do_run(nem_reg_t *r, const args_t *a)
@@ -518,6 +587,7 @@ int main(int argc, char **argv)
     const verb_t *verb = NULL;
     a.rest = bson_malloc0(((size_t)argc + 1) * sizeof *a.rest);
     a.ids = bson_malloc0(((size_t)argc + 1) * sizeof *a.ids);
+    a.tags = bson_malloc0(((size_t)argc + 1) * sizeof *a.tags);
     int status = parse_args(argc, argv, &a);
     if (status < 0 && (a.help || a.version)) {
         if (a.help)
@@ -556,5 +626,6 @@ int main(int argc, char **argv)
     }
     bson_free(a.rest);
     bson_free(a.ids);
+    bson_free(a.tags);
     return status;
 }

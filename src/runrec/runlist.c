@@ -11,11 +11,17 @@
 
 bool nem_runlist_each(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err)
 {
+    return nem_runlist_find(store, NULL, with_options, cb, ud, err);
+}
+
+bool nem_runlist_find(nem_store_t *store, const bson_t *query, bool with_options, nem_doc_cb cb, void *ud,
+                      bson_error_t *err)
+{
     bson_t filter = BSON_INITIALIZER;
     bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
                                 : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
                                            BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
-    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, cb, ud, err);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, query ? query : &filter, opts, cb, ud, err);
     bson_destroy(opts);
     bson_destroy(&filter);
     return ok;
@@ -99,6 +105,18 @@ void nem_runlist_row(const bson_t *record, int64_t now_ms, bson_t *out)
 
     bson_init(out);
     BSON_APPEND_UTF8(out, "id", str_of(record, "_id", "?"));
+    const char *name = str_of(record, "name", NULL);
+    if (name)
+        BSON_APPEND_UTF8(out, "name", name);
+    else
+        BSON_APPEND_NULL(out, "name");
+    bson_t tags;
+    BSON_APPEND_DOCUMENT_BEGIN(out, "tags", &tags);
+    if (bson_iter_init_find(&it, record, "tags") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &s))
+        while (bson_iter_next(&s))
+            if (BSON_ITER_HOLDS_UTF8(&s))
+                bson_append_iter(&tags, NULL, 0, &s);
+    bson_append_document_end(out, &tags);
     BSON_APPEND_UTF8(out, "status", lost ? nem_status_name(NEM_STATUS_LOST) : status);
     BSON_APPEND_UTF8(out, "recorded_status", status);
     nem_runlist_append_span(out, started, ended, until, "duration_ms");
@@ -126,6 +144,7 @@ typedef struct {
     bson_t *rows;
     uint32_t n;
     size_t lost;
+    int status; /* keep rows shown with this status (nem_status_t), or -1 */
 } rows_t;
 
 static bool add_row(const bson_t *record, void *ud, bson_error_t *err)
@@ -136,6 +155,10 @@ static bool add_row(const bson_t *record, void *ud, bson_error_t *err)
     const char *k;
     (void)err;
     nem_runlist_row(record, r->now_ms, &row);
+    if (r->status >= 0 && nem_status_parse(str_of(&row, "status", "")) != (nem_status_t)r->status) {
+        bson_destroy(&row);
+        return true;
+    }
     r->lost += strcmp(str_of(&row, "status", ""), nem_status_name(NEM_STATUS_LOST)) == 0;
     bson_uint32_to_string(r->n++, &k, key, sizeof key);
     BSON_APPEND_DOCUMENT(r->rows, k, &row);
@@ -145,8 +168,14 @@ static bool add_row(const bson_t *record, void *ud, bson_error_t *err)
 
 bool nem_runlist_rows(nem_store_t *store, int64_t now_ms, bson_t *rows, size_t *lost, bson_error_t *err)
 {
-    rows_t r = {now_ms, rows, 0, 0};
-    bool ok = nem_runlist_each(store, false, add_row, &r, err);
+    return nem_runlist_rows_matching(store, now_ms, NULL, -1, rows, lost, err);
+}
+
+bool nem_runlist_rows_matching(nem_store_t *store, int64_t now_ms, const bson_t *query, int status, bson_t *rows,
+                               size_t *lost, bson_error_t *err)
+{
+    rows_t r = {now_ms, rows, 0, 0, status};
+    bool ok = nem_runlist_find(store, query, false, add_row, &r, err);
     if (lost)
         *lost = r.lost;
     return ok;
@@ -163,10 +192,13 @@ void nem_runlist_duration(int64_t ms, char *buf, size_t n)
         snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
 }
 
+/* name and tags are what people chose: cut (with "...") so that one long one keeps the table readable; --json has
+ * them whole. */
 static const nem_table_col_t columns[] = {
-    {"run", NEM_TABLE_LEFT, 0},      {"status", NEM_TABLE_LEFT, 0}, {"started", NEM_TABLE_LEFT, 0},
-    {"duration", NEM_TABLE_RIGHT, 0}, {"heartbeat", NEM_TABLE_RIGHT, 0}, {"ok", NEM_TABLE_RIGHT, 0},
-    {"failed", NEM_TABLE_RIGHT, 0},  {"hosts", NEM_TABLE_LEFT, 0},
+    {"run", NEM_TABLE_LEFT, 0},       {"name", NEM_TABLE_LEFT, 24},      {"status", NEM_TABLE_LEFT, 0},
+    {"started", NEM_TABLE_LEFT, 0},   {"duration", NEM_TABLE_RIGHT, 0},  {"heartbeat", NEM_TABLE_RIGHT, 0},
+    {"ok", NEM_TABLE_RIGHT, 0},       {"failed", NEM_TABLE_RIGHT, 0},    {"hosts", NEM_TABLE_LEFT, 0},
+    {"tags", NEM_TABLE_LEFT, 40},
 };
 
 static void add_cells(nem_table_t *t, const bson_t *row)
@@ -182,7 +214,14 @@ static void add_cells(nem_table_t *t, const bson_t *row)
         while (bson_iter_next(&h))
             if (BSON_ITER_HOLDS_UTF8(&h))
                 bson_string_append_printf(hosts, "%s%s", hosts->len ? "," : "", bson_iter_utf8(&h, NULL));
+    bson_string_t *tags = bson_string_new("");
+    if (bson_iter_init_find(&it, row, "tags") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &h))
+        while (bson_iter_next(&h))
+            if (BSON_ITER_HOLDS_UTF8(&h))
+                bson_string_append_printf(tags, "%s%s=%s", tags->len ? "," : "", bson_iter_key(&h),
+                                          bson_iter_utf8(&h, NULL));
     nem_table_add(t, str_of(row, "id", "?"));
+    nem_table_add(t, str_of(row, "name", NULL));
     nem_table_add(t, str_of(row, "status", "?"));
     nem_table_add(t, str_of(row, "started", "-"));
     nem_table_add(t, dur);
@@ -190,7 +229,9 @@ static void add_cells(nem_table_t *t, const bson_t *row)
     nem_table_addf(t, "%" PRId64, int_of(row, "scripts_ok", 0));
     nem_table_addf(t, "%" PRId64, int_of(row, "scripts_failed", 0));
     nem_table_add(t, hosts->str);
+    nem_table_add(t, tags->len ? tags->str : NULL);
     bson_string_free(hosts, true);
+    bson_string_free(tags, true);
 }
 
 void nem_runlist_print(FILE *out, const bson_t *rows)

@@ -13,11 +13,14 @@
 
 /* Every run record, newest first; without their option snapshots unless with_options (they can be large). */
 bool nem_runlist_each(nem_store_t *store, bool with_options, nem_doc_cb cb, void *ud, bson_error_t *err);
+/* The same for the run records query matches (a MongoDB filter; NULL: every one), asked of the server. */
+bool nem_runlist_find(nem_store_t *store, const bson_t *query, bool with_options, nem_doc_cb cb, void *ud,
+                      bson_error_t *err);
 /* One row from a run record, as `nemesyst-registry runs --json` gives it: id, status (util/status.h: lost when
  * nem_runrec_is_lost), recorded_status, started, ended (ISO text or null), duration_ms (to the end, to now while it
  * runs, to its last heartbeat once lost; null when unknown), heartbeat_age_ms (recorded as running only), hosts
  * (each once, in rank order), ranks, scripts_ok, scripts_failed, error, version. now_ms: one clock for a whole
- * listing. */
+ * listing. name (null when none) and tags ({KEY: VALUE}, {} when none) as the run was given them (runrec.h). */
 void nem_runlist_row(const bson_t *record, int64_t now_ms, bson_t *out);
 /* Appends started and ended (ISO text, null when missing: INT64_MIN) and duration_key, in ms from started to until
  * (null when either is missing): a run's row, and a script's in `nemesyst-registry run ID`. */
@@ -25,8 +28,14 @@ void nem_runlist_append_span(bson_t *out, int64_t started, int64_t ended, int64_
 /* The rows of every run, newest first, appended to the array rows (initialised by the caller); *lost (may be
  * NULL) counts the lost runs. */
 bool nem_runlist_rows(nem_store_t *store, int64_t now_ms, bson_t *rows, size_t *lost, bson_error_t *err);
-/* The listing's table: run, status, started, duration, heartbeat (its age, running ones only), ok and failed
- * (scripts), hosts. rows: an array of rows; row: one. */
+/* The rows of the runs query matches (NULL: every run), asked of the server, and of those only the ones shown with
+ * status (a nem_status_t; -1: any): lost is no stored word, so a caller asking for running or lost queries
+ * {"status": "running"} and lets the rows tell the two apart. */
+bool nem_runlist_rows_matching(nem_store_t *store, int64_t now_ms, const bson_t *query, int status, bson_t *rows,
+                               size_t *lost, bson_error_t *err);
+/* The listing's table: run, name, status, started, duration, heartbeat (its age, running ones only), ok and
+ * failed (scripts), hosts, tags (KEY=VALUE,...); a long name or tags cut with "...". rows: an array of rows; row:
+ * one. */
 void nem_runlist_print(FILE *out, const bson_t *rows);
 void nem_runlist_print_one(FILE *out, const bson_t *row);
 /* The one per-script table of a run, for the end-of-run summary (stage/coordinator/summary.c) and `nemesyst-registry run ID`:

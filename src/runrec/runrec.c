@@ -69,16 +69,51 @@ static bool check_not_live(const bson_t *run, const char *resume_id, bson_error_
 
 typedef struct {
     const char *resume_id;
+    const char *name;  /* --run-name given with --resume, or NULL */
+    const bson_t *tags; /* --tag given with --resume (may be empty or NULL) */
     bson_t *previous;
     bool found, legacy;
 } previous_t;
+
+/* A run keeps the name and tags it started with: a --run-name given with --resume must be its name, and each --tag
+ * one of its tags with the same value (giving none, or the same command line again, is right). */
+static bool check_labels(const bson_t *run, const previous_t *p, bson_error_t *err)
+{
+    bson_iter_t it, t;
+    const char *had = bson_iter_init_find(&it, run, "name") && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL)
+                                                                                         : NULL;
+    if (p->name && (!had || strcmp(had, p->name) != 0)) {
+        bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELABEL,
+                       "--resume %s: --run-name '%s' is not that run's name (%s%s%s): a run keeps the name it started "
+                       "with; give that or none", p->resume_id, p->name, had ? "'" : "it has none", had ? had : "",
+                       had ? "'" : "");
+        return false;
+    }
+    if (!p->tags || !bson_iter_init(&t, p->tags))
+        return true;
+    while (bson_iter_next(&t)) {
+        const char *key = bson_iter_key(&t), *want = bson_iter_utf8(&t, NULL), *have = NULL;
+        bson_iter_t rt, v;
+        if (bson_iter_init_find(&rt, run, "tags") && BSON_ITER_HOLDS_DOCUMENT(&rt) && bson_iter_recurse(&rt, &v) &&
+            bson_iter_find(&v, key) && BSON_ITER_HOLDS_UTF8(&v))
+            have = bson_iter_utf8(&v, NULL);
+        if (!have || strcmp(have, want) != 0) {
+            bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELABEL,
+                           "--resume %s: --tag %s=%s is not one of that run's tags (%s%s%s%s): a run keeps the tags "
+                           "it started with; give those or none", p->resume_id, key, want,
+                           have ? "it has " : "it has no tag ", key, have ? "=" : "", have ? have : "");
+            return false;
+        }
+    }
+    return true;
+}
 
 static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
 {
     previous_t *p = ud;
     bson_iter_t it;
     p->found = true;
-    if (!check_not_live(doc, p->resume_id, err))
+    if (!check_labels(doc, p, err) || !check_not_live(doc, p->resume_id, err))
         return false;
     p->legacy = !(bson_iter_init_find(&it, doc, "stamp_format") && BSON_ITER_HOLDS_NUMBER(&it) &&
                   bson_iter_as_int64(&it) >= NEM_STAMP_FORMAT);
@@ -95,11 +130,11 @@ static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
     return true;
 }
 
-static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *previous, bool *legacy,
-                          bson_error_t *err)
+static bool load_previous(nem_store_t *store, const char *resume_id, const char *name, const bson_t *tags,
+                          bson_t *previous, bool *legacy, bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    previous_t p = {resume_id, previous, false, false};
+    previous_t p = {resume_id, name, tags, previous, false, false};
     BSON_APPEND_UTF8(&filter, "_id", resume_id);
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, take_previous, &p, err);
     bson_destroy(&filter);
@@ -112,8 +147,9 @@ static bool load_previous(nem_store_t *store, const char *resume_id, bson_t *pre
     return ok;
 }
 
-bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
-                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err)
+bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
+                      int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
+                      bson_t *previous, bool *legacy, bson_error_t *err)
 {
     bson_t options, doc = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     bool ok;
@@ -128,7 +164,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbe
     }
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
-        ok = load_previous(store, resume_id, previous, legacy, err);
+        ok = load_previous(store, resume_id, name, tags, previous, legacy, err);
         if (ok) {
             bson_t filter = BSON_INITIALIZER;
             BSON_APPEND_UTF8(&filter, "_id", resume_id);
@@ -152,6 +188,16 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbe
         BSON_APPEND_DATE_TIME(&doc, "started", nem_wall_ms());
         BSON_APPEND_DATE_TIME(&doc, "heartbeat", nem_wall_ms());
         BSON_APPEND_INT64(&doc, "heartbeat_s", (int64_t)heartbeat_s);
+        if (name)
+            BSON_APPEND_UTF8(&doc, "name", name);
+        else
+            BSON_APPEND_NULL(&doc, "name");
+        if (tags)
+            BSON_APPEND_DOCUMENT(&doc, "tags", tags);
+        else {
+            bson_t none = BSON_INITIALIZER;
+            BSON_APPEND_DOCUMENT(&doc, "tags", &none);
+        }
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);

@@ -6,6 +6,10 @@
  *   _id           the run id: UTC start time and a unique part, "20261206T231700Z-0a1b2c3d4e5f6a7b"
  *   schema        NEM_RUNREC_SCHEMA
  *   stamp_format  the provenance stamp format of its documents (provenance.h; absent: the first)
+ *   name          --run-name: what people call the run (1-128 bytes, no control characters), or null
+ *   tags          --tag KEY=VALUE, each: {KEY: VALUE}, both strings (config/config.h nem_tag_split: a KEY has no
+ *                 '.' and does not start with '$'); {} when none. Absent in records of versions before them: read
+ *                 as null and {}. Set when the run starts; --resume keeps them (a different one given is refused)
  *   status        running | succeeded | failed | interrupted (util/status.h)
  *   started, ended, resumed, heartbeat   dates; heartbeat_s: how often rank 0 refreshes heartbeat
  *   version       the nemesyst that started it; ranks, hosts (rank order)
@@ -31,10 +35,13 @@
 /* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. run_options: the
  * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat.
+ * name and tags (NULL: none): stored as "name" and "tags" in a new record; with resume_id each given must be the
+ * record's (NEM_PROVENANCE_ELABEL, exit status 2, otherwise, before the record changes).
  * *legacy: the run was recorded before stamp format 2 (only a resumed run can be): its documents keep the first
  * stamp format. */
-bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, int heartbeat_s, const bson_t *hosts, int ranks,
-                      const char *resume_id, char run_id_out[64], bson_t *previous, bool *legacy, bson_error_t *err);
+bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
+                      int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
+                      bson_t *previous, bool *legacy, bson_error_t *err);
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
  * ...}), the heartbeat, the end. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);

@@ -55,6 +55,8 @@ typedef struct {
     bool requeue;               /* --requeue: a requeued Slurm job resumes the run its job started */
     int heartbeat_s;            /* how often rank 0 refreshes the run record's heartbeat */
     const char *resume_id;      /* the run to finish; NULL = a new run */
+    const char *run_name;       /* --run-name: the run record's "name"; NULL = none */
+    bson_t tags;                /* --tag KEY=VALUE, each: the run record's "tags" {KEY: VALUE}; empty = none */
     const char *summary_json;   /* where the JSON summary goes; NULL = nowhere */
     bool list_runs;             /* print the run records instead of running */
     const char *python;         /* the interpreter of .py scripts (--python, resolved by app/configure.c); NULL =

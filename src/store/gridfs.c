@@ -345,12 +345,8 @@ bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *
 
 /* ---- download ---- */
 
-/* Where downloaded bytes go: begin() learns the file's length first, write() gets each chunk in order. */
-typedef struct {
-    bool (*begin)(void *ctx, int64_t length, bson_error_t *err);
-    bool (*write)(void *ctx, const uint8_t *data, size_t len, bson_error_t *err);
-    void *ctx;
-} sink_t;
+/* Where downloaded bytes go: nem_gridfs_sink_t (store.h). */
+typedef nem_gridfs_sink_t sink_t;
 
 typedef struct {
     nem_store_t *store;
@@ -482,7 +478,14 @@ static bool download(nem_store_t *store, const char *bucket, const bson_value_t 
 {
     file_info_t f = {.store = store, .bucket = bucket, .id = id};
     id_text(id, f.id_str, sizeof f.id_str);
-    return read_file_doc(&f, err) && sink->begin(sink->ctx, f.length, err) && read_chunks(&f, sink, err);
+    return read_file_doc(&f, err) && (!sink->begin || sink->begin(sink->ctx, f.length, err)) &&
+           read_chunks(&f, sink, err);
+}
+
+bool nem_gridfs_download(nem_store_t *store, const char *bucket, const bson_value_t *id, const nem_gridfs_sink_t *sink,
+                         bson_error_t *err)
+{
+    return download(store, bucket, id, sink, err);
 }
 
 typedef struct {

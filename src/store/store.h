@@ -132,6 +132,16 @@ bool nem_gridfs_upload_file(nem_store_t *store, const char *bucket, const char *
                             const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
 bool nem_gridfs_upload_buffer(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
                               size_t len, const bson_t *metadata, bson_value_t *id_out, bson_error_t *err);
+/* Where a download's bytes go: begin (may be NULL) learns the file's length first, write gets each chunk in order,
+ * once it has been checked; either may stop the download by returning false with err set. */
+typedef struct {
+    bool (*begin)(void *ctx, int64_t length, bson_error_t *err);
+    bool (*write)(void *ctx, const uint8_t *data, size_t len, bson_error_t *err);
+    void *ctx;
+} nem_gridfs_sink_t;
+/* Streams the file to sink, one checked chunk at a time: memory holds a reply's chunks, never the file. */
+bool nem_gridfs_download(nem_store_t *store, const char *bucket, const bson_value_t *id, const nem_gridfs_sink_t *sink,
+                         bson_error_t *err);
 bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
                                  bson_error_t *err);
 /* Deletes every file of bucket whose files-collection document matches filter (chunks first, as GridFS does);

@@ -18,6 +18,7 @@ int nem_exit_status(const bson_error_t *err)
     case NEM_ERROR_PROVENANCE:
         switch (err->code) {
         case NEM_PROVENANCE_ENORUN: case NEM_PROVENANCE_ESCRIPTS: case NEM_PROVENANCE_ELIVE: case NEM_PROVENANCE_ENOSTAMP:
+        case NEM_PROVENANCE_ELABEL:
             return NEM_EXIT_USAGE;
         default:
             return NEM_EXIT_SERVER;

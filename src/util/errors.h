@@ -67,6 +67,7 @@ enum {
     NEM_PROVENANCE_ESCRIPTS = 4,  /* --resume with other scripts than the run had */
     NEM_PROVENANCE_ELIVE = 5,     /* --resume of a run that is still alive */
     NEM_PROVENANCE_EBLOB = 6,     /* large lineage could not be stored */
+    NEM_PROVENANCE_ELABEL = 7,    /* --resume with another --run-name or --tag than the run was given */
 };
 
 /* NEM_ERROR_SUMMARY */

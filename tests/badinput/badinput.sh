@@ -7,7 +7,8 @@
 # cases.tsv: one case a line, five tab-separated fields (# starts a comment line; "-" is an empty field):
 #   name  exit  expected-stderr-text  setup  arguments
 # setup is shell run in the case's directory first (it may export N_* variables); arguments are shell words
-# (quotes, $'...' and $(...) work). Helpers for both:
+# (quotes, $'...' and $(...) work); arguments whose first word is nemesyst-registry run the built nemesyst-registry
+# with the rest instead (its refusals start "nemesyst-registry: error: "). Helpers for both:
 #   mk FILE FORMAT        write FILE with printf FORMAT (\n, \r, \0, \377 escapes; %% for %)
 #   pw FILE FORMAT        the same, mode 0600 (a password file)
 #   rep CHAR N            print CHAR N times
@@ -21,6 +22,7 @@ cases="$top_srcdir/tests/badinput/cases.tsv"
 [ -r "$cases" ] || fail "no case table at $cases"
 only=${1:-}
 limit=${NEMESYST_BADINPUT_TIMEOUT:-20}
+REGISTRY="$top_builddir/nemesyst-registry"
 
 root=$(mktemp -d) || exit 99
 trap 'chmod -R u+rwx "$root" 2>/dev/null; rm -rf "$root"' EXIT
@@ -51,11 +53,15 @@ while IFS=$'\t' read -r name want text setup args; do
     [ "$args" = - ] && args=
     d="$root/case-$total"
     mkdir "$d"
+    prefix="nemesyst: error: "
+    case $args in nemesyst-registry | "nemesyst-registry "*) prefix="nemesyst-registry: error: " ;; esac
     (
         cd "$d" || exit 99
         eval "$setup" || { echo "setup failed: $setup" >&2; exit 98; }
         eval "set -- $args" || { echo "bad arguments field: $args" >&2; exit 98; }
-        exec timeout -k 5 "$limit" "$NEMESYST" "$@"
+        prog=$NEMESYST
+        [ "${1:-}" = nemesyst-registry ] && { prog=$REGISTRY; shift; }
+        exec timeout -k 5 "$limit" "$prog" "$@"
     ) > "$d.out" 2> "$d.err" < /dev/null
     rc=$?
     why=
@@ -68,8 +74,8 @@ while IFS=$'\t' read -r name want text setup args; do
         [ "$rc" -ge 128 ] && why="$why (crashed: signal $((rc - 128)))"
     elif [ "$lines" -ne 1 ]; then
         why="$lines lines on stderr, want 1"
-    elif [ "$want" -eq 2 ] && [ "${first#nemesyst: error: }" = "$first" ]; then
-        why="stderr does not start with 'nemesyst: error: '"
+    elif [ "$want" -eq 2 ] && [ "${first#"$prefix"}" = "$first" ]; then
+        why="stderr does not start with '$prefix'"
     elif ! grep -Fq -- "$text" "$d.err"; then
         why="stderr lacks '$text'"
     fi

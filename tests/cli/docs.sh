@@ -267,7 +267,7 @@ for name, want, text in catalogue:
         fail("nemesyst-errors(7) lacks the case %s" % name)
         continue
     status, body = entries[name]
-    message = [l for l in body.splitlines() if l.startswith("nemesyst: error: ")]
+    message = [l for l in body.splitlines() if l.startswith(("nemesyst: error: ", "nemesyst-registry: error: "))]
     if status != "exit " + want:
         fail("nemesyst-errors(7): case %s shows %s; the catalogue expects exit %s" % (name, status, want))
     elif not message or text not in message[-1]:

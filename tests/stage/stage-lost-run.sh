@@ -64,7 +64,7 @@ sleep 3.5 # past 3 heartbeat intervals
 stage_run 0 lost --list-runs
 RUN=$lost_run
 expect_rc 1
-grep -Eq "^$RUN +lost " "$OUT" || fail "--list-runs does not call the killed run lost"
+grep -Eq "^$RUN +- +lost " "$OUT" || fail "--list-runs does not call the killed run lost"
 grep -q "1 lost run(s)" "$ERR" || fail "no warning about the lost run"
 
 rm -f "$T/marker"
@@ -79,4 +79,4 @@ eq(count("c", {"n": 1}), 1, "copies of the slow script's first document")
 PY
 stage_run 0 lost --list-runs
 [ "$RC" -eq 0 ] || fail "--list-runs exited $RC with no lost run left"
-grep -Eq "^$lost_run +succeeded " "$OUT" || fail "--list-runs does not show the resumed run as succeeded"
+grep -Eq "^$lost_run +- +succeeded " "$OUT" || fail "--list-runs does not show the resumed run as succeeded"

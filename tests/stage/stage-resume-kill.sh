@@ -24,7 +24,7 @@ run_id() { sed -n 's/.* info: run \([^ ]*\)\( (resumed)\)\{0,1\}$/\1/p' "$1" | h
 list_runs() {
     stage_run 0 rkb --list-runs
     [ "$RC" -eq "$1" ] || fail "--list-runs exited $RC, want $1"
-    grep -Eq "^$lost_run +$2 " "$OUT" || fail "--list-runs does not show run $lost_run as $2"
+    grep -Eq "^$lost_run +- +$2 " "$OUT" || fail "--list-runs does not show run $lost_run as $2"
 }
 
 # ---- A: the server is killed mid-stage ----

@@ -55,7 +55,8 @@ if [ -f "$lin" ]; then
     NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/group.log" "$top_builddir/nemesyst" \
         --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --process-pool 2 --dl-learn \
         --dl-learner "$lin" --dl-learner-entry-point linear --dl-data-collection vg --dl-data-parallel 2 \
-        --dl-epochs 3 --dl-output-model-collection vgm > "$work/gout.txt" 2> "$work/gerr.txt"
+        --dl-epochs 3 --dl-output-model-collection vgm --run-name vg-group --tag k=v --tag note=valgrind \
+        > "$work/gout.txt" 2> "$work/gerr.txt"
     rc=$?
     [ $rc -eq 97 ] && { cat "$work/group.log"; fail "valgrind found errors in nemesyst running a learner group"; }
     [ $rc -eq 0 ] || { cat "$work/gerr.txt"; fail "the learner group failed under valgrind ($rc)"; }
@@ -63,5 +64,17 @@ if [ -f "$lin" ]; then
         [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in a group member's plugin host"; }
     done
     grep -Eq '^run [^ ]+: 1 script\(s\), 0 failed' "$work/gout.txt" || { cat "$work/gout.txt"; fail "the group did not succeed"; }
+    # nemesyst-registry: runs with every filter, and get (to a file, streamed and checked) of the group's model.
+    reg=("$top_builddir/nemesyst-registry" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg)
+    model=$("${reg[@]}" --json models --bucket vgm | "$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["models"][0]["id"])')
+    [ -n "$model" ] || fail "no model of the learner group"
+    for verb in "runs --name vg-group --tag k=v --tag note=valgrind --status succeeded --since 2020-01-01 --until 2999-01-01T00:00Z --script linear_plugin.so" \
+        "get $model -o $work/model.bin" "--json get $model -o $work/model.bin --force"; do
+        "${vg[@]}" --log-file="$work/registry.log" "${reg[@]}" $verb > "$work/rout.txt" 2> "$work/rerr.txt"
+        rc=$?
+        [ $rc -eq 97 ] && { cat "$work/registry.log"; fail "valgrind found errors in nemesyst-registry $verb"; }
+        [ $rc -eq 0 ] || { cat "$work/rerr.txt"; fail "nemesyst-registry $verb failed under valgrind ($rc)"; }
+    done
+    [ -s "$work/model.bin" ] || fail "get wrote no model under valgrind"
 fi
 echo "valgrind: clean"

@@ -189,7 +189,8 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
         status = NEM_EXIT_SERVER;
     } else if (c->resume_id && (status = check_resume(c)) >= 0) {
         /* refused, and said why */
-    } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->heartbeat_s, &harr, c->world->size,
+    } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->run_name, &c->plan->tags,
+                                 c->plan->heartbeat_s, &harr, c->world->size,
                                  c->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
         NEM_ERROR("run record: %s", err.message);
         /* a refused --resume is bad input (2); a write the driver or server failed is the server's (3) */

@@ -135,7 +135,8 @@ static void append_code(nem_writer_t *w, bson_t *prov)
     bson_append_document_end(prov, &code);
 }
 
-static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
+/* file_sha256: the model file's own sha256, so nemesyst-registry get can tell a changed or damaged copy. */
+static void model_metadata(nem_writer_t *w, const bson_t *user, const char *file_sha256, bson_t *out)
 {
     bson_t prov;
     bson_init(out);
@@ -149,6 +150,7 @@ static void model_metadata(nem_writer_t *w, const bson_t *user, bson_t *out)
     BSON_APPEND_UTF8(&prov, "script", abs ? abs : w->o.script->path);
     free(abs);
     BSON_APPEND_UTF8(&prov, "script_sha256", w->sha256);
+    BSON_APPEND_UTF8(&prov, "sha256", file_sha256);
     BSON_APPEND_DOCUMENT(&prov, "options", w->o.options);
     if (w->o.script->data_collection)
         BSON_APPEND_UTF8(&prov, "data_collection", w->o.script->data_collection);
@@ -191,11 +193,13 @@ static bool write_model(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
     }
     snprintf(filename, sizeof filename, "%s-%s-%zu-%u", w->o.run_id, nem_stage_name(w->o.stage),
              w->o.position, w->n_models);
+    char file_sha256[65];
+    ok = ok && nem_sha256_file(item->path, file_sha256, err);
     if (ok) {
         /* Pipelines of many MiB appear several times in the lineage (options, data_pipeline, consumed): stored
          * once by reference, the metadata stays small whatever they are. */
         bson_destroy(&meta);
-        model_metadata(w, &item->doc, &full);
+        model_metadata(w, &item->doc, file_sha256, &full);
         ok = nem_lineage_compact(w->o.store, &full, NEM_PROVENANCE_FIELD, &meta, err);
         bson_destroy(&full);
     }
