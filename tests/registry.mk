@@ -5,3 +5,7 @@
 REGISTRY_TESTS = tests/registry/registry.sh tests/registry/affected.sh
 TESTS += $(REGISTRY_TESTS)
 dist_check_SCRIPTS += $(REGISTRY_TESTS)
+# tests/registry/diff.sh: `diff` of two runs and of two models that differ in known ways (an option, a data document,
+# a parent); tests/registry/prov.sh: `export --format prov-json` read back with python3-prov and checked against the
+# database, and `lineage --dot` drawn by dot.
+REGISTRY_TESTS += tests/registry/diff.sh tests/registry/prov.sh
