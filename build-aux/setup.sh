@@ -13,7 +13,8 @@ packages=(build-essential autoconf automake libtool pkg-config autoconf-archive
           openmpi-bin libopenmpi-dev libmongoc-dev libbson-dev libssl-dev libicu-dev ${hdf5:+"$hdf5"} check zlib1g-dev
           python3 python3-pymongo python3-gridfs python3-bson-ext python3-pytest openssl valgrind procps iproute2
           dataset-fashion-mnist slurmctld slurmd slurm-client munge clang libclang-rt-dev
-          libopenblas-dev python3-torch python3-h5py python3-numpy python3-pandas gnuplot-nox)
+          libopenblas-dev python3-torch python3-h5py python3-numpy python3-pandas gnuplot-nox
+          python3-prov python3-pydot graphviz)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

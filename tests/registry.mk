@@ -8,3 +8,7 @@ dist_check_SCRIPTS += $(REGISTRY_TESTS)
 # tests/registry/names-tags.sh: run names and tags (--run-name, --tag), the filters of `runs` and `get`, byte for
 # byte, with a damaged chunk refused.
 REGISTRY_TESTS += tests/registry/names-tags.sh
+# tests/registry/diff.sh: `diff` of two runs and of two models that differ in known ways (an option, a data document,
+# a parent); tests/registry/prov.sh: `export --format prov-json` read back with python3-prov and checked against the
+# database, and `lineage --dot` drawn by dot.
+REGISTRY_TESTS += tests/registry/diff.sh tests/registry/prov.sh

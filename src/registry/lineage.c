@@ -3,6 +3,7 @@
  * model_metadata), the run records and the predictions' _nemesyst.model (provenance.h). */
 #include "registry/registry.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -415,8 +416,29 @@ int nem_reg_lineage(nem_reg_t *r, const char *model_id)
     if (!nem_reg_model_arg(r, model_id, &file, &bucket, &err))
         return nem_reg_fail(&err);
     bool ok = nem_reg_lineage_report(r, bucket, &file, &report, &err);
-    bson_destroy(&file);
     bson_free(bucket);
+    if (ok && r->dot) {
+        /* into memory first: a query that fails half-way leaves no half graph on stdout */
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        nem_reg_t to_mem = *r;
+        to_mem.out = mem;
+        ok = mem && nem_reg_lineage_dot(&to_mem, &file, &report, &err);
+        if (mem)
+            fclose(mem);
+        if (ok)
+            fwrite(buf, 1, len, r->out);
+        free(buf);
+        bson_destroy(&report);
+        bson_destroy(&file);
+        if (!mem) {
+            fputs("nemesyst-registry: error: out of memory for the graph\n", stderr);
+            return NEM_EXIT_FAILURE;
+        }
+        return ok ? NEM_EXIT_OK : nem_reg_fail(&err);
+    }
+    bson_destroy(&file);
     if (!ok)
         return nem_reg_fail(&err);
     if (r->json)

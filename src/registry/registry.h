@@ -34,6 +34,8 @@ typedef struct {
     size_t n_ids;
     const char *ids_file;      /* --ids-file FILE */
     const char *run;           /* --run RUN_ID, with script (--script KEY) */
+    const char *format;        /* export --format: "nemesyst" (the default) or "prov-json" */
+    bool dot;                  /* lineage --dot: Graphviz DOT instead of a table */
 } nem_reg_t;
 
 /* The verbs (main.c dispatches). Each returns the exit status (util/exitcodes.h) and prints a failure as one line
@@ -63,7 +65,13 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id);
 /* verify --all: every model nemesyst stored in --db-name (or --bucket B), each distinct cursor re-read once; a table
  * of verdicts (or --json); exit 1 when one changed, else 5 when one cannot be checked, else 0. */
 int nem_reg_verify_all(nem_reg_t *r);
+/* export RUN_ID: --format nemesyst (run-export.c) or prov-json (prov.c, nem_reg_export_prov). */
 int nem_reg_export(nem_reg_t *r, const char *run_id);
+/* export RUN_ID --format prov-json: the run as a W3C PROV-JSON document (prov.c). */
+int nem_reg_export_prov(nem_reg_t *r, const char *run_id);
+/* `diff A B` (diff.c): two runs or two models (main.c checked which), only the fields that differ; 0: the same,
+ * 1: they differ. */
+int nem_reg_diff(nem_reg_t *r, const char *a, const char *b);
 int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
 /* `affected` (affected.c): the models trained on the documents r names (collection and filter, ids, or a run's
  * stamps), those retrained from them and the predictions made with any of them. 0: nothing is affected; 1:
@@ -86,6 +94,10 @@ void nem_reg_model_row(const char *bucket, const bson_t *file, bson_t *row);
 /* `lineage ID`: the model's run and host, script and sha256, options, data and consumed records, parents to the
  * first, and the predictions made with it. file: the model's files document, bucket its bucket. */
 bool nem_reg_lineage_report(nem_reg_t *r, const char *bucket, const bson_t *file, bson_t *out, bson_error_t *err);
+
+/* `lineage ID --dot` (lineage-dot.c): the report of nem_reg_lineage_report as a Graphviz DOT graph on r->out, the
+ * data sets of the model and of each parent read again from their files documents (file: the model's). */
+bool nem_reg_lineage_dot(nem_reg_t *r, const bson_t *file, const bson_t *report, bson_error_t *err);
 
 /* The model a MODEL_ID argument names: the id checked, then looked up in --bucket or every bucket; its files
  * document into file and its bucket into bucket (bson_free). Unknown: NEM_CONFIG_EVALUE (exit status 2). */

@@ -39,6 +39,8 @@ int nem_reg_export(nem_reg_t *r, const char *run_id)
     bson_error_t err;
     uint32_t n = 0;
     char now[32];
+    if (r->format && strcmp(r->format, "prov-json") == 0)
+        return nem_reg_export_prov(r, run_id);
     if (!nem_reg_check_run_id(run_id, &err) || !nem_reg_run_report(r, run_id, &report, &err))
         return nem_reg_fail(&err);
     BSON_APPEND_UTF8(&out, "format", "nemesyst-registry-export/1");

@@ -32,9 +32,11 @@ static const char usage[] =
     "    nemesyst-registry [--json] run RUN_ID\n"
     "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max]\n"
     "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
+    "    nemesyst-registry [--bucket B] lineage MODEL_ID --dot\n"
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
     "    nemesyst-registry [--json] [--bucket B] verify --all\n"
-    "    nemesyst-registry export RUN_ID\n"
+    "    nemesyst-registry [--json] [--bucket B] diff RUN_ID RUN_ID | MODEL_ID MODEL_ID\n"
+    "    nemesyst-registry export RUN_ID [--format nemesyst|prov-json]\n"
     "    nemesyst-registry [--bucket B] get MODEL_ID -o FILE|- [--force]\n"
     "    nemesyst-registry [--json] metrics RUN_ID [--script KEY|POS] [--plot FILE.png]\n"
     "    nemesyst-registry [--json] affected --collection C [--filter JSON]\n"
@@ -63,14 +65,25 @@ static const char usage[] =
     "                      keeps the one with the least or greatest METRIC\n"
     "    lineage MODEL_ID  the model's run and host, script and sha256, options, data collection and pipeline,\n"
     "                      each cursor it consumed (count, sha256 digest), its parents to the first, and the\n"
-    "                      predictions made with it\n"
+    "                      predictions made with it; --dot: the same as a Graphviz graph (DOT) from the data\n"
+    "                      sets through the models to the predictions (dot -Tsvg draws it)\n"
+    "    diff A B          two runs (RUN_ID RUN_ID) or two models (MODEL_ID MODEL_ID): only what differs, as\n"
+    "                      field, A, B: options, scripts (path, status, host, rank, duration_ms, documents), each\n"
+    "                      model's script sha256 and code (git, interpreter, modules), data collection and\n"
+    "                      pipeline, consumed count and digest, parent, and the final value of each metric; ids,\n"
+    "                      start times and stamps are not compared; exit 0 when they are the same, 1 when not\n"
     "    verify MODEL_ID   re-reads each consumed cursor through its recorded pipeline and recomputes count and\n"
     "                      digest as the learner did; prints `unchanged` or `changed: N documents then, M now`;\n"
     "                      checks the script's sha256 against the file when it is still there, and the code it\n"
     "                      ran (imported modules, interpreter)\n"
     "    verify --all      every model of --db-name (or --bucket B): a table of unchanged, changed and unverifiable\n"
     "                      models with the cause of each; each distinct cursor is re-read once\n"
-    "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models\n"
+    "    export RUN_ID     one JSON document: the run as `run` shows it, and the lineage of each of its models;\n"
+    "                      --format prov-json: the run as W3C PROV-JSON instead: entities (the documents each\n"
+    "                      script wrote, by stamp; the data each learner read, with count and digest; models;\n"
+    "                      predictions; the options), activities (the run and its scripts, with start and end),\n"
+    "                      agents (the user, the hosts, the ranks) and used, wasGeneratedBy, wasDerivedFrom,\n"
+    "                      wasAssociatedWith, actedOnBehalfOf\n"
     "    get MODEL_ID      downloads the model's file, streamed: -o FILE writes FILE (through a temporary file\n"
     "                      renamed once complete, so never a part of one; an existing FILE only with --force),\n"
     "                      -o - writes to stdout; checks it against the sha256 its metadata records (models of\n"
@@ -101,6 +114,8 @@ static const char usage[] =
     "                      the run was given it, or its last components (learn.py, examples/learn.py)\n"
     "    -o, --output FILE get: where the model's file goes; - for stdout\n"
     "    --force           get: replace FILE when it exists\n"
+    "    --format F        export: nemesyst (the default: nemesyst-registry-export/1) or prov-json (W3C PROV-JSON)\n"
+    "    --dot             lineage: the lineage graph in Graphviz's DOT language instead of a table\n"
     "    --bucket B        look for models in the GridFS bucket B only (default: every bucket of --db-name)\n"
     "    --best METRIC     models: the model whose metadata number METRIC (dotted for nested) is least (--min)\n"
     "                      or greatest (--max)\n"
@@ -118,10 +133,10 @@ static const char usage[] =
     "    word as the password, or asks for it when it comes last (--db-password=true asks anywhere).\n"
     "\n"
     "EXIT STATUS\n"
-    "    0   done; verify: unchanged; affected: nothing is\n"
-    "    1   verify: changed (the data or the script); affected: something is; get: the file does not match its\n"
-    "        recorded sha256, or a chunk of it is damaged or missing (nothing written); any other failure not\n"
-    "        listed here\n"
+    "    0   done; verify: unchanged; affected: nothing is; diff: the same\n"
+    "    1   verify: changed (the data or the script); affected: something is; diff: they differ; get: the file\n"
+    "        does not match its recorded sha256, or a chunk of it is damaged or missing (nothing written); any\n"
+    "        other failure not listed here\n"
     "    2   bad arguments: an unknown option or verb, a malformed id, filter or time, get's FILE exists without\n"
     "        --force (refused before connecting), an unknown run, model, bucket or metric\n"
     "    3   the server cannot be reached, refused the credentials or failed a query\n"
@@ -136,6 +151,9 @@ static const char usage[] =
     "    nemesyst-registry -c nemesyst.conf models --bucket fashion_models --best train_accuracy --max --json\n"
     "    nemesyst-registry --db-name fashion verify 6b104332f2c648003c0d9edc || echo \"the data moved\"\n"
     "    nemesyst-registry --db-name fashion affected --collection fashion_mnist --filter '{\"label\": 3}'\n"
+    "    nemesyst-registry --db-name fashion diff 20260102T030405Z-0123abcd 20260103T101010Z-4567cdef\n"
+    "    nemesyst-registry --db-name fashion export 20260102T030405Z-0123abcd --format prov-json > run.prov.json\n"
+    "    nemesyst-registry --db-name fashion lineage 6b104332f2c648003c0d9edc --dot | dot -Tsvg > lineage.svg\n"
     "\n"
     "SEE ALSO\n"
     "    nemesyst(1), nemesyst-errors(7), nemesyst-export (nemesyst-export --help); README.md, \"Asking the store:\n"
@@ -143,7 +161,7 @@ static const char usage[] =
 
 /* The verbs: each one's name, what runs it, the id it takes and the options it accepts besides --json and the
  * connection; the parser (is_verb, check_verb, check_ids) and the dispatch (run_verb) read this table only. */
-typedef enum { ID_NONE, ID_RUN, ID_MODEL } id_kind_t;
+typedef enum { ID_NONE, ID_RUN, ID_MODEL, ID_PAIR /* two runs or two models */ } id_kind_t;
 enum {
     V_BUCKET = 1 << 0,    /* --bucket B */
     V_BEST = 1 << 1,      /* --best METRIC --min|--max */
@@ -153,6 +171,8 @@ enum {
     V_DOCUMENTS = 1 << 5, /* --collection, --filter, --id, --ids-file, --run */
     V_FILTER = 1 << 6,    /* --name, --tag, --status, --since, --until, --script PATH (runs) */
     V_OUTPUT = 1 << 7,    /* -o FILE, --force (get) */
+    V_FORMAT = 1 << 8,    /* --format F (export) */
+    V_DOT = 1 << 9,       /* --dot (lineage) */
 };
 
 typedef struct args args_t;
@@ -172,17 +192,19 @@ static int do_export(nem_reg_t *r, const args_t *a);
 static int do_metrics(nem_reg_t *r, const args_t *a);
 static int do_affected(nem_reg_t *r, const args_t *a);
 static int do_get(nem_reg_t *r, const args_t *a);
+static int do_diff(nem_reg_t *r, const args_t *a);
 
 static const verb_t verbs[] = {
     {"runs", do_runs, ID_NONE, V_FILTER | V_SCRIPT},
     {"run", do_run, ID_RUN, V_BUCKET},
     {"models", do_models, ID_NONE, V_BUCKET | V_BEST},
-    {"lineage", do_lineage, ID_MODEL, V_BUCKET},
+    {"lineage", do_lineage, ID_MODEL, V_BUCKET | V_DOT},
     {"verify", do_verify, ID_MODEL, V_BUCKET | V_ALL},
-    {"export", do_export, ID_RUN, 0},
+    {"export", do_export, ID_RUN, V_FORMAT},
     {"get", do_get, ID_MODEL, V_BUCKET | V_OUTPUT},
     {"metrics", do_metrics, ID_RUN, V_PLOT | V_SCRIPT},
     {"affected", do_affected, ID_NONE, V_SCRIPT | V_DOCUMENTS},
+    {"diff", do_diff, ID_PAIR, V_BUCKET},
 };
 #define N_VERBS (sizeof verbs / sizeof *verbs)
 
@@ -190,11 +212,11 @@ static const verb_t verbs[] = {
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
        OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_NAME, OWN_STATUS, OWN_SINCE,
-       OWN_UNTIL, OWN_FORCE, OWN_HELP = 'h', OWN_VERSION = 'V', OWN_OUTPUT = 'o' };
+       OWN_UNTIL, OWN_FORCE, OWN_FORMAT, OWN_DOT, OWN_HELP = 'h', OWN_VERSION = 'V', OWN_OUTPUT = 'o' };
 
 struct args {
-    bool json, help, version, all;
-    const char *bucket, *best, *script, *plot;
+    bool json, help, version, all, dot;
+    const char *bucket, *best, *script, *plot, *format;
     const char *collection, *filter, *ids_file, *run; /* affected */
     const char **ids;     /* affected --id, each (argc slots) */
     size_t n_ids;
@@ -204,7 +226,7 @@ struct args {
     const char *output;   /* get -o FILE */
     bool force;
     int order;
-    const char *words[3]; /* verb, id, and one too many */
+    const char *words[4]; /* verb, one or two ids, and one too many */
     int n_words;
     char **rest;          /* argv[0] and nemesyst's options, for nem_config_resolve */
     int n_rest;
@@ -257,8 +279,8 @@ static void forward(args_t *a, char **argv, int from, int to, int *done)
 static const char *own_suggest(const char *arg)
 {
     static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "collection",
-                                      "filter", "id", "ids-file", "run", "name", "status", "since", "until",
-                                      "output", "force", "help", "version"};
+                                      "filter", "id", "ids-file", "run", "all", "name", "status", "since",
+                                      "until", "output", "force", "format", "dot", "help", "version"};
     const char *best = NULL;
     size_t best_len = 1;
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
@@ -276,7 +298,7 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 22];
+    struct option longopts[NEM_OPT__COUNT + 24];
     char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hVo:";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
@@ -304,7 +326,9 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 18] = (struct option){"until", required_argument, NULL, OWN_UNTIL};
     longopts[NEM_OPT__COUNT + 19] = (struct option){"output", required_argument, NULL, OWN_OUTPUT};
     longopts[NEM_OPT__COUNT + 20] = (struct option){"force", no_argument, NULL, OWN_FORCE};
-    longopts[NEM_OPT__COUNT + 21] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 21] = (struct option){"format", required_argument, NULL, OWN_FORMAT};
+    longopts[NEM_OPT__COUNT + 22] = (struct option){"dot", no_argument, NULL, OWN_DOT};
+    longopts[NEM_OPT__COUNT + 23] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -336,6 +360,8 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_UNTIL: a->until = optarg; break;
         case OWN_OUTPUT: a->output = optarg; break;
         case OWN_FORCE: a->force = true; break;
+        case OWN_FORMAT: a->format = optarg; break;
+        case OWN_DOT: a->dot = true; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -373,7 +399,7 @@ static int parse_args(int argc, char **argv, args_t *a)
                 break;
             }
             list = -1;
-            if (a->n_words < 3)
+            if (a->n_words < 4)
                 a->words[a->n_words++] = optarg;
             done = optind;
             break;
@@ -399,7 +425,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         }
     }
     if (optind < argc) /* after "--": the verb and id */
-        for (int i = optind; i < argc && a->n_words < 3; i++)
+        for (int i = optind; i < argc && a->n_words < 4; i++)
             a->words[a->n_words++] = argv[i];
     return -1;
 }
@@ -420,11 +446,23 @@ static int check_verb(const args_t *a, const verb_t **verb)
     bool takes_id = v->id != ID_NONE && !a->all; /* verify --all: every model */
     if (a->all && a->n_words > 1)
         return usage_error("verify --all checks every model: no model id ('%s')%s", a->words[1], "");
+    int n_ids = !takes_id ? 0 : v->id == ID_PAIR ? 2 : 1;
+    if (v->id == ID_PAIR && a->n_words < 3)
+        return usage_error("%s needs two ids: two run ids (see `runs`) or two model ids (see `models`)%s",
+                           a->words[0], a->n_words == 2 ? ", not one" : "");
     if (takes_id && a->n_words < 2)
         return usage_error("%s needs an id: %s", a->words[0],
                            v->id == ID_RUN ? "a run id (see `runs`)" : "a model id (see `models`)");
-    if (a->n_words > (takes_id ? 2 : 1))
-        return usage_error("unexpected argument '%s' after %s", a->words[takes_id ? 2 : 1], a->words[0]);
+    if (a->n_words > n_ids + 1)
+        return usage_error("unexpected argument '%s' after %s", a->words[n_ids + 1], a->words[0]);
+    if (a->format && !(v->flags & V_FORMAT))
+        return usage_error("--format is for `export`, not `%s`%s", a->words[0], "");
+    if (a->format && strcmp(a->format, "nemesyst") != 0 && strcmp(a->format, "prov-json") != 0)
+        return usage_error("--format '%s': export writes nemesyst (the default) or prov-json%s", a->format, "");
+    if (a->dot && !(v->flags & V_DOT))
+        return usage_error("--dot is for `lineage`, not `%s`%s", a->words[0], "");
+    if (a->dot && a->json)
+        return usage_error("--dot and --json together: give one (lineage writes DOT or JSON)%s%s", "", "");
     if ((a->best || a->order) && !(v->flags & V_BEST))
         return usage_error("--best, --min and --max are for `models`, not `%s`%s", a->words[0], "");
     if (a->order == 2)
@@ -446,7 +484,7 @@ static int check_verb(const args_t *a, const verb_t **verb)
     if ((v->flags & V_OUTPUT) && a->force && strcmp(a->output, "-") == 0)
         return usage_error("--force is for -o FILE, not -o - (stdout)%s%s", "", "");
     if (a->bucket && !(v->flags & V_BUCKET))
-        return usage_error("--bucket is for models, run, lineage and verify, not `%s`%s", a->words[0], "");
+        return usage_error("--bucket is for models, run, lineage, verify and diff, not `%s`%s", a->words[0], "");
     bool documents = a->collection || a->filter || a->n_ids || a->ids_file || a->run;
     if (documents && !(v->flags & V_DOCUMENTS))
         return usage_error("--collection, --filter, --id, --ids-file and --run are for `affected`, not `%s`%s",
@@ -469,6 +507,31 @@ static int check_verb(const args_t *a, const verb_t **verb)
     return -1;
 }
 
+/* diff's two ids: two runs or two models, each well formed; -1 when they are. */
+static int check_pair(const char *verb, const char *x, const char *y)
+{
+    bson_error_t err = {0};
+    bson_oid_t oid;
+    const char *ids[2] = {x, y};
+    bool run[2], model[2];
+    for (int i = 0; i < 2; i++) {
+        run[i] = nem_reg_check_run_id(ids[i], &err);
+        model[i] = nem_reg_check_model_id(ids[i], &oid, &err);
+        if (!run[i] && !model[i]) {
+            fprintf(stderr, "nemesyst-registry: error: %s: malformed run or model id '%s': a run id looks like "
+                    "20260102T030405Z-0123abcd (see `runs`), a model id is 24 hex digits (see `models`)\n", verb,
+                    ids[i]);
+            return NEM_EXIT_USAGE;
+        }
+    }
+    if (run[0] != run[1]) {
+        fprintf(stderr, "nemesyst-registry: error: %s compares two runs or two models, not a %s ('%s') with a %s "
+                "('%s')\n", verb, run[0] ? "run" : "model", x, run[1] ? "run" : "model", y);
+        return NEM_EXIT_USAGE;
+    }
+    return -1;
+}
+
 /* The ids the verb was given, checked for their shape before anything connects or asks for a password: a
  * malformed id is bad input (exit 2), whether or not a server is there. -1 when they are right. */
 static int check_ids(const args_t *a, const verb_t *verb)
@@ -480,6 +543,8 @@ static int check_ids(const args_t *a, const verb_t *verb)
         ok = nem_reg_check_run_id(a->words[1], &err);
     else if (verb->id == ID_MODEL && !a->all)
         ok = nem_reg_check_model_id(a->words[1], &oid, &err);
+    else if (verb->id == ID_PAIR)
+        return check_pair(a->words[0], a->words[1], a->words[2]);
     else if ((verb->flags & V_DOCUMENTS) && a->run)
         ok = nem_reg_check_run_id(a->run, &err);
     if (ok && (verb->flags & V_FILTER))
@@ -572,12 +637,18 @@ static int do_affected(nem_reg_t *r, const args_t *a)
     return nem_reg_affected(r);
 }
 
+static int do_diff(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_diff(r, a->words[1], a->words[2]);
+}
+
 static int run_verb(const verb_t *verb, const args_t *a, nem_store_t *store)
 {
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
                    .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms(),
                    .collection = a->collection, .filter = a->filter, .ids = a->ids, .n_ids = a->n_ids,
-                   .ids_file = a->ids_file, .run = a->run};
+                   .ids_file = a->ids_file, .run = a->run, .dot = a->dot,
+                   .format = a->format ? a->format : "nemesyst"};
     return verb->fn(&r, a);
 }
 

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log/log.h"
 #include "provenance/provenance.h"
@@ -147,6 +149,19 @@ static bool load_previous(nem_store_t *store, const char *resume_id, const char 
     return ok;
 }
 
+/* Who started the run: rank 0's user by name, or "uid N" when the system has no name for it. */
+static const char *user_name(char *buf, size_t len)
+{
+    struct passwd pw, *found = NULL;
+    char tmp[4096];
+    uid_t uid = geteuid();
+    if (getpwuid_r(uid, &pw, tmp, sizeof tmp, &found) == 0 && found && found->pw_name && *found->pw_name)
+        bson_strncpy(buf, found->pw_name, len);
+    else
+        bson_snprintf(buf, len, "uid %ld", (long)uid);
+    return buf;
+}
+
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
                       int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
                       bson_t *previous, bool *legacy, bson_error_t *err)
@@ -201,6 +216,8 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);
+        char user[256];
+        BSON_APPEND_UTF8(&doc, "user", user_name(user, sizeof user));
         BSON_APPEND_DOCUMENT(&doc, "options", &options);
         bson_t empty = BSON_INITIALIZER;
         BSON_APPEND_DOCUMENT(&doc, "scripts", &empty);

@@ -12,7 +12,8 @@
  *                 as null and {}. Set when the run starts; --resume keeps them (a different one given is refused)
  *   status        running | succeeded | failed | interrupted (util/status.h)
  *   started, ended, resumed, heartbeat   dates; heartbeat_s: how often rank 0 refreshes heartbeat
- *   version       the nemesyst that started it; ranks, hosts (rank order)
+ *   version       the nemesyst that started it; ranks, hosts (rank order); user: who started it (rank 0's user
+ *                 name, or "uid N"; absent in runs of earlier versions)
  *   options, resume_options   the option snapshot, no secrets (large values by reference, provenance.h)
  *   scripts       {"clean-0": {stage, position, path, status, started, ended, documents, models, rank, host,
  *                 error, stamp, metrics, consumed, model, group...}} (stage/message.h: nem_task_result_to_bson)

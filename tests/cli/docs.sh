@@ -303,6 +303,11 @@ for words in "lineage nothex" "verify nothex" "verify 0123456789abcdef0123456" "
     # shellcheck disable=SC2086
     expect_fail 2 "malformed (run|model) id" "$REGISTRY" --db-ip 127.0.0.1 --db-port 1 --db-user-name u $words
 done
+# diff's two ids likewise: each well formed, and two runs or two models
+expect_fail 2 "malformed run or model id 'nope'" "$REGISTRY" --db-ip 127.0.0.1 --db-port 1 --db-user-name u diff nope \
+    20260102T030405Z-0123abcd
+expect_fail 2 "diff compares two runs or two models" "$REGISTRY" --db-ip 127.0.0.1 --db-port 1 --db-user-name u diff \
+    20260102T030405Z-0123abcd 0123456789abcdef01234567
 
 # Scripts get nemesyst's environment (minus secrets): CUDA_VISIBLE_DEVICES reaches a learner as Slurm set it.
 printf '#!/bin/sh\nprintf "%%s" "$CUDA_VISIBLE_DEVICES" > "%s/cuda"\n' "$T" > "$T/clean.sh"
