@@ -131,6 +131,11 @@ void nem_runlist_row(const bson_t *record, int64_t now_ms, bson_t *out)
                 (*(nem_status_parse(bson_iter_utf8(&f, NULL)) == NEM_STATUS_SUCCEEDED ? &ok : &failed))++;
     BSON_APPEND_INT64(out, "scripts_ok", ok);
     BSON_APPEND_INT64(out, "scripts_failed", failed);
+    int64_t attempts = 0; /* the jobs that ran it (a record from before attempts were kept: one) */
+    if (bson_iter_init_find(&it, record, "attempts") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &s))
+        while (bson_iter_next(&s))
+            attempts++;
+    BSON_APPEND_INT64(out, "attempts", attempts ? attempts : 1);
     const char *error = str_of(record, "error", NULL);
     if (error)
         BSON_APPEND_UTF8(out, "error", error);
@@ -197,8 +202,8 @@ void nem_runlist_duration(int64_t ms, char *buf, size_t n)
 static const nem_table_col_t columns[] = {
     {"run", NEM_TABLE_LEFT, 0},       {"name", NEM_TABLE_LEFT, 24},      {"status", NEM_TABLE_LEFT, 0},
     {"started", NEM_TABLE_LEFT, 0},   {"duration", NEM_TABLE_RIGHT, 0},  {"heartbeat", NEM_TABLE_RIGHT, 0},
-    {"ok", NEM_TABLE_RIGHT, 0},       {"failed", NEM_TABLE_RIGHT, 0},    {"hosts", NEM_TABLE_LEFT, 0},
-    {"tags", NEM_TABLE_LEFT, 40},
+    {"attempts", NEM_TABLE_RIGHT, 0}, {"ok", NEM_TABLE_RIGHT, 0},        {"failed", NEM_TABLE_RIGHT, 0},
+    {"hosts", NEM_TABLE_LEFT, 0},     {"tags", NEM_TABLE_LEFT, 40},
 };
 
 static void add_cells(nem_table_t *t, const bson_t *row)
@@ -226,6 +231,7 @@ static void add_cells(nem_table_t *t, const bson_t *row)
     nem_table_add(t, str_of(row, "started", "-"));
     nem_table_add(t, dur);
     nem_table_add(t, beat);
+    nem_table_addf(t, "%" PRId64, int_of(row, "attempts", 1));
     nem_table_addf(t, "%" PRId64, int_of(row, "scripts_ok", 0));
     nem_table_addf(t, "%" PRId64, int_of(row, "scripts_failed", 0));
     nem_table_add(t, hosts->str);

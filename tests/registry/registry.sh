@@ -93,9 +93,9 @@ PY
 reg runs
 want_rc 0
 grep -Eq "^$LOST .* lost " "$ROUT" || fail "the table does not mark $LOST lost"
-# the one run listing (--list-runs prints it too): run, name, status, started, duration, heartbeat, ok, failed,
+# the one run listing (--list-runs prints it too): run, name, status, started, duration, heartbeat, attempts, ok, failed,
 # hosts, tags (these runs have no name and no tags: "-")
-head -n 1 "$ROUT" | grep -Eq "^run +name +status +started +duration +heartbeat +ok +failed +hosts +tags$" ||
+head -n 1 "$ROUT" | grep -Eq "^run +name +status +started +duration +heartbeat +attempts +ok +failed +hosts +tags$" ||
     fail "the runs header"
 grep -Eq "^$RUN_C +- +failed .* 0 +1 +[^ ]+ +-$" "$ROUT" || fail "the table does not show run C failed with 0 ok, 1 failed"
 
