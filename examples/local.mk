@@ -1,6 +1,6 @@
 EXTRA_DIST += examples/fashion-mnist.sh examples/configs examples/cleaners examples/learners examples/predictors \
 	examples/plugins/toy.c slurm/nemesyst.sbatch slurm/nemesyst-multinode.sbatch \
-	slurm/nemesyst-array.sbatch slurm/nemesyst-example.sbatch
+	slurm/nemesyst-array.sbatch slurm/nemesyst-example.sbatch slurm/nemesyst-store.sbatch
 
 # The Fashion-MNIST example's C plugins (cleaner, learner, predictor), installed as modules beside the library:
 # $(pkglibdir)/plugins/fashion_mnist_*.so. In the build tree: examples/plugins/.libs/fashion_mnist_*.so.

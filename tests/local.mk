@@ -30,6 +30,10 @@ EXTRA_DIST += tests/valgrind.supp
 # Slurm: sbatch --wait of slurm/nemesyst.sbatch on a private single-node cluster
 dist_check_SCRIPTS += tests/slurm/slurm.sh
 TESTS += tests/slurm/slurm.sh
+EXTRA_DIST += tests/slurm/cluster.sh
+# Slurm: a store job (slurm/nemesyst-store.sbatch) that client jobs reach through its address file
+dist_check_SCRIPTS += tests/slurm/store.sh
+TESTS += tests/slurm/store.sh
 check_PROGRAMS += tests/unit/test_stage
 tests_unit_test_stage_SOURCES = tests/unit/test_stage.c
 tests_unit_test_stage_CFLAGS = $(TEST_CFLAGS)

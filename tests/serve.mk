@@ -18,3 +18,6 @@ dist_check_SCRIPTS += tests/serve/server-group.sh
 TESTS += tests/serve/server-group.sh
 dist_check_SCRIPTS += tests/serve/address-file.sh
 TESTS += tests/serve/address-file.sh
+# serving with TLS (--db-server-tls-*) across two network namespaces
+dist_check_SCRIPTS += tests/serve/tls-multihost.sh
+TESTS += tests/serve/tls-multihost.sh

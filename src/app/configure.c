@@ -164,9 +164,31 @@ static bool check_log_file(const nem_config_t *cfg, bool dry, bson_error_t *err)
 
 /* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. dry
  * (--check): nothing is created. */
+/* --db-server-tls-*: the key and the CA belong to a server certificate; a server that requires client certificates
+ * requires one from the run that starts it too (its readiness ping and its ranks). */
+static bool check_server_tls(const nem_config_t *cfg, bson_error_t *err)
+{
+    static const nem_opt_id_t parts[] = {NEM_OPT_DB_SERVER_TLS_KEY_FILE, NEM_OPT_DB_SERVER_TLS_CA_FILE};
+    bool cert = nem_cfg_is_set(cfg, NEM_OPT_DB_SERVER_TLS_CERT_FILE);
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        if (!cert && nem_cfg_is_set(cfg, parts[i])) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "%s: --%s belongs to the server's certificate: "
+                           "give --db-server-tls-cert-file too", cfg->values[parts[i]].where, nem_options[parts[i]].name);
+            return false;
+        }
+    if (cert && nem_cfg_bool(cfg, NEM_OPT_DB_START) && nem_cfg_is_set(cfg, NEM_OPT_DB_SERVER_TLS_CA_FILE) &&
+        !nem_cfg_is_set(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EUSAGE, "%s: --db-server-tls-ca-file makes the server require "
+                       "a client certificate, from this run too (it connects to the server it starts): give "
+                       "--db-tls-certificate-key-file", cfg->values[NEM_OPT_DB_SERVER_TLS_CA_FILE].where);
+        return false;
+    }
+    return true;
+}
+
 static bool check_run_options(const nem_config_t *cfg, int workers, bool dry, bson_error_t *err)
 {
-    if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err))
+    if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err) || !check_server_tls(cfg, err))
         return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
     if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err) || !check_log_file(cfg, dry, err) ||

@@ -53,7 +53,9 @@ void nem_store_opts_from_config(nem_store_opts_t *opts, const nem_config_t *cfg,
     opts->read_preference = str_or_null(cfg, NEM_OPT_DB_REPLICA_READ_PREFERENCE);
     opts->max_staleness =
         nem_cfg_is_set(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS) ? nem_cfg_int(cfg, NEM_OPT_DB_REPLICA_MAX_STALENESS, 0) : -1;
-    opts->tls = nem_cfg_bool(cfg, NEM_OPT_DB_TLS);
+    /* A server this run starts with TLS takes TLS connections only: this run's ranks are its clients too. */
+    opts->tls = nem_cfg_bool(cfg, NEM_OPT_DB_TLS) ||
+                (nem_cfg_bool(cfg, NEM_OPT_DB_START) && nem_cfg_is_set(cfg, NEM_OPT_DB_SERVER_TLS_CERT_FILE));
     opts->tls_ca_file = path_opt(cfg, NEM_OPT_DB_TLS_CA_FILE, owned);
     opts->tls_cert_key_file = path_opt(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE, owned);
     opts->tls_cert_key_password = str_or_null(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD);
@@ -195,6 +197,15 @@ static void plan_server_spec(const nem_config_t *cfg, nem_server_spec_t *spec)
     spec->auth_mechanism = nem_cfg_auth_off(cfg) ? NULL : dup_or_null(cfg, NEM_OPT_DB_AUTHENTICATION);
     spec->start_timeout_ms = seconds_ms(nem_cfg_int(cfg, NEM_OPT_DB_START_TIMEOUT, 0));
     spec->stop_timeout_ms = seconds_ms(nem_cfg_int(cfg, NEM_OPT_DB_STOP_TIMEOUT, 0));
+    spec->tls_cert_file = nem_cfg_path(cfg, NEM_OPT_DB_SERVER_TLS_CERT_FILE, 0);
+    spec->tls = spec->tls_cert_file != NULL;
+    if (spec->tls) {
+        spec->tls_key_file = nem_cfg_path(cfg, NEM_OPT_DB_SERVER_TLS_KEY_FILE, 0);
+        spec->tls_ca_file = nem_cfg_path(cfg, NEM_OPT_DB_SERVER_TLS_CA_FILE, 0);
+        spec->client_ca_file = nem_cfg_path(cfg, NEM_OPT_DB_TLS_CA_FILE, 0);
+        spec->client_cert_key_file = nem_cfg_path(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE, 0);
+        spec->client_cert_key_password = dup_or_null(cfg, NEM_OPT_DB_TLS_CERTIFICATE_KEY_FILE_PASSWORD);
+    }
 }
 
 void nem_plan_serve(const nem_config_t *cfg, const nem_store_opts_t *client, nem_serve_plan_t *plan)

@@ -23,8 +23,18 @@ static mongoc_client_t *make_client(const nem_server_spec_t *spec, bool with_aut
         if (spec->auth_mechanism)
             mongoc_uri_set_auth_mechanism(uri, spec->auth_mechanism);
     }
+    /* A server started with TLS takes nothing else: nemesyst connects as its clients do (--db-tls-*). */
+    if (spec->tls)
+        mongoc_uri_set_option_as_bool(uri, MONGOC_URI_TLS, true);
     client = mongoc_client_new_from_uri(uri);
     mongoc_uri_destroy(uri);
+    if (client && spec->tls) {
+        mongoc_ssl_opt_t ssl = *mongoc_ssl_opt_get_default();
+        ssl.ca_file = spec->client_ca_file;
+        ssl.pem_file = spec->client_cert_key_file;
+        ssl.pem_pwd = spec->client_cert_key_password;
+        mongoc_client_set_ssl_opts(client, &ssl);
+    }
     if (client)
         mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
     return client;

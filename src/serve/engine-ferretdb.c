@@ -4,7 +4,10 @@
  * - the setup password goes through FERRETDB_SETUP_PASSWORD in the child's environment, never argv;
  * - no shutdown command (SIGTERM is its graceful stop), no config file, no cursor-timeout knob;
  * - one listen address; --repl-set-name only decorates hello;
- * - it logs to stderr, which nemesyst redirects into --db-log-path/--db-log-name. */
+ * - it logs to stderr, which nemesyst redirects into --db-log-path/--db-log-name;
+ * - TLS (--db-server-tls-*): --listen-tls with its certificate and key files, and the plain listener off
+ *   (--listen-addr= empty), so that the server takes TLS connections only; a CA file (--listen-tls-ca-file) makes
+ *   it require a client certificate signed by that CA. One PEM holding both certificate and key serves as both. */
 #include <string.h>
 
 #include "log/log.h"
@@ -46,7 +49,16 @@ static bool ferretdb_argv(const nem_server_spec_t *spec, nem_phase_t phase, nem_
     nem_strv_push(argv, "--handler=sqlite");
     nem_strv_pushf(argv, "--sqlite-url=file:%s/", spec->db_path);
     nem_strv_pushf(argv, "--state-dir=%s", spec->db_path);
-    nem_strv_pushf(argv, strchr(ip, ':') ? "--listen-addr=[%s]:%d" : "--listen-addr=%s:%d", ip, spec->port);
+    if (phase == NEM_PHASE_START && spec->tls) {
+        nem_strv_push(argv, "--listen-addr=");  /* no plain listener: TLS only */
+        nem_strv_pushf(argv, strchr(ip, ':') ? "--listen-tls=[%s]:%d" : "--listen-tls=%s:%d", ip, spec->port);
+        nem_strv_pushf(argv, "--listen-tls-cert-file=%s", spec->tls_cert_file);
+        nem_strv_pushf(argv, "--listen-tls-key-file=%s", spec->tls_key_file ? spec->tls_key_file : spec->tls_cert_file);
+        if (spec->tls_ca_file)
+            nem_strv_pushf(argv, "--listen-tls-ca-file=%s", spec->tls_ca_file);
+    } else {
+        nem_strv_pushf(argv, strchr(ip, ':') ? "--listen-addr=[%s]:%d" : "--listen-addr=%s:%d", ip, spec->port);
+    }
     /* Without this every instance binds 127.0.0.1:8088 and a second one on the machine fails. */
     nem_strv_push(argv, "--debug-addr=-");
     nem_strv_push(argv, "--telemetry=disable");

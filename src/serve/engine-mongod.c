@@ -1,6 +1,11 @@
 /* mongod, the production engine. It cannot run on the development machines, so everything here only says what
  * to run; tests/serve/test_engines.c pins these command lines and commands down. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "serve/engine.h"
 
@@ -23,6 +28,81 @@ static void push_paths(const nem_server_spec_t *spec, nem_strv_t *argv)
     nem_strv_push(argv, "--logappend");
 }
 
+/* The one PEM of certificate and key mongod reads: the certificate file itself unless the key is apart. */
+static char *tls_pem_path(const nem_server_spec_t *spec)
+{
+    return spec->tls_key_file ? bson_strdup_printf("%s/" NEM_MONGOD_TLS_PEM_NAME, spec->db_path)
+                              : bson_strdup(spec->tls_cert_file);
+}
+
+/* requireTLS: TLS connections only. With --db-server-tls-ca-file every client must show a certificate that CA
+ * signed; without it clients need none, and mongod, which wants a chain of trust, is given the system's. */
+static void push_tls(const nem_server_spec_t *spec, nem_strv_t *argv)
+{
+    char *pem = tls_pem_path(spec);
+    nem_strv_push(argv, "--tlsMode");
+    nem_strv_push(argv, "requireTLS");
+    nem_strv_push(argv, "--tlsCertificateKeyFile");
+    nem_strv_push(argv, pem);
+    if (spec->tls_ca_file) {
+        nem_strv_push(argv, "--tlsCAFile");
+        nem_strv_push(argv, spec->tls_ca_file);
+    } else {
+        nem_strv_push(argv, "--tlsAllowConnectionsWithoutCertificates");
+        nem_strv_push(argv, "--setParameter");
+        nem_strv_push(argv, "tlsUseSystemCA=true");
+    }
+    bson_free(pem);
+}
+
+static bool append_file(int out, const char *path, const char *what, bson_error_t *err)
+{
+    char buf[8192];
+    ssize_t n;
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok = in >= 0, nl = true;
+
+    while (ok && (n = read(in, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ok = false;
+            break;
+        }
+        ok = write(out, buf, (size_t)n) == n;
+        nl = buf[n - 1] == '\n';
+    }
+    if (ok && !nl)
+        ok = write(out, "\n", 1) == 1;
+    if (!ok)
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot put %s '%s' into mongod's file of "
+                       "certificate and key (" NEM_MONGOD_TLS_PEM_NAME " in --db-path): %s", what, path, strerror(errno));
+    if (in >= 0)
+        close(in);
+    return ok;
+}
+
+/* With the key apart, mongod gets both in one private file in the db path, made anew at each start. */
+static bool mongod_prepare(const nem_server_spec_t *spec, nem_phase_t phase, bson_error_t *err)
+{
+    if (phase != NEM_PHASE_START || !spec->tls || !spec->tls_key_file)
+        return true;
+    char *pem = tls_pem_path(spec);
+    int fd = open(pem, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0;
+    if (!ok)
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot write %s (mongod's certificate and key): %s",
+                       pem, strerror(errno));
+    ok = ok && append_file(fd, spec->tls_cert_file, "--db-server-tls-cert-file", err) &&
+         append_file(fd, spec->tls_key_file, "--db-server-tls-key-file", err);
+    if (fd >= 0 && close(fd) != 0 && ok) {
+        bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_ESYSTEM, "cannot write %s: %s", pem, strerror(errno));
+        ok = false;
+    }
+    bson_free(pem);
+    return ok;
+}
+
 static bool mongod_argv(const nem_server_spec_t *spec, nem_phase_t phase, nem_strv_t *argv, bson_error_t *err)
 {
     nem_strv_push(argv, spec->program);
@@ -39,6 +119,8 @@ static bool mongod_argv(const nem_server_spec_t *spec, nem_phase_t phase, nem_st
     }
     nem_strv_push(argv, "--port");
     nem_strv_pushf(argv, "%d", spec->port);
+    if (phase == NEM_PHASE_START && spec->tls)
+        push_tls(spec, argv);
     push_paths(spec, argv);
     if (phase == NEM_PHASE_START) {
         nem_strv_push(argv, "--setParameter");
@@ -104,6 +186,7 @@ const nem_engine_t nem_engine_mongod = {
     .program = "mongod",
     .build_argv = mongod_argv,
     .build_env = mongod_env,
+    .prepare = mongod_prepare,
     .init_user = mongod_init_user,
     .stop_command = mongod_stop_command,
     .log_to_stderr = false,

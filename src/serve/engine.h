@@ -34,6 +34,16 @@ typedef struct {
     char *auth_mechanism;   /* --db-authentication */
     int start_timeout_ms;
     int stop_timeout_ms;
+    /* Serving with TLS (--db-server-tls-*): the started server accepts TLS connections only. tls is false during
+     * --db-init, whose server listens on loopback, plain. */
+    bool tls;
+    char *tls_cert_file;    /* --db-server-tls-cert-file: the server's certificate (PEM), with its key unless... */
+    char *tls_key_file;     /* --db-server-tls-key-file, or NULL (the key is in tls_cert_file) */
+    char *tls_ca_file;      /* --db-server-tls-ca-file or NULL: given, every client must show a certificate it signed */
+    /* How nemesyst itself connects to a TLS server (ping, shutdown): the client options --db-tls-*. */
+    char *client_ca_file;        /* --db-tls-ca-file or NULL (the system's CAs) */
+    char *client_cert_key_file;  /* --db-tls-certificate-key-file or NULL */
+    char *client_cert_key_password; /* its password or NULL; never in argv or logs */
 } nem_server_spec_t;
 
 typedef struct nem_engine {
@@ -43,6 +53,9 @@ typedef struct nem_engine {
     bool (*build_argv)(const nem_server_spec_t *spec, nem_phase_t phase, nem_strv_t *argv, bson_error_t *err);
     /* NAME=VALUE entries for the child's environment (the only channel for a secret given to a server). */
     void (*build_env)(const nem_server_spec_t *spec, nem_phase_t phase, nem_strv_t *env);
+    /* Optional: files the command line names that must be made before the server starts (mongod's one PEM of
+     * certificate and key). NULL = none. */
+    bool (*prepare)(const nem_server_spec_t *spec, nem_phase_t phase, bson_error_t *err);
     /* During init, once the loopback server answers: make sure the user exists. */
     bool (*init_user)(const nem_server_spec_t *spec, bson_error_t *err);
     /* The graceful stop request: a command for the admin database (left empty = none, signal only). */
@@ -69,6 +82,10 @@ bool nem_engine_choose(const char *name, const nem_engine_t **engine, char **pro
 /* mongod's createUser command for the init phase (exposed for the unit tests). Holds the password: the command
  * goes over the wire only. */
 void nem_mongod_create_user_command(const nem_server_spec_t *spec, bson_t *cmd);
+
+/* mongod takes the server's certificate and key in one file: --db-server-tls-cert-file itself, or, when the key is
+ * apart (--db-server-tls-key-file), this file in the db path that prepare writes (mode 0600). */
+#define NEM_MONGOD_TLS_PEM_NAME "nemesyst-server-tls.pem"
 
 /* Connection helpers for the serving code (src/serve/client.c). */
 /* One ping against spec's connect address; with credentials when user is given. */

@@ -105,11 +105,13 @@ static bool do_init(nem_serve_t *s, bool pause, bson_error_t *err)
     }
     if (!make_private_dir(s->spec.db_path, err) || !make_private_dir(s->spec.log_dir, err))
         return false;
-    s->spec.connect_ip = "127.0.0.1";   /* the init server listens on loopback only */
+    s->spec.connect_ip = "127.0.0.1";   /* the init server listens on loopback only, plain */
+    s->spec.tls = false;
     ok = init_server(s, &srv, pause, err);
     if (!ok && srv.pid)
         nem_server_stop(&srv, &ignored);
     s->spec.connect_ip = connect_ip;
+    s->spec.tls = s->spec.tls_cert_file != NULL;
     return ok;
 }
 
@@ -221,8 +223,8 @@ static bool write_address_file(const nem_serve_plan_t *plan, const nem_server_sp
         bson_set_error(err, NEM_ERROR_SERVE, NEM_SERVE_EOPTION, "--db-address-file '%s' cannot be written: %s",
                        plan->address_file, strerror(e));
     } else {
-        NEM_INFO("--db-address-file %s: clients find the server at %s port %d", plan->address_file, host[0] ? host
-                 : address_host(spec, host, sizeof host), spec->port);
+        NEM_INFO("--db-address-file %s: clients find the server at %s port %d%s", plan->address_file, host[0] ? host
+                 : address_host(spec, host, sizeof host), spec->port, plan->tls ? " (TLS)" : "");
     }
     bson_free(json);
     bson_destroy(&doc);

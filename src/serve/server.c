@@ -156,7 +156,8 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
                        "--db-port", srv->spec->port, listen);
         goto fail;
     }
-    if (!srv->engine->build_argv(srv->spec, srv->phase, &argv, err) || (log_fd = open_log(srv, err)) < 0)
+    if ((srv->engine->prepare && !srv->engine->prepare(srv->spec, srv->phase, err)) ||
+        !srv->engine->build_argv(srv->spec, srv->phase, &argv, err) || (log_fd = open_log(srv, err)) < 0)
         goto fail;
     srv->engine->build_env(srv->spec, srv->phase, &env);
     srv->log_offset = file_size(srv->spec->log_file);
@@ -177,9 +178,11 @@ bool nem_server_launch(nem_server_t *srv, bool die_with_parent, bson_error_t *er
         bson_string_t *on = bson_string_new("");
         for (size_t i = 0; srv->phase != NEM_PHASE_INIT && i < srv->spec->n_bind_ip; i++)
             bson_string_append_printf(on, "%s%s", i ? "," : "", srv->spec->bind_ip[i]);
-        NEM_INFO("%s %s: started pid %d listening on %s port %d, db path %s, log %s", srv->engine->name,
+        NEM_INFO("%s %s: started pid %d listening on %s port %d%s, db path %s, log %s", srv->engine->name,
                  srv->phase == NEM_PHASE_INIT ? "init" : "start", (int)srv->pid, on->len ? on->str : listen,
-                 srv->spec->port, srv->spec->db_path, srv->spec->log_file);
+                 srv->spec->port, srv->phase == NEM_PHASE_INIT || !srv->spec->tls ? "" : srv->spec->tls_ca_file
+                 ? " (TLS only, client certificates required)" : " (TLS only)", srv->spec->db_path,
+                 srv->spec->log_file);
         bson_string_free(on, true);
     }
     ok = true;

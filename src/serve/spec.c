@@ -57,9 +57,13 @@ void nem_serve_spec_clear(nem_server_spec_t *spec)
     bson_free(spec->bind_ip);
     if (spec->password)
         memset(spec->password, 0, strlen(spec->password));
+    if (spec->client_cert_key_password)
+        memset(spec->client_cert_key_password, 0, strlen(spec->client_cert_key_password));
     char **fields[] = {&spec->program, &spec->db_path, &spec->log_dir, &spec->log_file, &spec->config_path,
                        &spec->connect_ip, &spec->replset, &spec->user, &spec->password, &spec->auth_db,
-                       &spec->role, &spec->auth_mechanism};
+                       &spec->role, &spec->auth_mechanism, &spec->tls_cert_file, &spec->tls_key_file,
+                       &spec->tls_ca_file, &spec->client_ca_file, &spec->client_cert_key_file,
+                       &spec->client_cert_key_password};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         bson_free(*fields[i]);
     memset(spec, 0, sizeof *spec);

@@ -9,6 +9,7 @@ struct nem_store {
     mongoc_database_t *db;
     char *db_name;
     char *host_port;      /* "host:port", for messages */
+    int tls;              /* for messages: 0 plain, 1 TLS without a client certificate, 2 with one */
     char *public_uri;     /* never holds a secret */
     char *auth_desc;      /* "user 'u' on database 'd' (mechanism)", NULL without authentication */
     int timeout_ms;       /* server selection deadline */

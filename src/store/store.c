@@ -357,6 +357,7 @@ nem_store_t *nem_store_new(const nem_store_opts_t *opts, bson_error_t *err)
     store->timeout_ms = timeout_ms;
     store->host_port = host_port(opts);
     store->auth_desc = auth_desc(opts);
+    store->tls = !nem_store_opts_use_tls(opts) ? 0 : has(opts->tls_cert_key_file) ? 2 : 1;
     store->client = mongoc_client_new_from_uri_with_error(uri, NULL);
     if (!store->client) {
         nem_store_seterr(err, NEM_STORE_EDRIVER, "cannot create a MongoDB client for %s", nem_store_host_port(store));
@@ -426,12 +427,20 @@ bool nem_store_ping(nem_store_t *store, bson_error_t *err)
             bson_snprintf(what, sizeof what, "TLS connection to MongoDB at %s failed (check --db-tls-ca-file, "
                           "--db-tls-certificate-key-file, --db-tls-crl-file)", store->host_port);
         else {
-            /* The likely fix, after the driver's words (shortened to leave it room): nothing listens there. */
-            static const char hint[] = " (is a server running there? start one with nemesyst --db-start, or point "
-                                       "--db-ip/--db-port at one that is)";
+            /* The likely fix, after the driver's words (shortened to leave it room): nothing listens there, or,
+             * when the server closed the connection, the TLS settings differ from the server's. */
+            bool closed = strstr(derr.message, "closed") || strstr(derr.message, "Failed to receive") ||
+                          strstr(derr.message, "Failed to read");
+            const char *hint = closed && store->tls == 0
+                ? " (does the server take TLS connections only? give --db-tls and --db-tls-ca-file, or use its "
+                  "--db-address-file)"
+                : closed && store->tls == 1
+                ? " (does the server require a client certificate? give --db-tls-certificate-key-file)"
+                : " (is a server running there? start one with nemesyst --db-start, or point --db-ip/--db-port at "
+                  "one that is)";
             bson_snprintf(what, sizeof what, "cannot reach MongoDB at %s within %d ms", store->host_port,
                           store->timeout_ms);
-            int room = (int)sizeof err->message - 1 - (int)strlen(what) - 2 - (int)(sizeof hint - 1);
+            int room = (int)sizeof err->message - 1 - (int)strlen(what) - 2 - (int)strlen(hint);
             nem_store_seterr(err, NEM_STORE_ECONNECT, "%s: %.*s%s", what, room > 0 ? room : 0, derr.message, hint);
             return false;
         }

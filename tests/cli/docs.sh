@@ -74,7 +74,7 @@ export_opts = set(OPT.findall(exp_txt)) | nemesyst_opts
 # Other programs' options that README names, by the command they belong to.
 SLURM = {"wait", "nodes", "ntasks", "ntasks-per-node", "time", "array", "output", "signal", "requeue", "open-mode",
          "cpus-per-task", "gpus-per-task", "gres", "mpi", "me", "parsable", "job-name", "export", "partition",
-         "account"}
+         "account", "dependency"}
 MPIRUN = {"oversubscribe", "allow-run-as-root"}
 CONFIGURE = {"prefix", "enable-werror", "enable-sanitizers", "enable-parallel-hdf5", "with-hdf5", "without-hdf5"}
 PKGCONFIG = {"cflags", "libs", "variable"}

@@ -184,6 +184,155 @@ START_TEST(ferretdb_listens_everywhere_when_given_several_bind_ips)
 }
 END_TEST
 
+static nem_server_spec_t spec_tls(void)
+{
+    nem_server_spec_t s = spec_full();
+    s.bind_ip = bind_one;
+    s.n_bind_ip = 1;
+    s.port = 27017;
+    s.config_path = NULL;
+    s.replset = NULL;
+    s.tls = true;
+    s.tls_cert_file = "/etc/tls/server.pem";
+    s.tls_key_file = "/etc/tls/server.key";
+    s.tls_ca_file = "/etc/tls/ca.pem";
+    s.client_cert_key_password = "k3y-s3cr";
+    return s;
+}
+
+START_TEST(ferretdb_start_with_tls_listens_on_tls_only)
+{
+    nem_server_spec_t s = spec_tls();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--handler=sqlite", "--sqlite-url=file:/data/db/",
+                          "--state-dir=/data/db", "--listen-addr=", "--listen-tls=127.0.0.1:27017",
+                          "--listen-tls-cert-file=/etc/tls/server.pem", "--listen-tls-key-file=/etc/tls/server.key",
+                          "--listen-tls-ca-file=/etc/tls/ca.pem", "--debug-addr=-", "--telemetry=disable",
+                          "--test-enable-new-auth", NULL};
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    assert_no_secret(&argv, "s3cr");
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(ferretdb_tls_without_ca_or_key_apart)
+{
+    nem_server_spec_t s = spec_tls();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--handler=sqlite", "--sqlite-url=file:/data/db/",
+                          "--state-dir=/data/db", "--listen-addr=", "--listen-tls=10.1.2.3:27017",
+                          "--listen-tls-cert-file=/etc/tls/server.pem", "--listen-tls-key-file=/etc/tls/server.pem",
+                          "--debug-addr=-", "--telemetry=disable", "--test-enable-new-auth", NULL};
+    char *bind[] = {"10.1.2.3", NULL};
+    s.bind_ip = bind;
+    s.tls_key_file = NULL;   /* one PEM with both */
+    s.tls_ca_file = NULL;    /* no client certificates */
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(tls_is_for_the_started_server_not_init)
+{
+    nem_server_spec_t s = spec_tls();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    ck_assert(nem_engine_ferretdb.build_argv(&s, NEM_PHASE_INIT, &argv, &err));
+    for (size_t i = 0; i < argv.n; i++)
+        ck_assert_msg(!strstr(argv.v[i], "tls"), "ferretdb init argv[%zu] '%s'", i, argv.v[i]);
+    ck_assert_str_eq(argv.v[4], "--listen-addr=127.0.0.1:27017");
+    nem_strv_free(&argv);
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_INIT, &argv, &err));
+    for (size_t i = 0; i < argv.n; i++)
+        ck_assert_msg(!strstr(argv.v[i], "tls"), "mongod init argv[%zu] '%s'", i, argv.v[i]);
+    nem_strv_free(&argv);
+    ck_assert(nem_engine_mongod.prepare(&s, NEM_PHASE_INIT, &err));   /* writes nothing at init */
+}
+END_TEST
+
+START_TEST(mongod_start_with_tls_and_client_certificates)
+{
+    nem_server_spec_t s = spec_tls();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--auth", "--bind_ip", "localhost", "--port", "27017",
+                          "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", "/data/db/" NEM_MONGOD_TLS_PEM_NAME,
+                          "--tlsCAFile", "/etc/tls/ca.pem", "--dbpath", "/data/db", "--logpath",
+                          "/data/db/log/mongo_log", "--logappend", "--setParameter", "cursorTimeoutMillis=600000",
+                          NULL};
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    assert_no_secret(&argv, "s3cr");
+    nem_strv_free(&argv);
+}
+END_TEST
+
+START_TEST(mongod_start_with_tls_without_client_certificates)
+{
+    nem_server_spec_t s = spec_tls();
+    nem_strv_t argv = {0};
+    bson_error_t err;
+    const char *want[] = {"/opt/mongo/bin/mongod", "--auth", "--bind_ip", "localhost", "--port", "27017",
+                          "--tlsMode", "requireTLS", "--tlsCertificateKeyFile", "/etc/tls/server.pem",
+                          "--tlsAllowConnectionsWithoutCertificates", "--setParameter", "tlsUseSystemCA=true",
+                          "--dbpath", "/data/db", "--logpath", "/data/db/log/mongo_log", "--logappend",
+                          "--setParameter", "cursorTimeoutMillis=600000", NULL};
+    s.tls_key_file = NULL;
+    s.tls_ca_file = NULL;
+    ck_assert(nem_engine_mongod.build_argv(&s, NEM_PHASE_START, &argv, &err));
+    assert_argv(&argv, want);
+    nem_strv_free(&argv);
+}
+END_TEST
+
+/* mongod reads certificate and key from one file: with the key apart, prepare joins them, privately. */
+START_TEST(mongod_prepare_joins_certificate_and_key)
+{
+    char dir[] = "/tmp/nem-test-tlspem.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *cert = bson_strdup_printf("%s/c.pem", dir), *key = bson_strdup_printf("%s/k.pem", dir);
+    char *pem = bson_strdup_printf("%s/" NEM_MONGOD_TLS_PEM_NAME, dir);
+    FILE *f = fopen(cert, "w");
+    fputs("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", f); /* no final newline */
+    fclose(f);
+    f = fopen(key, "w");
+    fputs("-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    nem_server_spec_t s = spec_tls();
+    s.db_path = dir;
+    s.tls_cert_file = cert;
+    s.tls_key_file = key;
+    bson_error_t err;
+    ck_assert_msg(nem_engine_mongod.prepare(&s, NEM_PHASE_START, &err), "%s", err.message);
+    char buf[512] = {0};
+    f = fopen(pem, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    ck_assert_str_eq(buf, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+                          "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n");
+    ck_assert_uint_gt(n, 0);
+    struct stat st;
+    ck_assert_int_eq(stat(pem, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    /* a key that cannot be read: one line naming it */
+    s.tls_key_file = "/no/such/key.pem";
+    ck_assert(!nem_engine_mongod.prepare(&s, NEM_PHASE_START, &err));
+    ck_assert_msg(strstr(err.message, "--db-server-tls-key-file '/no/such/key.pem'"), "%s", err.message);
+    unlink(pem);
+    unlink(cert);
+    unlink(key);
+    rmdir(dir);
+    bson_free(cert);
+    bson_free(key);
+    bson_free(pem);
+}
+END_TEST
+
 START_TEST(login_argv_names_only_the_script)
 {
     nem_strv_t argv = {0};
@@ -359,6 +508,12 @@ static Suite *suite(void)
     tcase_add_test(tc, ferretdb_init_takes_the_password_from_its_environment_only);
     tcase_add_test(tc, ferretdb_start_has_auth_and_one_listen_address);
     tcase_add_test(tc, ferretdb_listens_everywhere_when_given_several_bind_ips);
+    tcase_add_test(tc, ferretdb_start_with_tls_listens_on_tls_only);
+    tcase_add_test(tc, ferretdb_tls_without_ca_or_key_apart);
+    tcase_add_test(tc, tls_is_for_the_started_server_not_init);
+    tcase_add_test(tc, mongod_start_with_tls_and_client_certificates);
+    tcase_add_test(tc, mongod_start_with_tls_without_client_certificates);
+    tcase_add_test(tc, mongod_prepare_joins_certificate_and_key);
     tcase_add_test(tc, login_argv_names_only_the_script);
     tcase_add_test(tc, engine_auto_falls_back_to_ferretdb_without_mongod);
     tcase_add_test(tc, log_tail_quotes_the_last_lines_of_this_run_with_the_secret_masked);

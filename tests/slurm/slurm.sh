@@ -18,87 +18,12 @@
 #   a job that hits its time limit (Slurm's SIGTERM, then SIGKILL after KillWait) leaves a run record that says so,
 #   and --resume then completes it with every document exactly once.
 #   NEMESYST_SRUN_MPI names srun's MPI plugin: a bogus one fails the job.
-# Daemons are stopped by the PIDs recorded here, whatever happens.
+# nemesyst-store.sbatch's usage line runs in tests/slurm/store.sh, with client jobs of the store. The cluster and the
+# helpers are tests/slurm/cluster.sh's. Daemons are stopped by the PIDs recorded there, whatever happens.
 . ./tests/env.sh
 . "$top_srcdir/tests/fixtures/ferretdb.sh" # nem_ferretdb_bin
 set -u
-for b in slurmctld slurmd sbatch munged; do
-    command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || { echo "$b not installed"; exit 77; }
-done
-T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-slurm.XXXXXX")
-chmod 755 "$T"
-pids=()
-cleanup() {
-    local p jobs
-    # The jobs first, while this cluster's slurmctld can still end them: their steps' processes are no children
-    # of this script (a test that fails early leaves jobs in the background).
-    jobs=
-    [ "${SLURM_CONF:-}" = "$T/slurm.conf" ] && jobs=$(timeout 5 squeue -h -o %A 2>/dev/null) # this cluster's only
-    if [ -n "$jobs" ]; then
-        # shellcheck disable=SC2086
-        timeout 10 scancel $jobs 2>/dev/null
-        for _ in $(seq 1 40); do [ -z "$(timeout 5 squeue -h -o %A 2>/dev/null)" ] && break; sleep 0.5; done
-    fi
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-# munge, with the key the package made; started here unless one already runs.
-if [ ! -S /run/munge/munge.socket.2 ]; then
-    [ -r /etc/munge/munge.key ] || { echo "no /etc/munge/munge.key"; exit 77; }
-    install -d -o munge -g munge -m 755 /run/munge
-    runuser -u munge -- /usr/sbin/munged -F > "$T/munged.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
-fi
-
-host=$(hostname -s)
-node=$(/usr/sbin/slurmd -C | head -n1)
-ctl_port=$(nem_random_port); d_port=$(( ctl_port + 1 ))
-mkdir -p "$T/state" "$T/spool" "$T/log"
-cat > "$T/slurm.conf" <<EOC
-ClusterName=nemesyst-test
-SlurmctldHost=$host
-SlurmctldPort=$ctl_port
-SlurmdPort=$d_port
-SlurmUser=root
-AuthType=auth/munge
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-MpiDefault=pmix
-MailProg=/bin/true
-KillWait=5
-OverTimeLimit=0
-ReturnToService=2
-EnforcePartLimits=ALL
-StateSaveLocation=$T/state
-SlurmdSpoolDir=$T/spool
-SlurmctldPidFile=$T/slurmctld.pid
-SlurmdPidFile=$T/slurmd.pid
-SlurmctldLogFile=$T/log/slurmctld.log
-SlurmdLogFile=$T/log/slurmd.log
-$node State=UNKNOWN
-PartitionName=test Nodes=$host Default=YES MaxTime=UNLIMITED State=UP OverSubscribe=YES
-EOC
-export SLURM_CONF="$T/slurm.conf"
-/usr/sbin/slurmctld -D -f "$SLURM_CONF" > "$T/log/ctld.out" 2>&1 &
-pids+=($!)
-/usr/sbin/slurmd -D -f "$SLURM_CONF" > "$T/log/d.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 300); do # up to a minute or more on a loaded machine
-    timeout 2 sinfo -h -o %T 2>/dev/null | grep -q idle && break
-    sleep 0.2
-done
-timeout 5 sinfo -h -o %T | grep -q idle || { tail "$T"/log/*; fail "the Slurm node never became idle"; }
+. "$top_srcdir/tests/slurm/cluster.sh"
 
 cat > "$T/clean.sh" <<'EOS'
 #!/bin/sh
@@ -117,62 +42,13 @@ chmod +x "$T"/*.sh
 touch "$T/marker"
 cd "$T"
 srv=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT")
-# sbatch_wait NAME SBATCH-OPTIONS... -- SCRIPT ARGS...: sbatch --wait, its exit status in RC, the job's output in $T/NAME.out
-sbatch_wait() {
-    local name=$1
-    shift
-    NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit -o "$T/$name.out" "$@" \
-        >"$T/$name.sbatch" 2>&1
-    RC=$?
-    echo "== $name: sbatch exit $RC"
-    cat "$T/$name.sbatch" "$T/$name.out" 2>/dev/null | tail -n 40
-}
 count() { # DB COLLECTION [FILTER-JSON]
     "$PYTHON3" -c "import json, pymongo, sys; c = pymongo.MongoClient('127.0.0.1', $NEM_TEST_PORT)[sys.argv[1]][sys.argv[2]]; \
 print(c.count_documents(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))" "$@"
 }
-# usage_of SCRIPT: the commands of the script's header usage ("#   (umask ..." and "#   sbatch ..." lines, with
-# their "\" continuations joined), one a line.
-usage_of() {
-    awk '/^#SBATCH/ { exit }
-         cont { l = substr($0, 2); sub(/^ +/, " ", l); cmd = cmd l }
-         !cont && /^#   (\(umask|sbatch )/ { cmd = substr($0, 5); cont = 1 }
-         cont { if (cmd ~ /\\$/) sub(/\\$/, "", cmd); else { print cmd; cont = 0 } }' "$1"
-}
 for f in "$top_srcdir"/slurm/*.sbatch; do
     [ "$(usage_of "$f" | grep -c '^sbatch ')" = 1 ] || fail "$(basename "$f"): its header has no one sbatch usage line"
 done
-# The usage lines run in a private home (the password file, an address file, a store), with the test's FerretDB
-# binary (the build cache is found through HOME), node-local storage under $T/tmp, ports of their own.
-mkdir -p "$T/home" "$T/tmp"
-FERRETDB_BIN=$(nem_ferretdb_bin) || fail "no FerretDB binary"
-# run_usage NAME DIR OUT [SBATCH-OPTIONS...]: runs slurm/NAME.sbatch's usage lines as written in DIR (with a copy of
-# the script unless DIR is the source tree), sbatch waiting for the job and writing its output to OUT; the exit
-# status of the last in RC.
-run_usage() {
-    local name=$1 dir=$2 out=$3
-    shift 3
-    mkdir -p "$dir"
-    [ "$dir" = "$top_srcdir" ] || cp "$top_srcdir/slurm/$name.sbatch" "$dir/"
-    (
-        cd "$dir" || exit 99
-        [ "$dir" = "$top_srcdir" ] || export HOME="$T/home"
-        export TMPDIR="$T/tmp" NEMESYST NEMESYST_FERRETDB="$FERRETDB_BIN" N_DB_ENGINE=ferretdb
-        # a port of its own for a server the job starts (none for a client of an address file)
-        if [ -n "${NO_PORT:-}" ]; then unset N_DB_PORT; else export N_DB_PORT=${N_DB_PORT:-$(nem_random_port)}; fi
-        # (timeout runs the sbatch program, not this function)
-        sbatch() { timeout -k 5 300 sbatch --wait --oversubscribe --overcommit -o "$out" "${extra[@]}" "$@"; }
-        extra=("$@")
-        while IFS= read -r line; do
-            echo "+ $line"
-            eval "$line" || exit
-        done < <(usage_of "$top_srcdir/slurm/$name.sbatch")
-    ) >"$T/$name-usage.sbatch" 2>&1
-    RC=$?
-    echo "== $name.sbatch's usage line: exit $RC"
-    cat "$T/$name-usage.sbatch" $(ls ${out//%a/*} 2>/dev/null) | tail -n 40
-}
-
 # Long training through requeues, in the background too: two learners (an executable and a C plugin) of 200 steps
 # of 0.2 s, a checkpoint every 25, in a job of one minute whose warning signal (sbatch --signal USR1@30) stops the
 # run; with --requeue the learners checkpoint where they are, the job requeues itself, and the requeued job
