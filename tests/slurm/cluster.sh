@@ -1,7 +1,7 @@
 # A private single-node Slurm cluster for the tests of slurm/ (sourced by tests/slurm/*.sh after tests/env.sh):
 # munged (unless one runs), slurmctld and slurmd on ports of their own, state under $T; stopped by the PIDs recorded
 # here, whatever happens, after cancelling the jobs left. Helpers: sbatch_wait, usage_of, run_usage.
-# SLURM_TEST_NAME names the temporary directory.
+# SLURM_TEST_NAME names the temporary directory; NEM_KEEP_SLURM_LOGS=DIR keeps the daemons' logs there (debugging).
 for b in slurmctld slurmd sbatch munged; do
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || { echo "$b not installed"; exit 77; }
 done
@@ -25,6 +25,7 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+    [ -n "${NEM_KEEP_SLURM_LOGS:-}" ] && cp -r "$T/log" "$NEM_KEEP_SLURM_LOGS" 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
