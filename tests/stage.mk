@@ -26,3 +26,7 @@ STAGE_TESTS += tests/stage/stage-plugin-abi.sh
 # A C++ plugin (g++, or CXX): the header as C++, the stamp in C++ builds, a real stage (skipped without one).
 STAGE_TESTS += tests/stage/stage-plugin-cxx.sh
 STAGE_TESTS += tests/stage/stage-checkpoint-faults.sh
+# --openlineage: events to a loopback HTTP sink and a file: target, checked against the official OpenLineage JSON
+# schema (build-aux/openlineage-spec.sh caches it), and dead endpoints that cost the run nothing.
+STAGE_TESTS += tests/stage/stage-openlineage.sh
+EXTRA_DIST += tests/stage/olcheck.py

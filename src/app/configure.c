@@ -162,6 +162,58 @@ static bool check_log_file(const nem_config_t *cfg, bool dry, bson_error_t *err)
     return true;
 }
 
+/* --openlineage: a URL events can go to (http://, https:// with a host, or file: with a path whose directory can
+ * be written), and an API key file only its owner can read; all refused now, not dropped event by event. The URL
+ * is named without its user, password or query (a secret there would reach the terminal). */
+static bool check_openlineage(const nem_config_t *cfg, bson_error_t *err)
+{
+    const char *url = nem_cfg_str(cfg, NEM_OPT_OPENLINEAGE, 0);
+    const char *where = cfg->values[NEM_OPT_OPENLINEAGE].where;
+    char why[256], pub[1024];
+    if (!url || !nem_cfg_is_set(cfg, NEM_OPT_OPENLINEAGE))
+        return true;
+    nem_ol_url_public(url, pub, sizeof pub);
+    if (!nem_ol_url_ok(url, why, sizeof why)) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s: --openlineage '%s' %s", where, pub, why);
+        return false;
+    }
+    if (strncasecmp(url, "file:", 5) == 0) {
+        const char *path = url + 5;
+        if (strncmp(path, "//", 2) == 0)
+            path = strchr(path + 2, '/');
+        struct stat st;
+        char *copy = bson_strdup(path);
+        const char *dir = dirname(copy);
+        bool ok = true;
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --openlineage '%s' is %s, not a regular file",
+                           where, pub, nem_file_kind(st.st_mode));
+            ok = false;
+        } else if (access(dir, W_OK | X_OK) != 0) {
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --openlineage '%s': cannot write in '%s': %s",
+                           where, pub, dir, strerror(errno));
+            ok = false;
+        }
+        bson_free(copy);
+        if (!ok)
+            return false;
+    }
+    if (nem_cfg_is_set(cfg, NEM_OPT_OPENLINEAGE_API_KEY_FILE)) {
+        char *path = nem_cfg_path(cfg, NEM_OPT_OPENLINEAGE_API_KEY_FILE, 0), *key = NULL;
+        bson_error_t e = {0};
+        bool ok = nem_ol_read_api_key(path, &key, &e);
+        if (ok)
+            bson_zero_free(key, strlen(key));
+        else
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: %s",
+                           cfg->values[NEM_OPT_OPENLINEAGE_API_KEY_FILE].where, e.message);
+        bson_free(path);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* Problems that would only show at the end of a run, or make it wrong, are refused before anything starts. dry
  * (--check): nothing is created. */
 /* --db-server-tls-*: the key and the CA belong to a server certificate; a server that requires client certificates
@@ -188,7 +240,8 @@ static bool check_server_tls(const nem_config_t *cfg, bson_error_t *err)
 
 static bool check_run_options(const nem_config_t *cfg, int workers, bool dry, bson_error_t *err)
 {
-    if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err) || !check_server_tls(cfg, err))
+    if (!check_pipelines(cfg, err) || !check_groups(cfg, workers, err) || !check_server_tls(cfg, err) ||
+        !check_openlineage(cfg, err))
         return false;
     const char *json = nem_cfg_str(cfg, NEM_OPT_SUMMARY_JSON, 0);
     if (!check_output_file(cfg, NEM_OPT_LOG_FILE, err) || !check_log_file(cfg, dry, err) ||

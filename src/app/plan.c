@@ -155,6 +155,12 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
     plan->summary_json = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_SUMMARY_JSON));
     plan->list_runs = nem_cfg_bool(cfg, NEM_OPT_LIST_RUNS);
     plan->python = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_PYTHON));
+    nem_ol_opts_t *ol = &plan->openlineage;
+    ol->url = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_OPENLINEAGE));
+    ol->ns = nem_run_plan_keep(plan, nem_cfg_str(cfg, NEM_OPT_OPENLINEAGE_NAMESPACE, 0));
+    ol->api_key_file = path_opt(cfg, NEM_OPT_OPENLINEAGE_API_KEY_FILE, &plan->owned);
+    ol->ca_file = path_opt(cfg, NEM_OPT_OPENLINEAGE_CA_FILE, &plan->owned);
+    ol->timeout_ms = (int)nem_cfg_int(cfg, NEM_OPT_OPENLINEAGE_TIMEOUT, 0) * 1000;
     return true;
 }
 

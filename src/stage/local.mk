@@ -10,4 +10,5 @@ libnemesyst_core_la_SOURCES += src/stage/stage.h src/stage/stage.c src/stage/run
 	src/stage/coordinator/coordinator.h src/stage/coordinator/coordinator-private.h \
 	src/stage/coordinator/coordinator.c src/stage/coordinator/pack.h src/stage/coordinator/pack.c \
 	src/stage/coordinator/transport.c src/stage/coordinator/run-record.c src/stage/coordinator/resume.c \
-	src/stage/coordinator/learner-groups.c src/stage/coordinator/summary.h src/stage/coordinator/summary.c
+	src/stage/coordinator/learner-groups.c src/stage/coordinator/lineage-events.c \
+	src/stage/coordinator/summary.h src/stage/coordinator/summary.c

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "openlineage/openlineage.h"
 #include "store/store.h"
 #include "util/stages.h"
 #include "util/strv.h"
@@ -59,6 +60,7 @@ typedef struct {
     bson_t tags;                /* --tag KEY=VALUE, each: the run record's "tags" {KEY: VALUE}; empty = none */
     const char *summary_json;   /* where the JSON summary goes; NULL = nowhere */
     bool list_runs;             /* print the run records instead of running */
+    nem_ol_opts_t openlineage;  /* --openlineage: where rank 0 sends the run's OpenLineage events (url NULL: none) */
     const char *python;         /* the interpreter of .py scripts (--python, resolved by app/configure.c); NULL =
                                  * NEMESYST_PYTHON3, else the one nemesyst was built with */
     nem_strv_t owned;           /* every string above */

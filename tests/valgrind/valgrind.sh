@@ -36,6 +36,9 @@ plugin=$(ls "$top_builddir"/tests/stage/.libs/*.so 2>/dev/null | head -1)
 args=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --data-clean --data-collection vg
       --data-cleaner "$work/clean.sh")
 [ -n "$plugin" ] && args+=("$plugin" --data-cleaner-entry-point main clean)
+# --openlineage's sender thread and libcurl (its global init and cleanup), against a port nothing listens on.
+closed=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+args+=(--openlineage "http://127.0.0.1:$closed/api/v1/lineage" --openlineage-timeout 1)
 NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/nemesyst.log" "$top_builddir/nemesyst" "${args[@]}" \
     > "$work/out.txt" 2> "$work/err.txt"
 rc=$?

@@ -6,6 +6,8 @@
 #include "stage/coordinator/coordinator.h"
 #include "stage/coordinator/pack.h"
 #include "stage/coordinator/summary.h"
+#include "openlineage/openlineage.h"
+#include "util/status.h"
 
 #define NEM_PROGRESS_MS 5000
 #define NEM_RECORD_FLUSH_MS 1000
@@ -47,6 +49,11 @@ typedef struct coord {
     size_t n_groups;
     int round;           /* the round's number in the run (abort messages name it) */
     int *aborts_sent;    /* abort messages sent to each rank */
+    nem_ol_t *ol;        /* --openlineage: the run's events (NULL: none) */
+    char ol_run_uuid[37];  /* the run's OpenLineage runId */
+    char ol_ns[300];     /* the datasets' namespace: mongodb://HOST:PORT */
+    bson_t ol_open;      /* scripts with a START event: {"clean-0": {stage, position, open}} */
+    bool ol_open_init;
 } coord_t;
 
 /* transport.c: rank 0's end of the messages (message.h). What arrives is handed back as an event; what to do with
@@ -80,6 +87,13 @@ bool nem_coord_shards(coord_t *c, const nem_script_plan_t *sp, size_t position, 
 void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t *extra);
 void nem_coord_heartbeat(coord_t *c);
 void nem_coord_flush(coord_t *c);
+
+/* lineage-events.c: --openlineage's events, for the run and for each script. */
+void nem_coord_ol_run_start(coord_t *c);
+void nem_coord_ol_script_start(coord_t *c, nem_stage_t stage, size_t position);
+void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r);
+void nem_coord_ol_run_end(coord_t *c, nem_status_t status, const char *error);
+void nem_coord_ol_destroy(coord_t *c);
 
 /* resume.c: which scripts a resumed run reruns, and whether it may. */
 bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos);

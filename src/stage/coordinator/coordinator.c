@@ -29,6 +29,7 @@ void nem_coord_destroy(coord_t *c)
 {
     if (!c)
         return;
+    nem_coord_ol_destroy(c);
     nem_summary_destroy(c->summary);
     nem_coord_groups_clear(c);
     bson_free(c->hosts);
@@ -172,6 +173,8 @@ void nem_coord_stage(coord_t *c, nem_stage_t stage, const nem_worker_ctx_t *wctx
             in_round[nin++] = pos;
         }
         nem_summary_round(c->summary, stage, in_round, nin);
+        for (size_t i = 0; i < nin; i++)
+            nem_coord_ol_script_start(c, stage, in_round[i]);
         broadcast(c, &round);
         /* rank 0 takes part in the groups' communicators; it runs scripts only when alone */
         nem_worker_round(c->world, &round, wctx, c->world->size == 1 ? nem_coord_record : NULL, c);

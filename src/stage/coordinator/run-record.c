@@ -67,6 +67,7 @@ void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t
         nem_coord_flush(c);
     nem_summary_add(c->summary, r);
     nem_summary_progress(c->summary, NEM_PROGRESS_MS);
+    nem_coord_ol_script_end(c, r);
 }
 
 
@@ -208,6 +209,7 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
             NEM_ERROR("run record %s: %s", c->run_id, e.message);
     } else {
         NEM_INFO("run %s%s", c->run_id, c->resume_id ? " (resumed)" : "");
+        nem_coord_ol_run_start(c);
     }
     bson_destroy(&harr);
     memset(hello, 0, sizeof *hello);
@@ -241,6 +243,7 @@ int nem_coord_close_run(coord_t *c)
     nem_coord_flush(c);
     ok = ok && !c->record_failed;
     nem_status_t status = ok ? NEM_STATUS_SUCCEEDED : sig ? NEM_STATUS_INTERRUPTED : NEM_STATUS_FAILED;
+    nem_coord_ol_run_end(c, status, why);
     close_attempt(c, status);
     bool closed = nem_runrec_end(c->store, c->run_id, status,
                                  ok ? NULL : why, &err);
@@ -284,6 +287,7 @@ void nem_coord_workers_failed(coord_t *c)
 {
     bson_error_t err;
     NEM_ERROR("run %s: a worker rank cannot use the database (see its error above)", c->run_id);
+    nem_coord_ol_run_end(c, NEM_STATUS_FAILED, "a worker rank could not connect to the database");
     if (!nem_runrec_end(c->store, c->run_id, NEM_STATUS_FAILED, "a worker rank could not connect to the database",
                         &err))
         NEM_ERROR("run record %s: %s", c->run_id, err.message);
