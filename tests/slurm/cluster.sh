@@ -30,19 +30,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# munge, with the key the package made; started here unless one already runs.
-if [ ! -S /run/munge/munge.socket.2 ]; then
-    [ -r /etc/munge/munge.key ] || { echo "no /etc/munge/munge.key"; exit 77; }
-    install -d -o munge -g munge -m 755 /run/munge
-    runuser -u munge -- /usr/sbin/munged -F > "$T/munged.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 1 50); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.1; done
-fi
+# munge, with the key the package made: a munged of this cluster's own, on a socket under $T (slurm.conf's
+# AuthInfo), so that two test clusters at once (make -j2 check) never share one that the first to end would stop.
+[ -r /etc/munge/munge.key ] || { echo "no /etc/munge/munge.key"; exit 77; }
+install -d -o munge -g munge -m 755 "$T/munge"
+MUNGE_SOCKET="$T/munge/munge.socket"
+runuser -u munge -- /usr/sbin/munged -F --socket="$MUNGE_SOCKET" --pid-file="$T/munge/munged.pid" \
+    --seed-file="$T/munge/munged.seed" --log-file="$T/munge/munged.log" > "$T/munged.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do [ -S "$MUNGE_SOCKET" ] && break; sleep 0.1; done
+[ -S "$MUNGE_SOCKET" ] || { cat "$T/munged.log"; echo "munged did not start"; exit 1; }
 
 host=$(hostname -s)
 node=$(/usr/sbin/slurmd -C | head -n1)
 ctl_port=$(nem_random_port); d_port=$(( ctl_port + 1 ))
 mkdir -p "$T/state" "$T/spool" "$T/log"
+# Job ids of their own: two test clusters may run at once (make -j2 check), and the PMIx plugin names its
+# directories under /tmp by user, job and step, so equal ids would collide.
+first_job=$(( (RANDOM % 30000 + 1) * 1000 ))
 cat > "$T/slurm.conf" <<EOC
 ClusterName=nemesyst-test
 SlurmctldHost=$host
@@ -56,6 +61,8 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=pmix
+FirstJobId=$first_job
+AuthInfo=socket=$MUNGE_SOCKET
 MailProg=/bin/true
 KillWait=5
 OverTimeLimit=0
