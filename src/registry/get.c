@@ -24,42 +24,46 @@ static bool is_stdout(const char *output)
     return strcmp(output, "-") == 0;
 }
 
-bool nem_reg_get_check_output(const char *output, bool force, bson_error_t *err)
+bool nem_reg_check_output(const char *verb, const char *output, bool force, bool dash, bson_error_t *err)
 {
     struct stat st;
-    if (is_stdout(output))
+    if (dash && is_stdout(output))
         return true;
     if (!*output) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "get -o: the file name is empty (- for stdout)");
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s -o: the file name is empty%s", verb,
+                       dash ? " (- for stdout)" : "");
         return false;
     }
     if (stat(output, &st) == 0) {
         if (S_ISDIR(st.st_mode))
-            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "get -o '%s': is a directory: name the file",
-                           output);
+            bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s -o '%s': is a directory: name the file", verb, output);
         else if (!force)
             bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE,
-                           "get -o '%s': the file exists: give --force to replace it", output);
+                           "%s -o '%s': the file exists: give --force to replace it", verb, output);
         if (S_ISDIR(st.st_mode) || !force)
             return false;
     } else if (errno != ENOENT) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "get -o '%s': %s", output, strerror(errno));
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s -o '%s': %s", verb, output, strerror(errno));
         return false;
     }
     char *copy = bson_strdup(output);
     const char *dir = dirname(copy);
     bool ok = true;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "get -o '%s': its directory '%s' %s", output, dir,
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s -o '%s': its directory '%s' %s", verb, output, dir,
                        stat(dir, &st) != 0 ? "does not exist" : "is not a directory");
         ok = false;
     } else if (access(dir, W_OK | X_OK) != 0) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "get -o '%s': its directory '%s' is not writable",
-                       output, dir);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "%s -o '%s': its directory '%s' is not writable", verb, output, dir);
         ok = false;
     }
     bson_free(copy);
     return ok;
+}
+
+bool nem_reg_get_check_output(const char *output, bool force, bson_error_t *err)
+{
+    return nem_reg_check_output("get", output, force, true, err);
 }
 
 /* The download's sink: hashes every chunk, and writes it to fd unless fd < 0 (the checking read for stdout). */

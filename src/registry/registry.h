@@ -2,7 +2,8 @@
  * Every verb builds one BSON report from the run records (provenance.h), the models' GridFS metadata (_nemesyst,
  * stage/worker/writer.c) and the stamped documents, then prints it as a table for people or, with --json, as relaxed
  * extended JSON for scripts: the table and the JSON are the same report. Nothing here writes, deletes or changes a
- * document; the only writes are to stdout and stderr, and the file `get -o FILE` is asked for (get.c). */
+ * document but `import` (bundle.c), which adds a bundle's documents, all or none; the other writes are to stdout and
+ * stderr, and the files `get -o FILE` and `bundle -o FILE` are asked for (get.c, bundle.c). */
 #ifndef NEM_REGISTRY_H
 #define NEM_REGISTRY_H
 
@@ -77,6 +78,18 @@ int nem_reg_metric_history(nem_reg_t *r, const char *run_id);
  * stamps), those retrained from them and the predictions made with any of them. 0: nothing is affected; 1:
  * something is; 5: whether some model is cannot be checked (it outranks 1: the list is then a lower bound). */
 int nem_reg_affected(nem_reg_t *r);
+/* `bundle RUN_ID... -o FILE [--with-data]` and `import FILE` (bundle.c, which documents the format): runs with
+ * everything they made, moved between stores exactly once. import is the one verb that writes to the store. */
+#define NEM_BUNDLE_FORMAT 1
+int nem_reg_bundle(nem_reg_t *r, const char *const *runs, size_t n_runs, const char *output, bool force,
+                   bool with_data);
+/* import's first pass, before connecting: every part's sha256 against the manifest, the format version; the
+ * manifest into *manifest (initialised on success; may be NULL). A damaged bundle is NEM_CONFIG_EVALUE (exit 2). */
+bool nem_reg_bundle_check(const char *path, bson_t *manifest, bson_error_t *err);
+int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest);
+/* -o FILE of get and bundle: FILE may be written (exit status 2 otherwise, before connecting): its directory exists,
+ * it is not a directory, and it does not exist unless force; dash: "-" (stdout) is allowed. */
+bool nem_reg_check_output(const char *verb, const char *output, bool force, bool dash, bson_error_t *err);
 
 /* ---- reports (runs.c, models.c, lineage.c): shared by the verbs and export ---- */
 

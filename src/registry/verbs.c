@@ -42,14 +42,17 @@ static const char usage[] =
     "    nemesyst-registry [--json] affected --collection C [--filter JSON]\n"
     "    nemesyst-registry [--json] affected [--collection C] --id ID [--id ID ...] | --ids-file FILE\n"
     "    nemesyst-registry [--json] affected --run RUN_ID [--script KEY]\n"
+    "    nemesyst-registry [--json] bundle RUN_ID [RUN_ID ...] -o FILE [--force] [--with-data]\n"
+    "    nemesyst-registry [--json] import FILE\n"
     "    ... with nemesyst's connection options: -c CONFIG, --db-ip, --db-port, --db-name, --db-user-name,\n"
     "    --db-password[-file], --db-authentication[-database], --db-replica-*, --db-tls*\n"
     "\n"
     "DESCRIPTION\n"
     "    Reads the run records (nemesyst_runs), the models' GridFS metadata (_nemesyst) and the provenance stamps\n"
     "    of stored documents in --db-name, and answers in a table, or with --json in one JSON document (relaxed\n"
-    "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only: no verb writes, changes or deletes\n"
-    "    anything in the database (get writes the file it is asked for, nothing else).\n"
+    "    extended JSON: ids as hex text, dates as ISO 8601 UTC). Read-only but for import: no other verb writes,\n"
+    "    changes or deletes anything in the database (get and bundle write the file they are asked for, nothing\n"
+    "    else); import adds a bundle's documents to it, all of them or none, and never changes one that is there.\n"
     "\n"
     "VERBS\n"
     "    runs              every run, newest first, as nemesyst --list-runs lists them: id, name (--run-name),\n"
@@ -101,6 +104,20 @@ static const char usage[] =
     "                      $lookup, $graphLookup, $sort) with the documents' $match first; one that also has $limit\n"
     "                      or $skip (or a learner that stopped early) whole, tracing its output by _id, which no\n"
     "                      stage may change; anything else ($group, $sample, ...) cannot be checked\n"
+    "    bundle RUN_ID...  one file (-o FILE, through a temporary file renamed once complete) with everything the runs\n"
+    "                      made and recorded: run records, metrics, lineage blobs, models with their GridFS files,\n"
+    "                      the predictions their predictors wrote (by stamp); --with-data: the documents their\n"
+    "                      models consumed too (each consumed collection's documents that its recorded pipelines'\n"
+    "                      leading $match selects, all of them for a learner group or another first stage), with\n"
+    "                      their stamps. A tar archive (tar tvf lists it): a member per part, each a BSON stream,\n"
+    "                      and a manifest (manifest.json) with the format version and every part's sha256; streamed,\n"
+    "                      memory bounded at any size\n"
+    "    import FILE       loads a bundle into --db-name, the one verb that writes: every part's sha256 is checked\n"
+    "                      first (before connecting), then every document against the store by _id; one there with\n"
+    "                      other content refuses the whole bundle, naming it; one there the same is skipped, so a\n"
+    "                      second import adds nothing. All or nothing: the run records go last, and a write that\n"
+    "                      fails midway removes what this import wrote. lineage, affected and models answer as on\n"
+    "                      the source; verify says unchanged when the data came (--with-data), unverifiable if not\n"
     "\n"
     "OPTIONS\n"
     "    --json            JSON instead of a table (export always writes JSON)\n"
@@ -112,8 +129,9 @@ static const char usage[] =
     "                      the whole day) or a date and time (2026-01-02T03:04[:05[.678]][Z|+01:00])\n"
     "    --script PATH     runs: the runs that ran that script (a stage that ran with it in its list): PATH as\n"
     "                      the run was given it, or its last components (learn.py, examples/learn.py)\n"
-    "    -o, --output FILE get: where the model's file goes; - for stdout\n"
-    "    --force           get: replace FILE when it exists\n"
+    "    -o, --output FILE get: where the model's file goes, - for stdout; bundle: where the bundle goes\n"
+    "    --force           get, bundle: replace FILE when it exists\n"
+    "    --with-data       bundle: the documents the runs' models consumed too, so verify can check them there\n"
     "    --format F        export: nemesyst (the default: nemesyst-registry-export/1) or prov-json (W3C PROV-JSON)\n"
     "    --dot             lineage: the lineage graph in Graphviz's DOT language instead of a table\n"
     "    --bucket B        look for models in the GridFS bucket B only (default: every bucket of --db-name)\n"
@@ -138,7 +156,9 @@ static const char usage[] =
     "        does not match its recorded sha256, or a chunk of it is damaged or missing (nothing written); any\n"
     "        other failure not listed here\n"
     "    2   bad arguments: an unknown option or verb, a malformed id, filter or time, get's FILE exists without\n"
-    "        --force (refused before connecting), an unknown run, model, bucket or metric\n"
+    "        --force (refused before connecting), an unknown run, model, bucket or metric; import: a bundle that is\n"
+    "        corrupt, truncated or of a newer format (naming the part or both versions, before connecting), or that\n"
+    "        holds an id the store has with other content (naming it): nothing written\n"
     "    3   the server cannot be reached, refused the credentials or failed a query\n"
     "    5   verify: the recorded lineage cannot be checked (its data collection was dropped, its stored\n"
     "        pipeline is gone, or no consumed data was recorded); affected: whether some model is cannot be checked\n"
@@ -154,6 +174,8 @@ static const char usage[] =
     "    nemesyst-registry --db-name fashion diff 20260102T030405Z-0123abcd 20260103T101010Z-4567cdef\n"
     "    nemesyst-registry --db-name fashion export 20260102T030405Z-0123abcd --format prov-json > run.prov.json\n"
     "    nemesyst-registry --db-name fashion lineage 6b104332f2c648003c0d9edc --dot | dot -Tsvg > lineage.svg\n"
+    "    nemesyst-registry --db-name fashion bundle 20260102T030405Z-0123abcd --with-data -o runs.nemb\n"
+    "    nemesyst-registry --db-ip archive.example --db-name fashion import runs.nemb\n"
     "\n"
     "SEE ALSO\n"
     "    nemesyst(1), nemesyst-errors(7), nemesyst-export (nemesyst-export --help); README.md, \"Asking the store:\n"
@@ -161,7 +183,8 @@ static const char usage[] =
 
 /* The verbs: each one's name, what runs it, the id it takes and the options it accepts besides --json and the
  * connection; the parser (is_verb, check_verb, check_ids) and the dispatch (run_verb) read this table only. */
-typedef enum { ID_NONE, ID_RUN, ID_MODEL, ID_PAIR /* two runs or two models */ } id_kind_t;
+typedef enum { ID_NONE, ID_RUN, ID_MODEL, ID_PAIR /* two runs or two models */, ID_RUNS /* one or more runs */,
+               ID_FILE /* a bundle */ } id_kind_t;
 enum {
     V_BUCKET = 1 << 0,    /* --bucket B */
     V_BEST = 1 << 1,      /* --best METRIC --min|--max */
@@ -173,6 +196,7 @@ enum {
     V_OUTPUT = 1 << 7,    /* -o FILE, --force (get) */
     V_FORMAT = 1 << 8,    /* --format F (export) */
     V_DOT = 1 << 9,       /* --dot (lineage) */
+    V_WITH_DATA = 1 << 10, /* --with-data (bundle) */
 };
 
 typedef struct args args_t;
@@ -193,6 +217,8 @@ static int do_metrics(nem_reg_t *r, const args_t *a);
 static int do_affected(nem_reg_t *r, const args_t *a);
 static int do_get(nem_reg_t *r, const args_t *a);
 static int do_diff(nem_reg_t *r, const args_t *a);
+static int do_bundle(nem_reg_t *r, const args_t *a);
+static int do_import(nem_reg_t *r, const args_t *a);
 
 static const verb_t verbs[] = {
     {"runs", do_runs, ID_NONE, V_FILTER | V_SCRIPT},
@@ -205,6 +231,8 @@ static const verb_t verbs[] = {
     {"metrics", do_metrics, ID_RUN, V_PLOT | V_SCRIPT},
     {"affected", do_affected, ID_NONE, V_SCRIPT | V_DOCUMENTS},
     {"diff", do_diff, ID_PAIR, V_BUCKET},
+    {"bundle", do_bundle, ID_RUNS, V_OUTPUT | V_WITH_DATA},
+    {"import", do_import, ID_FILE, 0},
 };
 #define N_VERBS (sizeof verbs / sizeof *verbs)
 
@@ -212,10 +240,10 @@ static const verb_t verbs[] = {
 enum { CODE_POSITIONAL = 1, CODE_BASE = 256 };
 enum { OWN_JSON = CODE_BASE + NEM_OPT__COUNT, OWN_BUCKET, OWN_BEST, OWN_MIN, OWN_MAX, OWN_SCRIPT, OWN_PLOT,
        OWN_COLLECTION, OWN_FILTER, OWN_ID, OWN_IDS_FILE, OWN_RUN, OWN_ALL, OWN_NAME, OWN_STATUS, OWN_SINCE,
-       OWN_UNTIL, OWN_FORCE, OWN_FORMAT, OWN_DOT, OWN_HELP = 'h', OWN_VERSION = 'V', OWN_OUTPUT = 'o' };
+       OWN_UNTIL, OWN_FORCE, OWN_FORMAT, OWN_DOT, OWN_WITH_DATA, OWN_HELP = 'h', OWN_VERSION = 'V', OWN_OUTPUT = 'o' };
 
 struct args {
-    bool json, help, version, all, dot;
+    bool json, help, version, all, dot, with_data;
     const char *bucket, *best, *script, *plot, *format;
     const char *collection, *filter, *ids_file, *run; /* affected */
     const char **ids;     /* affected --id, each (argc slots) */
@@ -226,7 +254,9 @@ struct args {
     const char *output;   /* get -o FILE */
     bool force;
     int order;
-    const char *words[4]; /* verb, one or two ids, and one too many */
+    const char **words;   /* verb, its ids (argc slots) */
+    bson_t manifest;      /* import: the bundle's manifest, checked before connecting */
+    bool has_manifest;
     int n_words;
     char **rest;          /* argv[0] and nemesyst's options, for nem_config_resolve */
     int n_rest;
@@ -280,7 +310,8 @@ static const char *own_suggest(const char *arg)
 {
     static const char *const own[] = {"json", "bucket", "best", "min", "max", "script", "plot", "collection",
                                       "filter", "id", "ids-file", "run", "all", "name", "status", "since",
-                                      "until", "output", "force", "format", "dot", "help", "version"};
+                                      "until", "output", "force", "format", "dot", "with-data", "help",
+                                      "version"};
     const char *best = NULL;
     size_t best_len = 1;
     for (size_t i = 0; i < sizeof own / sizeof *own; i++) {
@@ -298,7 +329,7 @@ static const char *own_suggest(const char *arg)
 /* Returns -1 when the arguments parse, else the exit status. */
 static int parse_args(int argc, char **argv, args_t *a)
 {
-    struct option longopts[NEM_OPT__COUNT + 24];
+    struct option longopts[NEM_OPT__COUNT + 25];
     char optstring[8 + 3 * NEM_OPT__COUNT] = "-:hVo:";
     size_t os = strlen(optstring);
     int done = 1;              /* argv before this index is forwarded or taken */
@@ -328,7 +359,8 @@ static int parse_args(int argc, char **argv, args_t *a)
     longopts[NEM_OPT__COUNT + 20] = (struct option){"force", no_argument, NULL, OWN_FORCE};
     longopts[NEM_OPT__COUNT + 21] = (struct option){"format", required_argument, NULL, OWN_FORMAT};
     longopts[NEM_OPT__COUNT + 22] = (struct option){"dot", no_argument, NULL, OWN_DOT};
-    longopts[NEM_OPT__COUNT + 23] = (struct option){0};
+    longopts[NEM_OPT__COUNT + 23] = (struct option){"with-data", no_argument, NULL, OWN_WITH_DATA};
+    longopts[NEM_OPT__COUNT + 24] = (struct option){0};
 
     a->rest[a->n_rest++] = argv[0];
     opterr = 0;
@@ -362,6 +394,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         case OWN_FORCE: a->force = true; break;
         case OWN_FORMAT: a->format = optarg; break;
         case OWN_DOT: a->dot = true; break;
+        case OWN_WITH_DATA: a->with_data = true; break;
         case OWN_MIN: a->order = a->order > 0 ? 2 : -1; break;
         case OWN_MAX: a->order = a->order < 0 ? 2 : 1; break;
         case OWN_HELP: a->help = true; break;
@@ -399,8 +432,7 @@ static int parse_args(int argc, char **argv, args_t *a)
                 break;
             }
             list = -1;
-            if (a->n_words < 4)
-                a->words[a->n_words++] = optarg;
+            a->words[a->n_words++] = optarg;
             done = optind;
             break;
         }
@@ -425,7 +457,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         }
     }
     if (optind < argc) /* after "--": the verb and id */
-        for (int i = optind; i < argc && a->n_words < 4; i++)
+        for (int i = optind; i < argc; i++)
             a->words[a->n_words++] = argv[i];
     return -1;
 }
@@ -446,13 +478,16 @@ static int check_verb(const args_t *a, const verb_t **verb)
     bool takes_id = v->id != ID_NONE && !a->all; /* verify --all: every model */
     if (a->all && a->n_words > 1)
         return usage_error("verify --all checks every model: no model id ('%s')%s", a->words[1], "");
-    int n_ids = !takes_id ? 0 : v->id == ID_PAIR ? 2 : 1;
+    int n_ids = !takes_id ? 0 : v->id == ID_PAIR ? 2 : v->id == ID_RUNS ? (a->n_words > 1 ? a->n_words - 1 : 1) : 1;
     if (v->id == ID_PAIR && a->n_words < 3)
         return usage_error("%s needs two ids: two run ids (see `runs`) or two model ids (see `models`)%s",
                            a->words[0], a->n_words == 2 ? ", not one" : "");
     if (takes_id && a->n_words < 2)
-        return usage_error("%s needs an id: %s", a->words[0],
-                           v->id == ID_RUN ? "a run id (see `runs`)" : "a model id (see `models`)");
+        return usage_error("%s needs %s", a->words[0],
+                           v->id == ID_RUN    ? "an id: a run id (see `runs`)"
+                           : v->id == ID_RUNS ? "one or more run ids (see `runs`)"
+                           : v->id == ID_FILE ? "the bundle FILE to load (see `bundle`)"
+                                              : "an id: a model id (see `models`)");
     if (a->n_words > n_ids + 1)
         return usage_error("unexpected argument '%s' after %s", a->words[n_ids + 1], a->words[0]);
     if (a->format && !(v->flags & V_FORMAT))
@@ -478,9 +513,15 @@ static int check_verb(const args_t *a, const verb_t **verb)
     if ((a->name || a->n_tags || a->status || a->since || a->until) && !(v->flags & V_FILTER))
         return usage_error("--name, --tag, --status, --since and --until are for `runs`, not `%s`%s", a->words[0], "");
     if ((a->output || a->force) && !(v->flags & V_OUTPUT))
-        return usage_error("-o (--output) and --force are for `get`, not `%s`%s", a->words[0], "");
+        return usage_error("-o (--output) and --force are for `get` and `bundle`, not `%s`%s", a->words[0], "");
+    if (a->with_data && !(v->flags & V_WITH_DATA))
+        return usage_error("--with-data is for `bundle`, not `%s`%s", a->words[0], "");
     if ((v->flags & V_OUTPUT) && !a->output)
-        return usage_error("%s needs -o FILE: where the model's file goes (- for stdout)%s", a->words[0], "");
+        return usage_error("%s needs -o FILE: %s", a->words[0],
+                           v->id == ID_RUNS ? "where the bundle goes" : "where the model's file goes (- for stdout)");
+    if (v->id == ID_RUNS && strcmp(a->output, "-") == 0)
+        return usage_error("bundle -o -: a bundle is written to a file (it is filled in as it is written), not to "
+                           "stdout%s%s", "", "");
     if ((v->flags & V_OUTPUT) && a->force && strcmp(a->output, "-") == 0)
         return usage_error("--force is for -o FILE, not -o - (stdout)%s%s", "", "");
     if (a->bucket && !(v->flags & V_BUCKET))
@@ -534,7 +575,7 @@ static int check_pair(const char *verb, const char *x, const char *y)
 
 /* The ids the verb was given, checked for their shape before anything connects or asks for a password: a
  * malformed id is bad input (exit 2), whether or not a server is there. -1 when they are right. */
-static int check_ids(const args_t *a, const verb_t *verb)
+static int check_ids(args_t *a, const verb_t *verb)
 {
     bson_error_t err = {0};
     bson_oid_t oid;
@@ -545,13 +586,18 @@ static int check_ids(const args_t *a, const verb_t *verb)
         ok = nem_reg_check_model_id(a->words[1], &oid, &err);
     else if (verb->id == ID_PAIR)
         return check_pair(a->words[0], a->words[1], a->words[2]);
+    else if (verb->id == ID_RUNS)
+        for (int i = 1; ok && i < a->n_words; i++)
+            ok = nem_reg_check_run_id(a->words[i], &err);
+    else if (verb->id == ID_FILE) /* every part's sha256, before anything connects */
+        ok = a->has_manifest = nem_reg_bundle_check(a->words[1], &a->manifest, &err);
     else if ((verb->flags & V_DOCUMENTS) && a->run)
         ok = nem_reg_check_run_id(a->run, &err);
     if (ok && (verb->flags & V_FILTER))
         ok = nem_reg_runs_filter(&(nem_reg_runs_filter_t){a->name, a->tags, a->n_tags, a->status, a->since, a->until,
                                                           a->script}, NULL, NULL, &err);
     if (ok && (verb->flags & V_OUTPUT))
-        ok = nem_reg_get_check_output(a->output, a->force, &err);
+        ok = nem_reg_check_output(verb->name, a->output, a->force, verb->id != ID_RUNS, &err);
     return ok ? -1 : nem_reg_fail(&err);
 }
 
@@ -642,6 +688,16 @@ static int do_diff(nem_reg_t *r, const args_t *a)
     return nem_reg_diff(r, a->words[1], a->words[2]);
 }
 
+static int do_bundle(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_bundle(r, a->words + 1, (size_t)a->n_words - 1, a->output, a->force, a->with_data);
+}
+
+static int do_import(nem_reg_t *r, const args_t *a)
+{
+    return nem_reg_import(r, a->words[1], &a->manifest);
+}
+
 static int run_verb(const verb_t *verb, const args_t *a, nem_store_t *store)
 {
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
@@ -659,6 +715,7 @@ int main(int argc, char **argv)
     a.rest = bson_malloc0(((size_t)argc + 1) * sizeof *a.rest);
     a.ids = bson_malloc0(((size_t)argc + 1) * sizeof *a.ids);
     a.tags = bson_malloc0(((size_t)argc + 1) * sizeof *a.tags);
+    a.words = bson_malloc0(((size_t)argc + 1) * sizeof *a.words);
     int status = parse_args(argc, argv, &a);
     if (status < 0 && (a.help || a.version)) {
         if (a.help)
@@ -698,5 +755,8 @@ int main(int argc, char **argv)
     bson_free(a.rest);
     bson_free(a.ids);
     bson_free(a.tags);
+    bson_free(a.words);
+    if (a.has_manifest)
+        bson_destroy(&a.manifest);
     return status;
 }

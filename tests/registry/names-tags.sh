@@ -236,7 +236,7 @@ bad 2 "get needs -o FILE" get "$MODEL_A"
 bad 2 "--force is for -o FILE, not -o -" get "$MODEL_A" -o - --force
 bad 2 "no model '0123456789abcdef01234567'" get 0123456789abcdef01234567 -o "$T/out/none"
 bad 2 "not a model id|model id" get nothex -o "$T/out/none"
-bad 2 "-o \\(--output\\) and --force are for .get., not .runs." runs -o x
+bad 2 "-o \\(--output\\) and --force are for .get. and .bundle., not .runs." runs -o x
 [ ! -e "$T/out/none" ] || fail "a refused get wrote its file"
 
 # A damaged chunk (same length, one byte changed): the sha256 does not match; exit 1, nothing written, no

@@ -1,0 +1,224 @@
+#!/bin/bash
+# nemesyst-registry bundle and import: runs moved between two stores, exactly once (tests/registry.mk).
+# Store A is the shared test server (database bun): run 1 cleans 9 documents into `data`, learns m0 through
+# [$match i >= 5] and predicts with it (preds); run 2 retrains m0 into `retrained` through [$match i < 2] and predicts
+# (preds2); run 3 is a learner group of 2 over data (mg). Store B is a second FerretDB this test starts on a free port
+# (nemesyst --db-init --db-start, stopped by its pid file at the end). The three runs are bundled with and without
+# --with-data and imported into B (databases full and bare): twice (the second adds nothing: every collection counted
+# before and after); lineage, models and affected answer on B as on A; verify --all says unchanged on full and
+# unverifiable (exit 5) on bare. A bundle with a flipped byte, a truncated one, one of a newer format and one whose
+# run record B holds with other content are each refused (exit 2, one line naming the part, versions or id) with
+# nothing written. The new verbs run under valgrind.
+. ./tests/env.sh
+. "$top_srcdir/tests/stage/lib.sh"
+STAGE_T=$T
+. "$top_srcdir/tests/serve/lib.sh"
+trap 'serve_cleanup; rm -rf "$STAGE_T"' EXIT
+REGISTRY="$top_builddir/nemesyst-registry"
+[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
+CONN_A=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name bun)
+CONN_B=(--db-ip 127.0.0.1 --db-port "$PORT" --db-user-name alice --db-password-file "$T/pw"
+        --db-authentication-database full)
+
+# reg CONN_NAME ARGS...: the registry on a store (A, or B's database full, bare or conf); sets RRC, ROUT, RERR.
+NREG=0
+reg() {
+    local where=$1
+    shift
+    local conn
+    case $where in
+    A) conn=("${CONN_A[@]}") ;;
+    *) conn=("${CONN_B[@]}" --db-name "$where") ;;
+    esac
+    NREG=$((NREG + 1))
+    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
+    "$REGISTRY" "${conn[@]}" "$@" >"$ROUT" 2>"$RERR"
+    RRC=$?
+    echo "== [$where] nemesyst-registry $* -> exit $RRC"
+    head -c 3000 "$ROUT"
+    sed 's/^/   stderr: /' "$RERR"
+}
+want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
+# refused WHERE PATTERN ARGS...: exit 2, one line on stderr matching PATTERN, nothing on stdout.
+refused() {
+    local where=$1 pat=$2
+    shift 2
+    reg "$where" "$@"
+    want_rc 2
+    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
+    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
+    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
+}
+vg() {
+    local where=$1
+    shift
+    command -v valgrind >/dev/null 2>&1 || return 0
+    grep -q -- '-fsanitize' Makefile 2>/dev/null && return 0
+    local conn
+    case $where in
+    A) conn=("${CONN_A[@]}") ;;
+    *) conn=("${CONN_B[@]}" --db-name "$where") ;;
+    esac
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 \
+        --suppressions="$top_srcdir/tests/valgrind.supp" "$REGISTRY" "${conn[@]}" "$@" >"$T/vg.out" 2>"$T/vg.err"
+    local rc=$?
+    echo "== valgrind [$where] nemesyst-registry $* -> exit $rc"
+    cat "$T/vg.out"
+    [ $rc -eq 0 ] || sed 's/^/   stderr: /' "$T/vg.err"
+    [ $rc -ne 97 ] || fail "valgrind found errors in nemesyst-registry $*"
+    VRC=$rc
+}
+# counts DB: every collection of B's database DB with its count, one line.
+# on_b DB ARGS...: the Python on stdin with `db`, B's database DB (alice authenticates against full), and argv.
+on_b() {
+    local name=$1
+    shift
+    "$PYTHON3" -c '
+import sys, pymongo
+c = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]), username="alice", password=open(sys.argv[2]).read().rstrip("\n"),
+                        authSource="full")
+db = c[sys.argv[3]]
+argv = sys.argv[4:]
+exec(compile(sys.stdin.read(), "on_b", "exec"))' "$PORT" "$T/pw" "$name" "$@" || fail "python on B's $name failed"
+}
+counts() {
+    on_b "$1" <<'PY'
+print(sorted((c, db[c].count_documents({})) for c in db.list_collection_names()))
+PY
+}
+
+# ---- store A: three runs ----
+NEM_T_COUNT=9 stage_run 0 bun --data-clean --data-cleaner "$PLUGIN" --data-cleaner-entry-point clean \
+    --data-collection data --dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point learn \
+    --dl-data-collection data --dl-data-pipeline '[{"$match": {"i": {"$gte": 5}}}]' --dl-batch-size 3 \
+    --dl-output-model-collection m0 \
+    --i-predict --i-predictor "$PLUGIN" --i-predictor-entry-point predict --i-output-prediction-collection preds
+expect_rc 0
+RUN1=$RUN
+stage_run 0 bun --dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point learn --dl-data-collection data \
+    --dl-data-pipeline '[{"$match": {"i": {"$lt": 2}}}]' --dl-batch-size 4 --dl-input-model-collection m0 \
+    --dl-input-model-pipeline '[{"$sort": {"uploadDate": -1}}]' --dl-output-model-collection retrained \
+    --i-predict --i-predictor "$PLUGIN" --i-predictor-entry-point predict --i-output-prediction-collection preds2
+expect_rc 0
+RUN2=$RUN
+stage_run 0 bun --process-pool 2 --dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point learn \
+    --dl-data-collection data --dl-data-pipeline '[{"$match": {"i": {"$gte": 1}}}]' --dl-data-parallel 2 \
+    --dl-batch-size 2 --dl-output-model-collection mg
+expect_rc 0
+RUN3=$RUN
+# an unrelated document in data: not consumed by any model, so not bundled... unless a pipeline reads it all
+M0=$(check bun <<'PY' | tail -n 1
+print(db["m0.files"].find_one()["_id"])
+PY
+)
+
+# ---- bundle ----
+reg A bundle "$RUN1" "$RUN2" "$RUN3" -o "$T/full.nemb" --with-data
+want_rc 0
+vg A bundle "$RUN1" "$RUN2" "$RUN3" -o "$T/bare.nemb"
+[ "$VRC" -eq 0 ] 2>/dev/null || [ -z "${VRC:-}" ] || fail "bundle under valgrind: exit $VRC"
+[ -f "$T/bare.nemb" ] || reg A bundle "$RUN1" "$RUN2" "$RUN3" -o "$T/bare.nemb"
+ls "$T"/.*nemesyst-bundle* 2>/dev/null && fail "a temporary file was left"
+tar tvf "$T/full.nemb" || fail "the bundle is not a tar archive"
+tar xOf "$T/full.nemb" manifest.json | "$PYTHON3" -c '
+import json, sys
+m = json.load(sys.stdin)
+assert m["format"] == "nemesyst-bundle" and m["version"]["$numberInt"] == "1", m
+kinds = [p["kind"] for p in m["parts"]]
+print(kinds)
+for k in ["format", "data", "predictions", "metrics", "chunks", "files", "runs"]:
+    assert k in kinds, k
+assert kinds[-1] == "runs", "the run records go last"
+' || fail "the manifest"
+refused A "bundle -o '.*full.nemb': the file exists: give --force" bundle "$RUN1" -o "$T/full.nemb"
+refused A "no run record|unknown run|no run" bundle 20200101T000000Z-00000000 -o "$T/none.nemb"
+[ ! -e "$T/none.nemb" ] || fail "a bundle of an unknown run was written"
+
+# ---- store B ----
+"$NEMESYST" "${SERVE_ARGS[@]}" --db-ip 127.0.0.1 --db-name full --db-init --db-start 2>"$T/err0" || { cat "$T/err0"; fail "init and start B"; }
+vg full import "$T/full.nemb"
+[ -z "${VRC:-}" ] || [ "$VRC" -eq 0 ] || fail "import under valgrind: exit $VRC"
+reg full --json import "$T/full.nemb"
+want_rc 0
+FULL1=$(counts full | tail -n 1)
+echo "full: $FULL1"
+reg full import "$T/full.nemb"
+want_rc 0
+grep -q " 0 documents added" "$ROUT" || fail "the second import added documents"
+[ "$(counts full | tail -n 1)" = "$FULL1" ] || fail "the second import changed the counts"
+reg bare import "$T/bare.nemb"
+want_rc 0
+BARE1=$(counts bare | tail -n 1)
+echo "bare: $BARE1"
+# the source's documents, each on B
+check bun "$RUN1" "$RUN2" "$RUN3" <<'PY'
+print(sorted((c, db[c].count_documents({})) for c in db.list_collection_names()))
+PY
+
+# ---- the same answers on both stores ----
+same() {
+    local what=$1
+    shift
+    reg A "$@"
+    local a_rc=$RRC
+    cp "$ROUT" "$T/same.a"
+    reg full "$@"
+    [ "$RRC" -eq "$a_rc" ] || fail "$what: exit $a_rc on A, $RRC on B"
+    cmp -s "$T/same.a" "$ROUT" || { diff "$T/same.a" "$ROUT"; fail "$what differs between the stores"; }
+}
+same "lineage" --json lineage "$M0"
+same "models" --json models
+same "models --best" --json models --bucket m0 --best loss --min
+same "affected" --json affected --collection data --filter '{"i": {"$gte": 7}}'
+same "affected --run" --json affected --run "$RUN1"
+same "run" --json run "$RUN2"
+reg A verify --all
+want_rc 0
+reg full verify --all
+want_rc 0
+reg full verify "$M0"
+want_rc 0
+grep -q unchanged "$ROUT" || fail "verify on B: not unchanged"
+reg bare verify "$M0"
+want_rc 5
+grep -q "no longer exists" "$ROUT" || fail "verify without the data: not saying why"
+reg bare lineage "$M0" --json
+want_rc 0
+
+# ---- refused, nothing written ----
+SIZE=$(stat -c %s "$T/full.nemb")
+cp "$T/full.nemb" "$T/flip.nemb"
+# a byte in the middle of the first data part (after the version member's two blocks and the part's header)
+"$PYTHON3" - "$T/flip.nemb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[1024 + 512 + 40] ^= 0x20
+open(p, "wb").write(b)
+PY
+refused conf "bundle '.*flip.nemb' is corrupt: part 002-data.bson does not match its sha256" import "$T/flip.nemb"
+head -c $((SIZE / 2)) "$T/full.nemb" >"$T/half.nemb"
+refused conf "bundle '.*half.nemb' is truncated" import "$T/half.nemb"
+cp "$T/full.nemb" "$T/newer.nemb"
+"$PYTHON3" - "$T/newer.nemb" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+assert b[512:530] == b"nemesyst-bundle 1\n", b[512:530]
+b[528] = ord("7")
+open(p, "wb").write(b)
+PY
+refused conf "format version 7, newer than this nemesyst-registry reads \(version 1\)" import "$T/newer.nemb"
+# a conflicting id: B's database conf holds run 2's record with another status
+on_b conf "$RUN2" <<'PY'
+db.nemesyst_runs.insert_one({"_id": argv[0], "status": "failed"})
+PY
+CONF1=$(counts conf | tail -n 1)
+refused conf "import: refused, nothing written: nemesyst_runs _id .*$RUN2.* is in the store already with other content" \
+    import "$T/full.nemb"
+[ "$(counts conf | tail -n 1)" = "$CONF1" ] || fail "a refused import wrote something"
+[ "$(counts full | tail -n 1)" = "$FULL1" ] || fail "counts of full changed"
+refused full "is not a nemesyst bundle" import "$top_srcdir/README.md"
+
+"$NEMESYST" "${SERVE_ARGS[@]}" --db-ip 127.0.0.1 --db-name full --db-stop 2>/dev/null || fail "stop B"
+echo "PASS: bundle and import"
