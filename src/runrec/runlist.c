@@ -219,7 +219,16 @@ static const nem_table_col_t columns[] = {
     {"hosts", NEM_TABLE_LEFT, 0},     {"tags", NEM_TABLE_LEFT, 40},      {"sweep", NEM_TABLE_LEFT, 40},
 };
 
-static void add_cells(nem_table_t *t, const bson_t *row)
+/* The last column, sweep (NAME[INDEX]), is there only when a run listed is of a sweep. */
+#define N_COLUMNS (sizeof columns / sizeof *columns)
+
+static bool row_has_sweep(const bson_t *row)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, row, "sweep") && BSON_ITER_HOLDS_DOCUMENT(&it);
+}
+
+static void add_cells(nem_table_t *t, const bson_t *row, bool sweep_column)
 {
     bson_iter_t it, h;
     char dur[32] = "-", beat[32] = "-";
@@ -250,7 +259,9 @@ static void add_cells(nem_table_t *t, const bson_t *row)
     nem_table_add(t, hosts->str);
     nem_table_add(t, tags->len ? tags->str : NULL);
     bson_iter_t sw, sn, si;
-    if (bson_iter_init(&sw, row) && bson_iter_find_descendant(&sw, "sweep.name", &sn) && BSON_ITER_HOLDS_UTF8(&sn) &&
+    if (!sweep_column) {
+        /* no column */
+    } else if (bson_iter_init(&sw, row) && bson_iter_find_descendant(&sw, "sweep.name", &sn) && BSON_ITER_HOLDS_UTF8(&sn) &&
         bson_iter_init(&sw, row) && bson_iter_find_descendant(&sw, "sweep.index", &si) && BSON_ITER_HOLDS_NUMBER(&si))
         nem_table_addf(t, "%s[%" PRId64 "]", bson_iter_utf8(&sn, NULL), bson_iter_as_int64(&si));
     else
@@ -261,8 +272,19 @@ static void add_cells(nem_table_t *t, const bson_t *row)
 
 void nem_runlist_print(FILE *out, const bson_t *rows)
 {
-    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
     bson_iter_t it;
+    bool sweep_column = false;
+    if (bson_iter_init(&it, rows))
+        while (!sweep_column && bson_iter_next(&it)) {
+            bson_t row;
+            const uint8_t *data;
+            uint32_t len;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+                continue;
+            bson_iter_document(&it, &len, &data);
+            sweep_column = bson_init_static(&row, data, len) && row_has_sweep(&row);
+        }
+    nem_table_t *t = nem_table_new(columns, sweep_column ? N_COLUMNS : N_COLUMNS - 1);
     if (bson_iter_init(&it, rows))
         while (bson_iter_next(&it)) {
             bson_t row;
@@ -272,7 +294,7 @@ void nem_runlist_print(FILE *out, const bson_t *rows)
                 continue;
             bson_iter_document(&it, &len, &data);
             if (bson_init_static(&row, data, len))
-                add_cells(t, &row);
+                add_cells(t, &row, sweep_column);
         }
     nem_table_print(t, out, NULL);
     nem_table_destroy(t);
@@ -280,8 +302,9 @@ void nem_runlist_print(FILE *out, const bson_t *rows)
 
 void nem_runlist_print_one(FILE *out, const bson_t *row)
 {
-    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
-    add_cells(t, row);
+    bool sweep_column = row_has_sweep(row);
+    nem_table_t *t = nem_table_new(columns, sweep_column ? N_COLUMNS : N_COLUMNS - 1);
+    add_cells(t, row, sweep_column);
     nem_table_print(t, out, NULL);
     nem_table_destroy(t);
 }
