@@ -28,6 +28,8 @@ typedef struct nem_config {
     size_t n_files;
     char *password;     /* resolved secret for --db-password; never printed */
     bool help, version;
+    bool skip_sweep;    /* set before nem_config_resolve: a --sweep (from a shared config file, N_SWEEP) is not
+                         * applied (nemesyst-registry: a sweep's set changes no connection option) */
 } nem_config_t;
 
 /* Limits on input: anything past them is refused with one line naming it (exit status 2, nothing started). */

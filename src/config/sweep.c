@@ -242,6 +242,8 @@ static bool sweep_index(nem_config_t *cfg, const char *file, int64_t *index, bso
 bool nem_config_apply_sweep(nem_config_t *cfg, bson_error_t *err)
 {
     const nem_value_t *sv = &cfg->values[NEM_OPT_SWEEP];
+    if (cfg->skip_sweep)
+        return true;
     if (sv->n == 0) {
         static const nem_opt_id_t needs[] = {NEM_OPT_SWEEP_INDEX, NEM_OPT_SWEEP_NAME, NEM_OPT_SWEEP_RESUME};
         for (size_t i = 0; i < sizeof needs / sizeof *needs; i++) {

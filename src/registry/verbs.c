@@ -573,6 +573,7 @@ static int check_ids(const args_t *a, const verb_t *verb)
 static int resolve_config(const args_t *a, nem_config_t *cfg)
 {
     bson_error_t err = {0};
+    cfg->skip_sweep = true; /* a config file shared with nemesyst may name a sweep: it changes no connection */
     if (!nem_config_resolve(cfg, a->n_rest, a->rest, &err))
         return nem_reg_fail(&err);
     nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
