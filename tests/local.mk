@@ -34,6 +34,9 @@ EXTRA_DIST += tests/slurm/cluster.sh
 # Slurm: a store job (slurm/nemesyst-store.sbatch) that client jobs reach through its address file
 dist_check_SCRIPTS += tests/slurm/store.sh
 TESTS += tests/slurm/store.sh
+# Slurm: a sweep over a job array (slurm/nemesyst-sweep.sbatch) reporting to a store job, a failed task resumed
+dist_check_SCRIPTS += tests/slurm/sweep.sh
+TESTS += tests/slurm/sweep.sh
 check_PROGRAMS += tests/unit/test_stage
 tests_unit_test_stage_SOURCES = tests/unit/test_stage.c
 tests_unit_test_stage_CFLAGS = $(TEST_CFLAGS)

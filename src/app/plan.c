@@ -152,6 +152,19 @@ bool nem_plan_run(const nem_config_t *cfg, nem_run_plan_t *plan, bson_error_t *e
         if (eq)
             bson_append_utf8(&plan->tags, tag, (int)(eq - tag), eq + 1, -1);
     }
+    /* --sweep (config/sweep.c applied its set): the sweep's name, the set's index and what it overrode */
+    bson_init(&plan->sweep);
+    char *sweep_name = nem_cfg_sweep_name(cfg);
+    if (sweep_name) {
+        bson_t overrides;
+        nem_cfg_sweep_overrides(cfg, &overrides);
+        BSON_APPEND_UTF8(&plan->sweep, "name", sweep_name);
+        BSON_APPEND_INT64(&plan->sweep, "index", nem_cfg_int(cfg, NEM_OPT_SWEEP_INDEX, 0));
+        BSON_APPEND_DOCUMENT(&plan->sweep, "overrides", &overrides);
+        bson_destroy(&overrides);
+        bson_free(sweep_name);
+    }
+    plan->sweep_resume = nem_cfg_bool(cfg, NEM_OPT_SWEEP_RESUME);
     plan->summary_json = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_SUMMARY_JSON));
     plan->list_runs = nem_cfg_bool(cfg, NEM_OPT_LIST_RUNS);
     plan->python = nem_run_plan_keep(plan, str_or_null(cfg, NEM_OPT_PYTHON));

@@ -348,7 +348,7 @@ void nem_config_print(const nem_config_t *cfg, FILE *out)
     }
 }
 
-static void append_typed(bson_t *doc, const char *key, const nem_option_t *o, const char *text)
+void nem_config_append_typed(bson_t *doc, const char *key, const nem_option_t *o, const char *text)
 {
     int64_t iv;
     bool bv;
@@ -397,11 +397,11 @@ static void config_to_bson(const nem_config_t *cfg, bool with_secrets, size_t pa
             BSON_APPEND_ARRAY_BEGIN(out, o->name, &arr);
             for (size_t j = 0; j < n; j++) {
                 bson_uint32_to_string((uint32_t)j, &k, key, sizeof key);
-                append_typed(&arr, k, o, v->v[j < v->n ? j : v->n - 1]);
+                nem_config_append_typed(&arr, k, o, v->v[j < v->n ? j : v->n - 1]);
             }
             bson_append_array_end(out, &arr);
         } else {
-            append_typed(out, o->name, o, v->v[0]);
+            nem_config_append_typed(out, o->name, o, v->v[0]);
         }
     }
     if (with_secrets) {
@@ -425,6 +425,8 @@ static nem_source_t source_of(const char *where)
         return NEM_SRC_CLI;
     if (strncmp(where, "env ", 4) == 0)
         return NEM_SRC_ENV;
+    if (strncmp(where, "sweep ", 6) == 0)
+        return NEM_SRC_SWEEP;
     return NEM_SRC_FILE;
 }
 

@@ -1,5 +1,5 @@
 /* The resolved configuration: every option's values and where they came from.
- * Precedence: command line > environment (N_*) > config files > defaults (ConfigArgParse's rules). */
+ * Precedence: a --sweep's set > command line > environment (N_*) > config files > defaults (ConfigArgParse's rules). */
 #ifndef NEM_CONFIG_H
 #define NEM_CONFIG_H
 
@@ -12,13 +12,14 @@
 
 #include "options.h"
 
-typedef enum { NEM_SRC_UNSET, NEM_SRC_DEFAULT, NEM_SRC_FILE, NEM_SRC_ENV, NEM_SRC_CLI } nem_source_t;
+/* In order of precedence, least first: a --sweep's set (NEM_SRC_SWEEP) is above the command line. */
+typedef enum { NEM_SRC_UNSET, NEM_SRC_DEFAULT, NEM_SRC_FILE, NEM_SRC_ENV, NEM_SRC_CLI, NEM_SRC_SWEEP } nem_source_t;
 
 typedef struct {
     char **v;           /* values as text; NULL-terminated, n of them */
     size_t n;
     nem_source_t src;
-    char *where;        /* "cli", "env N_DB_PORT", "FILE:LINE" or "default" */
+    char *where;        /* "cli", "env N_DB_PORT", "FILE:LINE", "sweep FILE:LINE" or "default" */
 } nem_value_t;
 
 typedef struct nem_config {
@@ -27,6 +28,8 @@ typedef struct nem_config {
     size_t n_files;
     char *password;     /* resolved secret for --db-password; never printed */
     bool help, version;
+    bool skip_sweep;    /* set before nem_config_resolve: a --sweep (from a shared config file, N_SWEEP) is not
+                         * applied (nemesyst-registry: a sweep's set changes no connection option) */
 } nem_config_t;
 
 /* Limits on input: anything past them is refused with one line naming it (exit status 2, nothing started). */
@@ -38,6 +41,7 @@ typedef struct nem_config {
 #define NEM_LIST_MAX 10000                       /* values of one list option */
 #define NEM_DB_NAME_MAX 63                       /* bytes of a database name (MongoDB: fewer than 64) */
 #define NEM_NAMESPACE_MAX 255                    /* bytes of "database.collection" (MongoDB 4.4 and later) */
+#define NEM_SWEEP_FILE_MAX (4 * 1024 * 1024)     /* bytes of a --sweep file */
 
 /* Errors: NEM_ERROR_CONFIG with NEM_CONFIG_E* codes (util/errors.h). */
 
@@ -58,6 +62,19 @@ bool nem_config_parse_env(nem_config_t *layer, char **envp, bson_error_t *err);
 /* Parses one config file into layer (later lines and later files win). include_cb is called for `config` keys. */
 bool nem_config_parse_file(nem_config_t *layer, const char *path, bson_error_t *err);
 bool nem_config_parse_text(nem_config_t *layer, const char *text, const char *name, bson_error_t *err);
+
+/* --sweep FILE (sweep.c): reads FILE, checks every option set in it (each line: one JSON object of option overrides)
+ * against the configuration cfg resolved so far, and applies set --sweep-index (else SLURM_ARRAY_TASK_ID) as the
+ * highest layer (NEM_SRC_SWEEP, where "sweep FILE:LINE"). Without --sweep, refuses --sweep-index, --sweep-name and
+ * --sweep-resume given. False with one line naming FILE (and LINE) on any bad input. */
+bool nem_config_apply_sweep(nem_config_t *cfg, bson_error_t *err);
+/* Why option id may not be set by a sweep's set (a phrase), or NULL when it may. */
+const char *nem_sweep_refuses(nem_opt_id_t id);
+/* The sweep's name: --sweep-name, else the sweep file's name without directory and extension; NULL without
+ * --sweep. Caller frees. */
+char *nem_cfg_sweep_name(const nem_config_t *cfg);
+/* The values the sweep's set gave ({"dl-batch-size": 64, "dl-epochs": [2]}: typed, lists as arrays). */
+void nem_cfg_sweep_overrides(const nem_config_t *cfg, bson_t *out);
 
 /* Sets option id from text as a file or environment would give it (lists split, booleans parsed). */
 bool nem_config_set_text(nem_config_t *layer, nem_opt_id_t id, const char *text, nem_source_t src,

@@ -1,5 +1,5 @@
-/* Resolving the configuration: defaults, config files, N_* variables and the command line, in that order of
- * precedence (each source's parser fills a layer of its own), then every check a resolved configuration must pass
+/* Resolving the configuration: defaults, config files, N_* variables, the command line and a --sweep's set, in that
+ * order of precedence (each source's parser fills a layer of its own), then every check a resolved configuration must pass
  * (check.c). */
 #include "config-private.h"
 
@@ -104,7 +104,7 @@ static void default_config_files(char ***out, size_t *n)
     }
 }
 
-static void merge(nem_config_t *dst, const nem_config_t *layer)
+void nem_config_merge(nem_config_t *dst, const nem_config_t *layer)
 {
     for (int i = 0; i < NEM_OPT__COUNT; i++)
         if (layer->values[i].src != NEM_SRC_UNSET)
@@ -123,7 +123,7 @@ static bool apply_defaults(nem_config_t *cfg, bson_error_t *err)
 /* 2.0.6 tests these options with "if value", so an empty value at any level means none and overrides a lower
  * level's value: an option without a default becomes unset (its source kept for --print-config); one with a default
  * keeps '' (--db-authentication '' turns authentication off). */
-static void empty_means_none(nem_config_t *cfg)
+void nem_config_empty_means_none(nem_config_t *cfg)
 {
     for (int i = 0; i < NEM_OPT__COUNT; i++) {
         nem_value_t *v = &cfg->values[i];
@@ -169,10 +169,12 @@ bool nem_config_resolve(nem_config_t *cfg, int argc, char **argv, bson_error_t *
     files->files = NULL;
     files->n_files = 0;
 
-    merge(cfg, files);
-    merge(cfg, env);
-    merge(cfg, cli);
-    empty_means_none(cfg);
+    nem_config_merge(cfg, files);
+    nem_config_merge(cfg, env);
+    nem_config_merge(cfg, cli);
+    if (!nem_config_apply_sweep(cfg, err)) /* the highest layer: --sweep's set */
+        goto done;
+    nem_config_empty_means_none(cfg);
     ok = nem_config_validate(cfg, err);
 done:
     for (size_t i = 0; i < npaths; i++)

@@ -4,14 +4,15 @@
  * or a model rather than describes it (its id, start and end times, stamps, file names, upload dates) is left out:
  * two runs of the same thing on the same data differ only in their durations.
  *
- * A run's fields: status, version, ranks, hosts, duration_ms, options.NAME (secrets removed), and per script KEY
+ * A run's fields: status, version, ranks, hosts, duration_ms, sweep.name, sweep.index and sweep.overrides.OPTION (a
+ * run of a --sweep), options.NAME (secrets removed), and per script KEY
  * ("learn-0"): KEY.path, status, host, rank, duration_ms, documents, models, error, consumed.count and .digest, the
  * final value of each metric it reported (KEY.metrics.NAME), and for each model it stored (KEY.model, then
  * KEY.model#2, ...) the model's fields below except options, stage and position (the run's own say them).
  * A model's fields: bucket, length, stage, position, host, rank, script.path, script.sha256, code.* (interpreter,
  * git, modules: provenance/code.h), data.collection, data.pipeline, consumed[i].* (collection, pipeline, count,
  * digest, ...), parent.id and parent.bucket, metrics.NAME (its metadata's numbers, nem_reg_metrics), options.NAME;
- * and from its run's record, script.status, script.duration_ms and script.metrics.NAME. */
+ * and from its run's record, sweep.* (as for a run), script.status, script.duration_ms and script.metrics.NAME. */
 #include "registry/registry.h"
 
 #include <stdlib.h>
@@ -102,6 +103,18 @@ static void flatten(bson_t *flat, const char *prefix, const bson_t *doc, bool is
     }
 }
 
+/* A run of a sweep (runrec.h): sweep.name, sweep.index and sweep.overrides.OPTION. */
+static void sweep_fields(bson_t *flat, const bson_t *record)
+{
+    bson_t sweep, overrides;
+    if (!nem_reg_sub(record, "sweep", &sweep))
+        return;
+    put_str(flat, "sweep", "name", nem_reg_str(&sweep, "name", NULL));
+    put_field(flat, "sweep", "index", &sweep, "index");
+    if (nem_reg_sub(&sweep, "overrides", &overrides))
+        flatten(flat, "sweep.overrides", &overrides, false);
+}
+
 /* What a run record's script entry says: see the head of this file. */
 static void script_fields(bson_t *flat, const char *key, const bson_t *entry)
 {
@@ -175,6 +188,7 @@ static bool model_fields(nem_reg_t *r, const char *bucket, const bson_t *file, c
         char *key = bson_strdup_printf("scripts.%s-%" PRId64, nem_reg_str(&prov, "stage", "?"),
                                        nem_reg_int(&prov, "position", 0));
         if (run && nem_reg_load_run(r->store, run, &record, err)) {
+            sweep_fields(flat, &record);
             if (nem_reg_sub(&record, key, &entry)) {
                 bson_t part = BSON_INITIALIZER;
                 bson_iter_t it;
@@ -231,6 +245,7 @@ static bool run_fields(nem_reg_t *r, const char *run_id, bson_t *flat, bson_erro
     put_field(flat, NULL, "ranks", &record, "ranks");
     put_field(flat, NULL, "hosts", &record, "hosts");
     put_duration(flat, NULL, &record);
+    sweep_fields(flat, &record);
     nem_reg_clean_options(nem_reg_sub(&record, "options", &sub) ? &sub : NULL, &opts);
     flatten(flat, "options", &opts, false);
     bson_destroy(&opts);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "runrec/runrec.h"
 #include "util/exitcodes.h"
 
 /* A bucket the user named must exist: a typo would otherwise look like "no models". */
@@ -91,6 +92,11 @@ bool nem_reg_model_rows(nem_reg_t *r, const char *bucket, const char *run_id, bs
     bson_init(out);
     if (run_id) {
         BSON_APPEND_UTF8(&filter, "metadata._nemesyst.run", run_id);
+    } else if (r->model_runs) {
+        bson_t in;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata._nemesyst.run", &in);
+        BSON_APPEND_ARRAY(&in, "$in", r->model_runs);
+        bson_append_document_end(&filter, &in);
     } else {
         BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata._nemesyst", &exists);
         BSON_APPEND_BOOL(&exists, "$exists", true);
@@ -189,12 +195,94 @@ static int pick_best(const bson_t *rows, const char *metric, int order, bson_val
     return best;
 }
 
+/* models --sweep NAME: the runs of the sweep, as ids (for the query) and {id: index} (for the rows). */
+typedef struct {
+    bson_t *ids, *index;
+    uint32_t n;
+} sweep_runs_t;
+
+static bool add_sweep_run(const bson_t *run, void *ud, bson_error_t *err)
+{
+    sweep_runs_t *s = ud;
+    bson_iter_t it, ix;
+    char key[16];
+    const char *k;
+    (void)err;
+    if (!bson_iter_init_find(&it, run, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+        return true;
+    bson_uint32_to_string(s->n++, &k, key, sizeof key);
+    BSON_APPEND_UTF8(s->ids, k, bson_iter_utf8(&it, NULL));
+    if (bson_iter_init(&ix, run) && bson_iter_find_descendant(&ix, "sweep.index", &ix) && BSON_ITER_HOLDS_NUMBER(&ix))
+        BSON_APPEND_INT64(s->index, bson_iter_utf8(&it, NULL), bson_iter_as_int64(&ix));
+    return true;
+}
+
+static bool sweep_runs(nem_reg_t *r, bson_t *ids, bson_t *index, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    sweep_runs_t s = {ids, index, 0};
+    bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "sweep", BCON_INT32(1), "}");
+    bson_init(ids);
+    bson_init(index);
+    BSON_APPEND_UTF8(&filter, "sweep.name", r->sweep);
+    bool ok = nem_store_find(r->store, NEM_RUNS_COLLECTION, &filter, opts, add_sweep_run, &s, err);
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    if (ok && s.n == 0) {
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "--sweep %s: no run of a sweep of that name in %s",
+                       r->sweep, nem_store_db_name(r->store));
+        ok = false;
+    }
+    return ok;
+}
+
+/* Each row with its run's sweep index (sweep_index). */
+static void add_sweep_index(bson_t *rows, const bson_t *index)
+{
+    bson_t out = BSON_INITIALIZER;
+    bson_iter_t it, ix;
+    uint32_t n = 0;
+    if (bson_iter_init(&it, rows))
+        while (bson_iter_next(&it)) {
+            bson_t copy, orig;
+            if (!nem_reg_sub(rows, bson_iter_key(&it), &orig))
+                continue;
+            nem_reg_push_doc(&out, &n, &copy);
+            bson_concat(&copy, &orig);
+            if (bson_iter_init_find(&ix, index, nem_reg_str(&orig, "run", "")) && BSON_ITER_HOLDS_NUMBER(&ix))
+                BSON_APPEND_INT64(&copy, "sweep_index", bson_iter_as_int64(&ix));
+            bson_append_document_end(&out, &copy);
+        }
+    bson_destroy(rows);
+    bson_steal(rows, &out);
+}
+
 int nem_reg_models(nem_reg_t *r)
 {
-    bson_t rows, report = BSON_INITIALIZER, chosen;
+    bson_t rows, report = BSON_INITIALIZER, chosen, sweep_ids, sweep_index;
     bson_error_t err;
-    if (!nem_reg_model_rows(r, r->bucket, NULL, &rows, &err))
+    bool ok = true;
+    if (r->sweep) {
+        if (!sweep_runs(r, &sweep_ids, &sweep_index, &err)) {
+            bson_destroy(&sweep_ids);
+            bson_destroy(&sweep_index);
+            bson_destroy(&report);
+            return nem_reg_fail(&err);
+        }
+        r->model_runs = &sweep_ids;
+    }
+    ok = nem_reg_model_rows(r, r->bucket, NULL, &rows, &err);
+    r->model_runs = NULL;
+    if (r->sweep) {
+        if (ok)
+            add_sweep_index(&rows, &sweep_index);
+        bson_destroy(&sweep_ids);
+        bson_destroy(&sweep_index);
+    }
+    if (!ok) {
+        bson_destroy(&report);
         return nem_reg_fail(&err);
+    }
     if (r->best) {
         nem_strv_t names = {0};
         bson_value_t value = {0};
@@ -203,7 +291,8 @@ int nem_reg_models(nem_reg_t *r)
             bson_string_t *known = bson_string_new("");
             for (size_t i = 0; i < names.n; i++)
                 bson_string_append_printf(known, "%s%s", i ? ", " : "", names.v[i]);
-            char *where = r->bucket ? bson_strdup_printf(" in bucket %s", r->bucket) : bson_strdup("");
+            char *where = bson_strdup_printf("%s%s%s%s", r->bucket ? " in bucket " : "", r->bucket ? r->bucket : "",
+                                             r->sweep ? " of sweep " : "", r->sweep ? r->sweep : "");
             bson_set_error(&err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "--best %s: no model%s has a number '%s' in "
                            "its metadata (metrics found: %s)", r->best, where, r->best, known->len ? known->str : "none");
             bson_free(where);
@@ -243,7 +332,11 @@ int nem_reg_models(nem_reg_t *r)
                     nem_reg_models_add(t, &row);
         nem_table_print(t, r->out, NULL);
         nem_table_destroy(t);
-        if (r->best)
+        if (r->best && r->sweep)
+            fprintf(r->out, "best by %s (%s): %s (sweep %s, index %" PRId64 ")\n", r->best,
+                    r->best_order < 0 ? "least" : "greatest", nem_reg_str(&report, "models.0.id", "?"), r->sweep,
+                    nem_reg_int(&report, "models.0.sweep_index", -1));
+        else if (r->best)
             fprintf(r->out, "best by %s (%s): %s\n", r->best, r->best_order < 0 ? "least" : "greatest",
                     nem_reg_str(&report, "models.0.id", "?"));
     }

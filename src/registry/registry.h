@@ -37,6 +37,9 @@ typedef struct {
     const char *run;           /* --run RUN_ID, with script (--script KEY) */
     const char *format;        /* export --format: "nemesyst" (the default) or "prov-json" */
     bool dot;                  /* lineage --dot: Graphviz DOT instead of a table */
+    const char *sweep;         /* models --sweep NAME: the models of that sweep's runs */
+    const bson_t *model_runs;  /* nem_reg_model_rows: the models of these runs only (an array of run ids); NULL:
+                                * any */
 } nem_reg_t;
 
 /* The verbs (main.c dispatches). Each returns the exit status (util/exitcodes.h) and prints a failure as one line
@@ -49,7 +52,11 @@ typedef struct {
     const char *status;        /* --status WORD (util/status.h, lost included) */
     const char *since, *until; /* --since / --until TIME: ISO 8601 (util/clock.h nem_iso_parse) */
     const char *script;        /* --script PATH or its last components */
+    const char *sweep;         /* --sweep NAME: the runs of that sweep (run record's sweep.name), exactly */
 } nem_reg_runs_filter_t;
+/* A sweep's name as `runs --sweep` and `models --sweep` take it (a label: 1-128 bytes, no control characters);
+ * NEM_CONFIG_EVALUE otherwise. */
+bool nem_reg_check_sweep_name(const char *name, bson_error_t *err);
 int nem_reg_runs(nem_reg_t *r, const nem_reg_runs_filter_t *f);
 /* The filters checked (a malformed one is NEM_CONFIG_EVALUE, exit status 2: refused before connecting) and, when
  * query is given, turned into the query on the run records (initialised on success) and *status the status the

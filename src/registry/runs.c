@@ -102,12 +102,16 @@ bool nem_reg_runs_filter(const nem_reg_runs_filter_t *f, bson_t *query, int *sta
     }
     if (f->script && !nem_label_ok(f->script, 4096, why, sizeof why))
         return bad(err, "--script", f->script, why);
+    if (f->sweep && !nem_reg_check_sweep_name(f->sweep, err))
+        return false;
     if (!query)
         return true;
 
     bson_init(query);
     if (f->name)
         BSON_APPEND_UTF8(query, "name", f->name);
+    if (f->sweep)
+        BSON_APPEND_UTF8(query, "sweep.name", f->sweep);
     for (size_t i = 0; i < f->n_tags; i++) {
         char key[NEM_TAG_KEY_MAX + 1], path[NEM_TAG_KEY_MAX + 8];
         const char *value;
@@ -133,6 +137,16 @@ bool nem_reg_runs_filter(const nem_reg_runs_filter_t *f, bson_t *query, int *sta
     if (status)
         *status = want == NEM_STATUS_RUNNING || want == NEM_STATUS_LOST ? want : -1;
     return true;
+}
+
+bool nem_reg_check_sweep_name(const char *name, bson_error_t *err)
+{
+    char why[160], q[128];
+    if (nem_label_ok(name, NEM_LABEL_MAX, why, sizeof why))
+        return true;
+    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "--sweep '%s' %s: not a sweep's name",
+                   nem_text_quote(name, q, sizeof q), why);
+    return false;
 }
 
 int nem_reg_runs(nem_reg_t *r, const nem_reg_runs_filter_t *f)

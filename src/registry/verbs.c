@@ -28,9 +28,9 @@ static const char usage[] =
     "\n"
     "SYNOPSIS\n"
     "    nemesyst-registry [--json] runs [--name NAME] [--tag KEY=VALUE ...] [--status WORD] [--since TIME]\n"
-    "                                    [--until TIME] [--script PATH]\n"
+    "                                    [--until TIME] [--script PATH] [--sweep NAME]\n"
     "    nemesyst-registry [--json] run RUN_ID\n"
-    "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max]\n"
+    "    nemesyst-registry [--json] models [--bucket B] [--best METRIC --min|--max] [--sweep NAME]\n"
     "    nemesyst-registry [--json] [--bucket B] lineage MODEL_ID\n"
     "    nemesyst-registry [--bucket B] lineage MODEL_ID --dot\n"
     "    nemesyst-registry [--json] [--bucket B] verify MODEL_ID\n"
@@ -129,7 +129,10 @@ static const char usage[] =
     "                      the whole day) or a date and time (2026-01-02T03:04[:05[.678]][Z|+01:00])\n"
     "    --script PATH     runs: the runs that ran that script (a stage that ran with it in its list): PATH as\n"
     "                      the run was given it, or its last components (learn.py, examples/learn.py)\n"
-    "    -o, --output FILE get: where the model's file goes, - for stdout; bundle: where the bundle goes\n"
+    "    --sweep NAME      runs: the runs of sweep NAME (nemesyst --sweep: --sweep-name, or the sweep file's name\n"
+    "                      without its extension); models: the models those runs stored (--json gives each one's\n"
+    "                      sweep_index), so --best picks the best set of the sweep\n"
+    "    "    -o, --output FILE get: where the model's file goes, - for stdout; bundle: where the bundle goes\n"
     "    --force           get, bundle: replace FILE when it exists\n"
     "    --with-data       bundle: the documents the runs' models consumed too, so verify can check them there\n"
     "    --format F        export: nemesyst (the default: nemesyst-registry-export/1) or prov-json (W3C PROV-JSON)\n"
@@ -197,6 +200,7 @@ enum {
     V_FORMAT = 1 << 8,    /* --format F (export) */
     V_DOT = 1 << 9,       /* --dot (lineage) */
     V_WITH_DATA = 1 << 10, /* --with-data (bundle) */
+    V_SWEEP = 1 << 11,    /* --sweep NAME (runs, models) */
 };
 
 typedef struct args args_t;
@@ -221,9 +225,9 @@ static int do_bundle(nem_reg_t *r, const args_t *a);
 static int do_import(nem_reg_t *r, const args_t *a);
 
 static const verb_t verbs[] = {
-    {"runs", do_runs, ID_NONE, V_FILTER | V_SCRIPT},
+    {"runs", do_runs, ID_NONE, V_FILTER | V_SCRIPT | V_SWEEP},
     {"run", do_run, ID_RUN, V_BUCKET},
-    {"models", do_models, ID_NONE, V_BUCKET | V_BEST},
+    {"models", do_models, ID_NONE, V_BUCKET | V_BEST | V_SWEEP},
     {"lineage", do_lineage, ID_MODEL, V_BUCKET | V_DOT},
     {"verify", do_verify, ID_MODEL, V_BUCKET | V_ALL},
     {"export", do_export, ID_RUN, V_FORMAT},
@@ -249,6 +253,7 @@ struct args {
     const char **ids;     /* affected --id, each (argc slots) */
     size_t n_ids;
     const char *name, *status, *since, *until; /* runs' filters, with tags and script */
+    const char *sweep;    /* runs and models: --sweep NAME */
     const char **tags;    /* runs --tag KEY=VALUE, each (argc slots) */
     size_t n_tags;
     const char *output;   /* get -o FILE */
@@ -448,6 +453,11 @@ static int parse_args(int argc, char **argv, args_t *a)
                 done = optind;
                 break;
             }
+            if (id == NEM_OPT_SWEEP) { /* nemesyst's --sweep names a sweep file; here a sweep, by its name */
+                a->sweep = optarg;
+                done = optind;
+                break;
+            }
             forward(a, argv, prev, optind, &done);
             if (!optarg && (nem_options[id].type == NEM_T_BOOL || (nem_options[id].flags & NEM_F_PROMPT)))
                 takes_word = id;
@@ -512,6 +522,8 @@ static int check_verb(const args_t *a, const verb_t **verb)
         return usage_error("--script is for `metrics`, `affected --run` and `runs`, not `%s`%s", a->words[0], "");
     if ((a->name || a->n_tags || a->status || a->since || a->until) && !(v->flags & V_FILTER))
         return usage_error("--name, --tag, --status, --since and --until are for `runs`, not `%s`%s", a->words[0], "");
+    if (a->sweep && !(v->flags & V_SWEEP))
+        return usage_error("--sweep is for `runs` and `models`, not `%s`%s", a->words[0], "");
     if ((a->output || a->force) && !(v->flags & V_OUTPUT))
         return usage_error("-o (--output) and --force are for `get` and `bundle`, not `%s`%s", a->words[0], "");
     if (a->with_data && !(v->flags & V_WITH_DATA))
@@ -595,9 +607,11 @@ static int check_ids(args_t *a, const verb_t *verb)
         ok = nem_reg_check_run_id(a->run, &err);
     if (ok && (verb->flags & V_FILTER))
         ok = nem_reg_runs_filter(&(nem_reg_runs_filter_t){a->name, a->tags, a->n_tags, a->status, a->since, a->until,
-                                                          a->script}, NULL, NULL, &err);
+                                                          a->script, a->sweep}, NULL, NULL, &err);
     if (ok && (verb->flags & V_OUTPUT))
         ok = nem_reg_check_output(verb->name, a->output, a->force, verb->id != ID_RUNS, &err);
+    if (ok && a->sweep && !(verb->flags & V_FILTER))
+        ok = nem_reg_check_sweep_name(a->sweep, &err);
     return ok ? -1 : nem_reg_fail(&err);
 }
 
@@ -605,6 +619,7 @@ static int check_ids(args_t *a, const verb_t *verb)
 static int resolve_config(const args_t *a, nem_config_t *cfg)
 {
     bson_error_t err = {0};
+    cfg->skip_sweep = true; /* a config file shared with nemesyst may name a sweep: it changes no connection */
     if (!nem_config_resolve(cfg, a->n_rest, a->rest, &err))
         return nem_reg_fail(&err);
     nem_log_set_level_name(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0));
@@ -638,7 +653,7 @@ static int connect_store(nem_config_t *cfg, nem_store_t **store)
 static int do_runs(nem_reg_t *r, const args_t *a)
 {
     return nem_reg_runs(r, &(nem_reg_runs_filter_t){a->name, a->tags, a->n_tags, a->status, a->since, a->until,
-                                                     a->script});
+                                                     a->script, a->sweep});
 }
 
 static int do_get(nem_reg_t *r, const args_t *a)
@@ -703,7 +718,7 @@ static int run_verb(const verb_t *verb, const args_t *a, nem_store_t *store)
     nem_reg_t r = {.store = store, .json = a->json, .bucket = a->bucket, .best = a->best, .best_order = a->order,
                    .script = a->script, .plot = a->plot, .out = stdout, .now_ms = nem_wall_ms(),
                    .collection = a->collection, .filter = a->filter, .ids = a->ids, .n_ids = a->n_ids,
-                   .ids_file = a->ids_file, .run = a->run, .dot = a->dot,
+                   .ids_file = a->ids_file, .run = a->run, .dot = a->dot, .sweep = a->sweep,
                    .format = a->format ? a->format : "nemesyst"};
     return verb->fn(&r, a);
 }

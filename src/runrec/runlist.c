@@ -117,6 +117,19 @@ void nem_runlist_row(const bson_t *record, int64_t now_ms, bson_t *out)
             if (BSON_ITER_HOLDS_UTF8(&s))
                 bson_append_iter(&tags, NULL, 0, &s);
     bson_append_document_end(out, &tags);
+    /* a run of a sweep: {name, index} (its overrides are in `run` and `diff`) */
+    bson_iter_t sw;
+    if (bson_iter_init_find(&it, record, "sweep") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        bson_t sweep;
+        BSON_APPEND_DOCUMENT_BEGIN(out, "sweep", &sweep);
+        if (bson_iter_recurse(&it, &sw) && bson_iter_find(&sw, "name") && BSON_ITER_HOLDS_UTF8(&sw))
+            BSON_APPEND_UTF8(&sweep, "name", bson_iter_utf8(&sw, NULL));
+        if (bson_iter_recurse(&it, &sw) && bson_iter_find(&sw, "index") && BSON_ITER_HOLDS_NUMBER(&sw))
+            BSON_APPEND_INT64(&sweep, "index", bson_iter_as_int64(&sw));
+        bson_append_document_end(out, &sweep);
+    } else {
+        BSON_APPEND_NULL(out, "sweep");
+    }
     BSON_APPEND_UTF8(out, "status", lost ? nem_status_name(NEM_STATUS_LOST) : status);
     BSON_APPEND_UTF8(out, "recorded_status", status);
     nem_runlist_append_span(out, started, ended, until, "duration_ms");
@@ -203,10 +216,19 @@ static const nem_table_col_t columns[] = {
     {"run", NEM_TABLE_LEFT, 0},       {"name", NEM_TABLE_LEFT, 24},      {"status", NEM_TABLE_LEFT, 0},
     {"started", NEM_TABLE_LEFT, 0},   {"duration", NEM_TABLE_RIGHT, 0},  {"heartbeat", NEM_TABLE_RIGHT, 0},
     {"attempts", NEM_TABLE_RIGHT, 0}, {"ok", NEM_TABLE_RIGHT, 0},        {"failed", NEM_TABLE_RIGHT, 0},
-    {"hosts", NEM_TABLE_LEFT, 0},     {"tags", NEM_TABLE_LEFT, 40},
+    {"hosts", NEM_TABLE_LEFT, 0},     {"tags", NEM_TABLE_LEFT, 40},      {"sweep", NEM_TABLE_LEFT, 40},
 };
 
-static void add_cells(nem_table_t *t, const bson_t *row)
+/* The last column, sweep (NAME[INDEX]), is there only when a run listed is of a sweep. */
+#define N_COLUMNS (sizeof columns / sizeof *columns)
+
+static bool row_has_sweep(const bson_t *row)
+{
+    bson_iter_t it;
+    return bson_iter_init_find(&it, row, "sweep") && BSON_ITER_HOLDS_DOCUMENT(&it);
+}
+
+static void add_cells(nem_table_t *t, const bson_t *row, bool sweep_column)
 {
     bson_iter_t it, h;
     char dur[32] = "-", beat[32] = "-";
@@ -236,14 +258,33 @@ static void add_cells(nem_table_t *t, const bson_t *row)
     nem_table_addf(t, "%" PRId64, int_of(row, "scripts_failed", 0));
     nem_table_add(t, hosts->str);
     nem_table_add(t, tags->len ? tags->str : NULL);
+    bson_iter_t sw, sn, si;
+    if (!sweep_column) {
+        /* no column */
+    } else if (bson_iter_init(&sw, row) && bson_iter_find_descendant(&sw, "sweep.name", &sn) && BSON_ITER_HOLDS_UTF8(&sn) &&
+        bson_iter_init(&sw, row) && bson_iter_find_descendant(&sw, "sweep.index", &si) && BSON_ITER_HOLDS_NUMBER(&si))
+        nem_table_addf(t, "%s[%" PRId64 "]", bson_iter_utf8(&sn, NULL), bson_iter_as_int64(&si));
+    else
+        nem_table_add(t, NULL);
     bson_string_free(hosts, true);
     bson_string_free(tags, true);
 }
 
 void nem_runlist_print(FILE *out, const bson_t *rows)
 {
-    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
     bson_iter_t it;
+    bool sweep_column = false;
+    if (bson_iter_init(&it, rows))
+        while (!sweep_column && bson_iter_next(&it)) {
+            bson_t row;
+            const uint8_t *data;
+            uint32_t len;
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+                continue;
+            bson_iter_document(&it, &len, &data);
+            sweep_column = bson_init_static(&row, data, len) && row_has_sweep(&row);
+        }
+    nem_table_t *t = nem_table_new(columns, sweep_column ? N_COLUMNS : N_COLUMNS - 1);
     if (bson_iter_init(&it, rows))
         while (bson_iter_next(&it)) {
             bson_t row;
@@ -253,7 +294,7 @@ void nem_runlist_print(FILE *out, const bson_t *rows)
                 continue;
             bson_iter_document(&it, &len, &data);
             if (bson_init_static(&row, data, len))
-                add_cells(t, &row);
+                add_cells(t, &row, sweep_column);
         }
     nem_table_print(t, out, NULL);
     nem_table_destroy(t);
@@ -261,8 +302,9 @@ void nem_runlist_print(FILE *out, const bson_t *rows)
 
 void nem_runlist_print_one(FILE *out, const bson_t *row)
 {
-    nem_table_t *t = nem_table_new(columns, sizeof columns / sizeof *columns);
-    add_cells(t, row);
+    bool sweep_column = row_has_sweep(row);
+    nem_table_t *t = nem_table_new(columns, sweep_column ? N_COLUMNS : N_COLUMNS - 1);
+    add_cells(t, row, sweep_column);
     nem_table_print(t, out, NULL);
     nem_table_destroy(t);
 }

@@ -73,6 +73,7 @@ typedef struct {
     const char *resume_id;
     const char *name;  /* --run-name given with --resume, or NULL */
     const bson_t *tags; /* --tag given with --resume (may be empty or NULL) */
+    const bson_t *sweep; /* --sweep given with --resume: {name, index, overrides} (may be empty or NULL) */
     bson_t *previous;
     bool found, legacy;
 } previous_t;
@@ -90,6 +91,27 @@ static bool check_labels(const bson_t *run, const previous_t *p, bson_error_t *e
                        "with; give that or none", p->resume_id, p->name, had ? "'" : "it has none", had ? had : "",
                        had ? "'" : "");
         return false;
+    }
+    if (p->sweep && !bson_empty(p->sweep)) {
+        /* a sweep's run is one set of it: the same name, index and overrides */
+        bson_t had_sweep;
+        bool has = bson_iter_init_find(&it, run, "sweep") && BSON_ITER_HOLDS_DOCUMENT(&it);
+        if (has) {
+            uint32_t len;
+            const uint8_t *data;
+            bson_iter_document(&it, &len, &data);
+            has = bson_init_static(&had_sweep, data, len);
+        }
+        if (!has || !bson_equal(&had_sweep, p->sweep)) {
+            char *want = bson_as_relaxed_extended_json(p->sweep, NULL);
+            char *got = has ? bson_as_relaxed_extended_json(&had_sweep, NULL) : NULL;
+            bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_ELABEL,
+                           "--resume %s: the sweep set given (%s) is not that run's (%s): a run keeps the sweep set "
+                           "it started with", p->resume_id, want, got ? got : "it is of no sweep");
+            bson_free(want);
+            bson_free(got);
+            return false;
+        }
     }
     if (!p->tags || !bson_iter_init(&t, p->tags))
         return true;
@@ -133,10 +155,10 @@ static bool take_previous(const bson_t *doc, void *ud, bson_error_t *err)
 }
 
 static bool load_previous(nem_store_t *store, const char *resume_id, const char *name, const bson_t *tags,
-                          bson_t *previous, bool *legacy, bson_error_t *err)
+                          const bson_t *sweep, bson_t *previous, bool *legacy, bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    previous_t p = {resume_id, name, tags, previous, false, false};
+    previous_t p = {resume_id, name, tags, sweep, previous, false, false};
     BSON_APPEND_UTF8(&filter, "_id", resume_id);
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, NULL, take_previous, &p, err);
     bson_destroy(&filter);
@@ -163,7 +185,7 @@ static const char *user_name(char *buf, size_t len)
 }
 
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
-                      int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
+                      const bson_t *sweep, int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
                       bson_t *previous, bool *legacy, bson_error_t *err)
 {
     bson_t options, doc = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
@@ -179,7 +201,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
     }
     if (resume_id) {
         bson_strncpy(run_id_out, resume_id, 64);
-        ok = load_previous(store, resume_id, name, tags, previous, legacy, err);
+        ok = load_previous(store, resume_id, name, tags, sweep, previous, legacy, err);
         if (ok) {
             bson_t filter = BSON_INITIALIZER;
             BSON_APPEND_UTF8(&filter, "_id", resume_id);
@@ -213,6 +235,10 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
             bson_t none = BSON_INITIALIZER;
             BSON_APPEND_DOCUMENT(&doc, "tags", &none);
         }
+        if (sweep && !bson_empty(sweep))
+            BSON_APPEND_DOCUMENT(&doc, "sweep", sweep);
+        else
+            BSON_APPEND_NULL(&doc, "sweep");
         BSON_APPEND_UTF8(&doc, "version", PACKAGE_VERSION);
         BSON_APPEND_INT32(&doc, "ranks", ranks);
         BSON_APPEND_ARRAY(&doc, "hosts", hosts);
@@ -413,5 +439,75 @@ bool nem_runrec_of_job(nem_store_t *store, const char *job, char *id_out, size_t
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, take_id, &t, err);
     bson_destroy(opts);
     bson_destroy(&filter);
+    return ok;
+}
+
+/* The newest run of the sweep name and index: its id when it did not succeed and has the same overrides. */
+typedef struct {
+    const bson_t *overrides;
+    char *id;
+    size_t len;
+    bool succeeded, same;
+} sweep_take_t;
+
+static bool take_sweep_run(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    sweep_take_t *t = ud;
+    bson_iter_t it;
+    (void)err;
+    if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+        return true;
+    bson_strncpy(t->id, bson_iter_utf8(&it, NULL), t->len);
+    t->succeeded = bson_iter_init_find(&it, doc, "status") && BSON_ITER_HOLDS_UTF8(&it) &&
+                   strcmp(bson_iter_utf8(&it, NULL), nem_status_name(NEM_STATUS_SUCCEEDED)) == 0;
+    bson_iter_t o;
+    t->same = false;
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "sweep.overrides", &o) &&
+        BSON_ITER_HOLDS_DOCUMENT(&o)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t had;
+        bson_iter_document(&o, &len, &data);
+        t->same = bson_init_static(&had, data, len) && bson_equal(&had, t->overrides);
+    }
+    return true;
+}
+
+bool nem_runrec_of_sweep(nem_store_t *store, const bson_t *sweep, char *id_out, size_t len, bool *different,
+                         bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER, overrides;
+    bson_iter_t it;
+    char newest[64] = "";
+    id_out[0] = '\0';
+    *different = false;
+    if (bson_iter_init_find(&it, sweep, "name") && BSON_ITER_HOLDS_UTF8(&it))
+        BSON_APPEND_UTF8(&filter, "sweep.name", bson_iter_utf8(&it, NULL));
+    if (bson_iter_init_find(&it, sweep, "index") && BSON_ITER_HOLDS_NUMBER(&it))
+        BSON_APPEND_INT64(&filter, "sweep.index", bson_iter_as_int64(&it));
+    bson_init(&overrides);
+    if (bson_iter_init_find(&it, sweep, "overrides") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+        uint32_t dlen;
+        const uint8_t *data;
+        bson_t o;
+        bson_iter_document(&it, &dlen, &data);
+        if (bson_init_static(&o, data, dlen)) {
+            bson_destroy(&overrides);
+            bson_copy_to(&o, &overrides);
+        }
+    }
+    sweep_take_t t = {&overrides, newest, sizeof newest, false, false};
+    bson_t *opts = BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "limit", BCON_INT64(1), "projection", "{",
+                            "_id", BCON_INT32(1), "status", BCON_INT32(1), "sweep", BCON_INT32(1), "}");
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, opts, take_sweep_run, &t, err);
+    if (ok && newest[0] && !t.succeeded) {
+        if (t.same)
+            bson_strncpy(id_out, newest, len);
+        else
+            *different = true, bson_strncpy(id_out, newest, len);
+    }
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    bson_destroy(&overrides);
     return ok;
 }

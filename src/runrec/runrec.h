@@ -10,6 +10,11 @@
  *   tags          --tag KEY=VALUE, each: {KEY: VALUE}, both strings (config/config.h nem_tag_split: a KEY has no
  *                 '.' and does not start with '$'); {} when none. Absent in records of versions before them: read
  *                 as null and {}. Set when the run starts; --resume keeps them (a different one given is refused)
+ *   sweep         --sweep FILE --sweep-index N (config/sweep.c): {name: --sweep-name or FILE's name without its
+ *                 extension, index: N (from 0), overrides: {OPTION: VALUE} the set applied above every other
+ *                 source, typed as the options snapshot types them, lists as arrays}; null for a run of no sweep
+ *                 (absent in records of earlier versions: read as null). Set when the run starts; --resume keeps
+ *                 it (a different set given is refused); --sweep-resume finds a set's unfinished run by it
  *   status        running | succeeded | failed | interrupted (util/status.h)
  *   started, ended, resumed, heartbeat   dates; heartbeat_s: how often rank 0 refreshes heartbeat
  *   version       the nemesyst that started it; ranks, hosts (rank order); user: who started it (rank 0's user
@@ -38,12 +43,12 @@
 /* Creates a new run record (run_id_out receives its id), or with resume_id reopens that run: previous receives its
  * per-script entries ({"clean-0": {...status...}}) so only the unfinished scripts are run again. run_options: the
  * option snapshot (no secrets), stored as "options" (or "resume_options"); heartbeat_s: the run's --heartbeat.
- * name and tags (NULL: none): stored as "name" and "tags" in a new record; with resume_id each given must be the
- * record's (NEM_PROVENANCE_ELABEL, exit status 2, otherwise, before the record changes).
+ * name, tags and sweep (NULL or empty: none): stored as "name", "tags" and "sweep" in a new record; with resume_id
+ * each given must be the record's (NEM_PROVENANCE_ELABEL, exit status 2, otherwise, before the record changes).
  * *legacy: the run was recorded before stamp format 2 (only a resumed run can be): its documents keep the first
  * stamp format. */
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
-                      int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
+                      const bson_t *sweep, int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
                       bson_t *previous, bool *legacy, bson_error_t *err);
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
  * ...}), the heartbeat, the end. */
@@ -83,5 +88,10 @@ bool nem_runrec_attempt_end(nem_store_t *store, const char *id, int64_t attempt,
                             bson_error_t *err);
 /* The newest run not succeeded whose attempts name Slurm job `job` (id_out empty when none). */
 bool nem_runrec_of_job(nem_store_t *store, const char *job, char *id_out, size_t len, bson_error_t *err);
+/* --sweep-resume: the newest run of sweep {name, index, overrides} (sweep.name and sweep.index as given) when it did
+ * not succeed (id_out empty when there is none, or the newest succeeded). *different: that run's overrides are not
+ * these (the sweep file changed since): id_out names it, and it is not to be resumed. */
+bool nem_runrec_of_sweep(nem_store_t *store, const bson_t *sweep, char *id_out, size_t len, bool *different,
+                         bson_error_t *err);
 
 #endif

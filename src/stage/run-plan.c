@@ -53,6 +53,8 @@ void nem_run_plan_clear(nem_run_plan_t *plan)
         bson_destroy(&plan->options);
     if (plan->tags.len)
         bson_destroy(&plan->tags);
+    if (plan->sweep.len)
+        bson_destroy(&plan->sweep);
     nem_strv_free(&plan->owned); /* wipes: the password is one of them */
     memset(plan, 0, sizeof *plan);
 }

@@ -58,6 +58,8 @@ typedef struct {
     const char *resume_id;      /* the run to finish; NULL = a new run */
     const char *run_name;       /* --run-name: the run record's "name"; NULL = none */
     bson_t tags;                /* --tag KEY=VALUE, each: the run record's "tags" {KEY: VALUE}; empty = none */
+    bson_t sweep;               /* --sweep: the run record's "sweep" {name, index, overrides}; empty = none */
+    bool sweep_resume;          /* --sweep-resume: resume this sweep index's newest unfinished run, if any */
     const char *summary_json;   /* where the JSON summary goes; NULL = nowhere */
     bool list_runs;             /* print the run records instead of running */
     nem_ol_opts_t openlineage;  /* --openlineage: where rank 0 sends the run's OpenLineage events (url NULL: none) */

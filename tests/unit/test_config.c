@@ -87,6 +87,127 @@ static nem_config_t *resolve(argv_t *a, bson_error_t *err)
     return cfg;
 }
 
+/* --sweep: the set applies above the command line, names "sweep FILE:LINE" as its source, and the run record's
+ * name, index and overrides come from it. */
+START_TEST(sweep_set_is_the_highest_layer_and_names_its_line)
+{
+    char *conf = write_file("a.conf", "dl-batch-size = 8\nlog-level = warn\n");
+    char *sweep = write_file("lr.grid.jsonl", "# sets\n{\"dl-batch-size\": 16}\n\n"
+                                              "{\"dl-batch-size\": 64, \"dl-epochs\": [2, 3], \"keep-partial\": true}\n");
+    setenv("N_DL_BATCH_SIZE", "9", 1);
+    argv_t a = ARGV("-c", conf, "--dl-batch-size", "10", "--dl-epochs", "5", "--sweep", sweep, "--sweep-index", "1");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    char *where = bson_strdup_printf("sweep %s:4", sweep);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DL_BATCH_SIZE, 0), 64);
+    ck_assert_int_eq(cfg->values[NEM_OPT_DL_BATCH_SIZE].src, NEM_SRC_SWEEP);
+    ck_assert_str_eq(cfg->values[NEM_OPT_DL_BATCH_SIZE].where, where);
+    ck_assert_uint_eq(nem_cfg_count(cfg, NEM_OPT_DL_EPOCHS), 2);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DL_EPOCHS, 1), 3);
+    ck_assert(nem_cfg_bool(cfg, NEM_OPT_KEEP_PARTIAL));
+    ck_assert_str_eq(nem_cfg_str(cfg, NEM_OPT_LOG_LEVEL, 0), "warn"); /* not in the set: the file's */
+    /* --print-config names the sweep line as the source */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    nem_config_print(cfg, out);
+    fclose(out);
+    ck_assert_ptr_nonnull(strstr(buf, where));
+    free(buf);
+    /* the run record's sweep: the name from the file, the overrides typed */
+    char *name = nem_cfg_sweep_name(cfg);
+    ck_assert_str_eq(name, "lr.grid");
+    bson_free(name);
+    bson_t overrides;
+    nem_cfg_sweep_overrides(cfg, &overrides);
+    char *json = bson_as_relaxed_extended_json(&overrides, NULL);
+    ck_assert_str_eq(json, "{ \"keep-partial\" : true, \"dl-batch-size\" : [ 64 ], \"dl-epochs\" : [ 2, 3 ] }");
+    bson_free(json);
+    bson_destroy(&overrides);
+    /* the broadcast form keeps the source */
+    bson_t doc;
+    nem_config_to_bson(cfg, true, &doc);
+    nem_config_t *copy = nem_config_new();
+    ck_assert(nem_config_from_bson(copy, &doc, &err));
+    ck_assert_int_eq(copy->values[NEM_OPT_DL_BATCH_SIZE].src, NEM_SRC_SWEEP);
+    bson_destroy(&doc);
+    nem_config_destroy(copy);
+    unsetenv("N_DL_BATCH_SIZE");
+    bson_free(where);
+    bson_free(conf);
+    bson_free(sweep);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+}
+END_TEST
+
+START_TEST(sweep_index_comes_from_slurm_array_task_id)
+{
+    char *sweep = write_file("s.jsonl", "{\"dl-epochs\": 4}\n{\"dl-epochs\": 7}\n");
+    setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+    argv_t a = ARGV("--sweep", sweep, "--sweep-name", "mine");
+    bson_error_t err;
+    nem_config_t *cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DL_EPOCHS, 0), 7);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_SWEEP_INDEX, 0), 1);
+    ck_assert_str_eq(cfg->values[NEM_OPT_SWEEP_INDEX].where, "env SLURM_ARRAY_TASK_ID");
+    char *name = nem_cfg_sweep_name(cfg);
+    ck_assert_str_eq(name, "mine");
+    bson_free(name);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    /* --sweep-index wins over the array's index */
+    a = ARGV("--sweep", sweep, "--sweep-index", "0");
+    cfg = resolve(&a, &err);
+    ck_assert_msg(cfg != NULL, "%s", err.message);
+    ck_assert_int_eq(nem_cfg_int(cfg, NEM_OPT_DL_EPOCHS, 0), 4);
+    nem_config_destroy(cfg);
+    free_argv(&a);
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    bson_free(sweep);
+}
+END_TEST
+
+START_TEST(bad_sweeps_name_the_file_and_line)
+{
+    static const struct {
+        const char *text, *args_index, *want;
+    } cases[] = {
+        {"{}\n{\"dl-epochs\": \"2\"}\n", "0", ":2: option --dl-epochs expects an integer, got a string"},
+        {"{\"dl-epochs\": 2}\nnope\n", "0", ":2: malformed line 'nope'"},
+        {"{\"dl-epochs\": 2\n", "0", ":1: malformed line: not one JSON object"},
+        {"\n\n{\"no-such\": 1}\n", "0", ":3: unknown option 'no-such'"},
+        {"{\"db-ip\": \"x\"}\n", "0", ":1: option --db-ip cannot be set by a sweep"},
+        {"{\"process-pool\": 0}\n", "0", ":1: option --process-pool must be >= 1, got 0"},
+        {"{}\n{}\n", "2", "--sweep-index 2 (cli) is out of range: the file holds 2 option sets (indexes 0-1)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *sweep = write_file("bad.jsonl", cases[i].text);
+        argv_t a = ARGV("--sweep", sweep, "--sweep-index", cases[i].args_index);
+        bson_error_t err;
+        nem_config_t *cfg = resolve(&a, &err);
+        ck_assert_msg(cfg == NULL, "case %zu resolved", i);
+        ck_assert_msg(strstr(err.message, sweep) && strstr(err.message, cases[i].want), "case %zu: %s", i,
+                      err.message);
+        ck_assert_ptr_null(strchr(err.message, '\n'));
+        free_argv(&a);
+        bson_free(sweep);
+    }
+    argv_t a = ARGV("--sweep", "/nonexistent/s.jsonl", "--sweep-index", "0");
+    bson_error_t err;
+    ck_assert_ptr_null(resolve(&a, &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "cannot read sweep file '/nonexistent/s.jsonl'"));
+    free_argv(&a);
+    for (int i = 0; i < NEM_OPT__COUNT; i++) /* the sweep cannot redirect a run to another store */
+        if (nem_options[i].group == NEM_G_TLS || (nem_options[i].flags & NEM_F_SECRET))
+            ck_assert_ptr_nonnull(nem_sweep_refuses((nem_opt_id_t)i));
+    ck_assert_ptr_null(nem_sweep_refuses(NEM_OPT_DL_BATCH_SIZE));
+    ck_assert_ptr_null(nem_sweep_refuses(NEM_OPT_DB_BATCH_SIZE));
+}
+END_TEST
+
 START_TEST(every_2_0_6_option_is_in_the_table_with_its_short_name)
 {
     static const struct { const char *name; char s; } original[] = {
@@ -1412,6 +1533,9 @@ static Suite *config_suite(void)
     tcase_add_test(t, unknown_env_variables_are_found_with_a_suggestion);
     tcase_add_test(t, check_and_python_are_options_of_the_table);
     tcase_add_test(t, script_args_pad_per_script_lists_by_repeating_the_last_value);
+    tcase_add_test(t, sweep_set_is_the_highest_layer_and_names_its_line);
+    tcase_add_test(t, sweep_index_comes_from_slurm_array_task_id);
+    tcase_add_test(t, bad_sweeps_name_the_file_and_line);
     suite_add_tcase(s, t);
     TCase *r = tcase_create("robustness");
     tcase_add_checked_fixture(r, setup, teardown);

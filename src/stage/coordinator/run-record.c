@@ -170,6 +170,33 @@ static bool requeued_run(coord_t *c, bson_error_t *err)
     return ok;
 }
 
+/* --sweep-resume (a sweep's task run again: resubmitted, or retried by slurm/nemesyst-sweep.sbatch): the newest run
+ * of this sweep name and index is resumed when it did not succeed and has the same overrides. None, one that
+ * succeeded, or one of other overrides (the file changed): a new run. */
+static bool sweep_run(coord_t *c, bson_error_t *err)
+{
+    bson_iter_t it;
+    bool different = false;
+    if (c->resume_id || !c->plan->sweep_resume || bson_empty(&c->plan->sweep))
+        return true;
+    const char *name = bson_iter_init_find(&it, &c->plan->sweep, "name") ? bson_iter_utf8(&it, NULL) : "?";
+    int64_t index = bson_iter_init_find(&it, &c->plan->sweep, "index") ? bson_iter_as_int64(&it) : -1;
+    if (!nem_runrec_of_sweep(c->store, &c->plan->sweep, c->requeued_id, sizeof c->requeued_id, &different, err))
+        return false;
+    if (c->requeued_id[0] && !different) {
+        c->resume_id = c->requeued_id;
+        NEM_INFO("sweep %s, index %" PRId64 ": resuming its unfinished run %s (--sweep-resume)", name, index,
+                 c->resume_id);
+    } else if (c->requeued_id[0]) {
+        NEM_WARN("sweep %s, index %" PRId64 ": its newest run %s did not succeed, but with other overrides (the "
+                 "sweep file changed): a new run", name, index, c->requeued_id);
+        c->requeued_id[0] = '\0';
+    } else {
+        NEM_INFO("sweep %s, index %" PRId64 ": no unfinished run to resume (--sweep-resume): a new run", name, index);
+    }
+    return true;
+}
+
 /* The store and the run record: the hello every rank needs (its status: an exit status, or -1 to go on). */
 void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
 {
@@ -185,12 +212,12 @@ void nem_coord_open_run(coord_t *c, nem_msg_hello_t *hello)
     if (!(c->store = nem_store_new(&c->plan->store, &err)) || !nem_store_ping(c->store, &err)) {
         NEM_ERROR("%s", err.message);
         status = NEM_EXIT_SERVER;
-    } else if (!requeued_run(c, &err)) {
+    } else if (!requeued_run(c, &err) || !sweep_run(c, &err)) {
         NEM_ERROR("run record: %s", err.message);
         status = NEM_EXIT_SERVER;
     } else if (c->resume_id && (status = check_resume(c)) >= 0) {
         /* refused, and said why */
-    } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->run_name, &c->plan->tags,
+    } else if (!nem_runrec_begin(c->store, &c->plan->options, c->plan->run_name, &c->plan->tags, &c->plan->sweep,
                                  c->plan->heartbeat_s, &harr, c->world->size,
                                  c->resume_id, c->run_id, &c->previous, &c->legacy, &err)) {
         NEM_ERROR("run record: %s", err.message);
