@@ -132,7 +132,7 @@ static const char usage[] =
     "    --sweep NAME      runs: the runs of sweep NAME (nemesyst --sweep: --sweep-name, or the sweep file's name\n"
     "                      without its extension); models: the models those runs stored (--json gives each one's\n"
     "                      sweep_index), so --best picks the best set of the sweep\n"
-    "    "    -o, --output FILE get: where the model's file goes, - for stdout; bundle: where the bundle goes\n"
+    "    -o, --output FILE get: where the model's file goes, - for stdout; bundle: where the bundle goes\n"
     "    --force           get, bundle: replace FILE when it exists\n"
     "    --with-data       bundle: the documents the runs' models consumed too, so verify can check them there\n"
     "    --format F        export: nemesyst (the default: nemesyst-registry-export/1) or prov-json (W3C PROV-JSON)\n"
