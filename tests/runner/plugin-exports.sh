@@ -34,7 +34,14 @@ grep -q "NEMESYST_EXTERN bool $private(" "$top_srcdir/src/plugin/plugin-private.
 
 # the version: header macros, the library at run time, the package
 v=$(sed -n 's/^#define NEMESYST_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$/\2/p' "$header" | paste -sd.)
-got=$("$PYTHON3" -c '
+# An AddressSanitizer build's library needs the sanitizer's runtime first in the process (python is not built with
+# it): preload it, and leave the interpreter's own allocations alone.
+preload=
+if grep -q -- '-fsanitize=[a-z,]*address' Makefile 2>/dev/null; then
+    preload=$(${CC:-cc} -print-file-name=libasan.so 2>/dev/null)
+    [ -f "$preload" ] || preload=$(gcc -print-file-name=libasan.so)
+fi
+got=$(LD_PRELOAD=${preload:-${LD_PRELOAD:-}} ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$PYTHON3" -c '
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
 lib.nemesyst_version_string.restype = ctypes.c_char_p
