@@ -126,6 +126,11 @@ bool nem_config_check_labels(const nem_config_t *cfg, bson_error_t *err);
 /* Reads the password: --db-password literal (cli, N_DB_PASSWORD, file), else --db-password-file (refused when
  * group/other can read it), else a no-echo prompt on the TTY when --db-password is true. */
 bool nem_config_resolve_password(nem_config_t *cfg, bson_error_t *err);
+/* A secret kept in a file (a password, an API key): a regular file of at most max bytes that only its owner may
+ * read, whose first line (UTF-8, no NUL, not empty) is the secret; into *out (bson_zero_free it). option names the
+ * file in messages ("--db-password-file"), where (may be NULL) prefixes them. */
+bool nem_secret_file_read(const char *path, const char *option, size_t max, const char *where, char **out,
+                          bson_error_t *err);
 /* SCRAM prepares a password with SASLprep (RFC 4013) before hashing it: one holding a code point that profile
  * prohibits (controls, private use, non-characters, ...), leaves unassigned, or whose right-to-left text breaks its
  * rule has no SCRAM form, and a server refuses it late (or logs it). False with an error naming the password's source

@@ -17,25 +17,29 @@
 #include "util/fs.h"
 #include "util/text.h"
 
-static bool read_password_file(const char *path, const char *where, char **out, bson_error_t *err)
+bool nem_secret_file_read(const char *path, const char *option, size_t max, const char *where, char **out,
+                          bson_error_t *err)
 {
     struct stat st;
     char *text = NULL;
+    char prefix[256] = "";
     size_t len = 0, bad;
+    if (where)
+        snprintf(prefix, sizeof prefix, "%s: ", where);
     /* A regular file only: a FIFO would block, a device never end. Opened without following it into a wait. */
-    int fd = nem_open_regular_file(path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &st, err);
+    int fd = nem_open_regular_file(path, max, option, &st, err);
     if (fd < 0) {
         nem_config_rewrap(err, where, NEM_CONFIG_EFILE);
         return false;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
-                       "%s: --db-password-file '%s' is accessible by group or others (mode %03o): chmod 600 it", where,
-                       path, (unsigned)(st.st_mode & 0777));
+                       "%s%s '%s' is accessible by group or others (mode %03o): chmod 600 it", prefix, option, path,
+                       (unsigned)(st.st_mode & 0777));
         close(fd);
         return false;
     }
-    bool ok = nem_read_fd(fd, path, NEM_PASSWORD_FILE_MAX, "--db-password-file", &text, &len, err);
+    bool ok = nem_read_fd(fd, path, max, option, &text, &len, err);
     close(fd);
     if (!ok) {
         nem_config_rewrap(err, where, NEM_CONFIG_EFILE);
@@ -50,13 +54,18 @@ static bool read_password_file(const char *path, const char *where, char **out, 
     else if (!nem_utf8_valid(text, line, &bad))
         why = "is not valid UTF-8";
     if (why) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s: --db-password-file '%s' %s", where, path, why);
+        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "%s%s '%s' %s", prefix, option, path, why);
         bson_zero_free(text, len + 1);
         return false;
     }
     *out = bson_strndup(text, line);
     bson_zero_free(text, len + 1);
     return true;
+}
+
+static bool read_password_file(const char *path, const char *where, char **out, bson_error_t *err)
+{
+    return nem_secret_file_read(path, "--db-password-file", NEM_PASSWORD_FILE_MAX, where, out, err);
 }
 
 static volatile sig_atomic_t prompt_interrupted;

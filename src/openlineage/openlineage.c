@@ -1,5 +1,6 @@
 /* Live OpenLineage events: the emitter (a queue and a sender thread) and the event builders (openlineage.h). */
 #include "openlineage/openlineage.h"
+#include "config/config.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -106,39 +107,7 @@ void nem_ol_url_public(const char *url, char *out, size_t len)
 
 bool nem_ol_read_api_key(const char *path, char **key, bson_error_t *err)
 {
-    struct stat st;
-    char *text = NULL;
-    size_t len = 0, bad;
-    int fd = nem_open_regular_file(path, NEM_OL_API_KEY_MAX, "--openlineage-api-key-file", &st, err);
-    if (fd < 0)
-        return false;
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE,
-                       "--openlineage-api-key-file '%s' is accessible by group or others (mode %03o): chmod 600 it",
-                       path, (unsigned)(st.st_mode & 0777));
-        close(fd);
-        return false;
-    }
-    bool ok = nem_read_fd(fd, path, NEM_OL_API_KEY_MAX, "--openlineage-api-key-file", &text, &len, err);
-    close(fd);
-    if (!ok)
-        return false;
-    size_t line = strcspn(text, "\r\n");
-    const char *why = NULL;
-    if (memchr(text, '\0', len))
-        why = "holds a NUL byte";
-    else if (line == 0)
-        why = len ? "has an empty first line" : "is empty";
-    else if (!nem_utf8_valid(text, line, &bad))
-        why = "is not valid UTF-8";
-    if (why) {
-        bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EFILE, "--openlineage-api-key-file '%s' %s", path, why);
-        bson_zero_free(text, len + 1);
-        return false;
-    }
-    *key = bson_strndup(text, line);
-    bson_zero_free(text, len + 1);
-    return true;
+    return nem_secret_file_read(path, "--openlineage-api-key-file", NEM_OL_API_KEY_MAX, NULL, key, err);
 }
 
 /* --- the emitter --- */
