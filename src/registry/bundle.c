@@ -268,7 +268,8 @@ static int tr_doc(tarr_t *t, bson_t **doc, bson_error_t *err)
 
 typedef struct {
     char *collection;
-    bson_t matches; /* array of the consumed pipelines' leading $match filters */
+    bson_t *matches; /* array of the consumed pipelines' leading $match filters (a pointer: a bson_t wants a
+                      * 128-byte alignment that a realloc'ed array of these does not give) */
     uint32_t n;
     bool all;       /* a pipeline without one: the whole collection */
 } consumed_t;
@@ -386,7 +387,7 @@ static consumed_t *consumed_of(bw_t *b, const char *collection)
     b->consumed = bson_realloc(b->consumed, (b->n_consumed + 1) * sizeof *b->consumed);
     consumed_t *c = &b->consumed[b->n_consumed++];
     c->collection = bson_strdup(collection);
-    bson_init(&c->matches);
+    c->matches = bson_new();
     c->n = 0;
     c->all = false;
     return c;
@@ -421,7 +422,7 @@ static bool note_consumed(bw_t *b, const bson_t *rec, bool group, bson_error_t *
     if (nem_reg_sub(&pipeline, "0", &stage) && nem_reg_sub(&stage, "$match", &match)) {
         bson_iter_t m;
         bool seen = false;
-        if (bson_iter_init(&m, &c->matches))
+        if (bson_iter_init(&m, c->matches))
             while (!seen && bson_iter_next(&m)) {
                 uint32_t len;
                 const uint8_t *data;
@@ -433,7 +434,7 @@ static bool note_consumed(bw_t *b, const bson_t *rec, bool group, bson_error_t *
             char key[16];
             const char *k;
             bson_uint32_to_string(c->n++, &k, key, sizeof key);
-            BSON_APPEND_DOCUMENT(&c->matches, k, &match);
+            BSON_APPEND_DOCUMENT(c->matches, k, &match);
         }
     } else {
         c->all = true;
@@ -533,10 +534,10 @@ static bool write_parts(bw_t *b, bson_error_t *err)
         if (!(ok = nem_reg_collection_exists(store, c->collection, &exists, err)) || !exists)
             continue; /* dropped at the source: verify says unverifiable on both stores */
         bson_t filter = BSON_INITIALIZER, m;
-        if (!c->all && c->n == 1 && nem_reg_sub(&c->matches, "0", &m))
+        if (!c->all && c->n == 1 && nem_reg_sub(c->matches, "0", &m))
             bson_concat(&filter, &m);
         else if (!c->all)
-            BSON_APPEND_ARRAY(&filter, "$or", &c->matches);
+            BSON_APPEND_ARRAY(&filter, "$or", c->matches);
         ok = part_find(b, "data", c->collection, &filter, NULL, err);
         bson_destroy(&filter);
     }
@@ -726,7 +727,7 @@ int nem_reg_bundle(nem_reg_t *r, const char *const *runs, size_t n_runs, const c
     nem_strv_free(&b.buckets);
     for (size_t i = 0; i < b.n_consumed; i++) {
         bson_free(b.consumed[i].collection);
-        bson_destroy(&b.consumed[i].matches);
+        bson_destroy(b.consumed[i].matches);
     }
     bson_free(b.consumed);
     bson_free(copy);

@@ -219,7 +219,7 @@ typedef struct {
     bool pending;
     char sha256[65];
     char name[160];
-    bson_t metadata;
+    bson_t *metadata; /* a pointer: a bson_t wants a 128-byte alignment that a realloc'ed array does not give */
 } entry_t;
 
 typedef struct {
@@ -231,7 +231,7 @@ static void list_free(list_t *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         bson_value_destroy(&l->v[i].id);
-        bson_destroy(&l->v[i].metadata);
+        bson_destroy(l->v[i].metadata);
     }
     bson_free(l->v);
     memset(l, 0, sizeof *l);
@@ -248,9 +248,9 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
     }
     entry_t *e = &l->v[l->n];
     memset(e, 0, sizeof *e);
-    bson_init(&e->metadata);
     if (!bson_iter_init_find(&it, doc, "_id"))
         return true;
+    e->metadata = bson_new();
     bson_value_copy(bson_iter_value(&it), &e->id);
     if (bson_iter_init_find(&it, doc, "filename") && BSON_ITER_HOLDS_UTF8(&it))
         bson_strncpy(e->name, bson_iter_utf8(&it, NULL), sizeof e->name);
@@ -273,8 +273,8 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
                 bson_t view;
                 bson_iter_document(&m, &len, &data);
                 if (bson_init_static(&view, data, len)) {
-                    bson_destroy(&e->metadata);
-                    bson_copy_to(&view, &e->metadata);
+                    bson_destroy(e->metadata);
+                    e->metadata = bson_copy(&view);
                 }
             }
         }
@@ -436,7 +436,7 @@ static void fill_found(nem_ckpt_found_t *found, const entry_t *e)
 {
     found->step = e->step;
     found->attempt = e->attempt;
-    bson_copy_to(&e->metadata, &found->metadata);
+    bson_copy_to(e->metadata, &found->metadata);
     bson_strncpy(found->sha256, e->sha256, sizeof found->sha256);
 }
 
