@@ -9,7 +9,9 @@
 #     (nemesyst_checkpoints.files), SIGTERM through nemesyst-mpirun: the learners end with "stopping: checkpoint
 #     after epoch 1", the run is interrupted (143), no model is stored;
 #   - --resume RUN: both learners go on from epoch 1 (the CNN reading from the database the data its skipped first
-#     epoch would have kept) and each model's test accuracy is within 1 point of the uninterrupted run's; each
+#     epoch would have kept) and each model's test accuracy is within 1 point of the uninterrupted run's, its
+#     recorded consumed data as many documents as the uninterrupted model's, and `nemesyst-registry verify` says
+#     unchanged (its count and sha256 are those of a whole read of the data now); each
 #     learner's metrics appear once per epoch; the run record has two attempts (interrupted, succeeded).
 # Skipped (77) without dataset-fashion-mnist, OpenBLAS (the C learner) or PyTorch and h5py for $PYTHON3.
 . "${top_builddir:-.}/tests/env.sh" 2>/dev/null || . ./tests/env.sh
@@ -138,6 +140,14 @@ for arch in sorted(epochs):
     check(a > 0.6, "%s: the uninterrupted run reached only %.4f" % (arch, a))
     check(mb.get("epochs") == epochs[arch] and mb.get("examples") == limit,
           "%s: epochs/examples %r %r" % (arch, mb.get("epochs"), mb.get("examples")))
+    # the data the whole training read, as the model's lineage records it: as many documents as the uninterrupted
+    # run's (the digests differ between the two databases, whose documents have their own _ids; verify, below,
+    # checks the resumed one against its own data)
+    def reads(meta):
+        return sorted((c.get("collection"), c.get("count"))
+                      for c in meta.get("_nemesyst", {}).get("consumed", []))
+    check(reads(mb) == reads(ma) and reads(ma),
+          "%s: consumed %r, the uninterrupted run's %r" % (arch, reads(mb), reads(ma)))
     # each epoch's metrics once: epoch 0 from the first attempt, the rest from the second
     for name in ("loss", "train_accuracy"):
         steps = sorted(m["step"] for m in db["nemesyst_metrics"].find({"run": run_id, "script": script,
@@ -156,4 +166,16 @@ for e in errors:
 sys.exit(1 if errors else 0)
 PY
     { tail -n 60 "$tmp/resume.out" >&2; fail "read-back checks failed"; }
+# The resumed models' consumed records are those of the whole training: a read of the data now gives the same count
+# and sha256, which is what verify checks.
+ids=$("$PYTHON3" -c 'import sys, pymongo
+d = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]), serverSelectionTimeoutMS=10000)[sys.argv[2]]
+print(" ".join(str(f["_id"]) for f in d["fashion_models.files"].find()))' "$NEM_TEST_PORT" "$stop")
+[ -n "$ids" ] || fail "no model to verify"
+for id in $ids; do
+    "$top_builddir/nemesyst-registry" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name "$stop" verify "$id" \
+        > "$tmp/verify.out" 2>&1 || { cat "$tmp/verify.out" >&2; fail "verify of resumed model $id: exit $?"; }
+    grep -q "unchanged" "$tmp/verify.out" || { cat "$tmp/verify.out" >&2; fail "verify of resumed model $id"; }
+    sed "s/^/verify: /" "$tmp/verify.out"
+done
 echo "PASS: fashion-mnist-checkpoint"
