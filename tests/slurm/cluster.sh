@@ -2,6 +2,8 @@
 # munged (unless one runs), slurmctld and slurmd on ports of their own, state under $T; stopped by the PIDs recorded
 # here, whatever happens, after cancelling the jobs left. Helpers: sbatch_wait, usage_of, run_usage.
 # SLURM_TEST_NAME names the temporary directory; NEM_KEEP_SLURM_LOGS=DIR keeps the daemons' logs there (debugging).
+# SLURM_NETNS_NODES="A B": a cluster of those nodes instead, each a network namespace of that name with its own host
+# name (tests/fixtures/netns.sh), one slurmd in each; the sourcing script runs on the first (slurmctld's host).
 for b in slurmctld slurmd sbatch munged; do
     command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || { echo "$b not installed"; exit 77; }
 done
@@ -42,9 +44,21 @@ for _ in $(seq 1 50); do [ -S "$MUNGE_SOCKET" ] && break; sleep 0.1; done
 [ -S "$MUNGE_SOCKET" ] || { cat "$T/munged.log"; echo "munged did not start"; exit 1; }
 
 host=$(hostname -s)
-node=$(/usr/sbin/slurmd -C | head -n1)
+# NodeName=... and the hardware of this machine, for each node: "NodeName=N CPUs=... RealMemory=..."
+hw=$(/usr/sbin/slurmd -C | head -n1)
+hw=${hw#NodeName=* }
+read -r -a nodes <<<"${SLURM_NETNS_NODES:-$host}"
+node_lines=$(for n in "${nodes[@]}"; do echo "NodeName=$n $hw State=UNKNOWN"; done)
+# A node's own files (%n: its name). Several nodes on one machine: PMIx's client directories of a job step go under
+# TmpFS by node name, else they would share one (and the first node to end the step would remove it).
+mkdir -p "$T/state" "$T/log"
+for n in "${nodes[@]}"; do mkdir -p "$T/spool/$n"; done
+tmpfs=
+if [ ${#nodes[@]} -gt 1 ]; then
+    tmpfs="TmpFS=$T/node-tmp/%n"
+    for n in "${nodes[@]}"; do mkdir -p "$T/node-tmp/$n"; done
+fi
 ctl_port=$(nem_random_port); d_port=$(( ctl_port + 1 ))
-mkdir -p "$T/state" "$T/spool" "$T/log"
 # Job ids of their own: two test clusters may run at once (make -j2 check), and the PMIx plugin names its
 # directories under /tmp by user, job and step, so equal ids would collide.
 first_job=$(( (RANDOM % 30000 + 1) * 1000 ))
@@ -69,24 +83,37 @@ OverTimeLimit=0
 ReturnToService=2
 EnforcePartLimits=ALL
 StateSaveLocation=$T/state
-SlurmdSpoolDir=$T/spool
+SlurmdSpoolDir=$T/spool/%n
+$tmpfs
 SlurmctldPidFile=$T/slurmctld.pid
-SlurmdPidFile=$T/slurmd.pid
+SlurmdPidFile=$T/slurmd-%n.pid
 SlurmctldLogFile=$T/log/slurmctld.log
-SlurmdLogFile=$T/log/slurmd.log
-$node State=UNKNOWN
-PartitionName=test Nodes=$host Default=YES MaxTime=UNLIMITED State=UP OverSubscribe=YES
+SlurmdLogFile=$T/log/slurmd-%n.log
+$node_lines
+PartitionName=test Nodes=$(IFS=,; echo "${nodes[*]}") Default=YES MaxTime=UNLIMITED State=UP OverSubscribe=YES
 EOC
 export SLURM_CONF="$T/slurm.conf"
+# `ip netns exec` mounts a sysfs of the namespace's own over /sys, without /sys/fs/cgroup, where slurmd looks for the
+# cgroup version (it fails "No filesystem mounted on /sys/fs/cgroup" otherwise): name the plugin instead; it is
+# loaded but never used (proctrack/linuxproc, task/none).
+[ -n "${SLURM_NETNS_NODES:-}" ] && echo "CgroupPlugin=cgroup/v1" >"$T/cgroup.conf"
 /usr/sbin/slurmctld -D -f "$SLURM_CONF" > "$T/log/ctld.out" 2>&1 &
 pids+=($!)
-/usr/sbin/slurmd -D -f "$SLURM_CONF" > "$T/log/d.out" 2>&1 &
-pids+=($!)
+for n in "${nodes[@]}"; do
+    if [ -n "${SLURM_NETNS_NODES:-}" ]; then # its PID is slurmd's: ip, unshare and sh exec it
+        ip netns exec "$n" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$n" \
+            /usr/sbin/slurmd -D -f "$SLURM_CONF" > "$T/log/d-$n.out" 2>&1 &
+    else
+        /usr/sbin/slurmd -D -f "$SLURM_CONF" > "$T/log/d-$n.out" 2>&1 &
+    fi
+    pids+=($!)
+done
+slurm_all_idle() { [ "$(timeout 2 sinfo -h -N -o %T 2>/dev/null | grep -c '^idle')" = "${#nodes[@]}" ]; }
 for _ in $(seq 1 300); do # up to a minute or more on a loaded machine
-    timeout 2 sinfo -h -o %T 2>/dev/null | grep -q idle && break
+    slurm_all_idle && break
     sleep 0.2
 done
-timeout 5 sinfo -h -o %T | grep -q idle || { tail "$T"/log/*; fail "the Slurm node never became idle"; }
+slurm_all_idle || { tail "$T"/log/*; fail "not every Slurm node became idle: $(timeout 5 sinfo -N 2>&1)"; }
 
 # sbatch_wait NAME SBATCH-OPTIONS... -- SCRIPT ARGS...: sbatch --wait, its exit status in RC, the job's output in $T/NAME.out
 sbatch_wait() {
