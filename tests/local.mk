@@ -37,6 +37,10 @@ TESTS += tests/slurm/store.sh
 # Slurm: a sweep over a job array (slurm/nemesyst-sweep.sbatch) reporting to a store job, a failed task resumed
 dist_check_SCRIPTS += tests/slurm/sweep.sh
 TESTS += tests/slurm/sweep.sh
+# Slurm across two hosts: a node in each of two network namespaces, the multi-node script's workers on both, a TLS
+# store job on one node serving a client job on the other
+dist_check_SCRIPTS += tests/slurm/multinode.sh
+TESTS += tests/slurm/multinode.sh
 check_PROGRAMS += tests/unit/test_stage
 tests_unit_test_stage_SOURCES = tests/unit/test_stage.c
 tests_unit_test_stage_CFLAGS = $(TEST_CFLAGS)

@@ -15,16 +15,11 @@
 # It removes the namespaces, the veth pair and every file it created, whatever happens. Needs root and iproute2:
 # skipped (77) without them.
 . ./tests/env.sh
+. "$top_srcdir/tests/fixtures/netns.sh" # nem_two_hosts, nem_on
 set -u
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-command -v ip >/dev/null && command -v unshare >/dev/null || { echo "SKIP: needs iproute2 and unshare"; exit 77; }
 PLUGIN="$top_builddir/tests/runner/.libs/plugin_fixture.so"
 [ -f "$PLUGIN" ] || fail "test plugin $PLUGIN not built (make check builds it)"
 
-id=$$
-A=nemha$id B=nemhb$id
-net=$(( 16 + id % 200 ))
-ipa=10.77.$net.1 ipb=10.77.$net.2
 T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-multihost.XXXXXX")
 chmod 755 "$T"
 cleanup() {
@@ -32,22 +27,11 @@ cleanup() {
     for pid in $(cat "$T"/db*/nemesyst.pid 2>/dev/null | awk '{print $1}'); do
         kill -TERM "$pid" 2>/dev/null
     done
-    ip netns del "$A" 2>/dev/null
-    ip netns del "$B" 2>/dev/null
-    ip link del "va$id" 2>/dev/null
-    rm -rf "/etc/netns/$A" "/etc/netns/$B" /tmp/ompi."$A".* /tmp/ompi."$B".* "$T"
+    nem_two_hosts_down
+    rm -rf "$T"
 }
 trap cleanup EXIT
-ip netns add "$A" && ip netns add "$B" || { echo "SKIP: cannot create network namespaces here"; exit 77; }
-ip link add "va$id" type veth peer name "vb$id" || fail "cannot make a veth pair"
-ip link set "va$id" netns "$A" && ip link set "vb$id" netns "$B" || fail "cannot move the veth ends"
-ip -n "$A" addr add "$ipa/24" dev "va$id" && ip -n "$B" addr add "$ipb/24" dev "vb$id" || fail "addresses"
-for ns in "$A" "$B"; do ip -n "$ns" link set lo up || fail "lo up in $ns"; done
-ip -n "$A" link set "va$id" up && ip -n "$B" link set "vb$id" up || fail "veth up"
-for ns in "$A" "$B"; do
-    mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n%s %s\n%s %s\n' "$ipa" "$A" "$ipb" "$B" >"/etc/netns/$ns/hosts"
-done
+nem_two_hosts nemh 77
 cat >"$T/agent" <<'EOS'
 #!/bin/sh
 # Open MPI's launch agent here: `agent HOST command...` runs the command on HOST, that is in its namespace.
@@ -66,15 +50,13 @@ EOS
 chmod +x "$T/clean.sh"
 port=$(nem_random_port)
 
-# on_a COMMAND...: runs it on host A (its namespace and host name), as a user there would
-on_a() { ip netns exec "$A" unshare --uts sh -c "hostname $A && exec \"\$@\"" on_a "$@"; }
 # job LOG NEMESYST-ARGS...: one mpirun job from host A, rank 0 on A and ranks 1-2 on B
 job() {
     local log=$1
     shift
     timeout -k 5 180 ip netns exec "$A" unshare --uts sh -c "hostname $A && exec \"\$@\"" job \
         "$MPIRUN" --hostfile "${HOSTFILE:-$T/hosts}" -n 3 --mca plm_rsh_agent "$T/agent" \
-        --mca oob_tcp_if_include "10.77.$net.0/24" --mca btl tcp,self,vader --mca btl_tcp_if_include "10.77.$net.0/24" \
+        --mca oob_tcp_if_include "$hosts_net" --mca btl tcp,self,vader --mca btl_tcp_if_include "$hosts_net" \
         -x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM -x OMPI_MCA_mpi_yield_when_idle \
         "$NEMESYST" --db-engine ferretdb --db-port "$port" --db-user-name alice --db-password-file "$T/pw" "$@" \
         >"$log.out" 2>"$log.err"
@@ -91,7 +73,7 @@ rc=$?
 show "$T/one"
 [ "$rc" = 0 ] || fail "the two-host job with --db-bind-ip $ipa exited $rc"
 grep -q "listening on $ipa port $port" "$T/one.err" || fail "the log does not say the server listens on $ipa"
-on_a "$PYTHON3" - "$ipa" "$port" "$T/pw" "$B" <<'PY' || fail "read-back from host A failed"
+nem_on "$A" "$PYTHON3" - "$ipa" "$port" "$T/pw" "$B" <<'PY' || fail "read-back from host A failed"
 import sys, pymongo
 ip, port, pwfile, host_b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 pw = open(pwfile).read().strip()
@@ -156,7 +138,7 @@ HOSTFILE="$T/hosts2" job "$T/five" --db-path "$T/db5" --db-log-path "$T/db5/log"
 rc=$?
 show "$T/five"
 [ "$rc" = 0 ] || fail "the learner groups across hosts exited $rc"
-on_a "$PYTHON3" - "$ipa" "$port" "$T/pw" "$A" "$B" "${#learners[@]}" <<'PY' || fail "learner groups across hosts"
+nem_on "$A" "$PYTHON3" - "$ipa" "$port" "$T/pw" "$A" "$B" "${#learners[@]}" <<'PY' || fail "learner groups across hosts"
 import sys, pymongo
 ip, port, pwfile, host_a, host_b, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
 pw = open(pwfile).read().strip()

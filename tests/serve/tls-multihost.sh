@@ -10,16 +10,13 @@
 # It removes the namespaces, the veth pair and every file it created, whatever happens. Needs root, iproute2 and
 # openssl: skipped (77) without them.
 . ./tests/env.sh
+. "$top_srcdir/tests/fixtures/netns.sh" # nem_two_hosts
+. "$top_srcdir/tests/fixtures/certs.sh" # nem_make_certs
 set -u
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces)"; exit 77; }
-for p in ip unshare openssl; do command -v $p >/dev/null || { echo "SKIP: needs $p"; exit 77; }; done
+for p in openssl; do command -v $p >/dev/null || { echo "SKIP: needs $p"; exit 77; }; done
 FERRETDB_BIN=$("$top_srcdir/build-aux/build-ferretdb.sh" --print-path)
 export NEMESYST_FERRETDB="$FERRETDB_BIN" MONGOC_DISABLE_SHM=1
 
-id=$$
-A=nemta$id B=nemtb$id
-net=$(( 16 + (id + 100) % 200 ))
-ipa=10.78.$net.1 ipb=10.78.$net.2
 T=$(mktemp -d "${TMPDIR:-/tmp}/nemesyst-tls-multihost.XXXXXX")
 chmod 755 "$T"
 cleanup() {
@@ -27,39 +24,14 @@ cleanup() {
     for pid in $(cat "$T"/db*/nemesyst.pid 2>/dev/null | awk '{print $1}'); do
         kill -TERM "$pid" 2>/dev/null
     done
-    ip netns del "$A" 2>/dev/null
-    ip netns del "$B" 2>/dev/null
-    ip link del "va$id" 2>/dev/null
-    rm -rf "/etc/netns/$A" "/etc/netns/$B" /tmp/ompi."$A".* /tmp/ompi."$B".* "$T"
+    nem_two_hosts_down
+    rm -rf "$T"
 }
 trap cleanup EXIT
-ip netns add "$A" && ip netns add "$B" || { echo "SKIP: cannot create network namespaces here"; exit 77; }
-ip link add "va$id" type veth peer name "vb$id" || fail "cannot make a veth pair"
-ip link set "va$id" netns "$A" && ip link set "vb$id" netns "$B" || fail "cannot move the veth ends"
-ip -n "$A" addr add "$ipa/24" dev "va$id" && ip -n "$B" addr add "$ipb/24" dev "vb$id" || fail "addresses"
-for ns in "$A" "$B"; do ip -n "$ns" link set lo up || fail "lo up in $ns"; done
-ip -n "$A" link set "va$id" up && ip -n "$B" link set "vb$id" up || fail "veth up"
-for ns in "$A" "$B"; do
-    mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n%s %s\n%s %s\n' "$ipa" "$A" "$ipb" "$B" >"/etc/netns/$ns/hosts"
-done
+nem_two_hosts nemt 78
 
 # The CA, the server's certificate (for A's address and name, and loopback) and a client certificate.
-make_certs() {
-    cd "$T" || return 1
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=nemesyst test CA" &&
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=$A" &&
-    printf 'subjectAltName=IP:%s,DNS:%s,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' "$ipa" "$A" > server.ext &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
-        -extfile server.ext &&
-    openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=nemesyst client" &&
-    printf 'extendedKeyUsage=clientAuth\n' > client.ext &&
-    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 \
-        -extfile client.ext &&
-    cat client.pem client.key > client-bundle.pem
-}
-(make_certs) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log" >&2; fail "openssl could not make the certificates"; }
-chmod 600 "$T"/*.key "$T/client-bundle.pem"
+nem_make_certs "$T" "IP:$ipa,DNS:$A,IP:127.0.0.1"
 printf 'pw-tls-multihost\n' >"$T/pw" && chmod 600 "$T/pw"
 printf '#!/bin/sh\nfor i in 1 2 3; do echo "{\\"i\\": $i, \\"host\\": \\"$(hostname)\\"}"; done\n' >"$T/clean.sh"
 chmod +x "$T/clean.sh"

@@ -9,18 +9,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/nem-test-tls.XXXXXX")
 trap 'nem_ferretdb_stop; rm -rf "$work"' EXIT
 PROBE=./tests/store/store-probe
 
+. "$top_srcdir/tests/fixtures/certs.sh" # nem_make_certs
+nem_make_certs "$work" IP:127.0.0.1,DNS:localhost
+# and an encrypted client key, CRLs that revoke nothing and the server's certificate
 make_certs() {
     cd "$work" || return 1
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=nemesyst test CA" &&
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" &&
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > server.ext &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
-        -extfile server.ext &&
-    openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=nemesyst client" &&
-    printf 'extendedKeyUsage=clientAuth\n' > client.ext &&
-    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 \
-        -extfile client.ext &&
-    cat client.pem client.key > client-bundle.pem &&
     openssl pkey -in client.key -aes256 -passout pass:key-pass-1 -out client-enc.key &&
     cat client.pem client-enc.key > client-bundle-enc.pem &&
     printf '[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=2\n' \
