@@ -30,3 +30,6 @@ STAGE_TESTS += tests/stage/stage-checkpoint-faults.sh
 # schema (build-aux/openlineage-spec.sh caches it), and dead endpoints that cost the run nothing.
 STAGE_TESTS += tests/stage/stage-openlineage.sh
 EXTRA_DIST += tests/stage/olcheck.py
+# --openlineage further: https:// with a CA made in the test (trusted, untrusted), the API key nowhere but the
+# header, ABORT on SIGTERM through nemesyst-mpirun, --resume's events, a learner group's one pair of events.
+STAGE_TESTS += tests/stage/stage-openlineage-more.sh

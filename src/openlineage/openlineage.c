@@ -196,8 +196,10 @@ static bool send_http(nem_ol_t *ol, CURL *curl, struct curl_slist *headers, cons
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-    if (ol->ca_file)
+    if (ol->ca_file) { /* these CAs instead of the system's: the bundle and the directory libcurl was built with */
         curl_easy_setopt(curl, CURLOPT_CAINFO, ol->ca_file);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+    }
     CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
         snprintf(ol->last_error, sizeof ol->last_error, "%s", curl_easy_strerror(rc));

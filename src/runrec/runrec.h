@@ -22,10 +22,11 @@
  *   options, resume_options   the option snapshot, no secrets (large values by reference, provenance.h)
  *   scripts       {"clean-0": {stage, position, path, status, started, ended, documents, models, rank, host,
  *                 error, stamp, metrics, consumed, model, group...}} (stage/message.h: nem_task_result_to_bson)
- *   attempts      [{n, job, restart, host, ranks, started, ended, status}]: one per job that ran it
+ *   attempts      [{n, job, restart, host, ranks, started, ended, status, openlineage}]: one per job that ran it
+ *                 (openlineage: with --openlineage, {sent, dropped} of that attempt)
  *   owner         rank 0's process (util/procinfo.h), so a lost run is told from a live one
- *   openlineage   with --openlineage: {url (no user, password or query), run_uuid, sent, dropped}, the events this
- *                 attempt delivered and gave up (openlineage/openlineage.h; stage/coordinator/lineage-events.c)
+ *   openlineage   with --openlineage: {url (no user, password or query), run_uuid, sent, dropped}, the events the
+ *                 latest attempt delivered and gave up (openlineage/openlineage.h; stage/coordinator/lineage-events.c)
  *   error         why it did not succeed, or null */
 #ifndef NEM_RUNREC_H
 #define NEM_RUNREC_H

@@ -98,6 +98,8 @@ void nem_msg_result_encode(const nem_task_result_t *r, bson_t *out)
 {
     begin(out);
     result_fields(r, NULL, out);
+    if (r->interrupted)
+        BSON_APPEND_BOOL(out, "interrupted", true);
 }
 
 static void metrics_from_bson(nem_task_result_t *r, bson_iter_t *arr)
@@ -164,6 +166,8 @@ bool nem_task_result_from_bson(nem_task_result_t *r, const bson_t *doc)
             r->group_size = (int)bson_iter_as_int64(&it);
         else if (!strcmp(k, "group_stopped"))
             r->group_stopped = bson_iter_as_bool(&it);
+        else if (!strcmp(k, "interrupted"))
+            r->interrupted = bson_iter_as_bool(&it);
         else if (!strcmp(k, "model") && BSON_ITER_HOLDS_OID(&it))
             bson_oid_to_string(bson_iter_oid(&it), r->model);
         else if (!strcmp(k, "consumed") && BSON_ITER_HOLDS_DOCUMENT(&it)) {

@@ -56,6 +56,8 @@ typedef struct {
     int64_t consumed;           /* documents of its last complete read of --dl-data-collection, -1 = none */
     char consumed_digest[65];   /* their sha256 */
     char model[25];             /* the first model it stored (GridFS id), "" = none */
+    bool interrupted;           /* it failed because the run was interrupted (a signal), not of itself: OpenLineage's
+                                 * ABORT rather than FAIL (carried in the result message, not in the run record) */
 } nem_task_result_t;
 
 /* The run record's entry (path: the script's, or NULL). */

@@ -142,3 +142,39 @@ def lifecycle(events, run, ns, db, ok_types):
             eq((p["run"]["runId"], p["job"]["namespace"], p["job"]["name"]), (run_uuid, ns, db),
                "script %s's parent run" % key)
     eq(len(events), 2 + 2 * len(keys), "events of the run")
+
+
+def _keys(events, run):
+    """Each event's key: "run" for the run's, the script's key (clean-0, ...) for a script's, by their runIds."""
+    run_id = run["_id"]
+    names = {str(uuid.uuid5(NS, run_id)): "run"}
+    for e in events:
+        f = e["run"]["facets"].get("nemesyst", {})
+        if f.get("script"):
+            names[str(uuid.uuid5(NS, "%s/%s" % (run_id, f["script"])))] = f["script"]
+    for e in events:
+        ok(e["run"]["runId"] in names, "event of runId %s is the run's or one of its scripts'" % e["run"]["runId"])
+        yield names[e["run"]["runId"]], e
+
+
+def sequences(events, run):
+    """{"run": [eventType, ...], "clean-0": [...], ...} in the order sent; eventTimes never go back within one."""
+    out, last = {}, {}
+    for key, e in _keys(events, run):
+        out.setdefault(key, []).append(e["eventType"])
+        ok(e["eventTime"] >= last.get(key, ""), "%s's events in time order" % key)
+        last[key] = e["eventTime"]
+    return out
+
+
+def ends(events, run):
+    """{"run": the run's last end event, "clean-0": ...}: each one's last event other than START."""
+    return {key: e for key, e in _keys(events, run) if e["eventType"] != "START"}
+
+
+def attempts(events, run):
+    """{"run": [the nemesyst facet's attempt of each event], ...}."""
+    out = {}
+    for key, e in _keys(events, run):
+        out.setdefault(key, []).append(e["run"]["facets"]["nemesyst"]["attempt"])
+    return out

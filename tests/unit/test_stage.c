@@ -282,7 +282,8 @@ START_TEST(result_round_trip)
 {
     nem_task_result_t r = {.stage = NEM_STAGE_LEARN, .position = 2, .ok = false, .started_ms = 1000,
                            .ended_ms = 2500, .documents = 40, .models = 1, .rank = 3, .member = 1,
-                           .group_size = 2, .group_stopped = true, .consumed = 99, .n_metrics = 2};
+                           .group_size = 2, .group_stopped = true, .consumed = 99, .n_metrics = 2,
+                           .interrupted = true};
     nem_task_result_t back;
     bson_t msg;
     bson_error_t err;
@@ -311,6 +312,7 @@ START_TEST(result_round_trip)
     ck_assert_int_eq(back.member, 1);
     ck_assert_int_eq(back.group_size, 2);
     ck_assert(back.group_stopped);
+    ck_assert(back.interrupted);
     ck_assert_int_eq(back.consumed, 99);
     ck_assert_str_eq(back.consumed_digest, "ab");
     ck_assert_str_eq(back.model, r.model);
@@ -324,6 +326,7 @@ START_TEST(result_round_trip)
     nem_task_result_to_bson(&r, "learner.py", &msg);
     ck_assert(!bson_has_field(&msg, "v"));
     ck_assert(bson_has_field(&msg, "path"));
+    ck_assert(!bson_has_field(&msg, "interrupted")); /* a message's only: the record says failed, and why */
     bson_destroy(&msg);
 }
 END_TEST

@@ -59,7 +59,7 @@ if [ -f "$lin" ]; then
         --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg --log-level warn --process-pool 2 --dl-learn \
         --dl-learner "$lin" --dl-learner-entry-point linear --dl-data-collection vg --dl-data-parallel 2 \
         --dl-epochs 3 --dl-output-model-collection vgm --run-name vg-group --tag k=v --tag note=valgrind \
-        > "$work/gout.txt" 2> "$work/gerr.txt"
+        --openlineage "file:$work/group-events.jsonl" > "$work/gout.txt" 2> "$work/gerr.txt"
     rc=$?
     [ $rc -eq 97 ] && { cat "$work/group.log"; fail "valgrind found errors in nemesyst running a learner group"; }
     [ $rc -eq 0 ] || { cat "$work/gerr.txt"; fail "the learner group failed under valgrind ($rc)"; }
@@ -67,6 +67,10 @@ if [ -f "$lin" ]; then
         [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in a group member's plugin host"; }
     done
     grep -Eq '^run [^ ]+: 1 script\(s\), 0 failed' "$work/gout.txt" || { cat "$work/gout.txt"; fail "the group did not succeed"; }
+    # its OpenLineage events: the group's read facet with each member's shard
+    grep -q '"shards"' "$work/group-events.jsonl" || fail "no learner group shards in the OpenLineage events"
+    [ "$(wc -l < "$work/group-events.jsonl")" -eq 4 ] || fail "not 4 OpenLineage events for a run of one group"
+
     # nemesyst-registry: runs with every filter, and get (to a file, streamed and checked) of the group's model.
     reg=("$top_builddir/nemesyst-registry" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name vg)
     model=$("${reg[@]}" --json models --bucket vgm | "$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["models"][0]["id"])')

@@ -91,7 +91,7 @@ void nem_coord_flush(coord_t *c);
 /* lineage-events.c: --openlineage's events, for the run and for each script. */
 void nem_coord_ol_run_start(coord_t *c);
 void nem_coord_ol_script_start(coord_t *c, nem_stage_t stage, size_t position);
-void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r);
+void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r, const bson_t *extra);
 void nem_coord_ol_run_end(coord_t *c, nem_status_t status, const char *error);
 void nem_coord_ol_destroy(coord_t *c);
 

@@ -281,8 +281,10 @@ static void finish_group(coord_t *c, coord_group_t *g)
             r.ended_ms = x->ended_ms;
     }
     r.error[0] = '\0';
+    r.interrupted = false;
     if (!r.ok) {
         const nem_task_result_t *x = cause(g);
+        r.interrupted = x->interrupted; /* the group stopped because the run was interrupted */
         bson_snprintf(r.error, sizeof r.error, "learner group of %d: member %d (rank %d on %s) failed: %s", g->size,
                       x->member, x->rank, x->host, x->error);
     } else if (sp && !stamp_model(c, g, sp, &err)) {

@@ -68,16 +68,61 @@ static void dataset_name(const coord_t *c, const char *collection, char *out, si
     snprintf(out, len, "%s.%s", c->plan->store.db_name, collection);
 }
 
-/* What a script reads and writes, as datasets; r (NULL at its start) adds the counts. */
+/* A learner group's read (the run record's "group": {count, members: [{member, shard, count, digest}]}): the
+ * group's total count, and each member's shard, its filter, count and sha256 (there is no digest of the whole: each
+ * member read its own shard, as the run record and the model's lineage say). */
+static void group_read(const bson_t *group, bson_t *f, int64_t *total)
+{
+    bson_iter_t it, members, m;
+    bson_t arr, sh;
+    char idx[16];
+    const char *k;
+    uint32_t n = 0;
+    *total = -1;
+    if (bson_iter_init_find(&it, group, "count") && BSON_ITER_HOLDS_NUMBER(&it)) {
+        *total = bson_iter_as_int64(&it);
+        BSON_APPEND_INT64(f, "count", *total);
+    }
+    if (!bson_iter_init_find(&it, group, "members") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &members))
+        return;
+    BSON_APPEND_ARRAY_BEGIN(f, "shards", &arr);
+    while (bson_iter_next(&members)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&members) || !bson_iter_recurse(&members, &m))
+            continue;
+        bson_uint32_to_string(n++, &k, idx, sizeof idx);
+        BSON_APPEND_DOCUMENT_BEGIN(&arr, k, &sh);
+        while (bson_iter_next(&m)) {
+            const char *key = bson_iter_key(&m);
+            if (!strcmp(key, "member") && BSON_ITER_HOLDS_NUMBER(&m))
+                BSON_APPEND_INT64(&sh, "member", bson_iter_as_int64(&m));
+            else if (!strcmp(key, "count") && BSON_ITER_HOLDS_NUMBER(&m))
+                BSON_APPEND_INT64(&sh, "count", bson_iter_as_int64(&m));
+            else if (!strcmp(key, "digest") && BSON_ITER_HOLDS_UTF8(&m))
+                BSON_APPEND_UTF8(&sh, "sha256", bson_iter_utf8(&m, NULL));
+            else if (!strcmp(key, "shard") && BSON_ITER_HOLDS_UTF8(&m)) {
+                bson_t *filter = bson_new_from_json((const uint8_t *)bson_iter_utf8(&m, NULL), -1, NULL);
+                if (filter)
+                    BSON_APPEND_DOCUMENT(&sh, "filter", filter);
+                bson_destroy(filter);
+            }
+        }
+        bson_append_document_end(&arr, &sh);
+    }
+    bson_append_array_end(f, &arr);
+}
+
+/* What a script reads and writes, as datasets; r (NULL at its start) adds the counts, group (a learner group's
+ * lineage, NULL: none) its members' reads. */
 static void script_datasets(const coord_t *c, nem_stage_t stage, size_t position, const nem_task_result_t *r,
-                            bson_t *inputs, bson_t *outputs)
+                            const bson_t *group, bson_t *inputs, bson_t *outputs)
 {
     const nem_script_plan_t *sp = nem_run_plan_script(c->plan, stage, position);
     char name[600];
     bson_t io, f;
     if (!sp)
         return;
-    bool reads = stage != NEM_STAGE_CLEAN || (r && r->consumed >= 0);
+    bool reads = stage != NEM_STAGE_CLEAN || (r && (r->consumed >= 0 || group));
     if (reads && sp->data_collection) {
         bson_init(&io);
         nem_ol_facet_begin(&io, "nemesyst_read", NEM_OL_FACETS_URL "#/$defs/NemesystReadInputDatasetFacet", &f);
@@ -92,15 +137,19 @@ static void script_datasets(const coord_t *c, nem_stage_t stage, size_t position
                 bson_destroy(pipeline);
             }
         }
-        if (r && r->consumed >= 0) {
+        int64_t count = -1;
+        if (r && group) {
+            group_read(group, &f, &count);
+        } else if (r && r->consumed >= 0) {
+            count = r->consumed;
             BSON_APPEND_INT64(&f, "count", r->consumed);
             if (r->consumed_digest[0])
                 BSON_APPEND_UTF8(&f, "sha256", r->consumed_digest);
         }
         bson_append_document_end(&io, &f);
-        if (r && r->consumed >= 0) {
+        if (count >= 0) {
             nem_ol_facet_begin(&io, "inputStatistics", OL_STATS_IN, &f);
-            BSON_APPEND_INT64(&f, "rowCount", r->consumed);
+            BSON_APPEND_INT64(&f, "rowCount", count);
             bson_append_document_end(&io, &f);
         }
         dataset_name(c, sp->data_collection, name, sizeof name);
@@ -147,13 +196,13 @@ static void script_datasets(const coord_t *c, nem_stage_t stage, size_t position
 }
 
 static void emit_script(coord_t *c, const char *type, nem_stage_t stage, size_t position,
-                        const nem_task_result_t *r, const char *error)
+                        const nem_task_result_t *r, const bson_t *group, const char *error)
 {
     char uuid[37], job[512];
     bson_t inputs = BSON_INITIALIZER, outputs = BSON_INITIALIZER, facets = BSON_INITIALIZER, ev;
     script_uuid(c, stage, position, uuid);
     script_job(c, stage, position, job, sizeof job);
-    script_datasets(c, stage, position, r, &inputs, &outputs);
+    script_datasets(c, stage, position, r, group, &inputs, &outputs);
     run_facet(c, r, stage, (ssize_t)position, &facets);
     nem_ol_event_t e = {.type = type, .time_ms = r ? r->ended_ms : nem_wall_ms(), .run_uuid = uuid,
                         .job_ns = c->plan->openlineage.ns, .job_name = job, .job_type = "TASK",
@@ -208,11 +257,14 @@ void nem_coord_ol_script_start(coord_t *c, nem_stage_t stage, size_t position)
     BSON_APPEND_BOOL(&entry, "open", true);
     BSON_APPEND_DOCUMENT(&c->ol_open, key, &entry);
     bson_destroy(&entry);
-    emit_script(c, "START", stage, position, NULL, NULL);
+    emit_script(c, "START", stage, position, NULL, NULL, NULL);
 }
 
-/* A script's end: COMPLETE or FAIL (one that never got a START, failed before it ran, gets its START first). */
-void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r)
+/* A script's end: COMPLETE, FAIL (with its error), or ABORT when it failed because the run was interrupted (the
+ * spec's "stopped abnormally"; the same as a script still running at the run's end gets). One that never got a
+ * START (failed before it ran) gets its START first. extra: the run record's additions to its entry (a learner
+ * group's {"group": ...}), NULL: none. */
+void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r, const bson_t *extra)
 {
     char key[64];
     bson_iter_t it, child;
@@ -226,8 +278,15 @@ void nem_coord_ol_script_end(coord_t *c, const nem_task_result_t *r)
         bson_iter_overwrite_bool(&child, false);
     }
     if (!open && !bson_iter_init_find(&it, &c->ol_open, key))
-        emit_script(c, "START", r->stage, r->position, NULL, NULL);
-    emit_script(c, r->ok ? "COMPLETE" : "FAIL", r->stage, r->position, r, r->ok ? NULL : r->error);
+        emit_script(c, "START", r->stage, r->position, NULL, NULL, NULL);
+    bson_t group;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    if (extra && bson_iter_init_find(&it, extra, "group") && BSON_ITER_HOLDS_DOCUMENT(&it))
+        bson_iter_document(&it, &len, &data);
+    bool grouped = data && bson_init_static(&group, data, len);
+    const char *type = r->ok ? "COMPLETE" : r->interrupted ? "ABORT" : "FAIL";
+    emit_script(c, type, r->stage, r->position, r, grouped ? &group : NULL, strcmp(type, "FAIL") ? NULL : r->error);
 }
 
 /* The run's end: ABORT for every script started and never ended, the run's own event, the queue drained (bounded by
@@ -252,7 +311,7 @@ void nem_coord_ol_run_end(coord_t *c, nem_status_t status, const char *error)
                     open = bson_iter_as_bool(&child);
             }
             if (open && stage >= 0 && stage < NEM_STAGE__COUNT && position >= 0)
-                emit_script(c, "ABORT", (nem_stage_t)stage, (size_t)position, NULL, NULL);
+                emit_script(c, "ABORT", (nem_stage_t)stage, (size_t)position, NULL, NULL, NULL);
         }
     emit_run(c, status == NEM_STATUS_SUCCEEDED ? "COMPLETE" : status == NEM_STATUS_INTERRUPTED ? "ABORT" : "FAIL",
              status == NEM_STATUS_FAILED ? error : NULL);
@@ -268,6 +327,14 @@ void nem_coord_ol_run_end(coord_t *c, nem_status_t status, const char *error)
     BSON_APPEND_INT64(&ol, "sent", (int64_t)st.sent);
     BSON_APPEND_INT64(&ol, "dropped", (int64_t)st.dropped);
     bson_append_document_end(&fields, &ol);
+    if (c->attempt >= 1) { /* and in this attempt's entry, so a resumed run keeps every attempt's counts */
+        char key[64];
+        snprintf(key, sizeof key, "attempts.%" PRId64 ".openlineage", c->attempt - 1);
+        BSON_APPEND_DOCUMENT_BEGIN(&fields, key, &ol);
+        BSON_APPEND_INT64(&ol, "sent", (int64_t)st.sent);
+        BSON_APPEND_INT64(&ol, "dropped", (int64_t)st.dropped);
+        bson_append_document_end(&fields, &ol);
+    }
     if (!nem_runrec_scripts(c->store, c->run_id, &fields, &err))
         NEM_WARN("run record %s: the OpenLineage counts were not recorded: %s", c->run_id, err.message);
     bson_destroy(&fields);

@@ -67,7 +67,7 @@ void nem_coord_record_entry(coord_t *c, const nem_task_result_t *r, const bson_t
         nem_coord_flush(c);
     nem_summary_add(c->summary, r);
     nem_summary_progress(c->summary, NEM_PROGRESS_MS);
-    nem_coord_ol_script_end(c, r);
+    nem_coord_ol_script_end(c, r, extra);
 }
 
 

@@ -318,6 +318,8 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     if (!t->failed && t->writer && !nem_writer_finish(t->writer, &err))
         fail_task(t, &err);
     group_end(t, !t->failed);
+    if (t->failed && t->stop_asked_ms) /* a learner told to checkpoint and end because a stop came */
+        t->result.interrupted = true;
     if (t->writer) {
         const nem_script_plan_t *sp = nem_run_plan_script(ctx->plan, stage, t->position);
         t->result.documents = nem_writer_documents(t->writer);
@@ -507,6 +509,7 @@ static void pump_ready(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *t
                            "%s script #%zu '%s': interrupted by signal %d", nem_stage_name(stage), t->position,
                            nem_run_plan_script(ctx->plan, stage, t->position)->path, nem_signal_pending());
             fail_task(t, &err);
+            t->result.interrupted = true;
         }
         report_progress(ctx, t);
         /* A failed or timed-out script is stopped without waiting for it here (finish() reports a timeout
