@@ -149,6 +149,15 @@ bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t 
  * run, script, collections: [...]}), so stamped documents can be traced to their run and script. Appended to
  * the array out (initialised); only stage "predict" when predict_only. */
 bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err);
+/* The same entries ({stamp, run, script, stage, position, collections}), each passed to cb and dropped: a record at
+ * a time, only its scripts and output options read, so memory does not grow with the number of runs. */
+typedef bool (*nem_reg_stamp_cb)(const bson_t *entry, void *ud, bson_error_t *err);
+bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err);
+/* Every collection a predict script of any run wrote to, each once, appended to out. */
+bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
+/* The predict scripts that made the n stamps: out (initialised) gets {STAMP-HEX: {run, script}} for each one a run
+ * record names; only those are kept. */
+bool nem_reg_resolve_stamps(nem_store_t *store, const bson_oid_t *stamps, size_t n, bson_t *out, bson_error_t *err);
 /* Counts the documents of collection matching {field: value}, grouped by the value at path group: calls cb with
  * {_id: GROUP VALUE, n: COUNT} documents. */
 bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,
