@@ -175,6 +175,12 @@ nem_table_t *nem_reg_models_table(void);
 void nem_reg_models_add(nem_table_t *t, const bson_t *row);
 /* The report as relaxed extended JSON on one line. */
 void nem_reg_print_json(FILE *out, const bson_t *report);
+/* A report of one long array, streamed: `{ "KEY" : [ ITEM, ITEM ], FIELDS OF TAIL }` as nem_reg_print_json would
+ * print it whole, an item at a time (n counts them; start at 0), so a listing of any length holds one item in
+ * memory. tail may be NULL. */
+void nem_reg_json_open(FILE *out, const char *key);
+void nem_reg_json_item(FILE *out, uint32_t *n, const bson_t *item);
+void nem_reg_json_close(FILE *out, const bson_t *tail);
 /* A date (ms since the epoch) as ISO text (util/clock.h nem_iso_ms), or null when missing (INT64_MIN). */
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms);
 /* The run record's attempts as an array "attempts" of out: {n, job, restart, host, ranks, started, ended, status}. */
