@@ -198,7 +198,16 @@ static bool id_parts(nem_reg_t *r, sel_t *s, bson_error_t *err)
             v[distinct++] = v[i];
         else
             bson_free(v[i].data);
-    for (size_t i = 0; i < distinct;) {
+    if (distinct == 1) {
+        /* one document: {_id: ID}, which every server answers from the _id index (FerretDB pushes an equality down
+         * to its backend, not an $in: a one-id $in scans the collection) */
+        bson_t filter = BSON_INITIALIZER, one;
+        bson_iter_t val;
+        if (bson_init_static(&one, v[0].data, v[0].len) && bson_iter_init_find(&val, &one, "v"))
+            BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&val));
+        add_part(s, r->collection, &filter, true);
+    }
+    for (size_t i = 0; distinct > 1 && i < distinct;) {
         bson_t filter = BSON_INITIALIZER, in, chunk;
         BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
         BSON_APPEND_ARRAY_BEGIN(&in, "$in", &chunk);
