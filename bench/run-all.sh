@@ -38,6 +38,7 @@ section instr "$here/run-instr.sh" "$build" --docs 2000,6000
 section memory "$here/run-memory.sh" "$build" --docs 100000,1000000
 section serve "$build/bench/bench_serve" --reps "$reps"
 section groups "$here/run-groups.sh" "$build" --reps "$reps" --docs 12000
+section registry "$here/run-registry.sh" "$build" --models 100,1000 --docs 1000000 --reps 3
 
 # Start-up: nemesyst --help, and a one-rank run of a one-document cleaner, against a Python interpreter importing
 # pymongo (2.0.6 starts with that much); medians of REPS after a warm-up, in ms.

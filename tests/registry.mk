@@ -17,3 +17,7 @@ REGISTRY_TESTS += tests/registry/diff.sh tests/registry/prov.sh
 # answers from lineage, models and affected on both stores, verify unchanged with the data and unverifiable without;
 # corrupt, truncated, newer and conflicting bundles refused with nothing written.
 REGISTRY_TESTS += tests/registry/bundle.sh
+# tests/registry/indexes.sh: the indexes nemesyst makes where it writes (data collections' stamp, predictions' model,
+# model buckets' run and parent, the run records' listing fields), read back with listIndexes after a real run, the
+# same after a second run, and the verbs answering what the database says.
+REGISTRY_TESTS += tests/registry/indexes.sh

@@ -129,6 +129,54 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
     }
 }
 
+/* ---- the indexes of what nemesyst writes ---- */
+
+static void ensure(nem_store_t *store, const char *collection, const char *name, bson_t *key)
+{
+    bson_error_t err;
+    if (!nem_store_ensure_index(store, collection, key, name, &err))
+        NEM_WARN("%s", err.message);
+    bson_destroy(key);
+}
+
+void nem_provenance_index_data(nem_store_t *store, const char *collection, nem_stage_t stage, bool legacy)
+{
+    if (!collection || !*collection)
+        return;
+    if (legacy)
+        ensure(store, collection, NEM_PROVENANCE_FIELD ".run_1_stage_1_position_1",
+               BCON_NEW(NEM_PROVENANCE_FIELD ".run", BCON_INT32(1), NEM_PROVENANCE_FIELD ".stage", BCON_INT32(1),
+                        NEM_PROVENANCE_FIELD ".position", BCON_INT32(1)));
+    else
+        ensure(store, collection, NEM_PROVENANCE_FIELD ".s_1", BCON_NEW(NEM_PROVENANCE_FIELD ".s", BCON_INT32(1)));
+    if (stage == NEM_STAGE_PREDICT)
+        ensure(store, collection, NEM_PROVENANCE_FIELD ".model_1",
+               BCON_NEW(NEM_PROVENANCE_FIELD ".model", BCON_INT32(1)));
+}
+
+void nem_provenance_index_models(nem_store_t *store, const char *bucket)
+{
+    if (!bucket || !*bucket)
+        return;
+    char *files = bson_strdup_printf("%s.files", bucket);
+    ensure(store, files, "metadata." NEM_PROVENANCE_FIELD ".run_1_stage_1_position_1",
+           BCON_NEW("metadata." NEM_PROVENANCE_FIELD ".run", BCON_INT32(1), "metadata." NEM_PROVENANCE_FIELD ".stage",
+                    BCON_INT32(1), "metadata." NEM_PROVENANCE_FIELD ".position", BCON_INT32(1)));
+    ensure(store, files, "metadata." NEM_PROVENANCE_FIELD ".parent.id_1",
+           BCON_NEW("metadata." NEM_PROVENANCE_FIELD ".parent.id", BCON_INT32(1)));
+    bson_free(files);
+}
+
+void nem_provenance_index_runs(nem_store_t *store, const char *runs)
+{
+    ensure(store, runs, "started_-1", BCON_NEW("started", BCON_INT32(-1)));
+    ensure(store, runs, "status_1_started_-1", BCON_NEW("status", BCON_INT32(1), "started", BCON_INT32(-1)));
+    ensure(store, runs, "name_1", BCON_NEW("name", BCON_INT32(1)));
+    ensure(store, runs, "sweep.name_1_sweep.index_1",
+           BCON_NEW("sweep.name", BCON_INT32(1), "sweep.index", BCON_INT32(1)));
+    ensure(store, runs, "attempts.job_1", BCON_NEW("attempts.job", BCON_INT32(1)));
+}
+
 /* ---- large lineage, stored once by reference ---- */
 
 static bool store_blob(nem_store_t *store, const char *text, uint32_t len, const char sha[65], bson_error_t *err)

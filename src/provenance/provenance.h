@@ -52,6 +52,19 @@ char *nem_provenance_pipeline_json(const bson_t *pipeline);
 /* The filter matching every document a script wrote in a run. */
 void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t position, bool legacy, bson_t *out);
 
+/* The indexes nemesyst's own queries need, asked for where it writes (store.h nem_store_ensure_index: listed first,
+ * created once per process, a refusal warned about once and the run goes on):
+ *   - a data collection a script writes to: its stamp, {_nemesyst.s: 1} (the first stamp format: {_nemesyst.run,
+ *     stage, position}), by which --resume and rollback delete and `affected --run` counts; for a predict script's
+ *     collection also {_nemesyst.model: 1}, by which `lineage` and `affected` find the predictions of a model;
+ *   - a model bucket's files collection: {metadata._nemesyst.run, stage, position} (rollback, --resume and `models`
+ *     of a run) and {metadata._nemesyst.parent.id} (`affected`: the models retrained from one);
+ *   - the run records (runrec.h): {started: -1} (every listing's order), {status, started}, {name}, {sweep.name,
+ *     sweep.index} and {attempts.job} (`runs` filters, --sweep-resume, Slurm requeues). */
+void nem_provenance_index_data(nem_store_t *store, const char *collection, nem_stage_t stage, bool legacy);
+void nem_provenance_index_models(nem_store_t *store, const char *bucket);
+void nem_provenance_index_runs(nem_store_t *store, const char *runs_collection);
+
 /* Large lineage is stored once, by reference: nem_lineage_compact copies in to out, replacing every string over
  * NEM_LINEAGE_INLINE_MAX bytes, at any depth (a pipeline of many MiB, as an option value, a model's data_pipeline or a
  * consumed record's pipeline), by {"blob": SHA256-HEX, "bytes": N}, and stores the text once in

@@ -198,7 +198,16 @@ static bool id_parts(nem_reg_t *r, sel_t *s, bson_error_t *err)
             v[distinct++] = v[i];
         else
             bson_free(v[i].data);
-    for (size_t i = 0; i < distinct;) {
+    if (distinct == 1) {
+        /* one document: {_id: ID}, which every server answers from the _id index (FerretDB pushes an equality down
+         * to its backend, not an $in: a one-id $in scans the collection) */
+        bson_t filter = BSON_INITIALIZER, one;
+        bson_iter_t val;
+        if (bson_init_static(&one, v[0].data, v[0].len) && bson_iter_init_find(&val, &one, "v"))
+            BSON_APPEND_VALUE(&filter, "_id", bson_iter_value(&val));
+        add_part(s, r->collection, &filter, true);
+    }
+    for (size_t i = 0; distinct > 1 && i < distinct;) {
         bson_t filter = BSON_INITIALIZER, in, chunk;
         BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
         BSON_APPEND_ARRAY_BEGIN(&in, "$in", &chunk);
@@ -419,6 +428,10 @@ typedef struct {
     size_t nc, capc;
     nem_strv_t blob_keys, blob_texts; /* pipelines kept in nemesyst_blobs, read once each */
     const char *bucket;               /* while loading */
+    nem_strv_t buckets;               /* every GridFS bucket of the database */
+    int pass;                         /* descendants (): 0 affected ones, 1 unknown ones */
+    size_t *next;                     /* descendants: the models marked in this round */
+    size_t n_next;
 } aff_t;
 
 static size_t cursor_of(aff_t *a, const char *collection, const char *pipeline, int64_t limit, const char *problem)
@@ -521,19 +534,15 @@ static bool starts_with_match(const char *text)
     return yes;
 }
 
-static bool load_model(const bson_t *file, void *ud, bson_error_t *err)
+/* A model from its files document (m zeroed here), its cursors found or added; *is: it is a nemesyst model. */
+static bool model_from(aff_t *a, const bson_t *file, model_t *m, bool *is, bson_error_t *err)
 {
-    aff_t *a = ud;
     bson_t prov, consumed, members;
     bson_iter_t it, f;
-    if (!bson_iter_init_find(&it, file, "_id") || !nem_reg_sub(file, "metadata." NEM_PROVENANCE_FIELD, &prov))
-        return true;
-    if (a->n == a->cap) {
-        a->cap = a->cap ? 2 * a->cap : 16;
-        a->m = bson_realloc(a->m, a->cap * sizeof *a->m);
-    }
-    model_t *m = &a->m[a->n++];
     memset(m, 0, sizeof *m);
+    *is = bson_iter_init_find(&it, file, "_id") && nem_reg_sub(file, "metadata." NEM_PROVENANCE_FIELD, &prov);
+    if (!*is)
+        return true;
     bson_value_copy(bson_iter_value(&it), &m->id);
     m->text = nem_reg_id_text(&m->id);
     m->bucket = bson_strdup(a->bucket);
@@ -590,28 +599,6 @@ static bool load_model(const bson_t *file, void *ud, bson_error_t *err)
     if (m->no_records)
         m->documents = -1;
     return true;
-}
-
-static bool load_models(aff_t *a, bson_error_t *err)
-{
-    nem_strv_t buckets = {0};
-    bson_t filter = BSON_INITIALIZER, exists;
-    bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}");
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata." NEM_PROVENANCE_FIELD, &exists);
-    BSON_APPEND_BOOL(&exists, "$exists", true);
-    bson_append_document_end(&filter, &exists);
-    bool ok = nem_reg_buckets(a->r->store, &buckets, err);
-    for (size_t i = 0; ok && i < buckets.n; i++) {
-        char *files = bson_strdup_printf("%s.files", buckets.v[i]);
-        a->bucket = buckets.v[i];
-        ok = nem_store_find(a->r->store, files, &filter, opts, load_model, a, err);
-        bson_free(files);
-    }
-    a->bucket = NULL;
-    nem_strv_free(&buckets);
-    bson_destroy(opts);
-    bson_destroy(&filter);
-    return ok;
 }
 
 /* ---- restricting a pipeline to the documents ---- */
@@ -1045,59 +1032,208 @@ static bool is_stored(const aff_t *a, const model_t *m)
     return false;
 }
 
+static void model_free(model_t *m)
+{
+    bson_value_destroy(&m->id);
+    if (m->has_parent)
+        bson_value_destroy(&m->parent);
+    bson_free(m->text);
+    bson_free(m->bucket);
+    if (m->row)
+        bson_destroy(m->row);
+    bson_free(m->uses);
+    bson_free(m->data_collection);
+    bson_free(m->problem);
+    memset(m, 0, sizeof *m);
+}
+
+/* A model's own answer: stored by the run, trained on the documents (each of its cursors evaluated, once for all the
+ * models that share it), or why that cannot be told. */
+static bool judge(aff_t *a, model_t *m, bson_error_t *err)
+{
+    if (a->r->run && is_stored(a, m))
+        m->how |= HOW_STORED;
+    for (size_t u = 0; u < m->n_uses; u++) {
+        cursor_t *c = &a->c[m->uses[u].cursor];
+        if (!evaluate(a, c, err))
+            return false;
+        if (c->relevant && c->problem && !m->problem)
+            m->problem = bson_strdup_printf("%s%s", m->uses[u].member > 0 ? "a group member's shard: " : "",
+                                            c->problem);
+        if (c->relevant && !c->problem)
+            m->affected += c->affected;
+    }
+    if (m->affected > 0)
+        m->how |= HOW_DATA;
+    /* a learner that recorded nothing it read, of a selected collection */
+    if (m->no_records && m->data_collection && selected_collection(a->sel, m->data_collection) && !m->problem)
+        m->problem = bson_strdup_printf("its learner recorded no data it consumed from %s: nothing to re-read",
+                                        m->data_collection);
+    return true;
+}
+
+static size_t kept_index(const aff_t *a, const bson_value_t *id)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (same_id(id, &a->m[i].id))
+            return i;
+    return SIZE_MAX;
+}
+
+static size_t keep(aff_t *a, model_t *m)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 16;
+        a->m = bson_realloc(a->m, a->cap * sizeof *a->m);
+    }
+    a->m[a->n] = *m;
+    return a->n++;
+}
+
+/* Each model as it streams by: judged, and kept only when it has an answer (affected, or cannot be checked); the
+ * others are dropped, so memory holds the report and the distinct cursors, not every model. */
+static bool scan_model(const bson_t *file, void *ud, bson_error_t *err)
+{
+    aff_t *a = ud;
+    model_t m;
+    bool is;
+    if (!model_from(a, file, &m, &is, err)) {
+        model_free(&m);
+        return false;
+    }
+    if (!is)
+        return true;
+    if (!judge(a, &m, err)) {
+        model_free(&m);
+        return false;
+    }
+    if (m.how || m.problem)
+        keep(a, &m);
+    else
+        model_free(&m);
+    return true;
+}
+
+/* The models' files documents without what no answer needs: the options snapshot (which may be large). */
+static bson_t *scan_opts(void)
+{
+    return BCON_NEW("projection", "{", "metadata." NEM_PROVENANCE_FIELD ".options", BCON_INT32(0), "}", "batchSize",
+                    BCON_INT32(64));
+}
+
+/* A child of a round's parents: kept (read again when it was dropped), then marked as pass says. */
+static bool child_model(const bson_t *file, void *ud, bson_error_t *err)
+{
+    aff_t *a = ud;
+    bson_iter_t it, f;
+    if (!bson_iter_init_find(&it, file, "_id"))
+        return true;
+    size_t i = kept_index(a, bson_iter_value(&it));
+    if (i == SIZE_MAX) {
+        model_t m;
+        bool is;
+        if (!model_from(a, file, &m, &is, err) || (is && !judge(a, &m, err))) {
+            model_free(&m);
+            return false;
+        }
+        if (!is)
+            return true;
+        i = keep(a, &m);
+    }
+    model_t *m = &a->m[i];
+    size_t p = m->has_parent ? kept_index(a, &m->parent) : SIZE_MAX;
+    (void)f;
+    if (p == SIZE_MAX || p == i)
+        return true;
+    model_t *parent = &a->m[p];
+    bool marked = false;
+    if (a->pass == 0 && parent->how && !(m->how & HOW_PARENT)) {
+        m->how |= HOW_PARENT;
+        m->via = p;
+        marked = true;
+    } else if (a->pass == 1 && !parent->how && parent->problem && !m->how && !m->problem) {
+        m->problem = bson_strdup_printf("retrained from %s, which cannot be checked", parent->text);
+        marked = true;
+    }
+    if (marked) {
+        a->next = bson_realloc(a->next, (a->n_next + 1) * sizeof *a->next);
+        a->next[a->n_next++] = i;
+    }
+    return true;
+}
+
+/* Down the parent links, to the last, a generation at a time: the children of the round's models, asked of every
+ * bucket by metadata._nemesyst.parent.id (an index nemesyst makes), ID_CHUNK parents per query. Affected ones make
+ * affected children (pass 0); then unknown ones, unknown children among the rest (pass 1). A parent that is gone
+ * ends a chain; a loop, which only corruption makes, ends when nothing more is marked. */
+static bool descendants(aff_t *a, int pass, bson_error_t *err)
+{
+    size_t *round = NULL, n_round = 0;
+    bool ok = true;
+    for (size_t i = 0; i < a->n; i++)
+        if (pass == 0 ? a->m[i].how != 0 : !a->m[i].how && a->m[i].problem) {
+            round = bson_realloc(round, (n_round + 1) * sizeof *round);
+            round[n_round++] = i;
+        }
+    a->pass = pass;
+    bson_t *opts = scan_opts();
+    while (ok && n_round) {
+        a->next = NULL;
+        a->n_next = 0;
+        for (size_t from = 0; ok && from < n_round; from += ID_CHUNK) {
+            bson_t filter = BSON_INITIALIZER, in, ids;
+            uint32_t k = 0;
+            BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata." NEM_PROVENANCE_FIELD ".parent.id", &in);
+            BSON_APPEND_ARRAY_BEGIN(&in, "$in", &ids);
+            for (size_t j = from; j < n_round && j < from + ID_CHUNK; j++) {
+                char key[16];
+                const char *kp;
+                bson_uint32_to_string(k++, &kp, key, sizeof key);
+                bson_append_value(&ids, kp, -1, &a->m[round[j]].id);
+            }
+            bson_append_array_end(&in, &ids);
+            bson_append_document_end(&filter, &in);
+            for (size_t b = 0; ok && b < a->buckets.n; b++) {
+                char *files = bson_strdup_printf("%s.files", a->buckets.v[b]);
+                a->bucket = a->buckets.v[b];
+                ok = nem_store_find(a->r->store, files, &filter, opts, child_model, a, err);
+                bson_free(files);
+            }
+            bson_destroy(&filter);
+        }
+        bson_free(round);
+        round = a->next;
+        n_round = a->n_next;
+        a->next = NULL;
+    }
+    bson_free(round);
+    bson_destroy(opts);
+    a->bucket = NULL;
+    return ok;
+}
+
+/* Every nemesyst model streamed once (scan_model), then the descendants of the answered ones. */
 static bool find_affected(aff_t *a, bson_error_t *err)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        model_t *m = &a->m[i];
-        if (a->r->run && is_stored(a, m))
-            m->how |= HOW_STORED;
-        for (size_t u = 0; u < m->n_uses; u++) {
-            cursor_t *c = &a->c[m->uses[u].cursor];
-            if (!evaluate(a, c, err))
-                return false;
-            if (c->relevant && c->problem && !m->problem)
-                m->problem = bson_strdup_printf("%s%s", m->uses[u].member > 0 ? "a group member's shard: " : "",
-                                                c->problem);
-            if (c->relevant && !c->problem)
-                m->affected += c->affected;
-        }
-        if (m->affected > 0)
-            m->how |= HOW_DATA;
-        /* a learner that recorded nothing it read, of a selected collection */
-        if (m->no_records && m->data_collection && selected_collection(a->sel, m->data_collection) && !m->problem)
-            m->problem = bson_strdup_printf("its learner recorded no data it consumed from %s: nothing to re-read",
-                                            m->data_collection);
+    bson_t filter = BSON_INITIALIZER, exists;
+    bson_t *opts = scan_opts();
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "metadata." NEM_PROVENANCE_FIELD, &exists);
+    BSON_APPEND_BOOL(&exists, "$exists", true);
+    bson_append_document_end(&filter, &exists);
+    bool ok = nem_reg_buckets(a->r->store, &a->buckets, err);
+    for (size_t i = 0; ok && i < a->buckets.n; i++) {
+        char *files = bson_strdup_printf("%s.files", a->buckets.v[i]);
+        a->bucket = a->buckets.v[i];
+        ok = nem_store_find(a->r->store, files, &filter, opts, scan_model, a, err);
+        bson_free(files);
     }
-    /* down the parent links, to the last: affected ones make affected children; unknown ones, unknown children
-     * (a parent that is gone ends the chain; a loop, which only corruption makes, ends when nothing changes) */
-    size_t *parent = bson_malloc0((a->n + 1) * sizeof *parent);
-    for (size_t i = 0; i < a->n; i++) {
-        parent[i] = SIZE_MAX;
-        for (size_t j = 0; a->m[i].has_parent && j < a->n && parent[i] == SIZE_MAX; j++)
-            if (j != i && same_id(&a->m[i].parent, &a->m[j].id))
-                parent[i] = j;
-    }
-    for (int pass = 0; pass < 2; pass++) /* the affected first, then the unknown among the rest */
-        for (bool more = true; more;) {
-            more = false;
-            for (size_t i = 0; i < a->n; i++) {
-                model_t *m = &a->m[i], *p = parent[i] == SIZE_MAX ? NULL : &a->m[parent[i]];
-                if (!p)
-                    continue;
-                if (pass == 0 && p->how && !(m->how & HOW_PARENT)) {
-                    m->how |= HOW_PARENT;
-                    m->via = parent[i];
-                    more = true;
-                } else if (pass == 1 && !p->how && p->problem && !m->how && !m->problem) {
-                    m->problem = bson_strdup_printf("retrained from %s, which cannot be checked", p->text);
-                    more = true;
-                }
-            }
-        }
-    bson_free(parent);
-    for (size_t i = 0; i < a->n; i++)
+    a->bucket = NULL;
+    bson_destroy(opts);
+    bson_destroy(&filter);
+    ok = ok && descendants(a, 0, err) && descendants(a, 1, err);
+    for (size_t i = 0; ok && i < a->n; i++)
         a->m[i].undetermined = a->m[i].problem && !a->m[i].how;
-    return true;
+    return ok;
 }
 
 static int by_upload(const void *x, const void *y)
@@ -1115,11 +1251,12 @@ typedef struct {
     char *collection, *model, *run, *script;
     size_t order; /* the model's place in the report */
     int64_t count;
+    bool has_stamp;
+    bson_oid_t stamp;
 } pred_t;
 
 typedef struct {
     aff_t *a;
-    const bson_t *stamps;
     const char *collection;
     pred_t *v;
     size_t n;
@@ -1128,8 +1265,8 @@ typedef struct {
 static bool add_pred(const bson_t *group, void *ud, bson_error_t *err)
 {
     preds_t *p = ud;
-    bson_iter_t it, m, s, st;
-    const char *run = nem_reg_str(group, "_id.r", NULL), *script = NULL;
+    bson_iter_t it, m, s;
+    const char *run = nem_reg_str(group, "_id.r", NULL); /* the first format names its run */
     (void)err;
     if (!bson_iter_init(&it, group) || !bson_iter_find_descendant(&it, "_id.m", &m))
         return true;
@@ -1137,19 +1274,14 @@ static bool add_pred(const bson_t *group, void *ud, bson_error_t *err)
     for (size_t i = 0; i < p->a->n && !order; i++)
         if (p->a->m[i].how && same_id(bson_iter_value(&m), &p->a->m[i].id))
             order = p->a->m[i].rank;
-    if (bson_iter_init(&it, group) && bson_iter_find_descendant(&it, "_id.s", &s) && BSON_ITER_HOLDS_OID(&s) &&
-        bson_iter_init(&it, p->stamps))
-        while (!script && bson_iter_next(&it)) {
-            bson_t e;
-            if (nem_reg_sub(p->stamps, bson_iter_key(&it), &e) && bson_iter_init_find(&st, &e, "stamp") &&
-                BSON_ITER_HOLDS_OID(&st) && bson_oid_equal(bson_iter_oid(&st), bson_iter_oid(&s))) {
-                run = nem_reg_str(&e, "run", NULL);
-                script = nem_reg_str(&e, "script", NULL);
-            }
-        }
     p->v = bson_realloc(p->v, (p->n + 1) * sizeof *p->v);
-    p->v[p->n++] = (pred_t){bson_strdup(p->collection), nem_reg_id_text(bson_iter_value(&m)), run ? bson_strdup(run) : NULL,
-                            script ? bson_strdup(script) : NULL, order, nem_reg_int(group, "n", 0)};
+    pred_t *e = &p->v[p->n++];
+    *e = (pred_t){bson_strdup(p->collection), nem_reg_id_text(bson_iter_value(&m)), run ? bson_strdup(run) : NULL,
+                  NULL, order, nem_reg_int(group, "n", 0), false, {{0}}};
+    if (bson_iter_init(&it, group) && bson_iter_find_descendant(&it, "_id.s", &s) && BSON_ITER_HOLDS_OID(&s)) {
+        e->has_stamp = true;
+        bson_oid_copy(bson_iter_oid(&s), &e->stamp);
+    }
     return true;
 }
 
@@ -1167,9 +1299,8 @@ static int pred_cmp(const void *x, const void *y)
 
 static bool predictions(aff_t *a, preds_t *p, bson_error_t *err)
 {
-    bson_t stamps = BSON_INITIALIZER, ids = BSON_INITIALIZER;
+    bson_t ids = BSON_INITIALIZER, names;
     nem_strv_t colls = {0};
-    bson_iter_t it;
     uint32_t n = 0;
     char key[16];
     const char *k;
@@ -1178,24 +1309,10 @@ static bool predictions(aff_t *a, preds_t *p, bson_error_t *err)
             bson_uint32_to_string(n++, &k, key, sizeof key);
             bson_append_value(&ids, k, -1, &a->m[i].id);
         }
-    bool ok = n == 0 || nem_reg_stamps(a->r->store, true, &stamps, err);
-    if (ok && n && bson_iter_init(&it, &stamps))
-        while (bson_iter_next(&it)) {
-            bson_t e, cs;
-            bson_iter_t c;
-            if (!nem_reg_sub(&stamps, bson_iter_key(&it), &e) || !nem_reg_sub(&e, "collections", &cs) ||
-                !bson_iter_init(&c, &cs))
-                continue;
-            while (bson_iter_next(&c)) {
-                bool known = false;
-                for (size_t i = 0; i < colls.n && !known; i++)
-                    known = !strcmp(colls.v[i], bson_iter_utf8(&c, NULL));
-                if (!known && BSON_ITER_HOLDS_UTF8(&c))
-                    nem_strv_push(&colls, bson_iter_utf8(&c, NULL));
-            }
-        }
+    /* the run records a record at a time, only their scripts and output options: the collections first, then the
+     * runs and scripts of the stamps found */
+    bool ok = n == 0 || nem_reg_predict_collections(a->r->store, &colls, err);
     p->a = a;
-    p->stamps = &stamps;
     /* [{$match: {_nemesyst.model: {$in: IDS}}}, {$group: {_id: {m: model, s: stamp, r: run (first format)}, n}}] */
     bson_t *pipeline = BCON_NEW("0", "{", "$match", "{", NEM_PROVENANCE_FIELD ".model", "{", "$in", BCON_ARRAY(&ids),
                                 "}", "}", "}", "1", "{", "$group", "{", "_id", "{", "m",
@@ -1207,13 +1324,34 @@ static bool predictions(aff_t *a, preds_t *p, bson_error_t *err)
         p->collection = colls.v[i];
         ok = nem_reg_aggregate(a->r->store, colls.v[i], pipeline, add_pred, p, err);
     }
+    if (ok && p->n) {
+        bson_oid_t *want = bson_malloc0(p->n * sizeof *want);
+        size_t nw = 0;
+        for (size_t i = 0; i < p->n; i++)
+            if (p->v[i].has_stamp)
+                want[nw++] = p->v[i].stamp;
+        if ((ok = nem_reg_resolve_stamps(a->r->store, want, nw, &names, err))) {
+            for (size_t i = 0; i < p->n; i++) {
+                bson_t who;
+                char hex[25];
+                if (!p->v[i].has_stamp)
+                    continue;
+                bson_oid_to_string(&p->v[i].stamp, hex);
+                if (!nem_reg_sub(&names, hex, &who))
+                    continue;
+                bson_free(p->v[i].run);
+                p->v[i].run = bson_strdup(nem_reg_str(&who, "run", "?"));
+                p->v[i].script = bson_strdup(nem_reg_str(&who, "script", "?"));
+            }
+            bson_destroy(&names);
+        }
+        bson_free(want);
+    }
     if (ok && p->n)
         qsort(p->v, p->n, sizeof *p->v, pred_cmp);
     bson_destroy(pipeline);
     nem_strv_free(&colls);
-    bson_destroy(&stamps);
     bson_destroy(&ids);
-    p->stamps = NULL;
     return ok;
 }
 
@@ -1388,7 +1526,7 @@ int nem_reg_affected(nem_reg_t *r)
             sel.documents += n;
         }
     }
-    ok = ok && load_models(&a, &err) && find_affected(&a, &err);
+    ok = ok && find_affected(&a, &err);
     if (ok) {
         order = bson_malloc0((a.n + 1) * sizeof *order);
         for (size_t i = 0; i < a.n; i++)
@@ -1493,20 +1631,10 @@ int nem_reg_affected(nem_reg_t *r)
     bson_free(verdict);
     bson_free(sel_text);
 out:
-    for (size_t i = 0; i < a.n; i++) {
-        model_t *m = &a.m[i];
-        bson_value_destroy(&m->id);
-        if (m->has_parent)
-            bson_value_destroy(&m->parent);
-        bson_free(m->text);
-        bson_free(m->bucket);
-        if (m->row)
-            bson_destroy(m->row);
-        bson_free(m->uses);
-        bson_free(m->data_collection);
-        bson_free(m->problem);
-    }
+    for (size_t i = 0; i < a.n; i++)
+        model_free(&a.m[i]);
     bson_free(a.m);
+    nem_strv_free(&a.buckets);
     for (size_t i = 0; i < a.nc; i++) {
         bson_free(a.c[i].collection);
         bson_free(a.c[i].pipeline);

@@ -102,77 +102,86 @@ static bool parents(nem_reg_t *r, const bson_t *prov, bson_t *arr, bson_error_t 
 }
 
 typedef struct {
-    const bson_t *stamps; /* nem_reg_stamps of the predict scripts */
     const char *collection;
     bson_t *out;
     uint32_t n;
+    bson_oid_t *stamps; /* each entry's stamp, to name its run and script once all are counted */
+    size_t n_stamps;
 } downstream_t;
 
-/* One group of predictions {_id: STAMP, n}: which run and script made them, from the stamps of the run records. */
+/* One group of predictions {_id: STAMP, n}: its run and script are named afterwards (name_runs). */
 static bool add_downstream(const bson_t *group, void *ud, bson_error_t *err)
 {
     downstream_t *d = ud;
-    bson_iter_t it, s;
-    bson_t entry, st;
-    const char *run = NULL, *script = NULL;
+    bson_iter_t it;
+    bson_t entry;
     (void)err;
-    if (bson_iter_init_find(&it, group, "_id") && BSON_ITER_HOLDS_OID(&it) && bson_iter_init(&s, d->stamps))
-        while (!run && bson_iter_next(&s)) {
-            bson_iter_t f;
-            if (nem_reg_sub(d->stamps, bson_iter_key(&s), &st) && bson_iter_init_find(&f, &st, "stamp") &&
-                BSON_ITER_HOLDS_OID(&f) && bson_oid_equal(bson_iter_oid(&f), bson_iter_oid(&it))) {
-                run = nem_reg_str(&st, "run", NULL);
-                script = nem_reg_str(&st, "script", NULL);
-            }
-        }
     nem_reg_push_doc(d->out, &d->n, &entry);
     BSON_APPEND_UTF8(&entry, "collection", d->collection);
-    if (run) {
-        BSON_APPEND_UTF8(&entry, "run", run);
-        BSON_APPEND_UTF8(&entry, "script", script);
-    } else {
-        BSON_APPEND_NULL(&entry, "run"); /* a stamp no run record names (first format, or a deleted record) */
-        BSON_APPEND_NULL(&entry, "script");
-    }
+    d->stamps = bson_realloc(d->stamps, (d->n_stamps + 1) * sizeof *d->stamps);
+    if (bson_iter_init_find(&it, group, "_id") && BSON_ITER_HOLDS_OID(&it))
+        bson_oid_copy(bson_iter_oid(&it), &d->stamps[d->n_stamps]);
+    else
+        memset(&d->stamps[d->n_stamps], 0, sizeof *d->stamps); /* no stamp (the first format): no run names it */
+    d->n_stamps++;
     BSON_APPEND_INT64(&entry, "count", nem_reg_int(group, "n", 0));
     bson_append_document_end(d->out, &entry);
     return true;
 }
 
+/* Each entry with the run and script that made it, from the run records ({collection, run, script, count}); a stamp
+ * no run record names (first format, or a deleted record) has run and script null. */
+static void name_runs(const bson_t *counted, const bson_t *names, const bson_oid_t *stamps, bson_t *arr)
+{
+    bson_iter_t it, f;
+    uint32_t n = 0;
+    size_t i = 0;
+    bson_init(arr);
+    if (bson_iter_init(&it, counted))
+        for (; bson_iter_next(&it); i++) {
+            bson_t in, entry, who;
+            char hex[25];
+            if (!nem_reg_sub(counted, bson_iter_key(&it), &in))
+                continue;
+            bson_oid_to_string(&stamps[i], hex);
+            bool known = bson_iter_init_find(&f, names, hex) && nem_reg_sub(names, hex, &who);
+            nem_reg_push_doc(arr, &n, &entry);
+            BSON_APPEND_UTF8(&entry, "collection", nem_reg_str(&in, "collection", "?"));
+            if (known) {
+                BSON_APPEND_UTF8(&entry, "run", nem_reg_str(&who, "run", "?"));
+                BSON_APPEND_UTF8(&entry, "script", nem_reg_str(&who, "script", "?"));
+            } else {
+                BSON_APPEND_NULL(&entry, "run");
+                BSON_APPEND_NULL(&entry, "script");
+            }
+            BSON_APPEND_INT64(&entry, "count", nem_reg_int(&in, "count", 0));
+            bson_append_document_end(arr, &entry);
+        }
+}
+
 /* Predictions made with the model: in every collection a predict script of any run wrote to, the documents whose
- * _nemesyst.model is the model's id, by the script that wrote them. */
+ * _nemesyst.model is the model's id (an index nemesyst makes: provenance.h), by the script that wrote them. The run
+ * records are read a record at a time, twice: for the collections, then to name the few stamps found. */
 static bool downstream(nem_reg_t *r, const bson_value_t *model, bson_t *arr, bson_error_t *err)
 {
-    bson_t stamps = BSON_INITIALIZER;
+    bson_t counted = BSON_INITIALIZER, names;
     nem_strv_t colls = {0};
-    bson_iter_t it;
-    bool ok = nem_reg_stamps(r->store, true, &stamps, err);
-    bson_init(arr);
-    if (ok && bson_iter_init(&it, &stamps))
-        while (bson_iter_next(&it)) {
-            bson_t s, cs;
-            bson_iter_t c;
-            if (!nem_reg_sub(&stamps, bson_iter_key(&it), &s) || !nem_reg_sub(&s, "collections", &cs) ||
-                !bson_iter_init(&c, &cs))
-                continue;
-            while (bson_iter_next(&c)) {
-                bool known = false;
-                for (size_t i = 0; i < colls.n && !known; i++)
-                    known = strcmp(colls.v[i], bson_iter_utf8(&c, NULL)) == 0;
-                if (!known)
-                    nem_strv_push(&colls, bson_iter_utf8(&c, NULL));
-            }
-        }
-    downstream_t d = {&stamps, NULL, arr, 0};
+    bool ok = nem_reg_predict_collections(r->store, &colls, err);
+    downstream_t d = {NULL, &counted, 0, NULL, 0};
     for (size_t i = 0; ok && i < colls.n; i++) {
         d.collection = colls.v[i];
         ok = nem_reg_count_by(r->store, colls.v[i], NEM_PROVENANCE_FIELD ".model", model, NEM_PROVENANCE_FIELD ".s",
                               add_downstream, &d, err);
     }
+    if (ok) {
+        ok = nem_reg_resolve_stamps(r->store, d.stamps, d.n_stamps, &names, err);
+        if (ok)
+            name_runs(&counted, &names, d.stamps, arr);
+        bson_destroy(&names);
+    }
+    bson_free(d.stamps);
     nem_strv_free(&colls);
-    bson_destroy(&stamps);
-    if (!ok)
-        bson_destroy(arr);
+    bson_destroy(&counted);
     return ok;
 }
 

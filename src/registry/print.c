@@ -32,6 +32,26 @@ void nem_reg_print_json(FILE *out, const bson_t *report)
     bson_free(json);
 }
 
+void nem_reg_json_open(FILE *out, const char *key)
+{
+    fprintf(out, "{ \"%s\" : [ ", key);
+}
+
+void nem_reg_json_item(FILE *out, uint32_t *n, const bson_t *item)
+{
+    char *json = bson_as_relaxed_extended_json(item, NULL);
+    fprintf(out, "%s%s", (*n)++ ? ", " : "", json ? json : "{}");
+    bson_free(json);
+}
+
+void nem_reg_json_close(FILE *out, const bson_t *tail)
+{
+    char *json = tail && !bson_empty(tail) ? bson_as_relaxed_extended_json(tail, NULL) : NULL;
+    /* tail's fields after the array: its text without its opening brace ("{ "a" : 1 }" -> ", "a" : 1 }") */
+    fprintf(out, "]%s%s\n", json ? ", " : " }", json ? json + 2 : "");
+    bson_free(json);
+}
+
 /* Dates go out as ISO text (null when missing): what a script compares and a person reads. */
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms)
 {

@@ -233,8 +233,8 @@ const char *nem_reg_output_of(const bson_t *options, nem_stage_t stage, int64_t 
 
 typedef struct {
     bool predict_only;
-    bson_t *out;
-    uint32_t n;
+    nem_reg_stamp_cb cb;
+    void *ud;
 } stamps_t;
 
 static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
@@ -242,12 +242,12 @@ static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
     stamps_t *s = ud;
     bson_t scripts, options, resumed, entry;
     bson_iter_t it;
-    (void)err;
+    bool ok = true;
     const char *run_id = nem_reg_str(run, "_id", NULL);
     if (!run_id || !nem_reg_sub(run, "scripts", &scripts) || !bson_iter_init(&it, &scripts))
         return true;
     bool has_opts = nem_reg_sub(run, "options", &options), has_resumed = nem_reg_sub(run, "resume_options", &resumed);
-    while (bson_iter_next(&it)) {
+    while (ok && bson_iter_next(&it)) {
         nem_stage_t stage;
         bson_iter_t f;
         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f) || !bson_iter_find(&f, "stamp") ||
@@ -262,7 +262,7 @@ static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
             (s->predict_only && stage != NEM_STAGE_PREDICT))
             continue;
         int64_t pos = nem_reg_int(&e, "position", 0);
-        nem_reg_push_doc(s->out, &s->n, &entry);
+        bson_init(&entry);
         BSON_APPEND_OID(&entry, "stamp", stamp);
         BSON_APPEND_UTF8(&entry, "run", run_id);
         BSON_APPEND_UTF8(&entry, "script", bson_iter_key(&it));
@@ -279,19 +279,125 @@ static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
         if (again && (!first || strcmp(first, again) != 0))
             nem_reg_push_str(&colls, &nc, again);
         bson_append_array_end(&entry, &colls);
-        bson_append_document_end(s->out, &entry);
+        ok = s->cb(&entry, s->ud, err);
+        bson_destroy(&entry);
     }
+    return ok;
+}
+
+bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err)
+{
+    /* Only what an entry is made of: the scripts and the three per-script output options of both snapshots, not the
+     * whole snapshots (pipelines, a sweep's overrides...), one record at a time (store.h nem_store_find's batches). */
+    static const char *const outputs[] = {"data-collection", "dl-output-model-collection",
+                                          "i-output-prediction-collection"};
+    stamps_t s = {predict_only, cb, ud};
+    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+    BSON_APPEND_INT32(&proj, "scripts", 1);
+    for (size_t i = 0; i < sizeof outputs / sizeof *outputs; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "options.%s", outputs[i]);
+        BSON_APPEND_INT32(&proj, key, 1);
+        snprintf(key, sizeof key, "resume_options.%s", outputs[i]);
+        BSON_APPEND_INT32(&proj, key, 1);
+    }
+    bson_append_document_end(&opts, &proj);
+    BSON_APPEND_INT32(&opts, "batchSize", REG_BATCH);
+    bson_t sort;
+    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort); /* newest first, as every listing (an index nemesyst makes) */
+    BSON_APPEND_INT32(&sort, "started", -1);
+    bson_append_document_end(&opts, &sort);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, &opts, stamps_of_run, &s, err);
+    bson_destroy(&opts);
+    bson_destroy(&filter);
+    return ok;
+}
+
+typedef struct {
+    bson_t *out;
+    uint32_t n;
+} stamps_arr_t;
+
+static bool push_stamp(const bson_t *entry, void *ud, bson_error_t *err)
+{
+    stamps_arr_t *s = ud;
+    char key[16];
+    const char *k;
+    (void)err;
+    bson_uint32_to_string(s->n++, &k, key, sizeof key);
+    BSON_APPEND_DOCUMENT(s->out, k, entry);
     return true;
 }
 
 bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err)
 {
-    stamps_t s = {predict_only, out, 0};
+    stamps_arr_t s = {out, 0};
     bson_iter_t it;
     if (bson_iter_init(&it, out))
         while (bson_iter_next(&it))
             s.n++;
-    return nem_runlist_each(store, true, stamps_of_run, &s, err);
+    return nem_reg_stamps_each(store, predict_only, push_stamp, &s, err);
+}
+
+static bool add_collections(const bson_t *entry, void *ud, bson_error_t *err)
+{
+    nem_strv_t *out = ud;
+    bson_t cs;
+    bson_iter_t c;
+    (void)err;
+    if (nem_reg_sub(entry, "collections", &cs) && bson_iter_init(&c, &cs))
+        while (bson_iter_next(&c)) {
+            bool known = false;
+            if (!BSON_ITER_HOLDS_UTF8(&c))
+                continue;
+            for (size_t i = 0; i < out->n && !known; i++)
+                known = strcmp(out->v[i], bson_iter_utf8(&c, NULL)) == 0;
+            if (!known)
+                nem_strv_push(out, bson_iter_utf8(&c, NULL));
+        }
+    return true;
+}
+
+bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err)
+{
+    return nem_reg_stamps_each(store, true, add_collections, out, err);
+}
+
+typedef struct {
+    const bson_oid_t *want;
+    size_t n;
+    bson_t *out;
+} resolve_t;
+
+static bool resolve_one(const bson_t *entry, void *ud, bson_error_t *err)
+{
+    resolve_t *r = ud;
+    bson_iter_t it;
+    char hex[25];
+    (void)err;
+    if (!bson_iter_init_find(&it, entry, "stamp") || !BSON_ITER_HOLDS_OID(&it))
+        return true;
+    for (size_t i = 0; i < r->n; i++)
+        if (bson_oid_equal(&r->want[i], bson_iter_oid(&it))) {
+            bson_t e;
+            bson_oid_to_string(bson_iter_oid(&it), hex);
+            if (bson_iter_init_find(&it, r->out, hex))
+                return true; /* the first run that names it, as a list would say */
+            BSON_APPEND_DOCUMENT_BEGIN(r->out, hex, &e);
+            BSON_APPEND_UTF8(&e, "run", nem_reg_str(entry, "run", "?"));
+            BSON_APPEND_UTF8(&e, "script", nem_reg_str(entry, "script", "?"));
+            bson_append_document_end(r->out, &e);
+            return true;
+        }
+    return true;
+}
+
+bool nem_reg_resolve_stamps(nem_store_t *store, const bson_oid_t *stamps, size_t n, bson_t *out, bson_error_t *err)
+{
+    resolve_t r = {stamps, n, out};
+    bson_init(out);
+    return n == 0 || nem_reg_stamps_each(store, true, resolve_one, &r, err);
 }
 
 bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,

@@ -149,6 +149,15 @@ bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t 
  * run, script, collections: [...]}), so stamped documents can be traced to their run and script. Appended to
  * the array out (initialised); only stage "predict" when predict_only. */
 bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err);
+/* The same entries ({stamp, run, script, stage, position, collections}), each passed to cb and dropped: a record at
+ * a time, only its scripts and output options read, so memory does not grow with the number of runs. */
+typedef bool (*nem_reg_stamp_cb)(const bson_t *entry, void *ud, bson_error_t *err);
+bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err);
+/* Every collection a predict script of any run wrote to, each once, appended to out. */
+bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
+/* The predict scripts that made the n stamps: out (initialised) gets {STAMP-HEX: {run, script}} for each one a run
+ * record names; only those are kept. */
+bool nem_reg_resolve_stamps(nem_store_t *store, const bson_oid_t *stamps, size_t n, bson_t *out, bson_error_t *err);
 /* Counts the documents of collection matching {field: value}, grouped by the value at path group: calls cb with
  * {_id: GROUP VALUE, n: COUNT} documents. */
 bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,
@@ -166,6 +175,12 @@ nem_table_t *nem_reg_models_table(void);
 void nem_reg_models_add(nem_table_t *t, const bson_t *row);
 /* The report as relaxed extended JSON on one line. */
 void nem_reg_print_json(FILE *out, const bson_t *report);
+/* A report of one long array, streamed: `{ "KEY" : [ ITEM, ITEM ], FIELDS OF TAIL }` as nem_reg_print_json would
+ * print it whole, an item at a time (n counts them; start at 0), so a listing of any length holds one item in
+ * memory. tail may be NULL. */
+void nem_reg_json_open(FILE *out, const char *key);
+void nem_reg_json_item(FILE *out, uint32_t *n, const bson_t *item);
+void nem_reg_json_close(FILE *out, const bson_t *tail);
 /* A date (ms since the epoch) as ISO text (util/clock.h nem_iso_ms), or null when missing (INT64_MIN). */
 void nem_reg_append_date(bson_t *doc, const char *key, int64_t ms);
 /* The run record's attempts as an array "attempts" of out: {n, job, restart, host, ranks, started, ended, status}. */

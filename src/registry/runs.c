@@ -151,25 +151,13 @@ bool nem_reg_check_sweep_name(const char *name, bson_error_t *err)
 
 int nem_reg_runs(nem_reg_t *r, const nem_reg_runs_filter_t *f)
 {
-    bson_t report = BSON_INITIALIZER, rows, query;
+    bson_t query;
     bson_error_t err;
     int status = -1;
-    if (!nem_reg_runs_filter(f, &query, &status, &err)) {
-        bson_destroy(&report);
+    if (!nem_reg_runs_filter(f, &query, &status, &err))
         return nem_reg_fail(&err);
-    }
-    BSON_APPEND_ARRAY_BEGIN(&report, "runs", &rows);
-    bool ok = nem_runlist_rows_matching(r->store, r->now_ms, &query, status, &rows, NULL, &err);
-    bson_append_array_end(&report, &rows);
+    /* streamed (runlist.h nem_runlist_stream): a run at a time, sorted by the server on its started index */
+    bool ok = nem_runlist_stream(r->store, r->now_ms, &query, status, r->json, r->out, NULL, &err);
     bson_destroy(&query);
-    if (!ok) {
-        bson_destroy(&report);
-        return nem_reg_fail(&err);
-    }
-    if (r->json)
-        nem_reg_print_json(r->out, &report);
-    else if (nem_reg_sub(&report, "runs", &rows))
-        nem_runlist_print(r->out, &rows);
-    bson_destroy(&report);
-    return NEM_EXIT_OK;
+    return ok ? NEM_EXIT_OK : nem_reg_fail(&err);
 }

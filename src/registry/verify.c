@@ -444,7 +444,6 @@ int nem_reg_verify(nem_reg_t *r, const char *model_id)
 typedef struct {
     nem_reg_t *r;
     const char *bucket;
-    bson_t *rows;
     uint32_t n;
     unsigned same, changed, unverifiable;
     bson_error_t *err;
@@ -475,17 +474,23 @@ static bool verify_each(const bson_t *file, void *ud, bson_error_t *err)
     a->changed += t.any_change;
     a->unverifiable += !t.any_change && t.any_problem;
     a->same += !t.any_change && !t.any_problem;
-    nem_reg_push_doc(a->rows, &a->n, &row);
-    BSON_APPEND_UTF8(&row, "model", id);
-    BSON_APPEND_UTF8(&row, "bucket", a->bucket);
-    BSON_APPEND_UTF8(&row, "run", nem_reg_str(file, "metadata." NEM_PROVENANCE_FIELD ".run", "?"));
-    BSON_APPEND_UTF8(&row, "verdict", verdict);
-    BSON_APPEND_UTF8(&row, "message", line);
-    bson_append_document_end(a->rows, &row);
-    nem_table_add(a->table, verdict);
-    nem_table_add(a->table, id);
-    nem_table_add(a->table, a->bucket);
-    nem_table_add(a->table, line);
+    /* each model's line goes out as it is judged: nothing is kept but the tally and the cursors read */
+    if (a->r->json) {
+        bson_init(&row);
+        BSON_APPEND_UTF8(&row, "model", id);
+        BSON_APPEND_UTF8(&row, "bucket", a->bucket);
+        BSON_APPEND_UTF8(&row, "run", nem_reg_str(file, "metadata." NEM_PROVENANCE_FIELD ".run", "?"));
+        BSON_APPEND_UTF8(&row, "verdict", verdict);
+        BSON_APPEND_UTF8(&row, "message", line);
+        nem_reg_json_item(a->r->out, &a->n, &row);
+        bson_destroy(&row);
+    } else {
+        nem_table_add(a->table, verdict);
+        nem_table_add(a->table, id);
+        nem_table_add(a->table, a->bucket);
+        nem_table_add(a->table, line);
+        nem_table_flush_full(a->table, a->r->out, NULL);
+    }
     bson_destroy(&report);
     return true;
 }
@@ -494,17 +499,26 @@ int nem_reg_verify_all(nem_reg_t *r)
 {
     nem_strv_t buckets = {0};
     bson_error_t err = {0};
-    bson_t out = BSON_INITIALIZER, rows;
+    bson_t out = BSON_INITIALIZER;
     seen_t seen = {0};
     bool ok = true;
-    all_t a = {r, NULL, &rows, 0, 0, 0, 0, &err,
+    all_t a = {r, NULL, 0, 0, 0, 0, &err,
                nem_table_new(verdict_columns, sizeof verdict_columns / sizeof *verdict_columns)};
     g_seen = &seen;
     if (r->bucket)
         nem_strv_push(&buckets, r->bucket);
     else
         ok = nem_reg_buckets(r->store, &buckets, &err);
-    BSON_APPEND_ARRAY_BEGIN(&out, "models", &rows);
+    /* a long listing streams (util/table.h): its columns as wide as they can get */
+    nem_table_min_width(a.table, 0, strlen("unverifiable"));
+    nem_table_min_width(a.table, 1, 24);
+    size_t widest = 0;
+    for (size_t i = 0; i < buckets.n; i++)
+        widest = strlen(buckets.v[i]) > widest ? strlen(buckets.v[i]) : widest;
+    nem_table_min_width(a.table, 2, widest);
+    bool opened = ok && r->json;
+    if (opened)
+        nem_reg_json_open(r->out, "models");
     for (size_t i = 0; ok && i < buckets.n; i++) {
         /* only what nemesyst stored: a model with lineage; oldest first */
         char *files = bson_strdup_printf("%s.files", buckets.v[i]);
@@ -519,7 +533,6 @@ int nem_reg_verify_all(nem_reg_t *r)
         bson_destroy(&filter);
         bson_free(files);
     }
-    bson_append_array_end(&out, &rows);
     g_seen = NULL;
     for (size_t i = 0; i < seen.n; i++)
         bson_free(seen.v[i].key);
@@ -529,6 +542,8 @@ int nem_reg_verify_all(nem_reg_t *r)
         nem_table_print(a.table, r->out, NULL);
     nem_table_destroy(a.table);
     if (!ok) {
+        if (opened)
+            fputs("]}\n", r->out); /* what was printed stays valid JSON; the error says the rest is missing */
         bson_destroy(&out);
         return nem_reg_fail(&err);
     }
@@ -539,7 +554,7 @@ int nem_reg_verify_all(nem_reg_t *r)
     BSON_APPEND_INT64(&out, "cursors_read", (int64_t)seen.reads);
     BSON_APPEND_INT64(&out, "cursors_shared", (int64_t)seen.reused);
     if (r->json)
-        nem_reg_print_json(r->out, &out);
+        nem_reg_json_close(r->out, &out);
     else
         fprintf(r->out, "%u model(s): %u unchanged, %u changed, %u unverifiable (%" PRIu64 " cursor(s) read, %" PRIu64
                 " shared)\n", total, a.same, a.changed, a.unverifiable, seen.reads, seen.reused);

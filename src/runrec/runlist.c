@@ -336,13 +336,83 @@ void nem_runlist_scripts_add(nem_table_t *t, const nem_runlist_script_t *s)
     nem_table_add(t, s->error ? s->error : "");
 }
 
+/* ---- the listing streamed: a run at a time, whatever the number of runs ---- */
+
+typedef struct {
+    int64_t now_ms;
+    int status;
+    bool json, sweep_column;
+    FILE *out;
+    nem_table_t *t;
+    uint32_t n;
+    size_t lost;
+} stream_t;
+
+static bool stream_row(const bson_t *record, void *ud, bson_error_t *err)
+{
+    stream_t *s = ud;
+    bson_t row;
+    (void)err;
+    nem_runlist_row(record, s->now_ms, &row);
+    if (s->status < 0 || nem_status_parse(str_of(&row, "status", "")) == (nem_status_t)s->status) {
+        s->lost += strcmp(str_of(&row, "status", ""), nem_status_name(NEM_STATUS_LOST)) == 0;
+        if (s->json) {
+            char *json = bson_as_relaxed_extended_json(&row, NULL);
+            fprintf(s->out, "%s%s", s->n++ ? ", " : "", json ? json : "{}");
+            bson_free(json);
+        } else {
+            add_cells(s->t, &row, s->sweep_column);
+            nem_table_flush_full(s->t, s->out, NULL);
+        }
+    }
+    bson_destroy(&row);
+    return true;
+}
+
+bool nem_runlist_stream(nem_store_t *store, int64_t now_ms, const bson_t *query, int status, bool json, FILE *out,
+                        size_t *lost, bson_error_t *err)
+{
+    bson_t empty = BSON_INITIALIZER;
+    stream_t s = {now_ms, status, json, false, out, NULL, 0, 0};
+    bool ok = true;
+    if (!json) {
+        /* the sweep column is there when a run listed is of a sweep: asked of the server first (sweep.name is
+         * indexed), since the rows are printed before the last is read */
+        bson_t with = BSON_INITIALIZER, and, sweep, type;
+        int64_t n = 0;
+        BSON_APPEND_ARRAY_BEGIN(&with, "$and", &and);
+        BSON_APPEND_DOCUMENT(&and, "0", query ? query : &empty);
+        BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &sweep);
+        BSON_APPEND_DOCUMENT_BEGIN(&sweep, "sweep.name", &type);
+        BSON_APPEND_UTF8(&type, "$type", "string");
+        bson_append_document_end(&sweep, &type);
+        bson_append_document_end(&and, &sweep);
+        bson_append_array_end(&with, &and);
+        ok = nem_store_count(store, NEM_RUNS_COLLECTION, &with, &n, err);
+        bson_destroy(&with);
+        s.sweep_column = n > 0;
+        s.t = nem_table_new(columns, s.sweep_column ? N_COLUMNS : N_COLUMNS - 1);
+        /* the columns whose widest cell is known, so that a long listing stays aligned past its first block */
+        nem_table_min_width(s.t, 0, strlen("20260102T030405Z-0123abcd"));
+        nem_table_min_width(s.t, 2, strlen("interrupted"));
+        nem_table_min_width(s.t, 3, strlen("2026-01-02T03:04:05.000Z"));
+    } else {
+        fprintf(out, "{ \"runs\" : [ ");
+    }
+    ok = ok && nem_runlist_find(store, query, false, stream_row, &s, err);
+    if (json)
+        fprintf(out, "] }\n"); /* an error half-way leaves valid JSON, the error on stderr says the rest is missing */
+    else if (ok)
+        nem_table_print(s.t, out, NULL);
+    nem_table_destroy(s.t);
+    bson_destroy(&empty);
+    if (lost)
+        *lost = s.lost;
+    return ok;
+}
+
 /* --list-runs (provenance.h). */
 bool nem_runrec_list(nem_store_t *store, FILE *out, size_t *lost, bson_error_t *err)
 {
-    bson_t rows = BSON_INITIALIZER;
-    bool ok = nem_runlist_rows(store, nem_wall_ms(), &rows, lost, err);
-    if (ok)
-        nem_runlist_print(out, &rows);
-    bson_destroy(&rows);
-    return ok;
+    return nem_runlist_stream(store, nem_wall_ms(), NULL, -1, false, out, lost, err);
 }

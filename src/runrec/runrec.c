@@ -192,6 +192,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
     bool ok;
 
     bson_init(previous);
+    nem_provenance_index_runs(store, NEM_RUNS_COLLECTION); /* what the listings and the registry query */
     {
         ok = nem_lineage_compact(store, run_options, NULL, &options, err);
         if (!ok) {

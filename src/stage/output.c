@@ -21,6 +21,7 @@ bool nem_output_purge(nem_store_t *store, const nem_script_plan_t *script, const
 {
     bson_t filter, mfilter = BSON_INITIALIZER;
     nem_provenance_filter(run_id, stage, position, legacy_stamp, &filter);
+    nem_provenance_index_data(store, script->output, stage, legacy_stamp); /* the delete by stamp, not a scan */
     bool ok = nem_store_delete_matching(store, script->output, &filter, NULL, err);
     if (ok) {
         BSON_APPEND_UTF8(&mfilter, "metadata." NEM_PROVENANCE_FIELD ".run", run_id);

@@ -110,56 +110,6 @@ typedef struct {
     char what[512];    /* "GridFS upload of 'x' to db.bucket failed" */
 } writer_t;
 
-static bool key_equal(const bson_t *want, const bson_t *have)
-{
-    bson_iter_t w, h;
-    if (!bson_iter_init(&w, want) || !bson_iter_init(&h, have))
-        return false;
-    while (bson_iter_next(&w)) {
-        if (!bson_iter_next(&h) || strcmp(bson_iter_key(&w), bson_iter_key(&h)) != 0 ||
-            !BSON_ITER_HOLDS_NUMBER(&h) || bson_iter_as_int64(&w) != bson_iter_as_int64(&h))
-            return false;
-    }
-    return !bson_iter_next(&h);
-}
-
-/* Creates the index key on coll unless one with the same key exists (listing first, as libmongoc does, so that a
- * user allowed to write but not to create indexes can still upload where they exist). */
-static bool ensure_index(mongoc_collection_t *coll, const bson_t *key, const char *name, bool unique,
-                         bson_error_t *derr)
-{
-    mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
-    const bson_t *doc;
-    bson_iter_t it;
-    bool exists = false, ok;
-    while (!exists && mongoc_cursor_next(cur, &doc)) {
-        uint32_t len;
-        const uint8_t *data;
-        bson_t have;
-        if (bson_iter_init_find(&it, doc, "key") && BSON_ITER_HOLDS_DOCUMENT(&it)) {
-            bson_iter_document(&it, &len, &data);
-            exists = bson_init_static(&have, data, len) && key_equal(key, &have);
-        }
-    }
-    ok = !mongoc_cursor_error(cur, derr);
-    mongoc_cursor_destroy(cur);
-    if (!ok || exists)
-        return ok;
-    bson_t cmd = BSON_INITIALIZER, indexes, index;
-    BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(coll));
-    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &indexes);
-    BSON_APPEND_DOCUMENT_BEGIN(&indexes, "0", &index);
-    BSON_APPEND_DOCUMENT(&index, "key", key);
-    BSON_APPEND_UTF8(&index, "name", name);
-    if (unique)
-        BSON_APPEND_BOOL(&index, "unique", true);
-    bson_append_document_end(&indexes, &index);
-    bson_append_array_end(&cmd, &indexes);
-    ok = mongoc_collection_write_command_with_opts(coll, &cmd, NULL, NULL, derr);
-    bson_destroy(&cmd);
-    return ok;
-}
-
 /* The GridFS specification's indexes, made before the first file of a bucket is stored: files {filename,
  * uploadDate}, chunks {files_id, n} unique. */
 static bool ensure_indexes(writer_t *w, bson_error_t *derr)
@@ -182,8 +132,8 @@ static bool ensure_indexes(writer_t *w, bson_error_t *derr)
         return ok;
     bson_t *files_key = BCON_NEW("filename", BCON_INT32(1), "uploadDate", BCON_INT32(1));
     bson_t *chunks_key = BCON_NEW("files_id", BCON_INT32(1), "n", BCON_INT32(1));
-    ok = ensure_index(w->files, files_key, "filename_1_uploadDate_1", false, derr) &&
-         ensure_index(w->chunks, chunks_key, "files_id_1_n_1", true, derr);
+    ok = nem_store_index_on(w->files, files_key, "filename_1_uploadDate_1", false, derr) &&
+         nem_store_index_on(w->chunks, chunks_key, "files_id_1_n_1", true, derr);
     bson_destroy(files_key);
     bson_destroy(chunks_key);
     return ok;

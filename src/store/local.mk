@@ -6,7 +6,7 @@ libnemesyst_store_la_LIBADD = $(MONGOC_LIBS) $(BSON_LIBS)
 # hidden: linked into libnemesyst.so, which exports only the plugin API (src/plugin/local.mk)
 libnemesyst_store_la_CFLAGS = $(AM_CFLAGS) $(VISIBILITY_CFLAGS)
 libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/store/store.c src/store/bulk.c \
-	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c \
+	src/store/batches.c src/store/gridfs.c src/store/delete.c src/store/docs.c src/store/indexes.c \
 	src/store/storable.h src/store/storable.c
 # Checkpoints (ckpt.h): GridFS with a sha256 per checkpoint.
 libnemesyst_store_la_SOURCES += src/store/ckpt.h src/store/ckpt.c

@@ -27,4 +27,10 @@ void nem_store_wrap(bson_error_t *err, const bson_error_t *driver, const char *w
 /* True when a libmongoc error came from the server (its code is a server code). */
 bool nem_store_is_server_error(const bson_error_t *driver);
 
+/* Creates the index key (named name) on coll unless an index of the same key exists, whatever its name: the indexes
+ * are listed first, so that a user allowed to write but not to create indexes can still write where they exist
+ * (indexes.c; store.h nem_store_ensure_index is the cached door for everything but GridFS's own). */
+bool nem_store_index_on(mongoc_collection_t *coll, const bson_t *key, const char *name, bool unique,
+                        bson_error_t *derr);
+
 #endif

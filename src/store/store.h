@@ -102,6 +102,14 @@ typedef bool (*nem_doc_cb)(const bson_t *doc, void *ud, bson_error_t *err);
 bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *opts,
                     nem_doc_cb cb, void *ud, bson_error_t *err);
 
+/* An index nemesyst's own queries need, asked for where nemesyst writes (README "Asking the store"): key (e.g.
+ * {"_nemesyst.s": 1}) on collection under name, created unless an index of the same key exists (listIndexes
+ * first; MongoDB's createIndexes semantics, which FerretDB follows). Asked once per database, collection and name
+ * per process, whatever the answer. False (err set) only the first time it fails, typically because the user may
+ * not createIndex: the caller warns and goes on (queries still answer, by scanning); the next call says true. */
+bool nem_store_ensure_index(nem_store_t *store, const char *collection, const bson_t *key, const char *name,
+                            bson_error_t *err);
+
 /* The number of documents of collection matching filter (countDocuments). */
 bool nem_store_count(nem_store_t *store, const char *collection, const bson_t *filter, int64_t *n, bson_error_t *err);
 

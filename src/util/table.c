@@ -9,6 +9,9 @@ struct nem_table {
     size_t n_cols;
     char **cells;   /* row-major, n_cols per row */
     size_t n_cells, cap;
+    size_t *min;    /* nem_table_min_width, per column */
+    size_t *fixed;  /* the widths of the first flush, once flushed (NULL before) */
+    bool flushing;  /* min applies to a flushed listing only: a short one prints as its rows say */
 };
 
 nem_table_t *nem_table_new(const nem_table_col_t *cols, size_t n_cols)
@@ -16,6 +19,7 @@ nem_table_t *nem_table_new(const nem_table_col_t *cols, size_t n_cols)
     nem_table_t *t = bson_malloc0(sizeof *t);
     t->n_cols = n_cols ? n_cols : 1;
     t->cols = bson_malloc0(t->n_cols * sizeof *t->cols);
+    t->min = bson_malloc0(t->n_cols * sizeof *t->min);
     if (n_cols)
         memcpy(t->cols, cols, n_cols * sizeof *cols);
     return t;
@@ -102,6 +106,12 @@ static void print_line(const nem_table_t *t, FILE *out, const char *indent, cons
     bson_string_free(line, true);
 }
 
+void nem_table_min_width(nem_table_t *t, size_t col, size_t width)
+{
+    if (col < t->n_cols)
+        t->min[col] = width;
+}
+
 void nem_table_print(const nem_table_t *t, FILE *out, const char *indent)
 {
     size_t *width = bson_malloc0(t->n_cols * sizeof *width);
@@ -109,14 +119,16 @@ void nem_table_print(const nem_table_t *t, FILE *out, const char *indent)
     bool header = false;
     for (size_t c = 0; c < t->n_cols; c++) {
         header |= t->cols[c].title != NULL;
-        width[c] = nem_table_width(t->cols[c].title);
+        width[c] = t->fixed ? t->fixed[c] : nem_table_width(t->cols[c].title);
+        if (t->flushing && width[c] < t->min[c])
+            width[c] = t->min[c];
     }
-    for (size_t i = 0; i < t->n_cells; i++) {
+    for (size_t i = 0; i < t->n_cells && !t->fixed; i++) {
         size_t w = nem_table_width(t->cells[i]);
         if (w > width[i % t->n_cols])
             width[i % t->n_cols] = w;
     }
-    if (header) {
+    if (header && !t->fixed) {
         for (size_t c = 0; c < t->n_cols; c++)
             cells[c] = t->cols[c].title;
         print_line(t, out, indent, cells, width);
@@ -127,16 +139,42 @@ void nem_table_print(const nem_table_t *t, FILE *out, const char *indent)
         print_line(t, out, indent, cells, width);
     }
     bson_free(cells);
-    bson_free(width);
+    if (t->fixed)
+        bson_free(width);
+    else
+        ((nem_table_t *)t)->fixed = width; /* later prints (after a flush) keep these widths and print no header */
+}
+
+static void drop_rows(nem_table_t *t)
+{
+    for (size_t i = 0; i < t->n_cells; i++)
+        bson_free(t->cells[i]);
+    t->n_cells = 0;
+}
+
+void nem_table_flush(nem_table_t *t, FILE *out, const char *indent)
+{
+    t->flushing = true;
+    nem_table_print(t, out, indent);
+    drop_rows(t);
+}
+
+bool nem_table_flush_full(nem_table_t *t, FILE *out, const char *indent)
+{
+    if (t->n_cells < NEM_TABLE_BLOCK * t->n_cols)
+        return false;
+    nem_table_flush(t, out, indent);
+    return true;
 }
 
 void nem_table_destroy(nem_table_t *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_cells; i++)
-        bson_free(t->cells[i]);
+    drop_rows(t);
     bson_free(t->cells);
     bson_free(t->cols);
+    bson_free(t->min);
+    bson_free(t->fixed);
     bson_free(t);
 }

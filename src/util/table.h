@@ -36,6 +36,18 @@ size_t nem_table_rows(const nem_table_t *t);
 void nem_table_print(const nem_table_t *t, FILE *out, const char *indent);
 void nem_table_destroy(nem_table_t *t);
 
+/* Long listings, streamed (`runs`, `verify --all`): a table need not hold every row. nem_table_flush prints the rows
+ * held (the header first, the first time) and drops them; the widths are fixed there, from those rows, the titles
+ * and nem_table_min_width (which only a flushed table heeds), and every later print or flush uses them and prints no header. A cell wider than its
+ * column later on pushes the rest of its row right; it is never cut (only max cuts). nem_table_flush_full flushes
+ * once NEM_TABLE_BLOCK rows are held, so a listing of fewer rows prints exactly as an unflushed table does. Callers
+ * that know a column's widest possible cell (a fixed-size id, a word from a list) say so with min_width, so that
+ * the columns of a long listing stay aligned whatever its first rows. */
+#define NEM_TABLE_BLOCK 1000
+void nem_table_min_width(nem_table_t *t, size_t col, size_t width);
+void nem_table_flush(nem_table_t *t, FILE *out, const char *indent);
+bool nem_table_flush_full(nem_table_t *t, FILE *out, const char *indent);
+
 /* The width of s in characters: its UTF-8 lead bytes. */
 size_t nem_table_width(const char *s);
 

@@ -70,6 +70,8 @@ nem_writer_t *nem_writer_new(const nem_writer_opts_t *opts, bson_error_t *err)
 /* The bulk writer is made with the first document: a script that writes none costs no connection or thread. */
 static bool have_bulk(nem_writer_t *w, bson_error_t *err)
 {
+    if (!w->bulk && w->provenance) /* by its stamp rollback and --resume delete, and the registry counts */
+        nem_provenance_index_data(w->o.store, w->collection, w->o.stage, w->o.legacy_stamp);
     if (!w->bulk)
         w->bulk = w->o.async ? nem_bulk_new_async(w->o.async, w->collection, 0, 0, err)
                              : nem_bulk_new(w->o.store, w->collection, 0, 0);
@@ -203,6 +205,8 @@ static bool write_model(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
         ok = nem_lineage_compact(w->o.store, &full, NEM_PROVENANCE_FIELD, &meta, err);
         bson_destroy(&full);
     }
+    if (ok && w->n_models == 0) /* by run and by parent rollback and the registry find models */
+        nem_provenance_index_models(w->o.store, bucket);
     ok = ok && nem_gridfs_upload_file(w->o.store, bucket, filename, item->path, &meta, &id, err);
     bson_destroy(&meta);
     if (!ok && item->path_is_temp) {

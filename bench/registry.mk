@@ -1,0 +1,8 @@
+# A registry that scales with the store (bench/run-registry.sh): affected for one document, verify --all and runs,
+# wall time and peak memory at 100 and 1,000 models over 10^6 documents (`make bench-registry`;
+# BENCH_REGISTRY_ARGS="--docs 200000 --reps 1" for a quick look). `make bench` runs it (bench/run-all.sh).
+EXTRA_DIST += bench/run-registry.sh
+.PHONY: bench-registry
+bench-registry: nemesyst$(EXEEXT) nemesyst-registry$(EXEEXT) tests/runner/plugin_fixture.la
+	PYTHON3='$(PYTHON3)' $(top_srcdir)/bench/run-registry.sh '$(abs_top_builddir)' $(BENCH_REGISTRY_ARGS)
+bench: nemesyst-registry$(EXEEXT) tests/runner/plugin_fixture.la
