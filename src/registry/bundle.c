@@ -880,6 +880,13 @@ typedef struct {
     FILE *journal;
     uint64_t added, present;
     char conflict[400];
+    /* pass 2 -> pass 3: per part (the manifest's index), whether the store held none of its documents, so pass 3
+     * asks nothing before writing them (FerretDB answers an _id $in by scanning the collection: a lookup a batch
+     * would make an import quadratic in the collection's size); the collections that did not exist (a rollback
+     * drops them again once empty) */
+    bool *fresh;
+    size_t n_fresh;
+    nem_strv_t created, written;
 } im_t;
 
 /* The _id of doc as a one-field document {"": ID}, for comparisons. */
@@ -892,28 +899,26 @@ static bool id_doc(const bson_t *doc, bson_t *out)
 
 typedef struct {
     bson_t **docs;
+    bson_t *ids; /* each document's {"": _id}, made once a batch */
     bool *there;
     size_t n;
     const char *collection, *part;
+    bool lookup; /* false: nothing of the batch can be in the store, no need to ask */
+    uint64_t part_present; /* documents of the part the store holds */
     im_t *im;
 } batch_t;
 
 static bool found_doc(const bson_t *doc, void *ud, bson_error_t *err)
 {
     batch_t *b = ud;
-    bson_t id, other;
+    bson_t id;
     (void)err;
     if (!id_doc(doc, &id)) {
         bson_destroy(&id);
         return true;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (b->there[i])
-            continue;
-        id_doc(b->docs[i], &other);
-        bool same_id = bson_equal(&id, &other);
-        bson_destroy(&other);
-        if (!same_id)
+        if (b->there[i] || !bson_equal(&id, &b->ids[i]))
             continue;
         b->there[i] = true;
         if (!bson_equal(doc, b->docs[i]) && !b->im->conflict[0]) {
@@ -943,51 +948,65 @@ static bool journal_id(FILE *j, const char *collection, const bson_t *doc, bson_
     return ok;
 }
 
+static bool write_batch(batch_t *b, bson_error_t *err);
+
 static bool run_batch(batch_t *b, bson_error_t *err)
 {
     im_t *im = b->im;
     bson_t filter = BSON_INITIALIZER, ids = BSON_INITIALIZER, in;
     uint32_t n = 0;
+    bool ok = true;
     for (size_t i = 0; i < b->n; i++) {
         bson_iter_t it;
         char key[16];
         const char *k;
         b->there[i] = false;
         if (!bson_iter_init_find(&it, b->docs[i], "_id")) {
+            for (size_t j = 0; j < i; j++)
+                bson_destroy(&b->ids[j]);
             bson_destroy(&filter);
             bson_destroy(&ids);
             return bad(err, "import: bundle '%s' is corrupt: part %s holds a document without _id", im->path,
                        b->part);
         }
-        bson_uint32_to_string(n++, &k, key, sizeof key);
-        bson_append_value(&ids, k, -1, bson_iter_value(&it));
+        id_doc(b->docs[i], &b->ids[i]);
+        if (b->lookup) {
+            bson_uint32_to_string(n++, &k, key, sizeof key);
+            bson_append_value(&ids, k, -1, bson_iter_value(&it));
+        }
     }
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-    BSON_APPEND_ARRAY(&in, "$in", &ids);
-    bson_append_document_end(&filter, &in);
-    bool ok = nem_store_find(im->store, b->collection, &filter, NULL, found_doc, b, err);
+    if (b->lookup) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+        BSON_APPEND_ARRAY(&in, "$in", &ids);
+        bson_append_document_end(&filter, &in);
+        ok = nem_store_find(im->store, b->collection, &filter, NULL, found_doc, b, err);
+    }
     bson_destroy(&filter);
     bson_destroy(&ids);
-    if (!ok)
-        return false;
-    if (im->conflict[0])
-        return bad(err, "import: refused, nothing written: %s", im->conflict);
+    if (ok && im->conflict[0])
+        ok = bad(err, "import: refused, nothing written: %s", im->conflict);
+    ok = ok && write_batch(b, err);
+    for (size_t i = 0; i < b->n; i++)
+        bson_destroy(&b->ids[i]);
+    return ok;
+}
+
+/* The documents of a looked-up batch not in the store (and once each), into it (pass 3), or counted (pass 2). */
+static bool write_batch(batch_t *b, bson_error_t *err)
+{
+    im_t *im = b->im;
+    bool ok = true;
     nem_bulk_t *bulk = NULL;
     for (size_t i = 0; i < b->n && ok; i++) {
         if (b->there[i]) {
             im->present++;
+            b->part_present++;
             continue;
         }
         /* the same document twice in the batch: once */
         bool dup = false;
-        bson_t id, other;
-        id_doc(b->docs[i], &id);
-        for (size_t j = 0; j < i && !dup; j++) {
-            id_doc(b->docs[j], &other);
-            dup = bson_equal(&id, &other);
-            bson_destroy(&other);
-        }
-        bson_destroy(&id);
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = bson_equal(&b->ids[i], &b->ids[j]);
         if (dup)
             continue;
         im->added++;
@@ -1004,6 +1023,47 @@ static bool run_batch(batch_t *b, bson_error_t *err)
     return ok;
 }
 
+static bool has_str(const nem_strv_t *v, const char *s)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (!strcmp(v->v[i], s))
+            return true;
+    return false;
+}
+
+static bool any_doc(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)doc;
+    (void)err;
+    *(bool *)ud = true;
+    return true;
+}
+
+/* Whether the batches of part index (into collection) must be looked up in the store. Pass 2: not when the
+ * collection does not exist or holds nothing (noted, for a rollback); pass 3: not when pass 2 found none of the
+ * part's documents and no earlier part of this import wrote into the collection (a bundle's data part and a
+ * predictions part may share documents: a learner that read another run's predictions). A document that appears
+ * in between fails the insert (a duplicate _id), which rolls the import back. */
+static bool part_lookup(im_t *im, size_t index, const char *collection, bool *lookup, bson_error_t *err)
+{
+    if (im->write) {
+        *lookup = index >= im->n_fresh || !im->fresh[index] || has_str(&im->written, collection);
+        return true;
+    }
+    bool exists = false, any = false;
+    bson_t empty = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    bool ok = nem_reg_collection_exists(im->store, collection, &exists, err);
+    if (ok && !exists && !has_str(&im->created, collection))
+        nem_strv_push(&im->created, collection);
+    if (ok && exists)
+        ok = nem_store_find(im->store, collection, &empty, &opts, any_doc, &any, err);
+    bson_destroy(&empty);
+    bson_destroy(&opts);
+    *lookup = any;
+    return ok;
+}
+
 static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
 {
     tarr_t t = {.path = im->path};
@@ -1015,8 +1075,13 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
     nem_reg_sub(manifest, "parts", &parts);
     bson_iter_init(&it, &parts);
     batch_t b = {.docs = bson_malloc(BATCH_DOCS * sizeof *b.docs), .there = bson_malloc(BATCH_DOCS * sizeof(bool)),
-                 .im = im};
-    while (ok && bson_iter_next(&it)) {
+                 .ids = bson_aligned_alloc(BSON_ALIGNOF(bson_t), BATCH_DOCS * sizeof(bson_t)), .im = im};
+    size_t index = 0;
+    if (!im->write) {
+        im->n_fresh = (size_t)bson_count_keys(&parts);
+        im->fresh = bson_malloc0(im->n_fresh ? im->n_fresh * sizeof(bool) : 1);
+    }
+    for (; ok && bson_iter_next(&it); index++) {
         uint32_t len;
         const uint8_t *data;
         bson_t p;
@@ -1031,6 +1096,9 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
             continue;
         b.collection = nem_reg_str(&p, "collection", "");
         b.part = nem_reg_str(&p, "name", "?");
+        b.part_present = 0;
+        if (!(ok = part_lookup(im, index, b.collection, &b.lookup, err)))
+            break;
         size_t bytes = 0;
         for (;;) {
             bson_t *doc = NULL;
@@ -1052,9 +1120,14 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
             if (!ok || r == 0)
                 break;
         }
+        if (ok && !im->write)
+            im->fresh[index] = b.part_present == 0;
+        if (ok && im->write)
+            nem_strv_push(&im->written, b.collection);
     }
     bson_free(b.docs);
     bson_free(b.there);
+    bson_free(b.ids);
     fclose(t.f);
     return ok;
 }
@@ -1108,6 +1181,22 @@ static void roll_back(im_t *im)
         }
         bson_destroy(rec);
     }
+    /* the collections the import made, once empty again (a writer that put something there since keeps it) */
+    for (size_t i = im->created.n; !failed && i-- > 0;) {
+        bool any = false;
+        bson_t empty = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+        BSON_APPEND_INT64(&opts, "limit", 1);
+        if (nem_store_find(im->store, im->created.v[i], &empty, &opts, any_doc, &any, &err) && !any) {
+            mongoc_collection_t *c = mongoc_database_get_collection(nem_store_database(im->store), im->created.v[i]);
+            bson_error_t drop_err;
+            if (!mongoc_collection_drop(c, &drop_err) && !strstr(drop_err.message, "not found"))
+                nem_reg_warn("import: rolled back, but could not drop the empty collection %s it made: %s",
+                             im->created.v[i], drop_err.message);
+            mongoc_collection_destroy(c);
+        }
+        bson_destroy(&empty);
+        bson_destroy(&opts);
+    }
     if (failed)
         nem_reg_warn("import: rolled back %" PRIu64 " documents, %" PRIu64 " could not be removed (%s)", removed,
                      failed, err.message);
@@ -1121,7 +1210,9 @@ int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest)
     im_t im = {.store = r->store, .path = path};
     bool ok = each_part(&im, manifest, &err); /* pass 2: conflicts, nothing written */
     if (ok) {
-        im = (im_t){.store = r->store, .path = path, .write = true, .journal = tmpfile()};
+        im.write = true;
+        im.added = im.present = 0;
+        im.journal = tmpfile();
         if (!im.journal)
             ok = io_error(&err, "import: cannot create a journal for", path);
         else if (!(ok = each_part(&im, manifest, &err))) /* pass 3: the writes */
@@ -1129,6 +1220,9 @@ int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest)
         if (im.journal)
             fclose(im.journal);
     }
+    bson_free(im.fresh);
+    nem_strv_free(&im.created);
+    nem_strv_free(&im.written);
     if (!ok) {
         if (im.write && err.domain != NEM_ERROR_CONFIG) {
             fprintf(stderr, "nemesyst-registry: error: import %s: %s; what this import wrote was removed\n", path,
