@@ -39,6 +39,8 @@ section memory "$here/run-memory.sh" "$build" --docs 100000,1000000
 section serve "$build/bench/bench_serve" --reps "$reps"
 section groups "$here/run-groups.sh" "$build" --reps "$reps" --docs 12000
 section registry "$here/run-registry.sh" "$build" --models 100,1000 --docs 1000000 --reps 3
+# Bundles (issue 21): 10^6 documents and a 256 MiB model; 3 repetitions (one takes minutes).
+section bundle "$here/run-bundle.sh" "$build" --reps 3 --docs 1000000 --model-mib 256
 
 # Start-up: nemesyst --help, and a one-rank run of a one-document cleaner, against a Python interpreter importing
 # pymongo (2.0.6 starts with that much); medians of REPS after a warm-up, in ms.
@@ -151,6 +153,15 @@ TEXT
     echo '```'
     cat "$tmp/groups.txt"
     echo '```'
+    echo
+    echo "## Bundles: bundle --with-data and import against raw reads and inserts"
+    echo
+    echo "A run whose learner consumed 10^6 documents and stored a 256 MiB model: \`nemesyst-registry bundle RUN"
+    echo "--with-data\` against a find of the same documents into a file and the GridFS download of the model, and"
+    echo "\`import\` into a new database against insert_many of those documents and the GridFS upload (bench/run-bundle.sh;"
+    echo "one at a time: \`make bench-bundle\`, \`BENCH_BUNDLE_ARGS=\"--docs 100000 --model-mib 32\"\` for a quick one)."
+    echo
+    cat "$tmp/bundle.txt"
     echo
     echo "## Server start (against 2.0.6's fixed sleeps)"
     echo

@@ -15,9 +15,11 @@ REGISTRY_TESTS += tests/registry/diff.sh tests/registry/prov.sh
 # tests/registry/bundle.sh: `bundle` and `import`: a learner group, a retraining chain and predictions moved from the
 # test server to a second FerretDB of the test's own, imported twice (nothing added the second time), the same
 # answers from lineage, models and affected on both stores, verify unchanged with the data and unverifiable without;
-# corrupt, truncated, newer and conflicting bundles refused with nothing written.
+# corrupt, truncated, newer and conflicting bundles refused with nothing written; an import failing midway rolled
+# back whole; a retraining chain bundled by its last run with its parents. tests/registry/lib.sh: shared helpers.
 REGISTRY_TESTS += tests/registry/bundle.sh
 # tests/registry/indexes.sh: the indexes nemesyst makes where it writes (data collections' stamp, predictions' model,
 # model buckets' run and parent, the run records' listing fields), read back with listIndexes after a real run, the
 # same after a second run, and the verbs answering what the database says.
 REGISTRY_TESTS += tests/registry/indexes.sh
+EXTRA_DIST += tests/registry/lib.sh

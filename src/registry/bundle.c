@@ -12,8 +12,10 @@
  *                          records and metadata refer to), chunks then files of each GridFS bucket (the models), and
  *                          runs (the run records) last, so no store ever shows a run whose models are not all there
  *   manifest.json          {format: "nemesyst-bundle", version, created, source: {db, host}, runs: [ids],
- *                          with_data, parts: [{name, kind, collection, documents, bytes, sha256}]}, canonical
- *                          extended JSON
+ *                          parent_runs: [ids], with_data, parts: [{name, kind, collection, documents, bytes,
+ *                          sha256}]}, canonical extended JSON; runs are those asked for, then parent_runs: the runs
+ *                          that made the parents of their models (metadata._nemesyst.parent), transitively, so that
+ *                          lineage on the target walks the whole chain (add_ancestors)
  *   manifest.sha256        the sha256 of manifest.json, as 64 hex digits and a newline
  * then the two zero blocks that end a tar. A part over 8 GiB has its size in the base-256 form GNU tar and bsdtar
  * read. Written streaming (a part is written, then its header, left blank until then, is filled in: one
@@ -25,10 +27,14 @@
  * the versions: nothing written); (2) every document against the store, by _id, a batch at a time: one there with
  * other content is a conflict and refuses the whole bundle (nothing written); one there with the same content is
  * skipped, so importing twice adds nothing; (3) the writes, part by part in the file's order, the run records last.
+ * Passes 1 and 2 stay two: the manifest, which says each part's collection and sha256, is the file's last member
+ * (the writer streams), and a part must be known whole and intact before the store is asked about its documents
+ * (a damaged one would be parsed and looked up first, and a damaged bundle would need a reachable server to be
+ * refused); pass 1 is one sequential read with sha256, a small share of an import (make bench-bundle).
  *
  * All or nothing when a write fails midway (the server goes away, a disk fills): import records the _id of every
  * document before it inserts it, in a journal (an unlinked temporary file, so memory stays bounded at any size), and
- * on a failure deletes exactly those, newest part first. Staging collections renamed into place were the other way;
+ * on a failure deletes exactly those, then drops the collections the import made once they are empty again. Staging collections renamed into place were the other way;
  * they cannot be: a bundle adds to collections that exist (data, predictions, nemesyst_runs), and renameCollection
  * replaces a collection, it does not merge into one. Documents that were there before are never touched. */
 #include "registry/registry.h"
@@ -281,9 +287,10 @@ typedef struct {
     uint32_t n_parts;
     uint64_t docs, total_docs, total_bytes;
     char kind[32], collection[256];
-    const char *const *runs;
-    size_t n_runs;
+    nem_strv_t runs;     /* the runs asked for, then the runs their models were retrained from (transitively) */
+    size_t n_asked;
     bson_t run_ids;      /* array of the run ids, for $in */
+    uint32_t n_run_ids;
     nem_strv_t blobs;    /* sha256 of every blob referred to */
     nem_strv_t buckets;  /* the buckets with models of the runs */
     bson_t models;       /* array per bucket position: array of model ids */
@@ -474,14 +481,6 @@ static bool note_model(const bson_t *file, void *ud, bson_error_t *err)
     return true;
 }
 
-static bool in_runs(const bw_t *b, const char *run)
-{
-    for (size_t i = 0; run && i < b->n_runs; i++)
-        if (!strcmp(b->runs[i], run))
-            return true;
-    return false;
-}
-
 static void filter_in(bson_t *filter, const char *field, const bson_t *values)
 {
     bson_t in;
@@ -490,14 +489,108 @@ static void filter_in(bson_t *filter, const char *field, const bson_t *values)
     bson_append_document_end(filter, &in);
 }
 
+static bool in_runs(const bw_t *b, const char *run)
+{
+    for (size_t i = 0; run && i < b->runs.n; i++)
+        if (!strcmp(b->runs.v[i], run))
+            return true;
+    return false;
+}
+
+/* The parent ({bucket, id}) of a model of the runs, noted for add_ancestors. */
+static bool note_parent(const bson_t *file, void *ud, bson_error_t *err)
+{
+    bson_t *parents = ud, parent;
+    bson_iter_t it;
+    (void)err;
+    if (nem_reg_sub(file, "metadata._nemesyst.parent", &parent) && bson_iter_init_find(&it, &parent, "id") &&
+        !BSON_ITER_HOLDS_NULL(&it)) {
+        char key[16];
+        const char *k;
+        bson_uint32_to_string(bson_count_keys(parents), &k, key, sizeof key);
+        BSON_APPEND_DOCUMENT(parents, k, &parent);
+    }
+    return true;
+}
+
+/* The parent chains: a model retrained from another (metadata._nemesyst.parent) is bundled with the run that made
+ * its parent, and so on to the first model, so that lineage on the target walks the same chain as on the source
+ * (README: a bundle holds what a lineage of its models reads). A parent gone from the source ends its chain there,
+ * as lineage's does; a parent's run without a run record is bundled without one (its models, metrics and
+ * predictions), as the source holds it. */
+static bool add_ancestors(bw_t *b, bson_error_t *err)
+{
+    nem_store_t *store = b->r->store;
+    nem_strv_t buckets = {0};
+    size_t done = 0;
+    bool ok = nem_reg_buckets(store, &buckets, err);
+    while (ok && done < b->runs.n) {
+        bson_t ids = BSON_INITIALIZER, parents = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+        uint32_t n = 0;
+        for (; done < b->runs.n; done++)
+            nem_reg_push_str(&ids, &n, b->runs.v[done]);
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
+        BSON_APPEND_INT32(&proj, "metadata._nemesyst.parent", 1);
+        bson_append_document_end(&opts, &proj);
+        for (size_t i = 0; ok && i < buckets.n; i++) {
+            bson_t filter = BSON_INITIALIZER;
+            char *files = bson_strdup_printf("%s.files", buckets.v[i]);
+            filter_in(&filter, "metadata._nemesyst.run", &ids);
+            ok = nem_store_find(store, files, &filter, &opts, note_parent, &parents, err);
+            bson_destroy(&filter);
+            bson_free(files);
+        }
+        bson_iter_t it;
+        if (ok && bson_iter_init(&it, &parents))
+            while (ok && bson_iter_next(&it)) {
+                uint32_t len;
+                const uint8_t *data;
+                bson_t parent, file;
+                bson_iter_t id;
+                char *in_bucket = NULL;
+                bool found = false;
+                bson_iter_document(&it, &len, &data);
+                if (!bson_init_static(&parent, data, len) || !bson_iter_init_find(&id, &parent, "id"))
+                    continue;
+                const char *bucket = nem_reg_str(&parent, "bucket", "");
+                ok = nem_reg_find_model(store, *bucket ? bucket : NULL, bson_iter_value(&id), &file, &in_bucket,
+                                        &found, err);
+                if (ok && found) {
+                    const char *run = nem_reg_str(&file, "metadata._nemesyst.run", NULL);
+                    if (run && !in_runs(b, run)) {
+                        nem_strv_push(&b->runs, run);
+                        nem_reg_push_str(&b->run_ids, &b->n_run_ids, run);
+                    }
+                    bson_destroy(&file);
+                }
+                bson_free(in_bucket);
+            }
+        bson_destroy(&ids);
+        bson_destroy(&parents);
+        bson_destroy(&opts);
+    }
+    nem_strv_free(&buckets);
+    return ok;
+}
+
 static bool write_parts(bw_t *b, bson_error_t *err)
 {
     nem_store_t *store = b->r->store;
     bool ok = true;
-    /* the run records: each must exist; blobs their options refer to */
-    for (size_t i = 0; ok && i < b->n_runs; i++) {
+    /* the run records: each asked for must exist; blobs their options refer to */
+    for (size_t i = 0; ok && i < b->n_asked; i++) {
         bson_t run;
-        if ((ok = nem_reg_load_run(store, b->runs[i], &run, err))) {
+        if ((ok = nem_reg_load_run(store, b->runs.v[i], &run, err))) {
+            note_blobs_doc(b, &run);
+            bson_destroy(&run);
+        }
+    }
+    size_t asked_end = b->runs.n;
+    ok = ok && add_ancestors(b, err);
+    for (size_t i = asked_end; ok && i < b->runs.n; i++) {
+        bson_t run;
+        bson_error_t none;
+        if (nem_reg_load_run(store, b->runs.v[i], &run, &none)) {
             note_blobs_doc(b, &run);
             bson_destroy(&run);
         }
@@ -624,6 +717,17 @@ static bool write_parts(bw_t *b, bson_error_t *err)
     return ok;
 }
 
+/* "parent_runs": the runs that came for their models' descendants, not asked for (a part of "runs"). */
+static void append_ancestors(const bw_t *b, bson_t *doc)
+{
+    bson_t arr;
+    uint32_t n = 0;
+    BSON_APPEND_ARRAY_BEGIN(doc, "parent_runs", &arr);
+    for (size_t i = b->n_asked; i < b->runs.n; i++)
+        nem_reg_push_str(&arr, &n, b->runs.v[i]);
+    bson_append_array_end(doc, &arr);
+}
+
 static bool write_manifest(bw_t *b, bson_error_t *err)
 {
     bson_t m = BSON_INITIALIZER, src;
@@ -637,6 +741,7 @@ static bool write_manifest(bw_t *b, bson_error_t *err)
     BSON_APPEND_UTF8(&src, "host", nem_store_host_port(b->r->store));
     bson_append_document_end(&m, &src);
     BSON_APPEND_ARRAY(&m, "runs", &b->run_ids);
+    append_ancestors(b, &m);
     BSON_APPEND_BOOL(&m, "with_data", b->with_data);
     BSON_APPEND_ARRAY(&m, "parts", &b->parts);
     char *json = bson_as_canonical_extended_json(&m, &len);
@@ -654,7 +759,7 @@ int nem_reg_bundle(nem_reg_t *r, const char *const *runs, size_t n_runs, const c
                    bool with_data)
 {
     bson_error_t err = {0};
-    bw_t b = {.r = r, .runs = runs, .n_runs = n_runs, .with_data = with_data};
+    bw_t b = {.r = r, .n_asked = n_runs, .with_data = with_data};
     char *copy = bson_strdup(output), *base = bson_strdup(output);
     char *tmp = bson_strdup_printf("%s/.%s.nemesyst-bundle-XXXXXX", dirname(copy), basename(base));
     char line[64], hex[65];
@@ -663,8 +768,8 @@ int nem_reg_bundle(nem_reg_t *r, const char *const *runs, size_t n_runs, const c
     bson_init(&b.parts);
     bson_init(&b.run_ids);
     for (size_t i = 0; i < n_runs; i++) {
-        uint32_t n = (uint32_t)i;
-        nem_reg_push_str(&b.run_ids, &n, runs[i]);
+        nem_strv_push(&b.runs, runs[i]);
+        nem_reg_push_str(&b.run_ids, &b.n_run_ids, runs[i]);
     }
     b.tw.path = output;
     b.tw.sha = EVP_MD_CTX_new();
@@ -710,19 +815,25 @@ int nem_reg_bundle(nem_reg_t *r, const char *const *runs, size_t n_runs, const c
         BSON_APPEND_UTF8(&doc, "file", output);
         BSON_APPEND_INT32(&doc, "version", NEM_BUNDLE_FORMAT);
         BSON_APPEND_ARRAY(&doc, "runs", &b.run_ids);
+        append_ancestors(&b, &doc);
         BSON_APPEND_BOOL(&doc, "with_data", with_data);
         BSON_APPEND_ARRAY(&doc, "parts", &b.parts);
         BSON_APPEND_INT64(&doc, "documents", (int64_t)b.total_docs);
         nem_reg_print_json(r->out, &doc);
         bson_destroy(&doc);
     } else {
-        fprintf(r->out, "bundle %s: %zu run%s, %" PRIu64 " documents in %u parts (%" PRIu64 " bytes)%s\n", output,
-                n_runs, n_runs == 1 ? "" : "s", b.total_docs, b.n_parts - 1, b.total_bytes,
+        char parents[64] = "";
+        if (b.runs.n > n_runs)
+            snprintf(parents, sizeof parents, " and %zu parent run%s (of retrained models)", b.runs.n - n_runs,
+                     b.runs.n - n_runs == 1 ? "" : "s");
+        fprintf(r->out, "bundle %s: %zu run%s%s, %" PRIu64 " documents in %u parts (%" PRIu64 " bytes)%s\n", output,
+                n_runs, n_runs == 1 ? "" : "s", parents, b.total_docs, b.n_parts - 1, b.total_bytes,
                 with_data ? ", with the data the models consumed" : "");
     }
     EVP_MD_CTX_free(b.tw.sha);
     bson_destroy(&b.parts);
     bson_destroy(&b.run_ids);
+    nem_strv_free(&b.runs);
     nem_strv_free(&b.blobs);
     nem_strv_free(&b.buckets);
     for (size_t i = 0; i < b.n_consumed; i++) {
@@ -880,6 +991,13 @@ typedef struct {
     FILE *journal;
     uint64_t added, present;
     char conflict[400];
+    /* pass 2 -> pass 3: per part (the manifest's index), whether the store held none of its documents, so pass 3
+     * asks nothing before writing them (FerretDB answers an _id $in by scanning the collection: a lookup a batch
+     * would make an import quadratic in the collection's size); the collections that did not exist (a rollback
+     * drops them again once empty) */
+    bool *fresh;
+    size_t n_fresh;
+    nem_strv_t created, written;
 } im_t;
 
 /* The _id of doc as a one-field document {"": ID}, for comparisons. */
@@ -892,28 +1010,26 @@ static bool id_doc(const bson_t *doc, bson_t *out)
 
 typedef struct {
     bson_t **docs;
+    bson_t *ids; /* each document's {"": _id}, made once a batch */
     bool *there;
     size_t n;
     const char *collection, *part;
+    bool lookup; /* false: nothing of the batch can be in the store, no need to ask */
+    uint64_t part_present; /* documents of the part the store holds */
     im_t *im;
 } batch_t;
 
 static bool found_doc(const bson_t *doc, void *ud, bson_error_t *err)
 {
     batch_t *b = ud;
-    bson_t id, other;
+    bson_t id;
     (void)err;
     if (!id_doc(doc, &id)) {
         bson_destroy(&id);
         return true;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (b->there[i])
-            continue;
-        id_doc(b->docs[i], &other);
-        bool same_id = bson_equal(&id, &other);
-        bson_destroy(&other);
-        if (!same_id)
+        if (b->there[i] || !bson_equal(&id, &b->ids[i]))
             continue;
         b->there[i] = true;
         if (!bson_equal(doc, b->docs[i]) && !b->im->conflict[0]) {
@@ -943,64 +1059,185 @@ static bool journal_id(FILE *j, const char *collection, const bson_t *doc, bson_
     return ok;
 }
 
+static bool write_batch(batch_t *b, bson_error_t *err);
+
 static bool run_batch(batch_t *b, bson_error_t *err)
 {
     im_t *im = b->im;
     bson_t filter = BSON_INITIALIZER, ids = BSON_INITIALIZER, in;
     uint32_t n = 0;
+    bool ok = true;
     for (size_t i = 0; i < b->n; i++) {
         bson_iter_t it;
         char key[16];
         const char *k;
         b->there[i] = false;
         if (!bson_iter_init_find(&it, b->docs[i], "_id")) {
+            for (size_t j = 0; j < i; j++)
+                bson_destroy(&b->ids[j]);
             bson_destroy(&filter);
             bson_destroy(&ids);
             return bad(err, "import: bundle '%s' is corrupt: part %s holds a document without _id", im->path,
                        b->part);
         }
-        bson_uint32_to_string(n++, &k, key, sizeof key);
-        bson_append_value(&ids, k, -1, bson_iter_value(&it));
+        id_doc(b->docs[i], &b->ids[i]);
+        if (b->lookup) {
+            bson_uint32_to_string(n++, &k, key, sizeof key);
+            bson_append_value(&ids, k, -1, bson_iter_value(&it));
+        }
     }
-    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
-    BSON_APPEND_ARRAY(&in, "$in", &ids);
-    bson_append_document_end(&filter, &in);
-    bool ok = nem_store_find(im->store, b->collection, &filter, NULL, found_doc, b, err);
+    if (b->lookup) {
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+        BSON_APPEND_ARRAY(&in, "$in", &ids);
+        bson_append_document_end(&filter, &in);
+        ok = nem_store_find(im->store, b->collection, &filter, NULL, found_doc, b, err);
+    }
     bson_destroy(&filter);
     bson_destroy(&ids);
-    if (!ok)
-        return false;
-    if (im->conflict[0])
-        return bad(err, "import: refused, nothing written: %s", im->conflict);
-    nem_bulk_t *bulk = NULL;
-    for (size_t i = 0; i < b->n && ok; i++) {
+    if (ok && im->conflict[0])
+        ok = bad(err, "import: refused, nothing written: %s", im->conflict);
+    ok = ok && write_batch(b, err);
+    for (size_t i = 0; i < b->n; i++)
+        bson_destroy(&b->ids[i]);
+    return ok;
+}
+
+/* Inserts the documents of the batch marked in want, in one unordered bulk write, and journals the _id of each that
+ * went in: the writeErrors of the reply say which did not (a duplicate _id a concurrent writer put there first stays
+ * its writer's: a rollback must not remove it); when the reply cannot say (the connection was lost), every one. */
+static bool insert_batch(batch_t *b, const bool *want, bson_error_t *err)
+{
+    im_t *im = b->im;
+    mongoc_collection_t *coll = mongoc_database_get_collection(nem_store_database(im->store), b->collection);
+    bson_t opts = BSON_INITIALIZER;
+    BSON_APPEND_BOOL(&opts, "ordered", false);
+    mongoc_bulk_operation_t *op = mongoc_collection_create_bulk_operation_with_opts(coll, &opts);
+    bson_destroy(&opts);
+    bool went_in[BATCH_DOCS], ok = true;
+    size_t index[BATCH_DOCS], m = 0;
+    bson_error_t derr = {0};
+    for (size_t i = 0; i < b->n && ok; i++)
+        if (want[i]) {
+            index[m] = i;
+            went_in[m++] = true;
+            if (!mongoc_bulk_operation_insert_with_opts(op, b->docs[i], NULL, &derr))
+                ok = bad(err, "import: bundle '%s': part %s: %s", im->path, b->part, derr.message);
+        }
+    bson_t reply;
+    bson_iter_t it, arr, e;
+    uint32_t failed = 0;
+    int64_t first = -1;
+    int32_t code = 0;
+    char msg[200] = "";
+    if (ok && m) {
+        ok = mongoc_bulk_operation_execute(op, &reply, &derr) != 0;
+        if (!ok && bson_iter_init_find(&it, &reply, "writeErrors") && bson_iter_recurse(&it, &arr)) {
+            while (bson_iter_next(&arr)) {
+                int64_t k = -1;
+                if (!bson_iter_recurse(&arr, &e))
+                    continue;
+                while (bson_iter_next(&e)) {
+                    if (!strcmp(bson_iter_key(&e), "index"))
+                        k = bson_iter_as_int64(&e);
+                    else if (!failed && !strcmp(bson_iter_key(&e), "code"))
+                        code = (int32_t)bson_iter_as_int64(&e);
+                    else if (!failed && !strcmp(bson_iter_key(&e), "errmsg") && BSON_ITER_HOLDS_UTF8(&e))
+                        snprintf(msg, sizeof msg, "%s", bson_iter_utf8(&e, NULL));
+                }
+                if (k >= 0 && (size_t)k < m) {
+                    went_in[k] = false;
+                    if (!failed++)
+                        first = k;
+                }
+            }
+        }
+        bson_destroy(&reply);
+    }
+    for (size_t k = 0; k < m && im->journal; k++)
+        if (went_in[k] && !journal_id(im->journal, b->collection, b->docs[index[k]], err)) {
+            ok = false;
+            break;
+        }
+    if (!ok && failed) {
+        bson_iter_t id;
+        char *text = bson_iter_init_find(&id, b->docs[index[first]], "_id") ? nem_reg_id_text(bson_iter_value(&id))
+                                                                              : bson_strdup("?");
+        bson_set_error(err, NEM_ERROR_STORE, NEM_STORE_ESERVER,
+                       "insert into %s.%s failed for %u of %zu documents (part %s), first _id %s: %s (server code %d)",
+                       nem_store_db_name(im->store), b->collection, failed, m, b->part, text, msg, code);
+        bson_free(text);
+    }
+    else if (!ok && m && err->domain != NEM_ERROR_CONFIG && err->domain != NEM_ERROR_STORE)
+        bson_set_error(err, NEM_ERROR_STORE, derr.domain == MONGOC_ERROR_STREAM ? NEM_STORE_ECONNECT : NEM_STORE_ESERVER,
+                       "insert of %zu documents into %s.%s failed (part %s): %s", m, nem_store_db_name(im->store),
+                       b->collection, b->part, derr.message);
+    mongoc_bulk_operation_destroy(op);
+    mongoc_collection_destroy(coll);
+    return ok;
+}
+
+/* The documents of a looked-up batch not in the store (and once each), into it (pass 3), or counted (pass 2). */
+static bool write_batch(batch_t *b, bson_error_t *err)
+{
+    im_t *im = b->im;
+    bool want[BATCH_DOCS], any = false;
+    for (size_t i = 0; i < b->n; i++) {
+        want[i] = false;
         if (b->there[i]) {
             im->present++;
+            b->part_present++;
             continue;
         }
         /* the same document twice in the batch: once */
         bool dup = false;
-        bson_t id, other;
-        id_doc(b->docs[i], &id);
-        for (size_t j = 0; j < i && !dup; j++) {
-            id_doc(b->docs[j], &other);
-            dup = bson_equal(&id, &other);
-            bson_destroy(&other);
-        }
-        bson_destroy(&id);
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = bson_equal(&b->ids[i], &b->ids[j]);
         if (dup)
             continue;
         im->added++;
-        if (!im->write)
-            continue;
-        if (!bulk)
-            bulk = nem_bulk_new(im->store, b->collection, 0, 0);
-        ok = journal_id(im->journal, b->collection, b->docs[i], err) && nem_bulk_add(bulk, b->docs[i], err);
+        want[i] = any = true;
     }
-    if (bulk) {
-        ok = ok && nem_bulk_flush(bulk, err);
-        nem_bulk_destroy(bulk);
+    return !im->write || !any || insert_batch(b, want, err);
+}
+
+static bool has_str(const nem_strv_t *v, const char *s)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (!strcmp(v->v[i], s))
+            return true;
+    return false;
+}
+
+static bool any_doc(const bson_t *doc, void *ud, bson_error_t *err)
+{
+    (void)doc;
+    (void)err;
+    *(bool *)ud = true;
+    return true;
+}
+
+/* Whether the batches of part index (into collection) must be looked up in the store. Pass 2: not when the
+ * collection does not exist or holds nothing (noted, for a rollback); pass 3: not when pass 2 found none of the
+ * part's documents and no earlier part of this import wrote into the collection (a bundle's data part and a
+ * predictions part may share documents: a learner that read another run's predictions). A document that appears
+ * in between fails the insert (a duplicate _id), which rolls the import back. */
+static bool part_lookup(im_t *im, size_t index, const char *collection, bool *lookup, bson_error_t *err)
+{
+    if (im->write) {
+        *lookup = index >= im->n_fresh || !im->fresh[index] || has_str(&im->written, collection);
+        return true;
     }
+    bool exists = false, any = false;
+    bson_t empty = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+    BSON_APPEND_INT64(&opts, "limit", 1);
+    bool ok = nem_reg_collection_exists(im->store, collection, &exists, err);
+    if (ok && !exists && !has_str(&im->created, collection))
+        nem_strv_push(&im->created, collection);
+    if (ok && exists)
+        ok = nem_store_find(im->store, collection, &empty, &opts, any_doc, &any, err);
+    bson_destroy(&empty);
+    bson_destroy(&opts);
+    *lookup = any;
     return ok;
 }
 
@@ -1015,8 +1252,13 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
     nem_reg_sub(manifest, "parts", &parts);
     bson_iter_init(&it, &parts);
     batch_t b = {.docs = bson_malloc(BATCH_DOCS * sizeof *b.docs), .there = bson_malloc(BATCH_DOCS * sizeof(bool)),
-                 .im = im};
-    while (ok && bson_iter_next(&it)) {
+                 .ids = bson_aligned_alloc(BSON_ALIGNOF(bson_t), BATCH_DOCS * sizeof(bson_t)), .im = im};
+    size_t index = 0;
+    if (!im->write) {
+        im->n_fresh = (size_t)bson_count_keys(&parts);
+        im->fresh = bson_malloc0(im->n_fresh ? im->n_fresh * sizeof(bool) : 1);
+    }
+    for (; ok && bson_iter_next(&it); index++) {
         uint32_t len;
         const uint8_t *data;
         bson_t p;
@@ -1031,6 +1273,9 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
             continue;
         b.collection = nem_reg_str(&p, "collection", "");
         b.part = nem_reg_str(&p, "name", "?");
+        b.part_present = 0;
+        if (!(ok = part_lookup(im, index, b.collection, &b.lookup, err)))
+            break;
         size_t bytes = 0;
         for (;;) {
             bson_t *doc = NULL;
@@ -1052,9 +1297,14 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
             if (!ok || r == 0)
                 break;
         }
+        if (ok && !im->write)
+            im->fresh[index] = b.part_present == 0;
+        if (ok && im->write)
+            nem_strv_push(&im->written, b.collection);
     }
     bson_free(b.docs);
     bson_free(b.there);
+    bson_free(b.ids);
     fclose(t.f);
     return ok;
 }
@@ -1108,6 +1358,22 @@ static void roll_back(im_t *im)
         }
         bson_destroy(rec);
     }
+    /* the collections the import made, once empty again (a writer that put something there since keeps it) */
+    for (size_t i = im->created.n; !failed && i-- > 0;) {
+        bool any = false;
+        bson_t empty = BSON_INITIALIZER, opts = BSON_INITIALIZER;
+        BSON_APPEND_INT64(&opts, "limit", 1);
+        if (nem_store_find(im->store, im->created.v[i], &empty, &opts, any_doc, &any, &err) && !any) {
+            mongoc_collection_t *c = mongoc_database_get_collection(nem_store_database(im->store), im->created.v[i]);
+            bson_error_t drop_err;
+            if (!mongoc_collection_drop(c, &drop_err) && !strstr(drop_err.message, "not found"))
+                nem_reg_warn("import: rolled back, but could not drop the empty collection %s it made: %s",
+                             im->created.v[i], drop_err.message);
+            mongoc_collection_destroy(c);
+        }
+        bson_destroy(&empty);
+        bson_destroy(&opts);
+    }
     if (failed)
         nem_reg_warn("import: rolled back %" PRIu64 " documents, %" PRIu64 " could not be removed (%s)", removed,
                      failed, err.message);
@@ -1121,7 +1387,9 @@ int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest)
     im_t im = {.store = r->store, .path = path};
     bool ok = each_part(&im, manifest, &err); /* pass 2: conflicts, nothing written */
     if (ok) {
-        im = (im_t){.store = r->store, .path = path, .write = true, .journal = tmpfile()};
+        im.write = true;
+        im.added = im.present = 0;
+        im.journal = tmpfile();
         if (!im.journal)
             ok = io_error(&err, "import: cannot create a journal for", path);
         else if (!(ok = each_part(&im, manifest, &err))) /* pass 3: the writes */
@@ -1129,6 +1397,9 @@ int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest)
         if (im.journal)
             fclose(im.journal);
     }
+    bson_free(im.fresh);
+    nem_strv_free(&im.created);
+    nem_strv_free(&im.written);
     if (!ok) {
         if (im.write && err.domain != NEM_ERROR_CONFIG) {
             fprintf(stderr, "nemesyst-registry: error: import %s: %s; what this import wrote was removed\n", path,
