@@ -1309,6 +1309,39 @@ static bool each_part(im_t *im, const bson_t *manifest, bson_error_t *err)
     return ok;
 }
 
+/* Before the writes: the indexes the imported documents are queried by on the target, as nemesyst makes them where
+ * it writes (provenance.h), and GridFS's own, since chunks and files go in as plain documents. A refusal is warned
+ * about and the import goes on (queries then scan). A collection made here and left empty by a rollback is dropped
+ * with its indexes (pass 2 listed it as made by the import). */
+static void index_parts(im_t *im, const bson_t *manifest)
+{
+    bson_t parts;
+    bson_iter_t it;
+    nem_reg_sub(manifest, "parts", &parts);
+    bson_iter_init(&it, &parts);
+    while (bson_iter_next(&it)) {
+        uint32_t len;
+        const uint8_t *data;
+        bson_t p;
+        bson_iter_document(&it, &len, &data);
+        bson_init_static(&p, data, len);
+        const char *kind = nem_reg_str(&p, "kind", ""), *coll = nem_reg_str(&p, "collection", "");
+        size_t n = strlen(coll);
+        if (!strcmp(kind, "chunks") && n > 7) {
+            char *bucket = bson_strndup(coll, n - 7); /* less ".chunks" */
+            bson_error_t err;
+            if (!nem_gridfs_ensure_indexes(im->store, bucket, &err))
+                nem_reg_warn("import: %s", err.message);
+            nem_provenance_index_models(im->store, bucket);
+            bson_free(bucket);
+        } else if (!strcmp(kind, "runs")) {
+            nem_provenance_index_runs(im->store, coll);
+        } else if (!strcmp(kind, "data") || !strcmp(kind, "predictions")) {
+            nem_provenance_index_data(im->store, coll, *kind == 'p' ? NEM_STAGE_PREDICT : NEM_STAGE_CLEAN, false);
+        }
+    }
+}
+
 /* Undoes a failed pass 3: deletes every document the journal names, a collection's run of ids at a time. */
 static void roll_back(im_t *im)
 {
@@ -1387,6 +1420,7 @@ int nem_reg_import(nem_reg_t *r, const char *path, const bson_t *manifest)
     im_t im = {.store = r->store, .path = path};
     bool ok = each_part(&im, manifest, &err); /* pass 2: conflicts, nothing written */
     if (ok) {
+        index_parts(&im, manifest);
         im.write = true;
         im.added = im.present = 0;
         im.journal = tmpfile();

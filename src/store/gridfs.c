@@ -139,6 +139,30 @@ static bool ensure_indexes(writer_t *w, bson_error_t *derr)
     return ok;
 }
 
+bool nem_gridfs_ensure_indexes(nem_store_t *store, const char *bucket, bson_error_t *err)
+{
+    char *files = bson_strdup_printf("%s.files", bucket), *chunks = bson_strdup_printf("%s.chunks", bucket);
+    mongoc_collection_t *fc = mongoc_database_get_collection(store->db, files);
+    mongoc_collection_t *cc = mongoc_database_get_collection(store->db, chunks);
+    bson_t *files_key = BCON_NEW("filename", BCON_INT32(1), "uploadDate", BCON_INT32(1));
+    bson_t *chunks_key = BCON_NEW("files_id", BCON_INT32(1), "n", BCON_INT32(1));
+    bson_error_t derr;
+    bool ok = nem_store_index_on(fc, files_key, "filename_1_uploadDate_1", false, &derr) &&
+              nem_store_index_on(cc, chunks_key, "files_id_1_n_1", true, &derr);
+    if (!ok) {
+        char what[512];
+        bson_snprintf(what, sizeof what, "the GridFS indexes of %s.%s not made", store->db_name, bucket);
+        nem_store_wrap(err, &derr, what);
+    }
+    bson_destroy(files_key);
+    bson_destroy(chunks_key);
+    mongoc_collection_destroy(fc);
+    mongoc_collection_destroy(cc);
+    bson_free(files);
+    bson_free(chunks);
+    return ok;
+}
+
 /* Stores chunk w->n; the tap sees it first, so that its work overlaps the round trip. */
 static bool write_chunk(writer_t *w, const uint8_t *data, size_t len, bool stable, bson_error_t *err)
 {

@@ -152,6 +152,10 @@ bool nem_gridfs_download(nem_store_t *store, const char *bucket, const bson_valu
                          bson_error_t *err);
 bool nem_gridfs_download_to_file(nem_store_t *store, const char *bucket, const bson_value_t *id, const char *path,
                                  bson_error_t *err);
+/* The GridFS specification's indexes of bucket (files {filename, uploadDate}, chunks {files_id, n} unique), made
+ * unless indexes of those keys exist: for writers that store a bucket's documents themselves (`import`). The
+ * uploads here make them before a bucket's first file. */
+bool nem_gridfs_ensure_indexes(nem_store_t *store, const char *bucket, bson_error_t *err);
 /* Deletes every file of bucket whose files-collection document matches filter (chunks first, as GridFS does);
  * *deleted (may be NULL) receives the count. */
 bool nem_gridfs_delete_matching(nem_store_t *store, const char *bucket, const bson_t *filter, uint64_t *deleted,

@@ -110,6 +110,18 @@ at full reg import "$T/full.nemb"
 want_rc 0
 grep -q " 0 documents added" "$ROUT" || fail "the second import added documents"
 [ "$(counts full | tail -n 1)" = "$FULL1" ] || fail "the second import changed the counts"
+# the target has the indexes nemesyst makes where it writes, GridFS's own among them (chunks go in as documents)
+on_b full <<'PY'
+want = {"m0.chunks": [("files_id", 1), ("n", 1)], "m0.files": [("filename", 1), ("uploadDate", 1)],
+        "m0.files ": [("metadata._nemesyst.parent.id", 1)], "nemesyst_runs": [("started", -1)],
+        "data": [("_nemesyst.s", 1)], "preds": [("_nemesyst.model", 1)]}
+for coll, key in want.items():
+    ixs = [ix for ix in db[coll.strip()].list_indexes() if [(k, int(v)) for k, v in ix["key"].items()] == key]
+    if len(ixs) != 1:
+        sys.exit("import: no index %s on %s of the target" % (key, coll.strip()))
+    if coll == "m0.chunks" and not ixs[0].get("unique"):
+        sys.exit("import: the chunks index of m0 is not unique")
+PY
 at bare reg import "$T/bare.nemb"
 want_rc 0
 BARE1=$(counts bare | tail -n 1)
