@@ -3,7 +3,7 @@
 # clean Fashion-MNIST into it, train two models at once in one learn stage (the C MLP and, when python3-torch is
 # installed, the PyTorch CNN: two scripts of one round on two workers, 2.0.6's "hybrid parallelisation"), predict
 # the test set with them, and then ask the store: each model's test accuracy read back from the database, the
-# best model's lineage and `verify` of its training data; then stop the server.
+# best model's lineage (as text and as a Graphviz picture) and `verify` of its training data; then stop the server.
 #   bash examples/fashion-mnist.sh            (after bash build-aux/setup.sh)
 # Environment: RANKS (default 3), PORT (default 27917), FASHION_MNIST_LIMIT (examples per split, default all),
 # TORCH=0 (leave the PyTorch CNN out), EPOCHS="C CNN" (epochs per learner, default "8 3"), PARALLEL="C CNN"
@@ -109,4 +109,11 @@ echo "example: the best model, $best: its lineage"
 echo
 echo "example: is its training data still what it was trained on?"
 "${registry[@]}" verify "$best"
+"${registry[@]}" lineage "$best" --dot > "$work/lineage.dot"
+if command -v dot >/dev/null 2>&1; then
+    dot -Tsvg "$work/lineage.dot" > "$work/lineage.svg"
+    echo "example: its lineage as a picture in $work/lineage.svg (Graphviz DOT in $work/lineage.dot)"
+else
+    echo "example: its lineage as Graphviz DOT in $work/lineage.dot (install graphviz to draw it)"
+fi
 echo "example: summary in $work/summary.json, server log in $work/log"

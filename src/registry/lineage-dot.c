@@ -1,8 +1,9 @@
 /* `lineage MODEL_ID --dot`: the lineage as a Graphviz graph in the DOT language, left to right: the data sets each
  * model read (cylinders: collection, count, digest), the models (boxes), each parent to the model retrained from it,
- * and the predictions made with the model (notes: collection, count, run and script). Node names are stable
- * ("model:ID", "data:COLLECTION:DIGEST", "predictions:COLLECTION:RUN:SCRIPT"), so scripts can find them; two models
- * that read the same documents share the data set's node. */
+ * and the predictions made with the model (notes: collection, count, run and script); the code each model's script
+ * ran (components: the script, the modules it imported, its interpreter). Node names are stable ("model:ID",
+ * "data:COLLECTION:DIGEST", "predictions:COLLECTION:RUN:SCRIPT", "script:PATH:SHA256", "file:PATH:SHA256"), so
+ * scripts can find them; two models that read the same documents, or ran the same code, share its node. */
 #include "registry/registry.h"
 
 #include <string.h>
@@ -113,6 +114,63 @@ static void data_nodes(FILE *out, nem_strv_t *seen, const bson_t *file, const ch
     }
 }
 
+/* A file node of the code ("file:PATH:SHA256"), with an edge to the node it went into. */
+static void file_node(FILE *out, nem_strv_t *seen, const bson_t *f, const char *what, const char *to,
+                      const char *label_of_edge)
+{
+    const char *path = nem_reg_str(f, "path", "?"), *sha = nem_reg_str(f, "sha256", "?");
+    char *name = bson_strdup_printf("file:%s:%s", path, sha);
+    char *label = bson_strdup_printf("%s\n%s\nsha256 %.16s%s", what, path, sha, strlen(sha) > 16 ? "..." : "");
+    node(out, seen, name, "component", label);
+    edge(out, name, to, label_of_edge);
+    bson_free(name);
+    bson_free(label);
+}
+
+/* The code a model's script ran (its _nemesyst: script and code, provenance/code.h): the script (its file's last
+ * component and sha256; the git commit, dirty or not, of its work tree; the Python version and the packages it
+ * imported), then each module it imported from outside the interpreter's library and installed packages, and its
+ * interpreter (an executable with #!), each a node with an edge to the script's. */
+static void code_nodes(FILE *out, nem_strv_t *seen, const bson_t *file, const char *model_node)
+{
+    bson_t prov, code, sub, item;
+    bson_iter_t it;
+    if (!nem_reg_sub(file, "metadata." NEM_PROVENANCE_FIELD, &prov))
+        return;
+    const char *path = nem_reg_str(&prov, "script", NULL), *sha = nem_reg_str(&prov, "script_sha256", "?");
+    if (!path)
+        return;
+    const char *base = strrchr(path, '/');
+    bool have_code = nem_reg_sub(&prov, "code", &code);
+    char git[96] = "", python[160] = "";
+    if (have_code && nem_reg_sub(&code, "git", &sub)) {
+        bson_iter_t d;
+        bool dirty = bson_iter_init_find(&d, &sub, "dirty") && BSON_ITER_HOLDS_BOOL(&d) && bson_iter_bool(&d);
+        snprintf(git, sizeof git, "\ngit %.12s%s", nem_reg_str(&sub, "commit", "?"), dirty ? " (dirty)" : "");
+    }
+    if (have_code && nem_reg_str(&code, "python", NULL)) {
+        uint32_t n = nem_reg_sub(&code, "packages", &sub) ? bson_count_keys(&sub) : 0;
+        snprintf(python, sizeof python, "\npython %.32s, %u package(s)", nem_reg_str(&code, "python", "?"), n);
+    }
+    char *name = bson_strdup_printf("script:%s:%s", path, sha);
+    char *label = bson_strdup_printf("script %s\nsha256 %.16s%s%s%s", base ? base + 1 : path, sha,
+                                     strlen(sha) > 16 ? "..." : "", git, python);
+    node(out, seen, name, "component", label);
+    edge(out, name, model_node, "ran");
+    bson_free(label);
+    if (have_code && nem_reg_sub(&code, "interpreter", &sub))
+        file_node(out, seen, &sub, "interpreter", name, "interprets");
+    if (have_code && nem_reg_sub(&code, "modules", &sub) && bson_iter_init(&it, &sub))
+        while (bson_iter_next(&it))
+            /* a 2.0.6-form script is imported as a module by the adapter: it is the script's node already */
+            if (nem_reg_sub(&sub, bson_iter_key(&it), &item) && strcmp(nem_reg_str(&item, "path", ""), path) != 0) {
+                char *what = bson_strdup_printf("module %s", nem_reg_str(&item, "name", "?"));
+                file_node(out, seen, &item, what, name, "imported by");
+                bson_free(what);
+            }
+    bson_free(name);
+}
+
 static void model_node(FILE *out, nem_strv_t *seen, const char *name, const bson_t *row)
 {
     char *label = bson_strdup_printf("model %s\nbucket %s\nrun %s\n%s", nem_reg_str(row, "id", "?"),
@@ -139,6 +197,7 @@ bool nem_reg_lineage_dot(nem_reg_t *r, const bson_t *file, const bson_t *rep, bs
     fputs("];\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n", out);
     model_node(out, &seen, me, &model);
     data_nodes(out, &seen, file, me);
+    code_nodes(out, &seen, file, me);
     /* the parents, nearest first: each one's data, and the edge to the model retrained from it */
     char *child = bson_strdup(me);
     if (nem_reg_sub(rep, "parents", &arr) && bson_iter_init(&it, &arr))
@@ -164,6 +223,7 @@ bool nem_reg_lineage_dot(nem_reg_t *r, const bson_t *file, const bson_t *rep, bs
                 }
                 if (ok && there) {
                     data_nodes(out, &seen, &pfile, name);
+                    code_nodes(out, &seen, &pfile, name);
                     bson_destroy(&pfile);
                 }
                 bson_free(bucket);

@@ -7,7 +7,7 @@
 # documents each script wrote by stamp with the count stored now, the predictor used MB, each script
 # wasAssociatedWith its rank and host, each rank actedOnBehalfOf the user; then prov's own DOT drawn by dot. A's export
 # has the cleaner's documents, from which the learner's data was derived. lineage MB --dot: accepted by dot -Tsvg,
-# with MA and MB, their data and the predictions as nodes and edges. Bad arguments: exit 2 with one line.
+# with MA and MB, their data, the code their scripts ran and the predictions as nodes and edges. Bad arguments: exit 2 with one line.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 REGISTRY="$top_builddir/nemesyst-registry"
@@ -230,11 +230,15 @@ nodes = set(re.findall(r'^  "([^"]+)" \[shape=', text, re.M))
 edges = set(re.findall(r'^  "([^"]+)" -> "([^"]+)" \[label="([^"]+)"\]', text, re.M))
 da, db_ = (db[b + ".files"].find_one()["metadata"]["_nemesyst"]["consumed"][0] for b in ("models", "retrained"))
 data_a, data_b = ("data:%s:%s" % (c["collection"], c["digest"]) for c in (da, db_))
-want_nodes = {"model:" + ma, "model:" + mb, data_a, data_b, "predictions:preds2:%s:predict-0" % run_b}
+pa, pb = (db[b + ".files"].find_one()["metadata"]["_nemesyst"] for b in ("models", "retrained"))
+code_a, code_b = ("script:%s:%s" % (p["script"], p["script_sha256"]) for p in (pa, pb))
+want_nodes = {"model:" + ma, "model:" + mb, data_a, data_b, "predictions:preds2:%s:predict-0" % run_b, code_a, code_b}
 eq(nodes, want_nodes, "the nodes")
 eq(edges, {(data_a, "model:" + ma, "trained on"), (data_b, "model:" + mb, "trained on"),
            ("model:" + ma, "model:" + mb, "retrained"),
-           ("model:" + mb, "predictions:preds2:%s:predict-0" % run_b, "predicted")}, "the edges")
+           ("model:" + mb, "predictions:preds2:%s:predict-0" % run_b, "predicted"),
+           (code_a, "model:" + ma, "ran"), (code_b, "model:" + mb, "ran")}, "the edges")
+ok("sha256 %s..." % pb["script_sha256"][:16] in text, "the script's sha256")
 ok("%d documents" % da["count"] in text and "%d documents" % db_["count"] in text, "the counts")
 ok("3 predictions" in text, "the predictions' count")
 PY

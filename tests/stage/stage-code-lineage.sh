@@ -65,6 +65,32 @@ rc=$?
 cat "$T/v1.txt"
 [ $rc -eq 0 ] || fail "verify before any change: exit $rc"
 grep -Eq '^code +unchanged \([0-9]+ file\(s\)\)$' "$T/v1.txt" || fail "verify does not report the code unchanged"
+# the lineage graph shows the code: the script (its git commit), the helper module imported by it; and for the
+# executable's model its interpreter
+exec_model=$("$PYTHON3" -c 'import os, pymongo; print(pymongo.MongoClient("127.0.0.1", int(os.environ["NEM_TEST_PORT"]))["codelin"]["models.files"].find_one({"metadata.model": "exec"})["_id"])')
+reg lineage "$model" --dot >"$T/code.dot" && reg lineage "$exec_model" --dot >"$T/exec.dot" || fail "lineage --dot"
+dot -Tsvg "$T/code.dot" >/dev/null 2>&1 || ! command -v dot >/dev/null || fail "dot refuses the lineage graph"
+check codelin "$T/code.dot" "$T/exec.dot" "$HEAD" <<'PY'
+import re
+def graph(path):
+    text = open(path).read()
+    return text, set(re.findall(r'^  "([^"]+)" -> "([^"]+)" \[label="([^"]+)"\]', text, re.M))
+text, edges = graph(argv[0])
+m = db["models.files"].find_one({"metadata.model": "code", "metadata._nemesyst.position": 0})
+p = m["metadata"]["_nemesyst"]
+script = "script:%s:%s" % (p["script"], p["script_sha256"])
+helper = [x for x in p["code"]["modules"] if x["name"] == "helper_mod"][0]
+ok((script, "model:%s" % m["_id"], "ran") in edges, "the script ran the model: %s" % edges)
+ok(("file:%s:%s" % (helper["path"], helper["sha256"]), script, "imported by") in edges, "the helper module: %s" % edges)
+ok("git %s" % argv[2][:12] in text, "the git commit in the script's node")
+ok(not any(a == "file:%s:%s" % (p["script"], p["script_sha256"]) for a, _, _ in edges), "the script is no module of its own")
+text, edges = graph(argv[1])
+e = db["models.files"].find_one({"metadata.model": "exec"})
+pe = e["metadata"]["_nemesyst"]
+interp = pe["code"]["interpreter"]
+ok(("file:%s:%s" % (interp["path"], interp["sha256"]), "script:%s:%s" % (pe["script"], pe["script_sha256"]),
+    "interprets") in edges, "the executable's interpreter: %s" % edges)
+PY
 echo "FACTOR = 3" >"$W/helper_mod.py"
 reg verify "$model" >"$T/v2.txt" 2>&1
 rc=$?
