@@ -13,32 +13,8 @@
 # same filter again; bad arguments: exit 2 with one line.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
-REGISTRY="$top_builddir/nemesyst-registry"
-[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
-CONN=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name aff)
-
-# reg ARGS...: runs the registry on the test database; sets RRC, ROUT and RERR (files).
-NREG=0
-reg() {
-    NREG=$((NREG + 1))
-    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
-    "$REGISTRY" "${CONN[@]}" "$@" >"$ROUT" 2>"$RERR"
-    RRC=$?
-    echo "== nemesyst-registry $* -> exit $RRC"
-    head -c 4000 "$ROUT"
-    sed 's/^/   stderr: /' "$RERR"
-}
-want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
-# bad PATTERN ARGS...: exit status 2, one line on stderr matching PATTERN, nothing on stdout.
-bad() {
-    local pat=$1
-    shift
-    reg "$@"
-    want_rc 2
-    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
-    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
-    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
-}
+REG_DB=aff REG_HEAD=4000
+. "$top_srcdir/tests/registry/lib.sh" # reg, want_rc, bad
 # answer FILE WANT_MODELS WANT_PREDICTIONS WANT_UNVERIFIABLE: the --json report against what is expected, each as
 # Python literals: models [(bucket, affected, documents, how)], predictions [(collection, bucket of the model, run
 # key, script, count)], unverifiable [bucket]; the run keys A and B stand for the runs' ids.

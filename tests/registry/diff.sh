@@ -11,44 +11,8 @@
 # nothing of the data; a run or a model with itself is the same (exit 0); bad arguments: exit 2 with one line.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
-REGISTRY="$top_builddir/nemesyst-registry"
-[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
-CONN=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name dif)
-
-# reg ARGS...: runs the registry on the test database; sets RRC, ROUT and RERR (files).
-NREG=0
-reg() {
-    NREG=$((NREG + 1))
-    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
-    "$REGISTRY" "${CONN[@]}" "$@" >"$ROUT" 2>"$RERR"
-    RRC=$?
-    echo "== nemesyst-registry $* -> exit $RRC"
-    head -c 6000 "$ROUT"
-    sed 's/^/   stderr: /' "$RERR"
-}
-want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
-# bad PATTERN ARGS...: exit status 2, one line on stderr matching PATTERN, nothing on stdout.
-bad() {
-    local pat=$1
-    shift
-    reg "$@"
-    want_rc 2
-    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
-    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
-    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
-}
-
-# vg ARGS...: the registry under valgrind (when it is installed and this is no sanitizer build): no memory error and
-# no leak (tests/valgrind/valgrind.sh's settings), whatever its exit status.
-vg() {
-    command -v valgrind >/dev/null 2>&1 || return 0
-    grep -q -- '-fsanitize' Makefile 2>/dev/null && return 0
-    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 \
-        --suppressions="$top_srcdir/tests/valgrind.supp" "$REGISTRY" "${CONN[@]}" "$@" >"$T/vg.out" 2>"$T/vg.err"
-    local rc=$?
-    echo "== valgrind nemesyst-registry $* -> exit $rc"
-    [ $rc -ne 97 ] || { cat "$T/vg.err"; fail "valgrind found errors in nemesyst-registry $*"; }
-}
+REG_DB=dif
+. "$top_srcdir/tests/registry/lib.sh" # reg, want_rc, bad, vg
 
 NEM_T_COUNT=9 stage_run 0 dif --data-clean --data-cleaner "$PLUGIN" --data-cleaner-entry-point clean \
     --data-collection data

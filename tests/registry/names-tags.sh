@@ -8,31 +8,9 @@
 # with exit status 1 writing nothing. Every bad input: one line, exit status 2.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
-REGISTRY="$top_builddir/nemesyst-registry"
-[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
 DB=names
-CONN=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name $DB)
-
-NREG=0
-reg() {
-    NREG=$((NREG + 1))
-    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
-    "$REGISTRY" "${CONN[@]}" "$@" >"$ROUT" 2>"$RERR"
-    RRC=$?
-    echo "== nemesyst-registry $* -> exit $RRC"
-    head -c 2000 "$ROUT" | cat -v
-    sed 's/^/   stderr: /' "$RERR"
-}
-want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
-bad() {
-    local want=$1 pat=$2
-    shift 2
-    reg "$@"
-    want_rc "$want"
-    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
-    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
-    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
-}
+REG_DB=$DB REG_HEAD=2000 REG_CAT_V=1 # get writes models to stdout
+. "$top_srcdir/tests/registry/lib.sh" # reg, want_rc, bad
 # py ARGS... < SNIPPET: Python with `db` (pymongo), `fs` helpers and argv.
 py() {
     NEM_T_DB=$DB "$PYTHON3" -c '
@@ -171,16 +149,16 @@ filter -- --script plugin.fixture.so
 # here, with one more run that matches none of them).
 
 # Bad filters: one line, exit 2, before anything connects (a closed port answers nothing).
-bad 2 "runs --tag 'a' is not KEY=VALUE" runs --tag a
-bad 2 "runs --tag 'a.b=1' has a key that contains '.'" runs --tag a.b=1
-bad 2 "runs --tag '\\\$a=1' has a key that starts with '\\\$'" runs --tag '$a=1'
-bad 2 "runs --tag 'a=' has a value that is empty" runs --tag a=
-bad 2 "runs --status 'done' is not a run status" runs --status done
-bad 2 "runs --since '2026-02-30' is not an ISO 8601 date" runs --since 2026-02-30
-bad 2 "runs --until 'last week' is not an ISO 8601 date" runs --until 'last week'
-bad 2 "is not before --until" runs --since 2026-01-02 --until 2026-01-01T23:00Z
-bad 2 "runs --name '' is empty" runs --name ''
-bad 2 "are for .runs., not .models." models --tag a=1
+bad "runs --tag 'a' is not KEY=VALUE" runs --tag a
+bad "runs --tag 'a.b=1' has a key that contains '.'" runs --tag a.b=1
+bad "runs --tag '\\\$a=1' has a key that starts with '\\\$'" runs --tag '$a=1'
+bad "runs --tag 'a=' has a value that is empty" runs --tag a=
+bad "runs --status 'done' is not a run status" runs --status done
+bad "runs --since '2026-02-30' is not an ISO 8601 date" runs --since 2026-02-30
+bad "runs --until 'last week' is not an ISO 8601 date" runs --until 'last week'
+bad "is not before --until" runs --since 2026-01-02 --until 2026-01-01T23:00Z
+bad "runs --name '' is empty" runs --name ''
+bad "are for .runs., not .models." models --tag a=1
 
 # get: the small model of A, byte for byte with what GridFS holds (read here with pymongo's gridfs).
 reg --json models --bucket models
@@ -225,18 +203,18 @@ cmp "$T/want-b" "$T/out/b.stdout" || fail "get -o -: B's model differs"
 [ ! -s "$T/err.stdout" ] || fail "get -o - wrote to stderr"
 # Not over an existing file, unless --force.
 echo keep >"$T/out/keep"
-bad 2 "get -o '.*/keep': the file exists: give --force" get "$MODEL_A" -o "$T/out/keep"
+bad "get -o '.*/keep': the file exists: give --force" get "$MODEL_A" -o "$T/out/keep"
 [ "$(cat "$T/out/keep")" = keep ] || fail "get changed an existing file without --force"
 reg get "$MODEL_A" -o "$T/out/keep" --force
 want_rc 0
 cmp "$T/want-a" "$T/out/keep" || fail "get --force did not replace the file"
-bad 2 "get -o '.*': is a directory" get "$MODEL_A" -o "$T/out" --force
-bad 2 "its directory '.*/nowhere' does not exist" get "$MODEL_A" -o "$T/nowhere/a.bin"
-bad 2 "get needs -o FILE" get "$MODEL_A"
-bad 2 "--force is for -o FILE, not -o -" get "$MODEL_A" -o - --force
-bad 2 "no model '0123456789abcdef01234567'" get 0123456789abcdef01234567 -o "$T/out/none"
-bad 2 "not a model id|model id" get nothex -o "$T/out/none"
-bad 2 "-o \\(--output\\) and --force are for .get. and .bundle., not .runs." runs -o x
+bad "get -o '.*': is a directory" get "$MODEL_A" -o "$T/out" --force
+bad "its directory '.*/nowhere' does not exist" get "$MODEL_A" -o "$T/nowhere/a.bin"
+bad "get needs -o FILE" get "$MODEL_A"
+bad "--force is for -o FILE, not -o -" get "$MODEL_A" -o - --force
+bad "no model '0123456789abcdef01234567'" get 0123456789abcdef01234567 -o "$T/out/none"
+bad "not a model id|model id" get nothex -o "$T/out/none"
+bad "-o \\(--output\\) and --force are for .get. and .bundle., not .runs." runs -o x
 [ ! -e "$T/out/none" ] || fail "a refused get wrote its file"
 
 # A damaged chunk (same length, one byte changed): the sha256 does not match; exit 1, nothing written, no

@@ -10,44 +10,9 @@
 # with MA and MB, their data, the code their scripts ran and the predictions as nodes and edges. Bad arguments: exit 2 with one line.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
-REGISTRY="$top_builddir/nemesyst-registry"
-[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
+REG_DB=prv
+. "$top_srcdir/tests/registry/lib.sh" # reg, want_rc, bad, vg
 "$PYTHON3" -c 'import prov' 2>/dev/null || { echo "python3-prov not installed (Debian: python3-prov)"; exit 77; }
-CONN=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name prv)
-
-NREG=0
-reg() {
-    NREG=$((NREG + 1))
-    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
-    "$REGISTRY" "${CONN[@]}" "$@" >"$ROUT" 2>"$RERR"
-    RRC=$?
-    echo "== nemesyst-registry $* -> exit $RRC"
-    head -c 6000 "$ROUT"
-    echo
-    sed 's/^/   stderr: /' "$RERR"
-}
-want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
-bad() {
-    local pat=$1
-    shift
-    reg "$@"
-    want_rc 2
-    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
-    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
-    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
-}
-
-# vg ARGS...: the registry under valgrind (when it is installed and this is no sanitizer build): no memory error and
-# no leak (tests/valgrind/valgrind.sh's settings), whatever its exit status.
-vg() {
-    command -v valgrind >/dev/null 2>&1 || return 0
-    grep -q -- '-fsanitize' Makefile 2>/dev/null && return 0
-    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=97 \
-        --suppressions="$top_srcdir/tests/valgrind.supp" "$REGISTRY" "${CONN[@]}" "$@" >"$T/vg.out" 2>"$T/vg.err"
-    local rc=$?
-    echo "== valgrind nemesyst-registry $* -> exit $rc"
-    [ $rc -ne 97 ] || { cat "$T/vg.err"; fail "valgrind found errors in nemesyst-registry $*"; }
-}
 
 NEM_T_COUNT=9 stage_run 0 prv --data-clean --data-cleaner "$PLUGIN" --data-cleaner-entry-point clean \
     --data-collection data --dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point learn \

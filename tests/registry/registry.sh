@@ -7,32 +7,8 @@
 # after the data and the script change, and each bad input with its documented exit status.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
-REGISTRY="$top_builddir/nemesyst-registry"
-[ -x "$REGISTRY" ] || fail "$REGISTRY not built"
-CONN=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name reg)
-
-# reg ARGS...: runs the registry on the test database; sets RRC, ROUT and RERR (files).
-NREG=0
-reg() {
-    NREG=$((NREG + 1))
-    ROUT="$T/reg.$NREG.out" RERR="$T/reg.$NREG.err"
-    "$REGISTRY" "${CONN[@]}" "$@" >"$ROUT" 2>"$RERR"
-    RRC=$?
-    echo "== nemesyst-registry $* -> exit $RRC"
-    head -c 3000 "$ROUT"
-    sed 's/^/   stderr: /' "$RERR"
-}
-want_rc() { [ "$RRC" -eq "$1" ] || fail "expected exit status $1 from nemesyst-registry, got $RRC"; }
-# bad WANT_RC PATTERN ARGS...: one line on stderr matching PATTERN, the exit status WANT_RC, nothing on stdout.
-bad() {
-    local want=$1 pat=$2
-    shift 2
-    reg "$@"
-    want_rc "$want"
-    [ "$(wc -l <"$RERR")" -eq 1 ] || fail "expected one line on stderr from: $*"
-    grep -Eq -- "$pat" "$RERR" || fail "expected '$pat' on stderr of: $*"
-    [ ! -s "$ROUT" ] || fail "expected nothing on stdout from: $*"
-}
+REG_DB=reg REG_HEAD=3000
+. "$top_srcdir/tests/registry/lib.sh" # reg, want_rc, bad, bad_rc
 
 LEARNER="$T/learner.so"
 cp "$PLUGIN" "$LEARNER"
@@ -313,27 +289,27 @@ want_rc 1
 [ "$(tail -n 1 "$ROUT")" = "changed: 7 documents then, 6 now" ] || fail "verify after one document removed: $(tail -n 1 "$ROUT")"
 
 # ---- bad input: one line, a documented exit status ----
-bad 2 "malformed run id 'not-a-run'" run not-a-run
-bad 2 "no run '20200101T000000Z-00000000' in reg.nemesyst_runs" run 20200101T000000Z-00000000
-bad 2 "no run '20200101T000000Z-00000000'" export 20200101T000000Z-00000000
-bad 2 "malformed model id 'xyz'" lineage xyz
-bad 2 "no model '000000000000000000000000' in any GridFS bucket of reg" lineage 000000000000000000000000
-bad 2 "no model '000000000000000000000000'" verify 000000000000000000000000
-bad 2 "unknown verb 'lineages'" lineages "$MODEL_A"
-bad 2 "unknown or ambiguous option '--jsn'" --jsn runs
-bad 2 "--bucket 'nosuch': no GridFS bucket" models --bucket nosuch
-bad 2 "--best nosuch: no model has a number 'nosuch'" models --best nosuch --max
-bad 2 "--best seen needs --min or --max" models --best seen
-bad 2 "unexpected argument 'extra'" run "$RUN_A" extra
+bad "malformed run id 'not-a-run'" run not-a-run
+bad "no run '20200101T000000Z-00000000' in reg.nemesyst_runs" run 20200101T000000Z-00000000
+bad "no run '20200101T000000Z-00000000'" export 20200101T000000Z-00000000
+bad "malformed model id 'xyz'" lineage xyz
+bad "no model '000000000000000000000000' in any GridFS bucket of reg" lineage 000000000000000000000000
+bad "no model '000000000000000000000000'" verify 000000000000000000000000
+bad "unknown verb 'lineages'" lineages "$MODEL_A"
+bad "unknown or ambiguous option '--jsn'" --jsn runs
+bad "--bucket 'nosuch': no GridFS bucket" models --bucket nosuch
+bad "--best nosuch: no model has a number 'nosuch'" models --best nosuch --max
+bad "--best seen needs --min or --max" models --best seen
+bad "unexpected argument 'extra'" run "$RUN_A" extra
 port=$(nem_random_port)
 while ! nem_port_free "$port"; do port=$(nem_random_port); done
-bad 3 "cannot reach MongoDB at 127.0.0.1:$port" runs --db-port "$port"
+bad_rc 3 "cannot reach MongoDB at 127.0.0.1:$port" runs --db-port "$port"
 # The connection comes from the same places as nemesyst's: a config file and N_* variables.
 printf 'db-ip = 127.0.0.1\ndb-port = %s\n' "$NEM_TEST_PORT" >"$T/reg.conf"
 N_DB_NAME=reg "$REGISTRY" -c "$T/reg.conf" runs --json >"$T/conf.json" || fail "registry with -c and N_DB_NAME failed"
 grep -q "$RUN_A" "$T/conf.json" || fail "-c and N_DB_NAME did not reach the test database"
 printf 'pw\n' >"$T/pw" && chmod 644 "$T/pw"
-bad 2 "db-password-file" runs --db-user-name u --db-password-file "$T/pw"
+bad "db-password-file" runs --db-user-name u --db-password-file "$T/pw"
 
 # The data collection dropped: verify cannot re-read it (5), lineage still shows what was recorded.
 check reg <<'PY'
