@@ -1,6 +1,6 @@
 #!/bin/bash
 # A registry that scales with the store (issue 20): `affected` for one document, `verify --all` and `runs`, each
-# timed (wall) with its peak memory (the child's ru_maxrss, getrusage), on a store of N models and D documents, at
+# timed (wall) with its peak memory (its maximum resident set size, from GNU time), on a store of N models and D documents, at
 # each N given (100 and 1,000 by default) over the same D documents (10^6 by default).
 # The store is made the real way first: one nemesyst run (a cleaner, a learner, a predictor: the shared test
 # plugin) makes the collections, the indexes nemesyst makes where it writes and one model with its real lineage;
@@ -10,7 +10,14 @@
 # that one document is read by one model and reaches the same few (up to 10) at every N: what `affected` reports is
 # the same, and what grows is only what it must look through. The claim: the peak does not grow with N (ratio of
 # the largest N to the smallest near 1), and neither does the time per model.
-# Usage: bench/run-registry.sh BUILD_DIR [--models 100,1000] [--docs 1000000] [--reps 3]   (PYTHON3 names python)
+# --cursors C: the models read C distinct slices, not one each: the first chain (models 0 to 9, the one `affected`
+# follows) its own, the others C - 10 shared ones (model K >= 10 reads slice 10 + (K - 10) % (C - 10)), as a sweep's
+# models share their data; the documents are then in C slices. verify --all re-reads each distinct cursor once, and
+# FerretDB's SQLite backend pushes no filter but one on _id down (an index on g is not used): each cursor re-read
+# is a scan of every document there, where mongod reads the slice through the index. So the default (a slice per
+# model) costs N scans of D documents on FerretDB; C bounds it (report the cursors with the times).
+# Usage: bench/run-registry.sh BUILD_DIR [--models 100,1000] [--docs 1000000] [--reps 3] [--cursors C]
+#        (PYTHON3 names python)
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build=$(cd "${1:?usage: run-registry.sh BUILD_DIR [--models N,...] [--docs D] [--reps R]}" && pwd) || exit 2
@@ -18,21 +25,24 @@ shift
 models=100,1000
 docs=1000000
 reps=3
+cursors=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --models) models=${2:?--models needs N,...}; shift 2 ;;
     --docs) docs=${2:?--docs needs a number}; shift 2 ;;
     --reps) reps=${2:?--reps needs a number}; shift 2 ;;
+    --cursors) cursors=${2:?--cursors needs a number}; shift 2 ;;
     *) echo "run-registry.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
-case "$models$docs$reps" in '' | *[!0-9,]*) echo "run-registry.sh: numbers wanted" >&2; exit 2 ;; esac
+case "$models$docs$reps$cursors" in '' | *[!0-9,]*) echo "run-registry.sh: numbers wanted" >&2; exit 2 ;; esac
 python3=${PYTHON3:-/usr/bin/python3}
 
 . "$here/lib.sh"
 bench_start registry
 
 plugin="$build/tests/runner/.libs/plugin_fixture.so"
+case $cursors in 0) ;; ?|10) echo "run-registry.sh: --cursors must be over 10 (the first chain's own ten)" >&2; exit 2 ;; esac
 [ -f "$plugin" ] || { echo "run-registry.sh: $plugin not built (make check builds it)" >&2; exit 1; }
 NEM_T_COUNT=200 "$build/nemesyst" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name reg \
     --data-clean --data-cleaner "$plugin" --data-cleaner-entry-point clean --data-collection data \
@@ -41,15 +51,19 @@ NEM_T_COUNT=200 "$build/nemesyst" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" -
     --i-predict --i-predictor "$plugin" --i-predictor-entry-point predict --i-output-prediction-collection preds \
     >"$tmp/seed.out" 2>"$tmp/seed.err" || { cat "$tmp/seed.out" "$tmp/seed.err" >&2; exit 1; }
 
-"$python3" - "$models" "$docs" "$reps" "$build/nemesyst-registry" "$NEM_TEST_PORT" <<'PY'
+"$python3" - "$models" "$docs" "$reps" "$build/nemesyst-registry" "$NEM_TEST_PORT" "$cursors" <<'PY'
 import copy, datetime, os, resource, subprocess, sys, time
 from bson import ObjectId
 import hashlib, pymongo, gridfs
-sizes, ndocs, reps, reg, port = sys.argv[1:6]
+sizes, ndocs, reps, reg, port, cursors = sys.argv[1:7]
 sizes = sorted(int(s) for s in sizes.split(",") if s)
-ndocs, reps = int(ndocs), int(reps)
+ndocs, reps, cursors = int(ndocs), int(reps), int(cursors)
 db = pymongo.MongoClient("127.0.0.1", int(port))["reg"]
-GROUPS = max(sizes)
+GROUPS = cursors or max(sizes)
+
+def slice_of(k):
+    """the slice model k reads: its own, or with --cursors one of C - 10 shared ones past the first chain's"""
+    return k if not cursors or k < 10 else 10 + (k - 10) % (cursors - 10)
 
 def stamp(run_id, key):
     return ObjectId(hashlib.sha256(b"nemesyst-stamp\0" + run_id.encode() + b"\0" + key.encode()).digest()[:12])
@@ -95,7 +109,7 @@ def add_models(upto):
         n["run"] = run_id
         n["parent"] = {"id": prev, "bucket": "models"} if made % 10 else None
         for c in n["consumed"]:
-            c["pipeline"] = '[{"$match": {"g": %d}}]' % k
+            c["pipeline"] = '[{"$match": {"g": %d}}]' % slice_of(k)
         files.append(f)
         for c in seed_chunks:
             c = dict(c)
@@ -108,6 +122,10 @@ def add_models(upto):
         db["models.chunks"].insert_many(chunks)
         db["models.files"].insert_many(files)
 
+TIME, peak_file = "/usr/bin/time", os.path.abspath("peak.kib")
+if not os.access(TIME, os.X_OK):
+    sys.exit("run-registry.sh: %s (GNU time) is needed to measure peak memory" % TIME)
+
 def measure(args):
     """wall seconds and peak RSS (MiB) of one registry call: the best wall and the largest peak of reps."""
     walls, peaks = [], []
@@ -117,13 +135,17 @@ def measure(args):
         if pid == 0:
             fd = os.open(os.devnull, os.O_WRONLY)
             os.dup2(fd, 1); os.dup2(fd, 2)
-            os.execv(reg, [reg, "--db-ip", "127.0.0.1", "--db-port", port, "--db-name", "reg"] + args)
+            # not the child's own ru_maxrss: a child forked from this process counts this process's pages in its
+            # peak until it execs; GNU time forks from itself, small, and reports its child's (KiB)
+            os.execv(TIME, [TIME, "-f", "%M", "-o", peak_file, reg, "--db-ip", "127.0.0.1", "--db-port", port,
+                            "--db-name", "reg"] + args)
         _, status, ru = os.wait4(pid, 0)
         walls.append(time.time() - t)
-        peaks.append(ru.ru_maxrss / 1024.0)
+        peaks.append(int(open(peak_file).read().split()[-1]) / 1024.0)
         rc = os.waitstatus_to_exitcode(status)
         if rc not in (0, 1, 5):
             sys.exit("registry %s: exit %d" % (" ".join(args), rc))
+        sys.stderr.write("  %s: %.2fs, %.1f MiB\n" % (" ".join(args), walls[-1], peaks[-1]))
     return min(walls), max(peaks)
 
 one = str(db.data.find_one({"g": 3})["_id"])  # read by model 3 only: 3 to 9 affected
@@ -138,7 +160,10 @@ for n in sizes:
     for name, args in verbs:
         res[(name, n)] = measure(args)
 
-print("registry at scale: %d documents, FerretDB; best wall of %d, largest peak RSS (getrusage ru_maxrss)" % (ndocs, reps))
+print("registry at scale: %d documents in %d slices, FerretDB; best wall of %d, largest peak RSS (GNU time %%M)"
+      % (ndocs, GROUPS, reps))
+print("distinct cursors (verify --all re-reads, affected re-runs): " +
+      ", ".join("%d at %d models" % (len(set(slice_of(k) for k in range(n))), n) for n in sizes))
 head = "%-22s" % "verb"
 for n in sizes:
     head += " | %6d models: wall s, ms/model, peak MiB" % n

@@ -175,6 +175,13 @@ void nem_provenance_index_runs(nem_store_t *store, const char *runs)
     ensure(store, runs, "sweep.name_1_sweep.index_1",
            BCON_NEW("sweep.name", BCON_INT32(1), "sweep.index", BCON_INT32(1)));
     ensure(store, runs, "attempts.job_1", BCON_NEW("attempts.job", BCON_INT32(1)));
+    /* the run that wrote a stamped document (runrec.h "stamps"), and the collections predictions went to (a
+     * distinct the server answers from the index) */
+    ensure(store, runs, "stamps_1", BCON_NEW("stamps", BCON_INT32(1)));
+    ensure(store, runs, "options.i-output-prediction-collection_1",
+           BCON_NEW("options.i-output-prediction-collection", BCON_INT32(1)));
+    ensure(store, runs, "resume_options.i-output-prediction-collection_1",
+           BCON_NEW("resume_options.i-output-prediction-collection", BCON_INT32(1)));
 }
 
 /* ---- large lineage, stored once by reference ---- */

@@ -60,7 +60,9 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
  *   - a model bucket's files collection: {metadata._nemesyst.run, stage, position} (rollback, --resume and `models`
  *     of a run) and {metadata._nemesyst.parent.id} (`affected`: the models retrained from one);
  *   - the run records (runrec.h): {started: -1} (every listing's order), {status, started}, {name}, {sweep.name,
- *     sweep.index} and {attempts.job} (`runs` filters, --sweep-resume, Slurm requeues). */
+ *     sweep.index} and {attempts.job} (`runs` filters, --sweep-resume, Slurm requeues), {stamps} (the run that
+ *     wrote a stamped document: lineage, affected) and {options.i-output-prediction-collection} and its
+ *     resume_options twin (the distinct that lists where predictions went). */
 void nem_provenance_index_data(nem_store_t *store, const char *collection, nem_stage_t stage, bool legacy);
 void nem_provenance_index_models(nem_store_t *store, const char *bucket);
 void nem_provenance_index_runs(nem_store_t *store, const char *runs_collection);

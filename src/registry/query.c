@@ -285,14 +285,16 @@ static bool stamps_of_run(const bson_t *run, void *ud, bson_error_t *err)
     return ok;
 }
 
-bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err)
+/* The entries of the run records matching filter, newest first. */
+static bool stamps_where(nem_store_t *store, const bson_t *filter, bool predict_only, nem_reg_stamp_cb cb, void *ud,
+                         bson_error_t *err)
 {
     /* Only what an entry is made of: the scripts and the three per-script output options of both snapshots, not the
      * whole snapshots (pipelines, a sweep's overrides...), one record at a time (store.h nem_store_find's batches). */
     static const char *const outputs[] = {"data-collection", "dl-output-model-collection",
                                           "i-output-prediction-collection"};
     stamps_t s = {predict_only, cb, ud};
-    bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, proj;
+    bson_t opts = BSON_INITIALIZER, proj;
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &proj);
     BSON_APPEND_INT32(&proj, "scripts", 1);
     for (size_t i = 0; i < sizeof outputs / sizeof *outputs; i++) {
@@ -308,8 +310,15 @@ bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb
     BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort); /* newest first, as every listing (an index nemesyst makes) */
     BSON_APPEND_INT32(&sort, "started", -1);
     bson_append_document_end(&opts, &sort);
-    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, &filter, &opts, stamps_of_run, &s, err);
+    bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, filter, &opts, stamps_of_run, &s, err);
     bson_destroy(&opts);
+    return ok;
+}
+
+bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err)
+{
+    bson_t filter = BSON_INITIALIZER;
+    bool ok = stamps_where(store, &filter, predict_only, cb, ud, err);
     bson_destroy(&filter);
     return ok;
 }
@@ -340,28 +349,48 @@ bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_err
     return nem_reg_stamps_each(store, predict_only, push_stamp, &s, err);
 }
 
-static bool add_collections(const bson_t *entry, void *ud, bson_error_t *err)
+/* The distinct values of key in the run records (the server answers from the index nemesyst makes on it,
+ * provenance.h), each string once into out. */
+static bool distinct_strings(nem_store_t *store, const char *key, nem_strv_t *out, bson_error_t *err)
 {
-    nem_strv_t *out = ud;
-    bson_t cs;
-    bson_iter_t c;
-    (void)err;
-    if (nem_reg_sub(entry, "collections", &cs) && bson_iter_init(&c, &cs))
-        while (bson_iter_next(&c)) {
+    bson_t cmd = BSON_INITIALIZER, reply;
+    bson_error_t e;
+    bson_iter_t it, v;
+    BSON_APPEND_UTF8(&cmd, "distinct", NEM_RUNS_COLLECTION);
+    BSON_APPEND_UTF8(&cmd, "key", key);
+    bool ok = mongoc_database_read_command_with_opts(nem_store_database(store), &cmd, NULL, NULL, &reply, &e);
+    if (!ok)
+        bson_set_error(err, NEM_ERROR_STORE,
+                       e.domain == MONGOC_ERROR_SERVER_SELECTION ? NEM_STORE_ECONNECT : NEM_STORE_ESERVER,
+                       "distinct %s of %s.%s at %s: %s", key, nem_store_db_name(store), NEM_RUNS_COLLECTION,
+                       nem_store_host_port(store), e.message);
+    else if (bson_iter_init_find(&it, &reply, "values") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &v))
+        while (bson_iter_next(&v)) {
             bool known = false;
-            if (!BSON_ITER_HOLDS_UTF8(&c))
+            if (!BSON_ITER_HOLDS_UTF8(&v))
                 continue;
             for (size_t i = 0; i < out->n && !known; i++)
-                known = strcmp(out->v[i], bson_iter_utf8(&c, NULL)) == 0;
+                known = strcmp(out->v[i], bson_iter_utf8(&v, NULL)) == 0;
             if (!known)
-                nem_strv_push(out, bson_iter_utf8(&c, NULL));
+                nem_strv_push(out, bson_iter_utf8(&v, NULL));
         }
-    return true;
+    bson_destroy(&reply);
+    bson_destroy(&cmd);
+    return ok;
 }
 
 bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err)
 {
-    return nem_reg_stamps_each(store, true, add_collections, out, err);
+    /* Every value the prediction collection option took, in a run's first snapshot or its resume's: each
+     * collection a predict script wrote to, and perhaps some no script did (a run that did not predict still
+     * records the option), which hold no prediction to find. Not a read of every record: a distinct, by the
+     * index. Sorted, so the order does not depend on the server's. */
+    size_t first = out->n;
+    bool ok = distinct_strings(store, "options.i-output-prediction-collection", out, err) &&
+              distinct_strings(store, "resume_options.i-output-prediction-collection", out, err);
+    if (ok && out->n > first)
+        qsort(out->v + first, out->n - first, sizeof *out->v, by_name);
+    return ok;
 }
 
 typedef struct {
@@ -393,11 +422,46 @@ static bool resolve_one(const bson_t *entry, void *ud, bson_error_t *err)
     return true;
 }
 
+#define STAMP_CHUNK 1000 /* stamps in one $in */
+
 bool nem_reg_resolve_stamps(nem_store_t *store, const bson_oid_t *stamps, size_t n, bson_t *out, bson_error_t *err)
 {
     resolve_t r = {stamps, n, out};
+    bool ok = true, missing = false;
     bson_init(out);
-    return n == 0 || nem_reg_stamps_each(store, true, resolve_one, &r, err);
+    /* the records that name them in "stamps" (runrec.h), by its index: {stamps: {$in: [...]}} */
+    for (size_t i = 0; ok && i < n; i += STAMP_CHUNK) {
+        bson_t filter = BSON_INITIALIZER, in, arr;
+        uint32_t k = 0;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "stamps", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+        for (size_t j = i; j < n && j < i + STAMP_CHUNK; j++) {
+            char key[16];
+            const char *kp;
+            bson_uint32_to_string(k++, &kp, key, sizeof key);
+            BSON_APPEND_OID(&arr, kp, &stamps[j]);
+        }
+        bson_append_array_end(&in, &arr);
+        bson_append_document_end(&filter, &in);
+        ok = stamps_where(store, &filter, true, resolve_one, &r, err);
+        bson_destroy(&filter);
+    }
+    for (size_t i = 0; ok && i < n && !missing; i++) {
+        char hex[25];
+        bson_iter_t it;
+        bson_oid_to_string(&stamps[i], hex);
+        missing = !bson_iter_init_find(&it, out, hex);
+    }
+    /* a stamp none names: it may be in a record of an earlier version, without the array, looked through */
+    if (ok && missing) {
+        bson_t filter = BSON_INITIALIZER, ex;
+        BSON_APPEND_DOCUMENT_BEGIN(&filter, "stamps", &ex);
+        BSON_APPEND_BOOL(&ex, "$exists", false);
+        bson_append_document_end(&filter, &ex);
+        ok = stamps_where(store, &filter, true, resolve_one, &r, err);
+        bson_destroy(&filter);
+    }
+    return ok;
 }
 
 bool nem_reg_count_by(nem_store_t *store, const char *collection, const char *field, const bson_value_t *value,

@@ -153,10 +153,12 @@ bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_err
  * a time, only its scripts and output options read, so memory does not grow with the number of runs. */
 typedef bool (*nem_reg_stamp_cb)(const bson_t *entry, void *ud, bson_error_t *err);
 bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err);
-/* Every collection a predict script of any run wrote to, each once, appended to out. */
+/* Every collection a predict script of any run wrote to, each once, sorted, appended to out (and perhaps a few
+ * no script wrote to: every value of the option; a distinct the server answers, not a read of the records). */
 bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
 /* The predict scripts that made the n stamps: out (initialised) gets {STAMP-HEX: {run, script}} for each one a run
- * record names; only those are kept. */
+ * record names; only those are kept. The records are found by their "stamps" array and its index (runrec.h); only
+ * when some stamp is not found there are the records without the array (earlier versions) looked through. */
 bool nem_reg_resolve_stamps(nem_store_t *store, const bson_oid_t *stamps, size_t n, bson_t *out, bson_error_t *err);
 /* Counts the documents of collection matching {field: value}, grouped by the value at path group: calls cb with
  * {_id: GROUP VALUE, n: COUNT} documents. */

@@ -184,6 +184,42 @@ static const char *user_name(char *buf, size_t len)
     return buf;
 }
 
+/* The stamps of entries: each {KEY: {..., stamp: OID}} of entries (prefix "": a scripts document) or each
+ * {"scripts.KEY": {..., stamp}} (prefix "scripts."), appended to arr (n: its length). */
+static void stamps_of(const bson_t *entries, const char *prefix, bson_t *arr, uint32_t *n)
+{
+    bson_iter_t it, f;
+    size_t plen = strlen(prefix);
+    if (!bson_iter_init(&it, entries))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        if (strncmp(key, prefix, plen) != 0 || strchr(key + plen, '.') || !BSON_ITER_HOLDS_DOCUMENT(&it) ||
+            !bson_iter_recurse(&it, &f) || !bson_iter_find(&f, "stamp") || !BSON_ITER_HOLDS_OID(&f))
+            continue;
+        char k[16];
+        const char *kp;
+        bson_uint32_to_string((*n)++, &kp, k, sizeof k);
+        BSON_APPEND_OID(arr, kp, bson_iter_oid(&f));
+    }
+}
+
+/* {stamps: {$each: [...]}} into update's $addToSet when entries name any stamp. */
+static void add_stamps(bson_t *update, const bson_t *entries, const char *prefix)
+{
+    bson_t arr = BSON_INITIALIZER, add, each;
+    uint32_t n = 0;
+    stamps_of(entries, prefix, &arr, &n);
+    if (n) {
+        BSON_APPEND_DOCUMENT_BEGIN(update, "$addToSet", &add);
+        BSON_APPEND_DOCUMENT_BEGIN(&add, "stamps", &each);
+        BSON_APPEND_ARRAY(&each, "$each", &arr);
+        bson_append_document_end(&add, &each);
+        bson_append_document_end(update, &add);
+    }
+    bson_destroy(&arr);
+}
+
 bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char *name, const bson_t *tags,
                       const bson_t *sweep, int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
                       bson_t *previous, bool *legacy, bson_error_t *err)
@@ -213,6 +249,8 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
             BSON_APPEND_INT64(&set, "heartbeat_s", (int64_t)heartbeat_s);
             BSON_APPEND_DOCUMENT(&set, "resume_options", &options);
             bson_append_document_end(&update, &set);
+            /* a record of an earlier version gets the array now, with the stamps it already names */
+            add_stamps(&update, previous, "");
             ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
             bson_destroy(&filter);
         }
@@ -248,6 +286,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
         BSON_APPEND_DOCUMENT(&doc, "options", &options);
         bson_t empty = BSON_INITIALIZER;
         BSON_APPEND_DOCUMENT(&doc, "scripts", &empty);
+        BSON_APPEND_ARRAY(&doc, "stamps", &empty);
         ok = nem_store_insert_one(store, NEM_RUNS_COLLECTION, &doc, NULL, err);
     }
     bson_destroy(&options);
@@ -261,6 +300,7 @@ bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fi
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "_id", run_id);
     BSON_APPEND_DOCUMENT(&update, "$set", fields);
+    add_stamps(&update, fields, "scripts.");
     bool ok = nem_store_update_one(store, NEM_RUNS_COLLECTION, &filter, &update, err);
     bson_destroy(&filter);
     bson_destroy(&update);

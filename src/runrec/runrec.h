@@ -22,6 +22,11 @@
  *   options, resume_options   the option snapshot, no secrets (large values by reference, provenance.h)
  *   scripts       {"clean-0": {stage, position, path, status, started, ended, documents, models, rank, host,
  *                 error, stamp, metrics, consumed, model, group...}} (stage/message.h: nem_task_result_to_bson)
+ *   stamps        [STAMP, ...]: the stamp of each script in scripts, at the top so an index (stamps_1, made where
+ *                 records are written: provenance.h nem_provenance_index_runs) finds the run that wrote a stamped
+ *                 document without reading every record; kept in sync by nem_runrec_scripts ($addToSet with each
+ *                 "scripts.KEY" entry it sets) and by a resume (the previous scripts' stamps). [] in a new record;
+ *                 absent in records of earlier versions, which readers still look through (registry/query.c)
  *   attempts      [{n, job, restart, host, ranks, started, ended, status, openlineage}]: one per job that ran it
  *                 (openlineage: with --openlineage, {sent, dropped} of that attempt)
  *   owner         rank 0's process (util/procinfo.h), so a lost run is told from a live one
@@ -52,7 +57,7 @@ bool nem_runrec_begin(nem_store_t *store, const bson_t *run_options, const char 
                       const bson_t *sweep, int heartbeat_s, const bson_t *hosts, int ranks, const char *resume_id, char run_id_out[64],
                       bson_t *previous, bool *legacy, bson_error_t *err);
 /* Sets fields of the run record in one update ($set): several per-script entries at once ({"scripts.clean-0": {...},
- * ...}), the heartbeat, the end. */
+ * ...}), the heartbeat, the end. The stamps of the per-script entries set go into "stamps" in the same update. */
 bool nem_runrec_scripts(nem_store_t *store, const char *run_id, const bson_t *fields, bson_error_t *err);
 /* Every run record holds "heartbeat" (a date rank 0 refreshes every --heartbeat seconds while the run lives),
  * "heartbeat_s" and the process of its rank 0 (util/procinfo.h). A run whose status is "running" but whose rank 0

@@ -2,7 +2,8 @@
 # The indexes nemesyst makes where it writes (provenance.h nem_provenance_index_*; README "Asking the store"), asked
 # of the server itself (listIndexes through pymongo) after a real run: the stamp on the cleaner's and the predictor's
 # collections (and _nemesyst.model on the predictor's), run/stage/position and parent.id on the model bucket's files,
-# and started, status, name, sweep and attempts.job on nemesyst_runs. A second run into the same collections makes
+# and started, status, name, sweep, attempts.job, stamps and the prediction collection options on nemesyst_runs; the
+# run record's stamps array holds its scripts' stamps, and lineage names a prediction's run with and without it. A second run into the same collections makes
 # none again (no index twice, none renamed), and the registry's verbs answer what the database says before and after.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
@@ -41,7 +42,9 @@ want = {
                  [["metadata._nemesyst.parent.id", 1]], [["filename", 1], ["uploadDate", 1]]],
     "m0.chunks": [[["files_id", 1], ["n", 1]]],
     "nemesyst_runs": [[["started", -1]], [["status", 1], ["started", -1]], [["name", 1]],
-                      [["sweep.name", 1], ["sweep.index", 1]], [["attempts.job", 1]]],
+                      [["sweep.name", 1], ["sweep.index", 1]], [["attempts.job", 1]], [["stamps", 1]],
+                      [["options.i-output-prediction-collection", 1]],
+                      [["resume_options.i-output-prediction-collection", 1]]],
 }
 got = {}
 for coll in sorted(want):
@@ -69,6 +72,19 @@ PY
 reg --json lineage "$M0"
 [ "$RRC" -eq 0 ] || fail "lineage: exit $RRC"
 cp "$ROUT" "$T/lineage.1"
+# the run record's stamps array (runrec.h "stamps", indexed) is its scripts' stamps, each once; lineage names the
+# run and script of the predictions through it
+check idx "$ROUT" "$RUN_A" <<'PY'
+import json
+run = db.nemesyst_runs.find_one({"_id": argv[1]})
+want = sorted(str(e["stamp"]) for e in run["scripts"].values())
+eq(sorted(str(s) for s in run["stamps"]), want, "stamps: the scripts' stamps, each once")
+eq(len(want), 3, "stamps: a cleaner's, a learner's, a predictor's")
+eq(str(stamp("predict-0", argv[1])) in want, True, "stamps: the predictor's")
+preds = json.load(open(argv[0]))["predictions"]
+eq([(p["collection"], p["run"], p["script"]) for p in preds], [("preds", argv[1], "predict-0")],
+   "lineage: the predictions' run and script")
+PY
 
 one_run --run-name second
 RUN_B=$RUN
@@ -97,6 +113,17 @@ eq([r["id"] for r in rows], [r["_id"] for r in db.nemesyst_runs.find({}, {"_id":
    "runs: every run, newest first")
 eq([r["id"] for r in rows], [argv[2], argv[1]], "runs: the two runs")
 eq([r["name"] for r in rows], ["second", "first"], "runs: their names")
+PY
+# a record of an earlier version has no stamps array: lineage still names the run, looking such records through
+check idx "$RUN_A" <<'PY'
+db.nemesyst_runs.update_one({"_id": argv[0]}, {"$unset": {"stamps": 1}})
+PY
+reg --json lineage "$M0"
+[ "$RRC" -eq 0 ] || fail "lineage of a record without stamps: exit $RRC"
+check idx "$T/lineage.1" "$ROUT" <<'PY'
+import json
+a, b = (json.load(open(f)) for f in argv[:2])
+eq(b["predictions"], a["predictions"], "lineage through a record without the stamps array")
 PY
 reg runs --name first
 [ "$RRC" -eq 0 ] && [ "$(grep -c "^$RUN_A " "$ROUT")" -eq 1 ] && ! grep -q "^$RUN_B " "$ROUT" ||
