@@ -133,26 +133,31 @@ def _code_lineage(modules: Mapping[str, ModuleType] | None = None, this: str | N
     modules = sys.modules if modules is None else modules
     this = os.path.realpath(__file__ if this is None else this)
     paths = sysconfig.get_paths()
-    roots = {os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)}
-    installed = {os.path.realpath(p) for p in sys.path if p and ("site-packages" in p or "dist-packages" in p)}
-    installed.update(os.path.realpath(paths[k]) for k in ("purelib", "platlib") if paths.get(k))
+    # each root as given and as its real path: a module of the interpreter's own may be a link out of its library
+    # (Debian's sitecustomize.py is one to /etc/python3.X), so a module is judged by its path before and after
+    # links are followed
+    def both(dirs: Iterable[str]) -> set[str]:
+        return {f(d) for d in dirs for f in (os.path.abspath, os.path.realpath)}
+    roots = both(paths[k] for k in ("stdlib", "platstdlib") if paths.get(k))
+    installed = both(p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p))
+    installed.update(both(paths[k] for k in ("purelib", "platlib") if paths.get(k)))
     found: list[dict[str, str]] = []
     packages: dict[str, str] = {}
     for name, module in sorted(modules.items()):
         path = getattr(module, "__file__", None)
         if not path or name == "__main__":
             continue
-        real = os.path.realpath(path)
+        real, given = os.path.realpath(path), os.path.abspath(path)
         if real == this or not os.path.isfile(real):
             continue
-        if _under(real, installed):
+        if _under(real, installed) or _under(given, installed):
             top = name.split(".")[0]
             if top not in packages:
                 version = _package_version(top)
                 if version is not None:
                     packages[top] = version
             continue
-        if _under(real, roots):
+        if _under(real, roots) or _under(given, roots):
             continue
         try:
             found.append({"name": name, "path": real, "sha256": _sha256_of(real)})

@@ -875,6 +875,22 @@ def test_code_lineage_lists_the_scripts_own_modules_and_the_installed_packages(t
     assert na._code_lineage(modules)["modules"][0]["sha256"] == hashlib.sha256(b"X = 2\n").hexdigest()
 
 
+def test_code_lineage_leaves_out_a_module_of_the_interpreters_library_linked_from_elsewhere(tmp_path, monkeypatch):
+    # Debian's sitecustomize.py: in the interpreter's library, a link to /etc/python3.X
+    lib, etc = tmp_path / "stdlib", tmp_path / "etc"
+    lib.mkdir()
+    etc.mkdir()
+    (etc / "sitecustomize.py").write_text("X = 1\n")
+    (lib / "sitecustomize.py").symlink_to(etc / "sitecustomize.py")
+    (etc / "mine.py").write_text("Y = 1\n")
+    real_paths = na.sysconfig.get_paths()
+    monkeypatch.setattr(na.sysconfig, "get_paths", lambda: dict(real_paths, stdlib=str(lib), platstdlib=str(lib)))
+    site, mine = type(sys)("sitecustomize"), type(sys)("mine")
+    site.__file__, mine.__file__ = str(lib / "sitecustomize.py"), str(etc / "mine.py")
+    code = na._code_lineage({"sitecustomize": site, "mine": mine})
+    assert [m["name"] for m in code["modules"]] == ["mine"]
+
+
 def test_code_lineage_leaves_out_the_adapter_itself():
     assert all(m["path"] != os.path.realpath(na.__file__) for m in na._code_lineage()["modules"])
 
