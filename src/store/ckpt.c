@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/store-private.h"
+#include "util/sha256.h"
 
 #define FILES NEM_CHECKPOINT_BUCKET ".files"
 
@@ -48,12 +49,6 @@ typedef struct {
     const char *want;             /* a load: the sha256 that was saved */
     char sha[65];
 } hasher_t;
-
-static void hex_of(const unsigned char *md, unsigned n, char out[65])
-{
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static void *hash_main(void *arg)
 {
@@ -146,8 +141,6 @@ static void tap_piece(void *ctx, const uint8_t *data, size_t len, bool stable)
 /* Waits for every queued byte and frees everything; the digest in h->sha. */
 static void hasher_end(hasher_t *h)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
     if (h->threaded) {
         pthread_mutex_lock(&h->mu);
         h->closing = true;
@@ -157,10 +150,9 @@ static void hasher_end(hasher_t *h)
         h->threaded = false;
     }
     if (h->md) {
-        EVP_DigestFinal_ex(h->md, digest, &n);
+        nem_sha256_final_hex(h->md, h->sha);
         EVP_MD_CTX_free(h->md);
         h->md = NULL;
-        hex_of(digest, n, h->sha);
     }
     for (int i = 0; i < HASH_SLOTS; i++)
         bson_free(h->slot[i]);
@@ -398,15 +390,33 @@ bool nem_ckpt_commit(nem_store_t *store, const char *run_id, const char *script,
 {
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     list_t stale = {0};
+    int64_t matched = 0;
     bson_append_value(&filter, "_id", -1, id);
     BSON_APPEND_UTF8(&filter, "metadata.run", run_id);
     BSON_APPEND_UTF8(&filter, "metadata.script", script);
+    BSON_APPEND_BOOL(&filter, "metadata.pending", true);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_BOOL(&set, "metadata.pending", false);
     bson_append_document_end(&update, &set);
-    bool ok = nem_store_update_one(store, FILES, &filter, &update, err) &&
-              prune(store, run_id, script, keep, err) &&
-              list_checkpoints(store, run_id, script, CK_PENDING, &stale, err);
+    bool ok = nem_store_update_one_matched(store, FILES, &filter, &update, &matched, err);
+    if (ok && matched == 0) { /* a commit marker of no checkpoint this script saved: refused, nothing pruned */
+        bson_t shown = BSON_INITIALIZER; /* the id as extended JSON: {"0" : ID} written, only ID shown */
+        bson_append_value(&shown, "0", -1, id);
+        size_t n = 0;
+        char *json = bson_as_relaxed_extended_json(&shown, &n);
+        static const char head[] = "{ \"0\" : ";
+        bool framed = json && n >= sizeof head + 1 && strncmp(json, head, sizeof head - 1) == 0;
+        nem_store_seterr(err, NEM_STORE_ENOTFOUND,
+                         "checkpoint commit of id %.*s: no pending checkpoint of %s in run %s has that id (a commit "
+                         "marker must name a checkpoint the script saved and has not committed yet)",
+                         framed ? (int)(n - (sizeof head - 1) - 2) : 0, framed ? json + sizeof head - 1 : "", script,
+                         run_id);
+        bson_free(json);
+        bson_destroy(&shown);
+        ok = false;
+    }
+    ok = ok && prune(store, run_id, script, keep, err) &&
+         list_checkpoints(store, run_id, script, CK_PENDING, &stale, err);
     if (ok) { /* pending ones of earlier attempts were never committed: their rank died before it could */
         size_t n = 0;
         for (size_t i = 0; i < stale.n; i++)

@@ -94,6 +94,9 @@ bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson
                           bson_error_t *err);
 bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
                           bson_error_t *err);
+/* The same, *matched receiving how many documents the filter matched (0 or 1). */
+bool nem_store_update_one_matched(nem_store_t *store, const char *collection, const bson_t *filter,
+                                  const bson_t *update, int64_t *matched, bson_error_t *err);
 bool nem_store_update_many(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
                            bson_error_t *err);
 /* Calls cb for every document matching filter (opts: find options: sort, projection, ...). cb returns false (with
