@@ -208,6 +208,8 @@ static void build_metadata(const nem_ckpt_info_t *info, const char sha[65], int6
 typedef struct {
     bson_value_t id;
     int64_t step, attempt, bytes;
+    int64_t length;     /* the GridFS file's, with its chunk size: the load reads only the chunks */
+    int32_t chunk_size;
     bool pending;
     char sha256[65];
     char name[160];
@@ -246,6 +248,11 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
     bson_value_copy(bson_iter_value(&it), &e->id);
     if (bson_iter_init_find(&it, doc, "filename") && BSON_ITER_HOLDS_UTF8(&it))
         bson_strncpy(e->name, bson_iter_utf8(&it, NULL), sizeof e->name);
+    e->length = bson_iter_init_find(&it, doc, "length") && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : -1;
+    e->chunk_size = bson_iter_init_find(&it, doc, "chunkSize") && BSON_ITER_HOLDS_NUMBER(&it) &&
+                            bson_iter_as_int64(&it) > 0 && bson_iter_as_int64(&it) <= INT32_MAX
+                        ? (int32_t)bson_iter_as_int64(&it)
+                        : 0; /* not known: the download reads the files document itself */
     if (bson_iter_init_find(&it, doc, "metadata") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &m)) {
         while (bson_iter_next(&m)) {
             const char *k = bson_iter_key(&m);
@@ -356,7 +363,7 @@ bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const
 {
     char name[512];
     hasher_t h;
-    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+    nem_gridfs_tap_t tap = {.piece = tap_piece, .finish = tap_finish, .ctx = &h};
     if (!check_info(info, keep, err))
         return false;
     file_name(info, name, sizeof name);
@@ -370,7 +377,7 @@ bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const c
 {
     char name[512];
     hasher_t h;
-    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+    nem_gridfs_tap_t tap = {.piece = tap_piece, .finish = tap_finish, .ctx = &h};
     int fd;
     if (!check_info(info, keep, err))
         return false;
@@ -467,7 +474,8 @@ static int load(nem_store_t *store, const char *run_id, const char *script, cons
         const entry_t *e = &l.v[i];
         bson_error_t e_err;
         hasher_t h;
-        nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+        /* the listing read each files document: the download reads only the chunks */
+        nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h, e->length, e->chunk_size};
         hasher_init(&h, NULL, e->sha256); /* the download fails, its bytes dropped, unless the sha256 matches */
         if (path) {
             char *tmp = bson_strdup_printf("%s.part", path);
