@@ -163,6 +163,16 @@ args=(--db-engine ferretdb --db-path "$T/sdb" --db-log-path "$T/sdb/log" --db-ip
 job=$!
 for _ in $(seq 1 1200); do [ -e "$T/saved" ] && break; sleep 0.05; done
 [ -e "$T/saved" ] || { cat "$T/sd.err"; fail "the learner never saved its first checkpoint"; }
+# and until the host has committed it: its commit, after the script's save returned, needs the server too
+for _ in $(seq 1 600); do
+    c=$("$PYTHON3" -c 'import sys, pymongo
+d = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]), username="alice", password="pa55word", authSource="sd",
+                        serverSelectionTimeoutMS=2000).sd
+print(d["nemesyst_checkpoints.files"].count_documents({"metadata.pending": {"$ne": True}}))' "$PORT" 2>/dev/null)
+    [ "${c:-0}" -ge 1 ] && break
+    sleep 0.1
+done
+[ "${c:-0}" -ge 1 ] || { cat "$T/sd.err"; fail "the host never committed the learner's first checkpoint"; }
 kill -KILL "$(head -n1 "$T/sdb/nemesyst.pid")"
 touch "$T/down"
 RC=0; wait "$job" || RC=$?
