@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "store/ckpt.h"
+#include "util/sha256.h"
 
 #define MAX_REPS 64
 #define MAX_SIZES 8
@@ -110,15 +111,6 @@ static void die(const char *what, const bson_error_t *err)
     exit(1);
 }
 
-static void sha256_hex(const uint8_t *data, size_t len, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* Incompressible bytes, like trained weights. */
 static void make_data(bench_t *b, size_t bytes)
 {
@@ -142,7 +134,7 @@ static void set_size(bench_t *b, size_t len)
         perror(b->path);
         exit(1);
     }
-    sha256_hex(b->data, len, b->sha);
+    nem_sha256_hex(b->data, len, b->sha);
 }
 
 static void check_file(const bench_t *b, const char *what)
@@ -404,7 +396,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         /* For scale: the sha256 alone, as the checkpoint computes it. */
         sha_s[s] = now();
-        sha256_hex(b.data, b.len, b.sha);
+        nem_sha256_hex(b.data, b.len, b.sha);
         sha_s[s] = now() - sha_s[s];
     }
     printf("\nFor scale, the sha256 alone (one pass over the bytes in memory):");

@@ -19,6 +19,8 @@ STAGE_TESTS += tests/stage/stage-resume-kill.sh
 STAGE_TESTS += tests/stage/stage-unstorable.sh
 STAGE_TESTS += tests/stage/stage-checkpoint.sh
 STAGE_TESTS += tests/stage/stage-checkpoint-torch.sh
+# Learners that read data (a C plugin, Python): a resumed model consumed exactly what an uninterrupted one did.
+STAGE_TESTS += tests/stage/stage-checkpoint-data.sh
 STAGE_TESTS += tests/stage/stage-code-lineage.sh
 STAGE_TESTS += tests/stage/stage-python-choice.sh
 # Plugin compatibility: which plugin versions the host loads and which it refuses, naming both versions.

@@ -5,6 +5,7 @@
 
 #include <openssl/evp.h>
 #include <string.h>
+#include "util/sha256.h"
 
 #define MARKER_CONSUMED "$nemesyst_consumed"
 
@@ -118,16 +119,11 @@ nemesyst_batches_t *nemesyst_batches_new(nemesyst_ctx_t *ctx, const char *collec
 
 void nemesyst_batches_digest(const nemesyst_batches_t *b, char hex[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
     EVP_MD_CTX *copy = EVP_MD_CTX_new();
     /* a copy, so the running digest can still grow */
     EVP_MD_CTX_copy_ex(copy, b->sha);
-    EVP_DigestFinal_ex(copy, md, &len);
+    nem_sha256_final_hex(copy, hex);
     EVP_MD_CTX_free(copy);
-    for (unsigned int i = 0; i < len && i < 32; i++)
-        bson_snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    hex[64] = '\0';
 }
 
 uint64_t nemesyst_batches_count(const nemesyst_batches_t *b)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "provenance/provenance.h"
+#include "util/sha256.h"
 
 extern char **environ;
 
@@ -41,8 +42,7 @@ static bool capture(char *const argv[], char *first, size_t first_len, char hex[
         return false;
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char digest[EVP_MAX_MD_SIZE], buf[65536];
-    unsigned n = 0;
+    unsigned char buf[65536];
     size_t total = 0, kept = 0;
     bool line_done = first == NULL;
     ssize_t got;
@@ -63,10 +63,8 @@ static bool capture(char *const argv[], char *first, size_t first_len, char hex[
     close(out[0]);
     if (first)
         first[kept] = '\0';
-    EVP_DigestFinal_ex(md, digest, &n);
+    nem_sha256_final_hex(md, hex);
     EVP_MD_CTX_free(md);
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }

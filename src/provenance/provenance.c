@@ -3,6 +3,7 @@
 
 #include "log/log.h"
 #include "util/procinfo.h"
+#include "util/sha256.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -12,8 +13,7 @@
 
 bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err)
 {
-    unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    unsigned char buf[65536];
     FILE *f = fopen(path, "rb");
     if (!f) {
         bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EREAD, "cannot read '%s' for its sha256: %s", path, strerror(errno));
@@ -26,10 +26,8 @@ bool nem_sha256_file(const char *path, char hex[65], bson_error_t *err)
         EVP_DigestUpdate(ctx, buf, n);
     bool ok = !ferror(f);
     fclose(f);
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    nem_sha256_final_hex(ctx, hex);
     EVP_MD_CTX_free(ctx);
-    for (unsigned i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     if (!ok)
         bson_set_error(err, NEM_ERROR_PROVENANCE, NEM_PROVENANCE_EREAD, "read error on '%s'", path);
     return ok;
@@ -221,12 +219,8 @@ static bool compact_into(nem_store_t *store, bson_iter_t *it, bson_t *out, bson_
                                len, (unsigned)NEM_LINEAGE_BLOB_MAX);
                 return false;
             }
-            unsigned char md[EVP_MAX_MD_SIZE];
-            unsigned int mdlen = 0;
-            char sha[65];
-            EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL);
-            for (unsigned i = 0; i < mdlen; i++)
-                snprintf(sha + 2 * i, 3, "%02x", md[i]);
+            char sha[NEM_SHA256_HEX_LEN + 1];
+            nem_sha256_hex(text, len, sha);
             if (!store_blob(store, text, len, sha, err))
                 return false;
             bson_t ref;

@@ -53,6 +53,7 @@
 #include "runrec/runrec.h"
 #include "util/errors.h"
 #include "util/exitcodes.h"
+#include "util/sha256.h"
 
 #define BLOCK 512
 #define MAGIC_MEMBER "nemesyst-bundle"
@@ -79,16 +80,6 @@ static bool io_error(bson_error_t *err, const char *what, const char *path)
 {
     bson_set_error(err, NEM_ERROR_STORE, NEM_STORE_EIO, "%s '%s': %s", what, path, strerror(errno));
     return false;
-}
-
-static void hex_final(EVP_MD_CTX *sha, char hex[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(sha, md, &len);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", i < len ? md[i] : 0);
-    hex[64] = '\0';
 }
 
 /* ---- a ustar writer: members of sizes known only at their end ---- */
@@ -167,7 +158,7 @@ static bool tw_end(tarw_t *t, char hex[65], bson_error_t *err)
 {
     static const uint8_t zero[BLOCK];
     uint8_t h[BLOCK];
-    hex_final(t->sha, hex);
+    nem_sha256_final_hex(t->sha, hex);
     if (!tw_put(t, zero, (BLOCK - t->size % BLOCK) % BLOCK, err))
         return false;
     off_t end = ftello(t->f);
@@ -896,7 +887,7 @@ bool nem_reg_bundle_check(const char *path, bson_t *manifest, bson_error_t *err)
                 }
             }
         }
-        hex_final(sha, hex);
+        nem_sha256_final_hex(sha, hex);
         if (ok && first) {
             int version = 0;
             keep[kept] = '\0';

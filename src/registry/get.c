@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "util/errors.h"
 #include "util/exitcodes.h"
+#include "util/sha256.h"
 
 static bool is_stdout(const char *output)
 {
@@ -97,16 +98,12 @@ static bool sink_write(void *ctx, const uint8_t *data, size_t len, bson_error_t 
 static bool read_once(nem_reg_t *r, const char *bucket, const bson_value_t *id, get_sink_t *s, char hex[65],
                       bson_error_t *err)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
     nem_gridfs_sink_t sink = {NULL, sink_write, s};
     s->bytes = 0;
     EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
     if (!nem_gridfs_download(r->store, bucket, id, &sink, err))
         return false;
-    EVP_DigestFinal_ex(s->sha, md, &mdlen);
-    for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    nem_sha256_final_hex(s->sha, hex);
     return true;
 }
 

@@ -11,6 +11,7 @@
 
 #include "provenance/provenance.h"
 #include "util/exitcodes.h"
+#include "util/sha256.h"
 
 typedef enum { SAME, CHANGED, UNVERIFIABLE } verdict_t;
 
@@ -26,16 +27,6 @@ static bool hash_doc(const bson_t *doc, void *ud, bson_error_t *err)
     if (d->n++ < d->limit)
         EVP_DigestUpdate(d->sha, bson_get_data(doc), doc->len);
     return true;
-}
-
-static void hex_of(EVP_MD_CTX *sha, char hex[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(sha, md, &len);
-    for (unsigned i = 0; i < len && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    hex[64] = '\0';
 }
 
 /* verify --all: each distinct cursor (collection, pipeline, prefix read) is re-read once, however many models share
@@ -104,7 +95,7 @@ static bool verify_consumed(nem_reg_t *r, const bson_t *c, bson_t *out, verdict_
             d.sha = EVP_MD_CTX_new();
             EVP_DigestInit_ex(d.sha, EVP_sha256(), NULL);
             ok = nem_reg_aggregate(r->store, coll, &pipeline, hash_doc, &d, err);
-            hex_of(d.sha, digest);
+            nem_sha256_final_hex(d.sha, digest);
             EVP_MD_CTX_free(d.sha);
             if (key && ok) {
                 if (g_seen->n == g_seen->cap) {

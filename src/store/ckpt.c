@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/store-private.h"
+#include "util/sha256.h"
 
 #define FILES NEM_CHECKPOINT_BUCKET ".files"
 
@@ -48,12 +49,6 @@ typedef struct {
     const char *want;             /* a load: the sha256 that was saved */
     char sha[65];
 } hasher_t;
-
-static void hex_of(const unsigned char *md, unsigned n, char out[65])
-{
-    for (unsigned i = 0; i < n && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static void *hash_main(void *arg)
 {
@@ -146,8 +141,6 @@ static void tap_piece(void *ctx, const uint8_t *data, size_t len, bool stable)
 /* Waits for every queued byte and frees everything; the digest in h->sha. */
 static void hasher_end(hasher_t *h)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
     if (h->threaded) {
         pthread_mutex_lock(&h->mu);
         h->closing = true;
@@ -157,10 +150,9 @@ static void hasher_end(hasher_t *h)
         h->threaded = false;
     }
     if (h->md) {
-        EVP_DigestFinal_ex(h->md, digest, &n);
+        nem_sha256_final_hex(h->md, h->sha);
         EVP_MD_CTX_free(h->md);
         h->md = NULL;
-        hex_of(digest, n, h->sha);
     }
     for (int i = 0; i < HASH_SLOTS; i++)
         bson_free(h->slot[i]);
@@ -216,6 +208,8 @@ static void build_metadata(const nem_ckpt_info_t *info, const char sha[65], int6
 typedef struct {
     bson_value_t id;
     int64_t step, attempt, bytes;
+    int64_t length;     /* the GridFS file's, with its chunk size: the load reads only the chunks */
+    int32_t chunk_size;
     bool pending;
     char sha256[65];
     char name[160];
@@ -254,6 +248,11 @@ static bool take_entry(const bson_t *doc, void *ud, bson_error_t *err)
     bson_value_copy(bson_iter_value(&it), &e->id);
     if (bson_iter_init_find(&it, doc, "filename") && BSON_ITER_HOLDS_UTF8(&it))
         bson_strncpy(e->name, bson_iter_utf8(&it, NULL), sizeof e->name);
+    e->length = bson_iter_init_find(&it, doc, "length") && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : -1;
+    e->chunk_size = bson_iter_init_find(&it, doc, "chunkSize") && BSON_ITER_HOLDS_NUMBER(&it) &&
+                            bson_iter_as_int64(&it) > 0 && bson_iter_as_int64(&it) <= INT32_MAX
+                        ? (int32_t)bson_iter_as_int64(&it)
+                        : 0; /* not known: the download reads the files document itself */
     if (bson_iter_init_find(&it, doc, "metadata") && BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &m)) {
         while (bson_iter_next(&m)) {
             const char *k = bson_iter_key(&m);
@@ -364,7 +363,7 @@ bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const
 {
     char name[512];
     hasher_t h;
-    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+    nem_gridfs_tap_t tap = {.piece = tap_piece, .finish = tap_finish, .ctx = &h};
     if (!check_info(info, keep, err))
         return false;
     file_name(info, name, sizeof name);
@@ -378,7 +377,7 @@ bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const c
 {
     char name[512];
     hasher_t h;
-    nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+    nem_gridfs_tap_t tap = {.piece = tap_piece, .finish = tap_finish, .ctx = &h};
     int fd;
     if (!check_info(info, keep, err))
         return false;
@@ -398,15 +397,33 @@ bool nem_ckpt_commit(nem_store_t *store, const char *run_id, const char *script,
 {
     bson_t filter = BSON_INITIALIZER, update = BSON_INITIALIZER, set;
     list_t stale = {0};
+    int64_t matched = 0;
     bson_append_value(&filter, "_id", -1, id);
     BSON_APPEND_UTF8(&filter, "metadata.run", run_id);
     BSON_APPEND_UTF8(&filter, "metadata.script", script);
+    BSON_APPEND_BOOL(&filter, "metadata.pending", true);
     BSON_APPEND_DOCUMENT_BEGIN(&update, "$set", &set);
     BSON_APPEND_BOOL(&set, "metadata.pending", false);
     bson_append_document_end(&update, &set);
-    bool ok = nem_store_update_one(store, FILES, &filter, &update, err) &&
-              prune(store, run_id, script, keep, err) &&
-              list_checkpoints(store, run_id, script, CK_PENDING, &stale, err);
+    bool ok = nem_store_update_one_matched(store, FILES, &filter, &update, &matched, err);
+    if (ok && matched == 0) { /* a commit marker of no checkpoint this script saved: refused, nothing pruned */
+        bson_t shown = BSON_INITIALIZER; /* the id as extended JSON: {"0" : ID} written, only ID shown */
+        bson_append_value(&shown, "0", -1, id);
+        size_t n = 0;
+        char *json = bson_as_relaxed_extended_json(&shown, &n);
+        static const char head[] = "{ \"0\" : ";
+        bool framed = json && n >= sizeof head + 1 && strncmp(json, head, sizeof head - 1) == 0;
+        nem_store_seterr(err, NEM_STORE_ENOTFOUND,
+                         "checkpoint commit of id %.*s: no pending checkpoint of %s in run %s has that id (a commit "
+                         "marker must name a checkpoint the script saved and has not committed yet)",
+                         framed ? (int)(n - (sizeof head - 1) - 2) : 0, framed ? json + sizeof head - 1 : "", script,
+                         run_id);
+        bson_free(json);
+        bson_destroy(&shown);
+        ok = false;
+    }
+    ok = ok && prune(store, run_id, script, keep, err) &&
+         list_checkpoints(store, run_id, script, CK_PENDING, &stale, err);
     if (ok) { /* pending ones of earlier attempts were never committed: their rank died before it could */
         size_t n = 0;
         for (size_t i = 0; i < stale.n; i++)
@@ -457,7 +474,8 @@ static int load(nem_store_t *store, const char *run_id, const char *script, cons
         const entry_t *e = &l.v[i];
         bson_error_t e_err;
         hasher_t h;
-        nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h};
+        /* the listing read each files document: the download reads only the chunks */
+        nem_gridfs_tap_t tap = {tap_piece, tap_finish, &h, e->length, e->chunk_size};
         hasher_init(&h, NULL, e->sha256); /* the download fails, its bytes dropped, unless the sha256 matches */
         if (path) {
             char *tmp = bson_strdup_printf("%s.part", path);

@@ -40,7 +40,9 @@ bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const
 bool nem_ckpt_save_file(nem_store_t *store, const nem_ckpt_info_t *info, const char *path, int64_t keep,
                         bson_value_t *id, bson_error_t *err);
 /* Commits the pending checkpoint id of run_id's script: it becomes loadable; then only the `keep` newest committed
- * ones are kept, and the pending ones of attempts before `attempt` (never committed: their rank died) go. */
+ * ones are kept, and the pending ones of attempts before `attempt` (never committed: their rank died) go. An id that
+ * names no pending checkpoint of that script in that run (a bogus or repeated commit marker) is refused
+ * (NEM_STORE_ENOTFOUND, naming the id), and nothing is pruned. */
 bool nem_ckpt_commit(nem_store_t *store, const char *run_id, const char *script, const bson_value_t *id,
                      int64_t attempt, int64_t keep, bson_error_t *err);
 

@@ -30,14 +30,21 @@ bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson
 }
 
 static bool update(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change, bool many,
-                   bson_error_t *err)
+                   int64_t *matched, bson_error_t *err)
 {
     mongoc_collection_t *coll = collection_of(store, collection);
     bson_error_t e;
+    bson_t reply;
+    bson_iter_t it;
     char what[300];
-    bool ok = many ? mongoc_collection_update_many(coll, filter, change, NULL, NULL, &e)
-                   : mongoc_collection_update_one(coll, filter, change, NULL, NULL, &e);
+    bool ok = many ? mongoc_collection_update_many(coll, filter, change, NULL, &reply, &e)
+                   : mongoc_collection_update_one(coll, filter, change, NULL, &reply, &e);
     mongoc_collection_destroy(coll);
+    if (ok && matched)
+        *matched = bson_iter_init_find(&it, &reply, "matchedCount") && BSON_ITER_HOLDS_NUMBER(&it)
+                       ? bson_iter_as_int64(&it)
+                       : 0;
+    bson_destroy(&reply);
     if (!ok) {
         snprintf(what, sizeof what, "update in %s.%s", store->db_name, collection);
         nem_store_wrap(err, &e, what);
@@ -48,13 +55,19 @@ static bool update(nem_store_t *store, const char *collection, const bson_t *fil
 bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change,
                           bson_error_t *err)
 {
-    return update(store, collection, filter, change, false, err);
+    return update(store, collection, filter, change, false, NULL, err);
+}
+
+bool nem_store_update_one_matched(nem_store_t *store, const char *collection, const bson_t *filter,
+                                  const bson_t *change, int64_t *matched, bson_error_t *err)
+{
+    return update(store, collection, filter, change, false, matched, err);
 }
 
 bool nem_store_update_many(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *change,
                            bson_error_t *err)
 {
-    return update(store, collection, filter, change, true, err);
+    return update(store, collection, filter, change, true, NULL, err);
 }
 
 bool nem_store_find(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *opts,

@@ -447,19 +447,25 @@ static bool read_chunks(const file_info_t *f, const sink_t *sink, bson_error_t *
     return ok;
 }
 
-static bool download(nem_store_t *store, const char *bucket, const bson_value_t *id, const sink_t *sink,
-                     bson_error_t *err)
+/* tap (may be NULL) may give the file's length and chunkSize, read by the caller already (store.h). */
+static bool download(nem_store_t *store, const char *bucket, const bson_value_t *id, const nem_gridfs_tap_t *tap,
+                     const sink_t *sink, bson_error_t *err)
 {
     file_info_t f = {.store = store, .bucket = bucket, .id = id};
+    bool known = tap && tap->known_chunk_size > 0 && tap->known_length >= 0;
     id_text(id, f.id_str, sizeof f.id_str);
-    return read_file_doc(&f, err) && (!sink->begin || sink->begin(sink->ctx, f.length, err)) &&
+    if (known) {
+        f.length = tap->known_length;
+        f.chunk_size = tap->known_chunk_size;
+    }
+    return (known || read_file_doc(&f, err)) && (!sink->begin || sink->begin(sink->ctx, f.length, err)) &&
            read_chunks(&f, sink, err);
 }
 
 bool nem_gridfs_download(nem_store_t *store, const char *bucket, const bson_value_t *id, const nem_gridfs_sink_t *sink,
                          bson_error_t *err)
 {
-    return download(store, bucket, id, sink, err);
+    return download(store, bucket, id, NULL, sink, err);
 }
 
 typedef struct {
@@ -497,7 +503,7 @@ bool nem_gridfs_download_to_buffer_tap(nem_store_t *store, const char *bucket, c
 {
     buffer_sink_t s = {.tap = tap};
     sink_t sink = {buffer_begin, buffer_write, &s};
-    if (!tap_end(tap, download(store, bucket, id, &sink, err), err)) {
+    if (!tap_end(tap, download(store, bucket, id, tap, &sink, err), err)) {
         bson_free(s.data);
         return false;
     }
@@ -551,7 +557,7 @@ bool nem_gridfs_download_to_file_tap(nem_store_t *store, const char *bucket, con
 {
     file_sink_t s = {-1, path, tap};
     sink_t sink = {file_begin, file_write, &s};
-    bool ok = download(store, bucket, id, &sink, err);
+    bool ok = download(store, bucket, id, tap, &sink, err);
 
     if (s.fd >= 0 && close(s.fd) != 0 && ok) {
         nem_store_seterr(err, NEM_STORE_EIO, "cannot write '%s': %s", path, strerror(errno));

@@ -10,4 +10,6 @@ libnemesyst_store_la_SOURCES = src/store/store.h src/store/store-private.h src/s
 	src/store/storable.h src/store/storable.c
 # Checkpoints (ckpt.h): GridFS with a sha256 per checkpoint.
 libnemesyst_store_la_SOURCES += src/store/ckpt.h src/store/ckpt.c
+# sha256 as text (util/sha256.h): here, so the core and libnemesyst share the one helper.
+libnemesyst_store_la_SOURCES += src/util/sha256.h src/util/sha256.c
 libnemesyst_store_la_LIBADD += $(CRYPTO_LIBS)

@@ -94,6 +94,9 @@ bool nem_store_insert_one(nem_store_t *store, const char *collection, const bson
                           bson_error_t *err);
 bool nem_store_update_one(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
                           bson_error_t *err);
+/* The same, *matched receiving how many documents the filter matched (0 or 1). */
+bool nem_store_update_one_matched(nem_store_t *store, const char *collection, const bson_t *filter,
+                                  const bson_t *update, int64_t *matched, bson_error_t *err);
 bool nem_store_update_many(nem_store_t *store, const char *collection, const bson_t *filter, const bson_t *update,
                            bson_error_t *err);
 /* Calls cb for every document matching filter (opts: find options: sort, projection, ...). cb returns false (with
@@ -171,11 +174,16 @@ bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const
  * makes the file visible is written, with metadata (what the call was given, or {}) to add to, and for a download
  * with metadata NULL, before the bytes are handed over. Returning false there (with err set) fails the call: the
  * upload's chunks are removed, the downloaded buffer freed or file removed. When ok is false, err is NULL and the
- * return value is ignored. */
+ * return value is ignored.
+ * known_length and known_chunk_size (a download; chunk size 0: not known) are the file's length and chunkSize when the
+ * caller has read its files document already (a checkpoint load lists them): the download then reads only the chunks,
+ * one round trip fewer. */
 typedef struct {
     void (*piece)(void *ctx, const uint8_t *data, size_t len, bool stable);
     bool (*finish)(void *ctx, bool ok, bson_t *metadata, bson_error_t *err);
     void *ctx;
+    int64_t known_length;
+    int32_t known_chunk_size;
 } nem_gridfs_tap_t;
 bool nem_gridfs_upload_buffer_tap(nem_store_t *store, const char *bucket, const char *filename, const uint8_t *data,
                                   size_t len, const bson_t *metadata, const nem_gridfs_tap_t *tap,

@@ -19,6 +19,11 @@
  *                         checkpoint, saves one every NEM_T_EVERY steps, logs "x" each step and fails at step
  *                         NEM_T_DIE_AT in the run's first attempt, or when asked to stop (after a checkpoint);
  *                         NEM_T_SLEEP_MS between steps; its model is x's 8 bytes (stage-checkpoint.sh)
+ *   gd                    full-batch gradient descent (least squares, the weights and a bias from zeros, a fixed
+ *                         rate) on every document of --dl-data-collection through --dl-data-pipeline, {x: [..], y},
+ *                         read once per attempt: NEM_T_STEPS steps, "loss" each step, the weights checkpointed every
+ *                         NEM_T_EVERY; NEM_T_DIE_AT, NEM_T_SLEEP_MS and a stop request as checkpoint's; its model is
+ *                         the weights (stage-checkpoint-data.sh, tests/slurm/slurm.sh)
  * clean, learn and predict append "stage-position" to the file NEM_T_RUNLOG names, when set. The knobs come from
  * the environment, which the runner passes through. */
 #include <nemesyst.h>
@@ -44,6 +49,7 @@ bool unstorable_array(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool unstorable_key(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool daemonize(nemesyst_ctx_t *ctx, bson_error_t *error);
 bool checkpoint(nemesyst_ctx_t *ctx, bson_error_t *error);
+bool gd(nemesyst_ctx_t *ctx, bson_error_t *error);
 
 static void note_run(nemesyst_ctx_t *ctx)
 {
@@ -429,5 +435,130 @@ bool checkpoint(nemesyst_ctx_t *ctx, bson_error_t *error)
     bson_t *meta = BCON_NEW("model", BCON_UTF8("checkpoint"), "started_at", BCON_INT64(start));
     bool ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)&x, sizeof x, error);
     bson_destroy(meta);
+    return ok;
+}
+
+#define GD_MAX_DIM 16
+#define GD_RATE 0.05
+
+/* The documents of the learner's pipeline as rows x (dim numbers) and targets y; false with error set. */
+static bool gd_read(nemesyst_ctx_t *ctx, double **xs, double **ys, size_t *n, size_t *dim, bson_error_t *error)
+{
+    const char *coll;
+    bson_t pipeline;
+    const bson_t *const *docs;
+    size_t got, cap = 0;
+    bool ok = true;
+    *xs = *ys = NULL;
+    *n = *dim = 0;
+    if (!nemesyst_opt_str(ctx, "dl-data-collection", &coll, error) ||
+        !nemesyst_opt_json(ctx, "dl-data-pipeline", &pipeline, error))
+        return false;
+    nemesyst_batches_t *b = nemesyst_batches_new(ctx, coll, &pipeline, 64, error);
+    bson_destroy(&pipeline);
+    if (!b)
+        return false;
+    while (ok && nemesyst_batches_next(b, &docs, &got, error))
+        for (size_t i = 0; ok && i < got; i++) {
+            bson_iter_t it, x;
+            size_t d = 0;
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 256;
+                *xs = bson_realloc(*xs, cap * GD_MAX_DIM * sizeof **xs);
+                *ys = bson_realloc(*ys, cap * sizeof **ys);
+            }
+            ok = bson_iter_init_find(&it, docs[i], "x") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &x);
+            while (ok && bson_iter_next(&x) && (ok = BSON_ITER_HOLDS_NUMBER(&x) && d < GD_MAX_DIM))
+                (*xs)[*n * GD_MAX_DIM + d++] = bson_iter_as_double(&x);
+            ok = ok && (*n == 0 || d == *dim) && d > 0 && bson_iter_init_find(&it, docs[i], "y") &&
+                 BSON_ITER_HOLDS_NUMBER(&it);
+            if (!ok) {
+                bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                               "document %zu is not {x: [1-%d numbers, as many as the first's], y: a number}", *n,
+                               GD_MAX_DIM);
+                break;
+            }
+            *dim = d;
+            (*ys)[(*n)++] = bson_iter_as_double(&it);
+        }
+    if (ok && error->code != 0)
+        ok = false;
+    nemesyst_batches_destroy(b);
+    if (ok && *n == 0) {
+        bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "no documents to train on in %s", coll);
+        ok = false;
+    }
+    return ok;
+}
+
+/* Full-batch gradient descent on the mean squared error of y ~ w.x + w[dim], from w = 0 or the newest checkpoint;
+ * the order of every sum is fixed, so a resumed run repeats an uninterrupted one's arithmetic exactly. */
+bool gd(nemesyst_ctx_t *ctx, bson_error_t *error)
+{
+    int64_t steps = env_int("NEM_T_STEPS", 100), every = env_int("NEM_T_EVERY", 25), die = env_int("NEM_T_DIE_AT", -1);
+    int64_t sleep_ms = env_int("NEM_T_SLEEP_MS", 0);
+    bool first = env_int("NEMESYST_ATTEMPT", 1) == 1, ok = false;
+    double *xs, *ys, w[GD_MAX_DIM + 1] = {0}, g[GD_MAX_DIM + 1];
+    size_t n, dim;
+    int64_t start = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    bson_error_t e;
+    if (!gd_read(ctx, &xs, &ys, &n, &dim, error))
+        goto out;
+    const size_t wlen = (dim + 1) * sizeof *w;
+    if (nemesyst_checkpoint_load(ctx, &data, &len, &start, NULL, &e)) {
+        bool whole = len == wlen;
+        if (whole)
+            memcpy(w, data, wlen);
+        bson_free(data);
+        if (!whole) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "checkpoint of %zu bytes, not %zu", len, wlen);
+            goto out;
+        }
+    } else if (e.code != NEMESYST_ENOCHECKPOINT) {
+        bson_set_error(error, e.domain, e.code, "%s", e.message);
+        goto out;
+    }
+    for (int64_t k = start + 1; k <= steps; k++) {
+        double loss = 0;
+        memset(g, 0, sizeof g);
+        for (size_t i = 0; i < n; i++) {
+            const double *x = xs + i * GD_MAX_DIM;
+            double r = w[dim];
+            for (size_t j = 0; j < dim; j++)
+                r += w[j] * x[j];
+            r -= ys[i];
+            loss += r * r;
+            for (size_t j = 0; j < dim; j++)
+                g[j] += r * x[j];
+            g[dim] += r;
+        }
+        for (size_t j = 0; j <= dim; j++)
+            w[j] -= GD_RATE * 2.0 * g[j] / (double)n;
+        if (!nemesyst_log_metric(ctx, "loss", k, loss / (double)n, error))
+            goto out;
+        if (k % every == 0 && !nemesyst_checkpoint_save(ctx, (const uint8_t *)w, wlen, k, NULL, error))
+            goto out;
+        if (k == die && first) {
+            bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG, "stopped at step %" PRId64 " (test)", k);
+            goto out;
+        }
+        if (nemesyst_checkpoint_requested(ctx)) {
+            if (nemesyst_checkpoint_save(ctx, (const uint8_t *)w, wlen, k, NULL, error))
+                bson_set_error(error, NEMESYST_ERROR_DOMAIN, NEMESYST_EARG,
+                               "asked to stop: checkpoint at step %" PRId64, k);
+            goto out;
+        }
+        if (sleep_ms > 0)
+            usleep((useconds_t)sleep_ms * 1000);
+    }
+    bson_t *meta = BCON_NEW("model", BCON_UTF8("gd"), "started_at", BCON_INT64(start), "examples",
+                            BCON_INT64((int64_t)n));
+    ok = nemesyst_emit_model(ctx, meta, (const uint8_t *)w, wlen, error);
+    bson_destroy(meta);
+out:
+    bson_free(xs);
+    bson_free(ys);
     return ok;
 }

@@ -12,8 +12,12 @@
 #                             server bound to the first node's host name;
 #   nemesyst-example.sbatch   its usage line: the Fashion-MNIST example, reduced (FASHION_MNIST_LIMIT);
 #   nemesyst-long.sbatch      its usage line: init, start, a learner, stop;
-#   nemesyst-long.sbatch      a training longer than its one-minute job: stopped by the warning signal, requeued,
-#                             resumed by the requeued job, bit-identical to an uninterrupted run;
+#   nemesyst-long.sbatch      a training longer than its one-minute job (the C plugin's full-batch gradient
+#                             descent on 300 documents, 2,000 steps with a checkpoint every 100): stopped by the
+#                             warning signal, requeued, resumed by the requeued job; the weights bit-identical to an
+#                             uninterrupted run's, each of the 2,000 steps' metric once with the uninterrupted value,
+#                             the consumed count and sha256 the uninterrupted model's, and the model's lineage
+#                             (nemesyst-registry lineage) showing the two attempts;
 #   a job whose script fails exits non-zero;
 #   a job that hits its time limit (Slurm's SIGTERM, then SIGKILL after KillWait) leaves a run record that says so,
 #   and --resume then completes it with every document exactly once.
@@ -49,20 +53,49 @@ print(c.count_documents(json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}))" 
 for f in "$top_srcdir"/slurm/*.sbatch; do
     [ "$(usage_of "$f" | grep -c '^sbatch ')" = 1 ] || fail "$(basename "$f"): its header has no one sbatch usage line"
 done
-# Long training through requeues, in the background too: two learners (an executable and a C plugin) of 200 steps
-# of 0.2 s, a checkpoint every 25, in a job of one minute whose warning signal (sbatch --signal USR1@30) stops the
-# run; with --requeue the learners checkpoint where they are, the job requeues itself, and the requeued job
-# (SLURM_RESTART_COUNT 1) resumes the run by itself. Slurm makes a requeued job wait two minutes.
-CK="$top_srcdir/tests/stage/fixtures/checkpoint"
+# Long training through requeues, in the background too: a deterministic C plugin learner, full-batch gradient
+# descent on the 300 documents of `points` read through a pipeline, 2,000 steps of 20 ms with a checkpoint every 100,
+# in a job of one minute whose warning signal (sbatch --signal USR1@30) stops the run; with --requeue the learner
+# checkpoints where it is, the job requeues itself, and the requeued job (SLURM_RESTART_COUNT 1) resumes the run by
+# itself. Slurm makes a requeued job wait two minutes; while it waits the test gives it a longer limit (scontrol
+# update), since what a learner's end costs on FerretDB (each of its 2,000 metrics gets its model's id, one SQLite
+# update a document, each scanning the collection) can take longer than a minute on a loaded machine. One learner:
+# that update holds the database's SQLite lock throughout, and a second learner's write meanwhile (its checkpoint)
+# would fail with SQLITE_BUSY.
 PLUGIN="$top_builddir/tests/runner/.libs/plugin_fixture.so"
-export NEM_T_STEPS=200 NEM_T_EVERY=25
-learners=(--process-pool 2 --dl-learn --dl-learner "$CK/ckpt_exec" "$PLUGIN" --dl-learner-entry-point main checkpoint
-          --dl-output-model-collection models)
-NEM_T_SLEEP_MS=200 NEMESYST="$NEMESYST" sbatch --parsable --oversubscribe --overcommit --time=1 --signal=USR1@30 \
+export NEM_T_STEPS=2000 NEM_T_EVERY=100
+learners=(--dl-learn --dl-learner "$PLUGIN" --dl-learner-entry-point gd --dl-data-collection points
+          --dl-data-pipeline '[{"$sort": {"i": 1}}, {"$project": {"x": 1, "y": 1}}]' --dl-output-model-collection models)
+# the same 300 documents, _ids included, in the requeued run's database and the reference's: the same bytes read
+"$PYTHON3" - "$NEM_TEST_PORT" slurmrq slurmrq_ref <<'PY' || fail "the learners' data"
+import sys, pymongo
+client = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]))
+for name in sys.argv[2:]:
+    rows = []
+    for i in range(300):
+        x = [((i * 37 + j * 11) % 101) / 50.0 - 1.0 for j in range(3)]
+        rows.append({"_id": i, "i": i, "x": x, "y": 1.5 * x[0] - 2.0 * x[1] + 0.5 * x[2] + 0.25 + ((i * 7) % 13 - 6) / 100.0})
+    client[name].points.insert_many(rows)
+PY
+NEM_T_SLEEP_MS=20 NEMESYST="$NEMESYST" sbatch --parsable --oversubscribe --overcommit --time=1 --signal=USR1@30 \
     --ntasks=2 -o "$T/requeue.out" "$top_srcdir/slurm/nemesyst-long.sbatch" "${srv[@]}" \
     --db-name slurmrq --checkpoint-grace 10 "${learners[@]}" >"$T/requeue.id" 2>&1 ||
     fail "sbatch of the requeue job: $(cat "$T/requeue.id")"
 rq_job=$(tail -n 1 "$T/requeue.id")
+# while the requeued job waits its two minutes, a longer time limit for its second start (a watcher in the background,
+# stopped with the daemons)
+(
+    for _ in $(seq 1 600); do
+        info=$(scontrol show job "$rq_job" 2>/dev/null)
+        if grep -q 'JobState=PENDING' <<<"$info" && grep -q 'Restarts=1' <<<"$info"; then
+            scontrol update JobId="$rq_job" TimeLimit=10 && echo "requeued job $rq_job: its time limit now 10 minutes"
+            exit 0
+        fi
+        grep -Eq 'JobState=(COMPLETED|FAILED|TIMEOUT|CANCELLED)' <<<"$info" && exit 0
+        sleep 0.5
+    done
+) >"$T/extend.out" 2>&1 &
+pids+=($!)
 
 # The time-limit job first, in the background: Slurm ends it between one and two minutes from now.
 NEMESYST="$NEMESYST" timeout -k 5 300 sbatch --wait --oversubscribe --overcommit --time=1 --ntasks=2 \
@@ -176,19 +209,20 @@ n=$(count slurmtl tl) d=$("$PYTHON3" -c "import pymongo; print(len(pymongo.Mongo
 NEM_T_SLEEP_MS=0 "$NEMESYST" "${srv[@]}" --db-name slurmrq_ref "${learners[@]}" >"$T/rq_ref.out" 2>&1 ||
     { cat "$T/rq_ref.out"; fail "the uninterrupted reference training"; }
 state=
-for _ in $(seq 1 600); do # up to 10 minutes: a minute's job, Slurm's two-minute requeue delay, the rest
+for _ in $(seq 1 900); do # up to 15 minutes: a minute's job, Slurm's two-minute requeue delay, the rest
     state=$(scontrol show job "$rq_job" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | head -n 1)
     restarts=$(scontrol show job "$rq_job" 2>/dev/null | grep -o 'Restarts=[0-9]*' | head -n 1)
     case $state in *COMPLETED | *FAILED | *TIMEOUT | *CANCELLED | *NODE_FAIL | *OUT_OF_MEMORY) break ;; esac
     sleep 1
 done
+cat "$T/extend.out"
 grep -v '^\s*$' "$T/requeue.out" | tail -n 40
 [ "$state" = JobState=COMPLETED ] || fail "the requeued job ended $state ($restarts)"
 [ "$restarts" = Restarts=1 ] || fail "the job was not requeued once: $restarts"
 grep -q "asked to checkpoint and end" "$T/requeue.out" || fail "the learners were not asked to checkpoint"
 grep -q "requeued: it resumes this run" "$T/requeue.out" || fail "the job did not requeue itself"
 grep -q "Slurm job $rq_job, restart 1: resuming its run" "$T/requeue.out" || fail "the requeued job did not resume"
-"$PYTHON3" - "$NEM_TEST_PORT" "$rq_job" <<'PY' || fail "the requeued training"
+"$PYTHON3" - "$NEM_TEST_PORT" "$rq_job" "$T/models" <<'PY' || fail "the requeued training"
 import sys, gridfs, pymongo
 client = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]))
 db, ref, job = client.slurmrq, client.slurmrq_ref, sys.argv[2]
@@ -198,19 +232,36 @@ run = runs[0]
 attempts = [(a.get("job"), a.get("restart"), a.get("status")) for a in run["attempts"]]
 assert run["status"] == "succeeded", run["status"]
 assert attempts == [(job, None, "interrupted"), (job, 1, "succeeded")], attempts
-for pos, key in ((0, "learn-0"), (1, "learn-1")):
+ids = []
+for pos, key in ((0, "learn-0"),):
     f = db["models.files"].find_one({"metadata._nemesyst.position": pos})
     g = ref["models.files"].find_one({"metadata._nemesyst.position": pos})
+    ids.append(str(f["_id"]))
     got = gridfs.GridFS(db, collection="models").get(f["_id"]).read()
     want = gridfs.GridFS(ref, collection="models").get(g["_id"]).read()
     assert got == want, "%s: weights %s, uninterrupted %s" % (key, got.hex(), want.hex())
-    assert 0 < f["metadata"]["started_at"] < 200, "%s went on from step %r" % (key, f["metadata"]["started_at"])
-    steps = [m["step"] for m in db.nemesyst_metrics.find({"run": run["_id"], "script": key}).sort("step", 1)]
-    assert steps == list(range(1, 201)), "%s: metric steps %s" % (key, steps[:5])
-    mine = [m["value"] for m in db.nemesyst_metrics.find({"run": run["_id"], "script": key}).sort("step", 1)]
-    theirs = [m["value"] for m in ref.nemesyst_metrics.find({"script": key}).sort("step", 1)]
-    assert mine == theirs, key + ": metric values differ from the uninterrupted run's"
-    print("%s: bit-identical after a requeue, went on from step %d" % (key, f["metadata"]["started_at"]))
+    assert 0 < f["metadata"]["started_at"] < 2000, "%s went on from step %r" % (key, f["metadata"]["started_at"])
+    assert f["metadata"]["_nemesyst"]["attempt"] == 2, "%s: stored by attempt %r" % (key, f["metadata"]["_nemesyst"]["attempt"])
+    hist = [(m["step"], m["value"]) for m in db.nemesyst_metrics.find({"run": run["_id"], "script": key}).sort("step", 1)]
+    assert [s for s, _ in hist] == list(range(1, 2001)), "%s: metric steps %s ... (%d)" % (key, hist[:3], len(hist))
+    theirs = [(m["step"], m["value"]) for m in ref.nemesyst_metrics.find({"script": key}).sort("step", 1)]
+    assert hist == theirs, key + ": metric values differ from the uninterrupted run's"
+    reads = lambda meta: [(c["collection"], c["count"], c["digest"], c.get("complete"), c.get("pipeline"))
+                          for c in meta["_nemesyst"]["consumed"]]
+    assert reads(f["metadata"]) == reads(g["metadata"]), "%s: consumed %r, uninterrupted %r" % (
+        key, reads(f["metadata"]), reads(g["metadata"]))
+    assert [r[:2] for r in reads(f["metadata"])] == [("points", 300)], reads(f["metadata"])
+    print("%s: %d bytes bit-identical after a requeue, went on from step %d; 2000 metric steps once, as uninterrupted;"
+          " consumed %s" % (key, len(got), f["metadata"]["started_at"],
+                            ", ".join("%s %d sha256 %s" % r[:3] for r in reads(f["metadata"]))))
 assert db["nemesyst_checkpoints.files"].count_documents({}) == 0, "checkpoints left after success"
+open(sys.argv[3], "w").write(" ".join(ids))
 PY
+for model in $(cat "$T/models"); do
+    "$top_builddir/nemesyst-registry" "${srv[@]}" --db-name slurmrq lineage "$model" >"$T/lineage.txt" 2>&1 ||
+        { cat "$T/lineage.txt"; fail "nemesyst-registry lineage $model"; }
+    grep "^attempts" "$T/lineage.txt"
+    grep -q "^attempts     2: 1 (Slurm job $rq_job, interrupted), 2 (Slurm job $rq_job requeued, succeeded)$" \
+        "$T/lineage.txt" || fail "model $model: its lineage does not show the job's two attempts: $(cat "$T/lineage.txt")"
+done
 echo "slurm: ok"

@@ -25,12 +25,29 @@ for _ in $(seq 1 600); do
     sleep 0.05
 done
 [ "${n:-0}" -ge 3 ] || { cat "$T/kill.err"; fail "the learners never stored their first checkpoints"; }
+# rank 0's processes below it (the learners and what runs them), taken before it goes: they are reparented then
+below=()
+descend() { local c; for c in $(ps -o pid= --ppid "$1"); do below+=("$c"); descend "$c"; done; }
+descend "$r0"
+[ "${#below[@]}" -ge 3 ] || fail "rank 0 runs ${#below[@]} processes, not its 3 learners: ${below[*]}"
 kill -KILL "$r0"
 RC=0; wait "$r0" || RC=$?
 [ "$RC" -eq 137 ] || fail "rank 0 SIGKILLed: want 137, got $RC"
 KILLED=$(sed -n 's/.* info: run \([^ ]*\)$/\1/p' "$T/kill.err" | head -n 1)
 [ -n "$KILLED" ] || { cat "$T/kill.err"; fail "no run id in the log"; }
-sleep 1 # the learners' guards end them once rank 0 is gone
+# the learners' guards end them once rank 0 is gone: wait until none of those processes is left (a zombie counts as
+# gone), for at most 30 s
+gone=
+for _ in $(seq 1 300); do
+    left=0
+    for p in "${below[@]}"; do
+        st=$(ps -o stat= -p "$p" 2>/dev/null)
+        case $st in '' | Z*) ;; *) left=$((left + 1)) ;; esac
+    done
+    [ "$left" -eq 0 ] && { gone=1; break; }
+    sleep 0.1
+done
+[ -n "$gone" ] || fail "$left of rank 0's ${#below[@]} processes still run 30 s after it was killed: ${below[*]}"
 RUN=$KILLED check cf_kill <<'PY'
 eq(run["status"], "running", "the record of a run whose rank 0 was killed still says running")
 ok(db["nemesyst_checkpoints.files"].count_documents({"metadata.run": run["_id"]}) >= 3, "its checkpoints are kept")
@@ -146,6 +163,16 @@ args=(--db-engine ferretdb --db-path "$T/sdb" --db-log-path "$T/sdb/log" --db-ip
 job=$!
 for _ in $(seq 1 1200); do [ -e "$T/saved" ] && break; sleep 0.05; done
 [ -e "$T/saved" ] || { cat "$T/sd.err"; fail "the learner never saved its first checkpoint"; }
+# and until the host has committed it: its commit, after the script's save returned, needs the server too
+for _ in $(seq 1 600); do
+    c=$("$PYTHON3" -c 'import sys, pymongo
+d = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]), username="alice", password="pa55word", authSource="sd",
+                        serverSelectionTimeoutMS=2000).sd
+print(d["nemesyst_checkpoints.files"].count_documents({"metadata.pending": {"$ne": True}}))' "$PORT" 2>/dev/null)
+    [ "${c:-0}" -ge 1 ] && break
+    sleep 0.1
+done
+[ "${c:-0}" -ge 1 ] || { cat "$T/sd.err"; fail "the host never committed the learner's first checkpoint"; }
 kill -KILL "$(head -n1 "$T/sdb/nemesyst.pid")"
 touch "$T/down"
 RC=0; wait "$job" || RC=$?

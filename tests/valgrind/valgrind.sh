@@ -84,4 +84,48 @@ if [ -f "$lin" ]; then
     done
     [ -s "$work/model.bin" ] || fail "get wrote no model under valgrind"
 fi
+# Checkpoints: the test plugin's gd learner (full-batch gradient descent on a collection, a checkpoint every 5 steps)
+# stopped at step 12, then --resume: saved pending and committed by the host, listed, loaded (chunks only) and
+# pruned, the consumed data hashed; the weights checked against an uninterrupted run's, nemesyst-registry verify too.
+if [ -n "$plugin" ]; then
+    "$PYTHON3" -c 'import sys, pymongo
+for d in ("vg", "vgck"):
+    pymongo.MongoClient("127.0.0.1", int(sys.argv[1]))[d].vgpoints.insert_many(
+        [{"_id": i, "x": [i / 10.0, 1.0 - i / 20.0], "y": 0.5 * i / 10.0 - 1.0} for i in range(20)])' "$NEM_TEST_PORT" ||
+        fail "the checkpointing learner's data"
+    ck=(--db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --log-level warn --dl-learn --dl-learner "$plugin"
+        --dl-learner-entry-point gd --dl-data-collection vgpoints --dl-data-pipeline '[{"$sort": {"_id": 1}}]'
+        --dl-output-model-collection vgck)
+    for step in ref stop resume; do
+        rm -f "$work"/host.*.log
+        case $step in
+        ref) set -- --db-name vg ;;
+        stop) set -- --db-name vgck ;;
+        resume) set -- --db-name vgck --resume "$(sed -n 's/^run \([^:]*\): .*/\1/p' "$work/ck-stop.txt" | tail -n 1)" ;;
+        esac
+        NEM_T_STEPS=20 NEM_T_EVERY=5 NEM_T_DIE_AT=$([ $step = stop ] && echo 12 || echo -1) \
+            NEMESYST_PLUGIN_HOST="$work/host.sh" "${vg[@]}" --log-file="$work/ck-$step.log" "$top_builddir/nemesyst" \
+            "${ck[@]}" "$@" > "$work/ck-$step.txt" 2> "$work/ck-$step.err"
+        rc=$?
+        [ $rc -eq 97 ] && { cat "$work/ck-$step.log"; fail "valgrind found errors in nemesyst, checkpoints ($step)"; }
+        want=0; [ $step = stop ] && want=4
+        [ $rc -eq $want ] || { cat "$work/ck-$step.err"; fail "checkpoints ($step) under valgrind: exit $rc, want $want"; }
+        for log in "$work"/host.*.log; do
+            [ -s "$log" ] && { cat "$log"; fail "valgrind found errors in the plugin host, checkpoints ($step)"; }
+        done
+    done
+    "$PYTHON3" -c 'import sys, gridfs, pymongo
+c = pymongo.MongoClient("127.0.0.1", int(sys.argv[1]))
+got = [(gridfs.GridFS(c[d], collection="vgck").get(f["_id"]).read(), f["metadata"]["started_at"],
+        [(r["count"], r["digest"]) for r in f["metadata"]["_nemesyst"]["consumed"]])
+       for d in ("vg", "vgck") for f in c[d]["vgck.files"].find()]
+assert len(got) == 2 and got[0][0] == got[1][0] and got[0][2] == got[1][2] and got[1][1] == 10, got' "$NEM_TEST_PORT" ||
+        fail "checkpoints under valgrind: the resumed weights or consumed data differ from the uninterrupted run's"
+    model=$("$PYTHON3" -c 'import sys, pymongo; print(pymongo.MongoClient("127.0.0.1", int(sys.argv[1])).vgck["vgck.files"].find_one()["_id"])' "$NEM_TEST_PORT")
+    "${vg[@]}" --log-file="$work/verify.log" "$top_builddir/nemesyst-registry" --db-ip 127.0.0.1 \
+        --db-port "$NEM_TEST_PORT" --db-name vgck verify "$model" > "$work/verify.txt" 2>&1
+    rc=$?
+    [ $rc -eq 97 ] && { cat "$work/verify.log"; fail "valgrind found errors in nemesyst-registry verify"; }
+    [ $rc -eq 0 ] && grep -q unchanged "$work/verify.txt" || { cat "$work/verify.txt"; fail "verify under valgrind ($rc)"; }
+fi
 echo "valgrind: clean"

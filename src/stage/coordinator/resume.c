@@ -6,6 +6,7 @@
 #include "config/options.h"
 #include "runrec/runrec.h"
 #include "stage/coordinator/coordinator-private.h"
+#include "util/sha256.h"
 #include "util/status.h"
 
 bool nem_coord_already_succeeded(const coord_t *c, nem_stage_t stage, size_t pos)
@@ -64,12 +65,8 @@ static bool same_value(const bson_iter_t *then, const bson_iter_t *now)
         bson_iter_find(&a, "blob") && BSON_ITER_HOLDS_UTF8(&a)) {
         uint32_t len;
         const char *text = bson_iter_utf8(now, &len);
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned n = 0;
-        char hex[65];
-        EVP_Digest(text, len, md, &n, EVP_sha256(), NULL);
-        for (unsigned i = 0; i < n && i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        char hex[NEM_SHA256_HEX_LEN + 1];
+        nem_sha256_hex(text, len, hex);
         return strcmp(hex, bson_iter_utf8(&a, NULL)) == 0;
     }
     if (BSON_ITER_HOLDS_ARRAY(then) && BSON_ITER_HOLDS_ARRAY(now) && bson_iter_recurse(then, &a) &&
