@@ -468,7 +468,7 @@ bool nem_runlist_stream(nem_store_t *store, int64_t now_ms, const bson_t *query,
      * its columns are known (start_table), a block at most */
     bool ok = nem_runlist_find(store, query, false, stream_row, &s, err);
     if (json)
-        fprintf(out, "] }\n"); /* an error half-way leaves valid JSON, the error on stderr says the rest is missing */
+        fprintf(out, " ] }\n"); /* as bson_as_relaxed_extended_json spaces it; an error half-way leaves valid JSON, the error on stderr says the rest is missing */
     else if (ok && (s.t || (ok = start_table(&s, false, err))))
         nem_table_print(s.t, out, NULL);
     nem_table_destroy(s.t);
