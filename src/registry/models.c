@@ -70,6 +70,7 @@ void nem_reg_model_row(const char *bucket, const bson_t *file, bson_t *row)
  * runs r->model_runs names, oldest first (bucket by bucket, in their sorted order): its files document to cb with its
  * bucket, a document at a time (store.h nem_store_find's batches). */
 typedef bool (*model_cb)(const char *bucket, const bson_t *file, void *ud, bson_error_t *err);
+#define MODELS_BATCH 64
 
 typedef struct {
     const char *bucket;
@@ -96,7 +97,9 @@ static bool each_model(nem_reg_t *r, const nem_strv_t *buckets, const char *run_
                        bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER, exists;
-    bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}");
+    /* a batch of a bounded size: the reply the driver holds does not grow with the number of models either */
+    bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}", "batchSize",
+                            BCON_INT32(MODELS_BATCH));
     bool ok = true;
     if (run_id) {
         BSON_APPEND_UTF8(&filter, "metadata._nemesyst.run", run_id);

@@ -18,9 +18,11 @@ bool nem_runlist_find(nem_store_t *store, const bson_t *query, bool with_options
                       bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
+    /* a batch of a bounded size: the reply the driver holds does not grow with the number of runs */
+    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "batchSize", BCON_INT32(64))
                                 : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
-                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
+                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}", "batchSize",
+                                           BCON_INT32(64));
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, query ? query : &filter, opts, cb, ud, err);
     bson_destroy(opts);
     bson_destroy(&filter);
