@@ -1,5 +1,5 @@
-# A registry that scales with the store (bench/run-registry.sh): affected for one document, verify --all and runs,
-# wall time and peak memory at 100 and 1,000 models over 10^6 documents (`make bench-registry`;
+# A registry that scales with the store (bench/run-registry.sh): affected for one document, verify --all, runs and models,
+# wall time, peak memory and server CPU at 100 and 1,000 models over 10^6 documents (`make bench-registry`;
 # BENCH_REGISTRY_ARGS="--docs 20000 --reps 1 --cursors 20" for a look in about 2 minutes on FerretDB, whose SQLite
 # backend scans every document for each distinct cursor verify --all and affected re-run: see --cursors in the
 # script). `make bench` runs it (bench/run-all.sh).

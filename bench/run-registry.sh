@@ -1,6 +1,8 @@
 #!/bin/bash
-# A registry that scales with the store (issue 20): `affected` for one document, `verify --all` and `runs`, each
-# timed (wall) with its peak memory (its maximum resident set size, from GNU time), on a store of N models and D documents, at
+# A registry that scales with the store (issue 20): `affected` for one document, `verify --all`, `runs` and `models`
+# (and `models --best`), each timed (wall) with its peak memory (its maximum resident set size, from GNU time) and
+# the server's CPU time (FerretDB's user + system, /proc/PID/stat: what the store spent answering, apart from the
+# load of a shared machine, which the wall time is not), on a store of N models and D documents, at
 # each N given (100 and 1,000 by default) over the same D documents (10^6 by default).
 # The store is made the real way first: one nemesyst run (a cleaner, a learner, a predictor: the shared test
 # plugin) makes the collections, the indexes nemesyst makes where it writes and one model with its real lineage;
@@ -51,11 +53,11 @@ NEM_T_COUNT=200 "$build/nemesyst" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" -
     --i-predict --i-predictor "$plugin" --i-predictor-entry-point predict --i-output-prediction-collection preds \
     >"$tmp/seed.out" 2>"$tmp/seed.err" || { cat "$tmp/seed.out" "$tmp/seed.err" >&2; exit 1; }
 
-"$python3" - "$models" "$docs" "$reps" "$build/nemesyst-registry" "$NEM_TEST_PORT" "$cursors" <<'PY'
+"$python3" - "$models" "$docs" "$reps" "$build/nemesyst-registry" "$NEM_TEST_PORT" "$cursors" "$NEM_TEST_FERRETDB_PID" <<'PY'
 import copy, datetime, os, resource, subprocess, sys, time
 from bson import ObjectId
 import hashlib, pymongo, gridfs
-sizes, ndocs, reps, reg, port, cursors = sys.argv[1:7]
+sizes, ndocs, reps, reg, port, cursors, server_pid = sys.argv[1:8]
 sizes = sorted(int(s) for s in sizes.split(",") if s)
 ndocs, reps, cursors = int(ndocs), int(reps), int(cursors)
 db = pymongo.MongoClient("127.0.0.1", int(port))["reg"]
@@ -100,6 +102,8 @@ def add_models(upto):
         run["_id"], run["started"], run["name"] = run_id, started, "bench-%d" % made
         for key, e in run["scripts"].items():
             e["stamp"] = stamp(run_id, key)
+        if "stamps" in run:  # the indexed list of the record's stamps (runrec.h): its own, not the seed's
+            run["stamps"] = [e["stamp"] for e in run["scripts"].values() if "stamp" in e]
         runs.append(run)
         f = copy.deepcopy(seed_file)
         f["_id"] = ObjectId()
@@ -126,10 +130,18 @@ TIME, peak_file = "/usr/bin/time", os.path.abspath("peak.kib")
 if not os.access(TIME, os.X_OK):
     sys.exit("run-registry.sh: %s (GNU time) is needed to measure peak memory" % TIME)
 
+def server_cpu():
+    """the server's user + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat, in clock ticks)"""
+    with open("/proc/%s/stat" % server_pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 def measure(args):
-    """wall seconds and peak RSS (MiB) of one registry call: the best wall and the largest peak of reps."""
-    walls, peaks = [], []
+    """wall seconds, peak RSS (MiB) and server CPU seconds of one registry call: the best wall, the largest peak
+    and the least server CPU of reps."""
+    walls, peaks, cpus = [], [], []
     for _ in range(reps):
+        c0 = server_cpu()
         t = time.time()
         pid = os.fork()
         if pid == 0:
@@ -141,18 +153,22 @@ def measure(args):
                             "--db-name", "reg"] + args)
         _, status, ru = os.wait4(pid, 0)
         walls.append(time.time() - t)
+        cpus.append(server_cpu() - c0)
         peaks.append(int(open(peak_file).read().split()[-1]) / 1024.0)
         rc = os.waitstatus_to_exitcode(status)
         if rc not in (0, 1, 5):
             sys.exit("registry %s: exit %d" % (" ".join(args), rc))
-        sys.stderr.write("  %s: %.2fs, %.1f MiB\n" % (" ".join(args), walls[-1], peaks[-1]))
-    return min(walls), max(peaks)
+        sys.stderr.write("  %s: %.2fs, %.1f MiB, server %.2fs CPU\n" % (" ".join(args), walls[-1], peaks[-1], cpus[-1]))
+    return min(walls), max(peaks), min(cpus)
 
 one = str(db.data.find_one({"g": 3})["_id"])  # read by model 3 only: 3 to 9 affected
 verbs = [("affected --id (1 doc)", ["affected", "--collection", "data", "--id", one]),
          ("verify --all", ["verify", "--all"]),
          ("runs", ["runs"]),
-         ("runs --json", ["--json", "runs"])]
+         ("runs --json", ["--json", "runs"]),
+         ("models", ["models"]),
+         ("models --json", ["--json", "models"]),
+         ("models --best", ["models", "--best", "seen", "--max"])]
 res = {}
 for n in sizes:
     add_models(n)
@@ -173,10 +189,26 @@ print(head)
 for name, _ in verbs:
     line = "%-22s" % name
     for n in sizes:
-        w, p = res[(name, n)]
+        w, p, _ = res[(name, n)]
         line += " | %8.2f %10.2f %11.1f           " % (w, 1000 * w / n, p)
     if len(sizes) > 1:
-        (w0, p0), (w1, p1) = res[(name, sizes[0])], res[(name, sizes[-1])]
+        (w0, p0, _), (w1, p1, _) = res[(name, sizes[0])], res[(name, sizes[-1])]
         line += " | %6.2f     | %6.2f" % (p1 / p0, (w1 / sizes[-1]) / (w0 / sizes[0]))
+    print(line)
+print("the server's CPU time (FerretDB, user + system) for each verb, the least of %d:" % reps)
+head = "%-22s" % "verb"
+for n in sizes:
+    head += " | %6d models: server CPU s, ms/model" % n
+if len(sizes) > 1:
+    head += " | ms/model %d/%d" % (sizes[-1], sizes[0])
+print(head)
+for name, _ in verbs:
+    line = "%-22s" % name
+    for n in sizes:
+        c = res[(name, n)][2]
+        line += " | %20.2f %9.2f" % (c, 1000 * c / n)
+    if len(sizes) > 1:
+        c0, c1 = res[(name, sizes[0])][2], res[(name, sizes[-1])][2]
+        line += " | %6.2f" % ((c1 / sizes[-1]) / (c0 / sizes[0]) if c0 > 0 else float("nan"))
     print(line)
 PY

@@ -625,11 +625,11 @@ static bool write_parts(bw_t *b, bson_error_t *err)
         ok = part_find(b, "data", c->collection, &filter, NULL, err);
         bson_destroy(&filter);
     }
-    /* predictions: the documents each predictor of the runs wrote, by its stamp */
+    /* predictions: the documents each predictor of the runs wrote, by its stamp (the runs' records found by _id) */
     bson_t stamps = BSON_INITIALIZER;
     bson_iter_t it;
     if (ok)
-        ok = nem_reg_stamps(store, true, &stamps, err);
+        ok = nem_reg_run_stamps(store, &b->run_ids, true, &stamps, err);
     if (ok && bson_iter_init(&it, &stamps))
         while (ok && bson_iter_next(&it)) {
             uint32_t len;

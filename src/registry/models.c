@@ -40,12 +40,6 @@ static void append_id(bson_t *out, const char *key, const bson_iter_t *it)
     }
 }
 
-typedef struct {
-    const char *bucket;
-    bson_t *out;
-    uint32_t n;
-} rows_t;
-
 void nem_reg_model_row(const char *bucket, const bson_t *file, bson_t *row)
 {
     bson_t meta, metrics;
@@ -72,24 +66,41 @@ void nem_reg_model_row(const char *bucket, const bson_t *file, bson_t *row)
     bson_destroy(&metrics);
 }
 
-static bool add_model(const bson_t *file, void *ud, bson_error_t *err)
+/* Each model of one bucket, or of every bucket (bucket NULL), optionally only those of one run (run_id) or of the
+ * runs r->model_runs names, oldest first (bucket by bucket, in their sorted order): its files document to cb with its
+ * bucket, a document at a time (store.h nem_store_find's batches). */
+typedef bool (*model_cb)(const char *bucket, const bson_t *file, void *ud, bson_error_t *err);
+#define MODELS_BATCH 64
+
+typedef struct {
+    const char *bucket;
+    model_cb cb;
+    void *ud;
+} each_t;
+
+static bool each_file(const bson_t *file, void *ud, bson_error_t *err)
 {
-    rows_t *rows = ud;
-    bson_t row;
-    (void)err;
-    nem_reg_push_doc(rows->out, &rows->n, &row);
-    nem_reg_model_row(rows->bucket, file, &row);
-    bson_append_document_end(rows->out, &row);
-    return true;
+    each_t *e = ud;
+    return e->cb(e->bucket, file, e->ud, err);
 }
 
-bool nem_reg_model_rows(nem_reg_t *r, const char *bucket, const char *run_id, bson_t *out, bson_error_t *err)
+/* The buckets to look in: --bucket (checked) or every bucket of --db-name. */
+static bool model_buckets(nem_reg_t *r, const char *bucket, nem_strv_t *buckets, bson_error_t *err)
 {
-    nem_strv_t buckets = {0};
+    if (!bucket)
+        return nem_reg_buckets(r->store, buckets, err);
+    nem_strv_push(buckets, bucket);
+    return check_bucket(r->store, bucket, err);
+}
+
+static bool each_model(nem_reg_t *r, const nem_strv_t *buckets, const char *run_id, model_cb cb, void *ud,
+                       bson_error_t *err)
+{
     bson_t filter = BSON_INITIALIZER, exists;
-    bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}");
+    /* a batch of a bounded size: the reply the driver holds does not grow with the number of models either */
+    bson_t *opts = BCON_NEW("sort", "{", "uploadDate", BCON_INT32(1), "_id", BCON_INT32(1), "}", "batchSize",
+                            BCON_INT32(MODELS_BATCH));
     bool ok = true;
-    bson_init(out);
     if (run_id) {
         BSON_APPEND_UTF8(&filter, "metadata._nemesyst.run", run_id);
     } else if (r->model_runs) {
@@ -102,22 +113,41 @@ bool nem_reg_model_rows(nem_reg_t *r, const char *bucket, const char *run_id, bs
         BSON_APPEND_BOOL(&exists, "$exists", true);
         bson_append_document_end(&filter, &exists);
     }
-    if (bucket) {
-        ok = check_bucket(r->store, bucket, err);
-        nem_strv_push(&buckets, bucket);
-    } else {
-        ok = nem_reg_buckets(r->store, &buckets, err);
-    }
-    rows_t rows = {NULL, out, 0};
-    for (size_t i = 0; ok && i < buckets.n; i++) {
-        char *files = bson_strdup_printf("%s.files", buckets.v[i]);
-        rows.bucket = buckets.v[i];
-        ok = nem_store_find(r->store, files, &filter, opts, add_model, &rows, err);
+    each_t e = {NULL, cb, ud};
+    for (size_t i = 0; ok && i < buckets->n; i++) {
+        char *files = bson_strdup_printf("%s.files", buckets->v[i]);
+        e.bucket = buckets->v[i];
+        ok = nem_store_find(r->store, files, &filter, opts, each_file, &e, err);
         bson_free(files);
     }
-    nem_strv_free(&buckets);
     bson_destroy(opts);
     bson_destroy(&filter);
+    return ok;
+}
+
+typedef struct {
+    bson_t *out;
+    uint32_t n;
+} rows_t;
+
+static bool add_model(const char *bucket, const bson_t *file, void *ud, bson_error_t *err)
+{
+    rows_t *rows = ud;
+    bson_t row;
+    (void)err;
+    nem_reg_push_doc(rows->out, &rows->n, &row);
+    nem_reg_model_row(bucket, file, &row);
+    bson_append_document_end(rows->out, &row);
+    return true;
+}
+
+bool nem_reg_model_rows(nem_reg_t *r, const char *bucket, const char *run_id, bson_t *out, bson_error_t *err)
+{
+    nem_strv_t buckets = {0};
+    rows_t rows = {out, 0};
+    bson_init(out);
+    bool ok = model_buckets(r, bucket, &buckets, err) && each_model(r, &buckets, run_id, add_model, &rows, err);
+    nem_strv_free(&buckets);
     if (!ok)
         bson_destroy(out);
     return ok;
@@ -161,40 +191,6 @@ void nem_reg_models_add(nem_table_t *t, const bson_t *row)
     bson_free(metrics);
 }
 
-/* The model whose metric is least (order -1) or greatest (+1); the oldest wins a tie. Its index in rows, or -1. */
-static int pick_best(const bson_t *rows, const char *metric, int order, bson_value_t *value, nem_strv_t *names)
-{
-    bson_iter_t it;
-    int best = -1, i = 0;
-    double best_v = 0;
-    if (!bson_iter_init(&it, rows))
-        return -1;
-    for (; bson_iter_next(&it); i++) {
-        bson_t row, metrics;
-        bson_iter_t m;
-        if (!nem_reg_sub(rows, bson_iter_key(&it), &row) || !nem_reg_sub(&row, "metrics", &metrics) ||
-            !bson_iter_init(&m, &metrics))
-            continue;
-        while (bson_iter_next(&m)) {
-            bool known = false;
-            for (size_t k = 0; k < names->n && !known; k++)
-                known = strcmp(names->v[k], bson_iter_key(&m)) == 0;
-            if (!known && names->n < 12)
-                nem_strv_push(names, bson_iter_key(&m));
-        }
-        /* exact key: a metric's name may hold dots (history.loss) */
-        if (!bson_iter_init_find(&m, &metrics, metric) || !BSON_ITER_HOLDS_NUMBER(&m))
-            continue;
-        double v = bson_iter_as_double(&m);
-        if (best < 0 || (order < 0 ? v < best_v : v > best_v)) {
-            best = i;
-            best_v = v;
-            *value = *bson_iter_value(&m); /* a number: nothing to copy deeper */
-        }
-    }
-    return best;
-}
-
 /* models --sweep NAME: the runs of the sweep, as ids (for the query) and {id: index} (for the rows). */
 typedef struct {
     bson_t *ids, *index;
@@ -236,110 +232,170 @@ static bool sweep_runs(nem_reg_t *r, bson_t *ids, bson_t *index, bson_error_t *e
     return ok;
 }
 
-/* Each row with its run's sweep index (sweep_index). */
-static void add_sweep_index(bson_t *rows, const bson_t *index)
+/* ---- the listing, streamed: a model at a time, whatever the number of models ---- */
+
+typedef struct {
+    nem_reg_t *r;
+    const bson_t *sweep_index; /* models --sweep: {run id: index}, else NULL */
+    nem_table_t *t;            /* the table, or NULL: --json or --best */
+    uint32_t n;                /* rows printed (--json) */
+    /* --best: the best row so far (the first of equals: the oldest wins a tie), its metric's value, and the first
+     * metric names seen (for the error when no model has it) */
+    bson_t best;
+    bool have_best;
+    double best_v;
+    bson_value_t value;
+    nem_strv_t names;
+} listing_t;
+
+/* --best: the row replaces the best so far when its metric (a number, by its exact key: a metric's name may hold
+ * dots, history.loss) is less (order -1) or greater (+1). One row is kept, whatever the number of models. */
+static void best_of(listing_t *l, const bson_t *row)
 {
-    bson_t out = BSON_INITIALIZER;
-    bson_iter_t it, ix;
-    uint32_t n = 0;
-    if (bson_iter_init(&it, rows))
-        while (bson_iter_next(&it)) {
-            bson_t copy, orig;
-            if (!nem_reg_sub(rows, bson_iter_key(&it), &orig))
-                continue;
-            nem_reg_push_doc(&out, &n, &copy);
-            bson_concat(&copy, &orig);
-            if (bson_iter_init_find(&ix, index, nem_reg_str(&orig, "run", "")) && BSON_ITER_HOLDS_NUMBER(&ix))
-                BSON_APPEND_INT64(&copy, "sweep_index", bson_iter_as_int64(&ix));
-            bson_append_document_end(&out, &copy);
-        }
-    bson_destroy(rows);
-    bson_steal(rows, &out);
+    bson_t metrics;
+    bson_iter_t m;
+    if (!nem_reg_sub(row, "metrics", &metrics) || !bson_iter_init(&m, &metrics))
+        return;
+    while (bson_iter_next(&m)) {
+        bool known = false;
+        for (size_t k = 0; k < l->names.n && !known; k++)
+            known = strcmp(l->names.v[k], bson_iter_key(&m)) == 0;
+        if (!known && l->names.n < 12)
+            nem_strv_push(&l->names, bson_iter_key(&m));
+    }
+    if (!bson_iter_init_find(&m, &metrics, l->r->best) || !BSON_ITER_HOLDS_NUMBER(&m))
+        return;
+    double v = bson_iter_as_double(&m);
+    if (l->have_best && !(l->r->best_order < 0 ? v < l->best_v : v > l->best_v))
+        return;
+    l->best_v = v;
+    l->value = *bson_iter_value(&m); /* a number: nothing to copy deeper */
+    if (l->have_best)
+        bson_destroy(&l->best);
+    bson_copy_to(row, &l->best);
+    l->have_best = true;
 }
 
-int nem_reg_models(nem_reg_t *r)
+static bool list_model(const char *bucket, const bson_t *file, void *ud, bson_error_t *err)
 {
-    bson_t rows, report = BSON_INITIALIZER, chosen, sweep_ids, sweep_index;
-    bson_error_t err;
-    bool ok = true;
-    if (r->sweep) {
-        if (!sweep_runs(r, &sweep_ids, &sweep_index, &err)) {
-            bson_destroy(&sweep_ids);
-            bson_destroy(&sweep_index);
-            bson_destroy(&report);
-            return nem_reg_fail(&err);
-        }
-        r->model_runs = &sweep_ids;
+    listing_t *l = ud;
+    bson_t row = BSON_INITIALIZER;
+    bson_iter_t ix;
+    (void)err;
+    nem_reg_model_row(bucket, file, &row);
+    /* a model of a sweep: its run's index in the sweep */
+    if (l->sweep_index && bson_iter_init_find(&ix, l->sweep_index, nem_reg_str(&row, "run", "")) &&
+        BSON_ITER_HOLDS_NUMBER(&ix))
+        BSON_APPEND_INT64(&row, "sweep_index", bson_iter_as_int64(&ix));
+    if (l->r->best) {
+        best_of(l, &row);
+    } else if (l->r->json) {
+        nem_reg_json_item(l->r->out, &l->n, &row);
+    } else {
+        nem_reg_models_add(l->t, &row);
+        nem_table_flush_full(l->t, l->r->out, NULL);
     }
-    ok = nem_reg_model_rows(r, r->bucket, NULL, &rows, &err);
-    r->model_runs = NULL;
-    if (r->sweep) {
-        if (ok)
-            add_sweep_index(&rows, &sweep_index);
-        bson_destroy(&sweep_ids);
-        bson_destroy(&sweep_index);
-    }
-    if (!ok) {
-        bson_destroy(&report);
-        return nem_reg_fail(&err);
-    }
-    if (r->best) {
-        nem_strv_t names = {0};
-        bson_value_t value = {0};
-        int best = pick_best(&rows, r->best, r->best_order, &value, &names);
-        if (best < 0) {
-            bson_string_t *known = bson_string_new("");
-            for (size_t i = 0; i < names.n; i++)
-                bson_string_append_printf(known, "%s%s", i ? ", " : "", names.v[i]);
-            char *where = bson_strdup_printf("%s%s%s%s", r->bucket ? " in bucket " : "", r->bucket ? r->bucket : "",
-                                             r->sweep ? " of sweep " : "", r->sweep ? r->sweep : "");
-            bson_set_error(&err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "--best %s: no model%s has a number '%s' in "
-                           "its metadata (metrics found: %s)", r->best, where, r->best, known->len ? known->str : "none");
-            bson_free(where);
-            bson_string_free(known, true);
-            nem_strv_free(&names);
-            bson_destroy(&rows);
-            bson_destroy(&report);
-            return nem_reg_fail(&err);
-        }
-        nem_strv_free(&names);
-        char key[16];
-        const char *k;
-        bson_uint32_to_string((uint32_t)best, &k, key, sizeof key);
-        nem_reg_sub(&rows, k, &chosen);
-        bson_t arr, b;
+    bson_destroy(&row);
+    return true;
+}
+
+/* The table of a listing that may be long (util/table.h): its fixed-width columns as wide as they get. */
+static nem_table_t *listing_table(const nem_strv_t *buckets)
+{
+    nem_table_t *t = nem_reg_models_table();
+    size_t bucket = 0, stage = 0;
+    for (size_t i = 0; i < buckets->n; i++)
+        bucket = strlen(buckets->v[i]) > bucket ? strlen(buckets->v[i]) : bucket;
+    for (int s = 0; s < NEM_STAGE__COUNT; s++)
+        stage = strlen(nem_stage_name((nem_stage_t)s)) > stage ? strlen(nem_stage_name((nem_stage_t)s)) : stage;
+    nem_table_min_width(t, 0, 24);                                  /* an ObjectId's hex digits */
+    nem_table_min_width(t, 1, bucket);
+    nem_table_min_width(t, 2, strlen("2026-01-02T03:04:05.000Z"));
+    nem_table_min_width(t, 3, strlen("20260102T030405Z-0123abcd"));
+    nem_table_min_width(t, 4, stage + strlen("-0"));
+    return t;
+}
+
+/* --best found none: the metrics the models have (the first 12 names). */
+static void no_best(nem_reg_t *r, const nem_strv_t *names, bson_error_t *err)
+{
+    bson_string_t *known = bson_string_new("");
+    for (size_t i = 0; i < names->n; i++)
+        bson_string_append_printf(known, "%s%s", i ? ", " : "", names->v[i]);
+    char *where = bson_strdup_printf("%s%s%s%s", r->bucket ? " in bucket " : "", r->bucket ? r->bucket : "",
+                                     r->sweep ? " of sweep " : "", r->sweep ? r->sweep : "");
+    bson_set_error(err, NEM_ERROR_CONFIG, NEM_CONFIG_EVALUE, "--best %s: no model%s has a number '%s' in "
+                   "its metadata (metrics found: %s)", r->best, where, r->best, known->len ? known->str : "none");
+    bson_free(where);
+    bson_string_free(known, true);
+}
+
+static void print_best(nem_reg_t *r, const listing_t *l)
+{
+    if (r->json) {
+        bson_t report = BSON_INITIALIZER, arr, b;
         BSON_APPEND_ARRAY_BEGIN(&report, "models", &arr);
-        BSON_APPEND_DOCUMENT(&arr, "0", &chosen);
+        BSON_APPEND_DOCUMENT(&arr, "0", &l->best);
         bson_append_array_end(&report, &arr);
         BSON_APPEND_DOCUMENT_BEGIN(&report, "best", &b);
         BSON_APPEND_UTF8(&b, "metric", r->best);
         BSON_APPEND_UTF8(&b, "order", r->best_order < 0 ? "min" : "max");
-        BSON_APPEND_VALUE(&b, "value", &value); /* as the metadata holds it */
+        BSON_APPEND_VALUE(&b, "value", &l->value); /* as the metadata holds it */
         bson_append_document_end(&report, &b);
-    } else {
-        BSON_APPEND_ARRAY(&report, "models", &rows);
-    }
-    bson_destroy(&rows);
-    if (r->json) {
         nem_reg_print_json(r->out, &report);
-    } else {
-        bson_t arr, row;
-        bson_iter_t it;
-        nem_table_t *t = nem_reg_models_table();
-        if (nem_reg_sub(&report, "models", &arr) && bson_iter_init(&it, &arr))
-            while (bson_iter_next(&it))
-                if (nem_reg_sub(&arr, bson_iter_key(&it), &row))
-                    nem_reg_models_add(t, &row);
-        nem_table_print(t, r->out, NULL);
-        nem_table_destroy(t);
-        if (r->best && r->sweep)
-            fprintf(r->out, "best by %s (%s): %s (sweep %s, index %" PRId64 ")\n", r->best,
-                    r->best_order < 0 ? "least" : "greatest", nem_reg_str(&report, "models.0.id", "?"), r->sweep,
-                    nem_reg_int(&report, "models.0.sweep_index", -1));
-        else if (r->best)
-            fprintf(r->out, "best by %s (%s): %s\n", r->best, r->best_order < 0 ? "least" : "greatest",
-                    nem_reg_str(&report, "models.0.id", "?"));
+        bson_destroy(&report);
+        return;
     }
-    bson_destroy(&report);
-    return NEM_EXIT_OK;
+    nem_table_t *t = nem_reg_models_table();
+    nem_reg_models_add(t, &l->best);
+    nem_table_print(t, r->out, NULL);
+    nem_table_destroy(t);
+    if (r->sweep)
+        fprintf(r->out, "best by %s (%s): %s (sweep %s, index %" PRId64 ")\n", r->best,
+                r->best_order < 0 ? "least" : "greatest", nem_reg_str(&l->best, "id", "?"), r->sweep,
+                nem_reg_int(&l->best, "sweep_index", -1));
+    else
+        fprintf(r->out, "best by %s (%s): %s\n", r->best, r->best_order < 0 ? "least" : "greatest",
+                nem_reg_str(&l->best, "id", "?"));
+}
+
+int nem_reg_models(nem_reg_t *r)
+{
+    bson_t sweep_ids = BSON_INITIALIZER, sweep_index = BSON_INITIALIZER;
+    bson_error_t err;
+    nem_strv_t buckets = {0};
+    listing_t l = {r, NULL, NULL, 0, BSON_INITIALIZER, false, 0, {0}, {0}};
+    bool ok = true, opened = false;
+    if (r->sweep) {
+        ok = sweep_runs(r, &sweep_ids, &sweep_index, &err);
+        r->model_runs = &sweep_ids;
+        l.sweep_index = &sweep_index;
+    }
+    ok = ok && model_buckets(r, r->bucket, &buckets, &err);
+    if (ok && !r->best && !r->json)
+        l.t = listing_table(&buckets);
+    if (ok && !r->best && r->json) {
+        nem_reg_json_open(r->out, "models");
+        opened = true;
+    }
+    /* a model at a time: the rows printed as they come (the table in blocks), or only the best kept */
+    ok = ok && each_model(r, &buckets, NULL, list_model, &l, &err);
+    r->model_runs = NULL;
+    if (opened)
+        ok ? nem_reg_json_close(r->out, NULL) : (void)fputs("]}\n", r->out); /* cut short: still valid JSON */
+    if (ok && l.t)
+        nem_table_print(l.t, r->out, NULL);
+    if (ok && r->best && !l.have_best) {
+        no_best(r, &l.names, &err);
+        ok = false;
+    }
+    if (ok && r->best)
+        print_best(r, &l);
+    nem_table_destroy(l.t);
+    nem_strv_free(&l.names);
+    nem_strv_free(&buckets);
+    bson_destroy(&l.best);
+    bson_destroy(&sweep_ids);
+    bson_destroy(&sweep_index);
+    return ok ? NEM_EXIT_OK : nem_reg_fail(&err);
 }

@@ -47,8 +47,9 @@ void nem_reg_json_item(FILE *out, uint32_t *n, const bson_t *item)
 void nem_reg_json_close(FILE *out, const bson_t *tail)
 {
     char *json = tail && !bson_empty(tail) ? bson_as_relaxed_extended_json(tail, NULL) : NULL;
-    /* tail's fields after the array: its text without its opening brace ("{ "a" : 1 }" -> ", "a" : 1 }") */
-    fprintf(out, "]%s%s\n", json ? ", " : " }", json ? json + 2 : "");
+    /* "[ ITEM, ITEM ]", "[  ]" empty: libbson's spacing; then tail's fields after the array: its text without its
+     * opening brace ("{ "a" : 1 }" -> ", "a" : 1 }") */
+    fprintf(out, " ]%s%s\n", json ? ", " : " }", json ? json + 2 : "");
     bson_free(json);
 }
 

@@ -339,14 +339,21 @@ static bool push_stamp(const bson_t *entry, void *ud, bson_error_t *err)
     return true;
 }
 
-bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err)
+bool nem_reg_run_stamps(nem_store_t *store, const bson_t *run_ids, bool predict_only, bson_t *out, bson_error_t *err)
 {
     stamps_arr_t s = {out, 0};
+    bson_t filter = BSON_INITIALIZER, in;
     bson_iter_t it;
     if (bson_iter_init(&it, out))
         while (bson_iter_next(&it))
             s.n++;
-    return nem_reg_stamps_each(store, predict_only, push_stamp, &s, err);
+    /* {_id: {$in: [...]}}: the records themselves, by their _id, newest first */
+    BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+    BSON_APPEND_ARRAY(&in, "$in", run_ids);
+    bson_append_document_end(&filter, &in);
+    bool ok = stamps_where(store, &filter, predict_only, push_stamp, &s, err);
+    bson_destroy(&filter);
+    return ok;
 }
 
 /* The distinct values of key in the run records (the server answers from the index nemesyst makes on it,

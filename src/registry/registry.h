@@ -145,12 +145,13 @@ bool nem_reg_text(nem_store_t *store, const bson_iter_t *field, char **text, bso
  * batches (the reader learners use). */
 bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t *pipeline, nem_doc_cb cb, void *ud,
                        bson_error_t *err);
-/* For every run record: each script key with its stamp and the collections its documents went to ({stamp,
- * run, script, collections: [...]}), so stamped documents can be traced to their run and script. Appended to
- * the array out (initialised); only stage "predict" when predict_only. */
-bool nem_reg_stamps(nem_store_t *store, bool predict_only, bson_t *out, bson_error_t *err);
-/* The same entries ({stamp, run, script, stage, position, collections}), each passed to cb and dropped: a record at
- * a time, only its scripts and output options read, so memory does not grow with the number of runs. */
+/* For the runs named in run_ids (an array of run ids), their records found by _id (not every record read), newest
+ * run first: each script key with its stamp and the collections its documents went to ({stamp, run, script, stage,
+ * position, collections: [...]}), so stamped documents can be traced to their run and script. Appended to the
+ * array out (initialised); only stage "predict" when predict_only. */
+bool nem_reg_run_stamps(nem_store_t *store, const bson_t *run_ids, bool predict_only, bson_t *out, bson_error_t *err);
+/* The same entries of every run record, each passed to cb and dropped: a record at a time, only its scripts and
+ * output options read, so memory does not grow with the number of runs. */
 typedef bool (*nem_reg_stamp_cb)(const bson_t *entry, void *ud, bson_error_t *err);
 bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err);
 /* Every collection a predict script of any run wrote to, each once, sorted, appended to out (and perhaps a few

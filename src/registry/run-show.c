@@ -119,10 +119,13 @@ static bool add_prediction(const bson_t *group, void *ud, bson_error_t *err)
  * the model they were made with. */
 static bool run_predictions(nem_reg_t *r, const char *run_id, bson_t *out, bson_error_t *err)
 {
-    bson_t stamps = BSON_INITIALIZER;
+    bson_t stamps = BSON_INITIALIZER, ids = BSON_INITIALIZER;
     bson_iter_t it;
     uint32_t n = 0;
-    bool ok = nem_reg_stamps(r->store, true, &stamps, err);
+    /* the run's own predict scripts: its record by _id, not every record read */
+    BSON_APPEND_UTF8(&ids, "0", run_id);
+    bool ok = nem_reg_run_stamps(r->store, &ids, true, &stamps, err);
+    bson_destroy(&ids);
     if (ok && bson_iter_init(&it, &stamps))
         while (ok && bson_iter_next(&it)) {
             bson_t s, colls;

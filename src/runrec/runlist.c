@@ -18,9 +18,11 @@ bool nem_runlist_find(nem_store_t *store, const bson_t *query, bool with_options
                       bson_error_t *err)
 {
     bson_t filter = BSON_INITIALIZER;
-    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}")
+    /* a batch of a bounded size: the reply the driver holds does not grow with the number of runs */
+    bson_t *opts = with_options ? BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "batchSize", BCON_INT32(64))
                                 : BCON_NEW("sort", "{", "started", BCON_INT32(-1), "}", "projection", "{", "options",
-                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}");
+                                           BCON_INT32(0), "resume_options", BCON_INT32(0), "}", "batchSize",
+                                           BCON_INT32(64));
     bool ok = nem_store_find(store, NEM_RUNS_COLLECTION, query ? query : &filter, opts, cb, ud, err);
     bson_destroy(opts);
     bson_destroy(&filter);
@@ -339,20 +341,100 @@ void nem_runlist_scripts_add(nem_table_t *t, const nem_runlist_script_t *s)
 /* ---- the listing streamed: a run at a time, whatever the number of runs ---- */
 
 typedef struct {
+    nem_store_t *store;
+    const bson_t *query;
     int64_t now_ms;
     int status;
-    bool json, sweep_column;
+    bool json;
     FILE *out;
-    nem_table_t *t;
+    nem_table_t *t; /* the table, once its columns are known (NULL before) */
+    bool sweep_column;
+    bson_t pending; /* the rows before then: up to a block of them (NEM_TABLE_BLOCK) */
+    uint32_t n_pending;
     uint32_t n;
     size_t lost;
 } stream_t;
+
+static bool has_sweep_run(const bson_t *row, void *ud, bson_error_t *err)
+{
+    (void)row;
+    (void)err;
+    *(bool *)ud = true;
+    return false; /* one is enough */
+}
+
+/* Whether a run the query matches is of a sweep, asked of the server ({$and: [query, {sweep.name: {$type:
+ * "string"}}]}, the first one found: sweep.name is indexed). */
+static bool any_sweep_run(stream_t *s, bool *any, bson_error_t *err)
+{
+    bson_t with = BSON_INITIALIZER, empty = BSON_INITIALIZER, and, sweep, type;
+    bson_t *opts = BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}");
+    BSON_APPEND_ARRAY_BEGIN(&with, "$and", &and);
+    BSON_APPEND_DOCUMENT(&and, "0", s->query ? s->query : &empty);
+    BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &sweep);
+    BSON_APPEND_DOCUMENT_BEGIN(&sweep, "sweep.name", &type);
+    BSON_APPEND_UTF8(&type, "$type", "string");
+    bson_append_document_end(&sweep, &type);
+    bson_append_document_end(&and, &sweep);
+    bson_append_array_end(&with, &and);
+    *any = false;
+    bson_error_t e = {0};
+    bool ok = nem_store_find(s->store, NEM_RUNS_COLLECTION, &with, opts, has_sweep_run, any, &e);
+    if (!ok && *any)
+        ok = true; /* stopped at the first: not an error */
+    else if (!ok && err)
+        *err = e;
+    bson_destroy(opts);
+    bson_destroy(&with);
+    bson_destroy(&empty);
+    return ok;
+}
+
+/* The table made, its columns known: the sweep column (the last, NAME[INDEX]) when a run listed is of a sweep. A
+ * listing of up to a block of rows (NEM_TABLE_BLOCK) knows from its rows, as nem_runlist_print does, and is printed
+ * whole; a longer one, whose first block is printed before its last row is read, asks the server once its
+ * block-and-one-th row comes (ask), so that the records are read once but for that. The rows held go into it. */
+static bool start_table(stream_t *s, bool ask, bson_error_t *err)
+{
+    bool sweep_column = false;
+    bson_iter_t it;
+    if (ask) {
+        if (!any_sweep_run(s, &sweep_column, err))
+            return false;
+    } else if (bson_iter_init(&it, &s->pending)) {
+        while (!sweep_column && bson_iter_next(&it)) {
+            bson_t row;
+            const uint8_t *data;
+            uint32_t len;
+            bson_iter_document(&it, &len, &data);
+            sweep_column = bson_init_static(&row, data, len) && row_has_sweep(&row);
+        }
+    }
+    s->sweep_column = sweep_column;
+    s->t = nem_table_new(columns, sweep_column ? N_COLUMNS : N_COLUMNS - 1);
+    /* the columns whose widest cell is known, so that a long listing stays aligned past its first block */
+    nem_table_min_width(s->t, 0, strlen("20260102T030405Z-0123abcd"));
+    nem_table_min_width(s->t, 2, strlen("interrupted"));
+    nem_table_min_width(s->t, 3, strlen("2026-01-02T03:04:05.000Z"));
+    if (bson_iter_init(&it, &s->pending))
+        while (bson_iter_next(&it)) {
+            bson_t row;
+            const uint8_t *data;
+            uint32_t len;
+            bson_iter_document(&it, &len, &data);
+            if (bson_init_static(&row, data, len))
+                add_cells(s->t, &row, sweep_column);
+        }
+    bson_reinit(&s->pending);
+    s->n_pending = 0;
+    return true;
+}
 
 static bool stream_row(const bson_t *record, void *ud, bson_error_t *err)
 {
     stream_t *s = ud;
     bson_t row;
-    (void)err;
+    bool ok = true;
     nem_runlist_row(record, s->now_ms, &row);
     if (s->status < 0 || nem_status_parse(str_of(&row, "status", "")) == (nem_status_t)s->status) {
         s->lost += strcmp(str_of(&row, "status", ""), nem_status_name(NEM_STATUS_LOST)) == 0;
@@ -361,51 +443,38 @@ static bool stream_row(const bson_t *record, void *ud, bson_error_t *err)
             fprintf(s->out, "%s%s", s->n++ ? ", " : "", json ? json : "{}");
             bson_free(json);
         } else {
-            add_cells(s->t, &row, s->sweep_column);
-            nem_table_flush_full(s->t, s->out, NULL);
+            if (!s->t && s->n_pending == NEM_TABLE_BLOCK)
+                ok = start_table(s, true, err); /* a row past the first block: the server says */
+            if (ok && !s->t) {
+                char key[16];
+                const char *k;
+                bson_uint32_to_string(s->n_pending++, &k, key, sizeof key);
+                BSON_APPEND_DOCUMENT(&s->pending, k, &row);
+            } else if (ok) {
+                add_cells(s->t, &row, s->sweep_column);
+                nem_table_flush_full(s->t, s->out, NULL);
+            }
         }
     }
     bson_destroy(&row);
-    return true;
+    return ok;
 }
 
 bool nem_runlist_stream(nem_store_t *store, int64_t now_ms, const bson_t *query, int status, bool json, FILE *out,
                         size_t *lost, bson_error_t *err)
 {
-    bson_t empty = BSON_INITIALIZER;
-    stream_t s = {now_ms, status, json, false, out, NULL, 0, 0};
-    bool ok = true;
-    if (!json) {
-        /* the sweep column is there when a run listed is of a sweep: asked of the server first (sweep.name is
-         * indexed), since the rows are printed before the last is read */
-        bson_t with = BSON_INITIALIZER, and, sweep, type;
-        int64_t n = 0;
-        BSON_APPEND_ARRAY_BEGIN(&with, "$and", &and);
-        BSON_APPEND_DOCUMENT(&and, "0", query ? query : &empty);
-        BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &sweep);
-        BSON_APPEND_DOCUMENT_BEGIN(&sweep, "sweep.name", &type);
-        BSON_APPEND_UTF8(&type, "$type", "string");
-        bson_append_document_end(&sweep, &type);
-        bson_append_document_end(&and, &sweep);
-        bson_append_array_end(&with, &and);
-        ok = nem_store_count(store, NEM_RUNS_COLLECTION, &with, &n, err);
-        bson_destroy(&with);
-        s.sweep_column = n > 0;
-        s.t = nem_table_new(columns, s.sweep_column ? N_COLUMNS : N_COLUMNS - 1);
-        /* the columns whose widest cell is known, so that a long listing stays aligned past its first block */
-        nem_table_min_width(s.t, 0, strlen("20260102T030405Z-0123abcd"));
-        nem_table_min_width(s.t, 2, strlen("interrupted"));
-        nem_table_min_width(s.t, 3, strlen("2026-01-02T03:04:05.000Z"));
-    } else {
-        fprintf(out, "{ \"runs\" : [ ");
-    }
-    ok = ok && nem_runlist_find(store, query, false, stream_row, &s, err);
+    stream_t s = {store, query, now_ms, status, json, out, NULL, false, BSON_INITIALIZER, 0, 0, 0};
     if (json)
-        fprintf(out, "] }\n"); /* an error half-way leaves valid JSON, the error on stderr says the rest is missing */
-    else if (ok)
+        fprintf(out, "{ \"runs\" : [ ");
+    /* one read of the records, newest first (the server sorts on its started index); a table's rows are held until
+     * its columns are known (start_table), a block at most */
+    bool ok = nem_runlist_find(store, query, false, stream_row, &s, err);
+    if (json)
+        fprintf(out, " ] }\n"); /* as bson_as_relaxed_extended_json spaces it; an error half-way leaves valid JSON, the error on stderr says the rest is missing */
+    else if (ok && (s.t || (ok = start_table(&s, false, err))))
         nem_table_print(s.t, out, NULL);
     nem_table_destroy(s.t);
-    bson_destroy(&empty);
+    bson_destroy(&s.pending);
     if (lost)
         *lost = s.lost;
     return ok;

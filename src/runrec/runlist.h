@@ -35,8 +35,10 @@ bool nem_runlist_rows_matching(nem_store_t *store, int64_t now_ms, const bson_t 
                                size_t *lost, bson_error_t *err);
 /* The rows of the runs query matches (NULL: every run), newest first, shown with status (as
  * nem_runlist_rows_matching), printed as they come, a run at a time: a table (nem_runlist_print's; util/table.h
- * nem_table_flush_full keeps at most a block of rows, and a listing shorter than a block prints exactly as
- * nem_runlist_print would) or, with json, {"runs": [ROW, ...]}. Memory does not grow with the number of runs. */
+ * nem_table_flush_full keeps at most a block of rows, and a listing of up to a block prints exactly as
+ * nem_runlist_print would) or, with json, {"runs": [ROW, ...]}. The records are read once (a listing longer than a
+ * block also asks whether one of them is of a sweep, for its last column). Memory does not grow with the number of
+ * runs. */
 bool nem_runlist_stream(nem_store_t *store, int64_t now_ms, const bson_t *query, int status, bool json, FILE *out,
                         size_t *lost, bson_error_t *err);
 /* The listing's table: run, name, status, started, duration, heartbeat (its age, running ones only), ok and
