@@ -315,14 +315,6 @@ static bool stamps_where(nem_store_t *store, const bson_t *filter, bool predict_
     return ok;
 }
 
-bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err)
-{
-    bson_t filter = BSON_INITIALIZER;
-    bool ok = stamps_where(store, &filter, predict_only, cb, ud, err);
-    bson_destroy(&filter);
-    return ok;
-}
-
 typedef struct {
     bson_t *out;
     uint32_t n;

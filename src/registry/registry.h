@@ -150,10 +150,8 @@ bool nem_reg_aggregate(nem_store_t *store, const char *collection, const bson_t 
  * position, collections: [...]}), so stamped documents can be traced to their run and script. Appended to the
  * array out (initialised); only stage "predict" when predict_only. */
 bool nem_reg_run_stamps(nem_store_t *store, const bson_t *run_ids, bool predict_only, bson_t *out, bson_error_t *err);
-/* The same entries of every run record, each passed to cb and dropped: a record at a time, only its scripts and
- * output options read, so memory does not grow with the number of runs. */
+/* The entries of nem_reg_run_stamps, each passed to cb and dropped. */
 typedef bool (*nem_reg_stamp_cb)(const bson_t *entry, void *ud, bson_error_t *err);
-bool nem_reg_stamps_each(nem_store_t *store, bool predict_only, nem_reg_stamp_cb cb, void *ud, bson_error_t *err);
 /* Every collection a predict script of any run wrote to, each once, sorted, appended to out (and perhaps a few
  * no script wrote to: every value of the option; a distinct the server answers, not a read of the records). */
 bool nem_reg_predict_collections(nem_store_t *store, nem_strv_t *out, bson_error_t *err);
