@@ -15,7 +15,21 @@
 typedef struct {
     bson_t *rows;
     uint32_t n;
+    const bson_t *record; /* the run record: each script's stored model (scripts.KEY.model) */
 } metrics_t;
+
+/* The model a metric references: the one its script stored (the run record's scripts.KEY.model: every metric of a
+ * learner is about the model it trained, which exists only once the script ends, so the metrics written while it
+ * trained are never rewritten to say so), else the one the script had loaded when it reported the metric (a
+ * predictor's test accuracy: the metric document's own model). */
+static bool metric_model(const metrics_t *m, const bson_t *doc, bson_iter_t *out)
+{
+    bson_t scripts, entry;
+    if (nem_reg_sub(m->record, "scripts", &scripts) && nem_reg_sub(&scripts, nem_reg_str(doc, "script", ""), &entry) &&
+        bson_iter_init_find(out, &entry, "model") && BSON_ITER_HOLDS_OID(out))
+        return true;
+    return bson_iter_init_find(out, doc, "model");
+}
 
 static bool add_metric(const bson_t *doc, void *ud, bson_error_t *err)
 {
@@ -30,7 +44,7 @@ static bool add_metric(const bson_t *doc, void *ud, bson_error_t *err)
     if (bson_iter_init_find(&it, doc, "value") && BSON_ITER_HOLDS_NUMBER(&it))
         BSON_APPEND_DOUBLE(&row, "value", bson_iter_as_double(&it));
     nem_reg_append_date(&row, "t", nem_reg_date(doc, "t"));
-    if (bson_iter_init_find(&it, doc, "model"))
+    if (metric_model(m, doc, &it))
         BSON_APPEND_VALUE(&row, "model", bson_iter_value(&it));
     bson_append_document_end(m->rows, &row);
     return true;
@@ -42,7 +56,6 @@ static bool metrics_report(nem_reg_t *r, const char *run_id, const char *script,
     bson_t record, rows;
     if (!nem_reg_check_run_id(run_id, err) || !nem_reg_load_run(r->store, run_id, &record, err))
         return false;
-    bson_destroy(&record);
     bson_t filter = BSON_INITIALIZER;
     BSON_APPEND_UTF8(&filter, "run", run_id);
     if (script && script[0] && strspn(script, "0123456789") == strlen(script))
@@ -54,8 +67,9 @@ static bool metrics_report(nem_reg_t *r, const char *run_id, const char *script,
     bson_init(out);
     BSON_APPEND_UTF8(out, "run", run_id);
     BSON_APPEND_ARRAY_BEGIN(out, "metrics", &rows);
-    metrics_t m = {&rows, 0};
+    metrics_t m = {&rows, 0, &record};
     bool ok = nem_store_find(r->store, NEM_METRICS_COLLECTION, &filter, opts, add_metric, &m, err);
+    bson_destroy(&record);
     bson_append_array_end(out, &rows);
     bson_destroy(&filter);
     bson_destroy(opts);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Metrics while scripts run, from all three script kinds (the JSON line of an executable, db.log_metric of a
 # 2.0.6-style Python learner, nemesyst_log_metric of a C plugin): stored in nemesyst_metrics with the run, the
-# script, its stamp and, once the script stored one, its model; gone with a failed script's rollback; a bad metric
+# script and its stamp (a predictor's with the model it measured; a learner's model is its run record's, and
+# `nemesyst-registry metrics` shows it with each metric); gone with a failed script's rollback; a bad metric
 # fails its script with a clear error; `nemesyst-registry metrics` shows the history as a table, JSON and a plot.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
@@ -59,7 +60,8 @@ for key, name, steps in (("learn-0", "loss", [0, 1, 2]), ("learn-1", "accuracy",
     eq({d["stage"] for d in docs} | {d["position"] for d in docs}, {"learn", int(key[-1])}, key + " stage and position")
     eq({d["_nemesyst"]["s"] for d in docs}, {stamp(key)}, key + " stamps")
     model = db["models.files"].find_one({"metadata._nemesyst.run": RUN, "metadata._nemesyst.position": int(key[-1])})
-    eq({d.get("model") for d in docs}, {model["_id"]}, key + " metrics reference its model")
+    eq({d.get("model") for d in docs}, {None}, key + " metrics are never rewritten once its model is stored")
+    eq(script(key)["model"], model["_id"], key + " the run record names its model")
     eq(all(d["t"] is not None for d in docs), True, key + " times")
 eq([d["value"] for d in m.find({"run": RUN, "script": "learn-0"}, sort=[("step", 1)])], [1.0, 1.1, 1.2], "exec values")
 eq(m.find_one({"run": RUN, "script": "learn-2", "step": 1})["value"], 13.0, "plugin: documents seen in epoch 1")
@@ -77,7 +79,22 @@ eq([(x["name"], x["value"], x["step"]) for x in script("learn-0")["metrics"]], [
 eq(sorted((x["model"], x["value"]) for x in script("predict-0")["metrics"]),
    sorted((f["_id"], f["length"] / 100.0) for f in files), "the run record's evaluations of predict-0")
 PY
-# the registry: table, JSON, one script, a plot
+# the registry: table, JSON, one script, a plot; each metric of a learner references the model it stored, each of the
+# predictor the model it measured
+"$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics --json metrics "$RUN" >"$T/all.json" ||
+    fail "registry metrics --json exited $?"
+check metrics "$T/all.json" <<'PY'
+import json
+rows = json.load(open(argv[0]))["metrics"]
+for key in ("learn-0", "learn-1", "learn-2"):
+    model = db["models.files"].find_one({"metadata._nemesyst.run": RUN, "metadata._nemesyst.position": int(key[-1])})
+    eq({r["model"]["$oid"] if isinstance(r.get("model"), dict) else r.get("model") for r in rows if r["script"] == key},
+       {str(model["_id"])}, key + ": every metric references its model")
+evals = {str(e["_id"]): e["length"] / 100.0 for e in db["models.files"].find({"metadata._nemesyst.run": RUN})}
+got = sorted((r["model"]["$oid"] if isinstance(r["model"], dict) else r["model"], r["value"]) for r in rows
+             if r["script"] == "predict-0")
+eq(got, sorted(evals.items()), "predict-0: each metric references the model it measured")
+PY
 "$REGISTRY" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name metrics metrics "$RUN" >"$T/table" ||
     fail "registry metrics exited $?"
 grep -Eq '^learn-1 +accuracy +3 +0\.8 ' "$T/table" || fail "the metrics table: $(cat "$T/table")"

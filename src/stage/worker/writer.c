@@ -452,28 +452,6 @@ bool nem_writer_item(void *ud, nem_item_t *item, bson_error_t *err)
     return ok;
 }
 
-/* The script's metrics reference the model it stored (its last), once it is stored. */
-static bool metrics_model(nem_writer_t *w, bson_error_t *err)
-{
-    char key[16];
-    const char *k;
-    bson_iter_t it;
-    if (!w->n_metrics || !w->n_models)
-        return true;
-    bson_uint32_to_string(w->n_models - 1, &k, key, sizeof key);
-    if (!bson_iter_init_find(&it, &w->model_ids, k))
-        return true;
-    bson_t filter, change = BSON_INITIALIZER, set;
-    nem_provenance_filter(w->o.run_id, w->o.stage, w->o.position, w->o.legacy_stamp, &filter);
-    BSON_APPEND_DOCUMENT_BEGIN(&change, "$set", &set);
-    BSON_APPEND_VALUE(&set, "model", bson_iter_value(&it));
-    bson_append_document_end(&change, &set);
-    bool ok = nem_store_update_many(w->o.store, NEM_METRICS_COLLECTION, &filter, &change, err);
-    bson_destroy(&filter);
-    bson_destroy(&change);
-    return ok;
-}
-
 /* A model's evaluation: what a script measured on a model it loaded (a predictor's test accuracy) goes into the
  * model's metadata, metadata.evaluation.NAME = {value, step, run, script}, beside the lineage. */
 static bool evaluations(nem_writer_t *w, bson_error_t *err)
@@ -525,7 +503,7 @@ static bool drop_checkpoints(nem_writer_t *w, bson_error_t *err)
 
 bool nem_writer_finish(nem_writer_t *w, bson_error_t *err)
 {
-    return nem_writer_flush(w, err) && metrics_model(w, err) && evaluations(w, err) && drop_checkpoints(w, err);
+    return nem_writer_flush(w, err) && evaluations(w, err) && drop_checkpoints(w, err);
 }
 
 size_t nem_writer_last_metrics(const nem_writer_t *w, nem_result_metric_t *out, size_t max)
