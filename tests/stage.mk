@@ -31,7 +31,8 @@ STAGE_TESTS += tests/stage/stage-checkpoint-faults.sh
 STAGE_TESTS += tests/stage/stage-openlineage.sh
 EXTRA_DIST += tests/stage/olcheck.py
 # --openlineage further: https:// with a CA made in the test (trusted, untrusted, a certificate for another host
-# name), the API key nowhere but the header, ABORT on SIGTERM through nemesyst-mpirun, --resume's events, a learner group's one pair of events.
+# name), the API key nowhere but the header, ABORT on SIGTERM through nemesyst-mpirun, --resume's events, a learner
+# group's one pair of events.
 STAGE_TESTS += tests/stage/stage-openlineage-more.sh
 # --openlineage when learners are stopped: an interrupted learner group's one ABORT, learners under
 # --checkpoint-grace (one checkpoints and ends, one ignores the request) end ABORT, and --resume's START and COMPLETE

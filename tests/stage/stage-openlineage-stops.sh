@@ -11,6 +11,9 @@
 #    model), with no errorMessage. --resume then gives each a START and a COMPLETE with the same runId, and the
 #    resumed plugin's input facets carry the whole training's read (count, sha256, inputStatistics), as an
 #    uninterrupted run's (its weights the same too).
+# 3. A stop that reaches the scripts too (Slurm's scancel or a job's time limit signals every process of the job
+#    step): SIGTERM to a cleaner and to nemesyst at once, the cleaner dying of it: the run was interrupted, not the
+#    script at fault: ABORT, not FAIL.
 . ./tests/env.sh
 . "$top_srcdir/tests/stage/lib.sh"
 OLCHECK_DIR="$top_srcdir/tests/stage"
@@ -208,6 +211,40 @@ second = events[len(first):]
 eq(run["openlineage"]["sent"], len(second), "the run record's counts are attempt 2's")
 eq([a.get("openlineage") for a in run["attempts"]], [{"sent": len(first), "dropped": 0},
                                                      {"sent": len(second), "dropped": 0}], "each attempt's counts")
+PY
+# 3. SIGTERM to a cleaner (its process exits at once: the pipes close with it) and to nemesyst, as scancel does.
+DB=olstop_scancel
+cat >"$T/sleeper.sh" <<'EOS'
+#!/bin/sh
+echo '{"n": 1}'
+exec sleep 60
+EOS
+chmod +x "$T/sleeper.sh"
+"$NEMESYST" --db-ip 127.0.0.1 --db-port "$NEM_TEST_PORT" --db-name $DB --data-clean --data-cleaner "$T/sleeper.sh" \
+    --data-collection c --openlineage "file:$T/scancel.jsonl" >"$T/scancel.out" 2>"$T/scancel.err" &
+W=$!
+PIDS+=($W)
+wait_for "the cleaner started" '"started (executable, pid " in log' "$T/scancel.err"
+spid=$(sed -n 's/.*clean\[0\] .* started (executable, pid \([0-9]*\)).*/\1/p' "$T/scancel.err")
+[ -n "$spid" ] || fail "no pid for the cleaner in the log"
+kill -TERM "$spid" "$W"
+RC=0
+wait "$W" || RC=$?
+PIDS=()
+cat "$T/scancel.out"
+sed 's/^/   stderr: /' "$T/scancel.err"
+[ "$RC" -eq 143 ] || fail "scancel: exit status $RC after SIGTERM, want 143"
+RUN=$(sed -n 's/^run \([^:]*\): .*/\1/p' "$T/scancel.out" | tail -n 1)
+olcheck $DB "$T/scancel.jsonl" "$SPEC" <<'PY'
+import olcheck
+events = olcheck.load(argv[0])
+olcheck.validate(events, argv[1])
+eq(run["status"], "interrupted", "run status")
+eq(olcheck.sequences(events, run), {"run": ["START", "ABORT"], "clean-0": ["START", "ABORT"]},
+   "the run and the cleaner killed with it: START then ABORT")
+ok("errorMessage" not in olcheck.ends(events, run)["clean-0"]["run"]["facets"], "no error message on the ABORT")
+eq(script("clean-0")["status"], "failed", "the cleaner's record: not done")
+eq(run["openlineage"]["sent"], len(events), "events sent")
 PY
 [ "$SPEC" != none ] || { echo "SKIP: every check passed but the schema validation: the OpenLineage schema could not be fetched (no network; see above)"; exit 77; }
 echo "ok"
