@@ -6,11 +6,12 @@
 #    FAIL, whichever member's end rank 0 sees first, and not one event a member), the run with ABORT; the run
 #    record's sent and dropped match the events in the file.
 # 2. Checkpoints (--checkpoint-grace 2): learn[0], a C plugin, checkpoints when asked and ends within the grace;
-#    learn[1], an executable, ignores the request and is stopped once the grace is over. Neither completed its
-#    training, so each ends ABORT (not FAIL: the run was interrupted, nothing went wrong in them; not COMPLETE: no
-#    model), with no errorMessage. --resume then gives each a START and a COMPLETE with the same runId, and the
-#    resumed plugin's input facets carry the whole training's read (count, sha256, inputStatistics), as an
-#    uninterrupted run's (its weights the same too).
+#    learn[1], an executable, ignores the request and is stopped once the grace is over; learn[2], an executable,
+#    checkpoints and exits 0 without a model. None completed its training, so each ends ABORT (not FAIL: the run
+#    was interrupted, nothing went wrong in them; not COMPLETE: no model), with no errorMessage, and its record is
+#    not done. --resume then gives each a START and a COMPLETE with the same runId, and the resumed plugin's input
+#    facets carry the whole training's read (count, sha256, inputStatistics), as an uninterrupted run's (its
+#    weights the same too).
 # 3. A stop that reaches the scripts too (Slurm's scancel or a job's time limit signals every process of the job
 #    step): SIGTERM to a cleaner and to nemesyst at once, the cleaner dying of it: the run was interrupted, not the
 #    script at fault: ABORT, not FAIL.
@@ -133,12 +134,16 @@ printf 'm' >"$NEMESYST_WORKDIR/model"
 echo "{\"\$nemesyst_model\": {\"path\": \"$NEMESYST_WORKDIR/model\", \"metadata\": {\"model\": \"ignores\"}}}"
 EOS
 chmod +x "$T/ignores_stop.sh"
-ckpt_learners=("${learners[@]}" --process-pool 2 --dl-learner "$LIN" "$T/ignores_stop.sh"
-    --dl-learner-entry-point linear_ckpt main --openlineage "file:$T/ckpt.jsonl")
+# learn[2]: the checkpointing executable of stage-checkpoint.sh, but asked to stop it checkpoints and exits 0
+sed 's/^        sys.exit(3)$/        sys.exit(0)/' "$FIX/checkpoint/ckpt_exec" >"$T/exits_0"
+grep -q '^        sys.exit(0)$' "$T/exits_0" || fail "ckpt_exec no longer ends with sys.exit(3) when asked to stop"
+chmod +x "$T/exits_0"
+ckpt_learners=("${learners[@]}" --process-pool 2 --dl-learner "$LIN" "$T/ignores_stop.sh" "$T/exits_0"
+    --dl-learner-entry-point linear_ckpt main main --openlineage "file:$T/ckpt.jsonl")
 NEM_T_SLEEP_MS=40 NEM_T_EVERY=10 stopped ckpt "${ckpt_learners[@]}" --checkpoint-grace 2
-# learn[0] has stored a checkpoint and learn[1] runs: stop the job
-wait_for "learn[0]'s first checkpoint and learn[1] running" \
-    'db["nemesyst_checkpoints.files"].count_documents({"metadata.script": "learn-0"}) >= 1 and "learn[1] " + T + "/ignores_stop.sh started (" in log' \
+# learn[0] and learn[2] have stored a checkpoint and learn[1] runs: stop the job
+wait_for "learn[0] and learn[2]'s first checkpoints and learn[1] running" \
+    'all(db["nemesyst_checkpoints.files"].count_documents({"metadata.script": k}) for k in ("learn-0", "learn-2")) and "learn[1] " + T + "/ignores_stop.sh started (" in log' \
     "$T/ckpt.err"
 sigterm ckpt
 STOPPED=$RUN
@@ -151,14 +156,16 @@ events = olcheck.load(argv[0])
 olcheck.validate(events, argv[1])
 eq(run["status"], "interrupted", "run status")
 seq = olcheck.sequences(events, run)
-eq(seq, {"run": ["START", "ABORT"], "learn-0": ["START", "ABORT"], "learn-1": ["START", "ABORT"]},
-   "the run and both learners: START then ABORT")
+eq(seq, {"run": ["START", "ABORT"], "learn-0": ["START", "ABORT"], "learn-1": ["START", "ABORT"],
+         "learn-2": ["START", "ABORT"]}, "the run and each learner: START then ABORT")
 by = olcheck.ends(events, run)
-for k in ("learn-0", "learn-1"):
+for k in ("learn-0", "learn-1", "learn-2"):
     ok("errorMessage" not in by[k]["run"]["facets"], k + ": no error message on its ABORT")
     eq(script(k)["status"], "failed", k + "'s record: not done (--resume reruns it)")
 ok("asked to stop, checkpoint at step" in script("learn-0")["error"], "learn-0 checkpointed and ended: " + script("learn-0")["error"])
 ok("interrupted by signal 15" in script("learn-1")["error"], "learn-1 was stopped: " + script("learn-1")["error"])
+ok("asked to checkpoint and end, it ended without a model" in script("learn-2")["error"],
+   "learn-2 ended well but without a model: stopped, not done: " + script("learn-2")["error"])
 # learn-1 ignored the request: stopped once the grace (2 s) was over, learn-0 well within it
 gap = (script("learn-1")["ended"] - script("learn-0")["ended"]).total_seconds()
 ok(gap >= 1.5, "learn-0 ended within the grace, learn-1 once it was over: %.2f s later" % gap)
@@ -172,6 +179,7 @@ expect_rc 0
 [ "$RUN" = "$STOPPED" ] || fail "resume reported run '$RUN', want '$STOPPED'"
 grep -q "learn\[0\]: goes on from its checkpoint at step" "$ERR" || grep -q "member 0 goes on from step [1-9]" "$ERR" ||
     fail "learn[0] did not go on from its checkpoint"
+grep -q "learn\[2\]: goes on from its checkpoint at step" "$ERR" || fail "learn[2] did not go on from its checkpoint"
 olcheck $DB "$T/ckpt.jsonl" "$SPEC" "$T/attempt1.jsonl" "$T/ref.jsonl" "$REF" <<'PY'
 import olcheck, uuid
 events = olcheck.load(argv[0])
@@ -181,13 +189,15 @@ eq(run["status"], "succeeded", "status after resume")
 ok(events[:len(first)] == first, "attempt 1's %d events, then attempt 2's" % len(first))
 seq = olcheck.sequences(events, run)
 eq(seq, {"run": ["START", "ABORT", "START", "COMPLETE"], "learn-0": ["START", "ABORT", "START", "COMPLETE"],
-         "learn-1": ["START", "ABORT", "START", "COMPLETE"]}, "each: ABORT in attempt 1, COMPLETE in attempt 2")
+         "learn-1": ["START", "ABORT", "START", "COMPLETE"], "learn-2": ["START", "ABORT", "START", "COMPLETE"]},
+   "each: ABORT in attempt 1, COMPLETE in attempt 2")
 att = olcheck.attempts(events, run)
 eq(att["learn-0"], [1, 1, 2, 2], "learn-0's attempts")
 ids = {}
 for e in events:
     ids.setdefault(e["run"]["facets"]["nemesyst"].get("script", "run"), set()).add(e["run"]["runId"])
-eq({k: len(v) for k, v in ids.items()}, {"run": 1, "learn-0": 1, "learn-1": 1}, "one runId each over both attempts")
+eq({k: len(v) for k, v in ids.items()}, {"run": 1, "learn-0": 1, "learn-1": 1, "learn-2": 1},
+   "one runId each over both attempts")
 eq(ids["learn-0"], {str(uuid.uuid5(olcheck.NS, RUN + "/learn-0"))}, "learn-0's runId")
 # the resumed plugin's read against the uninterrupted run's
 ref_run = db.nemesyst_runs.find_one({"_id": argv[4]})
@@ -207,6 +217,8 @@ mine = models("lin", {"metadata._nemesyst.run": RUN, "metadata._nemesyst.positio
 theirs = models("lin", {"metadata._nemesyst.run": argv[4]})
 eq(mine[0]["metadata"]["w"], theirs[0]["metadata"]["w"], "the resumed weights are the uninterrupted run's")
 ok(mine[0]["metadata"]["started_at"] > 0, "went on from step %d" % mine[0]["metadata"]["started_at"])
+ok(models("lin", {"metadata._nemesyst.run": RUN, "metadata._nemesyst.position": 2})[0]["metadata"]["started_at"] > 0,
+   "learn-2 went on from its checkpoint")
 second = events[len(first):]
 eq(run["openlineage"]["sent"], len(second), "the run record's counts are attempt 2's")
 eq([a.get("openlineage") for a in run["attempts"]], [{"sent": len(first), "dropped": 0},
