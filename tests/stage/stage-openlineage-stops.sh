@@ -143,7 +143,8 @@ ckpt_learners=("${learners[@]}" --process-pool 2 --dl-learner "$LIN" "$T/ignores
 NEM_T_SLEEP_MS=40 NEM_T_EVERY=10 stopped ckpt "${ckpt_learners[@]}" --checkpoint-grace 2
 # learn[0] and learn[2] have stored a checkpoint and learn[1] runs: stop the job
 wait_for "learn[0] and learn[2]'s first checkpoints and learn[1] running" \
-    'all(db["nemesyst_checkpoints.files"].count_documents({"metadata.script": k}) for k in ("learn-0", "learn-2")) and "learn[1] " + T + "/ignores_stop.sh started (" in log' \
+    '(all(db["nemesyst_checkpoints.files"].count_documents({"metadata.script": k}) for k in ("learn-0", "learn-2"))
+      and "learn[1] " + T + "/ignores_stop.sh started (" in log)' \
     "$T/ckpt.err"
 sigterm ckpt
 STOPPED=$RUN
@@ -162,7 +163,8 @@ by = olcheck.ends(events, run)
 for k in ("learn-0", "learn-1", "learn-2"):
     ok("errorMessage" not in by[k]["run"]["facets"], k + ": no error message on its ABORT")
     eq(script(k)["status"], "failed", k + "'s record: not done (--resume reruns it)")
-ok("asked to stop, checkpoint at step" in script("learn-0")["error"], "learn-0 checkpointed and ended: " + script("learn-0")["error"])
+ok("asked to stop, checkpoint at step" in script("learn-0")["error"],
+   "learn-0 checkpointed and ended: " + script("learn-0")["error"])
 ok("interrupted by signal 15" in script("learn-1")["error"], "learn-1 was stopped: " + script("learn-1")["error"])
 ok("asked to checkpoint and end, it ended without a model" in script("learn-2")["error"],
    "learn-2 ended well but without a model: stopped, not done: " + script("learn-2")["error"])
