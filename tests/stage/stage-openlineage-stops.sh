@@ -2,9 +2,9 @@
 # --openlineage's events when a run with learners is stopped (SIGTERM through nemesyst-mpirun; events to a file:
 # target, checked against the official schema by tests/stage/olcheck.py):
 # 1. A learner group (--dl-data-parallel 2, a member on each of 2 worker ranks) that trains long, stopped at once
-#    (--checkpoint-grace 0): the group's learner ends with exactly one ABORT (the spec's "stopped abnormally"; not
-#    FAIL, whichever member's end rank 0 sees first, and not one event a member), the run with ABORT; the run
-#    record's sent and dropped match the events in the file.
+#    (--checkpoint-grace 0), and asked to checkpoint and end: the group's learner ends with exactly one ABORT (the
+#    spec's "stopped abnormally"; not FAIL, whichever member's end rank 0 sees first, and not one event a member),
+#    the run with ABORT; the run record's sent and dropped match the events in the file.
 # 2. Checkpoints (--checkpoint-grace 2): learn[0], a C plugin, checkpoints when asked and ends within the grace;
 #    learn[1], an executable, ignores the request and is stopped once the grace is over; learn[2], an executable,
 #    checkpoints and exits 0 without a model. None completed its training, so each ends ABORT (not FAIL: the run
@@ -31,7 +31,7 @@ PIPE='[{"$match": {"use": true}}, {"$project": {"x": 1, "y": 1}}]'
 export NEM_TEST_PORT
 
 # 120 points, 96 of them used (as stage-openlineage-more.sh's group)
-for db in olstop_group olstop_ckpt; do
+for db in olstop_group0 olstop_group10 olstop_ckpt; do
     check $db <<'PY'
 import random
 rnd = random.Random(3)
@@ -87,16 +87,20 @@ sigterm() {
     [ -n "$RUN" ] || fail "$1: no run id in the summary"
 }
 
-# 1. The group, stopped at once while it trains (linear_ckpt: 100000 steps of 20 ms, no periodic checkpoint).
-DB=olstop_group
-NEM_T_SLEEP_MS=20 NEM_T_EVERY=0 stopped group --dl-learn --dl-learner "$LIN" --dl-learner-entry-point linear_ckpt \
-    --dl-data-collection points --dl-data-pipeline "$PIPE" --dl-epochs 100000 --dl-data-parallel 2 \
-    --dl-output-model-collection lin --checkpoint-grace 0 --openlineage "file:$T/group.jsonl"
-# both members in their training loop
-wait_for "both members training" '"member 0 goes on from step 0" in log and "member 1 goes on from step 0" in log' \
-    "$T/group.err"
-sigterm group
-olcheck $DB "$T/group.jsonl" "$SPEC" <<'PY'
+# 1. The group while it trains (linear_ckpt: 100000 steps of 20 ms, no periodic checkpoint), stopped at once
+# (--checkpoint-grace 0), then asked to checkpoint and end (--checkpoint-grace 10: the members agree on a step, member
+# 0 stores the checkpoint there, and both end).
+for grace in 0 10; do
+    DB=olstop_group$grace
+    NEM_T_SLEEP_MS=20 NEM_T_EVERY=0 stopped group$grace --dl-learn --dl-learner "$LIN" \
+        --dl-learner-entry-point linear_ckpt --dl-data-collection points --dl-data-pipeline "$PIPE" --dl-epochs 100000 \
+        --dl-data-parallel 2 --dl-output-model-collection lin --checkpoint-grace $grace \
+        --openlineage "file:$T/group$grace.jsonl"
+    # both members in their training loop
+    wait_for "both members training" '"member 0 goes on from step 0" in log and "member 1 goes on from step 0" in log' \
+        "$T/group$grace.err"
+    sigterm group$grace
+    olcheck $DB "$T/group$grace.jsonl" "$SPEC" $grace <<'PY'
 import olcheck
 events = olcheck.load(argv[0])
 olcheck.validate(events, argv[1])
@@ -110,10 +114,14 @@ e = script("learn-0")
 eq(e["status"], "failed", "the group's record")
 eq(e["group"]["size"], 2, "a group of 2")
 eq(len({m["rank"] for m in e["group"]["members"]}), 2, "its members on 2 ranks")
+if argv[2] != "0":
+    ok("asked to stop, checkpoint at step" in e["error"], "the group checkpointed and ended: " + e["error"])
+    eq(db["nemesyst_checkpoints.files"].count_documents({"metadata.run": RUN}), 1, "the group's checkpoint")
 eq(run["openlineage"]["sent"], len(events), "events sent")
 eq(run["openlineage"]["dropped"], 0, "events dropped")
 eq(run["attempts"][0]["openlineage"], {"sent": len(events), "dropped": 0}, "the attempt's counts")
 PY
+done
 
 # 2. Checkpoints. The reference: the plugin's training uninterrupted (200 steps), alone.
 DB=olstop_ckpt
