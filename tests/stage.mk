@@ -32,6 +32,11 @@ STAGE_TESTS += tests/stage/stage-checkpoint-faults.sh
 # schema (build-aux/openlineage-spec.sh caches it), and dead endpoints that cost the run nothing.
 STAGE_TESTS += tests/stage/stage-openlineage.sh
 EXTRA_DIST += tests/stage/olcheck.py
-# --openlineage further: https:// with a CA made in the test (trusted, untrusted), the API key nowhere but the
-# header, ABORT on SIGTERM through nemesyst-mpirun, --resume's events, a learner group's one pair of events.
+# --openlineage further: https:// with a CA made in the test (trusted, untrusted, a certificate for another host
+# name), the API key nowhere but the header, ABORT on SIGTERM through nemesyst-mpirun, --resume's events, a learner
+# group's one pair of events.
 STAGE_TESTS += tests/stage/stage-openlineage-more.sh
+# --openlineage when learners are stopped: an interrupted learner group's one ABORT, learners under
+# --checkpoint-grace (one checkpoints and ends, one ignores the request) end ABORT, and --resume's START and COMPLETE
+# with the same runIds and the whole training's read.
+STAGE_TESTS += tests/stage/stage-openlineage-stops.sh

@@ -200,9 +200,16 @@ static bool send_http(nem_ol_t *ol, CURL *curl, struct curl_slist *headers, cons
         curl_easy_setopt(curl, CURLOPT_CAINFO, ol->ca_file);
         curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
     }
+    /* libcurl's own account of a failure says which: a certificate no trusted CA signed ("SSL certificate
+     * problem: ..."), one for another host name ("SSL: no alternative certificate subject name matches target host
+     * name ..."), a refused connection;
+     * curl_easy_strerror's is the same for the first two */
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
     CURLcode rc = curl_easy_perform(curl);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
     if (rc != CURLE_OK) {
-        snprintf(ol->last_error, sizeof ol->last_error, "%s", curl_easy_strerror(rc));
+        snprintf(ol->last_error, sizeof ol->last_error, "%s", detail[0] ? detail : curl_easy_strerror(rc));
         return false;
     }
     long code = 0;

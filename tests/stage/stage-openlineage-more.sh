@@ -5,7 +5,8 @@
 #    "Authorization: Bearer KEY"; the key is nowhere else: not in an event, the log, the run record, any document of
 #    the database, or nemesyst's command line. Without the CA file (the system's CAs) and with another CA, the
 #    server's certificate fails verification: the run still succeeds, warns once (naming the certificate) and its
-#    record counts every event dropped, none sent, while the sink got none.
+#    record counts every event dropped, none sent, while the sink got none. Likewise a certificate the trusted CA
+#    signed for another host name (the URL names 127.0.0.1): refused, one warning naming the host name mismatch.
 # 2. ABORT: SIGTERM through nemesyst-mpirun while one cleaner sleeps and another has failed: the run and the
 #    interrupted script end ABORT (the spec's "stopped abnormally"), the failed one FAIL with its error, the script
 #    never dealt gets no event.
@@ -47,8 +48,16 @@ printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nex
 openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -out "$T/srv.pem" -days 2 \
     -extfile "$T/srv.ext" 2>/dev/null || fail "openssl: cannot sign the server certificate"
 
-# The sink: POST bodies one a line in $1, each request's path and Authorization header in $1.auth, failed TLS
-# handshakes in $1.tls; port in $2; with $3 and $4 (certificate, key) it speaks HTTPS.
+# A server certificate the same CA signs for another name only (other.example): its host name does not match.
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/wrong.key" -out "$T/wrong.csr" \
+    -subj "/CN=other.example" 2>/dev/null || fail "openssl: cannot make the other server key"
+printf 'subjectAltName=DNS:other.example\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$T/wrong.ext"
+openssl x509 -req -in "$T/wrong.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -out "$T/wrong.pem" -days 2 \
+    -extfile "$T/wrong.ext" 2>/dev/null || fail "openssl: cannot sign the other server certificate"
+
+# The sink: POST bodies one a line in $1, each request's path and Authorization header in $1.auth, TLS handshakes in
+# $1.tls (the error of each that failed, "handshake done" for the others); port in $2; with $3 and $4 (certificate,
+# key) it speaks HTTPS.
 cat >"$T/sink.py" <<'EOS'
 import http.server, ssl, sys
 out, portfile = sys.argv[1], sys.argv[2]
@@ -70,6 +79,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 with open(out + ".tls", "a") as f:
                     f.write("%s\n" % (e,))
                 raise
+            with open(out + ".tls", "a") as f:  # (a client that refuses what it got after the handshake closes)
+                f.write("handshake done\n")
         super().setup()
 class S(http.server.ThreadingHTTPServer):
     def handle_error(self, request, client_address):
@@ -103,7 +114,7 @@ NEM_T_COUNT=3 stage_run 0 oltls "${clean_args[@]}" --openlineage "$URL" --openli
 expect_rc 0
 ! grep -q " warn: --openlineage" "$ERR" || fail "a warning with a trusted https sink"
 ! grep -qF "$KEY" "$OUT" "$ERR" || fail "the API key is in the log"
-[ ! -s "$T/https.jsonl.tls" ] || fail "a TLS handshake failed with the CA file: $(cat "$T/https.jsonl.tls")"
+! grep -v "^handshake done$" "$T/https.jsonl.tls" || fail "a TLS handshake failed with the CA file"
 olcheck oltls "$T/https.jsonl" "$SPEC" "$KEY" <<'PY'
 import olcheck
 from bson import json_util
@@ -138,22 +149,31 @@ kill -TERM "$pspid"
 wait "$pspid"
 [ $? -eq 143 ] || fail "the run for ps did not end with 143 on SIGTERM"
 
-# Not trusted: the system's CAs (no --openlineage-ca-file), then another CA.
-for mode in system otherca; do
-    : >"$T/https.jsonl"
-    rm -f "$T/https.jsonl.tls" "$T/https.jsonl.auth"
-    extra=()
+# Not trusted: the system's CAs (no --openlineage-ca-file), then another CA; then the trusted CA, but a server whose
+# certificate names another host (a sink of its own).
+start_sink "$T/wrong.jsonl" "$T/wrong.pem" "$T/wrong.key"
+WRONG_URL="https://127.0.0.1:$SINK_PORT/api/v1/lineage"
+for mode in system otherca wronghost; do
+    sink=$T/https.jsonl url=$URL extra=()
     [ $mode = otherca ] && extra=(--openlineage-ca-file "$T/otherca.pem")
+    [ $mode = wronghost ] && sink=$T/wrong.jsonl url=$WRONG_URL extra=(--openlineage-ca-file "$T/ca.pem")
+    : >"$sink"
+    rm -f "$sink.tls" "$sink.auth"
     db=oltls_$mode
-    NEM_T_COUNT=3 stage_run 0 $db "${clean_args[@]}" --openlineage "$URL" --openlineage-api-key-file "$T/key" \
+    NEM_T_COUNT=3 stage_run 0 $db "${clean_args[@]}" --openlineage "$url" --openlineage-api-key-file "$T/key" \
         --openlineage-timeout 5 "${extra[@]}"
     expect_rc 0
     [ "$(grep -c " warn: --openlineage" "$ERR")" -eq 1 ] || fail "not one warning ($mode)"
     grep " warn: --openlineage" "$ERR" | grep -qi "certificate" || fail "the warning does not name the certificate ($mode)"
+    [ $mode != wronghost ] || grep " warn: --openlineage" "$ERR" | grep -qi "host name" ||
+        fail "the warning does not say the certificate is for another host name ($mode)"
     ! grep -qF "$KEY" "$OUT" "$ERR" || fail "the API key is in the log ($mode)"
-    [ ! -s "$T/https.jsonl" ] || fail "events arrived over an untrusted connection ($mode)"
-    [ -s "$T/https.jsonl.tls" ] || fail "the sink saw no refused handshake ($mode): the client never tried"
-    echo "== the sink's failed handshakes ($mode): $(sort "$T/https.jsonl.tls" | uniq -c | tr '\n' ' ')"
+    [ ! -s "$sink" ] || fail "events arrived over an untrusted connection ($mode)"
+    [ ! -s "$sink.auth" ] || fail "a request (and the API key) reached an untrusted server ($mode)"
+    # the CA refused: the client ends the handshake; the host name refused: once done, the client sends nothing
+    [ -s "$sink.tls" ] || fail "the sink saw no handshake ($mode): the client never tried"
+    [ $mode = wronghost ] || ! grep -q "^handshake done$" "$sink.tls" || fail "a handshake completed ($mode)"
+    echo "== the sink's handshakes ($mode): $(sort "$sink.tls" | uniq -c | tr '\n' ' ')"
     check $db <<'PY'
 eq(run["status"], "succeeded", "run status")
 eq(count("c"), 6, "documents")

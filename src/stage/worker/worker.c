@@ -315,6 +315,17 @@ static void finish_task(const nem_worker_ctx_t *ctx, nem_stage_t stage, task_t *
     const char *name = nem_stage_name(stage);
     if (t->runner && !nem_runner_finish(t->runner, &err) && !t->failed)
         fail_task(t, &err);
+    /* A learner asked to checkpoint and end that ended well but stored no model did not complete its training: it
+     * was stopped. Taken as done, its checkpoints would go, the run would end without its model and --resume would
+     * have nothing to rerun. In a learner group member 0 stores the model, the others never do. */
+    if (!t->failed && t->stop_asked_ms && stage == NEM_STAGE_LEARN && t->writer && nem_writer_models(t->writer) == 0 &&
+        (!t->wt->group || t->wt->member == 0)) {
+        bson_set_error(&err, NEM_ERROR_RUNNER, NEM_RUNNER_EEXIT,
+                       "learn script #%zu '%s': asked to checkpoint and end, it ended without a model: stopped "
+                       "(--resume goes on from its newest checkpoint)", t->position,
+                       nem_run_plan_script(ctx->plan, stage, t->position)->path);
+        fail_task(t, &err);
+    }
     if (!t->failed && t->writer && !nem_writer_finish(t->writer, &err))
         fail_task(t, &err);
     group_end(t, !t->failed);
