@@ -165,6 +165,13 @@ void nem_provenance_index_models(nem_store_t *store, const char *bucket)
     bson_free(files);
 }
 
+void nem_provenance_index_metrics(nem_store_t *store)
+{
+    ensure(store, NEM_METRICS_COLLECTION, "run_1_script_1_name_1_step_1",
+           BCON_NEW("run", BCON_INT32(1), "script", BCON_INT32(1), "name", BCON_INT32(1), "step", BCON_INT32(1)));
+    ensure(store, NEM_METRICS_COLLECTION, NEM_PROVENANCE_FIELD ".s_1", BCON_NEW(NEM_PROVENANCE_FIELD ".s", BCON_INT32(1)));
+}
+
 void nem_provenance_index_runs(nem_store_t *store, const char *runs)
 {
     ensure(store, runs, "started_-1", BCON_NEW("started", BCON_INT32(-1)));

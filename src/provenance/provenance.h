@@ -66,6 +66,9 @@ void nem_provenance_filter(const char *run_id, nem_stage_t stage, size_t positio
 void nem_provenance_index_data(nem_store_t *store, const char *collection, nem_stage_t stage, bool legacy);
 void nem_provenance_index_models(nem_store_t *store, const char *bucket);
 void nem_provenance_index_runs(nem_store_t *store, const char *runs_collection);
+/* NEM_METRICS_COLLECTION: {run, script, name, step} (`nemesyst-registry metrics`, the trim of a resumed learner's
+ * later steps) and the stamp {_nemesyst.s} (a failed script's rollback). */
+void nem_provenance_index_metrics(nem_store_t *store);
 
 /* Large lineage is stored once, by reference: nem_lineage_compact copies in to out, replacing every string over
  * NEM_LINEAGE_INLINE_MAX bytes, at any depth (a pipeline of many MiB, as an option value, a model's data_pipeline or a

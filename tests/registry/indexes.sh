@@ -2,7 +2,8 @@
 # The indexes nemesyst makes where it writes (provenance.h nem_provenance_index_*; README "Asking the store"), asked
 # of the server itself (listIndexes through pymongo) after a real run: the stamp on the cleaner's and the predictor's
 # collections (and _nemesyst.model on the predictor's), run/stage/position and parent.id on the model bucket's files,
-# and started, status, name, sweep, attempts.job, stamps and the prediction collection options on nemesyst_runs; the
+# {run, script, name, step} and the stamp on nemesyst_metrics, and started, status, name, sweep, attempts.job, stamps
+# and the prediction collection options on nemesyst_runs; the
 # run record's stamps array holds its scripts' stamps, and lineage names a prediction's run with and without it. A second run into the same collections makes
 # none again (no index twice, none renamed), and the registry's verbs answer what the database says before and after.
 . ./tests/env.sh
@@ -41,6 +42,7 @@ want = {
     "m0.files": [[["metadata._nemesyst.run", 1], ["metadata._nemesyst.stage", 1], ["metadata._nemesyst.position", 1]],
                  [["metadata._nemesyst.parent.id", 1]], [["filename", 1], ["uploadDate", 1]]],
     "m0.chunks": [[["files_id", 1], ["n", 1]]],
+    "nemesyst_metrics": [[["run", 1], ["script", 1], ["name", 1], ["step", 1]], [["_nemesyst.s", 1]]],
     "nemesyst_runs": [[["started", -1]], [["status", 1], ["started", -1]], [["name", 1]],
                       [["sweep.name", 1], ["sweep.index", 1]], [["attempts.job", 1]], [["stamps", 1]],
                       [["options.i-output-prediction-collection", 1]],

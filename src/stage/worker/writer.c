@@ -353,8 +353,10 @@ static bool write_metric(nem_writer_t *w, nem_item_t *item, bson_error_t *err)
         BSON_APPEND_VALUE(&doc, "model", &w->model_used);
     nem_provenance_stamp(&doc, &w->stamp, NULL);
     note_last(w, &item->doc);
-    if (!w->metrics)
+    if (!w->metrics) {
+        nem_provenance_index_metrics(w->o.store);
         w->metrics = nem_bulk_new(w->o.store, NEM_METRICS_COLLECTION, 0, 0);
+    }
     bool ok = nem_bulk_add(w->metrics, &doc, err);
     bson_destroy(&doc);
     w->n_metrics += ok;
