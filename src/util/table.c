@@ -90,7 +90,7 @@ static void print_line(const nem_table_t *t, FILE *out, const char *indent, cons
     size_t last = t->n_cols - 1;
     for (size_t c = 0; c < t->n_cols; c++) {
         const char *s = cells[c] ? cells[c] : "";
-        size_t pad = width[c] - nem_table_width(s);
+        size_t w = nem_table_width(s), pad = w < width[c] ? width[c] - w : 0; /* wider (after a flush): no pad */
         if (t->cols[c].align == NEM_TABLE_RIGHT)
             bson_string_append_printf(line, "%*s%s", (int)pad, "", s);
         else
@@ -139,10 +139,10 @@ void nem_table_print(const nem_table_t *t, FILE *out, const char *indent)
         print_line(t, out, indent, cells, width);
     }
     bson_free(cells);
-    if (t->fixed)
-        bson_free(width);
+    if (t->fixed || !t->flushing)
+        bson_free(width); /* a plain print changes nothing: printed again, the table prints whole again */
     else
-        ((nem_table_t *)t)->fixed = width; /* later prints (after a flush) keep these widths and print no header */
+        ((nem_table_t *)t)->fixed = width; /* after a flush, later prints keep these widths and print no header */
 }
 
 static void drop_rows(nem_table_t *t)

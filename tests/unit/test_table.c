@@ -22,6 +22,38 @@ static char *printed(const nem_table_t *t, const char *indent)
 static const nem_table_col_t cols[] = {
     {"name", NEM_TABLE_LEFT, 0}, {"n", NEM_TABLE_RIGHT, 0}, {"note", NEM_TABLE_LEFT, 0}};
 
+/* A flushed listing: the first flush prints the header and fixes the widths (its rows', or nem_table_min_width's),
+ * a later flush prints rows only, in those widths; a plain print changes nothing. */
+START_TEST(a_flushed_table_keeps_its_first_widths)
+{
+    nem_table_t *t = nem_table_new(cols, 3);
+    nem_table_add(t, "ab");
+    nem_table_add(t, "1");
+    nem_table_add(t, "x");
+    char *once = printed(t, NULL), *twice = printed(t, NULL);
+    ck_assert_str_eq(once, twice); /* printing is no flush */
+    free(once);
+    free(twice);
+    nem_table_min_width(t, 0, 6);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    nem_table_flush(t, f, NULL);
+    ck_assert_uint_eq(nem_table_rows(t), 0);
+    nem_table_add(t, "a-much-longer-name");
+    nem_table_add(t, "22");
+    nem_table_add(t, "y");
+    nem_table_flush(t, f, NULL);
+    fclose(f);
+    ck_assert_str_eq(buf, "name    n  note\n"
+                          "ab      1  x\n"
+                          "a-much-longer-name  22  y\n");
+    free(buf);
+    nem_table_destroy(t);
+}
+END_TEST
+
 START_TEST(widths_come_from_the_content)
 {
     nem_table_t *t = nem_table_new(cols, 3);
@@ -219,6 +251,7 @@ static Suite *table_suite(void)
     tcase_add_test(t, an_empty_table_prints_its_header);
     tcase_add_test(t, long_cells_are_cut_to_the_column_limit);
     tcase_add_test(t, long_cells_without_a_limit_widen_the_column);
+    tcase_add_test(t, a_flushed_table_keeps_its_first_widths);
     tcase_add_test(t, utf8_counts_characters_not_bytes);
     tcase_add_test(t, utf8_cells_are_cut_between_characters);
     tcase_add_test(t, control_characters_keep_a_row_on_one_line);
