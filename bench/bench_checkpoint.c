@@ -5,16 +5,19 @@
  *   file:   nem_ckpt_save_file + nem_ckpt_load_file     vs nem_gridfs_upload_file + nem_gridfs_download_to_file
  * Each repetition stores one new checkpoint of a new run (so the pruning lists one file and deletes none; deleting
  * an older checkpoint past --dl-checkpoint-keep is the same delete a raw store would need) and removes it, and the
- * raw file, untimed, before the other side starts; which side goes first alternates. Every load is checked (the
- * bytes for the buffer variants, the size and sha256 for the file ones). Medians of --reps after a warm-up at the
- * smallest size. The ratio is the median over the repetitions of checkpoint/raw, the two measured one right after
- * the other, so that the server's drift over a run (the machines are shared) cancels; CPU is this process's (the
- * hashing thread included). --control puts a second raw store in the checkpoint's place: an A/A run, whose ratios
- * show the noise of the machine at the time. BENCH_CHECKPOINT_VERBOSE=1 prints every step's seconds on stderr.
+ * raw file (both by _id, untimed), before the other side starts; which side goes first alternates, and each timed
+ * step waits for the server to be at rest first (what an untimed step left it to do is not counted). Every load is
+ * checked (the bytes for the buffer variants, the size and sha256 for the file ones). Medians of --reps after a
+ * warm-up at the smallest size, with a distribution-free confidence interval of the ratio's median. The ratio is the
+ * median over the repetitions of checkpoint/raw, the two measured one right after the other, so that the server's
+ * drift over a run (the machines are shared) cancels; CPU is this process's (the hashing thread included). --control
+ * puts a second raw store in the checkpoint's place: an A/A run, whose ratios show the noise of the machine at the
+ * time. BENCH_CHECKPOINT_VERBOSE=1 prints every step's seconds on stderr.
  * Usage: bench_checkpoint --port P [--reps 5] [--mib 16,256] [--no-file] [--control]   (bench/run-store.sh starts a
  * FerretDB) */
 #include <dirent.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,28 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* A distribution-free confidence interval of the median of v[0..n), sorted: its j-th and (n+1-j)-th values (1-based),
+ * j the largest rank with P(Binomial(n, 1/2) <= j - 1) <= 0.025, or 1 when even that is more (n < 6). Returns the
+ * interval's coverage, 1 - 2 P(Binomial(n, 1/2) <= j - 1). */
+static double median_ci(const double *v, int n, double *lo, double *hi)
+{
+    double below = 0, c = 1; /* P(B <= j - 1); C(n, k) */
+    int j = 1;
+    for (int k = 0; k < n; k++) {
+        double pk = ldexp(c, -n);
+        if (below + pk > 0.025)
+            break;
+        below += pk;
+        j = k + 2;
+        c = c * (n - k) / (k + 1);
+    }
+    if (j > (n + 1) / 2)
+        j = (n + 1) / 2;
+    *lo = v[j - 1];
+    *hi = v[n - j];
+    return 1 - 2 * (j == 1 ? ldexp(1, -n) : below);
+}
+
 static void die(const char *what, const bson_error_t *err)
 {
     fprintf(stderr, "bench_checkpoint: %s: %s\n", what, err ? err->message : "failed");
@@ -175,7 +200,7 @@ static void stop(span_t *s)
 typedef struct {
     bench_t *b;
     bool file;
-    bson_value_t raw_id, control_id; /* control_id: --control's second raw file, in the checkpoint's place */
+    bson_value_t raw_id, control_id; /* control_id: the checkpoint's file, or --control's second raw one */
     char run[64];
 } pair_t;
 
@@ -231,8 +256,9 @@ static void ckpt_save(pair_t *p, span_t *t)
         return;
     }
     *t = start();
-    if (p->file ? !nem_ckpt_save_file(b->store, &info, b->path, NEM_CHECKPOINT_KEEP_DEFAULT, NULL, &err)
-                : !nem_ckpt_save_buffer(b->store, &info, b->data, b->len, NEM_CHECKPOINT_KEEP_DEFAULT, NULL, &err))
+    if (p->file ? !nem_ckpt_save_file(b->store, &info, b->path, NEM_CHECKPOINT_KEEP_DEFAULT, &p->control_id, &err)
+                : !nem_ckpt_save_buffer(b->store, &info, b->data, b->len, NEM_CHECKPOINT_KEEP_DEFAULT,
+                                        &p->control_id, &err))
         die("checkpoint save", &err);
     stop(t);
 }
@@ -264,21 +290,32 @@ static void ckpt_load(pair_t *p, span_t *t)
     bson_destroy(&found.metadata);
 }
 
-/* Deletes what one side stored (untimed): the checkpoint's run, or the raw file of that _id. */
-static void cleanup(pair_t *p, bool ckpt, bson_value_t *id)
+/* Deletes what one side stored (untimed), the same way for both: by the _id of its file. */
+static void cleanup(pair_t *p, bson_value_t *id)
 {
     bson_t filter = BSON_INITIALIZER;
     bson_error_t err;
-    if (ckpt && !p->b->control) {
-        if (!nem_ckpt_remove(p->b->store, p->run, NULL, NULL, &err))
-            die("checkpoint remove", &err);
-    } else {
-        BSON_APPEND_VALUE(&filter, "_id", id);
-        if (!nem_gridfs_delete_matching(p->b->store, NEM_CHECKPOINT_BUCKET, &filter, NULL, &err))
-            die("raw delete", &err);
-        bson_value_destroy(id);
-    }
+    BSON_APPEND_VALUE(&filter, "_id", id);
+    if (!nem_gridfs_delete_matching(p->b->store, NEM_CHECKPOINT_BUCKET, &filter, NULL, &err))
+        die("delete", &err);
+    bson_value_destroy(id);
     bson_destroy(&filter);
+}
+
+/* Waits (up to 5 s) for the server to be at rest: under 2% of a CPU over 50 ms, so that what an untimed step left
+ * it to do (a cleanup's deletes, its garbage collection) is not counted in the next timed step. */
+static void settle(void)
+{
+    double t0 = now(), c0 = server_cpu();
+    if (c0 == 0)
+        return;
+    while (now() - t0 < 5) {
+        usleep(50000);
+        double c1 = server_cpu();
+        if (c1 - c0 < 0.001)
+            return;
+        c0 = c1;
+    }
 }
 
 /* One repetition of every variant: the checkpoint's save and load then the raw upload and download of the same
@@ -291,11 +328,13 @@ static void round_trip(bench_t *b, bool with_file, bool first, span_t ck[N_OPS],
         bson_snprintf(p.run, sizeof p.run, "bench-%d-%d", (int)getpid(), b->serial++);
         for (int side = 0; side < 2; side++) {
             if ((side == 0) == first) {
-                ckpt_save(&p, &ck[2 * file]), ckpt_load(&p, &ck[2 * file + 1]);
-                cleanup(&p, true, &p.control_id);
+                settle(), ckpt_save(&p, &ck[2 * file]);
+                settle(), ckpt_load(&p, &ck[2 * file + 1]);
+                cleanup(&p, &p.control_id);
             } else {
-                raw_up(&p, &rw[2 * file]), raw_down(&p, &rw[2 * file + 1]);
-                cleanup(&p, false, &p.raw_id);
+                settle(), raw_up(&p, &rw[2 * file]);
+                settle(), raw_down(&p, &rw[2 * file + 1]);
+                cleanup(&p, &p.raw_id);
             }
         }
     }
@@ -358,10 +397,15 @@ int main(int argc, char **argv)
                        "show this run's noise"
                      : "checkpoint (save: sha256, GridFS, pruning; load: listing, GridFS, sha256 check)",
            NEM_CHECKPOINT_BUCKET);
-    printf("| %-22s | %9s | %9s | %8s | %9s | %9s | %9s | %9s | %8s |\n", "operation", "ckpt s", "raw s",
-           "ckpt/raw", "ckpt CPU", "+ server", "raw CPU", "+ server", "CPU c/r");
-    printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------", "-----------", "-----------", "----------",
-           "-----------", "-----------", "-----------", "-----------", "----------");
+    {
+        double lo, hi, one[MAX_REPS] = {0};
+        printf("ckpt/raw CI: a distribution-free interval of the median ratio (the repetitions' order statistics), "
+               "covering %.1f%% at %d repetitions\n\n", 100 * median_ci(one, reps, &lo, &hi), reps);
+    }
+    printf("| %-22s | %9s | %9s | %8s | %9s | %9s | %9s | %9s | %8s | %-13s |\n", "operation", "ckpt s", "raw s",
+           "ckpt/raw", "ckpt CPU", "+ server", "raw CPU", "+ server", "CPU c/r", "ckpt/raw CI");
+    printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------", "-----------", "-----------",
+           "----------", "-----------", "-----------", "-----------", "-----------", "----------", "---------------");
     fflush(stdout);
     for (int s = 0; s < n_sizes; s++) {
         span_t ck[N_OPS][MAX_REPS], rw[N_OPS][MAX_REPS], c1[N_OPS] = {{0, 0, 0}}, r1[N_OPS] = {{0, 0, 0}};
@@ -389,9 +433,11 @@ int main(int argc, char **argv)
                 cpu_ratio[r] = (x->cpu + x->server) / (w->cpu + w->server);
             }
             bson_snprintf(label, sizeof label, "%s %zu MiB (%s)", op_name[op], sizes[s], op_kind[op]);
-            printf("| %-22s | %9.3f | %9.3f | %8.3f | %9.3f | %9.3f | %9.3f | %9.3f | %8.3f |\n", label,
-                   median(cw, reps), median(rwall, reps), median(ratio, reps), median(cc, reps), median(cs, reps),
-                   median(rc, reps), median(rs, reps), median(cpu_ratio, reps));
+            double mid = median(ratio, reps), lo, hi; /* ratio sorted now */
+            median_ci(ratio, reps, &lo, &hi);
+            printf("| %-22s | %9.3f | %9.3f | %8.3f | %9.3f | %9.3f | %9.3f | %9.3f | %8.3f | %6.3f-%-6.3f |\n",
+                   label, median(cw, reps), median(rwall, reps), mid, median(cc, reps), median(cs, reps),
+                   median(rc, reps), median(rs, reps), median(cpu_ratio, reps), lo, hi);
         }
         fflush(stdout);
         /* For scale: the sha256 alone, as the checkpoint computes it. */

@@ -115,10 +115,11 @@ the sha256 checked as it streams, before the bytes are handed over or the file r
 `nem_gridfs_upload_*` and `nem_gridfs_download_to_*` of the same random bytes into the same bucket; the goal is at
 most 1.05x. The control is the same run with a second raw store in the checkpoint's place: its ratios are the
 machine's noise at the time. CPU c/r counts this process's and FerretDB's CPU seconds, which a busy machine does
-not stretch. One at a time: `make bench-checkpoint` (`BENCH_CHECKPOINT_ARGS="--reps 15 --mib 16,256"`).
+not stretch. Each timed step starts once the server is at rest, and the last column is a distribution-free
+confidence interval of the median ratio (the repetitions' order statistics; its coverage is in the header). One at a time: `make bench-checkpoint` (`BENCH_CHECKPOINT_ARGS="--reps 15 --mib 16,256"`).
 TEXT
     echo
-    head -1 "$tmp/checkpoint.txt"
+    head -3 "$tmp/checkpoint.txt"
     echo
     grep '^|' "$tmp/checkpoint.txt" || cat "$tmp/checkpoint.txt"
     echo
@@ -224,12 +225,14 @@ for f in ("checkpoint", "checkpoint256"):
         text = open(d + "/" + f + ".txt").read()
     except OSError:
         continue
-    skip, cap = r" +[\d.]+ \|", r" +([\d.]+) \|"  # the table's columns: 2 skipped, the ratio, 4, the CPU ratio
-    for op, mib, kind, ratio_, cpu in re.findall(
-            r"^\| (save|load) (\d+) MiB \((\w+)\) +\|" + skip * 2 + cap + skip * 4 + cap + "$", text, re.M):
+    # the table's columns: 2 skipped, the ratio, 4, the CPU ratio, the ratio's confidence interval
+    skip, cap = r" +[\d.]+ \|", r" +([\d.]+) \|"
+    for op, mib, kind, ratio_, cpu, ci in re.findall(
+            r"^\| (save|load) (\d+) MiB \((\w+)\) +\|" + skip * 2 + cap + skip * 4 + cap + r" +([\d.]+-[\d.]+) +\|$",
+            text, re.M):
         raw = "upload" if op == "save" else "download"
         line("checkpoint %s, %s MiB, %s" % (op, mib, kind), "<= 1.05x the raw GridFS %s" % raw,
-             "%.3fx (CPU %.3fx)" % (float(ratio_), float(cpu)), float(ratio_) <= 1.05)
+             "%.3fx (interval %s; CPU %.3fx)" % (float(ratio_), ci, float(cpu)), float(ratio_) <= 1.05)
 st = open(d + "/startup.txt").read()
 for name, goal, limit in (("nemesyst --help", "never starts MPI", None),
                           ("one-rank run, 1-document cleaner (executable)", "<= 0.2 s", 200)):

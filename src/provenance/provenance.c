@@ -2,6 +2,7 @@
 #include "provenance/provenance.h"
 
 #include "log/log.h"
+#include "store/ckpt.h"
 #include "util/procinfo.h"
 #include "util/sha256.h"
 
@@ -170,6 +171,12 @@ void nem_provenance_index_metrics(nem_store_t *store)
     ensure(store, NEM_METRICS_COLLECTION, "run_1_script_1_name_1_step_1",
            BCON_NEW("run", BCON_INT32(1), "script", BCON_INT32(1), "name", BCON_INT32(1), "step", BCON_INT32(1)));
     ensure(store, NEM_METRICS_COLLECTION, NEM_PROVENANCE_FIELD ".s_1", BCON_NEW(NEM_PROVENANCE_FIELD ".s", BCON_INT32(1)));
+}
+
+void nem_provenance_index_checkpoints(nem_store_t *store)
+{
+    ensure(store, NEM_CHECKPOINT_BUCKET ".files", "metadata.run_1_metadata.script_1_metadata.step_-1",
+           BCON_NEW("metadata.run", BCON_INT32(1), "metadata.script", BCON_INT32(1), "metadata.step", BCON_INT32(-1)));
 }
 
 void nem_provenance_index_runs(nem_store_t *store, const char *runs)

@@ -69,6 +69,10 @@ void nem_provenance_index_runs(nem_store_t *store, const char *runs_collection);
 /* NEM_METRICS_COLLECTION: {run, script, name, step} (`nemesyst-registry metrics`, the trim of a resumed learner's
  * later steps) and the stamp {_nemesyst.s} (a failed script's rollback). */
 void nem_provenance_index_metrics(nem_store_t *store);
+/* The checkpoints' files (store/ckpt.h, NEM_CHECKPOINT_BUCKET): {metadata.run, metadata.script, metadata.step: -1},
+ * the listing of a script's checkpoints, newest first, by which every save prunes and every load and --resume
+ * choose. */
+void nem_provenance_index_checkpoints(nem_store_t *store);
 
 /* Large lineage is stored once, by reference: nem_lineage_compact copies in to out, replacing every string over
  * NEM_LINEAGE_INLINE_MAX bytes, at any depth (a pipeline of many MiB, as an option value, a model's data_pipeline or a

@@ -36,6 +36,10 @@ for k in ("learn-0", "learn-1", "learn-2"):
     got = sorted(m["step"] for m in db["nemesyst_metrics"].find({"run": run["_id"], "script": k}))
     eq(got, list(range(1, 51)), k + ": metrics up to the newest checkpoint kept, the rest rolled back")
 eq(db["models.files"].count_documents({}), 0, "no model of the failed learners")
+# the listing's index (provenance.h nem_provenance_index_checkpoints), made by the host where checkpoints are stored
+keys = [list(ix["key"].items()) for ix in db["nemesyst_checkpoints.files"].list_indexes()]
+eq(keys.count([("metadata.run", 1), ("metadata.script", 1), ("metadata.step", -1)]), 1,
+   "the checkpoints' listing index, once: %s" % keys)
 PY
 
 stage_run 0 ck_stop --resume "$STOPPED" --process-pool 3 --dl-learn --dl-learner "$CK/ckpt_exec" \

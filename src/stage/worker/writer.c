@@ -382,6 +382,7 @@ static bool write_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *er
             bson_init(&meta);
     }
     nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    nem_provenance_index_checkpoints(w->o.store);
     nem_ckpt_info_t info = {w->o.run_id, key, w->o.attempt > 0 ? w->o.attempt : 1, step, w->o.host, w->o.rank, &meta,
                             false};
     int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
@@ -407,6 +408,7 @@ static bool commit_checkpoint(nem_writer_t *w, nem_item_t *item, bson_error_t *e
     if (bson_iter_init_find(&it, &item->doc, "step"))
         step = bson_iter_as_int64(&it);
     nem_script_key(w->o.stage, w->o.position, key, sizeof key);
+    nem_provenance_index_checkpoints(w->o.store);
     int64_t keep = w->o.script->checkpoint_keep > 0 ? w->o.script->checkpoint_keep : NEM_CHECKPOINT_KEEP_DEFAULT;
     bool ok = nem_writer_flush(w, err) &&
               nem_ckpt_commit(w->o.store, w->o.run_id, key, id, w->o.attempt > 0 ? w->o.attempt : 1, keep, err);
