@@ -11,6 +11,6 @@ tests_store_store_probe_SOURCES = tests/store/store-probe.c
 tests_store_store_probe_CFLAGS = $(TEST_CFLAGS)
 tests_store_store_probe_LDADD = $(TEST_LIBS)
 
-STORE_SH_TESTS = tests/store/store-server.sh tests/store/auth.sh tests/store/tls.sh
+STORE_SH_TESTS = tests/store/store-server.sh tests/store/auth.sh tests/store/tls.sh tests/store/bench-checkpoint.sh
 TESTS += tests/store/test_store_opts $(STORE_SH_TESTS)
 dist_check_SCRIPTS += $(STORE_SH_TESTS)
