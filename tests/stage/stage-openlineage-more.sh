@@ -55,52 +55,7 @@ printf 'subjectAltName=DNS:other.example\nbasicConstraints=CA:FALSE\nextendedKey
 openssl x509 -req -in "$T/wrong.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -out "$T/wrong.pem" -days 2 \
     -extfile "$T/wrong.ext" 2>/dev/null || fail "openssl: cannot sign the other server certificate"
 
-# The sink: POST bodies one a line in $1, each request's path and Authorization header in $1.auth, TLS handshakes in
-# $1.tls (the error of each that failed, "handshake done" for the others); port in $2; with $3 and $4 (certificate,
-# key) it speaks HTTPS.
-cat >"$T/sink.py" <<'EOS'
-import http.server, ssl, sys
-out, portfile = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "ab") as f:
-            f.write(body.replace(b"\n", b" ") + b"\n")
-        with open(out + ".auth", "a") as f:
-            f.write("%s %s\n" % (self.path, self.headers.get("Authorization")))
-        self.send_response(201); self.send_header("Content-Length", "0"); self.end_headers()
-    def log_message(self, *a):
-        pass
-    def setup(self):
-        if isinstance(self.request, ssl.SSLSocket):
-            try:  # in the handler's thread, so a client that refuses the certificate stalls no other
-                self.request.do_handshake()
-            except (ssl.SSLError, OSError) as e:
-                with open(out + ".tls", "a") as f:
-                    f.write("%s\n" % (e,))
-                raise
-            with open(out + ".tls", "a") as f:  # (a client that refuses what it got after the handshake closes)
-                f.write("handshake done\n")
-        super().setup()
-class S(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        pass
-srv = S(("127.0.0.1", 0), H)
-if len(sys.argv) > 4:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
-open(portfile, "w").write(str(srv.server_address[1]))
-srv.serve_forever()
-EOS
-PIDS=()
-start_sink() { # FILE [CERT KEY]: sets SINK_PORT
-    rm -f "$T/port"
-    "$PYTHON3" "$T/sink.py" "$1" "$T/port" "${@:2}" &
-    PIDS+=($!)
-    for _ in $(seq 1 200); do [ -s "$T/port" ] && break; sleep 0.05; done
-    SINK_PORT=$(cat "$T/port") || fail "the sink did not start"
-}
+. "$top_srcdir/tests/fixtures/openlineage-sink.sh" # start_sink FILE [hang | CERT KEY]: SINK_PORT
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 # Python checks with olcheck importable.
 olcheck() { PYTHONPATH="$OLCHECK_DIR${PYTHONPATH:+:$PYTHONPATH}" check "$@"; }

@@ -20,39 +20,7 @@ PW='s3cr3t-Pw "x"'
 KEY='ol-api-key-7f3a9c'
 (umask 077 && printf '%s\n' "$KEY" >"$T/key")
 
-# The sink: POST bodies one a line in $1, each request's Authorization header in $1.auth; port in $2. "hang":
-# accept connections and never answer.
-cat >"$T/sink.py" <<'EOS'
-import http.server, socket, sys, time
-out, portfile = sys.argv[1], sys.argv[2]
-if len(sys.argv) > 3 and sys.argv[3] == "hang":
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-    open(portfile, "w").write(str(s.getsockname()[1]))
-    held = []
-    while True:
-        c, _ = s.accept(); held.append(c)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "ab") as f:
-            f.write(body.replace(b"\n", b" ") + b"\n")
-        with open(out + ".auth", "a") as f:
-            f.write("%s %s\n" % (self.path, self.headers.get("Authorization")))
-        self.send_response(201); self.send_header("Content-Length", "0"); self.end_headers()
-    def log_message(self, *a):
-        pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(portfile, "w").write(str(srv.server_address[1]))
-srv.serve_forever()
-EOS
-PIDS=()
-start_sink() { # FILE MODE: sets SINK_PORT
-    rm -f "$T/port"
-    "$PYTHON3" "$T/sink.py" "$1" "$T/port" ${2:-} &
-    PIDS+=($!)
-    for _ in $(seq 1 100); do [ -s "$T/port" ] && break; sleep 0.05; done
-    SINK_PORT=$(cat "$T/port") || fail "the sink did not start"
-}
+. "$top_srcdir/tests/fixtures/openlineage-sink.sh" # start_sink FILE [hang | CERT KEY]: SINK_PORT
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
 
 SPEC=$("$top_srcdir/build-aux/openlineage-spec.sh" 2>"$T/spec.err")
