@@ -18,10 +18,11 @@
 /* ---- the sha256, computed while the bytes stream ----
  * A save or a load hands the bytes to a tap on its GridFS transfer (store.h), which feeds them to a sha256 on a thread
  * of its own: the hashing overlaps the server's round trips instead of taking a pass of its own before the upload or
- * after the download. Bytes that stay where they are until the transfer ends (the caller's buffer, the buffer being
- * downloaded into) are hashed in place; others are copied into one of a few slots first. The digest goes into the
- * files document, written only after every chunk (a save), or is compared before the bytes are handed over or the
- * file is renamed into place (a load). Without a thread the bytes are hashed as they come. */
+ * after the download. A buffer being saved is handed to the thread whole before its first chunk is sent. Bytes that
+ * stay where they are until the transfer ends (the caller's buffer, the buffer being downloaded into) are hashed in
+ * place; others are copied into one of a few slots first. The digest goes into the files document, written only after
+ * every chunk (a save), or is compared before the bytes are handed over or the file is renamed into place (a load).
+ * Without a thread the bytes are hashed as they come. */
 
 #define HASH_SLOTS 4
 #define HASH_SLOT_BYTES ((size_t)1 << 20)
@@ -368,6 +369,10 @@ bool nem_ckpt_save_buffer(nem_store_t *store, const nem_ckpt_info_t *info, const
         return false;
     file_name(info, name, sizeof name);
     hasher_init(&h, info, NULL);
+    /* The bytes are all here and stay put: the thread hashes them whole from the start (one hand-over, not one a
+     * chunk), while the chunks travel; the files document waits for the digest. */
+    tap_piece(&h, data ? data : (const uint8_t *)"", data ? len : 0, true);
+    tap.piece = NULL;
     return nem_gridfs_upload_buffer_tap(store, NEM_CHECKPOINT_BUCKET, name, data, len, NULL, &tap, id, err) &&
            (info->pending || prune(store, info->run_id, info->script, keep, err));
 }

@@ -169,7 +169,7 @@ static bool write_chunk(writer_t *w, const uint8_t *data, size_t len, bool stabl
     bson_t chunk = BSON_INITIALIZER;
     bson_error_t derr;
     bool ok;
-    if (w->tap)
+    if (w->tap && w->tap->piece)
         w->tap->piece(w->tap->ctx, data, len, stable);
     BSON_APPEND_INT32(&chunk, "n", w->n);
     BSON_APPEND_VALUE(&chunk, "files_id", &w->id);
@@ -492,7 +492,7 @@ static bool buffer_write(void *ctx, const uint8_t *data, size_t len, bson_error_
 {
     buffer_sink_t *s = ctx;
     memcpy(s->data + s->len, data, len);
-    if (s->tap)
+    if (s->tap && s->tap->piece)
         s->tap->piece(s->tap->ctx, s->data + s->len, len, true);
     s->len += len;
     return true;
@@ -536,7 +536,7 @@ static bool file_begin(void *ctx, int64_t length, bson_error_t *err)
 static bool file_write(void *ctx, const uint8_t *data, size_t len, bson_error_t *err)
 {
     file_sink_t *s = ctx;
-    if (s->tap)
+    if (s->tap && s->tap->piece)
         s->tap->piece(s->tap->ctx, data, len, false);
     while (len > 0) {
         ssize_t n = write(s->fd, data, len);
