@@ -166,14 +166,13 @@ bool nem_gridfs_delete_matching(nem_store_t *store, const char *bucket, const bs
 bool nem_gridfs_download_to_buffer(nem_store_t *store, const char *bucket, const bson_value_t *id, uint8_t **data,
                                    size_t *len, bson_error_t *err);
 
-/* A tap on an upload or a download: it sees the file's bytes on their way, so a digest (checkpoint.c's sha256) is
+/* A tap on an upload or a download: it sees the file's bytes on their way, so a digest (ckpt.c's sha256) is
  * computed while they stream instead of in a pass of its own. piece() gets every byte once, in order; its data stays
  * valid until the call that was given the tap returns when stable is true (the caller's buffer, the buffer being
- * downloaded into), only during the piece() call otherwise. piece() may be NULL: a tap that had the bytes already
- * (an upload's buffer, hashed whole from the start) needs only finish(). finish() (may be NULL) is called exactly
- * once, before
- * that call returns: ok says whether every byte went through; if so, for an upload, before the files document that
- * makes the file visible is written, with metadata (what the call was given, or {}) to add to, and for a download
+ * downloaded into), only during the piece() call otherwise. piece() may be NULL: a tap that had the bytes already (an
+ * upload's buffer, hashed whole from the start) needs only finish(). finish() (may be NULL) is called exactly once,
+ * before that call returns: ok says whether every byte went through; if so, for an upload, before the files document
+ * that makes the file visible is written, with metadata (what the call was given, or {}) to add to, and for a download
  * with metadata NULL, before the bytes are handed over. Returning false there (with err set) fails the call: the
  * upload's chunks are removed, the downloaded buffer freed or file removed. When ok is false, err is NULL and the
  * return value is ignored.
